@@ -1,0 +1,31 @@
+"""gradscope: find out why a PyTorch training run blows up, and fix it with the right gradient clipping.
+
+`import gradscope` stays light: torch and pandas load when `Monitor` or `load_run` is first used.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+__all__ = ["Diagnosis", "Monitor", "Run", "__version__", "load_run"]
+
+_LAZY = {
+    "Monitor": "gradscope.monitor",
+    "load_run": "gradscope.runs",
+    "Run": "gradscope.runs",
+    "Diagnosis": "gradscope.diagnosis",
+}
+
+if TYPE_CHECKING:
+    from gradscope.diagnosis import Diagnosis
+    from gradscope.monitor import Monitor
+    from gradscope.runs import Run, load_run
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'gradscope' has no attribute {name!r}")

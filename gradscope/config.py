@@ -1,0 +1,355 @@
+"""Read, override and validate a gradscope TOML config into a frozen `Config`.
+
+Every check happens here, once, so the rest of gradscope can trust its input. Each problem is one
+`ConfigError` line naming the file, the key and the fix.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gradscope.errors import ConfigError, did_you_mean
+
+CONFIG_NAME = "gradscope.toml"
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DATA_SOURCES = ("csv",)
+_KEY_PART = re.compile(r"^[A-Za-z0-9_-]+$")
+
+START_HINT = (
+    "no config found: pass one (gradscope diagnose path/to/gradscope.toml), create ./gradscope.toml "
+    "or a [tool.gradscope] table in ./pyproject.toml (see README), "
+    "or try a bundled sample: gradscope samples, then gradscope diagnose --sample NAME"
+)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    factory: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    checkpoint: Path | None = None
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    factory: str | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    batch_size: int = 32
+    shuffle: bool = True
+    source: str | None = None
+    path: Path | None = None
+    target: str | None = None
+    standardize: bool = False
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    name: str | None = None
+    step: str | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)  # every other key of [loss]
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    name: str = "SGD"
+    options: dict[str, Any] = field(default_factory=dict)  # every other key of [optimizer]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    steps: int = 200
+    seed: int = 0
+    device: str = "auto"
+    threads: int | None = None  # torch intra-op threads; None keeps torch's default
+
+
+@dataclass(frozen=True)
+class ClipConfig:
+    norm: float | None = None
+    value: float | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.norm is not None or self.value is not None
+
+    def describe(self) -> str:
+        if self.norm is not None:
+            return f"clip-norm {self.norm:g}"
+        if self.value is not None:
+            return f"clip-value {self.value:g}"
+        return "no clipping"
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated config. `source` names where it came from, for messages; `base_dir` anchors relative paths."""
+
+    source: str
+    base_dir: Path
+    model: ModelConfig
+    data: DataConfig
+    loss: LossConfig
+    optimizer: OptimizerConfig
+    run: RunConfig
+    clip: ClipConfig
+    name: str = "run"
+
+    def to_toml_dict(self) -> dict[str, Any]:
+        """The resolved config as TOML tables: defaults filled in, paths absolute, so it reruns from anywhere."""
+        base = self.base_dir
+
+        def imp(spec: str | None) -> str | None:
+            if spec is None or ":" not in spec:
+                return spec
+            target, attr = spec.rsplit(":", 1)
+            return f"{(base / target).resolve()}:{attr}" if target.endswith(".py") else spec
+
+        model: dict[str, Any] = {"factory": imp(self.model.factory), "kwargs": dict(self.model.kwargs)}
+        if self.model.checkpoint:
+            model["checkpoint"] = str(self.model.checkpoint)
+        data: dict[str, Any] = {"batch_size": self.data.batch_size, "shuffle": self.data.shuffle}
+        if self.data.factory:
+            data |= {"factory": imp(self.data.factory), "kwargs": dict(self.data.kwargs)}
+        if self.data.source:
+            data |= {"source": self.data.source, "path": str(self.data.path), "target": self.data.target,
+                     "standardize": self.data.standardize}
+        loss: dict[str, Any] = dict(self.loss.kwargs)
+        if self.loss.name:
+            loss["name"] = imp(self.loss.name)
+        if self.loss.step:
+            loss["step"] = imp(self.loss.step)
+        run: dict[str, Any] = {"steps": self.run.steps, "seed": self.run.seed, "device": self.run.device}
+        if self.run.threads:
+            run["threads"] = self.run.threads
+        tables = {"model": model, "data": data, "loss": loss,
+                  "optimizer": {"name": imp(self.optimizer.name), **self.optimizer.options}, "run": run}
+        clip = {k: v for k, v in (("norm", self.clip.norm), ("value", self.clip.value)) if v is not None}
+        if clip:
+            tables["clip"] = clip
+        return {name: {k: v for k, v in table.items() if v is not None} for name, table in tables.items()}
+
+
+# key -> (type check, what the value must be). Tables whose other keys pass through are marked below.
+_BOOL = (lambda v: isinstance(v, bool), "true or false")
+_STR = (lambda v: isinstance(v, str) and v.strip() != "", "a non-empty string")
+_TABLE = (lambda v: isinstance(v, dict), "a table, e.g. { hidden = 64 }")
+_POS_INT = (lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0, "a positive integer")
+_INT = (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer")
+_POS_FLOAT = (
+    lambda v: isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0,
+    "a positive number",
+)
+
+SCHEMA: dict[str, dict[str, tuple]] = {
+    "model": {"factory": _STR, "kwargs": _TABLE, "checkpoint": _STR},
+    "data": {"factory": _STR, "kwargs": _TABLE, "batch_size": _POS_INT, "shuffle": _BOOL, "source": _STR,
+             "path": _STR, "target": _STR, "standardize": _BOOL},
+    "loss": {"name": _STR, "step": _STR},
+    "optimizer": {"name": _STR},
+    "run": {"steps": _POS_INT, "seed": _INT, "device": _STR, "threads": _POS_INT},
+    "clip": {"norm": _POS_FLOAT, "value": _POS_FLOAT},
+}
+_PASS_THROUGH = {"loss", "optimizer"}  # their other keys go to the loss / optimizer class
+_FIX = {
+    ("model", "factory"): 'e.g. factory = "model.py:build_model"',
+    ("data", "factory"): 'e.g. factory = "data.py:build_data"',
+    ("run", "steps"): "e.g. steps = 200",
+    ("run", "device"): 'use one of "auto", "cpu", "cuda", "mps"',
+    ("clip", "norm"): "e.g. norm = 1.0",
+    ("clip", "value"): "e.g. value = 0.5",
+}
+
+
+def find_config(explicit: Path | None, cwd: Path | None = None) -> tuple[dict[str, Any], str, Path]:
+    """The raw TOML tables, a name for messages and the base folder: from `explicit`, or discovered in `cwd`."""
+    cwd = cwd or Path.cwd()
+    if explicit is not None:
+        return _read_toml(explicit), str(explicit), explicit.resolve().parent
+    local = cwd / CONFIG_NAME
+    if local.is_file():
+        return _read_toml(local), str(local.relative_to(cwd)), cwd
+    pyproject = cwd / "pyproject.toml"
+    if pyproject.is_file():
+        table = _read_toml(pyproject, allow_empty=True).get("tool", {}).get("gradscope")
+        if isinstance(table, dict) and table:
+            return table, "pyproject.toml [tool.gradscope]", cwd
+    raise ConfigError(START_HINT)
+
+
+def _read_toml(path: Path, *, allow_empty: bool = False) -> dict[str, Any]:
+    if not path.exists():
+        raise ConfigError(f"{path}: config file does not exist (fix: check the path, or list samples with "
+                          "`gradscope samples`)")
+    if path.is_dir():
+        hint = path / CONFIG_NAME
+        raise ConfigError(f"{path}: is a directory, not a TOML file (fix: pass the config file"
+                          f"{f', e.g. {hint}' if hint.exists() else ' inside it'})")
+    try:
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: is not a text file (fix: pass a TOML config such as gradscope.toml)") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
+    if "\x00" in text:
+        raise ConfigError(f"{path}: is a binary file, not TOML (fix: pass a TOML config such as gradscope.toml)")
+    if not text.strip() and not allow_empty:
+        raise ConfigError(f"{path}: is empty (fix: add at least [model] factory, [data] and [optimizer]; "
+                          "see README or `gradscope samples`)")
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc} (fix: correct the syntax on that line)") from None
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`run.steps=50` -> (["run", "steps"], 50). The value is parsed as TOML; a bare word stays a string."""
+    key, sep, value = text.partition("=")
+    key, value = key.strip(), value.strip()
+    parts = key.split(".")
+    if not sep or not key or len(parts) < 2 or not all(_KEY_PART.match(p) for p in parts) or value == "":
+        raise ConfigError(f"--set {text!r}: expected TABLE.KEY=VALUE, e.g. --set run.steps=50 "
+                          "or --set optimizer.lr=0.01")
+    try:
+        return parts, tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        if re.fullmatch(r"[A-Za-z0-9_./:\\-]+", value):
+            return parts, value  # e.g. optimizer.name=Adam, model.factory=net.py:build
+        raise ConfigError(f"--set {text!r}: {value!r} is not a TOML value (fix: quote strings, "
+                          f"e.g. --set {key}='\"text\"')") from None
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """A copy of `raw` with each `--set KEY=VALUE` applied."""
+    import copy
+
+    merged = copy.deepcopy(raw)
+    for text in overrides:
+        parts, value = parse_override(text)
+        node = merged
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {text!r}: {part} is a value, not a table")
+            node = child
+        node[parts[-1]] = value
+    return merged
+
+
+def load_config(path: Path | None, overrides: list[str] | None = None, cwd: Path | None = None) -> Config:
+    """Find, read, override and validate a config; raise `ConfigError` with one fixable line otherwise."""
+    raw, source, base_dir = find_config(path, cwd)
+    raw = apply_overrides(raw, overrides or [])
+    name = path.stem if path is not None else (cwd or Path.cwd()).name
+    if path is not None and path.name == CONFIG_NAME:
+        name = path.resolve().parent.name
+    return validate(raw, source, base_dir, name=name)
+
+
+def validate(raw: dict[str, Any], source: str, base_dir: Path, *, name: str = "run") -> Config:
+    """Check every table and key of `raw` and return the frozen `Config`."""
+    for table, value in raw.items():
+        if table not in SCHEMA:
+            raise ConfigError(f"{source}: unknown table [{table}]{did_you_mean(table, SCHEMA)} "
+                              f"(fix: use {', '.join(f'[{t}]' for t in SCHEMA)})")
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: {table} must be a table [{table}], got {_show(value)}")
+    tables = {t: dict(raw.get(t, {})) for t in SCHEMA}
+    for table, values in tables.items():
+        for key, value in values.items():
+            rule = SCHEMA[table].get(key)
+            if rule is None:
+                if table in _PASS_THROUGH:
+                    continue
+                raise ConfigError(f"{source}: unknown key [{table}] {key}{did_you_mean(key, SCHEMA[table])} "
+                                  f"(fix: valid keys are {', '.join(SCHEMA[table])})")
+            check, expected = rule
+            if not check(value):
+                fix = _FIX.get((table, key))
+                raise ConfigError(f"{source}: [{table}] {key} must be {expected}, got {_show(value)}"
+                                  + (f" (fix: {fix})" if fix else ""))
+
+    model, data, loss, opt, run, clip = (tables[t] for t in ("model", "data", "loss", "optimizer", "run", "clip"))
+    if "factory" not in model:
+        raise ConfigError(f'{source}: [model] factory is required (fix: e.g. factory = "model.py:build_model", '
+                          "a callable returning a torch.nn.Module)")
+    _check_import_path(source, "model", "factory", model["factory"])
+    checkpoint = _resolve(base_dir, model["checkpoint"]) if "checkpoint" in model else None
+
+    if data.get("source") is not None:
+        if data["source"] not in DATA_SOURCES:
+            raise ConfigError(f"{source}: [data] source must be one of {', '.join(DATA_SOURCES)}, got "
+                              f"{data['source']!r}{did_you_mean(data['source'], DATA_SOURCES)}")
+        if "factory" in data:
+            raise ConfigError(f"{source}: [data] has both factory and source (fix: keep one of them)")
+        for key in ("path", "target"):
+            if key not in data:
+                raise ConfigError(f"{source}: [data] {key} is required with source = \"csv\" "
+                                  f'(fix: e.g. {key} = "{"houses.csv" if key == "path" else "price"}")')
+    elif "factory" not in data:
+        raise ConfigError(f'{source}: [data] factory is required (fix: e.g. factory = "data.py:build_data", '
+                          'or source = "csv" with path and target)')
+    else:
+        _check_import_path(source, "data", "factory", data["factory"])
+
+    for key in ("name", "step"):
+        if key in loss and (":" in loss[key] or key == "step"):
+            _check_import_path(source, "loss", key, loss[key])
+    if "name" not in opt:
+        raise ConfigError(f'{source}: [optimizer] name is required (fix: e.g. name = "SGD" with lr = 0.01, '
+                          "or an import path)")
+    if run.get("device", "auto") not in DEVICES:
+        raise ConfigError(f"{source}: [run] device must be one of {', '.join(DEVICES)}, got {run['device']!r}"
+                          f"{did_you_mean(run['device'], DEVICES)}")
+    if "norm" in clip and "value" in clip:
+        raise ConfigError(f"{source}: [clip] has both norm and value (fix: keep one: norm clips the global "
+                          "L2 norm, value clips each element)")
+
+    return Config(
+        source=source,
+        base_dir=base_dir,
+        name=name,
+        model=ModelConfig(model["factory"], dict(model.get("kwargs", {})), checkpoint),
+        data=DataConfig(
+            factory=data.get("factory"),
+            kwargs=dict(data.get("kwargs", {})),
+            batch_size=data.get("batch_size", 32),
+            shuffle=data.get("shuffle", True),
+            source=data.get("source"),
+            path=_resolve(base_dir, data["path"]) if "path" in data else None,
+            target=data.get("target"),
+            standardize=data.get("standardize", False),
+        ),
+        loss=LossConfig(loss.get("name"), loss.get("step"),
+                        {k: v for k, v in loss.items() if k not in ("name", "step")}),
+        optimizer=OptimizerConfig(opt["name"], {k: v for k, v in opt.items() if k != "name"}),
+        run=RunConfig(run.get("steps", 200), run.get("seed", 0), run.get("device", "auto"), run.get("threads")),
+        clip=ClipConfig(float(clip["norm"]) if "norm" in clip else None,
+                        float(clip["value"]) if "value" in clip else None),
+    )
+
+
+def _check_import_path(source: str, table: str, key: str, spec: str) -> None:
+    target, sep, attr = spec.rpartition(":")
+    if not sep or not target or not attr or not attr.replace(".", "_").isidentifier():
+        raise ConfigError(f"{source}: [{table}] {key} = {spec!r} is not an import path (fix: use "
+                          '"package.module:attribute" or "path/to/file.py:attribute")')
+
+
+def _resolve(base_dir: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (base_dir / path).resolve()
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, dict):
+        return "a table"
+    return repr(value)

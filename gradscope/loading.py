@@ -1,0 +1,360 @@
+"""Build the model, data, loss and optimizer a config names, from import paths and torch names.
+
+Import paths are `package.module:attr` or `path/to/file.py:attr` (relative to the config's folder). Anything
+that cannot be found is a `ConfigError` (exit 2); an exception raised by the user's own code is a
+`UserCodeError` (exit 3) that keeps the user's frames.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from gradscope.config import Config
+from gradscope.errors import ConfigError, GradscopeError, UserCodeError, did_you_mean
+
+_FILE_MODULES: dict[Path, Any] = {}
+
+
+@contextlib.contextmanager
+def user_code(what: str, step: int | None = None) -> Iterator[None]:
+    """Turn an exception from the user's code into `UserCodeError`, keeping gradscope's own errors as they are."""
+    try:
+        yield
+    except (GradscopeError, UserCodeError):
+        raise
+    except Exception as exc:  # KeyboardInterrupt is not an Exception: Ctrl-C passes through
+        raise UserCodeError(what, step, exc) from exc
+
+
+def import_object(spec: str, base_dir: Path, where: str) -> Any:
+    """The object named by `spec`; `where` (e.g. "config.toml: [model] factory") prefixes error messages."""
+    target, _, attr = spec.rpartition(":")
+    if target.endswith(".py") or "/" in target or "\\" in target:
+        module = _import_file(_resolve_file(target, base_dir, where, spec), where)
+    else:
+        module = _import_module(target, base_dir, where)
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            names = [n for n in dir(obj) if not n.startswith("_")]
+            raise ConfigError(f"{where}: {target} has no attribute {part!r}{did_you_mean(part, names)} "
+                              f"(fix: point {spec!r} at a name defined in {target})")
+        obj = getattr(obj, part)
+    return obj
+
+
+def _resolve_file(target: str, base_dir: Path, where: str, spec: str) -> Path:
+    path = Path(target).expanduser()
+    path = (path if path.is_absolute() else base_dir / path).resolve()
+    if not path.is_file():
+        raise ConfigError(f"{where}: file {target} of {spec!r} does not exist (looked in {path.parent}; "
+                          "fix: paths are relative to the config file's folder)")
+    return path
+
+
+def _import_file(path: Path, where: str) -> Any:
+    if path in _FILE_MODULES:
+        return _FILE_MODULES[path]
+    name = f"gradscope_user_{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"{where}: {path} cannot be imported as Python (fix: point at a .py file)")
+    module = importlib.util.module_from_spec(spec)
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))  # so the user's file can import its neighbours
+    sys.modules[name] = module
+    try:
+        with user_code(f"importing {path.name}"):
+            spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    _FILE_MODULES[path] = module
+    return module
+
+
+def _import_module(target: str, base_dir: Path, where: str) -> Any:
+    if str(base_dir) not in sys.path:
+        sys.path.insert(0, str(base_dir))
+    try:
+        return importlib.import_module(target)
+    except ModuleNotFoundError as exc:
+        if exc.name and (target == exc.name or target.startswith(exc.name + ".")):
+            raise ConfigError(f"{where}: module {target!r} not found (fix: install it, or use a file path "
+                              'like "model.py:build")') from None
+        raise UserCodeError(f"importing {target}", None, exc) from exc
+    except Exception as exc:
+        raise UserCodeError(f"importing {target}", None, exc) from exc
+
+
+def call_factory(factory: Any, kwargs: dict[str, Any], where: str, what: str) -> Any:
+    """Call a user factory with `kwargs`, checking them against its signature first (a typo is exit 2)."""
+    if not callable(factory):
+        raise ConfigError(f"{where}: {factory!r} is not callable (fix: point at a function or class)")
+    _check_kwargs(factory, kwargs, where)
+    with user_code(what):
+        return factory(**kwargs)
+
+
+def _check_kwargs(func: Any, kwargs: dict[str, Any], where: str, skip: int = 0) -> None:
+    try:
+        sig = inspect.signature(func)
+    except (TypeError, ValueError):
+        return
+    params = list(sig.parameters.values())[skip:]
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return
+    names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    for key in kwargs:
+        if key not in names:
+            label = getattr(func, "__name__", repr(func))
+            raise ConfigError(f"{where}: {label}() has no parameter {key!r}{did_you_mean(key, names)} "
+                              f"(fix: valid names are {', '.join(names) or 'none'})")
+    missing = [p.name for p in params
+               if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+               and p.name not in kwargs]
+    if missing:
+        label = getattr(func, "__name__", repr(func))
+        raise ConfigError(f"{where}: {label}() needs {', '.join(missing)} (fix: add it to the kwargs table)")
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks CUDA, then MPS, then CPU; an explicit device that is missing is a config error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError('[run] device = "cuda" but no CUDA device is available (fix: device = "auto")')
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError('[run] device = "mps" but MPS is not available (fix: device = "auto")')
+    return torch.device(name)
+
+
+def build_model(config: Config) -> nn.Module:
+    """The model from `[model] factory`, with the optional checkpoint loaded safely."""
+    where = f"{config.source}: [model] factory"
+    factory = import_object(config.model.factory, config.base_dir, where)
+    model = call_factory(factory, config.model.kwargs, where, "the model factory")
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"{where}: {config.model.factory} returned {type(model).__name__}, "
+                          "not a torch.nn.Module (fix: return the model)")
+    if config.model.checkpoint is not None:
+        load_checkpoint(model, config.model.checkpoint, f"{config.source}: [model] checkpoint")
+    return model
+
+
+def load_checkpoint(model: nn.Module, path: Path, where: str) -> None:
+    """Load a plain state dict with `weights_only=True`: a pickle that would run code is refused."""
+    if not path.is_file():
+        raise ConfigError(f"{where}: {path} does not exist (fix: paths are relative to the config's folder)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises UnpicklingError, RuntimeError or others for unsafe/corrupt files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"{where}: {path.name} is not a plain state dict and was refused by "
+                          f"torch.load(weights_only=True): {first[:160]} (fix: save it with "
+                          "torch.save(model.state_dict(), path))") from None
+    for key in ("state_dict", "model_state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+            break
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ConfigError(f"{where}: {path.name} is not a state dict of tensors (fix: save it with "
+                          "torch.save(model.state_dict(), path))")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        raise ConfigError(f"{where}: {path.name} does not fit the model: "
+                          f"{' '.join(s.strip() for s in first[:3])[:240]}") from None
+
+
+@dataclass
+class Batches:
+    """An endless stream of batches: passes over the data repeat, calling the factory again if it is one-shot."""
+
+    make: Callable[[], Any]
+    first: Any
+
+    def __iter__(self) -> Iterator[Any]:
+        source = self.first
+        while True:
+            empty = True
+            with user_code("the data"):
+                iterator = iter(source)
+            while True:
+                try:
+                    with user_code("the data"):
+                        batch = next(iterator)
+                except StopIteration:
+                    break
+                empty = False
+                yield batch
+            if empty:
+                raise ConfigError("[data] the data factory produced no batches (fix: return at least one batch)")
+            source = self.make() if iterator is source else source  # a one-shot iterator: ask for a new pass
+
+
+def build_batches(config: Config, seed: int) -> Batches:
+    """The batches of `[data]`: a factory's DataLoader, iterable or Dataset, or a built-in source."""
+    if config.data.source == "csv":
+        from gradscope.datasets import csv_dataset
+
+        dataset = csv_dataset(config)
+        return Batches(lambda: dataset, _loader(dataset, config, seed))
+    where = f"{config.source}: [data] factory"
+    factory = import_object(config.data.factory or "", config.base_dir, where)
+
+    def make() -> Any:
+        data = call_factory(factory, config.data.kwargs, where, "the data factory")
+        return _loader(data, config, seed) if isinstance(data, torch.utils.data.Dataset) else data
+
+    data = make()
+    if isinstance(data, torch.Tensor) or not hasattr(data, "__iter__"):
+        raise ConfigError(f"{where}: {config.data.factory} returned {type(data).__name__} (fix: return a "
+                          "DataLoader, an iterable of batches, or a torch Dataset)")
+    return Batches(make, data)
+
+
+def _loader(dataset: Any, config: Config, seed: int) -> torch.utils.data.DataLoader:
+    iterable = isinstance(dataset, torch.utils.data.IterableDataset)
+    generator = torch.Generator().manual_seed(seed)
+    return torch.utils.data.DataLoader(dataset, batch_size=config.data.batch_size,
+                                       shuffle=config.data.shuffle and not iterable, generator=generator)
+
+
+LossStep = Callable[[nn.Module, Any], torch.Tensor]
+
+
+@dataclass
+class LossComputer:
+    """Computes a batch's loss the way the contract says: (inputs, targets), a dict, or `[loss] step`."""
+
+    criterion: Callable[..., torch.Tensor] | None
+    step_fn: LossStep | None
+    source: str
+
+    def forward(self, model: nn.Module, batch: Any) -> Any:
+        """The model's output for `batch` (None when a custom step computes everything)."""
+        if self.step_fn is not None:
+            return None
+        if isinstance(batch, tuple | list):
+            if len(batch) != 2:
+                raise ConfigError(f"{self.source}: a batch is a {type(batch).__name__} of {len(batch)} items, "
+                                  "not (inputs, targets) (fix: set [loss] step to a function (model, batch) -> loss)")
+            return model(batch[0])
+        if isinstance(batch, dict):
+            return model(**batch)
+        raise ConfigError(f"{self.source}: a batch is a {type(batch).__name__}, not (inputs, targets) or a dict "
+                          "(fix: set [loss] step to a function (model, batch) -> loss)")
+
+    def loss(self, model: nn.Module, batch: Any, output: Any) -> torch.Tensor:
+        """The scalar loss from the model output (or from the custom step)."""
+        if self.step_fn is not None:
+            value = self.step_fn(model, batch)
+        elif isinstance(batch, dict):
+            value = getattr(output, "loss", None)
+            if value is None and isinstance(output, dict):
+                value = output.get("loss")
+            if value is None:
+                raise ConfigError(f"{self.source}: the model's output for a dict batch has no loss "
+                                  "(fix: return one, or set [loss] step)")
+        else:
+            if self.criterion is None:
+                raise ConfigError(f'{self.source}: [loss] name is required for (inputs, targets) batches '
+                                  '(fix: e.g. name = "MSELoss")')
+            value = self.criterion(output, batch[1])
+        if not isinstance(value, torch.Tensor) or value.numel() != 1:
+            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            raise ConfigError(f"{self.source}: the loss must be a scalar tensor, got {shape} "
+                              "(fix: reduce it, e.g. with reduction='mean')")
+        return value.reshape(())
+
+    def __call__(self, model: nn.Module, batch: Any) -> torch.Tensor:
+        return self.loss(model, batch, self.forward(model, batch))
+
+
+def build_loss(config: Config) -> LossComputer:
+    """The loss of `[loss]`: a torch.nn loss class name, an import path, or a custom step."""
+    where = f"{config.source}: [loss]"
+    step_fn = None
+    if config.loss.step:
+        step_fn = import_object(config.loss.step, config.base_dir, f"{where} step")
+        if not callable(step_fn):
+            raise ConfigError(f"{where} step: {config.loss.step} is not callable (fix: a function (model, batch))")
+    criterion = None
+    name, kwargs = config.loss.name, config.loss.kwargs
+    if name:
+        if ":" in name:
+            obj = import_object(name, config.base_dir, f"{where} name")
+        else:
+            losses = [n for n in dir(nn) if n.endswith("Loss") and not n.startswith("_")]
+            obj = getattr(nn, name, None)
+            if not (inspect.isclass(obj) and issubclass(obj, nn.Module)):
+                raise ConfigError(f"{where} name: {name!r} is not a torch.nn loss{did_you_mean(name, losses)} "
+                                  "(fix: e.g. MSELoss, CrossEntropyLoss, or an import path)")
+        if inspect.isclass(obj):
+            _check_kwargs(obj.__init__, kwargs, f"{where} name = {name}", skip=1)
+            with user_code("the loss class"):
+                criterion = obj(**kwargs)
+        elif callable(obj):
+            if kwargs:
+                import functools
+
+                criterion = functools.partial(obj, **kwargs)
+            else:
+                criterion = obj
+        else:
+            raise ConfigError(f"{where} name: {name} is not callable")
+    elif kwargs:
+        raise ConfigError(f"{where}: {', '.join(kwargs)} given without a loss name (fix: add name, or remove them)")
+    return LossComputer(criterion, step_fn, config.source)
+
+
+def build_optimizer(config: Config, model: nn.Module) -> torch.optim.Optimizer:
+    """The optimizer of `[optimizer]` over the model's parameters; every other key is an optimizer option."""
+    where = f"{config.source}: [optimizer]"
+    name, options = config.optimizer.name, config.optimizer.options
+    if ":" in name:
+        cls = import_object(name, config.base_dir, f"{where} name")
+    else:
+        names = [n for n in dir(torch.optim) if inspect.isclass(getattr(torch.optim, n))
+                 and issubclass(getattr(torch.optim, n), torch.optim.Optimizer) and n != "Optimizer"]
+        if name not in names:
+            raise ConfigError(f"{where} name: {name!r} is not a torch.optim optimizer{did_you_mean(name, names)} "
+                              "(fix: e.g. SGD, Adam, AdamW, or an import path)")
+        cls = getattr(torch.optim, name)
+    init = cls.__init__ if inspect.isclass(cls) else cls
+    _check_kwargs(init, options, f"{where} {name}", skip=2 if inspect.isclass(cls) else 1)
+    try:
+        return cls(model.parameters(), **options)
+    except (ValueError, TypeError) as exc:
+        if not inspect.isclass(cls) or cls.__module__.startswith("torch."):
+            raise ConfigError(f"{where} {name}: {exc}") from None
+        raise UserCodeError("the optimizer", None, exc) from exc
+
+
+def move_to(batch: Any, device: torch.device) -> Any:
+    """`batch` with every tensor in it on `device` (tuples, lists and dicts are walked)."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, tuple | list):
+        return type(batch)(move_to(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: move_to(v, device) for k, v in batch.items()}
+    return batch

@@ -1,0 +1,1 @@
+"""Rendering: rich console text, strict JSON, CSV and PNG. Nothing here computes findings."""

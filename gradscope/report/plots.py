@@ -1,0 +1,105 @@
+"""PNG plots built on `matplotlib.figure.Figure` (no pyplot: no global registry, no windows).
+
+Non-finite steps are drawn, never dropped: a red band marks each step whose loss or gradient norm was NaN or
+Inf, the failure that wandb and TensorBoard charts silently leave out.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from gradscope.diagnosis import Diagnosis
+    from gradscope.trace import Trace
+
+_MARKERS = {"critical": "#c0392b", "warning": "#e67e22", "info": "#7f8c8d"}
+
+
+def _figure(rows: int, height: float) -> Figure:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(9, height), layout="constrained")
+
+
+def mark_nonfinite(ax, steps: np.ndarray, values: np.ndarray, label: str) -> None:
+    """Shade steps whose value is NaN/Inf and put an x at the top of the axis."""
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return
+    for s in steps[bad]:
+        ax.axvspan(s - 0.5, s + 0.5, color="#c0392b", alpha=0.25, lw=0)
+    top = ax.get_ylim()[1]
+    ax.plot(steps[bad], np.full(bad.sum(), top), "x", color="#c0392b", label=f"{label} NaN/Inf")
+
+
+def loss_and_grad_norm(trace: Trace, diagnosis: Diagnosis | None = None, clip: float | None = None) -> Figure:
+    """Loss and global gradient norm (log scale) over steps, with symptom markers and non-finite steps."""
+    fig = _figure(2, 6.0)
+    ax_loss, ax_norm = fig.subplots(2, 1, sharex=True)
+    steps, loss, norm = trace.steps, trace.loss, trace.grad_norm
+    ax_loss.plot(steps, np.where(np.isfinite(loss), loss, np.nan), color="#2c3e50", lw=1.2, label="loss")
+    finite = loss[np.isfinite(loss)]
+    if len(finite) and finite.min() > 0 and finite.max() / max(finite.min(), 1e-300) > 100:
+        ax_loss.set_yscale("log")
+    ax_loss.set_ylabel("loss")
+    mark_nonfinite(ax_loss, steps, loss, "loss")
+    positive = np.where(np.isfinite(norm) & (norm > 0), norm, np.nan)
+    ax_norm.plot(steps, positive, color="#2980b9", lw=1.2, label="grad norm (pre-clip)")
+    if not np.isnan(positive).all():
+        ax_norm.set_yscale("log")
+    threshold = clip if clip is not None else (trace.info.clip_threshold if trace.info.clip_mode == "norm" else None)
+    if threshold:
+        ax_norm.axhline(threshold, color="#27ae60", ls="--", lw=1, label=f"clip norm {threshold:g}")
+    ax_norm.set_ylabel("global grad L2 norm")
+    ax_norm.set_xlabel("optimizer step")
+    mark_nonfinite(ax_norm, steps, norm, "grad")
+    if diagnosis is not None:
+        for s in diagnosis.symptoms:
+            for ax in (ax_loss, ax_norm):
+                ax.axvline(s.step, color=_MARKERS[s.severity.value], lw=0.8, ls=":")
+            ax_loss.annotate(s.kind.value, (s.step, 1.0), xycoords=("data", "axes fraction"), rotation=90,
+                             va="top", ha="right", fontsize=7, color=_MARKERS[s.severity.value])
+    title = trace.info.label or "run"
+    if diagnosis is not None:
+        title += f": {diagnosis.verdict}"
+    ax_loss.set_title(title)
+    for ax in (ax_loss, ax_norm):
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper left", fontsize=8)
+    return fig
+
+
+def layer_heatmap(trace: Trace) -> Figure | None:
+    """log10 gradient norm per parameter (rows, model order) over steps (columns); NaN/Inf in red."""
+    steps, norms = trace.grad_norms.series()
+    if not len(steps) or not trace.info.param_names:
+        return None
+    from matplotlib.colors import ListedColormap
+
+    names = trace.info.param_names
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logn = np.log10(norms.T)
+    bad = ~np.isfinite(norms.T)
+    shown = np.where(np.isfinite(logn), logn, np.nan)
+    height = min(2.0 + 0.22 * len(names), 14)
+    fig = _figure(1, height)
+    ax = fig.subplots()
+    extent = (steps[0] - 0.5, steps[-1] + 0.5, len(names) - 0.5, -0.5)
+    image = ax.imshow(shown, aspect="auto", interpolation="nearest", cmap="viridis", extent=extent)
+    if bad.any():
+        ax.imshow(np.where(bad, 1.0, np.nan), aspect="auto", interpolation="nearest",
+                  cmap=ListedColormap(["#e74c3c"]), extent=extent)
+    ax.set_yticks(range(len(names)))
+    ax.set_yticklabels(names if len(names) <= 60 else [n if i % 5 == 0 else "" for i, n in enumerate(names)],
+                       fontsize=7)
+    ax.set_xlabel("optimizer step")
+    ax.set_title("log10 gradient L2 norm per parameter (red: NaN/Inf)")
+    fig.colorbar(image, ax=ax, label="log10 grad norm")
+    return fig

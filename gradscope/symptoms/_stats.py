@@ -1,0 +1,66 @@
+"""Small robust statistics shared by the detectors (numpy only)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+MAD_TO_SIGMA = 1.4826  # scales the median absolute deviation to a standard deviation for normal noise
+
+
+def first_nonfinite(values: np.ndarray) -> int | None:
+    """Index of the first NaN/Inf in `values`, or None."""
+    bad = np.flatnonzero(~np.isfinite(values))
+    return int(bad[0]) if len(bad) else None
+
+
+def finite_prefix(values: np.ndarray) -> np.ndarray:
+    """`values` up to (not including) the first NaN/Inf."""
+    cut = first_nonfinite(values)
+    return values if cut is None else values[:cut]
+
+
+def robust_sigma(values: np.ndarray) -> float:
+    """MAD-based spread: one outlier cannot inflate it, unlike the standard deviation."""
+    med = float(np.median(values))
+    return MAD_TO_SIGMA * float(np.median(np.abs(values - med)))
+
+
+@dataclass(frozen=True)
+class LogFit:
+    """Least-squares line through log(values) over steps: growth per step, and how straight the line is."""
+
+    slope: float  # natural-log growth per step
+    r2: float
+
+    @property
+    def factor_per_step(self) -> float:
+        return math.exp(self.slope)
+
+    @property
+    def doubling_steps(self) -> float:
+        return math.log(2) / self.slope if self.slope > 0 else math.inf
+
+
+def log_fit(values: np.ndarray) -> LogFit:
+    """Fit log(values) = a + b*step; `values` must be positive and finite."""
+    y = np.log(values)
+    t = np.arange(len(y), dtype=np.float64)
+    t -= t.mean()
+    yc = y - y.mean()
+    sxx = float(t @ t)
+    slope = float(t @ yc) / sxx
+    ss_tot = float(yc @ yc)
+    resid = yc - slope * t
+    r2 = 1.0 - float(resid @ resid) / ss_tot if ss_tot > 0 else 0.0
+    return LogFit(slope, r2)
+
+
+def rolling_median(values: np.ndarray, window: int) -> np.ndarray:
+    """Median of each trailing window (shorter at the start)."""
+    out = np.empty(len(values))
+    for i in range(len(values)):
+        out[i] = np.median(values[max(0, i - window + 1): i + 1])
+    return out

@@ -1,0 +1,97 @@
+"""Gradient and loss spikes: one step far above the recent typical level, judged robustly.
+
+"Typical" is the median of the previous SPIKE_WINDOW steps and "far" is both a ratio and a robust z-score
+(median absolute deviation), so minibatch noise, Adam's early transients and one earlier spike cannot
+trigger or hide the next one. A falling loss only lowers the bar the detector compares against later.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gradscope.symptoms._stats import MAD_TO_SIGMA
+from gradscope.symptoms.base import Severity, Symptom, SymptomKind
+from gradscope.trace import Trace
+
+SPIKE_WINDOW = 20  # steps of history the typical level is taken from
+GRAD_SPIKE_RATIO = 10.0  # a gradient spike is at least 10x the recent median norm ...
+LOSS_SPIKE_RATIO = 3.0  # ... a loss spike at least 3x the recent median loss ...
+SPIKE_Z = 8.0  # ... and at least 8 robust standard deviations above it
+MAX_LISTED = 10
+
+
+def find_spikes(values: np.ndarray, *, ratio: float, z: float = SPIKE_Z, window: int = SPIKE_WINDOW,
+                skip: set[int] | None = None) -> list[tuple[int, float, float]]:
+    """(index, value / median, robust z) of each spike among the finite values; `skip` indexes are ignored."""
+    hits = []
+    for i in range(window, len(values)):
+        if not np.isfinite(values[i]) or (skip and i in skip):
+            continue
+        ref = values[i - window: i]
+        ref = ref[np.isfinite(ref)]
+        if len(ref) < window // 2:
+            continue
+        med = float(np.median(ref))
+        if med <= 0:
+            continue
+        sigma = MAD_TO_SIGMA * float(np.median(np.abs(ref - med)))
+        score = (values[i] - med) / max(sigma, 1e-12 * med)
+        if values[i] >= ratio * med and score >= z:
+            hits.append((i, float(values[i] / med), float(score)))
+    return hits
+
+
+def detect_gradient_spike(trace: Trace, *, skip: set[int] | None = None) -> list[Symptom]:
+    """A warning listing steps whose global gradient norm jumped >= 10x the recent median."""
+    hits = find_spikes(trace.grad_norm, ratio=GRAD_SPIKE_RATIO, skip=skip)
+    if not hits:
+        return []
+    first, ratio, score = hits[0]
+    step = int(trace.steps[first])
+    layer = _spiking_layer(trace, step)
+    worst = max(hits, key=lambda h: h[1])
+    return [Symptom(
+        SymptomKind.GRADIENT_SPIKE, Severity.WARNING, step,
+        f"gradient norm spiked {ratio:.1f}x above its recent median at step {step}"
+        + (f" ({len(hits)} spikes, worst {worst[1]:.1f}x)" if len(hits) > 1 else ""),
+        parameter=layer,
+        evidence={"count": len(hits), "steps": [int(trace.steps[h[0]]) for h in hits[:MAX_LISTED]],
+                  "ratio": ratio, "robust_z": score, "worst_ratio": worst[1],
+                  "thresholds": {"ratio": GRAD_SPIKE_RATIO, "robust_z": SPIKE_Z, "window": SPIKE_WINDOW}},
+        advice="clip the global gradient norm so single bad batches cannot throw the weights "
+               "(gradscope recommend); check those batches for outliers")]
+
+
+def detect_loss_spike(trace: Trace, *, skip: set[int] | None = None) -> list[Symptom]:
+    """A warning listing steps whose loss jumped >= 3x the recent median (and 8 robust sigmas)."""
+    loss = trace.loss
+    if np.nanmin(np.where(np.isfinite(loss), loss, np.nan), initial=np.inf) < 0:
+        return []  # ratios are meaningless for losses that can be negative
+    hits = find_spikes(loss, ratio=LOSS_SPIKE_RATIO, skip=skip)
+    if not hits:
+        return []
+    first, ratio, score = hits[0]
+    step = int(trace.steps[first])
+    return [Symptom(
+        SymptomKind.LOSS_SPIKE, Severity.WARNING, step,
+        f"loss spiked {ratio:.1f}x above its recent median at step {step}"
+        + (f" ({len(hits)} spikes)" if len(hits) > 1 else ""),
+        evidence={"count": len(hits), "steps": [int(trace.steps[h[0]]) for h in hits[:MAX_LISTED]],
+                  "ratio": ratio, "robust_z": score,
+                  "thresholds": {"ratio": LOSS_SPIKE_RATIO, "robust_z": SPIKE_Z, "window": SPIKE_WINDOW}},
+        advice="the learning rate is likely too high for this loss surface: lower it, add warm-up, "
+               "or clip gradients (gradscope recommend)")]
+
+
+def _spiking_layer(trace: Trace, step: int) -> str | None:
+    """The parameter whose gradient norm rose most, relative to its own recent median, at `step`."""
+    steps, norms = trace.grad_norms.series()
+    rows = np.flatnonzero(steps == step)
+    if not len(rows) or rows[0] < 3:
+        return None
+    row = rows[0]
+    ref = np.median(norms[max(0, row - SPIKE_WINDOW): row], axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rise = np.where(ref > 0, norms[row] / ref, 0.0)
+    rise = np.where(np.isfinite(rise), rise, 0.0)
+    return trace.info.param_names[int(np.argmax(rise))] if rise.size else None

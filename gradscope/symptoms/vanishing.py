@@ -1,0 +1,79 @@
+"""Vanishing gradients: early layers get gradients orders of magnitude smaller than late layers, or the
+global gradient norm collapses while the loss has not improved.
+
+Depth is approximated by registration order (`named_parameters()`), the order nearly every model defines its
+layers in. Only weight matrices and kernels (2+ dimensions) are compared, and embeddings are left out: their
+gradients are sparse, small by nature, and not a sign of anything.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gradscope.symptoms._stats import finite_prefix
+from gradscope.symptoms.base import Severity, Symptom, SymptomKind
+from gradscope.trace import Trace
+
+VANISHING_RATIO = 1e-3  # early/late layer gradient norm below this: three orders of magnitude
+MIN_WEIGHT_LAYERS = 3  # depth needs at least three weight tensors to speak of early and late
+COLLAPSE_RATIO = 1e-4  # late global norm below this fraction of the early one ...
+COLLAPSE_MIN_LOSS_LEFT = 0.5  # ... while the loss is still above half its start: gradients died, not converged
+EXCLUDED_MODULES = ("Embedding", "EmbeddingBag")
+
+
+def detect_vanishing_gradient(trace: Trace) -> list[Symptom]:
+    """Warning with the early/late ratio and the layers at both ends, or the collapse of the global norm."""
+    return _across_depth(trace) or _collapse(trace)
+
+
+def _across_depth(trace: Trace) -> list[Symptom]:
+    info = trace.info
+    modules = info.param_modules or [""] * len(info.param_names)
+    layers = [j for j, (shape, mod) in enumerate(zip(info.param_shapes, modules, strict=True))
+              if len(shape) >= 2 and mod not in EXCLUDED_MODULES]
+    if len(layers) < MIN_WEIGHT_LAYERS:
+        return []
+    steps, norms = trace.grad_norms.series()
+    bad = np.flatnonzero(~np.isfinite(trace.loss) | (trace.column("nonfinite_grads") > 0))
+    if len(bad):
+        norms = norms[steps < trace.steps[bad[0]]]
+    if len(norms) < 3:
+        return []
+    typical = np.median(norms[:, layers], axis=0)
+    third = max(1, len(layers) // 3)
+    early, late = float(np.median(typical[:third])), float(np.median(typical[-third:]))
+    if late <= 0 or early / late >= VANISHING_RATIO:
+        return []
+    ratio = early / late
+    smallest = layers[int(np.argmin(typical[:third]))]
+    per_layer = {info.param_names[j]: float(v) for j, v in zip(layers, typical, strict=True)}
+    return [Symptom(
+        SymptomKind.VANISHING_GRADIENT, Severity.WARNING, int(trace.steps[0]),
+        f"gradients vanish with depth: early layers get {ratio:.2g}x the gradient norm of late layers "
+        f"({info.param_names[layers[0]]}: {typical[0]:.2g}, {info.param_names[layers[-1]]}: {typical[-1]:.2g})",
+        parameter=info.param_names[smallest],
+        evidence={"early_to_late_ratio": ratio, "early_median_grad_norm": early, "late_median_grad_norm": late,
+                  "layer_median_grad_norms": per_layer,
+                  "thresholds": {"ratio": VANISHING_RATIO, "min_weight_layers": MIN_WEIGHT_LAYERS}},
+        advice="clipping cannot help: use ReLU/GELU instead of sigmoid/tanh, add normalisation or residual "
+               "connections, or a variance-preserving initialisation (Kaiming/Xavier)")]
+
+
+def _collapse(trace: Trace) -> list[Symptom]:
+    norms = finite_prefix(trace.grad_norm)
+    loss = finite_prefix(trace.loss)
+    if len(norms) < 20 or len(loss) < 20:
+        return []
+    k = max(3, len(norms) // 10)
+    early, late = float(np.median(norms[:k])), float(np.median(norms[-k:]))
+    start, end = float(np.median(loss[:k])), float(np.median(loss[-k:]))
+    if early <= 0 or late >= COLLAPSE_RATIO * early or start <= 0 or end < COLLAPSE_MIN_LOSS_LEFT * start:
+        return []
+    step = int(trace.steps[int(np.argmax(norms < COLLAPSE_RATIO * early))])
+    return [Symptom(
+        SymptomKind.VANISHING_GRADIENT, Severity.WARNING, step,
+        f"gradient norm collapsed from {early:.3g} to {late:.3g} while the loss stayed at {end:.4g}",
+        evidence={"early_grad_norm": early, "late_grad_norm": late, "start_loss": start, "late_loss": end,
+                  "thresholds": {"collapse_ratio": COLLAPSE_RATIO, "min_loss_left": COLLAPSE_MIN_LOSS_LEFT}},
+        advice="units are saturating or dying (sigmoid/tanh saturation, dead ReLUs): lower the learning rate, "
+               "use another activation or initialisation, or add normalisation")]

@@ -1,0 +1,330 @@
+"""The per-step record of a run: preallocated arrays in memory, streamed to CSV as the run goes.
+
+The global series (loss, global gradient norm, ...) is kept in full: a few floats a step. The per-parameter
+series would be steps x parameters floats, so it is kept bounded: a recent window at full resolution plus a
+history that halves its resolution whenever it fills (`ParameterSeries`). On disk, the CSVs hold every step.
+This module needs numpy only; torch never enters it, so detectors can be tested on hand-built traces.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+TRACE_FILE = "trace.csv"
+GRAD_NORMS_FILE = "grad_norms.csv"
+WEIGHT_NORMS_FILE = "weight_norms.csv"
+RUN_FILE = "run.json"
+
+# name -> dtype of the global per-step columns, in CSV order. `grad_norm` is the global L2 norm before clipping.
+COLUMNS: dict[str, Any] = {
+    "step": np.int64,
+    "loss": np.float64,
+    "grad_norm": np.float64,
+    "grad_max_abs": np.float64,  # largest |element| of any gradient, before clipping (NaN when not measured)
+    "weight_norm": np.float64,  # global L2 norm of the weights this step's forward used
+    "clipped": np.int8,  # 1 when clipping changed the gradients this step
+    "nonfinite_grads": np.int32,  # how many parameters had a NaN/Inf gradient
+    "amp_skipped": np.int8,  # 1 when an AMP GradScaler skipped this step for inf/NaN gradients
+    "lr": np.float64,
+    "seconds": np.float64,  # wall time since the first step began
+}
+
+
+@dataclass(frozen=True)
+class Event:
+    """Where something first went non-finite: `kind` is a symptom kind, `stage` forward/loss/backward/step/data."""
+
+    kind: str
+    step: int
+    parameter: str | None = None
+    module: str | None = None
+    stage: str | None = None
+    detail: str = ""
+    others: tuple[str, ...] = ()  # further parameters affected at the same step
+
+
+@dataclass
+class RunInfo:
+    """What a trace needs besides numbers: parameter names and shapes, the clip setting, how the run ended."""
+
+    param_names: list[str]
+    param_shapes: list[list[int]]
+    param_modules: list[str] = field(default_factory=list)  # class name of each parameter's module
+    clip_mode: str | None = None  # "norm" | "value" | None
+    clip_threshold: float | None = None
+    steps_requested: int | None = None
+    stopped: str = "completed"  # completed | nonfinite_weights | interrupted | error
+    label: str = ""
+    events: list[Event] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["events"] = [asdict(e) for e in self.events]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunInfo:
+        data = dict(data)
+        data["events"] = [Event(**{**e, "others": tuple(e.get("others", ()))}) for e in data.get("events", [])]
+        return cls(**data)
+
+
+class ParameterSeries:
+    """Per-parameter values over steps in bounded memory: recent rows in full, older rows downsampled.
+
+    Memory is (recent + history) x parameters floats whatever the number of steps: the history keeps every
+    `stride`-th step and doubles `stride` (dropping every other row) each time it fills.
+    """
+
+    def __init__(self, n_params: int, *, recent: int = 256, history: int = 4096) -> None:
+        self.n_params = n_params
+        self._recent = np.empty((recent, n_params), np.float32)
+        self._recent_steps = np.full(recent, -1, np.int64)
+        self._history = np.empty((history, n_params), np.float32)
+        self._history_steps = np.empty(history, np.int64)
+        self._n_history = 0
+        self.stride = 1
+
+    def append(self, step: int, values: np.ndarray) -> None:
+        slot = step % len(self._recent)
+        self._recent[slot] = values
+        self._recent_steps[slot] = step
+        if step % self.stride:
+            return
+        if self._n_history == len(self._history):
+            keep = self._history_steps[: self._n_history] % (2 * self.stride) == 0
+            kept = int(keep.sum())
+            self._history[:kept] = self._history[: self._n_history][keep]
+            self._history_steps[:kept] = self._history_steps[: self._n_history][keep]
+            self._n_history = kept
+            self.stride *= 2
+            if step % self.stride:
+                return
+        self._history[self._n_history] = values
+        self._history_steps[self._n_history] = step
+        self._n_history += 1
+
+    def series(self) -> tuple[np.ndarray, np.ndarray]:
+        """(steps, values[steps, params]) in step order, history and recent window merged."""
+        valid = self._recent_steps >= 0
+        steps = np.concatenate([self._history_steps[: self._n_history], self._recent_steps[valid]])
+        values = np.concatenate([self._history[: self._n_history], self._recent[valid]])
+        steps, index = np.unique(steps, return_index=True)
+        return steps, values[index].astype(np.float64)
+
+    @property
+    def nbytes(self) -> int:
+        return self._recent.nbytes + self._history.nbytes + self._recent_steps.nbytes + self._history_steps.nbytes
+
+
+class Trace:
+    """Per-step records of one run in preallocated, growable numpy arrays, plus per-parameter series."""
+
+    def __init__(self, info: RunInfo, *, capacity: int = 1024, recent: int = 256, history: int = 4096) -> None:
+        self.info = info
+        self._n = 0
+        self._columns = {name: np.zeros(capacity, dtype) for name, dtype in COLUMNS.items()}
+        n_params = len(info.param_names)
+        self.grad_norms = ParameterSeries(n_params, recent=recent, history=history)
+        self.weight_norms = ParameterSeries(n_params, recent=recent, history=history)
+        self._writer: TraceWriter | None = None
+
+    # -- writing ---------------------------------------------------------------------------------
+    def stream_to(self, run_dir: Path) -> None:
+        """Write every row to CSV files in `run_dir` as it is appended (rows already recorded are written first)."""
+        self._writer = TraceWriter(Path(run_dir), self.info.param_names)
+        steps_g, grads = self.grad_norms.series()
+        steps_w, weights = self.weight_norms.series()
+        if self._n and len(steps_g) == self._n and len(steps_w) == self._n:
+            for i in range(self._n):
+                self._writer.write(self.row(i), grads[i], weights[i])
+        self._writer.flush()
+
+    def append(self, row: dict[str, Any], grad_norms: np.ndarray, weight_norms: np.ndarray) -> None:
+        """Append one step: `row` holds the global columns (missing ones stay 0/NaN)."""
+        n = self._n
+        if n == len(self._columns["step"]):
+            for name, array in self._columns.items():
+                grown = np.zeros(2 * len(array), array.dtype)
+                grown[:n] = array
+                self._columns[name] = grown
+        for name in COLUMNS:
+            self._columns[name][n] = row.get(name, math.nan if COLUMNS[name] is np.float64 else 0)
+        self._n = n + 1
+        step = int(row["step"])
+        self.grad_norms.append(step, grad_norms)
+        self.weight_norms.append(step, weight_norms)
+        if self._writer is not None:
+            self._writer.write(self.row(n), grad_norms, weight_norms)
+            self._writer.flush()
+
+    def set_clipped(self, index: int, clipped: bool) -> None:
+        self._columns["clipped"][index] = int(clipped)
+        if self._writer is not None and index == self._n - 1:
+            self._writer.amend_clipped(int(clipped))
+
+    def add_event(self, event: Event) -> None:
+        self.info.events.append(event)
+
+    def flush(self) -> None:
+        if self._writer is not None:
+            self._writer.flush()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    # -- reading ---------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self._n
+
+    def column(self, name: str) -> np.ndarray:
+        """A read-only view of one global column over the recorded steps."""
+        view = self._columns[name][: self._n]
+        view.flags.writeable = False
+        return view
+
+    def row(self, index: int) -> dict[str, Any]:
+        return {name: array[index].item() for name, array in self._columns.items()}
+
+    @property
+    def steps(self) -> np.ndarray:
+        return self.column("step")
+
+    @property
+    def loss(self) -> np.ndarray:
+        return self.column("loss")
+
+    @property
+    def grad_norm(self) -> np.ndarray:
+        return self.column("grad_norm")
+
+    @property
+    def weight_norm(self) -> np.ndarray:
+        return self.column("weight_norm")
+
+    def to_frame(self) -> Any:
+        """The global columns as a pandas DataFrame, one row per optimizer step."""
+        import pandas as pd
+
+        return pd.DataFrame({name: self.column(name).copy() for name in COLUMNS})
+
+    def param_frame(self, which: str = "grad") -> Any:
+        """Per-parameter norms (`grad` or `weight`) as a DataFrame indexed by step."""
+        import pandas as pd
+
+        steps, values = (self.grad_norms if which == "grad" else self.weight_norms).series()
+        return pd.DataFrame(values, index=pd.Index(steps, name="step"), columns=self.info.param_names)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the trace's arrays, in bytes."""
+        return (sum(a.nbytes for a in self._columns.values()) + self.grad_norms.nbytes
+                + self.weight_norms.nbytes)
+
+    @classmethod
+    def from_columns(cls, info: RunInfo, columns: dict[str, Any], grad_norms: Any = None,
+                     weight_norms: Any = None) -> Trace:
+        """A trace from whole columns (arrays or lists); per-parameter arrays are steps x parameters."""
+        n = len(columns["loss"])
+        trace = cls(info, capacity=max(n, 1), recent=max(n, 1), history=max(n, 1))
+        n_params = len(info.param_names)
+        grads = np.zeros((n, n_params)) if grad_norms is None else np.asarray(grad_norms, np.float64)
+        weights = np.zeros((n, n_params)) if weight_norms is None else np.asarray(weight_norms, np.float64)
+        for i in range(n):
+            row = {name: columns[name][i] for name in columns if name in COLUMNS}
+            row.setdefault("step", i)
+            trace.append(row, grads[i], weights[i])
+        return trace
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.10g}" if isinstance(value, float) else str(value)  # NaN/Inf as nan/inf: pandas reads both
+
+
+class TraceWriter:
+    """Streams rows to trace.csv and the per-parameter CSVs, flushed each step so a killed run stays readable."""
+
+    def __init__(self, run_dir: Path, param_names: list[str]) -> None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self._files: list[IO[str]] = []
+        self._trace = self._open(run_dir / TRACE_FILE, list(COLUMNS))
+        self._grads = self._open(run_dir / GRAD_NORMS_FILE, ["step", *param_names])
+        self._weights = self._open(run_dir / WEIGHT_NORMS_FILE, ["step", *param_names])
+        self._pending: list[str] | None = None
+
+    def _open(self, path: Path, header: list[str]) -> Any:
+        handle = path.open("w", newline="", encoding="utf-8")
+        self._files.append(handle)
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(header)
+        return writer
+
+    def write(self, row: dict[str, Any], grad_norms: np.ndarray, weight_norms: np.ndarray) -> None:
+        # The global row is held back one call, so `clipped` (known only after record) can still be set.
+        self._emit_pending()
+        self._pending = [_fmt(row[name]) for name in COLUMNS]
+        step = str(row["step"])
+        self._grads.writerow([step, *(f"{v:.7g}" for v in grad_norms.tolist())])
+        self._weights.writerow([step, *(f"{v:.7g}" for v in weight_norms.tolist())])
+
+    def amend_clipped(self, clipped: int) -> None:
+        if self._pending is not None:
+            self._pending[list(COLUMNS).index("clipped")] = str(clipped)
+
+    def _emit_pending(self) -> None:
+        if self._pending is not None:
+            self._trace.writerow(self._pending)
+            self._pending = None
+
+    def flush(self) -> None:
+        for handle in self._files:
+            handle.flush()
+
+    def close(self) -> None:
+        self._emit_pending()
+        for handle in self._files:
+            handle.close()
+
+
+def write_run_info(run_dir: Path, info: RunInfo) -> None:
+    (Path(run_dir) / RUN_FILE).write_text(json.dumps(info.to_dict(), indent=2, allow_nan=True) + "\n")
+
+
+def read_trace(run_dir: Path) -> Trace:
+    """Rebuild a `Trace` from a run folder's CSVs (a partial, interrupted run included)."""
+    import pandas as pd
+
+    run_dir = Path(run_dir)
+    frame = pd.read_csv(run_dir / TRACE_FILE)
+    info_path = run_dir / RUN_FILE
+    grads = _read_params(run_dir / GRAD_NORMS_FILE, len(frame))
+    weights = _read_params(run_dir / WEIGHT_NORMS_FILE, len(frame))
+    if info_path.is_file():
+        info = RunInfo.from_dict(json.loads(info_path.read_text()))
+    else:
+        names = list(grads.columns) if grads is not None else []
+        info = RunInfo(param_names=names, param_shapes=[[] for _ in names], stopped="interrupted")
+    columns = {name: frame[name].to_numpy() for name in COLUMNS if name in frame}
+    return Trace.from_columns(
+        info, columns,
+        None if grads is None else grads.reindex(columns=info.param_names).to_numpy(),
+        None if weights is None else weights.reindex(columns=info.param_names).to_numpy(),
+    )
+
+
+def _read_params(path: Path, n_rows: int) -> Any:
+    import pandas as pd
+
+    if not path.is_file():
+        return None
+    frame = pd.read_csv(path).set_index("step")
+    return frame.iloc[:n_rows]

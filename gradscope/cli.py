@@ -154,42 +154,6 @@ def progress_bar(enabled: bool, description: str) -> Iterator[Any]:
 
 
 @app.command()
-def diagnose(
-    config: ConfigArg = None,
-    steps: StepsOpt = None,
-    as_json: JsonOpt = False,
-    out: OutOpt = None,
-    fail_on: FailOnOpt = "critical",
-    overrides: SetOpt = None,
-    sample: SampleOpt = None,
-    plots: PlotsOpt = True,
-    debug: DebugOpt = False,
-) -> None:
-    """Run instrumented training steps and report exploding/vanishing gradient symptoms."""
-    with handled(debug):
-        check_fail_on(fail_on)
-        cfg = resolve_config(config, sample, overrides, steps)
-        from gradscope.report.console import print_diagnosis
-        from gradscope.report.export import dumps
-        from gradscope.training import train
-
-        run_dir = default_run_dir(cfg.name, out)
-        with stdout_to_stderr(as_json), progress_bar(not as_json, f"diagnose {cfg.name}") as progress:
-            result = train(cfg, run_dir, steps=steps, progress=progress, write_plots=plots)
-        if result.error is not None:
-            raise result.error
-        diagnosis = result.diagnosis
-        if as_json:
-            typer.echo(dumps(diagnosis.to_dict()))
-        else:
-            target = f"--sample {sample}" if sample else (str(config) if config else "")
-            print_diagnosis(diagnosis, command_hint=f"gradscope recommend {target}".strip())
-        if result.interrupted:
-            raise typer.Exit(EXIT_INTERRUPTED)
-        raise typer.Exit(EXIT_SYMPTOMS if fails(diagnosis.severity_rank, fail_on) else EXIT_OK)
-
-
-@app.command()
 def samples(as_json: JsonOpt = False) -> None:
     """List the bundled sample models and the verdict each is expected to get."""
     with handled():
@@ -206,6 +170,10 @@ def samples(as_json: JsonOpt = False) -> None:
         for s in found:
             typer.echo(f"{s.name:<{width}}  {s.expected_verdict:<8}  {s.summary}")
         typer.echo("\nrun one: gradscope diagnose --sample NAME")
+
+
+# The commands live one per module and register themselves on `app` (imported last: they import this module).
+from gradscope.commands import compare, diagnose, recommend  # noqa: E402, F401
 
 
 def main() -> None:

@@ -184,6 +184,9 @@ def load_checkpoint(model: nn.Module, path: Path, where: str) -> None:
                           f"{' '.join(s.strip() for s in first[:3])[:240]}") from None
 
 
+_END = object()
+
+
 @dataclass
 class Batches:
     """An endless stream of batches: passes over the data repeat, calling the factory again if it is one-shot."""
@@ -198,10 +201,9 @@ class Batches:
             with user_code("the data"):
                 iterator = iter(source)
             while True:
-                try:
-                    with user_code("the data"):
-                        batch = next(iterator)
-                except StopIteration:
+                with user_code("the data"):
+                    batch = next(iterator, _END)
+                if batch is _END:
                     break
                 empty = False
                 yield batch

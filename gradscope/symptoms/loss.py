@@ -16,7 +16,7 @@ MIN_STEPS = 10  # fewer finite steps than this say nothing about a trend
 EDGE_FRACTION = 0.1  # start / late levels are medians over this fraction of the run (at least 3 steps)
 DIVERGED_OVER_START = 1.5  # late loss >= 1.5x the start: training made it worse
 LOST_PROGRESS = 0.5  # or it gave back half of what it gained from start to best ...
-LOST_OVER_BEST = 3.0  # ... and sits >= 3x above the best level
+LOST_OVER_BEST = 1.5  # ... and sits >= 1.5x above the best level
 RUNAWAY_OVER_START = 10.0  # ending 10x above the start is a run that blew up: critical
 PLATEAU_MIN_STEPS = 20
 PLATEAU_MAX_IMPROVEMENT = 0.01  # less than 1% better than the start after the whole run: not training

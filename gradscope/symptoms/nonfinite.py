@@ -15,8 +15,8 @@ from gradscope.trace import Event, Trace
 _ADVICE = {
     "forward": "a layer's output overflowed: find what fed it (weights grown by large updates, unscaled inputs); "
                "clip the gradient norm (gradscope recommend) or lower the learning rate",
-    "loss": "the model's output was finite but the loss was not: check log(0), division by zero or targets "
-            "outside the loss's range",
+    "loss": "the model's output was finite but the loss was not: outputs so large their loss overflows "
+            "(bound the updates: gradscope recommend), or log(0), division by zero, targets out of range",
     "backward": "the backward pass overflowed: clip the gradient norm (gradscope recommend), lower the learning "
                 "rate, or look for sqrt/log/division near zero in that layer",
     "step": "an optimizer step produced non-finite weights from the gradients: clip the gradient norm "
@@ -49,11 +49,17 @@ def detect_nonfinite(trace: Trace) -> list[Symptom]:
                            parameter=_first_bad_param(trace, int(trace.steps[bad_steps[0]])), stage="backward")
     if grad_event is not None:
         count = int(trace.column("nonfinite_grads")[grad_event.step]) if grad_event.step < len(trace) else 0
-        where = f" in {grad_event.parameter}" if grad_event.parameter else ""
-        detail = f" ({grad_event.detail})" if grad_event.detail else ""
+        if grad_event.stage in ("forward", "loss", "data"):
+            cause = {"forward": f"the non-finite forward output of module {grad_event.module}",
+                     "loss": "the non-finite loss", "data": "NaN/Inf in the input batch"}[grad_event.stage]
+            message = (f"gradients became NaN/Inf at step {grad_event.step}, following {cause} "
+                       f"({count} parameters affected)")
+        else:
+            where = f" in {grad_event.parameter}" if grad_event.parameter else ""
+            message = (f"gradient became NaN/Inf at step {grad_event.step}{where}, first in backward order "
+                       f"({count} parameters affected)")
         found.append(Symptom(
-            SymptomKind.NONFINITE_GRADIENT, Severity.CRITICAL, grad_event.step,
-            f"gradient became NaN/Inf at step {grad_event.step}{where}{detail}",
+            SymptomKind.NONFINITE_GRADIENT, Severity.CRITICAL, grad_event.step, message,
             parameter=grad_event.parameter, module=grad_event.module,
             evidence={"parameters_affected": count, "others": list(grad_event.others),
                       "stage": grad_event.stage, "last_finite_grad_norm": _last_finite(trace.grad_norm,

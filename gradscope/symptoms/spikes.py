@@ -17,6 +17,9 @@ SPIKE_WINDOW = 20  # steps of history the typical level is taken from
 GRAD_SPIKE_RATIO = 10.0  # a gradient spike is at least 10x the recent median norm ...
 LOSS_SPIKE_RATIO = 3.0  # ... a loss spike at least 3x the recent median loss ...
 SPIKE_Z = 8.0  # ... and at least 8 robust standard deviations above it
+# Near convergence losses and gradient norms get tiny, and a 5x jump of a tiny number is harmless noise:
+# a spike must also rise by this fraction of the run's early level (median of its first SPIKE_WINDOW steps).
+MIN_RISE_OVER_EARLY = 0.1
 MAX_LISTED = 10
 
 
@@ -24,6 +27,8 @@ def find_spikes(values: np.ndarray, *, ratio: float, z: float = SPIKE_Z, window:
                 skip: set[int] | None = None) -> list[tuple[int, float, float]]:
     """(index, value / median, robust z) of each spike among the finite values; `skip` indexes are ignored."""
     hits = []
+    early_values = values[:window][np.isfinite(values[:window])]
+    early = float(np.median(early_values)) if len(early_values) else 0.0
     for i in range(window, len(values)):
         if not np.isfinite(values[i]) or (skip and i in skip):
             continue
@@ -36,7 +41,7 @@ def find_spikes(values: np.ndarray, *, ratio: float, z: float = SPIKE_Z, window:
             continue
         sigma = MAD_TO_SIGMA * float(np.median(np.abs(ref - med)))
         score = (values[i] - med) / max(sigma, 1e-12 * med)
-        if values[i] >= ratio * med and score >= z:
+        if values[i] >= ratio * med and score >= z and values[i] - med >= MIN_RISE_OVER_EARLY * early:
             hits.append((i, float(values[i] / med), float(score)))
     return hits
 

@@ -1,0 +1,89 @@
+"""Shared fixtures: one torch thread per test process (two processes with two threads each on a 2-core
+machine run 13x slower), and small real configs written into tmp folders."""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "sample_models"
+
+
+def subprocess_env() -> dict[str, str]:
+    """Environment for `python -m gradscope` subprocesses: one thread, no colour, wide terminal."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", NO_COLOR="1", COLUMNS="200", TERM="dumb")
+    env.pop("FORCE_COLOR", None)
+    return env
+
+
+def gradscope_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "gradscope", *args]
+
+
+MLP_FACTORIES = '''
+import torch
+from torch import nn
+
+
+def build_model(width=16, depth=2, activation="relu", init_std=None):
+    act = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}[activation]
+    layers, fan_in = [], 4
+    for _ in range(depth):
+        linear = nn.Linear(fan_in, width)
+        if init_std is not None:
+            nn.init.normal_(linear.weight, std=init_std)
+        layers += [linear, act()]
+        fan_in = width
+    layers.append(nn.Linear(fan_in, 1))
+    return nn.Sequential(*layers)
+
+
+def build_data(n=256, batch_size=32, scale=1.0, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 4, generator=g) * scale
+    y = x.sum(dim=1, keepdim=True) + 0.1 * torch.randn(n, 1, generator=g)
+    return [(x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, n, batch_size)]
+'''
+
+
+@pytest.fixture
+def write_config(tmp_path: Path):
+    """Write factories.py and a gradscope.toml (body given as TOML text) into tmp_path; return the toml path."""
+
+    def write(body: str, factories: str = MLP_FACTORIES, name: str = "gradscope.toml") -> Path:
+        (tmp_path / "factories.py").write_text(factories)
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(body))
+        return path
+
+    return write
+
+
+MLP_CONFIG = """
+[model]
+factory = "factories.py:build_model"
+
+[data]
+factory = "factories.py:build_data"
+
+[loss]
+name = "MSELoss"
+
+[optimizer]
+name = "SGD"
+lr = 0.01
+
+[run]
+steps = 30
+seed = 0
+"""

@@ -97,6 +97,7 @@ class Config:
     run: RunConfig
     clip: ClipConfig
     name: str = "run"
+    path: Path | None = None  # the file it was read from (a pyproject.toml for [tool.gradscope])
 
     def to_toml_dict(self) -> dict[str, Any]:
         """The resolved config as TOML tables: defaults filled in, paths absolute, so it reruns from anywhere."""
@@ -247,7 +248,15 @@ def load_config(path: Path | None, overrides: list[str] | None = None, cwd: Path
     name = path.stem if path is not None else (cwd or Path.cwd()).name
     if path is not None and path.name == CONFIG_NAME:
         name = path.resolve().parent.name
-    return validate(raw, source, base_dir, name=name)
+    config = validate(raw, source, base_dir, name=name)
+    if path is not None:
+        file = path
+    else:
+        local = (cwd or Path.cwd()) / CONFIG_NAME
+        file = local if local.is_file() else (cwd or Path.cwd()) / "pyproject.toml"
+    from dataclasses import replace
+
+    return replace(config, path=file.resolve())
 
 
 def validate(raw: dict[str, Any], source: str, base_dir: Path, *, name: str = "run") -> Config:

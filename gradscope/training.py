@@ -12,6 +12,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -56,51 +57,105 @@ def seed_everything(seed: int) -> None:
 def train(config: Config, run_dir: Path, *, steps: int | None = None, clip: ClipConfig | None = None,
           progress: Progress | None = None, label: str = "", write_plots: bool = True) -> RunResult:
     """Run `steps` instrumented optimizer steps of `config` and write the run's artifacts into `run_dir`."""
-    from gradscope.report.artifacts import write_artifacts, write_resolved_config
+    session = TrainingSession(config, run_dir, steps=steps, clip=clip, label=label)
+    session.advance(session.steps, progress)
+    return session.finish(write_plots=write_plots)
 
-    steps = steps or config.run.steps
-    clip = clip if clip is not None else config.clip
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_resolved_config(run_dir, replace(config, run=replace(config.run, steps=steps), clip=clip))
-    if config.run.threads:
-        torch.set_num_threads(config.run.threads)
-    device = resolve_device(config.run.device)
-    seed_everything(config.run.seed)
-    model = build_model(config)
-    batches = iter(build_batches(config, config.run.seed))
-    loss_fn = build_loss(config)
-    model.to(device)
-    model.train()
-    optimizer = build_optimizer(config, model)
 
-    monitor = Monitor(model, weight_every=1, track_max_abs=True, recent=max(steps, 256),
-                      history=max(steps, 4096), label=label or config.name)
-    trace = monitor.trace
-    info = trace.info
-    info.steps_requested = steps
-    info.clip_mode = "norm" if clip.norm is not None else ("value" if clip.value is not None else None)
-    info.clip_threshold = clip.norm if clip.norm is not None else clip.value
-    trace.stream_to(run_dir)
+class TrainingSession:
+    """One seeded run that can advance a few steps at a time (recommend's trials interleave several).
 
-    interrupted, error = False, None
-    located: set[str] = set()
-    step = 0
-    try:
-        for step in range(steps):
-            batch = move_to(next(batches), device)
-            rng = rng_snapshot(device)
+    Each session keeps its own copy of the global RNG states (torch, NumPy, Python) and swaps them in while it
+    runs, so a run advanced in pieces, interleaved with other runs, is step for step the run made in one go.
+    """
+
+    def __init__(self, config: Config, run_dir: Path, *, steps: int | None = None, clip: ClipConfig | None = None,
+                 label: str = "") -> None:
+        from gradscope.report.artifacts import write_resolved_config
+
+        self.config = config
+        self.steps = steps or config.run.steps
+        self.clip = clip if clip is not None else config.clip
+        self.label = label or config.name
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        write_resolved_config(self.run_dir, replace(config, run=replace(config.run, steps=self.steps), clip=self.clip))
+        if config.run.threads:
+            torch.set_num_threads(config.run.threads)
+        self.device = resolve_device(config.run.device)
+        outer = _rng_states()
+        seed_everything(config.run.seed)
+        try:
+            self.model = build_model(config)
+            self.batches = iter(build_batches(config, config.run.seed))
+            self.loss_fn = build_loss(config)
+            self.model.to(self.device)
+            self.model.train()
+            self.optimizer = build_optimizer(config, self.model)
+        finally:
+            self._rng = _rng_states()
+            _set_rng_states(outer)
+        self.monitor = Monitor(self.model, weight_every=1, track_max_abs=True, recent=max(self.steps, 256),
+                               history=max(self.steps, 4096), label=self.label)
+        self.trace = self.monitor.trace
+        info = self.trace.info
+        info.steps_requested = self.steps
+        info.clip_mode = "norm" if self.clip.norm is not None else ("value" if self.clip.value is not None else None)
+        info.clip_threshold = self.clip.norm if self.clip.norm is not None else self.clip.value
+        self.trace.stream_to(self.run_dir)
+        self.step = 0
+        self.stopped = False  # no more steps: non-finite weights, an error, Ctrl-C or done
+        self.interrupted = False
+        self.error: UserCodeError | None = None
+        self._located: set[str] = set()
+        self.first_batch: Any = None
+
+    def advance(self, n: int, progress: Progress | None = None) -> bool:
+        """Run up to `n` more steps; False once the run cannot go on (done, non-finite weights, error, Ctrl-C)."""
+        if self.stopped:
+            return False
+        outer = _rng_states()
+        _set_rng_states(self._rng)
+        try:
+            self._advance(min(n, self.steps - self.step), progress)
+        except KeyboardInterrupt:
+            self.interrupted = True
+            self.trace.info.stopped = "interrupted"
+            self.stopped = True
+        except UserCodeError as exc:
+            self.error = exc
+            self.trace.info.stopped = "error"
+            self.stopped = True
+        finally:
+            self._rng = _rng_states()
+            _set_rng_states(outer)
+        self.trace.flush()
+        if self.step >= self.steps and not self.stopped:
+            _check_final_weights(self.monitor, self.steps - 1)
+            self.stopped = True
+        return not self.stopped
+
+    def _advance(self, n: int, progress: Progress | None) -> None:
+        model, optimizer, monitor, clip = self.model, self.optimizer, self.monitor, self.clip
+        for _ in range(n):
+            step = self.step
+            batch = move_to(next(self.batches), self.device)
+            if step == 0:
+                self.first_batch = batch  # kept for input statistics (recommend's input-scale note)
+            rng = rng_snapshot(self.device)
             optimizer.zero_grad(set_to_none=True)
             with user_code("your model or loss code", step):
-                loss = loss_fn(model, batch)
+                loss = self.loss_fn(model, batch)
             with user_code("backward() through your model", step):
                 loss.backward()
             stats = monitor.record(loss, lr=float(optimizer.param_groups[0].get("lr", float("nan"))))
             assert stats is not None  # sync_every=1: statistics land every step
+            self.step += 1
             if stats.nonfinite_weights:
-                info.stopped = "nonfinite_weights"  # nothing more to learn from NaN weights
-                break
-            _locate_first(monitor, model, loss_fn, batch, rng, stats, located)
+                self.trace.info.stopped = "nonfinite_weights"  # nothing more to learn from NaN weights
+                self.stopped = True
+                return
+            _locate_first(monitor, model, self.loss_fn, batch, rng, stats, self._located)
             if clip.norm is not None:
                 monitor.clip_norm_(clip.norm)
             elif clip.value is not None:
@@ -108,22 +163,31 @@ def train(config: Config, run_dir: Path, *, steps: int | None = None, clip: Clip
             with user_code("optimizer.step()", step):
                 optimizer.step()
             if progress is not None:
-                progress(step + 1, steps, stats)
-        else:
-            _check_final_weights(monitor, steps - 1)
-    except KeyboardInterrupt:
-        interrupted = True
-        info.stopped = "interrupted"
-    except UserCodeError as exc:
-        error = exc
-        info.stopped = "error"
-    finally:
-        trace.close()
-        write_run_info(run_dir, info)
-    diagnosis = diagnose_trace(trace, label=label or config.name)
-    diagnosis.run_dir = str(run_dir)
-    write_artifacts(run_dir, trace, diagnosis, plots=write_plots)
-    return RunResult(trace, diagnosis, run_dir, interrupted, error)
+                progress(self.step, self.steps, stats)
+
+    def finish(self, *, write_plots: bool = True) -> RunResult:
+        """Close the trace, diagnose it and write the run's artifacts."""
+        from gradscope.report.artifacts import write_artifacts
+
+        self.trace.close()
+        write_run_info(self.run_dir, self.trace.info)
+        diagnosis = diagnose_trace(self.trace, label=self.label)
+        diagnosis.run_dir = str(self.run_dir)
+        write_artifacts(self.run_dir, self.trace, diagnosis, plots=write_plots)
+        return RunResult(self.trace, diagnosis, self.run_dir, self.interrupted, self.error)
+
+
+def _rng_states() -> dict[str, Any]:
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+
+def _set_rng_states(states: dict[str, Any]) -> None:
+    torch.set_rng_state(states["torch"])
+    np.random.set_state(states["numpy"])
+    random.setstate(states["python"])
+    if states["cuda"] is not None:
+        torch.cuda.set_rng_state_all(states["cuda"])
 
 
 def _locate_first(monitor: Monitor, model: torch.nn.Module, loss_fn, batch, rng, stats: StepStats,

@@ -1,1 +1,96 @@
-"""`gradscope recommend`."""
+"""`gradscope recommend`: the clip threshold that fixes the run, measured by seeded trials."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from gradscope.cli import (
+    EXIT_OK,
+    ConfigArg,
+    DebugOpt,
+    JsonOpt,
+    OutOpt,
+    SampleOpt,
+    SetOpt,
+    StepsOpt,
+    app,
+    default_run_dir,
+    handled,
+    resolve_config,
+    stdout_to_stderr,
+)
+from gradscope.errors import ConfigError
+
+ModeOpt = Annotated[str, typer.Option("--mode", help="norm: clip the global L2 norm (clip_grad_norm_); "
+                                                     "value: clip each element (clip_grad_value_).")]
+BudgetOpt = Annotated[float, typer.Option("--budget", help="Total optimizer steps, in diagnose runs (default 4): "
+                                                           "more trials cost more and search finer.")]
+WriteOpt = Annotated[bool, typer.Option("--write", help="Write the threshold into the config's [clip] table, "
+                                                        "keeping comments and layout.")]
+
+
+@app.command()
+def recommend(
+    config: ConfigArg = None,
+    mode: ModeOpt = "norm",
+    steps: StepsOpt = None,
+    budget: BudgetOpt = 4.0,
+    as_json: JsonOpt = False,
+    write: WriteOpt = False,
+    out: OutOpt = None,
+    overrides: SetOpt = None,
+    sample: SampleOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Recommend a gradient-clipping threshold, tested by trial runs from the same seed."""
+    with handled(debug):
+        if mode not in ("norm", "value"):
+            raise ConfigError(f"--mode {mode!r} is not a mode (fix: --mode norm or --mode value)")
+        if not budget >= 1.5:
+            raise ConfigError(f"--budget must be at least 1.5 diagnose runs, got {budget:g} (fix: e.g. --budget 4)")
+        cfg = resolve_config(config, sample, overrides, steps)
+        if write and (sample is not None or cfg.path is None):
+            raise ConfigError("--write needs a config file of yours (fix: pass CONFIG, not --sample)")
+        from gradscope.recommend import recommend as run_recommend
+        from gradscope.report.export import dumps
+
+        run_dir = default_run_dir(f"{cfg.name}-recommend", out)
+        with stdout_to_stderr(as_json), _progress(not as_json) as progress:
+            rec = run_recommend(cfg, run_dir, mode=mode, budget=budget, steps=steps, progress=progress)
+        if write:
+            from gradscope.config_write import write_clip
+
+            write_clip(cfg.path, rec.mode, rec.threshold)
+        if as_json:
+            typer.echo(dumps(rec.to_dict()))
+        else:
+            from gradscope.report.recommend_console import print_recommendation
+
+            print_recommendation(rec)
+            if write:
+                typer.echo(f"wrote [clip] {rec.mode} = {rec.threshold:.3g} to {cfg.path}", err=True)
+        raise typer.Exit(EXIT_OK)
+
+
+def _progress(enabled: bool):
+    """A progress bar over the budget's optimizer steps (stderr, terminals only)."""
+    import contextlib
+    import sys
+
+    @contextlib.contextmanager
+    def bar():
+        if not enabled or not sys.stderr.isatty():
+            yield None
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        from gradscope.report.console import stderr_console
+
+        with Progress(TextColumn("recommend trials"), BarColumn(), MofNCompleteColumn(),
+                      console=stderr_console(), transient=True) as progress:
+            task = progress.add_task("trials", total=None)
+            yield lambda done, total: progress.update(task, completed=done, total=total)
+
+    return bar()

@@ -1,0 +1,375 @@
+"""`recommend`: the clip threshold that actually fixes the run, measured by trials, with the evidence.
+
+1. Probe: the unclipped run, seeded like `diagnose`. Its stable phase (the steps before the gradient norm
+   starts to climb or anything goes non-finite) gives the typical gradient scale: robust percentiles
+   (AutoClip clips at a low percentile of the history), an EMA z-score bound (ZClip), and the norm where
+   exponential growth set in.
+2. Candidates: a log-spaced bracket of thresholds around that scale (half-decade steps, 1e-3x to 10x the
+   median), with the evidence-derived values snapped in, plus "no clipping".
+3. Successive halving: every candidate runs a short horizon from the same seed and data order; the better half
+   (by the late loss; any non-finite run loses) continues to twice the horizon, and so on, until the finalists
+   run the full configured length. Runs are resumed, not restarted, so promotion costs only the extra steps.
+   The default budget is 4x the steps of one diagnose run.
+4. The winner is the finalist with the best full-length late loss. When no threshold brings the loss below its
+   starting level, clipping is not the fix: a trial with a 10x lower learning rate (and standardised inputs for
+   a CSV source) shows what is.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gradscope.config import ClipConfig, Config
+from gradscope.snippets import snippets
+from gradscope.trace import Trace
+
+MODES = ("norm", "value")
+DEFAULT_BUDGET = 4.0  # total optimizer steps, in units of one diagnose run
+BRACKET_EXPONENTS = tuple(k / 2 for k in range(-6, 3))  # thresholds at median x 10**(k/2): 1e-3 .. 10
+SHORT_STABLE_PHASE = 10  # fewer stable steps than this: the median is not a reliable scale, widen downwards
+LATE_FRACTION = 0.1  # the late loss is the median of the last 10% of a run's steps (at least 3)
+ALWAYS_ON = 0.95  # a winner that clips on more steps than this has made the run normalised SGD
+ZCLIP_ALPHA = 0.97  # ZClip's EMA factor and z threshold (its defaults)
+ZCLIP_Z = 2.5
+LR_TRIAL_FACTOR = 0.1
+LR_TRIAL_FIXES = 0.9  # the lower-lr trial "fixes it" when its late loss ends 10% or more below the start
+
+
+@dataclass
+class Trial:
+    """One clipped (or unclipped) trial: how far it ran and its late loss there."""
+
+    threshold: float | None  # None: no clipping
+    session: Any = field(repr=False, default=None)
+    steps: int = 0
+    late_loss: float = math.inf
+    first_nonfinite_step: int | None = None
+    clipped_fraction: float = 0.0
+    eliminated_at: int | None = None
+    note: str = ""
+
+    def row(self) -> dict[str, Any]:
+        return {"threshold": self.threshold, "steps": self.steps, "late_loss": self.late_loss,
+                "first_nonfinite_step": self.first_nonfinite_step, "clipped_fraction": self.clipped_fraction,
+                "eliminated_at_step": self.eliminated_at, "note": self.note}
+
+
+@dataclass
+class Recommendation:
+    """The contract's `recommend --json` document, as data."""
+
+    mode: str
+    threshold: float
+    method: str
+    clipping_helps: bool
+    notes: list[str]
+    evidence: dict[str, Any]
+    snippets: dict[str, str]
+    run_dir: str | None = None
+    steps_run: int = 0
+    budget_steps: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mode": self.mode, "threshold": self.threshold, "method": self.method,
+                "clipping_helps": self.clipping_helps, "notes": self.notes, "evidence": self.evidence,
+                "snippets": self.snippets, "run_dir": self.run_dir,
+                "cost": {"steps_run": self.steps_run, "budget_steps": self.budget_steps}}
+
+
+def late_loss(losses: np.ndarray) -> float:
+    """Median of the last 10% of the losses; +inf when any loss is non-finite (a run that blew up loses)."""
+    if not len(losses) or not np.all(np.isfinite(losses)):
+        return math.inf
+    k = max(3, math.ceil(len(losses) * LATE_FRACTION))
+    return float(np.median(losses[-k:]))
+
+
+def stable_phase(trace: Trace) -> int:
+    """Number of leading steps before growth, spikes or non-finite values: the run's normal regime."""
+    from gradscope.diagnosis import diagnose_trace
+
+    n = len(trace)
+    end = n
+    bad = np.flatnonzero(~np.isfinite(trace.loss) | ~np.isfinite(trace.grad_norm)
+                         | (trace.column("nonfinite_grads") > 0))
+    if len(bad):
+        end = min(end, int(bad[0]))
+    for s in diagnose_trace(trace).symptoms:
+        if s.kind.value in ("exploding_gradient", "weight_growth"):
+            end = min(end, int(s.evidence.get("onset_step", s.step)))
+        elif s.kind.value == "gradient_spike":
+            end = min(end, int(s.step))
+    return max(end, min(n, 3))
+
+
+def gradient_statistics(trace: Trace, mode: str) -> dict[str, Any]:
+    """Percentiles, ZClip bound and growth onset of the probe's stable phase (norms, or element maxima)."""
+    values = trace.grad_norm if mode == "norm" else trace.column("grad_max_abs")
+    end = stable_phase(trace)
+    stable = values[:end]
+    stable = stable[np.isfinite(stable) & (stable > 0)]
+    if not len(stable):
+        finite = values[np.isfinite(values) & (values > 0)]
+        stable = finite[:1] if len(finite) else np.array([1.0])
+    mean, var = float(stable[0]), 0.0
+    for v in stable[1:]:  # ZClip: EMA of mean and variance, bound at mean + z * std
+        diff = float(v) - mean
+        mean += (1 - ZCLIP_ALPHA) * diff
+        var = ZCLIP_ALPHA * (var + (1 - ZCLIP_ALPHA) * diff * diff)
+    pct = {f"p{p}": float(np.percentile(stable, p)) for p in (10, 25, 50, 75, 90, 99)}
+    return {"quantity": "global L2 gradient norm" if mode == "norm" else "largest |gradient element|",
+            "stable_steps": int(end), "percentiles": pct, "zclip_bound": mean + ZCLIP_Z * math.sqrt(var),
+            "autoclip_p10": pct["p10"]}
+
+
+def candidate_thresholds(stats: dict[str, Any]) -> list[float]:
+    """The bracket around the stable median, with AutoClip's p10, the p90 and ZClip's bound snapped in."""
+    median = stats["percentiles"]["p50"]
+    exponents = list(BRACKET_EXPONENTS)
+    if stats["stable_steps"] < SHORT_STABLE_PHASE:  # the scale is unreliable: reach further down
+        exponents = [k / 2 for k in range(-8, 1)]
+    grid = [median * 10**k for k in exponents]
+    for value in (stats["autoclip_p10"], stats["percentiles"]["p90"], stats["zclip_bound"]):
+        if value > 0 and math.isfinite(value):
+            nearest = min(range(len(grid)), key=lambda i: abs(math.log(grid[i] / value)))
+            if abs(math.log(grid[nearest] / value)) < math.log(10) / 4:
+                grid[nearest] = value
+    return sorted({float(f"{g:.3g}") for g in grid})
+
+
+def _clip(mode: str, threshold: float | None) -> ClipConfig:
+    if threshold is None:
+        return ClipConfig()
+    return ClipConfig(norm=threshold) if mode == "norm" else ClipConfig(value=threshold)
+
+
+def _label(mode: str, threshold: float | None) -> str:
+    return "unclipped" if threshold is None else f"clip-{mode}-{threshold:.3g}"
+
+
+def _measure(trial: Trial) -> None:
+    trace = trial.session.trace
+    trial.steps = len(trace)
+    loss = trace.loss
+    trial.late_loss = late_loss(loss) if not _blew_up(trial.session) else math.inf
+    bad = np.flatnonzero(~np.isfinite(loss) | (trace.column("nonfinite_grads") > 0))
+    trial.first_nonfinite_step = int(bad[0]) if len(bad) else None
+    trial.clipped_fraction = float(trace.column("clipped").mean()) if len(trace) else 0.0
+
+
+def _blew_up(session: Any) -> bool:
+    return session.trace.info.stopped == "nonfinite_weights"
+
+
+def recommend(config: Config, run_dir: Path, *, mode: str = "norm", budget: float = DEFAULT_BUDGET,
+              steps: int | None = None, progress: Callable[[int, int], None] | None = None) -> Recommendation:
+    """Probe, bracket, trial and pick a clip threshold for `config` (see the module docstring)."""
+    from gradscope.training import TrainingSession
+
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}")
+    total = steps or config.run.steps
+    config = replace(config, run=replace(config.run, steps=total), clip=ClipConfig())
+    budget_steps = int(budget * total)
+    run_dir = Path(run_dir)
+    spent = 0
+
+    def advance(trial: Trial, to_step: int) -> None:
+        nonlocal spent
+        session = trial.session
+        before = session.step
+        session.advance(max(0, to_step - session.step))
+        spent += session.step - before
+        _measure(trial)
+        if progress is not None:
+            progress(min(spent, budget_steps), budget_steps)
+
+    def start(threshold: float | None, cfg: Config = config, label: str | None = None) -> Trial:
+        name = label or _label(mode, threshold)
+        trial = Trial(threshold, TrainingSession(cfg, run_dir / name, steps=total, clip=_clip(mode, threshold),
+                                                 label=name))
+        return trial
+
+    # Round 0: the unclipped probe, long enough for the statistics (it is also a candidate).
+    first_horizon = first_horizon_for(len(BRACKET_EXPONENTS) + 1, total, budget)
+    probe = start(None)
+    advance(probe, first_horizon)
+    stats = gradient_statistics(probe.session.trace, mode)
+    thresholds = candidate_thresholds(stats)
+    trials = [probe] + [start(t) for t in thresholds]
+
+    alive = list(trials)
+    horizon = first_horizon
+    while True:
+        for trial in alive:
+            if not trial.session.stopped:
+                advance(trial, horizon)
+        if horizon >= total:
+            break
+        # Rank by late loss; ties (identical runs that never clipped yet) keep the smallest threshold: safest.
+        alive.sort(key=lambda t: (t.late_loss, t.threshold if t.threshold is not None else math.inf))
+        keep = max(2, len(alive) // 2)
+        for trial in alive[keep:]:
+            trial.eliminated_at = horizon
+        alive = alive[:keep]
+        horizon = min(total, horizon * 2)
+
+    finalists = sorted(alive, key=lambda t: (t.late_loss, t.threshold if t.threshold is not None else math.inf))
+    winner = finalists[0]
+    unclipped = probe
+    initial = float(np.median(probe.session.trace.loss[:3])) if len(probe.session.trace) else math.nan
+
+    notes: list[str] = []
+    clipping_helps = True
+    best_clipped = min((t for t in trials if t.threshold is not None), key=lambda t: t.late_loss, default=None)
+    diagnosis = probe.session.finish(write_plots=False).diagnosis
+    kinds = set(diagnosis.kinds())
+    if winner.threshold is None or winner.clipped_fraction == 0.0:
+        clipping_helps = False
+        notes.append("the run never needed clipping: the best trial did not clip at all"
+                     if winner.threshold is not None else "no threshold beat the unclipped run")
+    if "vanishing_gradient" in kinds and not kinds & {"exploding_gradient", "nonfinite_gradient", "nonfinite_loss"}:
+        clipping_helps = False
+        notes.append("gradients vanish: clipping only makes them smaller. Use ReLU/GELU instead of "
+                     "sigmoid/tanh, add normalisation or residual connections, or a variance-preserving init")
+    lr_trial = None
+    vanishing = any("gradients vanish" in n for n in notes)
+    if (best_clipped is not None and all(t.late_loss >= initial for t in trials) and math.isfinite(initial)
+            and not vanishing):
+        clipping_helps = False
+        notes.append(f"the loss stays above its start ({initial:.4g}) with every threshold tried: clipping "
+                     "is not the fix")
+        left = budget_steps - spent
+        lr_trial = _lr_trial(config, run_dir, total, min(total, max(left, total // 2)), advance, start,
+                             initial, min(t.late_loss for t in trials))
+        if lr_trial is not None:
+            notes.append(lr_trial.note)
+        scale_note = _input_scale_note(probe.session)
+        if scale_note:
+            notes.append(scale_note)
+    if clipping_helps and winner.clipped_fraction >= ALWAYS_ON:
+        notes.append(f"clipping engages on {winner.clipped_fraction:.0%} of steps: the run becomes normalised "
+                     f"SGD (step = lr x {winner.threshold:.3g}); a lower learning rate may serve better")
+    for trial in trials:
+        if trial.session is not None and trial is not probe:
+            trial.session.finish(write_plots=False)
+
+    guard_rail = winner.threshold is None or winner.clipped_fraction == 0.0 or vanishing
+    threshold = stats["percentiles"]["p99"] * 2 if guard_rail else winner.threshold
+    predicted = _predicted_fraction(probe.session.trace, mode, threshold, stats["stable_steps"])
+    if clipping_helps:
+        notes.insert(0, f"clip-{mode} {threshold:.3g}: late loss {_fmt(winner.late_loss)} at {total} steps; "
+                        f"unclipped: late loss {_fmt(unclipped.late_loss)} at {unclipped.steps} steps"
+                        f"{_nan_note(unclipped)}")
+    elif guard_rail:
+        notes.append(f"if you want a guard rail anyway, {threshold:.3g} (2x the 99th percentile of the stable "
+                     "phase) rarely clips")
+    evidence = {
+        "statistics": stats,
+        "predicted_clipped_fraction": predicted,
+        "observed_clipped_fraction": winner.clipped_fraction if winner.threshold is not None else 0.0,
+        "initial_loss": initial,
+        "unclipped": unclipped.row(),
+        "trials": [t.row() for t in sorted(trials, key=lambda t: (t.threshold is None, t.threshold or 0))],
+        "winner": winner.row(),
+        "why": _why(winner, finalists, total),
+        "probe_symptoms": sorted(kinds),
+    }
+    if lr_trial is not None:
+        evidence["lr_trial"] = lr_trial.row() | {"lr_factor": LR_TRIAL_FACTOR}
+    method = (f"successive halving over {len(trials)} trials (unclipped + {len(thresholds)} thresholds from "
+              f"{thresholds[0]:.3g} to {thresholds[-1]:.3g} around the stable-phase median "
+              f"{stats['percentiles']['p50']:.3g}), scored by the late loss at {total} steps")
+    return Recommendation(mode, float(threshold), method, clipping_helps, notes, evidence,
+                          snippets(mode, float(threshold)), str(run_dir), spent, budget_steps)
+
+
+def schedule_cost(candidates: int, total: int, first_horizon: int) -> int:
+    """Optimizer steps successive halving spends at most (runs that blow up stop early and cost less)."""
+    alive, horizon = candidates, first_horizon
+    cost = candidates * first_horizon
+    while horizon < total:
+        alive = max(2, alive // 2)
+        nxt = min(total, horizon * 2)
+        cost += alive * (nxt - horizon)
+        horizon = nxt
+    return cost
+
+
+LR_TRIAL_RESERVE = 0.5  # budget (in runs) kept for the lower-learning-rate trial
+
+
+def first_horizon_for(candidates: int, total: int, budget: float) -> int:
+    """The longest first-round horizon (total / 2**r) whose schedule fits the budget."""
+    for r in range(0, 8):
+        horizon = max(min(total, 10), math.ceil(total / 2**r))
+        if schedule_cost(candidates, total, horizon) <= (budget - LR_TRIAL_RESERVE) * total:
+            return horizon
+    return max(min(total, 10), math.ceil(total / 2**7))
+
+
+def _lr_trial(config: Config, run_dir: Path, total: int, steps: int, advance, start, initial: float,
+              best_late: float) -> Trial | None:
+    """An unclipped trial at a 10x lower learning rate (and standardised CSV inputs): does that fix it?"""
+    lr = config.optimizer.options.get("lr")
+    if not isinstance(lr, int | float) or isinstance(lr, bool) or lr <= 0:
+        return None
+    options = dict(config.optimizer.options, lr=lr * LR_TRIAL_FACTOR)
+    cfg = replace(config, optimizer=replace(config.optimizer, options=options))
+    change = f"lr {lr:g} -> {lr * LR_TRIAL_FACTOR:g}"
+    if config.data.source == "csv" and not config.data.standardize:
+        cfg = replace(cfg, data=replace(cfg.data, standardize=True))
+        change += " with standardised inputs"
+    trial = start(None, cfg, label="lower-lr")
+    advance(trial, steps)
+    trial.session.finish(write_plots=False)
+    fixed = trial.late_loss < LR_TRIAL_FIXES * initial
+    trial.note = (f"{change}: late loss {_fmt(best_late)} -> {_fmt(trial.late_loss)} after {trial.steps} steps "
+                  f"({'that fixes it: lower the learning rate' if fixed else 'not enough on its own'})")
+    return trial
+
+
+def _input_scale_note(session: Any) -> str:
+    """A note when the first batch's input features differ in scale by 100x or more."""
+    import torch
+
+    batch = getattr(session, "first_batch", None)
+    if not isinstance(batch, tuple | list) or not isinstance(batch[0], torch.Tensor) or batch[0].ndim != 2:
+        return ""
+    std = batch[0].float().std(0)
+    std = std[std > 0]
+    if len(std) < 2 or float(std.max() / std.min()) < 100:
+        return ""
+    return (f"input features differ in scale by {float(std.max() / std.min()):.3g}x: standardise them "
+            "(zero mean, unit variance)")
+
+
+def _predicted_fraction(trace: Trace, mode: str, threshold: float, stable_steps: int) -> float:
+    values = trace.grad_norm if mode == "norm" else trace.column("grad_max_abs")
+    values = values[:max(stable_steps, 1)]
+    values = values[np.isfinite(values)]
+    return float(np.mean(values > threshold)) if len(values) else 0.0
+
+
+def _why(winner: Trial, finalists: list[Trial], total: int) -> str:
+    others = [t for t in finalists if t is not winner]
+    parts = [f"{_label('x', winner.threshold)} had the lowest late loss at {total} steps ({_fmt(winner.late_loss)})"]
+    for t in others:
+        parts.append(f"{'unclipped' if t.threshold is None else f'{t.threshold:.3g}'}: {_fmt(t.late_loss)}"
+                     + (f" (non-finite at step {t.first_nonfinite_step})" if t.first_nonfinite_step is not None
+                        else ""))
+    return "; ".join(parts).replace("clip-x-", "")
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4g}" if math.isfinite(value) else "non-finite"
+
+
+def _nan_note(trial: Trial) -> str:
+    return f" (non-finite at step {trial.first_nonfinite_step})" if trial.first_nonfinite_step is not None else ""

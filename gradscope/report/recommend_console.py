@@ -1,0 +1,61 @@
+"""Render a recommendation: the threshold, why, the trials, the notes and the snippets (stderr)."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+
+from gradscope.report.console import stderr_console
+
+if TYPE_CHECKING:
+    from gradscope.recommend import Recommendation
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4g}" if math.isfinite(value) else "non-finite"
+
+
+def print_recommendation(rec: Recommendation, console: Console | None = None) -> None:
+    console = console or stderr_console()
+    ev = rec.evidence
+    head = Text("gradscope recommend  ", style="bold")
+    head.append(f"clip-{rec.mode} {rec.threshold:.3g}", style="bold green" if rec.clipping_helps else "bold yellow")
+    if not rec.clipping_helps:
+        head.append("  (clipping is not the fix)", style="yellow")
+    console.print(head)
+    stats = ev["statistics"]
+    pct = stats["percentiles"]
+    console.print(Text(
+        f"{stats['quantity']} over the {stats['stable_steps']} stable steps: p10 {pct['p10']:.3g}, "
+        f"p50 {pct['p50']:.3g}, p90 {pct['p90']:.3g}, p99 {pct['p99']:.3g}; ZClip bound {stats['zclip_bound']:.3g}"))
+    console.print(Text(f"predicted to clip on {ev['predicted_clipped_fraction']:.0%} of stable steps; "
+                       f"clipped on {ev['observed_clipped_fraction']:.0%} of the winning trial's steps"))
+    table = Table(show_edge=False, header_style="bold", pad_edge=False, title="trials (same seed and data order)")
+    for col in ("threshold", "steps", "late loss", "first non-finite", "clipped", "result"):
+        table.add_column(col)
+    winner = ev["winner"]["threshold"]
+    for row in ev["trials"]:
+        t = row["threshold"]
+        result = ("winner" if t == winner else
+                  f"out at {row['eliminated_at_step']}" if row["eliminated_at_step"] is not None else "finalist")
+        table.add_row("unclipped" if t is None else f"{t:.3g}", str(row["steps"]), _num(row["late_loss"]),
+                      "-" if row["first_nonfinite_step"] is None else str(row["first_nonfinite_step"]),
+                      f"{row['clipped_fraction']:.0%}", result,
+                      style="bold" if t == winner else None)
+    console.print(table)
+    console.print(Text(f"why: {ev['why']}"))
+    for note in rec.notes:
+        console.print(Text(f"note: {note}"))
+    console.print()
+    for name, code in rec.snippets.items():
+        console.print(Text(name, style="bold"))
+        console.print(Syntax(code.rstrip(), "python", theme="ansi_dark", background_color="default", word_wrap=True))
+    console.print(Text(f"cost: {rec.steps_run} optimizer steps (budget {rec.budget_steps}); trials in {rec.run_dir}",
+                       style="dim"))

@@ -38,7 +38,7 @@ ALWAYS_ON = 0.95  # a winner that clips on more steps than this has made the run
 ZCLIP_ALPHA = 0.97  # ZClip's EMA factor and z threshold (its defaults)
 ZCLIP_Z = 2.5
 LR_TRIAL_FACTOR = 0.1
-LR_TRIAL_FIXES = 0.9  # the lower-lr trial "fixes it" when its late loss ends 10% or more below the start
+ALTERNATIVE_WINS = 0.5  # a lower lr / standardised inputs that halve the best clipped late loss: that is the fix
 
 
 @dataclass
@@ -223,7 +223,7 @@ def recommend(config: Config, run_dir: Path, *, mode: str = "norm", budget: floa
     finalists = sorted(alive, key=lambda t: (t.late_loss, t.threshold if t.threshold is not None else math.inf))
     winner = finalists[0]
     unclipped = probe
-    initial = float(np.median(probe.session.trace.loss[:3])) if len(probe.session.trace) else math.nan
+    initial = float(probe.session.trace.loss[0]) if len(probe.session.trace) else math.nan
 
     notes: list[str] = []
     clipping_helps = True
@@ -238,21 +238,31 @@ def recommend(config: Config, run_dir: Path, *, mode: str = "norm", budget: floa
         clipping_helps = False
         notes.append("gradients vanish: clipping only makes them smaller. Use ReLU/GELU instead of "
                      "sigmoid/tanh, add normalisation or residual connections, or a variance-preserving init")
-    lr_trial = None
     vanishing = any("gradients vanish" in n for n in notes)
-    if (best_clipped is not None and all(t.late_loss >= initial for t in trials) and math.isfinite(initial)
-            and not vanishing):
-        clipping_helps = False
-        notes.append(f"the loss stays above its start ({initial:.4g}) with every threshold tried: clipping "
-                     "is not the fix")
-        left = budget_steps - spent
-        lr_trial = _lr_trial(config, run_dir, total, min(total, max(left, total // 2)), advance, start,
-                             initial, min(t.late_loss for t in trials))
-        if lr_trial is not None:
-            notes.append(lr_trial.note)
-        scale_note = _input_scale_note(probe.session)
+    alternatives: list[Trial] = []
+    scale_note = _input_scale_note(probe.session)
+    never_below_start = math.isfinite(initial) and all(t.late_loss >= initial for t in trials)
+    if best_clipped is not None and not vanishing and (never_below_start or scale_note):
+        # The cause may be the learning rate or the input scale, not the gradient tails: try fixing those.
+        if never_below_start:
+            notes.append(f"the loss stays above its start ({initial:.4g}) with every threshold tried: clipping "
+                         "is not the fix")
         if scale_note:
             notes.append(scale_note)
+        alternatives = _alternative_trials(config, total, budget_steps - spent, advance, start)
+        best_alt = min(alternatives, key=lambda t: t.late_loss, default=None)
+        # Compare at equal length: the best clipped run's late loss over as many steps as the alternatives ran.
+        clipped_there = math.inf
+        if best_alt is not None:
+            clipped_there = late_loss(best_clipped.session.trace.loss[:best_alt.steps])
+        for trial in alternatives:
+            trial.note = (f"{trial.note}: late loss {_fmt(clipped_there)} (best clip) -> "
+                          f"{_fmt(trial.late_loss)} at {trial.steps} steps")
+            notes.append(trial.note)
+        if never_below_start or (best_alt is not None and best_alt.late_loss <= ALTERNATIVE_WINS * clipped_there):
+            clipping_helps = False
+            if best_alt is not None and best_alt.late_loss < min(initial, clipped_there):
+                notes.append(f"fix the cause instead: {best_alt.note.split(':')[0]}")
     if clipping_helps and winner.clipped_fraction >= ALWAYS_ON:
         notes.append(f"clipping engages on {winner.clipped_fraction:.0%} of steps: the run becomes normalised "
                      f"SGD (step = lr x {winner.threshold:.3g}); a lower learning rate may serve better")
@@ -281,8 +291,8 @@ def recommend(config: Config, run_dir: Path, *, mode: str = "norm", budget: floa
         "why": _why(winner, finalists, total),
         "probe_symptoms": sorted(kinds),
     }
-    if lr_trial is not None:
-        evidence["lr_trial"] = lr_trial.row() | {"lr_factor": LR_TRIAL_FACTOR}
+    if alternatives:
+        evidence["alternatives"] = [t.row() for t in alternatives]
     method = (f"successive halving over {len(trials)} trials (unclipped + {len(thresholds)} thresholds from "
               f"{thresholds[0]:.3g} to {thresholds[-1]:.3g} around the stable-phase median "
               f"{stats['percentiles']['p50']:.3g}), scored by the late loss at {total} steps")
@@ -314,25 +324,26 @@ def first_horizon_for(candidates: int, total: int, budget: float) -> int:
     return max(min(total, 10), math.ceil(total / 2**7))
 
 
-def _lr_trial(config: Config, run_dir: Path, total: int, steps: int, advance, start, initial: float,
-              best_late: float) -> Trial | None:
-    """An unclipped trial at a 10x lower learning rate (and standardised CSV inputs): does that fix it?"""
+def _alternative_trials(config: Config, total: int, budget_left: int, advance, start) -> list[Trial]:
+    """Unclipped trials that fix the likely cause: a 10x lower learning rate; standardised CSV inputs."""
+    changes: list[tuple[str, Config, str]] = []
     lr = config.optimizer.options.get("lr")
-    if not isinstance(lr, int | float) or isinstance(lr, bool) or lr <= 0:
-        return None
-    options = dict(config.optimizer.options, lr=lr * LR_TRIAL_FACTOR)
-    cfg = replace(config, optimizer=replace(config.optimizer, options=options))
-    change = f"lr {lr:g} -> {lr * LR_TRIAL_FACTOR:g}"
+    if isinstance(lr, int | float) and not isinstance(lr, bool) and lr > 0:
+        options = dict(config.optimizer.options, lr=lr * LR_TRIAL_FACTOR)
+        changes.append((f"lr {lr:g} -> {lr * LR_TRIAL_FACTOR:g}",
+                        replace(config, optimizer=replace(config.optimizer, options=options)), "lower-lr"))
     if config.data.source == "csv" and not config.data.standardize:
-        cfg = replace(cfg, data=replace(cfg.data, standardize=True))
-        change += " with standardised inputs"
-    trial = start(None, cfg, label="lower-lr")
-    advance(trial, steps)
-    trial.session.finish(write_plots=False)
-    fixed = trial.late_loss < LR_TRIAL_FIXES * initial
-    trial.note = (f"{change}: late loss {_fmt(best_late)} -> {_fmt(trial.late_loss)} after {trial.steps} steps "
-                  f"({'that fixes it: lower the learning rate' if fixed else 'not enough on its own'})")
-    return trial
+        changes.append(("standardised inputs ([data] standardize = true)",
+                        replace(config, data=replace(config.data, standardize=True)), "standardized"))
+    trials = []
+    steps = min(total, max(total // 4, budget_left // max(1, len(changes))))
+    for change, cfg, label in changes:
+        trial = start(None, cfg, label=label)
+        advance(trial, steps)
+        trial.session.finish(write_plots=False)
+        trial.note = change
+        trials.append(trial)
+    return trials
 
 
 def _input_scale_note(session: Any) -> str:

@@ -135,11 +135,14 @@ def candidate_thresholds(stats: dict[str, Any]) -> list[float]:
     if stats["stable_steps"] < SHORT_STABLE_PHASE:  # the scale is unreliable: reach further down
         exponents = [k / 2 for k in range(-8, 1)]
     grid = [median * 10**k for k in exponents]
+    snapped: set[int] = set()
     for value in (stats["autoclip_p10"], stats["percentiles"]["p90"], stats["zclip_bound"]):
-        if value > 0 and math.isfinite(value):
-            nearest = min(range(len(grid)), key=lambda i: abs(math.log(grid[i] / value)))
-            if abs(math.log(grid[nearest] / value)) < math.log(10) / 4:
+        free = [i for i in range(len(grid)) if i not in snapped]
+        if value > 0 and math.isfinite(value) and free:
+            nearest = min(free, key=lambda i: abs(math.log(grid[i] / value)))
+            if abs(math.log(grid[nearest] / value)) < math.log(10) / 4:  # within a quarter decade
                 grid[nearest] = value
+                snapped.add(nearest)
     return sorted({float(f"{g:.3g}") for g in grid})
 
 

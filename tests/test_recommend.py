@@ -1,0 +1,205 @@
+"""gradscope recommend: trials from the same seed, the evidence, snippets, --write, and when clipping is not
+the fix. Runs use bundled samples with few steps to stay fast."""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from gradscope.cli import app
+from gradscope.config import ClipConfig, load_config
+from gradscope.recommend import (
+    DEFAULT_BUDGET,
+    candidate_thresholds,
+    first_horizon_for,
+    late_loss,
+    recommend,
+    schedule_cost,
+)
+from gradscope.snippets import snippets
+from gradscope.training import TrainingSession, train
+
+from conftest import SAMPLES
+
+runner = CliRunner()
+
+
+def sample(name: str, *overrides: str):
+    return load_config(SAMPLES / name / "gradscope.toml", list(overrides))
+
+
+# -- pieces -------------------------------------------------------------------------------------------
+
+def test_late_loss_is_median_of_last_tenth_and_nonfinite_loses():
+    losses = np.arange(100, dtype=float)
+    assert late_loss(losses) == pytest.approx(np.median(np.arange(90, 100)))
+    assert late_loss(np.array([1.0, 2.0, 3.0])) == 2.0
+    assert late_loss(np.array([1.0, math.nan, 0.5])) == math.inf
+    assert late_loss(np.array([1.0, math.inf])) == math.inf
+
+
+def test_candidates_bracket_the_median_and_include_the_evidence():
+    stats = {"percentiles": {"p50": 2.0, "p90": 5.0}, "autoclip_p10": 0.7, "zclip_bound": 4.1,
+             "stable_steps": 50}
+    cands = candidate_thresholds(stats)
+    assert cands == sorted(cands)
+    assert min(cands) == pytest.approx(2e-3, rel=0.01) and max(cands) == pytest.approx(20.0, rel=0.01)
+    assert 0.7 in cands and 5.0 in cands  # AutoClip's p10 and the p90 are snapped into the bracket
+    short = candidate_thresholds(stats | {"stable_steps": 3})
+    assert min(short) < min(cands)  # a short stable phase reaches further down
+
+
+@pytest.mark.parametrize("total", [60, 200, 1000])
+def test_schedule_fits_the_default_budget(total):
+    horizon = first_horizon_for(10, total, DEFAULT_BUDGET)
+    assert schedule_cost(10, total, horizon) <= DEFAULT_BUDGET * total
+
+
+@pytest.mark.parametrize("mode", ["norm", "value"])
+def test_snippets_compile_and_carry_the_threshold(mode):
+    found = snippets(mode, 0.375)
+    assert set(found) == {"pytorch", "keras", "lightning", "transformers"}
+    for name, code in found.items():
+        ast.parse(code)  # valid Python
+        assert "0.375" in code, name
+    fn = "clip_grad_norm_" if mode == "norm" else "clip_grad_value_"
+    assert fn in found["pytorch"] and "unscale_" in found["pytorch"]
+    assert f'gradient_clip_algorithm="{mode}"' in found["lightning"]
+    if mode == "norm":
+        assert "global_clipnorm=0.375" in found["keras"] and "clipnorm would clip each variable" in found["keras"]
+        assert "max_grad_norm=0.375" in found["transformers"]
+    else:
+        assert "clipvalue=0.375" in found["keras"]
+        assert "no value-clipping option" in found["transformers"]
+
+
+def test_interleaved_sessions_equal_runs_made_in_one_go(tmp_path):
+    """Trials advance in pieces, interleaved; each must be step for step the run made in one go."""
+    cfg = sample("healthy_transformer", "run.steps=24")
+    whole = train(cfg, tmp_path / "whole", clip=ClipConfig(norm=0.5), write_plots=False)
+    a = TrainingSession(cfg, tmp_path / "a", clip=ClipConfig(norm=0.5))
+    b = TrainingSession(cfg, tmp_path / "b", clip=ClipConfig(norm=0.05))
+    for _ in range(3):
+        a.advance(8)
+        b.advance(8)
+    np.testing.assert_array_equal(a.trace.loss, whole.trace.loss)
+    np.testing.assert_array_equal(a.trace.grad_norm, whole.trace.grad_norm)
+
+
+# -- recommend on real runs ---------------------------------------------------------------------------
+
+def plain_clipped_loss(cfg, threshold: float, steps: int) -> np.ndarray:
+    """An independent plain torch loop: seed, build, and clip_grad_norm_ between backward and step."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("plain_factories", SAMPLES / "linear_high_lr" / "model.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    torch.manual_seed(cfg.run.seed)
+    model = module.build_model(**cfg.model.kwargs)
+    batches = module.build_data(**cfg.data.kwargs)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.optimizer.options["lr"])
+    losses = []
+    for step in range(steps):
+        x, y = batches[step % len(batches)]
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), threshold)
+        opt.step()
+        losses.append(loss.item())
+    return np.array(losses)
+
+
+@pytest.fixture(scope="module")
+def exploding_recommendation(tmp_path_factory):
+    cfg = sample("linear_high_lr", "run.steps=120")
+    return cfg, recommend(cfg, tmp_path_factory.mktemp("rec"))
+
+
+def test_recommend_fixes_an_exploding_run_within_budget(exploding_recommendation):
+    cfg, rec = exploding_recommendation
+    assert rec.mode == "norm" and rec.clipping_helps
+    assert rec.steps_run <= DEFAULT_BUDGET * 120
+    ev = rec.evidence
+    assert ev["unclipped"]["late_loss"] == math.inf or ev["unclipped"]["first_nonfinite_step"] is not None \
+        or ev["winner"]["late_loss"] < ev["unclipped"]["late_loss"]
+    assert ev["winner"]["threshold"] == rec.threshold and ev["winner"]["steps"] == 120
+    assert {"p10", "p50", "p90", "p99"} <= set(ev["statistics"]["percentiles"])
+    assert 0.0 <= ev["predicted_clipped_fraction"] <= 1.0
+    assert len(ev["trials"]) >= 8 and rec.snippets["pytorch"].count(f"{rec.threshold:.3g}") == 1
+
+
+def test_the_winning_trial_is_what_a_plain_loop_gets(exploding_recommendation):
+    cfg, rec = exploding_recommendation
+    plain = plain_clipped_loss(cfg, rec.threshold, 120)
+    assert late_loss(plain) == pytest.approx(rec.evidence["winner"]["late_loss"], rel=1e-4)
+    assert late_loss(plain) < plain[0]  # the recommended clip trains: the loss ends below its start
+
+
+def test_input_scale_and_learning_rate_are_not_clipping_problems(tmp_path):
+    rec = recommend(sample("csv_unscaled", "run.steps=80"), tmp_path)
+    assert rec.clipping_helps is False
+    text = " ".join(rec.notes)
+    assert "standardise" in text and "lr 0.01 -> 0.001" in text
+    assert any("standardize = true" in n and "->" in n for n in rec.notes)  # the trial that shows the fix
+
+
+def test_vanishing_gradients_are_not_a_clipping_problem(tmp_path):
+    rec = recommend(sample("vanishing_sigmoid", "run.steps=60"), tmp_path)
+    assert rec.clipping_helps is False
+    assert any("vanish" in n for n in rec.notes)
+
+
+def test_value_mode_uses_element_statistics(tmp_path):
+    rec = recommend(sample("linear_high_lr", "run.steps=60"), tmp_path, mode="value")
+    assert rec.mode == "value" and rec.evidence["statistics"]["quantity"] == "largest |gradient element|"
+    assert "clip_grad_value_" in rec.snippets["pytorch"]
+    assert rec.threshold > 0
+
+
+# -- the CLI ------------------------------------------------------------------------------------------
+
+def test_cli_json_is_the_contract_document(tmp_path):
+    result = runner.invoke(app, ["recommend", "--sample", "linear_high_lr", "--steps", "60", "--json",
+                                 "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert {"mode", "threshold", "method", "clipping_helps", "notes", "evidence", "snippets"} <= set(doc)
+    assert doc["mode"] == "norm" and isinstance(doc["threshold"], float)
+    assert (tmp_path / "out" / "unclipped" / "trace.csv").is_file()  # each trial in its own subfolder
+
+
+def test_write_keeps_comments_and_layout(tmp_path):
+    src = (SAMPLES / "linear_high_lr" / "gradscope.toml").read_text().replace(
+        'factory = "model.py:', f'factory = "{SAMPLES / "linear_high_lr" / "model.py"}:')
+    config = tmp_path / "gradscope.toml"
+    config.write_text("# my experiment, do not lose this comment\n" + src + "\n[clip]\nvalue = 9.0  # old\n")
+    result = runner.invoke(app, ["recommend", str(config), "--steps", "40", "--write", "--json",
+                                 "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.stderr
+    threshold = json.loads(result.stdout)["threshold"]
+    text = config.read_text()
+    assert text.startswith("# my experiment, do not lose this comment\n")
+    assert "# Linear regression with a learning rate just past the stability limit" in text
+    written = load_config(config)
+    assert written.clip.norm == pytest.approx(threshold, rel=1e-2) and written.clip.value is None
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--mode", "elementwise"], "--mode 'elementwise' is not a mode"),
+    (["--budget", "1"], "--budget must be at least 1.5"),
+    (["--write"], "--write needs a config file of yours"),
+])
+def test_bad_options_exit_2_with_one_line(args, message, tmp_path):
+    result = runner.invoke(app, ["recommend", "--sample", "linear_high_lr", "--out", str(tmp_path), *args])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr

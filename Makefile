@@ -16,7 +16,7 @@ $(BIN)/gradscope: pyproject.toml
 	@touch $@
 
 demo: $(BIN)/gradscope
-	$(BIN)/gradscope diagnose --sample deep_wide_init --fail-on never --out gradscope-runs/demo
+	$(BIN)/gradscope diagnose --sample linear_high_lr --fail-on never --out gradscope-runs/demo
 
 test: $(BIN)/gradscope
 	$(BIN)/python -m pytest -q

@@ -1,1 +1,108 @@
-"""`gradscope compare`."""
+"""`gradscope compare`: rerun a config with clipping (same seed) beside the unclipped baseline, or compare
+recorded run folders, and say whether clipping fixed the run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gradscope.cli import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SYMPTOMS,
+    DebugOpt,
+    FailOnOpt,
+    JsonOpt,
+    OutOpt,
+    PlotsOpt,
+    SampleOpt,
+    SetOpt,
+    StepsOpt,
+    app,
+    check_fail_on,
+    default_run_dir,
+    fails,
+    handled,
+    progress_bar,
+    resolve_config,
+    stdout_to_stderr,
+)
+from gradscope.errors import ConfigError
+
+PathsArg = Annotated[list[Path] | None, typer.Argument(
+    metavar="CONFIG | RUN_DIR", show_default=False,
+    help="A TOML config to rerun with clipping (default: ./gradscope.toml, then [tool.gradscope] in "
+         "./pyproject.toml), or two or more recorded run folders (holding trace.csv) to compare as they are; "
+         "the first is the baseline.")]
+# Thresholds are read as text so a bad one is a one-line error (exit 2), not click's usage block.
+ClipNormOpt = Annotated[list[str] | None, typer.Option(
+    "--clip-norm", metavar="X", show_default=False,
+    help="Rerun with the global gradient L2 norm clipped to X (clip_grad_norm_). Repeat to try several.")]
+ClipValueOpt = Annotated[list[str] | None, typer.Option(
+    "--clip-value", metavar="X", show_default=False,
+    help="Rerun with every gradient element clipped to [-X, X] (clip_grad_value_). Repeat to try several.")]
+RecommendedOpt = Annotated[bool, typer.Option(
+    "--recommended", help="Run gradscope recommend first and add its threshold to the runs compared.")]
+ModeOpt = Annotated[str, typer.Option(
+    "--mode", metavar="norm|value", help="With --recommended: recommend a norm or a value clip.")]
+
+_RERUN_OPTIONS = ("--clip-norm", "--clip-value", "--recommended", "--steps", "--set", "--sample")
+
+
+@app.command()
+def compare(
+    paths: PathsArg = None,
+    clip_norm: ClipNormOpt = None,
+    clip_value: ClipValueOpt = None,
+    recommended: RecommendedOpt = False,
+    mode: ModeOpt = "norm",
+    steps: StepsOpt = None,
+    as_json: JsonOpt = False,
+    out: OutOpt = None,
+    fail_on: FailOnOpt = "critical",
+    overrides: SetOpt = None,
+    sample: SampleOpt = None,
+    plots: PlotsOpt = True,
+    debug: DebugOpt = False,
+) -> None:
+    """Rerun with gradient clipping from the same seed and show, side by side, whether it fixed the run.
+
+    The unclipped baseline (the run diagnose makes) comes first, then one run per --clip-norm / --clip-value /
+    --recommended, each in its own subfolder of --out. Exit 1 when a clipped run still has a symptom at or
+    above --fail-on.
+    """
+    with handled(debug):
+        check_fail_on(fail_on)
+        from gradscope import compare as lib
+        from gradscope.report.compare_console import print_comparison
+        from gradscope.report.export import dumps
+
+        if mode not in lib.CLIP_MODES:
+            raise ConfigError(f"--mode {mode!r} is not a clip mode (fix: --mode norm or --mode value)")
+        config_path, recorded = lib.split_paths(paths or [])
+        if recorded:
+            given = [name for name, value in zip(_RERUN_OPTIONS, (clip_norm, clip_value, recommended, steps,
+                                                                  overrides, sample), strict=True) if value]
+            if given:
+                raise ConfigError(f"{given[0]} reruns a config and cannot be used with recorded run folders "
+                                  "(fix: pass the config instead, or drop the option)")
+            with stdout_to_stderr(as_json):
+                result = lib.compare_recorded(recorded, default_run_dir("compare", out), plots=plots)
+        else:
+            clips = lib.parse_clips(clip_norm or [], clip_value or [])
+            cfg = resolve_config(config_path, sample, overrides, steps)
+            with stdout_to_stderr(as_json):
+                result = lib.compare_config(
+                    cfg, default_run_dir(f"{cfg.name}-compare", out), clips, steps=steps,
+                    recommend_mode=mode if recommended else None, plots=plots,
+                    progress=lambda label: progress_bar(not as_json, f"compare {label}"))
+        if as_json:
+            typer.echo(dumps(result.to_dict()))
+        else:
+            print_comparison(result)
+        if result.interrupted:
+            raise typer.Exit(EXIT_INTERRUPTED)
+        failed = any(fails(run.rank, fail_on) for run in result.compared)
+        raise typer.Exit(EXIT_SYMPTOMS if failed else EXIT_OK)

@@ -22,11 +22,15 @@ PLATEAU_MIN_STEPS = 20
 PLATEAU_MAX_IMPROVEMENT = 0.01  # less than 1% better than the start after the whole run: not training
 
 
+START_STEPS = 10  # the start level is the median of at most the first 10 steps: a run can blow up early
+
+
 def _levels(loss: np.ndarray) -> tuple[float, float, float, int]:
     k = max(3, int(len(loss) * EDGE_FRACTION))
-    start = float(np.median(loss[:k]))
+    head = max(3, min(k, START_STEPS))
+    start = float(np.median(loss[:head]))
     late = float(np.median(loss[-k:]))
-    best = float(np.min(rolling_median(loss, k)[k - 1:])) if len(loss) >= k else start
+    best = float(np.min(rolling_median(loss, head)[head - 1:])) if len(loss) >= head else start
     return start, late, best, k
 
 
@@ -43,11 +47,12 @@ def detect_loss_divergence(trace: Trace) -> list[Symptom]:
     if not (over_start or lost):
         return []
     runaway = start > 0 and late >= RUNAWAY_OVER_START * start
-    # The first step of the late rise: where the smoothed loss last crossed above the midpoint.
-    smooth = rolling_median(loss, k)
-    mid = best + 0.5 * (late - best)
-    below = np.flatnonzero(smooth < mid)
-    step = int(trace.steps[min(below[-1] + 1, len(loss) - 1)]) if len(below) else int(trace.steps[0])
+    # The symptom shows from the first step after the best where the smoothed loss is over the bar it broke.
+    smooth = rolling_median(loss, 3)
+    bar = start + (DIVERGED_OVER_START - 1) * scale if over_start else best + LOST_PROGRESS * (start - best)
+    best_at = int(np.argmin(smooth)) if not over_start else 0
+    above = np.flatnonzero(smooth[best_at:] >= bar)
+    step = int(trace.steps[best_at + above[0]]) if len(above) else int(trace.steps[len(loss) - 1])
     how = f"{late / start:.3g}x its start" if start > 0 and over_start else f"{late / best:.3g}x its best"
     return [Symptom(
         SymptomKind.LOSS_DIVERGENCE, Severity.CRITICAL if runaway else Severity.WARNING, step,

@@ -1,0 +1,65 @@
+"""The human report of `gradscope compare` on stderr: the runs side by side, then the conclusion."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from gradscope.report.console import STYLE, _num, stderr_console
+
+if TYPE_CHECKING:
+    from gradscope.compare import Comparison, ComparedRun
+
+OUTCOME_STYLE = {"fixed": "bold green", "healthy": "green", "helped": "yellow", "no_help": "bold red",
+                 "worse": "bold red"}
+OUTCOME_TEXT = {"fixed": "fixed", "healthy": "healthy", "helped": "helped", "no_help": "did not help",
+                "worse": "worse"}
+
+
+def _symptoms(run: ComparedRun) -> str:
+    kinds = [s.kind.value for s in run.diagnosis.symptoms if s.severity.rank > 0]
+    return ", ".join(dict.fromkeys(kinds)) or "-"
+
+
+def _rows(run: ComparedRun) -> list[Text | str]:
+    s = run.summary
+    verdict = Text(run.verdict, style=STYLE[run.verdict])
+    outcome = (Text(OUTCOME_TEXT[run.outcome], style=OUTCOME_STYLE[run.outcome]) if run.outcome
+               else Text("(reference)", style="dim"))
+    first = run.first_nonfinite_step
+    steps = f"{len(run.trace)}" + (f" of {s['steps_requested']}" if s.get("steps_requested") else "")
+    clipped = f"{s.get('clipped_fraction', 0.0):.0%}" if run.clip is not None else "-"
+    return [verdict, outcome, _symptoms(run), "-" if first is None else str(first), steps,
+            _num(s.get("final_loss")), _num(s.get("best_loss")), _num(s.get("max_grad_norm")),
+            _num(s.get("median_grad_norm")), clipped, f"{s.get('seconds') or 0.0:.2f}s"]
+
+
+ROW_NAMES = ("verdict", "vs baseline", "symptoms", "first NaN/Inf step", "steps run", "final loss",
+             "best loss", "max grad norm", "median grad norm", "steps clipped", "wall time")
+
+
+def print_comparison(comparison: Comparison, console: Console | None = None) -> None:
+    """The runs as columns (baseline first), one row per measure, then the findings and the artifacts."""
+    console = console or stderr_console()
+    header = Text("gradscope compare", style="bold")
+    if comparison.recorded:
+        header.append("  recorded runs", style="dim")
+    console.print(header)
+    table = Table(show_edge=False, header_style="bold", pad_edge=False)
+    table.add_column("")
+    for run in comparison.runs:
+        table.add_column(run.label, overflow="fold")
+    columns = [_rows(run) for run in comparison.runs]
+    for i, name in enumerate(ROW_NAMES):
+        table.add_row(Text(name, style="dim"), *(column[i] for column in columns))
+    console.print(table)
+    console.print()
+    for outcome, sentence in comparison.findings:
+        console.print(Text(sentence, style=OUTCOME_STYLE.get(outcome or "", "bold")))
+    if comparison.recommendation and not comparison.recommendation.get("clipping_helps", True):
+        for note in comparison.recommendation.get("notes") or []:
+            console.print(Text(f"note: {note}", style="dim"))
+    console.print(Text(f"artifacts: {comparison.run_dir}", style="dim"))

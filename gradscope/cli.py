@@ -122,6 +122,9 @@ def resolve_config(config: Path | None, sample: str | None, overrides: list[str]
 def default_run_dir(name: str, out: Path | None) -> Path:
     """`--out` as given, or gradscope-runs/<time>-<config name> (never an existing folder)."""
     if out is not None:
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"--out {out}: is a file, not a folder (fix: pass a folder for the run's artifacts, "
+                              "or drop --out to get a new one under gradscope-runs/)")
         return out
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     base = Path("gradscope-runs") / f"{stamp}-{name}"

@@ -169,6 +169,12 @@ def find_config(explicit: Path | None, cwd: Path | None = None) -> tuple[dict[st
     """The raw TOML tables, a name for messages and the base folder: from `explicit`, or discovered in `cwd`."""
     cwd = cwd or Path.cwd()
     if explicit is not None:
+        if explicit.name == "pyproject.toml" and explicit.is_file():  # its [tool.gradscope] table, not the file
+            table = _read_toml(explicit).get("tool", {}).get("gradscope")
+            if not isinstance(table, dict) or not table:
+                raise ConfigError(f"{explicit}: has no [tool.gradscope] table (fix: add [tool.gradscope.model] "
+                                  "factory and the other tables, or pass a gradscope.toml)")
+            return table, f"{explicit} [tool.gradscope]", explicit.resolve().parent
         return _read_toml(explicit), str(explicit), explicit.resolve().parent
     local = cwd / CONFIG_NAME
     if local.is_file():
@@ -198,13 +204,14 @@ def _read_toml(path: Path, *, allow_empty: bool = False) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
     if "\x00" in text:
         raise ConfigError(f"{path}: is a binary file, not TOML (fix: pass a TOML config such as gradscope.toml)")
-    if not text.strip() and not allow_empty:
-        raise ConfigError(f"{path}: is empty (fix: add at least [model] factory, [data] and [optimizer]; "
-                          "see README or `gradscope samples`)")
     try:
-        return tomllib.loads(text)
+        tables = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc} (fix: correct the syntax on that line)") from None
+    if not tables and not allow_empty:  # an empty file, or only comments
+        raise ConfigError(f"{path}: is empty (fix: add at least [model] factory, [data] and [optimizer]; "
+                          "see README or `gradscope samples`)")
+    return tables
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -244,11 +251,14 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 def load_config(path: Path | None, overrides: list[str] | None = None, cwd: Path | None = None) -> Config:
     """Find, read, override and validate a config; raise `ConfigError` with one fixable line otherwise."""
     raw, source, base_dir = find_config(path, cwd)
-    raw = apply_overrides(raw, overrides or [])
+    merged = apply_overrides(raw, overrides or [])
     name = path.stem if path is not None else (cwd or Path.cwd()).name
-    if path is not None and path.name == CONFIG_NAME:
+    if path is not None and path.name in (CONFIG_NAME, "pyproject.toml"):
         name = path.resolve().parent.name
-    config = validate(raw, source, base_dir, name=name)
+    try:
+        config = validate(merged, source, base_dir, name=name)
+    except ConfigError as exc:
+        raise _name_override(exc, source, raw, overrides or []) from None
     if path is not None:
         file = path
     else:
@@ -257,6 +267,19 @@ def load_config(path: Path | None, overrides: list[str] | None = None, cwd: Path
     from dataclasses import replace
 
     return replace(config, path=file.resolve())
+
+
+def _name_override(exc: ConfigError, source: str, raw: dict[str, Any], overrides: list[str]) -> ConfigError:
+    """`exc`, saying which `--set` gave the bad value: the file named in the message does not hold it."""
+    message = str(exc)
+    for text in reversed(overrides):  # the last --set of a key is the one that counts
+        table, key = parse_override(text)[0][:2]
+        if (re.search(rf"\[{re.escape(table)}\] {re.escape(key)}\b", message)
+                or (table not in raw and f"table [{table}]" in message)):
+            if message.startswith(f"{source}: "):
+                return ConfigError(f"{source} with --set {text}: {message[len(source) + 2:]}")
+            break
+    return exc
 
 
 def validate(raw: dict[str, Any], source: str, base_dir: Path, *, name: str = "run") -> Config:

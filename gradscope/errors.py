@@ -30,7 +30,7 @@ class UserCodeError(Exception):
         self.what = what
         self.step = step
         self.error = error
-        where = f" at step {step}" if step is not None else ""
+        where = f" at step {step}" if step is not None else " (while setting up, before step 0)"
         super().__init__(f"{what}{where} raised {type(error).__name__}: {error}")
 
     def user_frames(self) -> list[str]:

@@ -12,7 +12,9 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import re
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +132,42 @@ def _check_kwargs(func: Any, kwargs: dict[str, Any], where: str, skip: int = 0) 
         raise ConfigError(f"{where}: {label}() needs {', '.join(missing)} (fix: add it to the kwargs table)")
 
 
+def _check_options(cls: type, options: dict[str, Any], source: str, table: str, skip: int) -> None:
+    """Check a torch class's options by name and by the type of their defaults, so a typo or a wrong type is
+    one line naming the key (torch itself would fail later, e.g. with "'<' not supported", naming nothing)."""
+    try:
+        params = list(inspect.signature(cls.__init__).parameters.values())[skip:]
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return
+    names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    for key, value in options.items():
+        if key not in names:
+            raise ConfigError(f"{source}: [{table}] {key} is not an option of {cls.__name__}"
+                              f"{did_you_mean(key, names)} (fix: valid options are {', '.join(names) or 'none'})")
+        default = next(p.default for p in params if p.name == key)
+        if isinstance(default, bool):
+            ok, expected = isinstance(value, bool), "true or false"
+        elif isinstance(default, int | float):
+            ok, expected = isinstance(value, int | float) and not isinstance(value, bool), "a number"
+        elif isinstance(default, str):
+            ok, expected = isinstance(value, str), "a string"
+        else:
+            continue  # None or a tuple default (e.g. Adam's betas): torch checks these itself
+        if not ok:
+            raise ConfigError(f"{source}: [{table}] {key} must be {expected} for {cls.__name__}, "
+                              f"got {_toml_value(value)} (fix: e.g. {key} = {_toml_value(default)})")
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return f'"{value}"'
+    return repr(value)
+
+
 def resolve_device(name: str) -> torch.device:
     """`auto` picks CUDA, then MPS, then CPU; an explicit device that is missing is a config error."""
     if name == "auto":
@@ -163,25 +201,62 @@ def load_checkpoint(model: nn.Module, path: Path, where: str) -> None:
     if not path.is_file():
         raise ConfigError(f"{where}: {path} does not exist (fix: paths are relative to the config's folder)")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": noise beside the one-line error
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError or others for unsafe/corrupt files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"{where}: {path.name} is not a plain state dict and was refused by "
-                          f"torch.load(weights_only=True): {first[:160]} (fix: save it with "
+                          f"torch.load(weights_only=True): {_refusal(exc)} (fix: save it with "
                           "torch.save(model.state_dict(), path))") from None
     for key in ("state_dict", "model_state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
             break
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ConfigError(f"{where}: {path.name} is not a state dict of tensors (fix: save it with "
-                          "torch.save(model.state_dict(), path))")
+    if not isinstance(state, dict):
+        raise ConfigError(f"{where}: {path.name} holds a {type(state).__name__}, not a state dict of tensors "
+                          "(fix: save it with torch.save(model.state_dict(), path))")
+    odd = next((k for k, v in state.items() if not isinstance(v, torch.Tensor)), None)
+    if odd is not None:
+        raise ConfigError(f"{where}: {path.name} is not a state dict of tensors: {odd!r} is "
+                          f"{type(state[odd]).__name__}, not a tensor "
+                          "(fix: save it with torch.save(model.state_dict(), path))")
     try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()
-        raise ConfigError(f"{where}: {path.name} does not fit the model: "
-                          f"{' '.join(s.strip() for s in first[:3])[:240]}") from None
+        mismatch = _state_dict_mismatch(model, state)
+        if not mismatch:
+            model.load_state_dict(state)
+    except RuntimeError as exc:  # e.g. a custom load hook of the model refused it
+        mismatch = " ".join(line.strip() for line in str(exc).strip().splitlines()[:2])[:200]
+    if mismatch:
+        raise ConfigError(f"{where}: {path.name} does not fit the model: {mismatch} (fix: point at a "
+                          "checkpoint of this model, or build the model with the kwargs it was saved with)")
+
+
+def _refusal(exc: Exception) -> str:
+    """Why torch.load(weights_only=True) refused a file, in a few words (torch's own message is a page long)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # torch puts ANSI bold into some of its messages
+    found = re.search(r"GLOBAL ([\w.]+)", text)
+    if found:
+        return f"it would unpickle {found.group(1)}; only tensors and plain containers are allowed"
+    if re.search(r"Unsupported operand|invalid load key|could not find MARK|pickle data was truncated", text):
+        return "it is not a file written by torch.save"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return (lines[-1] if lines else type(exc).__name__)[:160]
+
+
+def _state_dict_mismatch(model: nn.Module, state: dict[str, Any]) -> str:
+    """'' when `state` fits `model`, else which keys are missing, unexpected or of the wrong shape."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k} is {list(state[k].shape)} in the file, {list(own[k].shape)} in the model"
+              for k in own if k in state and state[k].shape != own[k].shape]
+
+    def some(keys: list[str]) -> str:
+        return ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+
+    parts = ([f"missing {some(missing)}"] if missing else []) + \
+            ([f"unexpected {some(unexpected)}"] if unexpected else []) + shapes[:2]
+    return "; ".join(parts)
 
 
 _END = object()
@@ -189,27 +264,47 @@ _END = object()
 
 @dataclass
 class Batches:
-    """An endless stream of batches: passes over the data repeat, calling the factory again if it is one-shot."""
+    """An endless stream of batches: passes over the data repeat, calling the factory again if it is one-shot.
+
+    The training loop asks for one batch per optimizer step, so the n-th batch asked for is step n's: an error
+    raised by the user's data code names that step.
+    """
 
     make: Callable[[], Any]
     first: Any
+    where: str = "[data] factory"  # "<config>: [data] factory", for messages
 
     def __iter__(self) -> Iterator[Any]:
         source = self.first
+        step = 0
         while True:
             empty = True
-            with user_code("the data"):
+            with _at_step(step), user_code("the data", step):
                 iterator = iter(source)
             while True:
-                with user_code("the data"):
+                with _at_step(step), user_code("the data", step):
                     batch = next(iterator, _END)
                 if batch is _END:
                     break
                 empty = False
                 yield batch
+                step += 1
             if empty:
-                raise ConfigError("[data] the data factory produced no batches (fix: return at least one batch)")
-            source = self.make() if iterator is source else source  # a one-shot iterator: ask for a new pass
+                raise ConfigError(f"{self.where}: the data produced no batches (fix: return at least one batch)")
+            if iterator is source:  # a one-shot iterator (e.g. a generator): ask the factory for a new pass
+                with _at_step(step):
+                    source = self.make()
+
+
+@contextlib.contextmanager
+def _at_step(step: int) -> Iterator[None]:
+    """Give a `UserCodeError` raised without a step (e.g. by the data factory, called again) this step."""
+    try:
+        yield
+    except UserCodeError as exc:
+        if exc.step is not None:
+            raise
+        raise UserCodeError(exc.what, step, exc.error) from exc.error
 
 
 def build_batches(config: Config, seed: int) -> Batches:
@@ -218,7 +313,7 @@ def build_batches(config: Config, seed: int) -> Batches:
         from gradscope.datasets import csv_dataset
 
         dataset = csv_dataset(config)
-        return Batches(lambda: dataset, _loader(dataset, config, seed))
+        return Batches(lambda: dataset, _loader(dataset, config, seed), f"{config.source}: [data] path")
     where = f"{config.source}: [data] factory"
     factory = import_object(config.data.factory or "", config.base_dir, where)
 
@@ -230,7 +325,7 @@ def build_batches(config: Config, seed: int) -> Batches:
     if isinstance(data, torch.Tensor) or not hasattr(data, "__iter__"):
         raise ConfigError(f"{where}: {config.data.factory} returned {type(data).__name__} (fix: return a "
                           "DataLoader, an iterable of batches, or a torch Dataset)")
-    return Batches(make, data)
+    return Batches(make, data, where)
 
 
 def _loader(dataset: Any, config: Config, seed: int) -> torch.utils.data.DataLoader:
@@ -241,6 +336,7 @@ def _loader(dataset: Any, config: Config, seed: int) -> torch.utils.data.DataLoa
 
 
 LossStep = Callable[[nn.Module, Any], torch.Tensor]
+REDUCTIONS = ("mean", "sum", "none")
 
 
 @dataclass
@@ -311,7 +407,14 @@ def build_loss(config: Config) -> LossComputer:
                 raise ConfigError(f"{where} name: {name!r} is not a torch.nn loss{did_you_mean(name, losses)} "
                                   "(fix: e.g. MSELoss, CrossEntropyLoss, or an import path)")
         if inspect.isclass(obj):
-            _check_kwargs(obj.__init__, kwargs, f"{where} name = {name}", skip=1)
+            if obj.__module__.startswith("torch."):
+                _check_options(obj, kwargs, config.source, "loss", skip=1)
+                reduction = kwargs.get("reduction")
+                if reduction is not None and reduction not in REDUCTIONS:  # torch only checks it in forward()
+                    raise ConfigError(f"{config.source}: [loss] reduction must be one of {', '.join(REDUCTIONS)}, "
+                                      f"got {reduction!r}{did_you_mean(reduction, REDUCTIONS)}")
+            else:
+                _check_kwargs(obj.__init__, kwargs, f"{where} name = {name}", skip=1)
             with user_code("the loss class"):
                 criterion = obj(**kwargs)
         elif callable(obj):
@@ -341,8 +444,11 @@ def build_optimizer(config: Config, model: nn.Module) -> torch.optim.Optimizer:
             raise ConfigError(f"{where} name: {name!r} is not a torch.optim optimizer{did_you_mean(name, names)} "
                               "(fix: e.g. SGD, Adam, AdamW, or an import path)")
         cls = getattr(torch.optim, name)
-    init = cls.__init__ if inspect.isclass(cls) else cls
-    _check_kwargs(init, options, f"{where} {name}", skip=2 if inspect.isclass(cls) else 1)
+    if inspect.isclass(cls) and cls.__module__.startswith("torch."):
+        _check_options(cls, options, config.source, "optimizer", skip=2)
+    else:
+        init = cls.__init__ if inspect.isclass(cls) else cls
+        _check_kwargs(init, options, f"{where} {name}", skip=2 if inspect.isclass(cls) else 1)
     try:
         return cls(model.parameters(), **options)
     except (ValueError, TypeError) as exc:

@@ -41,8 +41,8 @@ def list_samples() -> list[Sample]:
         if module.is_file():
             doc = ast.get_docstring(ast.parse(module.read_text())) or ""
         verdict = re.search(r"Expected verdict:\s*(\w+)", doc)
-        out.append(Sample(folder.name, config, doc.strip().splitlines()[0] if doc.strip() else "",
-                          verdict.group(1) if verdict else "?"))
+        summary = " ".join(doc.strip().split("\n\n")[0].split())  # the first paragraph, which may wrap
+        out.append(Sample(folder.name, config, summary, verdict.group(1) if verdict else "?"))
     return out
 
 

@@ -8,6 +8,7 @@ from gradscope.cli import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_SYMPTOMS,
+    EXIT_USER_CODE,
     ConfigArg,
     DebugOpt,
     FailOnOpt,
@@ -51,14 +52,20 @@ def diagnose(
         run_dir = default_run_dir(cfg.name, out)
         with stdout_to_stderr(as_json), progress_bar(not as_json, f"diagnose {cfg.name}") as progress:
             result = train(cfg, run_dir, steps=steps, progress=progress, write_plots=plots)
-        if result.error is not None:
-            raise result.error
         diagnosis = result.diagnosis
+        recorded = f"{len(result.trace)} step(s) recorded before it are in {run_dir}"
+        if result.error is not None:
+            if debug:
+                raise result.error
+            typer.echo(f"{result.error.render()}\n({recorded}: trace.csv, diagnosis.json)", err=True)
+            raise typer.Exit(EXIT_USER_CODE)
         if as_json:
             typer.echo(dumps(diagnosis.to_dict()))
         else:
             target = f"--sample {sample}" if sample else (str(config) if config else "")
             print_diagnosis(diagnosis, command_hint=f"gradscope recommend {target}".strip())
         if result.interrupted:
+            typer.echo(f"Interrupted after {len(result.trace)} step(s): what was recorded is diagnosed and kept "
+                       f"in {run_dir}", err=True)
             raise typer.Exit(EXIT_INTERRUPTED)
         raise typer.Exit(EXIT_SYMPTOMS if fails(diagnosis.severity_rank, fail_on) else EXIT_OK)

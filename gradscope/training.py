@@ -31,7 +31,17 @@ from gradscope.loading import (
 )
 from gradscope.locate import Location, locate_nonfinite, rng_snapshot
 from gradscope.monitor import Monitor, StepStats
-from gradscope.trace import Event, Trace, write_run_info
+from gradscope.report.artifacts import DIAGNOSIS_FILE
+from gradscope.trace import (
+    GRAD_NORMS_FILE,
+    RUN_FILE,
+    TRACE_FILE,
+    WEIGHT_NORMS_FILE,
+    Event,
+    RunInfo,
+    Trace,
+    write_run_info,
+)
 
 Progress = Callable[[int, int, StepStats], None]
 
@@ -79,6 +89,8 @@ class TrainingSession:
         self.label = label or config.name
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        for stale in (TRACE_FILE, GRAD_NORMS_FILE, WEIGHT_NORMS_FILE, RUN_FILE, DIAGNOSIS_FILE):
+            (self.run_dir / stale).unlink(missing_ok=True)  # a reused --out must not show an older run's trace
         write_resolved_config(self.run_dir, replace(config, run=replace(config.run, steps=self.steps), clip=self.clip))
         if config.run.threads:
             torch.set_num_threads(config.run.threads)
@@ -92,6 +104,9 @@ class TrainingSession:
             self.model.to(self.device)
             self.model.train()
             self.optimizer = build_optimizer(config, self.model)
+        except UserCodeError:
+            _write_empty_run(self.run_dir, self.steps, self.label)  # the run folder still reads as a run
+            raise
         finally:
             self._rng = _rng_states()
             _set_rng_states(outer)
@@ -175,6 +190,19 @@ class TrainingSession:
         diagnosis.run_dir = str(self.run_dir)
         write_artifacts(self.run_dir, self.trace, diagnosis, plots=write_plots)
         return RunResult(self.trace, diagnosis, self.run_dir, self.interrupted, self.error)
+
+
+def _write_empty_run(run_dir: Path, steps: int, label: str) -> None:
+    """A run that failed while setting up: an empty trace and a diagnosis of zero steps."""
+    from gradscope.report.artifacts import write_artifacts
+
+    trace = Trace(RunInfo([], [], steps_requested=steps, stopped="error", label=label))
+    trace.stream_to(run_dir)
+    trace.close()
+    write_run_info(run_dir, trace.info)
+    diagnosis = diagnose_trace(trace, label=label)
+    diagnosis.run_dir = str(run_dir)
+    write_artifacts(run_dir, trace, diagnosis, plots=False)
 
 
 def _rng_states() -> dict[str, Any]:

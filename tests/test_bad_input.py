@@ -439,9 +439,6 @@ def test_data_factory_raising_at_setup(tmp_path, write_config):
     assert PACKAGE_DIR not in result.stderr and TORCH_DIR not in result.stderr
 
 
-@pytest.mark.xfail(reason="training.py builds the model and data before the trace is streamed, so a factory "
-                          "that raises leaves no trace.csv/diagnosis.json (outside this test's files)",
-                   strict=False)
 def test_data_factory_raising_at_setup_still_leaves_a_readable_run(tmp_path, write_config):
     config = write_config(MLP_CONFIG.replace("factories.py:build_data", "factories.py:broken_data"),
                           factories=FAILING)

@@ -31,7 +31,12 @@ EXPLAIN = {
 
 
 def stderr_console() -> Console:
-    return Console(stderr=True, highlight=False)
+    """Rich on stderr; when that is not a terminal (CI logs) lines are 120 wide instead of 80, so commands
+    and paths in the report are not split."""
+    import sys
+
+    width = None if sys.stderr.isatty() else 120
+    return Console(stderr=True, highlight=False, width=width)
 
 
 def _num(value: Any) -> str:

@@ -38,7 +38,7 @@ def detect_nonfinite(trace: Trace) -> list[Symptom]:
             SymptomKind.NONFINITE_LOSS, Severity.CRITICAL, event.step,
             f"loss became {value} at step {event.step}{where}",
             parameter=event.parameter, module=event.module,
-            evidence={"value_text": value, "stage": event.stage, "detail": event.detail,
+            evidence={"value": float(trace.loss[loss_step]), "stage": event.stage, "detail": event.detail,
                       "last_finite_loss": _last_finite(trace.loss, loss_step)},
             advice=_ADVICE.get(event.stage or "forward", _ADVICE["forward"])))
 

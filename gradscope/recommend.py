@@ -200,11 +200,12 @@ def recommend(config: Config, run_dir: Path, *, mode: str = "norm", budget: floa
         return trial
 
     # Round 0: the unclipped probe, long enough for the statistics (it is also a candidate).
-    first_horizon = first_horizon_for(len(BRACKET_EXPONENTS) + 1, total, budget)
+    plan = plan_schedule(total, budget)
+    first_horizon = plan.first_horizon
     probe = start(None)
     advance(probe, first_horizon)
     stats = gradient_statistics(probe.session.trace, mode)
-    thresholds = candidate_thresholds(stats)
+    thresholds = _thin(candidate_thresholds(stats), plan.thresholds)
     trials = [probe] + [start(t) for t in thresholds]
 
     alive = list(trials)
@@ -216,14 +217,14 @@ def recommend(config: Config, run_dir: Path, *, mode: str = "norm", budget: floa
         if horizon >= total:
             break
         # Rank by late loss; ties (identical runs that never clipped yet) keep the smallest threshold: safest.
-        alive.sort(key=lambda t: (t.late_loss, t.threshold if t.threshold is not None else math.inf))
-        keep = max(2, len(alive) // 2)
+        alive.sort(key=_rank)
+        keep = max(plan.min_keep, len(alive) // 2)
         for trial in alive[keep:]:
             trial.eliminated_at = horizon
         alive = alive[:keep]
         horizon = min(total, horizon * 2)
 
-    finalists = sorted(alive, key=lambda t: (t.late_loss, t.threshold if t.threshold is not None else math.inf))
+    finalists = sorted(alive, key=_rank)
     winner = finalists[0]
     unclipped = probe
     initial = float(probe.session.trace.loss[0]) if len(probe.session.trace) else math.nan
@@ -262,7 +263,10 @@ def recommend(config: Config, run_dir: Path, *, mode: str = "norm", budget: floa
             trial.note = (f"{trial.note}: late loss {_fmt(clipped_there)} (best clip) -> "
                           f"{_fmt(trial.late_loss)} at {trial.steps} steps")
             notes.append(trial.note)
-        if never_below_start or (best_alt is not None and best_alt.late_loss <= ALTERNATIVE_WINS * clipped_there):
+        # With badly scaled inputs, an alternative that does at least as well as the best clip is the fix;
+        # otherwise it must halve the loss to overrule clipping.
+        margin = 1.0 if scale_note else ALTERNATIVE_WINS
+        if never_below_start or (best_alt is not None and best_alt.late_loss <= margin * clipped_there):
             clipping_helps = False
             if best_alt is not None and best_alt.late_loss < min(initial, clipped_there):
                 notes.append(f"fix the cause instead: {best_alt.note.split(':')[0]}")
@@ -303,49 +307,94 @@ def recommend(config: Config, run_dir: Path, *, mode: str = "norm", budget: floa
                           snippets(mode, float(threshold)), str(run_dir), spent, budget_steps)
 
 
-def schedule_cost(candidates: int, total: int, first_horizon: int) -> int:
+def schedule_cost(candidates: int, total: int, first_horizon: int, min_keep: int = 2) -> int:
     """Optimizer steps successive halving spends at most (runs that blow up stop early and cost less)."""
     alive, horizon = candidates, first_horizon
     cost = candidates * first_horizon
     while horizon < total:
-        alive = max(2, alive // 2)
+        alive = max(min_keep, alive // 2)
         nxt = min(total, horizon * 2)
         cost += alive * (nxt - horizon)
         horizon = nxt
     return cost
 
 
-LR_TRIAL_RESERVE = 0.5  # budget (in runs) kept for the lower-learning-rate trial
+LR_TRIAL_RESERVE = 0.5  # budget (in runs) kept for the lower-learning-rate / standardised-input trials
+MIN_FIRST_HORIZON = 0.1  # the first round runs at least 10% of the steps: shorter says too little
 
 
-def first_horizon_for(candidates: int, total: int, budget: float) -> int:
-    """The longest first-round horizon (total / 2**r) whose schedule fits the budget."""
-    for r in range(0, 8):
-        horizon = max(min(total, 10), math.ceil(total / 2**r))
-        if schedule_cost(candidates, total, horizon) <= (budget - LR_TRIAL_RESERVE) * total:
-            return horizon
-    return max(min(total, 10), math.ceil(total / 2**7))
+@dataclass(frozen=True)
+class Schedule:
+    thresholds: int  # how many clip thresholds (the unclipped run comes on top)
+    first_horizon: int
+    min_keep: int  # finalists that run the full length
+
+    def cost(self, total: int) -> int:
+        return schedule_cost(self.thresholds + 1, total, self.first_horizon, self.min_keep)
+
+
+def plan_schedule(total: int, budget: float, max_thresholds: int = len(BRACKET_EXPONENTS)) -> Schedule:
+    """The richest successive-halving schedule that fits the budget: two finalists, all thresholds and the
+    longest first horizon if possible; then fewer thresholds, one finalist, no reserve for alternatives."""
+    shortest = max(min(total, 10), math.ceil(MIN_FIRST_HORIZON * total))
+    horizons = sorted({max(shortest, math.ceil(total / 2**r)) for r in range(8)}, reverse=True)
+    for reserve in (LR_TRIAL_RESERVE, 0.0):
+        for min_keep in (2, 1):
+            for n in range(max_thresholds, 1, -1):
+                for horizon in horizons:
+                    plan = Schedule(n, horizon, min_keep)
+                    if plan.cost(total) <= (budget - reserve) * total:
+                        return plan
+    return Schedule(2, shortest, 1)
+
+
+def _thin(thresholds: list[float], n: int) -> list[float]:
+    """`n` of the sorted `thresholds`, evenly spread over the bracket (its ends kept)."""
+    if n >= len(thresholds):
+        return thresholds
+    picks = {round(i * (len(thresholds) - 1) / (n - 1)) for i in range(n)}
+    return [t for i, t in enumerate(thresholds) if i in picks]
+
+
+def _rank(trial: Trial) -> tuple[float, float]:
+    """Lower late loss first. Exact ties are runs that behaved identically so far: among runs that never
+    clipped (the unclipped trajectory) the smallest threshold is the safest; among runs that always clipped
+    (under Adam, any threshold that always clips gives the same updates) the largest interferes least."""
+    loss = float(f"{trial.late_loss:.9g}") if math.isfinite(trial.late_loss) else math.inf
+    threshold = trial.threshold if trial.threshold is not None else math.inf
+    return loss, (-threshold if trial.clipped_fraction >= 0.999 else threshold)
 
 
 def _alternative_trials(config: Config, total: int, budget_left: int, advance, start) -> list[Trial]:
-    """Unclipped trials that fix the likely cause: a 10x lower learning rate; standardised CSV inputs."""
-    changes: list[tuple[str, Config, str]] = []
+    """Unclipped trials that fix the likely cause: a 10x (then 100x) lower learning rate; standardised CSV
+    inputs. They share what is left of the budget."""
     lr = config.optimizer.options.get("lr")
-    if isinstance(lr, int | float) and not isinstance(lr, bool) and lr > 0:
-        options = dict(config.optimizer.options, lr=lr * LR_TRIAL_FACTOR)
-        changes.append((f"lr {lr:g} -> {lr * LR_TRIAL_FACTOR:g}",
-                        replace(config, optimizer=replace(config.optimizer, options=options)), "lower-lr"))
-    if config.data.source == "csv" and not config.data.standardize:
-        changes.append(("standardised inputs ([data] standardize = true)",
-                        replace(config, data=replace(config.data, standardize=True)), "standardized"))
-    trials = []
-    steps = min(total, max(total // 4, budget_left // max(1, len(changes))))
-    for change, cfg, label in changes:
+    has_lr = isinstance(lr, int | float) and not isinstance(lr, bool) and lr > 0
+    csv = config.data.source == "csv" and not config.data.standardize
+    count = int(has_lr) + int(csv)
+    steps = min(total, budget_left // max(1, count))
+    if not count or steps < min(total, 10):
+        return []
+    trials: list[Trial] = []
+
+    def run(change: str, cfg: Config, label: str) -> Trial:
         trial = start(None, cfg, label=label)
         advance(trial, steps)
         trial.session.finish(write_plots=False)
         trial.note = change
         trials.append(trial)
+        return trial
+
+    if csv:
+        run("standardised inputs ([data] standardize = true)",
+            replace(config, data=replace(config.data, standardize=True)), "standardized")
+    if has_lr:
+        for factor in (LR_TRIAL_FACTOR, LR_TRIAL_FACTOR**2):
+            options = dict(config.optimizer.options, lr=lr * factor)
+            trial = run(f"lr {lr:g} -> {lr * factor:g}",
+                        replace(config, optimizer=replace(config.optimizer, options=options)), f"lr-x{factor:g}")
+            if trial.first_nonfinite_step is None or budget_left - steps * len(trials) < steps:
+                break  # it trains (or nothing is left for a 100x lower rate)
     return trials
 
 

@@ -18,7 +18,7 @@ from gradscope.config import ClipConfig, load_config
 from gradscope.recommend import (
     DEFAULT_BUDGET,
     candidate_thresholds,
-    first_horizon_for,
+    plan_schedule,
     late_loss,
     recommend,
     schedule_cost,
@@ -57,9 +57,18 @@ def test_candidates_bracket_the_median_and_include_the_evidence():
 
 
 @pytest.mark.parametrize("total", [60, 200, 1000])
-def test_schedule_fits_the_default_budget(total):
-    horizon = first_horizon_for(10, total, DEFAULT_BUDGET)
-    assert schedule_cost(10, total, horizon) <= DEFAULT_BUDGET * total
+@pytest.mark.parametrize("budget", [1.5, 2.0, DEFAULT_BUDGET, 8.0])
+def test_schedule_fits_the_budget(total, budget):
+    plan = plan_schedule(total, budget)
+    assert plan.cost(total) <= budget * total
+    assert plan.first_horizon >= min(total, 10) and plan.first_horizon >= 0.1 * total
+
+
+def test_default_budget_keeps_the_full_bracket_and_two_finalists():
+    plan = plan_schedule(200, DEFAULT_BUDGET)
+    assert (plan.thresholds, plan.min_keep) == (9, 2)
+    assert plan.cost(200) <= (DEFAULT_BUDGET - 0.5) * 200  # room left for the lower-lr trial
+    assert plan_schedule(200, 8.0).first_horizon > plan.first_horizon  # more budget, longer first round
 
 
 @pytest.mark.parametrize("mode", ["norm", "value"])

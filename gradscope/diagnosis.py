@@ -74,7 +74,10 @@ def diagnose_trace(trace: Trace, *, label: str = "") -> Diagnosis:
     symptoms += detect_loss_divergence(trace)
     symptoms += detect_loss_plateau(trace)
     symptoms += detect_weight_growth(trace)
-    symptoms += detect_vanishing_gradient(trace)
+    # Once the gradients explode, early layers often die (ReLUs stuck at zero): only the steps before the
+    # explosion can say whether gradients vanish with depth.
+    symptoms += detect_vanishing_gradient(trace, before_step=exploding[0].evidence["onset_step"] if exploding
+                                          else None)
     symptoms.sort(key=lambda s: (-s.severity.rank, s.step))
     worst = max((s.severity.rank for s in symptoms), default=0)
     verdict = VERDICTS[max(worst, 0)] if worst > 0 else "healthy"

@@ -242,6 +242,7 @@ class Trace:
         for i in range(n):
             row = {name: columns[name][i] for name in columns if name in COLUMNS}
             row.setdefault("step", i)
+            row.setdefault("weight_norm", 0.0)  # not given: unknown, not non-finite
             trace.append(row, grads[i], weights[i])
         return trace
 

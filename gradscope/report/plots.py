@@ -20,9 +20,8 @@ _MARKERS = {"critical": "#c0392b", "warning": "#e67e22", "info": "#7f8c8d"}
 
 
 def _figure(rows: int, height: float) -> Figure:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
+    # A bare Figure renders PNGs with the Agg canvas by itself; no matplotlib.use(...), which would switch the
+    # backend of the user's whole process (a notebook's inline plots included).
     from matplotlib.figure import Figure
 
     return Figure(figsize=(9, height), layout="constrained")

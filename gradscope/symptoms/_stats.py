@@ -59,8 +59,13 @@ def log_fit(values: np.ndarray) -> LogFit:
 
 
 def rolling_median(values: np.ndarray, window: int) -> np.ndarray:
-    """Median of each trailing window (shorter at the start)."""
-    out = np.empty(len(values))
-    for i in range(len(values)):
-        out[i] = np.median(values[max(0, i - window + 1): i + 1])
+    """Median of each trailing window (shorter at the start); vectorised over a strided view."""
+    values = np.asarray(values, np.float64)
+    n = len(values)
+    window = max(1, min(window, n))
+    out = np.empty(n)
+    for i in range(min(window - 1, n)):  # the short windows at the start
+        out[i] = np.median(values[: i + 1])
+    if n >= window:
+        out[window - 1:] = np.median(np.lib.stride_tricks.sliding_window_view(values, window), axis=1)
     return out

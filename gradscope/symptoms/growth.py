@@ -10,6 +10,7 @@ ten steps, tens of steps before float32 overflows; long windows catch slow, nois
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -24,6 +25,15 @@ MIN_GROWTH_OVER_BASELINE = 100.0  # and it must already be 2 orders of magnitude
 BASELINE_STEPS = 8  # the run's starting level is the median of its first steps
 FLOAT32_MAX = 3.4028234663852886e38
 
+# A burst that ends on its own is a catapult, not a runaway: at a learning rate just past the edge of
+# stability the norm climbs exponentially for a few steps, the weights move to a flatter region, and it falls
+# back. When nothing went non-finite and the run ends within this factor of the level the norm had before the
+# burst, the growth is reported as a warning (instability), not as critical (it will overflow unless bounded).
+RECOVERED_WITHIN = 10.0
+RECOVERY_TAIL_STEPS = 10  # the run's end level is the median of its last steps
+SETTLED_STEPS = 20  # a rise followed by this many steps at its new level (within RECOVERED_WITHIN) ...
+SETTLED_MAX_GROWTH = 1e4  # ... and smaller than 4 orders of magnitude is not an explosion
+
 WEIGHT_MAX_DOUBLING_STEPS = 25.0  # weights grow slower than gradients before overflowing
 WEIGHT_MIN_GROWTH = 10.0  # exponential weight growth must have multiplied the norm by this much
 WEIGHT_GROWTH_WARNING = 100.0  # any rise of the weight norm by this factor is a warning, exponential or not
@@ -31,10 +41,12 @@ WEIGHT_NEAR_OVERFLOW = 1e18  # a weight norm this large squares past float32 ran
 
 
 def find_growth(values: np.ndarray, *, max_doubling: float, min_growth: float, min_r2: float = MIN_R2,
-                windows: tuple[int, ...] = GROWTH_WINDOWS) -> tuple[int, int, LogFit] | None:
+                windows: tuple[int, ...] = GROWTH_WINDOWS,
+                accept: Callable[[np.ndarray], bool] | None = None) -> tuple[int, int, LogFit] | None:
     """(detection step, onset step, fit) of the first sustained exponential rise in `values`, else None.
 
     Only the finite, positive prefix of `values` is used: growth is judged before anything overflowed.
+    `accept(window_values)` can veto a window that passes the fit.
     """
     finite = np.isfinite(values) & (values > 0)
     cut = int(np.argmin(finite)) if not finite.all() else len(values)
@@ -49,10 +61,26 @@ def find_growth(values: np.ndarray, *, max_doubling: float, min_growth: float, m
         for window in windows:
             if window > t + 1:
                 break
-            fit = log_fit(series[t - window + 1: t + 1])
-            if fit.slope >= min_slope and fit.r2 >= min_r2:
+            values_in = series[t - window + 1: t + 1]
+            fit = log_fit(values_in)
+            if fit.slope >= min_slope and fit.r2 >= min_r2 and (accept is None or accept(values_in)):
                 return t, t - window + 1, fit
     return None
+
+
+def more_exponential_than_linear(window: np.ndarray) -> bool:
+    """True when a straight line fits log(window) at least as well (R^2) as it fits the raw values.
+
+    Steady growth from a small start (w = w0 + c * t: Adam's bounded steps, weights drifting at a constant
+    rate) also draws a steep, straight-looking log line over a window: its log-slope is c / w. Only the raw
+    values tell it apart: they lie on a straight line, exponential growth does not.
+    """
+    t = np.arange(len(window), dtype=np.float64)
+    t -= t.mean()
+    raw = window - window.mean()
+    ss = float(raw @ raw)
+    r2_raw = float(t @ raw) ** 2 / (float(t @ t) * ss) if ss > 0 else 1.0
+    return log_fit(window).r2 >= r2_raw
 
 
 def _growth_segment(series: np.ndarray, onset: int, min_slope: float) -> int:
@@ -81,25 +109,46 @@ def detect_exploding_gradient(trace: Trace, *, max_doubling: float = MAX_DOUBLIN
     baseline = float(np.median(norms[:BASELINE_STEPS]))
     layers = _fastest_layers(trace, onset, end)
     steps_left = (math.log(FLOAT32_MAX / norms[end]) / fit.slope) if fit.slope > 0 and norms[end] > 0 else math.inf
+    before = float(np.median(norms[max(0, onset - BASELINE_STEPS): onset + 1]))
+    tail = norms[max(end + 1, len(norms) - RECOVERY_TAIL_STEPS):]
+    recovered = (overflow is None and len(tail) > 0 and end < len(norms) - 1
+                 and float(np.median(tail)) <= RECOVERED_WITHIN * before)
+    # A rise that stopped long before the run ended and held its new level is a change of regime (a warm-up,
+    # a zero-initialised layer coming alive), not a runaway: no symptom, unless it climbed 4 orders or more.
+    settled_tail = norms[end + 1:]
+    settled = (overflow is None and not recovered and len(settled_tail) >= SETTLED_STEPS
+               and np.all(np.isfinite(settled_tail))
+               and (float(norms[end]) / RECOVERED_WITHIN <= float(np.median(settled_tail[-RECOVERY_TAIL_STEPS:]))
+                    <= RECOVERED_WITHIN * float(norms[end]))
+               and float(norms[end]) / max(before, 1e-300) < SETTLED_MAX_GROWTH)
+    if settled:
+        return []
     evidence = {
         "onset_step": int(trace.steps[onset]), "detected_step": int(trace.steps[detect]),
         "last_growth_step": int(trace.steps[end]),
         "growth_per_step": fit.factor_per_step, "doubling_steps": fit.doubling_steps, "r2": fit.r2,
         "grad_norm_at_onset": float(norms[onset]), "grad_norm_at_end": float(norms[end]),
         "baseline_grad_norm": baseline, "growth_over_baseline": float(norms[end] / baseline) if baseline else None,
-        "first_nonfinite_step": overflow,
+        "first_nonfinite_step": overflow, "recovered": recovered,
         "projected_steps_to_overflow": None if overflow is not None or not math.isfinite(steps_left)
         else round(steps_left),
         "fastest_layers": layers,
         "thresholds": {"max_doubling_steps": max_doubling, "min_r2": min_r2,
-                       "min_growth_over_baseline": min_growth, "windows": list(GROWTH_WINDOWS)},
+                       "min_growth_over_baseline": min_growth, "windows": list(GROWTH_WINDOWS),
+                       "recovered_within": RECOVERED_WITHIN},
     }
     ahead = (f", {overflow - int(trace.steps[detect])} steps before it overflowed" if overflow is not None
              else "")
-    message = (f"gradient norm grows exponentially: x{fit.factor_per_step:.2f} per step (doubling every "
-               f"{fit.doubling_steps:.1f} steps, R^2 {fit.r2:.2f}) from step {evidence['onset_step']}; "
-               f"detected at step {evidence['detected_step']}{ahead}")
-    return [Symptom(SymptomKind.EXPLODING_GRADIENT, Severity.CRITICAL, int(trace.steps[detect]), message,
+    if recovered:
+        message = (f"gradient norm grew exponentially from step {evidence['onset_step']} "
+                   f"(x{fit.factor_per_step:.2f} per step, {norms[end] / before:.3g}x in {end - onset + 1} steps), "
+                   "then fell back: the run is at the edge of stability, each such burst throws the weights")
+    else:
+        message = (f"gradient norm grows exponentially: x{fit.factor_per_step:.2f} per step (doubling every "
+                   f"{fit.doubling_steps:.1f} steps, R^2 {fit.r2:.2f}) from step {evidence['onset_step']}; "
+                   f"detected at step {evidence['detected_step']}{ahead}")
+    return [Symptom(SymptomKind.EXPLODING_GRADIENT, Severity.WARNING if recovered else Severity.CRITICAL,
+                    int(trace.steps[detect]), message,
                     parameter=layers[0]["parameter"] if layers else None, evidence=evidence,
                     advice="clip the global gradient norm (gradscope recommend picks the threshold), "
                            "lower the learning rate, or add normalisation")]
@@ -131,7 +180,8 @@ def detect_weight_growth(trace: Trace) -> list[Symptom]:
     baseline = float(np.median(series[:BASELINE_STEPS]))
     peak_at = int(np.argmax(series))
     peak = float(series[peak_at])
-    found = find_growth(series, max_doubling=WEIGHT_MAX_DOUBLING_STEPS, min_growth=WEIGHT_MIN_GROWTH, min_r2=0.9)
+    found = find_growth(series, max_doubling=WEIGHT_MAX_DOUBLING_STEPS, min_growth=WEIGHT_MIN_GROWTH, min_r2=0.9,
+                        accept=more_exponential_than_linear)
     evidence = {"baseline_weight_norm": baseline, "max_weight_norm": peak,
                 "growth_over_baseline": peak / baseline if baseline else None,
                 "thresholds": {"max_doubling_steps": WEIGHT_MAX_DOUBLING_STEPS, "min_growth": WEIGHT_MIN_GROWTH,

@@ -40,6 +40,7 @@ def detect_loss_divergence(trace: Trace) -> list[Symptom]:
     if len(loss) < MIN_STEPS:
         return []
     start, late, best, k = _levels(loss)
+    start = min(start, float(loss[0]))  # a run that jumps up at step 1 and stays there has diverged from step 0
     scale = abs(start) if start else 1.0
     over_start = late - start >= (DIVERGED_OVER_START - 1) * scale
     lost = (start > best and late - best >= LOST_PROGRESS * (start - best)
@@ -47,12 +48,13 @@ def detect_loss_divergence(trace: Trace) -> list[Symptom]:
     if not (over_start or lost):
         return []
     runaway = start > 0 and late >= RUNAWAY_OVER_START * start
-    # The symptom shows from the first step after the best where the smoothed loss is over the bar it broke.
+    # The symptom shows from where the smoothed loss rose over the bar it broke for the last time (the final
+    # excursion: the loss stays above the bar from there to the end).
     smooth = rolling_median(loss, 3)
     bar = start + (DIVERGED_OVER_START - 1) * scale if over_start else best + LOST_PROGRESS * (start - best)
-    best_at = int(np.argmin(smooth)) if not over_start else 0
-    above = np.flatnonzero(smooth[best_at:] >= bar)
-    step = int(trace.steps[best_at + above[0]]) if len(above) else int(trace.steps[len(loss) - 1])
+    below = np.flatnonzero(smooth < bar)
+    at = int(below[-1]) + 1 if len(below) else 1
+    step = int(trace.steps[min(max(at, 1), len(loss) - 1)])
     how = f"{late / start:.3g}x its start" if start > 0 and over_start else f"{late / best:.3g}x its best"
     return [Symptom(
         SymptomKind.LOSS_DIVERGENCE, Severity.CRITICAL if runaway else Severity.WARNING, step,

@@ -21,12 +21,16 @@ COLLAPSE_MIN_LOSS_LEFT = 0.5  # ... while the loss is still above half its start
 EXCLUDED_MODULES = ("Embedding", "EmbeddingBag")
 
 
-def detect_vanishing_gradient(trace: Trace) -> list[Symptom]:
-    """Warning with the early/late ratio and the layers at both ends, or the collapse of the global norm."""
-    return _across_depth(trace) or _collapse(trace)
+def detect_vanishing_gradient(trace: Trace, *, before_step: int | None = None) -> list[Symptom]:
+    """Warning with the early/late ratio and the layers at both ends, or the collapse of the global norm.
+
+    `before_step` limits the depth comparison to the steps before it: the diagnosis passes the onset of an
+    exploding gradient, since once a run blows up its dead early layers say nothing about vanishing.
+    """
+    return _across_depth(trace, before_step) or _collapse(trace)
 
 
-def _across_depth(trace: Trace) -> list[Symptom]:
+def _across_depth(trace: Trace, before_step: int | None = None) -> list[Symptom]:
     info = trace.info
     modules = info.param_modules or [""] * len(info.param_names)
     layers = [j for j, (shape, mod) in enumerate(zip(info.param_shapes, modules, strict=True))
@@ -36,7 +40,9 @@ def _across_depth(trace: Trace) -> list[Symptom]:
     steps, norms = trace.grad_norms.series()
     bad = np.flatnonzero(~np.isfinite(trace.loss) | (trace.column("nonfinite_grads") > 0))
     if len(bad):
-        norms = norms[steps < trace.steps[bad[0]]]
+        norms, steps = norms[steps < trace.steps[bad[0]]], steps[steps < trace.steps[bad[0]]]
+    if before_step is not None:
+        norms = norms[steps < before_step]
     if len(norms) < 3:
         return []
     typical = np.median(norms[:, layers], axis=0)

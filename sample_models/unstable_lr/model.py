@@ -1,24 +1,31 @@
-"""An MLP classifier trained with SGD + momentum at a learning rate ten times too high (0.03).
+"""A tanh MLP regression trained by full-batch gradient descent at a learning rate past its edge of stability.
 
-Expected verdict: warning (the loss gives back what it learned and jumps around; no NaN).
-The updates overshoot the sharp directions of the loss, so the loss keeps jumping back up instead of settling.
+Expected verdict: warning (loss spikes, the loss trains and then catapults, again and again; no NaN).
+Gradient descent is stable only while the loss's sharpest curvature stays below 2 / lr. Training sharpens the
+loss until it crosses that line (at lr = 0.15, after 100-250 steps): then the error along the sharpest
+direction grows geometrically for a few steps, the loss jumps 5-10x and the gradient norm 10-100x, the weights
+are thrown into a flatter region, and training resumes until the next catapult. The tanh units saturate, so
+every burst ends on its own: the run stays finite, it just keeps undoing its own progress.
 """
 
 import torch
 from torch import nn
 
 
-def build_model(width: int = 128) -> nn.Module:
-    return nn.Sequential(nn.Linear(20, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(), nn.Linear(width, 5))
+def build_model(width: int = 64, depth: int = 2) -> nn.Module:
+    layers: list[nn.Module] = []
+    fan_in = 8
+    for _ in range(depth):
+        layers += [nn.Linear(fan_in, width), nn.Tanh()]
+        fan_in = width
+    layers.append(nn.Linear(fan_in, 1))
+    return nn.Sequential(*layers)
 
 
-def build_data(n: int = 2048, seed: int = 0) -> torch.utils.data.TensorDataset:
-    """Five Gaussian classes in 20 dimensions, unscaled features (scales 1 to 30), 10% noisy labels."""
+def build_data(n: int = 512, seed: int = 0) -> list:
+    """One batch of all n samples (full-batch gradient descent): y = sin(x . w) + x0 * x1 / 2 + noise."""
     g = torch.Generator().manual_seed(seed)
-    centers = torch.randn(5, 20, generator=g) * 2
-    labels = torch.randint(0, 5, (n,), generator=g)
-    x = centers[labels] + torch.randn(n, 20, generator=g)
-    x = x * torch.linspace(1, 30, 20)
-    flip = torch.rand(n, generator=g) < 0.1  # 10% label noise: the loss cannot reach zero
-    labels = torch.where(flip, torch.randint(0, 5, (n,), generator=g), labels)
-    return torch.utils.data.TensorDataset(x, labels)
+    x = torch.randn(n, 8, generator=g)
+    w = torch.randn(8, generator=g)
+    y = torch.sin(x @ w).unsqueeze(1) + 0.5 * x[:, :1] * x[:, 1:2] + 0.1 * torch.randn(n, 1, generator=g)
+    return [(x, y)]

@@ -1,0 +1,107 @@
+"""loss_divergence (ends far above its start or best) and loss_plateau (does not train)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from symptom_traces import make_trace
+
+from gradscope.symptoms import Severity, detect_loss_divergence, detect_loss_plateau
+from gradscope.symptoms.loss import (
+    DIVERGED_OVER_START,
+    LOST_OVER_BEST,
+    LOST_PROGRESS,
+    PLATEAU_MAX_IMPROVEMENT,
+    PLATEAU_MIN_STEPS,
+    RUNAWAY_OVER_START,
+)
+
+N = 200
+
+
+def three_levels(start: float, best: float, late: float, n: int = N) -> np.ndarray:
+    """Flat at `start` for 20 steps, down to `best` until 60% of the run, then flat at `late` to the end."""
+    loss = np.empty(n)
+    loss[:20] = start
+    loss[20: int(0.6 * n)] = best
+    loss[int(0.6 * n):] = late
+    return loss
+
+
+@pytest.mark.parametrize("late, flagged", [(1.0 + (DIVERGED_OVER_START - 1) * 0.98, False),
+                                           (1.0 + (DIVERGED_OVER_START - 1) * 1.02, True)])
+def test_divergence_when_the_loss_ends_1_5x_above_its_start(late, flagged):
+    loss = three_levels(1.0, 1.0, late)
+    found = detect_loss_divergence(make_trace(loss))
+    assert bool(found) is flagged
+    if flagged:
+        [symptom] = found
+        assert symptom.severity is Severity.WARNING
+        assert symptom.step == pytest.approx(int(0.6 * N), abs=1)  # where it went over the bar (smoothed)
+        assert symptom.evidence["late_loss"] == pytest.approx(late)
+
+
+@pytest.mark.parametrize("late, severity", [(RUNAWAY_OVER_START * 0.98, Severity.WARNING),
+                                            (RUNAWAY_OVER_START * 1.02, Severity.CRITICAL)])
+def test_divergence_is_critical_when_the_loss_ends_10x_above_its_start(late, severity):
+    [symptom] = detect_loss_divergence(make_trace(three_levels(1.0, 1.0, late)))
+    assert symptom.severity is severity
+
+
+@pytest.mark.parametrize("fraction, flagged", [(LOST_PROGRESS * 0.96, False), (LOST_PROGRESS * 1.04, True)])
+def test_divergence_when_it_gives_back_half_of_what_it_learned(fraction, flagged):
+    start, best = 2.0, 0.5
+    late = best + fraction * (start - best)  # 1.22 or 1.28: below its start, far above its best
+    found = detect_loss_divergence(make_trace(three_levels(start, best, late)))
+    assert bool(found) is flagged
+    if flagged:
+        assert found[0].evidence["best_loss"] == pytest.approx(best)
+        assert "its best" in found[0].message
+
+
+@pytest.mark.parametrize("over_best, flagged", [(LOST_OVER_BEST * 0.98, False),
+                                                (LOST_OVER_BEST * 1.02, True)])
+def test_giving_back_progress_needs_the_loss_1_5x_above_its_best(over_best, flagged):
+    """It learned little (1.0 -> 0.9), so giving it all back is still only noise unless it lands 1.5x up."""
+    late = 0.9 * over_best  # 1.32 or 1.38, under 1.5x the start
+    assert bool(detect_loss_divergence(make_trace(three_levels(1.0, 0.9, late)))) is flagged
+
+
+def test_divergence_looks_only_at_the_finite_losses():
+    loss = np.linspace(2.0, 0.5, N)
+    loss[150:] = math.nan
+    assert detect_loss_divergence(make_trace(loss)) == []
+
+
+def test_a_falling_noisy_loss_does_not_diverge():
+    rng = np.random.default_rng(0)
+    loss = (0.2 + 2 * np.exp(-np.arange(N) / 40)) * np.exp(0.2 * rng.standard_normal(N))
+    assert detect_loss_divergence(make_trace(loss)) == []
+
+
+@pytest.mark.parametrize("improvement, flagged", [(PLATEAU_MAX_IMPROVEMENT * 0.5, True),
+                                                  (PLATEAU_MAX_IMPROVEMENT * 1.5, False)])
+def test_plateau_when_the_loss_improves_less_than_1_percent(improvement, flagged):
+    loss = np.full(N, 1.6)
+    loss[N // 2:] = 1.6 * (1 - improvement)
+    found = detect_loss_plateau(make_trace(loss))
+    assert bool(found) is flagged
+    if flagged:
+        [symptom] = found
+        assert (symptom.step, symptom.severity) == (0, Severity.WARNING)
+        assert symptom.evidence["improvement"] == pytest.approx(improvement)
+
+
+@pytest.mark.parametrize("steps, flagged", [(PLATEAU_MIN_STEPS - 1, False), (PLATEAU_MIN_STEPS, True)])
+def test_plateau_needs_20_steps(steps, flagged):
+    assert bool(detect_loss_plateau(make_trace(np.full(steps, 0.69)))) is flagged
+
+
+def test_no_plateau_at_zero_loss_or_on_a_rising_loss_or_after_nan():
+    assert detect_loss_plateau(make_trace(np.zeros(N))) == []
+    assert detect_loss_plateau(make_trace(three_levels(1.0, 1.0, 2.0))) == []  # that is divergence
+    flat_then_nan = np.full(N, 1.0)
+    flat_then_nan[-5:] = math.nan
+    assert detect_loss_plateau(make_trace(flat_then_nan)) == []

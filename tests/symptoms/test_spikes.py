@@ -1,0 +1,152 @@
+"""gradient_spike and loss_spike: one step far above the recent median, by ratio and robust (log) z-score."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from symptom_traces import MLP_PARAMS, make_trace
+
+from gradscope.diagnosis import diagnose_trace
+from gradscope.symptoms import Severity, SymptomKind, detect_gradient_spike, detect_loss_spike
+from gradscope.symptoms._stats import MAD_TO_SIGMA
+from gradscope.symptoms.spikes import (
+    GRAD_SPIKE_RATIO,
+    LOSS_SPIKE_RATIO,
+    MIN_RISE_OVER_EARLY,
+    SPIKE_WINDOW,
+    SPIKE_Z,
+)
+
+CALM = 2 * SPIKE_WINDOW  # steps before the candidate spike
+AT = CALM
+
+
+def with_spike(base: np.ndarray, value: float, tail: int = 10) -> np.ndarray:
+    """`base` (CALM steps), the spike at step CALM, then `tail` steps at the base's last value."""
+    return np.concatenate([base, [value], np.full(tail, base[-1])])
+
+
+def zigzag(spread: float, level: float = 1.0) -> np.ndarray:
+    """A baseline whose log alternates +-spread: every 20-step window has median log 0 and MAD = spread."""
+    return level * np.exp(spread * np.where(np.arange(CALM) % 2 == 0, 1.0, -1.0))
+
+
+@pytest.mark.parametrize("ratio, flagged", [(GRAD_SPIKE_RATIO * 0.99, False),
+                                            (GRAD_SPIKE_RATIO * 1.01, True)])
+def test_gradient_spike_must_be_10x_the_recent_median(ratio, flagged):
+    norms = with_spike(np.full(CALM, 2.0), 2.0 * ratio)
+    found = detect_gradient_spike(make_trace(np.ones(len(norms)), norms))
+    assert bool(found) is flagged
+    if flagged:
+        [symptom] = found
+        assert (symptom.step, symptom.severity) == (AT, Severity.WARNING)
+        assert symptom.evidence["ratio"] == pytest.approx(ratio)
+
+
+@pytest.mark.parametrize("ratio, flagged", [(LOSS_SPIKE_RATIO * 0.99, False),
+                                            (LOSS_SPIKE_RATIO * 1.01, True)])
+def test_loss_spike_must_be_3x_the_recent_median(ratio, flagged):
+    loss = with_spike(np.full(CALM, 0.5), 0.5 * ratio)
+    found = detect_loss_spike(make_trace(loss))
+    assert bool(found) is flagged
+    if flagged:
+        assert found[0].step == AT
+        assert found[0].evidence["ratio"] == pytest.approx(ratio)
+
+
+@pytest.mark.parametrize("z", [SPIKE_Z * 0.97, SPIKE_Z * 1.03])
+@pytest.mark.parametrize("detector, value", [(detect_gradient_spike, 40.0), (detect_loss_spike, 8.0)])
+def test_spike_must_be_8_robust_sigmas_above_on_the_log_scale(detector, value, z):
+    """The same jump is a spike over a calm baseline and noise over a baseline whose log swings widely."""
+    spread = math.log(value) / (z * MAD_TO_SIGMA)  # log(value) - median log = z * 1.4826 * MAD
+    series = with_spike(zigzag(spread), value)
+    trace = make_trace(series, series) if detector is detect_gradient_spike else make_trace(series)
+    found = detector(trace)
+    assert bool(found) is (z >= SPIKE_Z)
+    if found:
+        assert found[0].step == AT
+        assert found[0].evidence["robust_z"] == pytest.approx(z, rel=1e-6)
+
+
+@pytest.mark.parametrize("rise, flagged", [(MIN_RISE_OVER_EARLY * 0.98, False),
+                                           (MIN_RISE_OVER_EARLY * 1.02, True)])
+def test_near_convergence_a_spike_must_rise_a_tenth_of_the_early_level(rise, flagged):
+    """The loss starts at 1, trains down to 1e-3 and then jumps: 100x its median, but is it anything?"""
+    early = np.full(SPIKE_WINDOW, 1.0)
+    trained = np.full(CALM, 1e-3)
+    loss = np.concatenate([early, trained, [1e-3 + rise], np.full(10, 1e-3)])
+    found = detect_loss_spike(make_trace(loss))
+    assert bool(found) is flagged
+    norms = loss.copy()
+    assert bool(detect_gradient_spike(make_trace(np.ones(len(norms)), norms))) is flagged
+
+
+def test_spikes_are_counted_and_the_first_reported():
+    base = np.full(100, 1.0)
+    for at in (30, 55, 80):
+        base[at] = 50.0
+    [symptom] = detect_gradient_spike(make_trace(np.ones(100), base))
+    assert symptom.step == 30
+    assert symptom.evidence["count"] == 3
+    assert symptom.evidence["steps"] == [30, 55, 80]
+
+
+def test_one_spike_does_not_hide_the_next():
+    norms = np.full(60, 1.0)
+    norms[25] = 1000.0
+    norms[30] = 20.0
+    [symptom] = detect_gradient_spike(make_trace(np.ones(60), norms))
+    assert symptom.evidence["steps"] == [25, 30]
+
+
+def test_gradient_spike_names_the_layer_that_spiked():
+    n = 60
+    layer = np.ones((n, len(MLP_PARAMS)))
+    layer[45, MLP_PARAMS.index("4.weight")] = 300.0
+    norms = np.sqrt((layer ** 2).sum(axis=1))
+    [symptom] = detect_gradient_spike(make_trace(np.ones(n), norms, layer_grads=layer))
+    assert (symptom.step, symptom.parameter) == (45, "4.weight")
+
+
+def test_loss_that_can_be_negative_has_no_loss_spikes():
+    loss = with_spike(np.full(CALM, 0.5), 5.0)
+    loss[3] = -0.1
+    assert detect_loss_spike(make_trace(loss)) == []
+
+
+def test_nonfinite_steps_are_left_to_the_nonfinite_detector():
+    norms = np.full(60, 1.0)
+    norms[40] = math.inf
+    norms[41] = math.nan
+    assert detect_gradient_spike(make_trace(np.ones(60), norms)) == []
+
+
+def test_no_spike_in_the_first_window():
+    norms = np.full(60, 1.0)
+    norms[SPIKE_WINDOW - 1] = 100.0
+    assert detect_gradient_spike(make_trace(np.ones(60), norms)) == []
+
+
+def test_spikes_inside_an_exponential_climb_are_the_climb():
+    """The steps of an explosion each jump far above the median before them; they are reported once, as
+    exploding_gradient, not as a list of spikes."""
+    norms = 2.0 ** np.clip(np.arange(90) - 40, 0, None)
+    norms[-1] = math.nan
+    loss = norms ** 2
+    kinds = diagnose_trace(make_trace(loss, norms)).kinds()
+    assert "exploding_gradient" in kinds
+    assert "gradient_spike" not in kinds and "loss_spike" not in kinds
+
+
+def test_both_spikes_show_in_the_diagnosis_as_warnings():
+    rng = np.random.default_rng(0)
+    loss = np.linspace(2, 0.5, 120) * np.exp(0.05 * rng.standard_normal(120))
+    norms = np.exp(0.1 * rng.standard_normal(120))
+    loss[70] *= 8
+    norms[69] *= 40
+    diagnosis = diagnose_trace(make_trace(loss, norms))
+    assert diagnosis.verdict == "warning"
+    steps = {s.kind: s.step for s in diagnosis.symptoms}
+    assert steps == {SymptomKind.GRADIENT_SPIKE: 69, SymptomKind.LOSS_SPIKE: 70}

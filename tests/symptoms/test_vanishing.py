@@ -1,0 +1,128 @@
+"""vanishing_gradient: early layers' gradients far below late layers', or a collapsing global norm."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from symptom_traces import lognormal, make_trace, mlp_info
+
+from gradscope.diagnosis import diagnose_trace
+from gradscope.symptoms import Severity, detect_vanishing_gradient
+from gradscope.symptoms.vanishing import (
+    COLLAPSE_MIN_LOSS_LEFT,
+    COLLAPSE_RATIO,
+    MIN_WEIGHT_LAYERS,
+    VANISHING_RATIO,
+)
+
+N = 150
+# Four weight matrices (with biases), input side first: "early" is the first of them, "late" the last.
+NAMES = ["0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias", "6.weight", "6.bias"]
+SHAPES = [[64, 16], [64], [64, 64], [64], [64, 64], [64], [2, 64], [2]]
+
+
+def depth_trace(first_layer_ratio: float, *, modules=None, names=NAMES, shapes=SHAPES, seed: int = 0,
+                loss=None):
+    """Per-parameter norms: every parameter ~1 (noisy), the first weight matrix `first_layer_ratio` x that."""
+    rng = np.random.default_rng(seed)
+    layer = lognormal(rng, 0.2, N * len(names)).reshape(N, len(names))
+    layer[:, 0] *= first_layer_ratio / np.median(layer[:, 0])  # medians: exactly the ratio ...
+    layer[:, -2] /= np.median(layer[:, -2])  # ... over the last weight matrix's 1
+    norms = np.sqrt((layer ** 2).sum(axis=1))
+    info = mlp_info(names, shapes, modules)
+    loss = np.linspace(0.7, 0.69, N) if loss is None else loss
+    return make_trace(loss, norms, layer_grads=layer, info=info)
+
+
+@pytest.mark.parametrize("ratio, flagged", [(VANISHING_RATIO * 0.95, True), (VANISHING_RATIO * 1.05, False)])
+def test_vanishing_when_early_layers_get_a_thousandth_of_late_layers_gradient(ratio, flagged):
+    found = detect_vanishing_gradient(depth_trace(ratio))
+    assert bool(found) is flagged
+    if flagged:
+        [symptom] = found
+        assert (symptom.step, symptom.severity, symptom.parameter) == (0, Severity.WARNING, "0.weight")
+        assert symptom.evidence["early_to_late_ratio"] == pytest.approx(ratio, rel=1e-6)
+
+
+def test_embeddings_are_not_early_layers():
+    """An embedding's gradient is sparse and small by nature: the same numbers with the first parameter
+    owned by an nn.Embedding say nothing about depth."""
+    modules = ["Embedding"] + ["Linear"] * (len(NAMES) - 1)
+    names = ["embed.weight", *NAMES[1:]]
+    assert detect_vanishing_gradient(depth_trace(1e-6, names=names, modules=modules)) == []
+    assert detect_vanishing_gradient(depth_trace(1e-6, names=names)) != []
+
+
+def test_biases_do_not_count_as_layers():
+    """Depth needs three weight matrices: two matrices and their biases are too shallow to judge."""
+    names, shapes = NAMES[:2] + NAMES[-2:], SHAPES[:2] + SHAPES[-2:]
+    assert MIN_WEIGHT_LAYERS == 3
+    assert detect_vanishing_gradient(depth_trace(1e-6, names=names, shapes=shapes)) == []
+
+
+def test_depth_is_judged_on_the_steps_before_anything_went_nonfinite():
+    trace = depth_trace(1.0)
+    rows = trace.grad_norms.series()[1]
+    assert rows.shape == (N, len(NAMES))
+    loss = np.linspace(0.7, 0.69, N)
+    loss[100:] = math.nan
+    layer = rows.copy()
+    layer[100:, 0] = 0.0  # after the NaN the first layer gets nothing: that is not vanishing
+    norms = np.sqrt((layer ** 2).sum(axis=1))
+    trace = make_trace(loss, norms, layer_grads=layer, info=mlp_info(NAMES, SHAPES))
+    assert detect_vanishing_gradient(trace) == []
+
+
+def collapse_trace(collapse_to: float, late_loss: float = 0.69):
+    """The global norm stays at 1 for 20 steps, falls to `collapse_to` by step 50 and stays; the loss goes
+    from 0.7 to `late_loss` over the same steps."""
+    t = np.arange(N)
+    phase = np.clip((t - 20) / 30, 0, 1)
+    norms = collapse_to ** phase
+    loss = 0.7 + (late_loss - 0.7) * phase
+    layer = np.repeat(norms[:, None] / 2, 4, axis=1)  # shallow: depth cannot be judged, only the collapse
+    info = mlp_info(NAMES[:2] + NAMES[-2:], SHAPES[:2] + SHAPES[-2:])
+    return make_trace(loss, norms, layer_grads=layer, info=info)
+
+
+@pytest.mark.parametrize("ratio, flagged", [(COLLAPSE_RATIO * 0.9, True), (COLLAPSE_RATIO * 1.1, False)])
+def test_vanishing_when_the_global_norm_collapses_ten_thousandfold(ratio, flagged):
+    found = detect_vanishing_gradient(collapse_trace(ratio))
+    assert bool(found) is flagged
+    if flagged:
+        [symptom] = found
+        assert symptom.evidence["late_grad_norm"] == pytest.approx(ratio)
+        assert 20 < symptom.step <= 50
+
+
+@pytest.mark.parametrize("late_loss, flagged", [(0.7 * COLLAPSE_MIN_LOSS_LEFT * 1.05, True),
+                                                (0.7 * COLLAPSE_MIN_LOSS_LEFT * 0.95, False)])
+def test_a_collapse_after_the_loss_halved_is_convergence_not_vanishing(late_loss, flagged):
+    assert bool(detect_vanishing_gradient(collapse_trace(1e-6, late_loss))) is flagged
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_vanishing_is_never_called_exploding(seed):
+    """A deep-sigmoid-like trace: early layers 1e-6 of late ones, a flat noisy loss, tiny noisy norms."""
+    diagnosis = diagnose_trace(depth_trace(1e-6, seed=seed))
+    assert "vanishing_gradient" in diagnosis.kinds()
+    assert "exploding_gradient" not in diagnosis.kinds()
+    assert diagnosis.verdict == "warning"
+
+
+def test_no_vanishing_reported_from_the_steps_of_an_explosion():
+    """Once a ReLU net explodes its early layers die (zero gradients); that is part of the explosion."""
+    n = 100
+    t = np.arange(n)
+    layer = np.ones((n, len(NAMES)))
+    growth = 2.0 ** np.clip(t - 20, 0, None)
+    layer *= growth[:, None]
+    layer[20:, 0] = 1e-12  # the first layer's units died as the explosion began
+    norms = np.sqrt((layer ** 2).sum(axis=1))
+    norms[-1] = math.nan
+    trace = make_trace(norms ** 2, norms, layer_grads=layer, info=mlp_info(NAMES, SHAPES))
+    kinds = diagnose_trace(trace).kinds()
+    assert "exploding_gradient" in kinds
+    assert "vanishing_gradient" not in kinds

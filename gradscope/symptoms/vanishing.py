@@ -19,6 +19,8 @@ MIN_WEIGHT_LAYERS = 3  # depth needs at least three weight tensors to speak of e
 COLLAPSE_RATIO = 1e-4  # late global norm below this fraction of the early one ...
 COLLAPSE_MIN_LOSS_LEFT = 0.5  # ... while the loss is still above half its start: gradients died, not converged
 EXCLUDED_MODULES = ("Embedding", "EmbeddingBag")
+DEAD_FRACTION = 0.5  # half the weight matrices with exactly zero gradient: more than an unused branch
+MIN_DEAD_STEPS = 10  # judged over the second half of the run, at least this many steps
 
 
 def detect_vanishing_gradient(trace: Trace, *, before_step: int | None = None) -> list[Symptom]:
@@ -27,7 +29,41 @@ def detect_vanishing_gradient(trace: Trace, *, before_step: int | None = None) -
     `before_step` limits the depth comparison to the steps before it: the diagnosis passes the onset of an
     exploding gradient, since once a run blows up its dead early layers say nothing about vanishing.
     """
-    return _across_depth(trace, before_step) or _collapse(trace)
+    return _dead(trace, before_step) or _across_depth(trace, before_step) or _collapse(trace)
+
+
+def _weight_layers(trace: Trace) -> list[int]:
+    info = trace.info
+    modules = info.param_modules or [""] * len(info.param_names)
+    return [j for j, (shape, mod) in enumerate(zip(info.param_shapes, modules, strict=True))
+            if len(shape) >= 2 and mod not in EXCLUDED_MODULES]
+
+
+def _dead(trace: Trace, before_step: int | None = None) -> list[Symptom]:
+    """Most weight matrices get exactly zero gradient over the second half of the run: dead units (ReLUs
+    stuck at zero, saturated gates). The loss can still move a little through the output bias."""
+    layers = _weight_layers(trace)
+    steps, norms = trace.grad_norms.series()
+    if before_step is not None:
+        norms, steps = norms[steps < before_step], steps[steps < before_step]
+    if len(layers) < MIN_WEIGHT_LAYERS or len(norms) < 2 * MIN_DEAD_STEPS:
+        return []
+    late = norms[len(norms) // 2:][:, layers]
+    if not np.all(np.isfinite(late)):
+        return []
+    dead = [layers[i] for i in np.flatnonzero(np.all(late == 0.0, axis=0))]
+    if len(dead) < DEAD_FRACTION * len(layers):
+        return []
+    names = [trace.info.param_names[j] for j in dead]
+    start = int(steps[len(norms) // 2])
+    return [Symptom(
+        SymptomKind.VANISHING_GRADIENT, Severity.WARNING, start,
+        f"gradients vanish: {len(dead)} of {len(layers)} weight matrices get no gradient at all from step "
+        f"{start} on (dead units)", parameter=names[0],
+        evidence={"dead_layers": names[:20], "weight_layers": len(layers),
+                  "thresholds": {"dead_fraction": DEAD_FRACTION}},
+        advice="the units feeding these layers are dead (ReLUs stuck at zero, saturated sigmoid/tanh): lower "
+               "the learning rate, use LeakyReLU/GELU, normalise inputs, or re-initialise")]
 
 
 def _across_depth(trace: Trace, before_step: int | None = None) -> list[Symptom]:

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from symptom_traces import lognormal, make_trace, mlp_info
+from symptom_traces import MLP_PARAMS, lognormal, make_trace, mlp_info
 
 from gradscope.diagnosis import diagnose_trace
 from gradscope.symptoms import Severity, detect_vanishing_gradient
@@ -126,3 +126,19 @@ def test_no_vanishing_reported_from_the_steps_of_an_explosion():
     kinds = diagnose_trace(trace).kinds()
     assert "exploding_gradient" in kinds
     assert "vanishing_gradient" not in kinds
+
+
+@pytest.mark.parametrize("dead, flagged", [(1, False), (2, True)])
+def test_weight_matrices_with_no_gradient_at_all_are_dead_units(dead, flagged):
+    """Half or more of the weight matrices at exactly zero gradient (dead ReLUs): vanishing. One unused
+    layer alone is not."""
+    rng = np.random.default_rng(0)
+    layers = lognormal(rng, 0.3, 60)[:, None] * np.ones((60, len(MLP_PARAMS)))
+    weights = [j for j, name in enumerate(MLP_PARAMS) if name.endswith("weight")]
+    for j in weights[:dead]:
+        layers[30:, j] = 0.0
+    found = detect_vanishing_gradient(make_trace(np.full(60, 1.0), layer_grads=layers))
+    assert bool(found) is flagged
+    if flagged:
+        assert "no gradient at all" in found[0].message and found[0].step == 30
+        assert found[0].evidence["dead_layers"] == [MLP_PARAMS[j] for j in weights[:dead]]

@@ -9,9 +9,7 @@ from typing import Any
 import numpy as np
 
 from gradscope.symptoms import (
-    Severity,
     Symptom,
-    SymptomKind,
     detect_exploding_gradient,
     detect_gradient_spike,
     detect_loss_divergence,
@@ -61,6 +59,8 @@ class Diagnosis:
 
 def diagnose_trace(trace: Trace, *, label: str = "") -> Diagnosis:
     """All symptoms found in `trace`, most severe first, with the verdict and a numeric summary."""
+    summary = summarize(trace)
+    trace = without_amp_skips(trace)
     symptoms: list[Symptom] = []
     symptoms += detect_nonfinite(trace)
     exploding = detect_exploding_gradient(trace)
@@ -81,12 +81,35 @@ def diagnose_trace(trace: Trace, *, label: str = "") -> Diagnosis:
     symptoms.sort(key=lambda s: (-s.severity.rank, s.step))
     worst = max((s.severity.rank for s in symptoms), default=0)
     verdict = VERDICTS[max(worst, 0)] if worst > 0 else "healthy"
-    return Diagnosis(verdict, len(trace), symptoms, summarize(trace), label=label or trace.info.label)
+    return Diagnosis(verdict, len(trace), symptoms, summary, label=label or trace.info.label)
+
+
+def without_amp_skips(trace: Trace) -> Trace:
+    """`trace` with the steps an AMP GradScaler skipped (inf/NaN scaled gradients, normal while the scale
+    settles) carrying the previous step's gradient norms, so the detectors judge the gradients that were used."""
+    skipped = trace.column("amp_skipped").astype(bool)
+    if not skipped.any():
+        return trace
+    columns = {name: trace.column(name).copy() for name in ("step", "loss", "grad_norm", "grad_max_abs",
+                                                            "weight_norm", "clipped", "nonfinite_grads",
+                                                            "amp_skipped", "lr", "seconds")}
+    steps, grads = trace.grad_norms.series()
+    _, weights = trace.weight_norms.series()
+    row_of = {int(s): i for i, s in enumerate(steps)}
+    for i in np.flatnonzero(skipped):
+        if i > 0:
+            for name in ("grad_norm", "grad_max_abs"):
+                columns[name][i] = columns[name][i - 1]
+            j, k = row_of.get(int(trace.steps[i])), row_of.get(int(trace.steps[i - 1]))
+            if j is not None and k is not None:
+                grads[j] = grads[k]
+    return Trace.from_columns(trace.info, columns, grads, weights, param_steps=steps)
 
 
 def summarize(trace: Trace) -> dict[str, Any]:
-    """Headline numbers of a run: losses, gradient norms, clipping, where it stopped."""
+    """Headline numbers of a run: losses, gradient norms (AMP-skipped steps left out), clipping, the end."""
     loss, norms = trace.loss, trace.grad_norm
+    norms = norms[trace.column("amp_skipped") == 0]
     finite_loss = loss[np.isfinite(loss)]
     finite_norms = norms[np.isfinite(norms)]
     bad = np.flatnonzero(~np.isfinite(loss) | (trace.column("nonfinite_grads") > 0)

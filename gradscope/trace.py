@@ -138,17 +138,25 @@ class Trace:
 
     # -- writing ---------------------------------------------------------------------------------
     def stream_to(self, run_dir: Path) -> None:
-        """Write every row to CSV files in `run_dir` as it is appended (rows already recorded are written first)."""
+        """Write every row to CSV files in `run_dir` as it is appended; rows already recorded are written first
+        (all global rows; the per-parameter rows still held in memory)."""
         self._writer = TraceWriter(Path(run_dir), self.info.param_names)
-        steps_g, grads = self.grad_norms.series()
-        steps_w, weights = self.weight_norms.series()
-        if self._n and len(steps_g) == self._n and len(steps_w) == self._n:
-            for i in range(self._n):
-                self._writer.write(self.row(i), grads[i], weights[i])
+        held_g = dict(zip(*[a.tolist() for a in self.grad_norms.series()], strict=True))
+        held_w = dict(zip(*[a.tolist() for a in self.weight_norms.series()], strict=True))
+        for i in range(self._n):
+            row = self.row(i)
+            self._writer.write(row, _array(held_g.get(row["step"])), _array(held_w.get(row["step"])))
         self._writer.flush()
 
-    def append(self, row: dict[str, Any], grad_norms: np.ndarray, weight_norms: np.ndarray) -> None:
-        """Append one step: `row` holds the global columns (missing ones stay 0/NaN)."""
+    def write_csvs(self, run_dir: Path) -> None:
+        """trace.csv (every step) and the per-parameter CSVs (the steps held), written once and closed."""
+        self.stream_to(run_dir)
+        self.close()
+
+    def append(self, row: dict[str, Any], grad_norms: np.ndarray | None,
+               weight_norms: np.ndarray | None) -> None:
+        """Append one step: `row` holds the global columns (missing ones stay 0/NaN); per-parameter norms
+        may be None for a step whose per-parameter values are not known (a trace read back after decimation)."""
         n = self._n
         if n == len(self._columns["step"]):
             for name, array in self._columns.items():
@@ -159,8 +167,10 @@ class Trace:
             self._columns[name][n] = row.get(name, math.nan if COLUMNS[name] is np.float64 else 0)
         self._n = n + 1
         step = int(row["step"])
-        self.grad_norms.append(step, grad_norms)
-        self.weight_norms.append(step, weight_norms)
+        if grad_norms is not None:
+            self.grad_norms.append(step, grad_norms)
+        if weight_norms is not None:
+            self.weight_norms.append(step, weight_norms)
         if self._writer is not None:
             self._writer.write(self.row(n), grad_norms, weight_norms)
             self._writer.flush()
@@ -232,19 +242,27 @@ class Trace:
 
     @classmethod
     def from_columns(cls, info: RunInfo, columns: dict[str, Any], grad_norms: Any = None,
-                     weight_norms: Any = None) -> Trace:
-        """A trace from whole columns (arrays or lists); per-parameter arrays are steps x parameters."""
+                     weight_norms: Any = None, param_steps: Any = None) -> Trace:
+        """A trace from whole columns (arrays or lists); per-parameter arrays are rows x parameters, one row per
+        step, or one per entry of `param_steps` when they hold only some steps."""
         n = len(columns["loss"])
         trace = cls(info, capacity=max(n, 1), recent=max(n, 1), history=max(n, 1))
         n_params = len(info.param_names)
         grads = np.zeros((n, n_params)) if grad_norms is None else np.asarray(grad_norms, np.float64)
         weights = np.zeros((n, n_params)) if weight_norms is None else np.asarray(weight_norms, np.float64)
+        steps = columns.get("step", range(n))
+        at = {int(s): i for i, s in enumerate(param_steps)} if param_steps is not None else None
         for i in range(n):
             row = {name: columns[name][i] for name in columns if name in COLUMNS}
             row.setdefault("step", i)
             row.setdefault("weight_norm", 0.0)  # not given: unknown, not non-finite
-            trace.append(row, grads[i], weights[i])
+            j = i if at is None else at.get(int(steps[i]))
+            trace.append(row, None if j is None else grads[j], None if j is None else weights[j])
         return trace
+
+
+def _array(values: list[float] | None) -> np.ndarray | None:
+    return None if values is None else np.asarray(values, np.float64)
 
 
 def _fmt(value: Any) -> str:
@@ -269,13 +287,15 @@ class TraceWriter:
         writer.writerow(header)
         return writer
 
-    def write(self, row: dict[str, Any], grad_norms: np.ndarray, weight_norms: np.ndarray) -> None:
+    def write(self, row: dict[str, Any], grad_norms: np.ndarray | None, weight_norms: np.ndarray | None) -> None:
         # The global row is held back one call, so `clipped` (known only after record) can still be set.
         self._emit_pending()
         self._pending = [_fmt(row[name]) for name in COLUMNS]
         step = str(row["step"])
-        self._grads.writerow([step, *(f"{v:.7g}" for v in grad_norms.tolist())])
-        self._weights.writerow([step, *(f"{v:.7g}" for v in weight_norms.tolist())])
+        if grad_norms is not None:
+            self._grads.writerow([step, *(f"{v:.7g}" for v in grad_norms.tolist())])
+        if weight_norms is not None:
+            self._weights.writerow([step, *(f"{v:.7g}" for v in weight_norms.tolist())])
 
     def amend_clipped(self, clipped: int) -> None:
         if self._pending is not None:
@@ -301,31 +321,35 @@ def write_run_info(run_dir: Path, info: RunInfo) -> None:
 
 
 def read_trace(run_dir: Path) -> Trace:
-    """Rebuild a `Trace` from a run folder's CSVs (a partial, interrupted run included)."""
+    """Rebuild a `Trace` from a run folder's CSVs (a partial, interrupted run included). Per-parameter rows are
+    matched to global rows by step: after a long run they hold only some steps."""
     import pandas as pd
 
     run_dir = Path(run_dir)
     frame = pd.read_csv(run_dir / TRACE_FILE)
     info_path = run_dir / RUN_FILE
-    grads = _read_params(run_dir / GRAD_NORMS_FILE, len(frame))
-    weights = _read_params(run_dir / WEIGHT_NORMS_FILE, len(frame))
+    grads = _read_params(run_dir / GRAD_NORMS_FILE)
+    weights = _read_params(run_dir / WEIGHT_NORMS_FILE)
     if info_path.is_file():
         info = RunInfo.from_dict(json.loads(info_path.read_text()))
     else:
         names = list(grads.columns) if grads is not None else []
         info = RunInfo(param_names=names, param_shapes=[[] for _ in names], stopped="interrupted")
     columns = {name: frame[name].to_numpy() for name in COLUMNS if name in frame}
+    if grads is None or weights is None:
+        return Trace.from_columns(info, columns)
+    common = grads.index.intersection(weights.index).intersection(frame["step"])
     return Trace.from_columns(
         info, columns,
-        None if grads is None else grads.reindex(columns=info.param_names).to_numpy(),
-        None if weights is None else weights.reindex(columns=info.param_names).to_numpy(),
+        grads.loc[common].reindex(columns=info.param_names).to_numpy(),
+        weights.loc[common].reindex(columns=info.param_names).to_numpy(),
+        param_steps=common.to_numpy(),
     )
 
 
-def _read_params(path: Path, n_rows: int) -> Any:
+def _read_params(path: Path) -> Any:
     import pandas as pd
 
     if not path.is_file():
         return None
-    frame = pd.read_csv(path).set_index("step")
-    return frame.iloc[:n_rows]
+    return pd.read_csv(path).drop_duplicates("step", keep="last").set_index("step")

@@ -105,7 +105,11 @@ def detect_exploding_gradient(trace: Trace, *, max_doubling: float = MAX_DOUBLIN
     cut = int(np.argmin(positive)) if not positive.all() else len(norms)
     end = _growth_segment(norms[:cut], onset, math.log(2) / max_doubling)
     fit = log_fit(norms[onset: end + 1]) if end > onset + 1 else found[2]
-    overflow = int(trace.steps[cut]) if cut < len(norms) else None
+    # The first step anything overflowed: the gradient norm, or the loss (MSE squares first).
+    bad_loss = np.flatnonzero(~np.isfinite(trace.loss))
+    firsts = [cut] if cut < len(norms) else []
+    firsts += [int(bad_loss[0])] if len(bad_loss) else []
+    overflow = int(trace.steps[min(firsts)]) if firsts else None
     baseline = float(np.median(norms[:BASELINE_STEPS]))
     layers = _fastest_layers(trace, onset, end)
     steps_left = (math.log(FLOAT32_MAX / norms[end]) / fit.slope) if fit.slope > 0 and norms[end] > 0 else math.inf

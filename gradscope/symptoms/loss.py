@@ -41,6 +41,7 @@ def detect_loss_divergence(trace: Trace) -> list[Symptom]:
         return []
     start, late, best, k = _levels(loss)
     start = min(start, float(loss[0]))  # a run that jumps up at step 1 and stays there has diverged from step 0
+    best = min(best, start)
     scale = abs(start) if start else 1.0
     over_start = late - start >= (DIVERGED_OVER_START - 1) * scale
     lost = (start > best and late - best >= LOST_PROGRESS * (start - best)

@@ -53,11 +53,11 @@ def detect_nonfinite(trace: Trace) -> list[Symptom]:
             cause = {"forward": f"the non-finite forward output of module {grad_event.module}",
                      "loss": "the non-finite loss", "data": "NaN/Inf in the input batch"}[grad_event.stage]
             message = (f"gradients became NaN/Inf at step {grad_event.step}, following {cause} "
-                       f"({count} parameters affected)")
+                       f"({count} parameter{'s' if count != 1 else ''} affected)")
         else:
             where = f" in {grad_event.parameter}" if grad_event.parameter else ""
             message = (f"gradient became NaN/Inf at step {grad_event.step}{where}, first in backward order "
-                       f"({count} parameters affected)")
+                       f"({count} parameter{'s' if count != 1 else ''} affected)")
         found.append(Symptom(
             SymptomKind.NONFINITE_GRADIENT, Severity.CRITICAL, grad_event.step, message,
             parameter=grad_event.parameter, module=grad_event.module,

@@ -19,6 +19,7 @@ resolution when full: (recent + history) x parameters floats, whatever the numbe
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -167,10 +168,8 @@ class Monitor:
             grads = [p.grad for p in self.params]
             stacked = total = None
             if self._fast:
-                try:
+                with contextlib.suppress(TypeError):  # a gradient is None: rejected before any work is done
                     stacked, total = self._fast_norms(grads, take_weights, track)
-                except TypeError:  # a gradient is None: `_foreach_norm` rejects the list before any work
-                    pass
             if stacked is None:
                 stacked, total = self._general_norms(grads, take_weights, track)
             scale = self._grad_scale()

@@ -201,75 +201,21 @@ def recommend(config: Config, run_dir: Path, *, mode: str = "norm", budget: floa
 
     # Round 0: the unclipped probe, long enough for the statistics (it is also a candidate).
     plan = plan_schedule(total, budget)
-    first_horizon = plan.first_horizon
     probe = start(None)
-    advance(probe, first_horizon)
+    advance(probe, plan.first_horizon)
     stats = gradient_statistics(probe.session.trace, mode)
     thresholds = _thin(candidate_thresholds(stats), plan.thresholds)
     trials = [probe] + [start(t) for t in thresholds]
 
-    alive = list(trials)
-    horizon = first_horizon
-    while True:
-        for trial in alive:
-            if not trial.session.stopped:
-                advance(trial, horizon)
-        if horizon >= total:
-            break
-        # Rank by late loss; ties (identical runs that never clipped yet) keep the smallest threshold: safest.
-        alive.sort(key=_rank)
-        keep = max(plan.min_keep, len(alive) // 2)
-        for trial in alive[keep:]:
-            trial.eliminated_at = horizon
-        alive = alive[:keep]
-        horizon = min(total, horizon * 2)
-
-    finalists = sorted(alive, key=_rank)
+    finalists = _successive_halving(trials, plan, total, advance)
     winner = finalists[0]
     unclipped = probe
     initial = float(probe.session.trace.loss[0]) if len(probe.session.trace) else math.nan
 
-    notes: list[str] = []
-    clipping_helps = True
-    best_clipped = min((t for t in trials if t.threshold is not None), key=lambda t: t.late_loss, default=None)
-    diagnosis = probe.session.finish(write_plots=False).diagnosis
-    kinds = set(diagnosis.kinds())
-    if winner.threshold is None or winner.clipped_fraction == 0.0:
-        clipping_helps = False
-        notes.append("the run never needed clipping: the best trial did not clip at all"
-                     if winner.threshold is not None else "no threshold beat the unclipped run")
-    if "vanishing_gradient" in kinds and not kinds & {"exploding_gradient", "nonfinite_gradient", "nonfinite_loss"}:
-        clipping_helps = False
-        notes.append("gradients vanish: clipping only makes them smaller. Use ReLU/GELU instead of "
-                     "sigmoid/tanh, add normalisation or residual connections, or a variance-preserving init")
-    vanishing = any("gradients vanish" in n for n in notes)
-    alternatives: list[Trial] = []
-    scale_note = _input_scale_note(probe.session)
-    never_below_start = math.isfinite(initial) and all(t.late_loss >= initial for t in trials)
-    if best_clipped is not None and not vanishing and (never_below_start or scale_note):
-        # The cause may be the learning rate or the input scale, not the gradient tails: try fixing those.
-        if never_below_start:
-            notes.append(f"the loss stays above its start ({initial:.4g}) with every threshold tried: clipping "
-                         "is not the fix")
-        if scale_note:
-            notes.append(scale_note)
-        alternatives = _alternative_trials(config, total, budget_steps - spent, advance, start)
-        best_alt = min(alternatives, key=lambda t: t.late_loss, default=None)
-        # Compare at equal length: the best clipped run's late loss over as many steps as the alternatives ran.
-        clipped_there = math.inf
-        if best_alt is not None:
-            clipped_there = late_loss(best_clipped.session.trace.loss[:best_alt.steps])
-        for trial in alternatives:
-            trial.note = (f"{trial.note}: late loss {_fmt(clipped_there)} (best clip) -> "
-                          f"{_fmt(trial.late_loss)} at {trial.steps} steps")
-            notes.append(trial.note)
-        # With badly scaled inputs, an alternative that does at least as well as the best clip is the fix;
-        # otherwise it must halve the loss to overrule clipping.
-        margin = 1.0 if scale_note else ALTERNATIVE_WINS
-        if never_below_start or (best_alt is not None and best_alt.late_loss <= margin * clipped_there):
-            clipping_helps = False
-            if best_alt is not None and best_alt.late_loss < min(initial, clipped_there):
-                notes.append(f"fix the cause instead: {best_alt.note.split(':')[0]}")
+    kinds = set(probe.session.finish(write_plots=False).diagnosis.kinds())
+    clipping_helps, notes, alternatives, vanishing = _judge(
+        config, trials, winner, initial, kinds, _input_scale_note(probe.session), total,
+        lambda: budget_steps - spent, advance, start)
     if clipping_helps and winner.clipped_fraction >= ALWAYS_ON:
         notes.append(f"clipping engages on {winner.clipped_fraction:.0%} of steps: the run becomes normalised "
                      f"SGD (step = lr x {winner.threshold:.3g}); a lower learning rate may serve better")
@@ -354,6 +300,73 @@ def _thin(thresholds: list[float], n: int) -> list[float]:
         return thresholds
     picks = {round(i * (len(thresholds) - 1) / (n - 1)) for i in range(n)}
     return [t for i, t in enumerate(thresholds) if i in picks]
+
+
+def _judge(config: Config, trials: list[Trial], winner: Trial, initial: float, kinds: set[str], scale_note: str,
+           total: int, budget_left: Callable[[], int], advance, start) -> tuple[bool, list[str], list[Trial], bool]:
+    """Does clipping fix this run, or is the cause elsewhere? (clipping_helps, notes, alternative trials,
+    vanishing). Vanishing gradients, a winner that never clipped, a loss that stays above its start with every
+    threshold, or a lower learning rate / standardised inputs that beat the best clip all say "elsewhere"."""
+    notes: list[str] = []
+    clipping_helps = True
+    best_clipped = min((t for t in trials if t.threshold is not None), key=lambda t: t.late_loss, default=None)
+    if winner.threshold is None or winner.clipped_fraction == 0.0:
+        clipping_helps = False
+        notes.append("the run never needed clipping: the best trial did not clip at all"
+                     if winner.threshold is not None else "no threshold beat the unclipped run")
+    vanishing = "vanishing_gradient" in kinds and not kinds & {"exploding_gradient", "nonfinite_gradient",
+                                                                "nonfinite_loss"}
+    if vanishing:
+        clipping_helps = False
+        notes.append("gradients vanish: clipping only makes them smaller. Use ReLU/GELU instead of "
+                     "sigmoid/tanh, add normalisation or residual connections, or a variance-preserving init")
+    alternatives: list[Trial] = []
+    never_below_start = math.isfinite(initial) and all(t.late_loss >= initial for t in trials)
+    if best_clipped is None or vanishing or not (never_below_start or scale_note):
+        return clipping_helps, notes, alternatives, vanishing
+    # The cause may be the learning rate or the input scale, not the gradient tails: try fixing those.
+    if never_below_start:
+        notes.append(f"the loss stays above its start ({initial:.4g}) with every threshold tried: clipping "
+                     "is not the fix")
+    if scale_note:
+        notes.append(scale_note)
+    alternatives = _alternative_trials(config, total, budget_left(), advance, start)
+    best_alt = min(alternatives, key=lambda t: t.late_loss, default=None)
+    # Compare at equal length: the best clipped run's late loss over as many steps as the alternatives ran.
+    clipped_there = math.inf
+    if best_alt is not None:
+        clipped_there = late_loss(best_clipped.session.trace.loss[:best_alt.steps])
+    for trial in alternatives:
+        trial.note = (f"{trial.note}: late loss {_fmt(clipped_there)} (best clip) -> "
+                      f"{_fmt(trial.late_loss)} at {trial.steps} steps")
+        notes.append(trial.note)
+    # With badly scaled inputs, an alternative that does at least as well as the best clip is the fix;
+    # otherwise it must halve the loss to overrule clipping.
+    margin = 1.0 if scale_note else ALTERNATIVE_WINS
+    if never_below_start or (best_alt is not None and best_alt.late_loss <= margin * clipped_there):
+        clipping_helps = False
+        if best_alt is not None and best_alt.late_loss < min(initial, clipped_there):
+            notes.append(f"fix the cause instead: {best_alt.note.split(':')[0]}")
+    return clipping_helps, notes, alternatives, vanishing
+
+
+def _successive_halving(trials: list[Trial], plan: Schedule, total: int, advance) -> list[Trial]:
+    """Run every trial to the first horizon; keep the better half, double the horizon, until the finalists
+    have run `total` steps. Returns the finalists, best first."""
+    alive = list(trials)
+    horizon = plan.first_horizon
+    while True:
+        for trial in alive:
+            if not trial.session.stopped:
+                advance(trial, horizon)
+        if horizon >= total:
+            return sorted(alive, key=_rank)
+        alive.sort(key=_rank)
+        keep = max(plan.min_keep, len(alive) // 2)
+        for trial in alive[keep:]:
+            trial.eliminated_at = horizon
+        alive = alive[:keep]
+        horizon = min(total, horizon * 2)
 
 
 def _rank(trial: Trial) -> tuple[float, float]:

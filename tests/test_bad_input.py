@@ -218,8 +218,8 @@ def test_factory_argument_missing_from_kwargs(tmp_path, write_config):
                                       r'"healthy_mlp"\?\) \(fix: one of .*healthy_mlp.*; see gradscope samples\)$')),
     ],
     ids=["steps-0", "steps-negative", "set-steps-negative", "set-no-equals", "set-no-table", "set-no-value",
-         "set-no-key", "set-not-toml", "set-into-value", "set-unknown-key", "set-unknown-table", "fail-on-typo", "fail-on-unknown",
-         "sample-unknown"],
+         "set-no-key", "set-not-toml", "set-into-value", "set-unknown-key", "set-unknown-table", "fail-on-typo",
+         "fail-on-unknown", "sample-unknown"],
 )
 def test_bad_option(tmp_path, write_config, args, pattern):
     config = write_config(MLP_CONFIG, name="bad.toml")

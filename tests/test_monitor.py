@@ -315,7 +315,7 @@ def run_mlp(steps: int, clip: float | None = None, value: float | None = None, d
     model = mlp(device=device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
     monitor = Monitor(model, **kwargs)
-    for step, (x, y) in enumerate(mlp_batches(steps, device=device)):
+    for x, y in mlp_batches(steps, device=device):
         optimizer.zero_grad(set_to_none=True)
         loss = nn.functional.mse_loss(model(x), y)
         loss.backward()

@@ -6,11 +6,11 @@ from __future__ import annotations
 import ast
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import SAMPLES
 from typer.testing import CliRunner
 
 from gradscope.cli import app
@@ -18,15 +18,12 @@ from gradscope.config import ClipConfig, load_config
 from gradscope.recommend import (
     DEFAULT_BUDGET,
     candidate_thresholds,
-    plan_schedule,
     late_loss,
+    plan_schedule,
     recommend,
-    schedule_cost,
 )
 from gradscope.snippets import snippets
 from gradscope.training import TrainingSession, train
-
-from conftest import SAMPLES
 
 runner = CliRunner()
 

@@ -11,7 +11,7 @@ from rich.text import Text
 from gradscope.report.console import STYLE, _num, stderr_console
 
 if TYPE_CHECKING:
-    from gradscope.compare import Comparison, ComparedRun
+    from gradscope.compare import ComparedRun, Comparison
 
 OUTCOME_STYLE = {"fixed": "bold green", "healthy": "green", "helped": "yellow", "no_help": "bold red",
                  "worse": "bold red"}

@@ -56,7 +56,12 @@ def detect_loss_divergence(trace: Trace) -> list[Symptom]:
     below = np.flatnonzero(smooth < bar)
     at = int(below[-1]) + 1 if len(below) else 1
     step = int(trace.steps[min(max(at, 1), len(loss) - 1)])
-    how = f"{late / start:.3g}x its start" if start > 0 and over_start else f"{late / best:.3g}x its best"
+    if start > 0 and over_start:
+        how = f"{late / start:.3g}x its start"
+    elif best > 0:
+        how = f"{late / best:.3g}x its best"
+    else:
+        how = f"{late - best:.4g} above its best"
     return [Symptom(
         SymptomKind.LOSS_DIVERGENCE, Severity.CRITICAL if runaway else Severity.WARNING, step,
         f"loss diverges: it ends at {late:.4g}, {how} ({start:.4g} at the start, best {best:.4g})",

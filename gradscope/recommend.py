@@ -38,6 +38,7 @@ ALWAYS_ON = 0.95  # a winner that clips on more steps than this has made the run
 ZCLIP_ALPHA = 0.97  # ZClip's EMA factor and z threshold (its defaults)
 ZCLIP_Z = 2.5
 LR_TRIAL_FACTOR = 0.1
+HEALTHY_MARGIN = 1.1  # a healthy unclipped run this close to the best trial needs no clipping
 ALTERNATIVE_WINS = 0.5  # a lower lr / standardised inputs that halve the best clipped late loss: that is the fix
 
 
@@ -223,7 +224,8 @@ def recommend(config: Config, run_dir: Path, *, mode: str = "norm", budget: floa
         if trial.session is not None and trial is not probe:
             trial.session.finish(write_plots=False)
 
-    guard_rail = winner.threshold is None or winner.clipped_fraction == 0.0 or vanishing
+    guard_rail = winner.threshold is None or winner.clipped_fraction == 0.0 or vanishing or (
+        not clipping_helps and not alternatives)
     threshold = stats["percentiles"]["p99"] * 2 if guard_rail else winner.threshold
     predicted = _predicted_fraction(probe.session.trace, mode, threshold, stats["stable_steps"])
     if clipping_helps:
@@ -310,10 +312,16 @@ def _judge(config: Config, trials: list[Trial], winner: Trial, initial: float, k
     notes: list[str] = []
     clipping_helps = True
     best_clipped = min((t for t in trials if t.threshold is not None), key=lambda t: t.late_loss, default=None)
+    probe = next(t for t in trials if t.threshold is None)
     if winner.threshold is None or winner.clipped_fraction == 0.0:
         clipping_helps = False
         notes.append("the run never needed clipping: the best trial did not clip at all"
                      if winner.threshold is not None else "no threshold beat the unclipped run")
+    elif not kinds and probe.steps >= total and _as_good(probe, trials):
+        # Only a probe that ran the whole length can vouch for the run: instabilities often start late.
+        clipping_helps = False
+        notes.append(f"the unclipped run is healthy and within {HEALTHY_MARGIN - 1:.0%} of the best trial's loss "
+                     f"at {probe.steps} steps: clipping is not needed")
     vanishing = "vanishing_gradient" in kinds and not kinds & {"exploding_gradient", "nonfinite_gradient",
                                                                 "nonfinite_loss"}
     if vanishing:
@@ -348,6 +356,13 @@ def _judge(config: Config, trials: list[Trial], winner: Trial, initial: float, k
         if best_alt is not None and best_alt.late_loss < min(initial, clipped_there):
             notes.append(f"fix the cause instead: {best_alt.note.split(':')[0]}")
     return clipping_helps, notes, alternatives, vanishing
+
+
+def _as_good(probe: Trial, trials: list[Trial]) -> bool:
+    """Whether the unclipped probe's late loss is within HEALTHY_MARGIN of every trial's at the same length."""
+    best = min((late_loss(t.session.trace.loss[:probe.steps]) for t in trials if t.steps >= probe.steps),
+               default=math.inf)
+    return math.isfinite(probe.late_loss) and probe.late_loss <= HEALTHY_MARGIN * best
 
 
 def _successive_halving(trials: list[Trial], plan: Schedule, total: int, advance) -> list[Trial]:

@@ -23,10 +23,12 @@ from gradscope.cli import (
 )
 from gradscope.errors import ConfigError
 
-ModeOpt = Annotated[str, typer.Option("--mode", metavar="norm|value", help="norm: clip the global L2 norm (clip_grad_norm_); "
-                                                     "value: clip each element (clip_grad_value_).")]
-BudgetOpt = Annotated[float, typer.Option("--budget", metavar="B", help="Total optimizer steps, in diagnose runs (default 4): "
-                                                           "more trials cost more and search finer.")]
+ModeOpt = Annotated[str, typer.Option(
+    "--mode", metavar="norm|value",
+    help="norm: clip the global L2 norm (clip_grad_norm_); value: clip each element (clip_grad_value_).")]
+BudgetOpt = Annotated[float, typer.Option(
+    "--budget", metavar="B",
+    help="Total optimizer steps, in diagnose runs (default 4): more trials cost more and search finer.")]
 WriteOpt = Annotated[bool, typer.Option("--write", help="Write the threshold into the config's [clip] table, "
                                                         "keeping comments and layout.")]
 

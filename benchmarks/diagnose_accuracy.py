@@ -53,15 +53,16 @@ import diagnose_cases as dc  # noqa: E402
 MIN_LEAD = 30  # growth cases: exploding_gradient this many steps before the first non-finite step, at least
 NONFINITE_TOLERANCE = 1  # gradscope's first non-finite step within +-1 of the plain loop's
 MAX_REL_DIFF = 1e-4  # trace losses and gradient norms against the plain loop's
+EVAL_ROWS = 256  # the plain loop's fixed evaluation batch: the dataset's first rows
 
-# Label checks on the plain loop (this benchmark's own criteria, independent of gradscope's detectors).
-JUMP_WINDOW = 20  # a step's loss jump is its loss over the median of the previous JUMP_WINDOW losses
-LABEL_UNSTABLE_JUMP = 3.0  # unstable: a loss jump >= 3x ...
-LABEL_UNSTABLE_LATE_OVER_BEST = 2.0  # ... or the late loss >= 2x the best (smoothed) loss
-LABEL_FINE_MAX_JUMP = 2.0  # fine: no loss jump above 2x, ...
-LABEL_FINE_LATE_OVER_START = 0.9  # ... the late loss below 0.9x the start (it trains), ...
-LABEL_FINE_LATE_OVER_BEST = 1.3  # ... and not far above its best
-LABEL_VANISH_DEPTH_RATIO = 1e-2  # vanish: first / last weight matrix gradient norm (median) <= 1e-2
+# Label checks on the plain loop (this benchmark's own criteria, independent of gradscope's detectors). The
+# weights' health is judged on a fixed evaluation batch (EVAL_ROWS rows, loss taken before each update), which
+# minibatch noise does not move: a batch full of flipped labels makes a high minibatch loss, not a worse model.
+LABEL_UNSTABLE_RISE = 2.0  # unstable: the eval loss at some step >= 2x the best it had reached before, or ...
+LABEL_UNSTABLE_LATE_OVER_BEST = 2.0  # ... it ends >= 2x its best
+LABEL_FINE_MAX_RISE = 1.5  # fine: the eval loss never rises above 1.5x its best so far, ...
+LABEL_FINE_LATE_OVER_START = 0.9  # ... it ends below 0.9x its start (it trains) ...
+LABEL_VANISH_DEPTH_RATIO = 1e-2  # ... and gradients do not vanish. vanish: first / last weight matrix <= 1e-2
 LABEL_GROWTH_DOUBLING = (0.5, 2.5)  # growth: the norm doubles every 0.5-2.5 steps before the overflow ...
 LABEL_GROWTH_OVERFLOW = (50, 200)  # ... and goes non-finite within these steps
 
@@ -79,6 +80,7 @@ class PlainRun:
     bad_kind: str | None  # loss / gradient / weight
     norm_overflow: int | None  # first step whose global norm was non-finite
     seconds: float
+    eval_losses: np.ndarray  # the loss on a fixed evaluation batch, with each step's weights (before its update)
 
     @property
     def steps(self) -> int:
@@ -110,6 +112,12 @@ def plain_run(raw: dict[str, Any], steps: int | None = None) -> PlainRun:
         criterion = _torch_class(torch.nn, loss_t["name"])(**{k: v for k, v in loss_t.items() if k != "name"})
     optimizer = _torch_class(torch.optim, opt_t["name"])(
         model.parameters(), **{k: v for k, v in opt_t.items() if k != "name"})
+    # A fixed evaluation batch (the first EVAL_ROWS rows): its loss, taken without grad and in eval mode before
+    # each update, says whether the weights themselves got worse, whatever the noise of the minibatch losses.
+    # It consumes no random numbers (dropout is off in eval mode; the rows are collated directly, since a
+    # DataLoader iterator without a generator draws its base seed from the global RNG), so the training run is
+    # the same as without it.
+    eval_batch = torch.utils.data.default_collate([dataset[i] for i in range(min(EVAL_ROWS, len(dataset)))])
     named = list(model.named_parameters())
     names = [n for n, _ in named]
     params = [p for _, p in named]
@@ -118,18 +126,29 @@ def plain_run(raw: dict[str, Any], steps: int | None = None) -> PlainRun:
         while True:
             yield from loader
 
-    losses, norms, per_param = [], [], []
+    def compute_loss(batch: Any) -> torch.Tensor:
+        if isinstance(batch, dict):
+            return model(**batch)["loss"]
+        x, y = batch
+        return criterion(model(x), y)
+
+    @torch.no_grad()
+    def evaluate() -> float:
+        model.eval()
+        try:
+            return float(compute_loss(eval_batch))
+        finally:
+            model.train()
+
+    losses, norms, per_param, evals = [], [], [], []
     first_bad = bad_kind = overflow = None
     stream = batches()
     model.train()
     for step in range(steps):
         batch = next(stream)
+        evals.append(evaluate())
         optimizer.zero_grad(set_to_none=True)
-        if isinstance(batch, dict):
-            loss = model(**batch)["loss"]
-        else:
-            x, y = batch
-            loss = criterion(model(x), y)
+        loss = compute_loss(batch)
         loss.backward()
         with torch.no_grad():
             grads = [p.grad for p in params if p.grad is not None]
@@ -153,16 +172,16 @@ def plain_run(raw: dict[str, Any], steps: int | None = None) -> PlainRun:
             break
     return PlainRun(np.array(losses), np.array(norms), np.array(per_param), names,
                     [tuple(p.shape) for p in params], first_bad, bad_kind, overflow,
-                    time.perf_counter() - start)
+                    time.perf_counter() - start, np.array(evals))
 
 
 # -- what the plain loop says about the run (for the label check) --------------------------------------------
 
-def loss_jump(losses: np.ndarray, skip: int = 5) -> tuple[float, int]:
-    """The largest loss over the median of the previous JUMP_WINDOW losses (from step `skip`), and its step."""
+def loss_jump(losses: np.ndarray, skip: int = 5, window: int = 20) -> tuple[float, int]:
+    """The largest minibatch loss over the median of the previous `window` (from step `skip`), and its step."""
     best, at = 0.0, -1
     for t in range(max(skip, 3), len(losses)):
-        prev = losses[max(0, t - JUMP_WINDOW):t]
+        prev = losses[max(0, t - window):t]
         prev = prev[np.isfinite(prev)]
         if not len(prev) or not math.isfinite(losses[t]):
             continue
@@ -172,15 +191,20 @@ def loss_jump(losses: np.ndarray, skip: int = 5) -> tuple[float, int]:
     return best, at
 
 
-def levels(losses: np.ndarray) -> tuple[float, float, float]:
-    """(start, late, best): medians of the first 5 steps and of the last 10% of the finite prefix; the lowest
-    median of 5 consecutive steps."""
-    fin = losses[: int(np.argmin(np.isfinite(losses)))] if not np.isfinite(losses).all() else losses
-    if len(fin) < 5:
-        return math.nan, math.nan, math.nan
-    k = max(5, len(fin) // 10)
-    rolled = np.array([np.median(fin[i:i + 5]) for i in range(len(fin) - 4)])
-    return float(np.median(fin[:5])), float(np.median(fin[-k:])), float(rolled.min())
+def finite_prefix(values: np.ndarray) -> np.ndarray:
+    return values if np.isfinite(values).all() else values[: int(np.argmin(np.isfinite(values)))]
+
+
+def eval_levels(run: PlainRun) -> dict[str, float]:
+    """The eval loss: start, late (median of the last 10%), best, and the largest rise over the best so far."""
+    e = finite_prefix(run.eval_losses)
+    if len(e) < 5:
+        return {"start": math.nan, "late": math.nan, "best": math.nan, "rise": math.nan, "rise_at": -1}
+    k = max(3, len(e) // 10)
+    best_before = np.minimum.accumulate(e)[:-1]
+    rises = e[1:] / np.maximum(best_before, 1e-30)
+    return {"start": float(e[0]), "late": float(np.median(e[-k:])), "best": float(e.min()),
+            "rise": float(rises.max()), "rise_at": int(np.argmax(rises)) + 1}
 
 
 def depth_ratio(run: PlainRun) -> float:
@@ -193,6 +217,27 @@ def depth_ratio(run: PlainRun) -> float:
     if run.first_bad is not None:
         ok[run.first_bad:] = False
     return float(np.median(first[ok] / last[ok])) if ok.any() else math.nan
+
+
+def depth_profile(run: PlainRun) -> list[tuple[str, float]]:
+    """(name, median |grad|) of each weight matrix in registration order (input side first), finite steps."""
+    end = run.first_bad if run.first_bad is not None else run.steps
+    return [(run.names[j], float(np.median(run.param_norms[:end, j]))) for j, s in enumerate(run.shapes)
+            if len(s) >= 2 and "embed" not in run.names[j] and end > 0]
+
+
+def gradscope_depth_profile(run_dir: Path, suffix: str = "weight") -> list[tuple[str, float]]:
+    """Median |grad| per parameter named *`suffix` (weights: what gradscope's vanishing detector compares;
+    biases: the backpropagated signal itself, |dL/db_l| = |delta_l| summed over the batch) from gradscope's
+    grad_norms.csv, input side first. LayerNorm parameters and embeddings are left out."""
+    import pandas as pd
+
+    path = run_dir / "grad_norms.csv"
+    if not path.is_file():
+        return []
+    frame = pd.read_csv(path, index_col="step")
+    return [(c, float(frame[c].median())) for c in frame.columns
+            if c.endswith(suffix) and "norm" not in c and "embed" not in c]
 
 
 def doubling_steps(run: PlainRun) -> float:
@@ -209,26 +254,28 @@ def doubling_steps(run: PlainRun) -> float:
 
 def label_check(expected: str, run: PlainRun) -> tuple[bool, str]:
     """Does the plain loop behave as the label says? (ok, the numbers that say so)."""
-    start, late, best = levels(run.losses)
+    ev = eval_levels(run)
     jump, jump_at = loss_jump(run.losses)
     dr = depth_ratio(run)
     nf = run.first_bad
-    facts = (f"nf={nf}" if nf is not None else "finite") + f" jump={jump:.3g}@{jump_at} late/start={late / start:.3g}" \
-        f" late/best={late / best:.3g} depth={dr:.2g}"
+    facts = ((f"nf={nf}" if nf is not None else "finite")
+             + f" eval: rise={ev['rise']:.3g}@{ev['rise_at']} late/start={ev['late'] / ev['start']:.3g}"
+             f" late/best={ev['late'] / ev['best']:.3g}; batch jump={jump:.3g}@{jump_at}; depth={dr:.2g}")
     if expected == "explode":
         ok = nf is not None
     elif expected == "growth":
         d = doubling_steps(run)
-        facts += f" doubling={d:.2f}"
+        facts += f"; doubling={d:.2f} steps"
         ok = (nf is not None and LABEL_GROWTH_OVERFLOW[0] <= nf <= LABEL_GROWTH_OVERFLOW[1]
               and LABEL_GROWTH_DOUBLING[0] <= d <= LABEL_GROWTH_DOUBLING[1])
     elif expected == "unstable":
-        ok = nf is None and (jump >= LABEL_UNSTABLE_JUMP or late >= LABEL_UNSTABLE_LATE_OVER_BEST * best)
+        ok = nf is None and (ev["rise"] >= LABEL_UNSTABLE_RISE
+                             or ev["late"] >= LABEL_UNSTABLE_LATE_OVER_BEST * ev["best"])
     elif expected == "vanish":
         ok = nf is None and dr <= LABEL_VANISH_DEPTH_RATIO
     else:  # fine
-        ok = (nf is None and jump < LABEL_FINE_MAX_JUMP and late < LABEL_FINE_LATE_OVER_START * start
-              and late < LABEL_FINE_LATE_OVER_BEST * best and not (dr <= LABEL_VANISH_DEPTH_RATIO))
+        ok = (nf is None and ev["rise"] < LABEL_FINE_MAX_RISE and ev["late"] < LABEL_FINE_LATE_OVER_START * ev["start"]
+              and not (dr <= LABEL_VANISH_DEPTH_RATIO))
     return ok, facts
 
 
@@ -260,6 +307,7 @@ class Result:
     plain_nf: int | None
     plain_kind: str | None
     plain_steps: int
+    plain_depth_profile: list[tuple[str, float]] = field(default_factory=list)
     verdict: str | None = None
     kinds: list[str] = field(default_factory=list)
     symptoms: list[dict[str, Any]] = field(default_factory=list)
@@ -270,6 +318,8 @@ class Result:
     rel_norm: float = math.nan
     compared_steps: int = 0
     steps_completed: int = 0
+    gs_depth_profile: list[tuple[str, float]] = field(default_factory=list)
+    gs_bias_profile: list[tuple[str, float]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     seconds: float = 0.0
     error: str = ""
@@ -301,7 +351,8 @@ def run_case(case: dc.Case, work: Path, cases_copy: Path, plain_only: bool = Fal
     proc = None if plain_only else start_cli(config, folder / "run")
     plain = plain_run(raw)
     ok, facts = label_check(case.expected, plain)
-    r = Result(case.name, case.family, case.expected, ok, facts, plain.first_bad, plain.bad_kind, plain.steps)
+    r = Result(case.name, case.family, case.expected, ok, facts, plain.first_bad, plain.bad_kind, plain.steps,
+               depth_profile(plain))
     if not ok:
         r.failures.append("label")
     if proc is None:
@@ -345,6 +396,9 @@ def run_case(case: dc.Case, work: Path, cases_copy: Path, plain_only: bool = Fal
         if r.lead is None or r.lead < MIN_LEAD:
             r.failures.append("lead")
 
+    if case.expected == "vanish":
+        r.gs_depth_profile = gradscope_depth_profile(folder / "run")
+        r.gs_bias_profile = gradscope_depth_profile(folder / "run", "bias")
     steps, loss, norm = read_trace(folder / "run")
     n = min(len(steps), plain.steps)
     if plain.first_bad is not None:
@@ -406,6 +460,11 @@ def print_details(results: list[Result], verbose: bool) -> None:
               f"steps: loss {r.rel_loss:.1e}, grad norm {r.rel_norm:.1e}")
         if not (verbose or r.failures):
             continue
+        if r.expected == "vanish":
+            prof = lambda p: " ".join(f"{v:.1e}" for _, v in p)  # noqa: E731
+            print(f"   median |grad| per weight matrix, input side first: plain {prof(r.plain_depth_profile)}")
+            print(f"     gradscope grad_norms.csv: {prof(r.gs_depth_profile)}")
+            print(f"     biases (gradscope grad_norms.csv): {prof(r.gs_bias_profile)}")
         for s in r.symptoms:
             ev = json.dumps(s.get("evidence", {}), default=str)
             if len(ev) > 900 and not verbose:
@@ -436,7 +495,8 @@ def print_summary(results: list[Result]) -> None:
     called = [r.name for r in vanish if "exploding_gradient" in r.kinds]
     missed = [r.name for r in vanish if "vanishing_gradient" not in r.kinds]
     print(f"   vanishing called exploding: {len(called)}/{len(vanish)}" + (f" ({', '.join(called)})" if called else "")
-          + f"; vanishing_gradient missing: {len(missed)}/{len(vanish)}" + (f" ({', '.join(missed)})" if missed else ""))
+          + f"; vanishing_gradient missing: {len(missed)}/{len(vanish)}"
+          + (f" ({', '.join(missed)})" if missed else ""))
     mism = [r for r in ran if "nonfinite step" in r.failures]
     with_nf = [r for r in ran if r.plain_nf is not None]
     print(f"   non-finite step mismatches (> +-{NONFINITE_TOLERANCE}): {len(mism)}/{len(ran)} "

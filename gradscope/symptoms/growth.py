@@ -37,6 +37,7 @@ SETTLED_MAX_GROWTH = 1e4  # ... and smaller than 4 orders of magnitude is not an
 WEIGHT_MAX_DOUBLING_STEPS = 25.0  # weights grow slower than gradients before overflowing
 WEIGHT_MIN_GROWTH = 10.0  # exponential weight growth must have multiplied the norm by this much
 WEIGHT_GROWTH_WARNING = 100.0  # any rise of the weight norm by this factor is a warning, exponential or not
+WEIGHT_STOPPED_PACE = 0.25  # exponential weight growth whose last SETTLED_STEPS climb at < 1/4 its pace stopped
 WEIGHT_NEAR_OVERFLOW = 1e18  # a weight norm this large squares past float32 range: critical
 
 
@@ -193,12 +194,19 @@ def detect_weight_growth(trace: Trace) -> list[Symptom]:
     advice = "lower the learning rate, add weight decay, or clip gradients (gradscope recommend)"
     if found is not None:
         detect, onset, fit = found
+        # Growth that stopped on its own long before the run ended (the last steps climb at a fraction of its
+        # pace, nothing non-finite, far from overflow) threw the weights once: instability, not a runaway.
+        tail = series[-SETTLED_STEPS:]
+        stopped = (cut == len(weights) and len(series) - detect > SETTLED_STEPS and peak < WEIGHT_NEAR_OVERFLOW
+                   and log_fit(tail).slope < fit.slope * WEIGHT_STOPPED_PACE)
         evidence |= {"onset_step": int(trace.steps[onset]), "growth_per_step": fit.factor_per_step,
-                     "doubling_steps": fit.doubling_steps, "r2": fit.r2}
-        return [Symptom(SymptomKind.WEIGHT_GROWTH, Severity.CRITICAL, int(trace.steps[detect]),
+                     "doubling_steps": fit.doubling_steps, "r2": fit.r2, "stopped": stopped}
+        how = (f"then stopped at {float(tail[-1]):.3g}" if stopped
+               else f"{peak / baseline:.3g}x its start")
+        return [Symptom(SymptomKind.WEIGHT_GROWTH, Severity.WARNING if stopped else Severity.CRITICAL,
+                        int(trace.steps[detect]),
                         f"weight norm grows exponentially: x{fit.factor_per_step:.2f} per step from step "
-                        f"{int(trace.steps[onset])}, {peak / baseline:.3g}x its start", evidence=evidence,
-                        advice=advice)]
+                        f"{int(trace.steps[onset])}, {how}", evidence=evidence, advice=advice)]
     if peak >= WEIGHT_NEAR_OVERFLOW:
         step = int(np.argmax(series >= WEIGHT_NEAR_OVERFLOW))
         return [Symptom(SymptomKind.WEIGHT_GROWTH, Severity.CRITICAL, int(trace.steps[step]),

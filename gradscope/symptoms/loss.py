@@ -17,7 +17,7 @@ EDGE_FRACTION = 0.1  # start / late levels are medians over this fraction of the
 DIVERGED_OVER_START = 1.5  # late loss >= 1.5x the start: training made it worse
 LOST_PROGRESS = 0.5  # or it gave back half of what it gained from start to best ...
 LOST_OVER_BEST = 1.5  # ... and sits >= 1.5x above the best level
-RUNAWAY_OVER_START = 10.0  # ending 10x above the start is a run that blew up: critical
+RUNAWAY_OVER_START = 10.0  # ending 10x above the start: reported as runaway in the evidence
 PLATEAU_MIN_STEPS = 20
 PLATEAU_MAX_IMPROVEMENT = 0.01  # less than 1% better than the start after the whole run: not training
 
@@ -35,7 +35,8 @@ def _levels(loss: np.ndarray) -> tuple[float, float, float, int]:
 
 
 def detect_loss_divergence(trace: Trace) -> list[Symptom]:
-    """Warning when the loss ends far above its start or best; critical when 10x above the start."""
+    """Warning when the loss ends far above its start or best. Divergence is instability; what makes a run
+    critical (NaN/Inf, exponential growth) has detectors of its own."""
     loss = finite_prefix(trace.loss)
     if len(loss) < MIN_STEPS:
         return []
@@ -63,11 +64,12 @@ def detect_loss_divergence(trace: Trace) -> list[Symptom]:
     else:
         how = f"{late - best:.4g} above its best"
     return [Symptom(
-        SymptomKind.LOSS_DIVERGENCE, Severity.CRITICAL if runaway else Severity.WARNING, step,
+        SymptomKind.LOSS_DIVERGENCE, Severity.WARNING, step,
         f"loss diverges: it ends at {late:.4g}, {how} ({start:.4g} at the start, best {best:.4g})",
         evidence={"start_loss": start, "late_loss": late, "best_loss": best, "window_steps": k,
                   "thresholds": {"over_start": DIVERGED_OVER_START, "lost_progress": LOST_PROGRESS,
-                                 "over_best": LOST_OVER_BEST, "runaway_over_start": RUNAWAY_OVER_START}},
+                                 "over_best": LOST_OVER_BEST, "runaway_over_start": RUNAWAY_OVER_START},
+                  "runaway": runaway},
         advice="lower the learning rate (or add warm-up/decay); if gradients spike, clip them "
                "(gradscope recommend)")]
 

@@ -66,13 +66,25 @@ def _dead(trace: Trace, before_step: int | None = None) -> list[Symptom]:
                "the learning rate, use LeakyReLU/GELU, normalise inputs, or re-initialise")]
 
 
-def _across_depth(trace: Trace, before_step: int | None = None) -> list[Symptom]:
+def _signal_biases(trace: Trace) -> list[int]:
+    """Biases of layers with a weight matrix: their gradient IS the backpropagated signal at that depth.
+
+    With small-init tanh the weight gradients (signal x activation) stay flat with depth, because the signal
+    shrinks backward while the activations shrink forward; the biases still show the signal vanishing.
+    Normalisation layers' biases (no 2-D weight beside them) are left out."""
     info = trace.info
-    modules = info.param_modules or [""] * len(info.param_names)
-    layers = [j for j, (shape, mod) in enumerate(zip(info.param_shapes, modules, strict=True))
-              if len(shape) >= 2 and mod not in EXCLUDED_MODULES]
-    if len(layers) < MIN_WEIGHT_LAYERS:
-        return []
+    shapes = dict(zip(info.param_names, info.param_shapes, strict=True))
+    out = []
+    for j, (name, shape) in enumerate(zip(info.param_names, info.param_shapes, strict=True)):
+        head, _, leaf = name.rpartition(".")
+        weight = f"{head}.{leaf.replace('bias', 'weight')}" if head else leaf.replace("bias", "weight")
+        if len(shape) == 1 and "bias" in leaf and len(shapes.get(weight, [])) >= 2:
+            out.append(j)
+    return out
+
+
+def _across_depth(trace: Trace, before_step: int | None = None) -> list[Symptom]:
+    """Early layers' typical gradient norm against late layers': weight matrices first, then biases."""
     steps, norms = trace.grad_norms.series()
     bad = np.flatnonzero(~np.isfinite(trace.loss) | (trace.column("nonfinite_grads") > 0))
     if len(bad):
@@ -81,6 +93,16 @@ def _across_depth(trace: Trace, before_step: int | None = None) -> list[Symptom]
         norms = norms[steps < before_step]
     if len(norms) < 3:
         return []
+    for what, layers in (("weight matrices", _weight_layers(trace)), ("biases", _signal_biases(trace))):
+        if len(layers) >= MIN_WEIGHT_LAYERS:
+            found = _depth_ratio(trace, norms, layers, what)
+            if found:
+                return found
+    return []
+
+
+def _depth_ratio(trace: Trace, norms: np.ndarray, layers: list[int], what: str) -> list[Symptom]:
+    info = trace.info
     typical = np.median(norms[:, layers], axis=0)
     third = max(1, len(layers) // 3)
     early, late = float(np.median(typical[:third])), float(np.median(typical[-third:]))
@@ -91,12 +113,12 @@ def _across_depth(trace: Trace, before_step: int | None = None) -> list[Symptom]
     per_layer = {info.param_names[j]: float(v) for j, v in zip(layers, typical, strict=True)}
     return [Symptom(
         SymptomKind.VANISHING_GRADIENT, Severity.WARNING, int(trace.steps[0]),
-        f"gradients vanish with depth: early layers get {ratio:.2g}x the gradient norm of late layers "
+        f"gradients vanish with depth: early {what} get {ratio:.2g}x the gradient norm of late ones "
         f"({info.param_names[layers[0]]}: {typical[0]:.2g}, {info.param_names[layers[-1]]}: {typical[-1]:.2g})",
         parameter=info.param_names[smallest],
-        evidence={"early_to_late_ratio": ratio, "early_median_grad_norm": early, "late_median_grad_norm": late,
-                  "layer_median_grad_norms": per_layer,
-                  "thresholds": {"ratio": VANISHING_RATIO, "min_weight_layers": MIN_WEIGHT_LAYERS}},
+        evidence={"compared": what, "early_to_late_ratio": ratio, "early_median_grad_norm": early,
+                  "late_median_grad_norm": late, "layer_median_grad_norms": per_layer,
+                  "thresholds": {"ratio": VANISHING_RATIO, "min_layers": MIN_WEIGHT_LAYERS}},
         advice="clipping cannot help: use ReLU/GELU instead of sigmoid/tanh, add normalisation or residual "
                "connections, or a variance-preserving initialisation (Kaiming/Xavier)")]
 

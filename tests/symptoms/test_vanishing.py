@@ -142,3 +142,15 @@ def test_weight_matrices_with_no_gradient_at_all_are_dead_units(dead, flagged):
     if flagged:
         assert "no gradient at all" in found[0].message and found[0].step == 30
         assert found[0].evidence["dead_layers"] == [MLP_PARAMS[j] for j in weights[:dead]]
+
+
+def test_biases_show_the_signal_vanishing_when_weight_gradients_stay_flat():
+    """Small-init tanh: the weight gradients (signal x activation) are flat with depth, the bias gradients (the
+    backpropagated signal itself) fall 1e5-fold: that is vanishing too."""
+    rng = np.random.default_rng(0)
+    layers = lognormal(rng, 0.2, 60)[:, None] * np.ones((60, len(MLP_PARAMS))) * 1e-5
+    for depth, name in enumerate(["0.bias", "2.bias", "4.bias", "6.bias"]):
+        layers[:, MLP_PARAMS.index(name)] *= 10.0 ** (depth * 5 / 3)  # 1e-5 at the input side .. 1 at the output
+    [symptom] = detect_vanishing_gradient(make_trace(np.full(60, 1.0), layer_grads=layers))
+    assert symptom.evidence["compared"] == "biases" and symptom.evidence["early_to_late_ratio"] < 1e-3
+    assert symptom.parameter == "0.bias"

@@ -36,11 +36,18 @@ def test_exponential_weight_growth_must_double_every_25_steps_to_be_critical(dou
 
 @pytest.mark.parametrize("top, found", [(WEIGHT_MIN_GROWTH * 0.95, False), (WEIGHT_MIN_GROWTH * 1.05, True)])
 def test_exponential_growth_counts_once_the_norm_is_10x_its_start(top, found):
-    weights = np.minimum(2.0 ** np.clip(T - 50, 0, None), top)  # doubling each step, stopping at 9.5x / 10.5x
+    """Doubling each step, then holding at 9.5x / 10.5x: a burst that stopped is a warning, not a runaway."""
+    weights = np.minimum(2.0 ** np.clip(T - 50, 0, None), top)
     symptoms = detect_weight_growth(weights_trace(weights))
     assert bool(symptoms) is found
     if found:
-        assert symptoms[0].severity is Severity.CRITICAL
+        assert symptoms[0].severity is Severity.WARNING and symptoms[0].evidence["stopped"] is True
+
+
+def test_exponential_growth_still_going_at_the_end_is_critical():
+    weights = 2.0 ** np.clip(T - (N - 30), 0, None)  # doubling each step over the run's last 30 steps
+    [symptom] = detect_weight_growth(weights_trace(weights))
+    assert symptom.severity is Severity.CRITICAL and symptom.evidence["stopped"] is False
 
 
 @pytest.mark.parametrize("end, found", [(WEIGHT_GROWTH_WARNING * 0.98, False),

@@ -27,7 +27,7 @@ from gradscope.cli import app
 runner = CliRunner()
 SAMPLE = "linear_high_lr"
 STEPS = 200  # the baseline overflows near step 170: enough to see it, short enough to stay fast
-TOO_LOOSE = 3000.0  # bites on most steps but still lets the loss diverge: critical without NaN
+TOO_LOOSE = 3000.0  # bites on most steps but still lets the loss diverge: no NaN, a loss_divergence warning
 
 
 def invoke(*args: str):
@@ -96,7 +96,7 @@ def shared(tmp_path_factory):
     one and a value clip."""
     out = tmp_path_factory.mktemp("compare") / "out"
     result = invoke("--sample", SAMPLE, "--steps", str(STEPS), "--clip-norm", "1", "--clip-norm",
-                    str(TOO_LOOSE), "--clip-value", "0.5", "--json", "--out", str(out))
+                    str(TOO_LOOSE), "--clip-value", "0.5", "--fail-on", "warning", "--json", "--out", str(out))
     return types.SimpleNamespace(result=result, out=out, doc=strict_json(result.stdout))
 
 
@@ -166,18 +166,30 @@ def test_exit_0_and_fixed_when_clipping_fixes_the_run(tmp_path):
         assert row in result.stderr
 
 
-def test_exit_1_when_the_clip_is_too_loose(tmp_path):
+@pytest.mark.parametrize("fail_on, code", [("warning", 1), ("critical", 0)])
+def test_exit_1_when_the_clip_is_too_loose_for_the_level_asked(tmp_path, fail_on, code):
+    """The loose clip stops the NaN but the loss still diverges (a warning): --fail-on decides."""
     result = invoke("--sample", SAMPLE, "--steps", str(STEPS), "--clip-norm", str(TOO_LOOSE), "--no-plots",
-                    "--json", "--out", str(tmp_path / "out"))
+                    "--fail-on", fail_on, "--json", "--out", str(tmp_path / "out"))
+    assert result.exit_code == code, result.stderr
+    doc = strict_json(result.stdout)
+    assert [r["outcome"] for r in doc["runs"]] == [None, "helped"]
+    assert doc["conclusion"].startswith(f"clip-norm {TOO_LOOSE:g} helped but did not fix the run: critical -> "
+                                        "warning (loss_divergence")
+
+
+def test_exit_1_when_a_clip_leaves_the_run_critical(tmp_path):
+    result = invoke("--sample", SAMPLE, "--steps", str(STEPS), "--clip-norm", "1e30", "--no-plots", "--json",
+                    "--out", str(tmp_path / "out"))
     assert result.exit_code == 1, result.stderr
     doc = strict_json(result.stdout)
     assert [r["outcome"] for r in doc["runs"]] == [None, "no_help"]
-    assert doc["conclusion"].startswith(f"clipping did not help: clip-norm {TOO_LOOSE:g} is still critical (")
+    assert doc["conclusion"].startswith("clipping did not help: clip-norm 1e+30 is still critical (")
 
 
 def test_shared_run_exits_1_because_one_clip_is_too_loose(shared):
     assert shared.result.exit_code == 1, shared.result.stderr
-    assert [r["outcome"] for r in shared.doc["runs"]] == [None, "fixed", "no_help", "fixed"]
+    assert [r["outcome"] for r in shared.doc["runs"]] == [None, "fixed", "helped", "fixed"]
     assert shared.doc["best"] == "clip-norm 1"
     assert "clip-norm 1 fixed the run" in shared.doc["conclusion"]
 

@@ -153,9 +153,9 @@ def progress_bar(enabled: bool, description: str) -> Iterator[Any]:
                   TextColumn("{task.fields[status]}"), console=stderr_console(), transient=True) as bar:
         task = bar.add_task(description, total=None, status="")
 
-        def update(done: int, total: int, stats: Any) -> None:
-            bar.update(task, completed=done, total=total,
-                       status=f"loss {stats.loss:.4g}  grad {stats.grad_norm:.3g}")
+        def update(done: int, total: int, stats: Any = None) -> None:
+            status = "" if stats is None else f"loss {stats.loss:.4g}  grad {stats.grad_norm:.3g}"
+            bar.update(task, completed=done, total=total, status=status)
 
         yield update
 

@@ -295,7 +295,7 @@ class Monitor:
             bad_weights = np.flatnonzero(~np.isfinite(weights)).tolist()
             if bad_weights and self.sync_every == 1:
                 # As for gradients: a weight norm past ~1e19 overflows float32 while every weight is finite.
-                bad_weights, weights = self._recheck_weights(bad_weights, weights)
+                bad_weights, weights = _exact_norms([self.params[i] for i in bad_weights], bad_weights, weights)
             self._last_weights = weights
             self._last_weight_norm = math.sqrt(float(np.dot(weights, weights)))
         else:
@@ -330,29 +330,10 @@ class Monitor:
         self.last = stats
         return stats
 
-    def _recheck_weights(self, bad: list[int], weights: np.ndarray) -> tuple[list[int], np.ndarray]:
-        """Weight norms that came out inf although every weight is finite: recompute them in float64."""
-        weights = weights.copy()
-        still_bad = []
-        for i in bad:
-            p = self.params[i].detach()
-            if bool(torch.isfinite(p).all()):
-                weights[i] = float(torch.linalg.vector_norm(p.double()))
-            else:
-                still_bad.append(i)
-        return still_bad, weights
-
     def _recheck_overflow(self, bad: list[int], grads: np.ndarray, total: float,
                           scale: float | None) -> tuple[list[int], np.ndarray, float]:
         """Norms that came out inf although every element is finite: recompute them in float64."""
-        still_bad = []
-        grads = grads.copy()
-        for i in bad:
-            g = self.params[i].grad
-            if g is not None and bool(torch.isfinite(g).all()):
-                grads[i] = float(torch.linalg.vector_norm(g.double())) / (scale or 1.0)
-            else:
-                still_bad.append(i)
+        still_bad, grads = _exact_norms([self.params[i].grad for i in bad], bad, grads, scale or 1.0)
         if not still_bad:
             total = math.sqrt(float(np.dot(grads, grads)))
             # clip_norm_ must see the true norm, not inf (which would zero every gradient); float64 holds it.
@@ -488,6 +469,21 @@ class Monitor:
         write_run_info(run_dir, self.trace.info)
         write_artifacts(run_dir, self.trace, diagnosis)
         return run_dir
+
+
+@torch.no_grad()
+def _exact_norms(tensors: list[torch.Tensor | None], bad: list[int], norms: np.ndarray,
+                 divide: float = 1.0) -> tuple[list[int], np.ndarray]:
+    """Recompute in float64 the norms at `bad` (one tensor each) whose float32 value overflowed although every
+    element is finite; returns the indices still non-finite and the corrected norms."""
+    norms = norms.copy()
+    still_bad = []
+    for i, t in zip(bad, tensors, strict=True):
+        if t is not None and bool(torch.isfinite(t).all()):
+            norms[i] = float(torch.linalg.vector_norm(t.double())) / divide
+        else:
+            still_bad.append(i)
+    return still_bad, norms
 
 
 def _group_by_device_and_dtype(params: list[torch.Tensor]) -> list[tuple[list[int], list[torch.Tensor]]]:

@@ -18,6 +18,7 @@ from gradscope.cli import (
     app,
     default_run_dir,
     handled,
+    progress_bar,
     resolve_config,
     stdout_to_stderr,
 )
@@ -59,7 +60,7 @@ def recommend(
         from gradscope.report.export import dumps
 
         run_dir = default_run_dir(f"{cfg.name}-recommend", out)
-        with stdout_to_stderr(as_json), _progress(not as_json) as progress:
+        with stdout_to_stderr(as_json), progress_bar(not as_json, "recommend trials") as progress:
             rec = run_recommend(cfg, run_dir, mode=mode, budget=budget, steps=steps, progress=progress)
         if write:
             from gradscope.config_write import write_clip
@@ -74,25 +75,3 @@ def recommend(
             if write:
                 typer.echo(f"wrote [clip] {rec.mode} = {rec.threshold:.3g} to {cfg.path}", err=True)
         raise typer.Exit(EXIT_OK)
-
-
-def _progress(enabled: bool):
-    """A progress bar over the budget's optimizer steps (stderr, terminals only)."""
-    import contextlib
-    import sys
-
-    @contextlib.contextmanager
-    def bar():
-        if not enabled or not sys.stderr.isatty():
-            yield None
-            return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-        from gradscope.report.console import stderr_console
-
-        with Progress(TextColumn("recommend trials"), BarColumn(), MofNCompleteColumn(),
-                      console=stderr_console(), transient=True) as progress:
-            task = progress.add_task("trials", total=None)
-            yield lambda done, total: progress.update(task, completed=done, total=total)
-
-    return bar()

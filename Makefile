@@ -8,11 +8,11 @@ TORCH_SPEC ?= torch==2.13.0
 
 .PHONY: demo test bench clean
 
-$(BIN)/gradscope: pyproject.toml
+$(BIN)/gradscope: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "$(TORCH_SPEC)" || $(BIN)/pip install --quiet --index-url https://download.pytorch.org/whl/cpu torch
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[test]"
 	@touch $@
 
 demo: $(BIN)/gradscope

@@ -2,7 +2,7 @@
 
 `GradscopeError` (and `ConfigError`) is bad input: the CLI prints it as one line and exits 2.
 `UserCodeError` wraps an exception raised by the user's model, data or loss code: the CLI prints the step
-and the user's own frames and exits 3. Anything else is a bug in gradscope and keeps its traceback.
+and the user's own frames and exits 3. Anything else is a bug in gradscope: the CLI keeps its traceback and exits 4.
 """
 
 from __future__ import annotations
@@ -34,15 +34,19 @@ class UserCodeError(Exception):
         super().__init__(f"{what}{where} raised {type(error).__name__}: {error}")
 
     def user_frames(self) -> list[str]:
-        """The traceback lines of the user's frames: gradscope's and torch's internals are left out."""
+        """The traceback lines of the user's frames: gradscope's and torch's internals are left out. When torch
+        raised on the user's call (a shape mismatch in `nn.Linear`), the last torch frame follows the user's
+        frame that called into it, so the message shows both where and why."""
         frames = traceback.extract_tb(self.error.__traceback__)
         torch_dir = _torch_dir()
-        kept = [
-            f
-            for f in frames
-            if not _is_under(f.filename, _PACKAGE_DIR) and not (torch_dir and _is_under(f.filename, torch_dir))
-        ]
-        if not kept and frames:
+
+        def in_torch(frame: traceback.FrameSummary) -> bool:
+            return bool(torch_dir) and _is_under(frame.filename, torch_dir)
+
+        kept = [f for f in frames if not _is_under(f.filename, _PACKAGE_DIR) and not in_torch(f)]
+        if frames and in_torch(frames[-1]):
+            kept.append(frames[-1])
+        elif not kept and frames:
             kept = [frames[-1]]
         return traceback.format_list(kept)
 

@@ -25,6 +25,7 @@ from torch import nn
 
 from gradscope.config import Config
 from gradscope.errors import ConfigError, GradscopeError, UserCodeError, did_you_mean
+from gradscope.interrupts import is_ctrl_c
 
 _FILE_MODULES: dict[Path, Any] = {}
 
@@ -36,7 +37,11 @@ def user_code(what: str, step: int | None = None) -> Iterator[None]:
         yield
     except (GradscopeError, UserCodeError):
         raise
-    except Exception as exc:  # KeyboardInterrupt is not an Exception: Ctrl-C passes through
+    except KeyboardInterrupt as exc:
+        if is_ctrl_c():  # a real Ctrl-C passes through (exit 130); one the user's code raised is its error
+            raise
+        raise UserCodeError(what, step, exc) from exc
+    except (Exception, SystemExit) as exc:  # sys.exit() in the user's code ends the run as an error (exit 3)
         raise UserCodeError(what, step, exc) from exc
 
 
@@ -97,7 +102,7 @@ def _import_module(target: str, base_dir: Path, where: str) -> Any:
             raise ConfigError(f"{where}: module {target!r} not found (fix: install it, or use a file path "
                               'like "model.py:build")') from None
         raise UserCodeError(f"importing {target}", None, exc) from exc
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise UserCodeError(f"importing {target}", None, exc) from exc
 
 

@@ -338,7 +338,7 @@ def test_interrupted_comparison_keeps_the_runs_made(tmp_path):
     """Ctrl-C in the second run: the baseline and the partial run are kept and compared; nothing more runs."""
     from contextlib import contextmanager
 
-    from gradscope.cli import resolve_config
+    from gradscope.commands.common import resolve_config
     from gradscope.compare import ClipSetting, compare_config
 
     @contextmanager

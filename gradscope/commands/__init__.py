@@ -1,1 +1,1 @@
-"""One module per CLI command; each registers itself on `gradscope.cli.app`."""
+"""One module per CLI command, each a plain function; `gradscope.cli` registers them on its app."""

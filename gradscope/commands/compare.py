@@ -8,27 +8,9 @@ from typing import Annotated
 
 import typer
 
-from gradscope.cli import (
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_SYMPTOMS,
-    DebugOpt,
-    FailOnOpt,
-    JsonOpt,
-    OutOpt,
-    PlotsOpt,
-    SampleOpt,
-    SetOpt,
-    StepsOpt,
-    app,
-    check_fail_on,
-    default_run_dir,
-    fails,
-    handled,
-    progress_bar,
-    resolve_config,
-    stdout_to_stderr,
-)
+from gradscope.commands.common import default_run_dir, progress_bar, resolve_config, stdout_to_stderr
+from gradscope.commands.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_SYMPTOMS, check_fail_on, fails, handled
+from gradscope.commands.options import DebugOpt, FailOnOpt, JsonOpt, OutOpt, PlotsOpt, SampleOpt, SetOpt, StepsOpt
 from gradscope.errors import ConfigError
 
 PathsArg = Annotated[list[Path] | None, typer.Argument(
@@ -51,7 +33,6 @@ ModeOpt = Annotated[str, typer.Option(
 _RERUN_OPTIONS = ("--clip-norm", "--clip-value", "--recommended", "--steps", "--set", "--sample")
 
 
-@app.command()
 def compare(
     paths: PathsArg = None,
     clip_norm: ClipNormOpt = None,

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from gradscope.cli import (
+from gradscope.commands.common import default_run_dir, progress_bar, resolve_config, stdout_to_stderr
+from gradscope.commands.exits import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_SYMPTOMS,
-    EXIT_USER_CODE,
+    check_fail_on,
+    fails,
+    handled,
+    user_code_failed,
+)
+from gradscope.commands.options import (
     ConfigArg,
     DebugOpt,
     FailOnOpt,
@@ -18,18 +24,9 @@ from gradscope.cli import (
     SampleOpt,
     SetOpt,
     StepsOpt,
-    app,
-    check_fail_on,
-    default_run_dir,
-    fails,
-    handled,
-    progress_bar,
-    resolve_config,
-    stdout_to_stderr,
 )
 
 
-@app.command()
 def diagnose(
     config: ConfigArg = None,
     steps: StepsOpt = None,
@@ -55,10 +52,7 @@ def diagnose(
         diagnosis = result.diagnosis
         recorded = f"{len(result.trace)} step(s) recorded before it are in {run_dir}"
         if result.error is not None:
-            if debug:
-                raise result.error
-            typer.echo(f"{result.error.render()}\n({recorded}: trace.csv, diagnosis.json)", err=True)
-            raise typer.Exit(EXIT_USER_CODE)
+            user_code_failed(result.error, f"({recorded}: trace.csv, diagnosis.json)", debug=debug)
         if as_json:
             typer.echo(dumps(diagnosis.to_dict()))
         else:

@@ -6,22 +6,9 @@ from typing import Annotated
 
 import typer
 
-from gradscope.cli import (
-    EXIT_OK,
-    ConfigArg,
-    DebugOpt,
-    JsonOpt,
-    OutOpt,
-    SampleOpt,
-    SetOpt,
-    StepsOpt,
-    app,
-    default_run_dir,
-    handled,
-    progress_bar,
-    resolve_config,
-    stdout_to_stderr,
-)
+from gradscope.commands.common import default_run_dir, progress_bar, resolve_config, stdout_to_stderr
+from gradscope.commands.exits import EXIT_OK, handled
+from gradscope.commands.options import ConfigArg, DebugOpt, JsonOpt, OutOpt, SampleOpt, SetOpt, StepsOpt
 from gradscope.errors import ConfigError
 
 ModeOpt = Annotated[str, typer.Option(
@@ -34,7 +21,6 @@ WriteOpt = Annotated[bool, typer.Option("--write", help="Write the threshold int
                                                         "keeping comments and layout.")]
 
 
-@app.command()
 def recommend(
     config: ConfigArg = None,
     mode: ModeOpt = "norm",

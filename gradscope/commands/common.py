@@ -1,0 +1,73 @@
+"""What the commands that run training share: the config they run, the folder they write, the progress bar,
+and stdout kept for the JSON document."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from gradscope.errors import ConfigError
+
+
+def resolve_config(config: Path | None, sample: str | None, overrides: list[str] | None, steps: int | None) -> Any:
+    """The validated Config from a path, a sample, or discovery; --steps is checked here too."""
+    from gradscope.config import load_config
+    from gradscope.samples import sample_config
+
+    if steps is not None and steps <= 0:
+        raise ConfigError(f"--steps must be a positive integer, got {steps} (fix: e.g. --steps 100)")
+    if sample is not None and config is not None:
+        raise ConfigError("give either CONFIG or --sample, not both")
+    path = sample_config(sample) if sample is not None else config
+    return load_config(path, overrides or [])
+
+
+def default_run_dir(name: str, out: Path | None) -> Path:
+    """`--out` as given, or gradscope-runs/<time>-<config name> (never an existing folder)."""
+    if out is not None:
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"--out {out}: is a file, not a folder (fix: pass a folder for the run's artifacts, "
+                              "or drop --out to get a new one under gradscope-runs/)")
+        return out
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path("gradscope-runs") / f"{stamp}-{name}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+@contextlib.contextmanager
+def stdout_to_stderr(active: bool) -> Iterator[None]:
+    """In --json mode, anything the user's code prints goes to stderr: stdout carries only the JSON."""
+    if not active:
+        yield
+        return
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
+
+
+@contextlib.contextmanager
+def progress_bar(enabled: bool, description: str) -> Iterator[Any]:
+    """A rich progress bar on stderr, or a no-op callback when stderr is not a terminal or JSON is asked."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from gradscope.report.console import stderr_console
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  TextColumn("{task.fields[status]}"), console=stderr_console(), transient=True) as bar:
+        task = bar.add_task(description, total=None, status="")
+
+        def update(done: int, total: int, stats: Any = None) -> None:
+            status = "" if stats is None else f"loss {stats.loss:.4g}  grad {stats.grad_norm:.3g}"
+            bar.update(task, completed=done, total=total, status=status)
+
+        yield update

@@ -1,0 +1,30 @@
+"""The options several commands share, declared once as `Annotated` types (as huggingface_hub's `hf` does).
+
+A command names its parameters with these types; `gradscope.cli` registers the plain command functions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+ConfigArg = Annotated[Path | None, typer.Argument(
+    metavar="CONFIG", help="TOML config. Default: ./gradscope.toml, then [tool.gradscope] in ./pyproject.toml.",
+    show_default=False)]
+StepsOpt = Annotated[int | None, typer.Option(
+    "--steps", metavar="N", help="Optimizer steps to run (overrides [run] steps).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else.")]
+OutOpt = Annotated[Path | None, typer.Option(
+    "--out", metavar="DIR", help="Folder for the run's artifacts (default: a new folder under gradscope-runs/).")]
+FailOnOpt = Annotated[str, typer.Option(
+    "--fail-on", metavar="LEVEL",
+    help="Exit 1 when a symptom at or above this severity is found: never, warning, critical.")]
+SetOpt = Annotated[list[str] | None, typer.Option(
+    "--set", metavar="KEY=VALUE",
+    help="Override a config key, e.g. --set run.steps=50 --set optimizer.lr=0.01 (TOML values).")]
+SampleOpt = Annotated[str | None, typer.Option(
+    "--sample", metavar="NAME", help="Run a bundled sample (see gradscope samples).")]
+PlotsOpt = Annotated[bool, typer.Option("--plots/--no-plots", help="Write PNG plots into the run folder.")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show full tracebacks for errors.", hidden=True)]

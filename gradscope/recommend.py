@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from gradscope.config import ClipConfig, Config
+from gradscope.errors import UserCodeError
 from gradscope.snippets import snippets
 from gradscope.trace import Trace
 
@@ -171,9 +172,32 @@ def _blew_up(session: Any) -> bool:
     return session.trace.info.stopped == "nonfinite_weights"
 
 
+def _stop_if_failed(session: Any) -> None:
+    """A trial whose user code raised, or that Ctrl-C stopped, ends the search: no winner from a crashed trial."""
+    if session.error is not None:
+        raise session.error
+    if session.interrupted:
+        raise KeyboardInterrupt
+
+
 def recommend(config: Config, run_dir: Path, *, mode: str = "norm", budget: float = DEFAULT_BUDGET,
               steps: int | None = None, progress: Callable[[int, int], None] | None = None) -> Recommendation:
-    """Probe, bracket, trial and pick a clip threshold for `config` (see the module docstring)."""
+    """Probe, bracket, trial and pick a clip threshold for `config` (see the module docstring).
+
+    Ctrl-C, or the user's code raising inside a trial, ends the search there (no winner from a crashed trial):
+    every trial started keeps its record (trace, run.json, diagnosis.json), then the `KeyboardInterrupt` or the
+    `UserCodeError` is raised."""
+    started: list[Any] = []  # the sessions of the trials started, to finish if the search stops early
+    try:
+        return _search(config, run_dir, mode, budget, steps, progress, started)
+    except (KeyboardInterrupt, UserCodeError):
+        for session in started:
+            session.finish(write_plots=False)
+        raise
+
+
+def _search(config: Config, run_dir: Path, mode: str, budget: float, steps: int | None,
+            progress: Callable[[int, int], None] | None, started: list[Any]) -> Recommendation:
     from gradscope.training import TrainingSession
 
     if mode not in MODES:
@@ -193,11 +217,13 @@ def recommend(config: Config, run_dir: Path, *, mode: str = "norm", budget: floa
         _measure(trial)
         if progress is not None:
             progress(min(spent, budget_steps), budget_steps)
+        _stop_if_failed(session)
 
     def start(threshold: float | None, cfg: Config = config, label: str | None = None) -> Trial:
         name = label or _label(mode, threshold)
         trial = Trial(threshold, TrainingSession(cfg, run_dir / name, steps=total, clip=_clip(mode, threshold),
                                                  label=name))
+        started.append(trial.session)
         return trial
 
     # Round 0: the unclipped probe, long enough for the statistics (it is also a candidate).

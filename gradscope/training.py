@@ -104,8 +104,9 @@ class TrainingSession:
             self.model.to(self.device)
             self.model.train()
             self.optimizer = build_optimizer(config, self.model)
-        except UserCodeError:
-            _write_empty_run(self.run_dir, self.steps, self.label)  # the run folder still reads as a run
+        except (UserCodeError, KeyboardInterrupt) as exc:  # the run folder still reads as a run
+            _write_empty_run(self.run_dir, self.steps, self.label,
+                             "error" if isinstance(exc, UserCodeError) else "interrupted")
             raise
         finally:
             self._rng = _rng_states()
@@ -192,11 +193,11 @@ class TrainingSession:
         return RunResult(self.trace, diagnosis, self.run_dir, self.interrupted, self.error)
 
 
-def _write_empty_run(run_dir: Path, steps: int, label: str) -> None:
-    """A run that failed while setting up: an empty trace and a diagnosis of zero steps."""
+def _write_empty_run(run_dir: Path, steps: int, label: str, stopped: str = "error") -> None:
+    """A run that failed (or was interrupted) while setting up: an empty trace and a diagnosis of zero steps."""
     from gradscope.report.artifacts import write_artifacts
 
-    trace = Trace(RunInfo([], [], steps_requested=steps, stopped="error", label=label))
+    trace = Trace(RunInfo([], [], steps_requested=steps, stopped=stopped, label=label))
     trace.stream_to(run_dir)
     trace.close()
     write_run_info(run_dir, trace.info)

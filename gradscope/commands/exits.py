@@ -35,7 +35,7 @@ def handled(debug: bool = False) -> Iterator[None]:
     with watching():  # from here on a KeyboardInterrupt raised by the user's code is told from Ctrl-C
         try:
             yield
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise  # the command chose its exit already
         except GradscopeError as exc:
             if debug:

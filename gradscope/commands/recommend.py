@@ -7,9 +7,9 @@ from typing import Annotated
 import typer
 
 from gradscope.commands.common import default_run_dir, progress_bar, resolve_config, stdout_to_stderr
-from gradscope.commands.exits import EXIT_OK, handled
+from gradscope.commands.exits import EXIT_INTERRUPTED, EXIT_OK, handled, user_code_failed
 from gradscope.commands.options import ConfigArg, DebugOpt, JsonOpt, OutOpt, SampleOpt, SetOpt, StepsOpt
-from gradscope.errors import ConfigError
+from gradscope.errors import ConfigError, UserCodeError
 
 ModeOpt = Annotated[str, typer.Option(
     "--mode", metavar="norm|value",
@@ -46,8 +46,15 @@ def recommend(
         from gradscope.report.export import dumps
 
         run_dir = default_run_dir(f"{cfg.name}-recommend", out)
-        with stdout_to_stderr(as_json), progress_bar(not as_json, "recommend trials") as progress:
-            rec = run_recommend(cfg, run_dir, mode=mode, budget=budget, steps=steps, progress=progress)
+        kept = f"every trial's record is kept in {run_dir}"
+        try:
+            with stdout_to_stderr(as_json), progress_bar(not as_json, "recommend trials") as progress:
+                rec = run_recommend(cfg, run_dir, mode=mode, budget=budget, steps=steps, progress=progress)
+        except UserCodeError as exc:
+            user_code_failed(exc, f"(no recommendation from a trial that crashed; {kept})", debug=debug)
+        except KeyboardInterrupt:
+            typer.echo(f"Interrupted: no recommendation; {kept}", err=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         if write:
             from gradscope.config_write import write_clip
 

@@ -18,6 +18,8 @@ from gradscope.errors import ConfigError, did_you_mean
 CONFIG_NAME = "gradscope.toml"
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DATA_SOURCES = ("csv",)
+PRECISIONS = ("fp32", "bf16", "fp16")
+BUILTIN_SCHEDULES = ("constant", "linear", "cosine")  # transformers' get_{name}_schedule_with_warmup
 _KEY_PART = re.compile(r"^[A-Za-z0-9_-]+$")
 
 START_HINT = (
@@ -65,6 +67,21 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"
     threads: int | None = None  # torch intra-op threads; None keeps torch's default
+    precision: str = "fp32"  # fp32 | bf16 | fp16: autocast of forward and loss; fp16 adds a GradScaler
+    accumulate: int = 1  # micro-batches per optimizer step
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """`[schedule]`: a built-in warm-up schedule, a torch.optim.lr_scheduler class name, or an import path."""
+
+    name: str | None = None  # None: the optimizer's lr, unchanged
+    warmup_steps: int = 0  # built-ins only: linear warm-up from 0 over the first N optimizer steps
+    options: dict[str, Any] = field(default_factory=dict)  # every other key: the scheduler's arguments
+
+    @property
+    def builtin(self) -> bool:
+        return self.name in BUILTIN_SCHEDULES
 
 
 @dataclass(frozen=True)
@@ -96,6 +113,7 @@ class Config:
     optimizer: OptimizerConfig
     run: RunConfig
     clip: ClipConfig
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     name: str = "run"
     path: Path | None = None  # the file it was read from (a pyproject.toml for [tool.gradscope])
 
@@ -126,11 +144,17 @@ class Config:
         run: dict[str, Any] = {"steps": self.run.steps, "seed": self.run.seed, "device": self.run.device}
         if self.run.threads:
             run["threads"] = self.run.threads
+        run |= {"precision": self.run.precision, "accumulate": self.run.accumulate}
         tables = {"model": model, "data": data, "loss": loss,
                   "optimizer": {"name": imp(self.optimizer.name), **self.optimizer.options}, "run": run}
         clip = {k: v for k, v in (("norm", self.clip.norm), ("value", self.clip.value)) if v is not None}
         if clip:
             tables["clip"] = clip
+        if self.schedule.name is not None:
+            schedule: dict[str, Any] = {"name": imp(self.schedule.name), **self.schedule.options}
+            if self.schedule.builtin:
+                schedule["warmup_steps"] = self.schedule.warmup_steps
+            tables["schedule"] = schedule
         return {name: {k: v for k, v in table.items() if v is not None} for name, table in tables.items()}
 
 
@@ -140,6 +164,7 @@ _STR = (lambda v: isinstance(v, str) and v.strip() != "", "a non-empty string")
 _TABLE = (lambda v: isinstance(v, dict), "a table, e.g. { hidden = 64 }")
 _POS_INT = (lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0, "a positive integer")
 _INT = (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer")
+_NONNEG_INT = (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an integer >= 0")
 _POS_FLOAT = (
     lambda v: isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0,
     "a positive number",
@@ -151,10 +176,12 @@ SCHEMA: dict[str, dict[str, tuple]] = {
              "path": _STR, "target": _STR, "standardize": _BOOL},
     "loss": {"name": _STR, "step": _STR},
     "optimizer": {"name": _STR},
-    "run": {"steps": _POS_INT, "seed": _INT, "device": _STR, "threads": _POS_INT},
+    "run": {"steps": _POS_INT, "seed": _INT, "device": _STR, "threads": _POS_INT, "precision": _STR,
+            "accumulate": _POS_INT},
     "clip": {"norm": _POS_FLOAT, "value": _POS_FLOAT},
+    "schedule": {"name": _STR, "warmup_steps": _NONNEG_INT},
 }
-_PASS_THROUGH = {"loss", "optimizer"}  # their other keys go to the loss / optimizer class
+_PASS_THROUGH = {"loss", "optimizer", "schedule"}  # their other keys go to the loss / optimizer / scheduler
 _FIX = {
     ("model", "factory"): 'e.g. factory = "model.py:build_model"',
     ("data", "factory"): 'e.g. factory = "data.py:build_data"',
@@ -162,6 +189,9 @@ _FIX = {
     ("run", "device"): 'use one of "auto", "cpu", "cuda", "mps"',
     ("clip", "norm"): "e.g. norm = 1.0",
     ("clip", "value"): "e.g. value = 0.5",
+    ("run", "precision"): 'use one of "fp32", "bf16", "fp16"',
+    ("run", "accumulate"): "e.g. accumulate = 4 (micro-batches per optimizer step)",
+    ("schedule", "warmup_steps"): "e.g. warmup_steps = 100",
 }
 
 
@@ -305,7 +335,8 @@ def validate(raw: dict[str, Any], source: str, base_dir: Path, *, name: str = "r
                 raise ConfigError(f"{source}: [{table}] {key} must be {expected}, got {_show(value)}"
                                   + (f" (fix: {fix})" if fix else ""))
 
-    model, data, loss, opt, run, clip = (tables[t] for t in ("model", "data", "loss", "optimizer", "run", "clip"))
+    model, data, loss, opt, run, clip, schedule = (
+        tables[t] for t in ("model", "data", "loss", "optimizer", "run", "clip", "schedule"))
     if "factory" not in model:
         raise ConfigError(f'{source}: [model] factory is required (fix: e.g. factory = "model.py:build_model", '
                           "a callable returning a torch.nn.Module)")
@@ -337,6 +368,10 @@ def validate(raw: dict[str, Any], source: str, base_dir: Path, *, name: str = "r
     if run.get("device", "auto") not in DEVICES:
         raise ConfigError(f"{source}: [run] device must be one of {', '.join(DEVICES)}, got {run['device']!r}"
                           f"{did_you_mean(run['device'], DEVICES)}")
+    if run.get("precision", "fp32") not in PRECISIONS:
+        raise ConfigError(f"{source}: [run] precision must be one of {', '.join(PRECISIONS)}, got "
+                          f"{run['precision']!r}{did_you_mean(run['precision'], PRECISIONS)}")
+    _check_schedule(source, schedule)
     if "norm" in clip and "value" in clip:
         raise ConfigError(f"{source}: [clip] has both norm and value (fix: keep one: norm clips the global "
                           "L2 norm, value clips each element)")
@@ -359,10 +394,37 @@ def validate(raw: dict[str, Any], source: str, base_dir: Path, *, name: str = "r
         loss=LossConfig(loss.get("name"), loss.get("step"),
                         {k: v for k, v in loss.items() if k not in ("name", "step")}),
         optimizer=OptimizerConfig(opt["name"], {k: v for k, v in opt.items() if k != "name"}),
-        run=RunConfig(run.get("steps", 200), run.get("seed", 0), run.get("device", "auto"), run.get("threads")),
+        run=RunConfig(run.get("steps", 200), run.get("seed", 0), run.get("device", "auto"), run.get("threads"),
+                      run.get("precision", "fp32"), run.get("accumulate", 1)),
         clip=ClipConfig(float(clip["norm"]) if "norm" in clip else None,
                         float(clip["value"]) if "value" in clip else None),
+        schedule=ScheduleConfig(schedule.get("name"), schedule.get("warmup_steps", 0),
+                                {k: v for k, v in schedule.items() if k not in ("name", "warmup_steps")}),
     )
+
+
+def _check_schedule(source: str, schedule: dict[str, Any]) -> None:
+    """`[schedule]`: a name is required; warmup_steps belongs to the built-ins (torch classes take their own)."""
+    if not schedule:
+        return
+    name = schedule.get("name")
+    if name is None:
+        raise ConfigError(f'{source}: [schedule] name is required (fix: e.g. name = "cosine" with warmup_steps = '
+                          '100, a torch.optim.lr_scheduler class such as "StepLR", or an import path)')
+    if ":" in name:
+        _check_import_path(source, "schedule", "name", name)
+        return
+    if name in BUILTIN_SCHEDULES:
+        extra = [k for k in schedule if k not in ("name", "warmup_steps", "num_cycles")]
+        if extra or ("num_cycles" in schedule and name != "cosine"):
+            bad = extra[0] if extra else "num_cycles"
+            raise ConfigError(f"{source}: unknown key [schedule] {bad} for name = {name!r} (fix: the built-in "
+                              "schedules take warmup_steps" + (" and num_cycles" if name == "cosine" else "") + ")")
+        return
+    if "warmup_steps" in schedule:
+        raise ConfigError(f"{source}: [schedule] warmup_steps goes with the built-in schedules "
+                          f"({', '.join(BUILTIN_SCHEDULES)}), not {name!r} (fix: pass {name}'s own arguments, or "
+                          "use name = \"linear\" / \"cosine\" / \"constant\")")
 
 
 def _check_import_path(source: str, table: str, key: str, spec: str) -> None:

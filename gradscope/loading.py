@@ -137,7 +137,7 @@ def _check_kwargs(func: Any, kwargs: dict[str, Any], where: str, skip: int = 0) 
         raise ConfigError(f"{where}: {label}() needs {', '.join(missing)} (fix: add it to the kwargs table)")
 
 
-def _check_options(cls: type, options: dict[str, Any], source: str, table: str, skip: int) -> None:
+def check_options(cls: type, options: dict[str, Any], source: str, table: str, skip: int) -> None:
     """Check a torch class's options by name and by the type of their defaults, so a typo or a wrong type is
     one line naming the key (torch itself would fail later, e.g. with "'<' not supported", naming nothing)."""
     try:
@@ -151,7 +151,8 @@ def _check_options(cls: type, options: dict[str, Any], source: str, table: str, 
         if key not in names:
             raise ConfigError(f"{source}: [{table}] {key} is not an option of {cls.__name__}"
                               f"{did_you_mean(key, names)} (fix: valid options are {', '.join(names) or 'none'})")
-        default = next(p.default for p in params if p.name == key)
+        param = next(p for p in params if p.name == key)
+        default = param.default if param.default is not param.empty else _EXAMPLE.get(_type_name(param.annotation))
         if isinstance(default, bool):
             ok, expected = isinstance(value, bool), "true or false"
         elif isinstance(default, int | float):
@@ -163,6 +164,14 @@ def _check_options(cls: type, options: dict[str, Any], source: str, table: str, 
         if not ok:
             raise ConfigError(f"{source}: [{table}] {key} must be {expected} for {cls.__name__}, "
                               f"got {_toml_value(value)} (fix: e.g. {key} = {_toml_value(default)})")
+
+
+# A required argument has no default to compare with: its annotation stands in (StepLR's `step_size: int`).
+_EXAMPLE: dict[str, Any] = {"int": 1, "float": 0.1, "bool": False, "str": "text"}
+
+
+def _type_name(annotation: Any) -> str:
+    return annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
 
 
 def _toml_value(value: Any) -> str:
@@ -413,7 +422,7 @@ def build_loss(config: Config) -> LossComputer:
                                   "(fix: e.g. MSELoss, CrossEntropyLoss, or an import path)")
         if inspect.isclass(obj):
             if obj.__module__.startswith("torch."):
-                _check_options(obj, kwargs, config.source, "loss", skip=1)
+                check_options(obj, kwargs, config.source, "loss", skip=1)
                 reduction = kwargs.get("reduction")
                 if reduction is not None and reduction not in REDUCTIONS:  # torch only checks it in forward()
                     raise ConfigError(f"{config.source}: [loss] reduction must be one of {', '.join(REDUCTIONS)}, "
@@ -450,7 +459,7 @@ def build_optimizer(config: Config, model: nn.Module) -> torch.optim.Optimizer:
                               "(fix: e.g. SGD, Adam, AdamW, or an import path)")
         cls = getattr(torch.optim, name)
     if inspect.isclass(cls) and cls.__module__.startswith("torch."):
-        _check_options(cls, options, config.source, "optimizer", skip=2)
+        check_options(cls, options, config.source, "optimizer", skip=2)
     else:
         init = cls.__init__ if inspect.isclass(cls) else cls
         _check_kwargs(init, options, f"{where} {name}", skip=2 if inspect.isclass(cls) else 1)

@@ -9,14 +9,18 @@ finds the backward half of this at 2.5-3x the cost of every step; this costs one
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from gradscope.loading import LossComputer
+
+if TYPE_CHECKING:
+    from gradscope.recipe import Recipe
 
 
 @dataclass(frozen=True)
@@ -48,8 +52,10 @@ def _describe(value: Any) -> str:
     return ""
 
 
-def locate_nonfinite(model: nn.Module, loss_fn: LossComputer, batch: Any, rng_state: dict[str, Any]) -> Location:
-    """Re-run one step on `batch` from `rng_state`; gradients, buffers and RNG are restored afterwards."""
+def locate_nonfinite(model: nn.Module, loss_fn: LossComputer, batch: Any, rng_state: dict[str, Any],
+                     recipe: Recipe | None = None) -> Location:
+    """Re-run one micro-batch on `batch` from `rng_state` as `recipe` ran it (autocast, loss scale); gradients,
+    buffers and RNG are restored afterwards."""
     if _nonfinite(batch if not isinstance(batch, dict) else list(batch.values())):
         return Location("data", detail="the input batch holds NaN/Inf")
     names = {id(m): n for n, m in model.named_modules()}
@@ -83,10 +89,14 @@ def locate_nonfinite(model: nn.Module, loss_fn: LossComputer, batch: Any, rng_st
             for _, p in params:
                 p.grad = None
             with torch.enable_grad():
-                output = loss_fn.forward(model, batch)
-                loss = loss_fn.loss(model, batch, output)
+                with recipe.autocast() if recipe is not None else contextlib.nullcontext():
+                    output = loss_fn.forward(model, batch)
+                    loss = loss_fn.loss(model, batch, output)
                 if loss.requires_grad:
-                    loss.backward()
+                    if recipe is not None:
+                        recipe.backward(loss)
+                    else:
+                        loss.backward()
             parameter = backward_first[0] if backward_first else None
             if first:
                 module, detail = first[0]

@@ -9,6 +9,7 @@ keeps everything recorded when the user's code raises or the user presses Ctrl-C
 from __future__ import annotations
 
 import random
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,8 +30,10 @@ from gradscope.loading import (
     resolve_device,
     user_code,
 )
+from gradscope.schedules import build_schedule
 from gradscope.locate import Location, locate_nonfinite, rng_snapshot
 from gradscope.monitor import Monitor, StepStats
+from gradscope.recipe import Recipe
 from gradscope.report.artifacts import DIAGNOSIS_FILE
 from gradscope.trace import (
     GRAD_NORMS_FILE,
@@ -104,6 +107,7 @@ class TrainingSession:
             self.model.to(self.device)
             self.model.train()
             self.optimizer = build_optimizer(config, self.model)
+            self.scheduler = build_schedule(config, self.optimizer, self.steps)
         except (UserCodeError, KeyboardInterrupt) as exc:  # the run folder still reads as a run
             _write_empty_run(self.run_dir, self.steps, self.label,
                              "error" if isinstance(exc, UserCodeError) else "interrupted")
@@ -111,8 +115,9 @@ class TrainingSession:
         finally:
             self._rng = _rng_states()
             _set_rng_states(outer)
-        self.monitor = Monitor(self.model, weight_every=1, track_max_abs=True, recent=max(self.steps, 256),
-                               history=max(self.steps, 4096), label=self.label)
+        self.recipe = Recipe.build(self.device, config.run.precision, config.run.accumulate)
+        self.monitor = Monitor(self.model, scaler=self.recipe.scaler, weight_every=1, track_max_abs=True,
+                               recent=max(self.steps, 256), history=max(self.steps, 4096), label=self.label)
         self.trace = self.monitor.trace
         info = self.trace.info
         info.steps_requested = self.steps
@@ -152,34 +157,54 @@ class TrainingSession:
         return not self.stopped
 
     def _advance(self, n: int, progress: Progress | None) -> None:
-        model, optimizer, monitor, clip = self.model, self.optimizer, self.monitor, self.clip
+        model, optimizer, monitor, clip, recipe = self.model, self.optimizer, self.monitor, self.clip, self.recipe
         for _ in range(n):
             step = self.step
-            batch = move_to(next(self.batches), self.device)
-            if step == 0:
-                self.first_batch = batch  # kept for input statistics (recommend's input-scale note)
-            rng = rng_snapshot(self.device)
             optimizer.zero_grad(set_to_none=True)
-            with user_code("your model or loss code", step):
-                loss = self.loss_fn(model, batch)
-            with user_code("backward() through your model", step):
-                loss.backward()
-            stats = monitor.record(loss, lr=float(optimizer.param_groups[0].get("lr", float("nan"))))
+            micro = self._accumulate(step)
+            lr = float(optimizer.param_groups[0].get("lr", float("nan")))  # what this step uses
+            recipe.unscale(optimizer)  # norms and clipping see the true gradients, as AMP's docs prescribe
+            stats = monitor.record(Recipe.step_loss([loss for loss, _, _ in micro]), lr=lr)
             assert stats is not None  # sync_every=1: statistics land every step
             self.step += 1
             if stats.nonfinite_weights:
                 self.trace.info.stopped = "nonfinite_weights"  # nothing more to learn from NaN weights
                 self.stopped = True
                 return
-            _locate_first(monitor, model, self.loss_fn, batch, rng, stats, self._located)
+            _locate_first(monitor, model, self.loss_fn, [(b, r) for _, b, r in micro], recipe, stats,
+                          self._located)
             if clip.norm is not None:
                 monitor.clip_norm_(clip.norm)
             elif clip.value is not None:
                 monitor.clip_value_(clip.value)
             with user_code("optimizer.step()", step):
-                optimizer.step()
+                recipe.step(optimizer)
+            if self.scheduler is not None:
+                self._step_schedule(step)
             if progress is not None:
                 progress(self.step, self.steps, stats)
+
+    def _accumulate(self, step: int) -> list[tuple[Any, Any, Any]]:
+        """Forward and backward of the step's micro-batches: (loss, batch, RNG state before it) for each."""
+        micro = []
+        for _ in range(self.recipe.accumulate):
+            batch = move_to(next(self.batches), self.device)
+            if self.first_batch is None:
+                self.first_batch = batch  # kept for input statistics (recommend's input-scale note)
+            rng = rng_snapshot(self.device)
+            with user_code("your model or loss code", step), self.recipe.autocast():
+                loss = self.loss_fn(self.model, batch)
+            with user_code("backward() through your model", step):
+                self.recipe.backward(loss)
+            micro.append((loss.detach(), batch, rng))
+        return micro
+
+    def _step_schedule(self, step: int) -> None:
+        with warnings.catch_warnings(), user_code("your learning-rate schedule", step):
+            # A GradScaler that skips the very first update makes torch warn that the schedule stepped
+            # before the optimizer: expected with fp16, and what a plain loop does too.
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)`")
+            self.scheduler.step()
 
     def finish(self, *, write_plots: bool = True) -> RunResult:
         """Close the trace, diagnose it and write the run's artifacts."""
@@ -219,15 +244,19 @@ def _set_rng_states(states: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
-def _locate_first(monitor: Monitor, model: torch.nn.Module, loss_fn, batch, rng, stats: StepStats,
-                  located: set[str]) -> None:
-    """On the first non-finite loss or gradient, replay the step with hooks and record where it began."""
+def _locate_first(monitor: Monitor, model: torch.nn.Module, loss_fn, micro: list[tuple[Any, Any]], recipe: Recipe,
+                  stats: StepStats, located: set[str]) -> None:
+    """On the first non-finite loss or gradient, replay the step's micro-batches with hooks (the same autocast
+    and loss scale) and record where it began: in the first micro-batch that shows it."""
     kinds = [k for k, bad in (("nonfinite_loss", not stats.loss_finite),
                               ("nonfinite_gradient", bool(stats.nonfinite_grads))) if bad and k not in located]
     if not kinds:
         return
     located.update(kinds)
-    loc: Location = locate_nonfinite(model, loss_fn, batch, rng)
+    for batch, rng in micro:
+        loc: Location = locate_nonfinite(model, loss_fn, batch, rng, recipe)
+        if loc.stage != "unknown":
+            break
     for kind in kinds:
         old = next((e for e in monitor.trace.info.events if e.kind == kind), None)
         parameter = loc.parameter or (old.parameter if old else None)

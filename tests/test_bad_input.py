@@ -109,10 +109,10 @@ def test_empty_config(tmp_path, text):
 # (what to change in MLP_CONFIG, the message it must give). The line always starts with the config's path.
 CONFIG_CASES = [
     pytest.param('[optimiser]\nlr = 0.1\n', r'unknown table \[optimiser\] \(did you mean "optimizer"\?\) '
-                 r"\(fix: use \[model\], \[data\], \[loss\], \[optimizer\], \[run\], \[clip\]\)$",
+                 r"\(fix: use \[model\], \[data\], \[loss\], \[optimizer\], \[run\], \[clip\], \[schedule\]\)$",
                  id="unknown-table"),
     pytest.param(("steps = 30", "step = 30"), r'unknown key \[run\] step \(did you mean "steps"\?\) '
-                 r"\(fix: valid keys are steps, seed, device, threads\)$", id="unknown-key"),
+                 r"\(fix: valid keys are steps, seed, device, threads, precision, accumulate\)$", id="unknown-key"),
     pytest.param(("[data]", "[data]\nbatchsize = 8"), r'unknown key \[data\] batchsize \(did you mean '
                  r'"batch_size"\?\)', id="unknown-key-data"),
     pytest.param(("steps = 30", 'steps = "ten"'), r"\[run\] steps must be a positive integer, got 'ten' "

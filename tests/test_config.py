@@ -253,7 +253,7 @@ def test_resolved_config_is_written_and_reruns_from_anywhere(tmp_path, write_con
     resolved = tomllib.loads(resolved_path.read_text())
     assert resolved["model"] == {"factory": f"{tmp_path / 'factories.py'}:build_model", "kwargs": {"width": 8}}
     assert resolved["optimizer"] == {"name": "SGD", "lr": 0.05}
-    assert resolved["run"] == {"steps": 5, "seed": 0, "device": "auto"}
+    assert resolved["run"] == {"steps": 5, "seed": 0, "device": "auto", "precision": "fp32", "accumulate": 1}
     assert resolved["data"]["batch_size"] == 32 and resolved["data"]["shuffle"] is True
     assert "clip" not in resolved
 

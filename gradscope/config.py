@@ -314,27 +314,7 @@ def _name_override(exc: ConfigError, source: str, raw: dict[str, Any], overrides
 
 def validate(raw: dict[str, Any], source: str, base_dir: Path, *, name: str = "run") -> Config:
     """Check every table and key of `raw` and return the frozen `Config`."""
-    for table, value in raw.items():
-        if table not in SCHEMA:
-            raise ConfigError(f"{source}: unknown table [{table}]{did_you_mean(table, SCHEMA)} "
-                              f"(fix: use {', '.join(f'[{t}]' for t in SCHEMA)})")
-        if not isinstance(value, dict):
-            raise ConfigError(f"{source}: {table} must be a table [{table}], got {_show(value)}")
-    tables = {t: dict(raw.get(t, {})) for t in SCHEMA}
-    for table, values in tables.items():
-        for key, value in values.items():
-            rule = SCHEMA[table].get(key)
-            if rule is None:
-                if table in _PASS_THROUGH:
-                    continue
-                raise ConfigError(f"{source}: unknown key [{table}] {key}{did_you_mean(key, SCHEMA[table])} "
-                                  f"(fix: valid keys are {', '.join(SCHEMA[table])})")
-            check, expected = rule
-            if not check(value):
-                fix = _FIX.get((table, key))
-                raise ConfigError(f"{source}: [{table}] {key} must be {expected}, got {_show(value)}"
-                                  + (f" (fix: {fix})" if fix else ""))
-
+    tables = _typed_tables(raw, source)
     model, data, loss, opt, run, clip, schedule = (
         tables[t] for t in ("model", "data", "loss", "optimizer", "run", "clip", "schedule"))
     if "factory" not in model:
@@ -342,23 +322,7 @@ def validate(raw: dict[str, Any], source: str, base_dir: Path, *, name: str = "r
                           "a callable returning a torch.nn.Module)")
     _check_import_path(source, "model", "factory", model["factory"])
     checkpoint = _resolve(base_dir, model["checkpoint"]) if "checkpoint" in model else None
-
-    if data.get("source") is not None:
-        if data["source"] not in DATA_SOURCES:
-            raise ConfigError(f"{source}: [data] source must be one of {', '.join(DATA_SOURCES)}, got "
-                              f"{data['source']!r}{did_you_mean(data['source'], DATA_SOURCES)}")
-        if "factory" in data:
-            raise ConfigError(f"{source}: [data] has both factory and source (fix: keep one of them)")
-        for key in ("path", "target"):
-            if key not in data:
-                raise ConfigError(f"{source}: [data] {key} is required with source = \"csv\" "
-                                  f'(fix: e.g. {key} = "{"houses.csv" if key == "path" else "price"}")')
-    elif "factory" not in data:
-        raise ConfigError(f'{source}: [data] factory is required (fix: e.g. factory = "data.py:build_data", '
-                          'or source = "csv" with path and target)')
-    else:
-        _check_import_path(source, "data", "factory", data["factory"])
-
+    _check_data(source, data)
     for key in ("name", "step"):
         if key in loss and (":" in loss[key] or key == "step"):
             _check_import_path(source, "loss", key, loss[key])
@@ -401,6 +365,50 @@ def validate(raw: dict[str, Any], source: str, base_dir: Path, *, name: str = "r
         schedule=ScheduleConfig(schedule.get("name"), schedule.get("warmup_steps", 0),
                                 {k: v for k, v in schedule.items() if k not in ("name", "warmup_steps")}),
     )
+
+
+def _typed_tables(raw: dict[str, Any], source: str) -> dict[str, dict[str, Any]]:
+    """Every table of the schema (empty when absent), each known key's value checked against its type."""
+    for table, value in raw.items():
+        if table not in SCHEMA:
+            raise ConfigError(f"{source}: unknown table [{table}]{did_you_mean(table, SCHEMA)} "
+                              f"(fix: use {', '.join(f'[{t}]' for t in SCHEMA)})")
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: {table} must be a table [{table}], got {_show(value)}")
+    tables = {t: dict(raw.get(t, {})) for t in SCHEMA}
+    for table, values in tables.items():
+        for key, value in values.items():
+            rule = SCHEMA[table].get(key)
+            if rule is None:
+                if table in _PASS_THROUGH:
+                    continue
+                raise ConfigError(f"{source}: unknown key [{table}] {key}{did_you_mean(key, SCHEMA[table])} "
+                                  f"(fix: valid keys are {', '.join(SCHEMA[table])})")
+            check, expected = rule
+            if not check(value):
+                fix = _FIX.get((table, key))
+                raise ConfigError(f"{source}: [{table}] {key} must be {expected}, got {_show(value)}"
+                                  + (f" (fix: {fix})" if fix else ""))
+    return tables
+
+
+def _check_data(source: str, data: dict[str, Any]) -> None:
+    """`[data]` names either a factory or a built-in source with what that source needs."""
+    if data.get("source") is not None:
+        if data["source"] not in DATA_SOURCES:
+            raise ConfigError(f"{source}: [data] source must be one of {', '.join(DATA_SOURCES)}, got "
+                              f"{data['source']!r}{did_you_mean(data['source'], DATA_SOURCES)}")
+        if "factory" in data:
+            raise ConfigError(f"{source}: [data] has both factory and source (fix: keep one of them)")
+        for key in ("path", "target"):
+            if key not in data:
+                raise ConfigError(f"{source}: [data] {key} is required with source = \"csv\" "
+                                  f'(fix: e.g. {key} = "{"houses.csv" if key == "path" else "price"}")')
+    elif "factory" not in data:
+        raise ConfigError(f'{source}: [data] factory is required (fix: e.g. factory = "data.py:build_data", '
+                          'or source = "csv" with path and target)')
+    else:
+        _check_import_path(source, "data", "factory", data["factory"])
 
 
 def _check_schedule(source: str, schedule: dict[str, Any]) -> None:

@@ -162,12 +162,27 @@ class Config:
 _BOOL = (lambda v: isinstance(v, bool), "true or false")
 _STR = (lambda v: isinstance(v, str) and v.strip() != "", "a non-empty string")
 _TABLE = (lambda v: isinstance(v, dict), "a table, e.g. { hidden = 64 }")
-_POS_INT = (lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0, "a positive integer")
-_INT = (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer")
-_NONNEG_INT = (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an integer >= 0")
+FLOAT32_MAX = 3.4028234663852886e38  # torch keeps optimizer state and gradients in float32: larger is inf there
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _int_in(low: int, high: int, what: str) -> tuple:
+    """An integer rule with bounds that torch and numpy can take (a seed must fit 64 bits, threads a C int);
+    the third item is the largest value, named in the message when a value passes it."""
+    return (lambda v: _is_int(v) and low <= v <= high, what, high)
+
+
+_POS_INT = _int_in(1, 2**31 - 1, "a positive integer")
+_STEPS = _int_in(1, 10**9, "a positive integer")
+_SEED = _int_in(-(2**63), 2**63 - 1, "an integer that fits 64 bits")
+_THREADS = _int_in(1, 1024, "a positive integer")
+_NONNEG_INT = _int_in(0, 10**9, "an integer >= 0")
 _POS_FLOAT = (
-    lambda v: isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0,
-    "a positive number",
+    lambda v: isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and 0 < v <= FLOAT32_MAX,
+    "a positive number", FLOAT32_MAX,
 )
 
 SCHEMA: dict[str, dict[str, tuple]] = {
@@ -176,8 +191,8 @@ SCHEMA: dict[str, dict[str, tuple]] = {
              "path": _STR, "target": _STR, "standardize": _BOOL},
     "loss": {"name": _STR, "step": _STR},
     "optimizer": {"name": _STR},
-    "run": {"steps": _POS_INT, "seed": _INT, "device": _STR, "threads": _POS_INT, "precision": _STR,
-            "accumulate": _POS_INT},
+    "run": {"steps": _STEPS, "seed": _SEED, "device": _STR, "threads": _THREADS, "precision": _STR,
+            "accumulate": _int_in(1, 2**20, "a positive integer")},
     "clip": {"norm": _POS_FLOAT, "value": _POS_FLOAT},
     "schedule": {"name": _STR, "warmup_steps": _NONNEG_INT},
 }
@@ -384,8 +399,12 @@ def _typed_tables(raw: dict[str, Any], source: str) -> dict[str, dict[str, Any]]
                     continue
                 raise ConfigError(f"{source}: unknown key [{table}] {key}{did_you_mean(key, SCHEMA[table])} "
                                   f"(fix: valid keys are {', '.join(SCHEMA[table])})")
-            check, expected = rule
+            check, expected, *high = rule
             if not check(value):
+                if high and (_is_int(value) or (isinstance(value, float) and math.isfinite(value))) \
+                        and value > high[0]:
+                    most = f"{high[0]:,}" if isinstance(high[0], int) else f"{high[0]:.4g}"
+                    raise ConfigError(f"{source}: [{table}] {key} = {_show(value)} is too large (fix: at most {most})")
                 fix = _FIX.get((table, key))
                 raise ConfigError(f"{source}: [{table}] {key} must be {expected}, got {_show(value)}"
                                   + (f" (fix: {fix})" if fix else ""))

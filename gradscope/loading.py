@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gradscope.config import Config
+from gradscope.config import FLOAT32_MAX, Config
 from gradscope.errors import ConfigError, GradscopeError, UserCodeError, did_you_mean
 from gradscope.interrupts import is_ctrl_c
 
@@ -157,6 +157,9 @@ def check_options(cls: type, options: dict[str, Any], source: str, table: str, s
             ok, expected = isinstance(value, bool), "true or false"
         elif isinstance(default, int | float):
             ok, expected = isinstance(value, int | float) and not isinstance(value, bool), "a number"
+            if ok and not abs(value) <= FLOAT32_MAX:  # torch keeps it in float32 (inf there), or it is NaN
+                raise ConfigError(f"{source}: [{table}] {key} = {value!r} is not a number torch can use "
+                                  f"(fix: a finite value of at most {FLOAT32_MAX:.4g})")
         elif isinstance(default, str):
             ok, expected = isinstance(value, str), "a string"
         else:
@@ -205,6 +208,9 @@ def build_model(config: Config) -> nn.Module:
     if not isinstance(model, nn.Module):
         raise ConfigError(f"{where}: {config.model.factory} returned {type(model).__name__}, "
                           "not a torch.nn.Module (fix: return the model)")
+    if not any(p.requires_grad and p.numel() for p in model.parameters()):
+        raise ConfigError(f"{where}: {config.model.factory} returned a model with nothing to train (no "
+                          "parameter requires gradients) (fix: return the model with its trainable parameters)")
     if config.model.checkpoint is not None:
         load_checkpoint(model, config.model.checkpoint, f"{config.source}: [model] checkpoint")
     return model
@@ -463,12 +469,14 @@ def build_optimizer(config: Config, model: nn.Module) -> torch.optim.Optimizer:
     else:
         init = cls.__init__ if inspect.isclass(cls) else cls
         _check_kwargs(init, options, f"{where} {name}", skip=2 if inspect.isclass(cls) else 1)
+    if not (inspect.isclass(cls) and cls.__module__.startswith("torch.")):
+        with user_code(f"your optimizer {name}"):
+            return cls(model.parameters(), **options)
     try:
         return cls(model.parameters(), **options)
-    except (ValueError, TypeError) as exc:
-        if not inspect.isclass(cls) or cls.__module__.startswith("torch."):
-            raise ConfigError(f"{where} {name}: {exc}") from None
-        raise UserCodeError("the optimizer", None, exc) from exc
+    except (ValueError, TypeError, KeyError, IndexError) as exc:  # torch's own checks of the options
+        raise ConfigError(f"{where} {name}: {exc or type(exc).__name__} (fix: check the options of "
+                          f"torch.optim.{name})") from None
 
 
 def move_to(batch: Any, device: torch.device) -> Any:

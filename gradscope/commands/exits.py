@@ -8,6 +8,7 @@ traceback and exit 4, never 1, which a CI job reads as findings.
 from __future__ import annotations
 
 import contextlib
+import errno
 import traceback
 from collections.abc import Iterator
 
@@ -47,10 +48,31 @@ def handled(debug: bool = False) -> Iterator[None]:
         except KeyboardInterrupt:
             typer.echo("Interrupted.", err=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None
+        except OSError as exc:  # the user's own code is wrapped before this: these are gradscope's own writes
+            if exc.errno not in OUTPUT_ERRNOS:
+                raise
+            if debug:
+                typer.echo(traceback.format_exc().rstrip("\n"), err=True)
+            typer.echo(f"Error: {output_error(exc)}", err=True)
+            raise typer.Exit(EXIT_USAGE) from None
         except (Exception, SystemExit):  # SystemExit: the user's sys.exit() escaped gradscope's wrappers
             typer.echo(traceback.format_exc().rstrip("\n"), err=True)
             typer.echo(BUG_MESSAGE, err=True)
             raise typer.Exit(EXIT_BUG) from None
+
+
+# The filesystem refusing gradscope's output: a folder the user can change, not a bug.
+OUTPUT_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.ENOTDIR,
+                 errno.ENOENT, errno.EISDIR, errno.ENAMETOOLONG}
+
+
+def output_error(exc: OSError) -> str:
+    """One line for an output that cannot be written: which file, why, and what to do."""
+    where = exc.filename or "the run folder"
+    full = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+    fix = ("free some space, or pass --out on another disk; the steps recorded so far are kept"
+           if full else "pass --out a folder you can write to")
+    return f"cannot write {where}: {exc.strerror or exc} (fix: {fix})"
 
 
 def user_code_failed(error: UserCodeError, note: str = "", *, debug: bool = False) -> None:

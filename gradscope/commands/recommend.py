@@ -11,6 +11,8 @@ from gradscope.commands.exits import EXIT_INTERRUPTED, EXIT_OK, handled, user_co
 from gradscope.commands.options import ConfigArg, DebugOpt, JsonOpt, OutOpt, SampleOpt, SetOpt, StepsOpt
 from gradscope.errors import ConfigError, UserCodeError
 
+MAX_BUDGET = 1000.0  # trials of a thousand runs' worth of steps: more is a typo, not a plan
+
 ModeOpt = Annotated[str, typer.Option(
     "--mode", metavar="norm|value",
     help="norm: clip the global L2 norm (clip_grad_norm_); value: clip each element (clip_grad_value_).")]
@@ -37,8 +39,9 @@ def recommend(
     with handled(debug):
         if mode not in ("norm", "value"):
             raise ConfigError(f"--mode {mode!r} is not a mode (fix: --mode norm or --mode value)")
-        if not budget >= 1.5:
-            raise ConfigError(f"--budget must be at least 1.5 diagnose runs, got {budget:g} (fix: e.g. --budget 4)")
+        if not 1.5 <= budget <= MAX_BUDGET:  # NaN fails too
+            raise ConfigError(f"--budget must be at least 1.5 and at most {MAX_BUDGET:g} diagnose runs, got {budget:g} "
+                              "(fix: e.g. --budget 4)")
         cfg = resolve_config(config, sample, overrides, steps)
         if write and (sample is not None or cfg.path is None):
             raise ConfigError("--write needs a config file of yours (fix: pass CONFIG, not --sample)")

@@ -242,7 +242,7 @@ def _read_toml(path: Path, *, allow_empty: bool = False) -> dict[str, Any]:
                           f"{f', e.g. {hint}' if hint.exists() else ' inside it'})")
     try:
         raw = path.read_bytes()
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a BOM (Windows editors write one) is not TOML
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: is not a text file (fix: pass a TOML config such as gradscope.toml)") from None
     except OSError as exc:

@@ -293,26 +293,29 @@ class Batches:
     make: Callable[[], Any]
     first: Any
     where: str = "[data] factory"  # "<config>: [data] factory", for messages
+    per_step: int = 1  # batches per optimizer step ([run] accumulate): messages name the optimizer step
 
     def __iter__(self) -> Iterator[Any]:
         source = self.first
-        step = 0
+        taken = 0
         while True:
             empty = True
+            step = taken // self.per_step
             with _at_step(step), user_code("the data", step):
                 iterator = iter(source)
             while True:
+                step = taken // self.per_step
                 with _at_step(step), user_code("the data", step):
                     batch = next(iterator, _END)
                 if batch is _END:
                     break
                 empty = False
                 yield batch
-                step += 1
+                taken += 1
             if empty:
                 raise ConfigError(f"{self.where}: the data produced no batches (fix: return at least one batch)")
             if iterator is source:  # a one-shot iterator (e.g. a generator): ask the factory for a new pass
-                with _at_step(step):
+                with _at_step(taken // self.per_step):
                     source = self.make()
 
 
@@ -333,7 +336,8 @@ def build_batches(config: Config, seed: int) -> Batches:
         from gradscope.datasets import csv_dataset
 
         dataset = csv_dataset(config)
-        return Batches(lambda: dataset, _loader(dataset, config, seed), f"{config.source}: [data] path")
+        return Batches(lambda: dataset, _loader(dataset, config, seed), f"{config.source}: [data] path",
+                       config.run.accumulate)
     where = f"{config.source}: [data] factory"
     factory = import_object(config.data.factory or "", config.base_dir, where)
 
@@ -345,7 +349,7 @@ def build_batches(config: Config, seed: int) -> Batches:
     if isinstance(data, torch.Tensor) or not hasattr(data, "__iter__"):
         raise ConfigError(f"{where}: {config.data.factory} returned {type(data).__name__} (fix: return a "
                           "DataLoader, an iterable of batches, or a torch Dataset)")
-    return Batches(make, data, where)
+    return Batches(make, data, where, config.run.accumulate)
 
 
 def _loader(dataset: Any, config: Config, seed: int) -> torch.utils.data.DataLoader:

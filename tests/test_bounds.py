@@ -123,3 +123,10 @@ def test_disk_full_while_streaming_keeps_what_was_recorded(write_config, tmp_pat
     trace = pd.read_csv(out / "trace.csv")
     assert 10 < len(trace) < 2000
     assert list(trace["step"]) == list(range(len(trace)))
+
+
+def test_a_utf8_bom_is_not_a_toml_error(write_config, tmp_path):
+    config = write_config(MLP_CONFIG)
+    config.write_bytes(b"\xef\xbb\xbf" + config.read_bytes())  # what Notepad writes
+    result = runner.invoke(app, ["diagnose", str(config), "--steps", "2", "--no-plots", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output

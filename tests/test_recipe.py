@@ -269,3 +269,21 @@ def test_recipe_in_resolved_config_reruns_the_same(tmp_path):
     again = train(load_config(tmp_path / "run" / "resolved_config.toml"), tmp_path / "again", write_plots=False)
     np.testing.assert_array_equal(frame["loss"], again.trace.to_frame()["loss"])
     np.testing.assert_array_equal(frame["lr"], again.trace.to_frame()["lr"])
+
+
+def test_a_data_error_under_accumulation_names_the_optimizer_step(tmp_path):
+    factories_text = FACTORIES + '''
+
+def build_failing(n=10):
+    for i in range(n):
+        if i == 5:
+            raise ValueError("bad record 5")
+        yield torch.randn(16, 4), torch.randn(16, 1)
+'''
+    (tmp_path / "factories.py").write_text(factories_text)
+    path = tmp_path / "gradscope.toml"
+    path.write_text(config_text("accumulate = 2", steps=6, data="build_failing"))
+    result = CliRunner().invoke(app, ["diagnose", str(path), "--no-plots", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 3, result.output
+    assert "the data at step 2 raised ValueError: bad record 5" in result.output  # micro-batch 5 is step 2's
+    assert (tmp_path / "out" / "diagnosis.json").is_file()

@@ -17,13 +17,13 @@ import typer
 
 from gradscope import __version__
 from gradscope.errors import ConfigError, GradscopeError, UserCodeError
+from gradscope.severity import FAIL_ON
 
 EXIT_OK = 0
 EXIT_SYMPTOMS = 1  # findings at or above --fail-on (diagnose), or the check asked for did not hold (compare)
 EXIT_USAGE = 2  # bad input: nothing ran, or it could not start
 EXIT_USER_CODE = 3  # the user's model, data or loss code raised
 EXIT_INTERRUPTED = 130  # Ctrl-C: what was recorded is kept and diagnosed
-FAIL_ON = ("never", "warning", "critical")
 
 app = typer.Typer(
     name="gradscope",
@@ -107,7 +107,9 @@ def check_fail_on(value: str) -> str:
 
 def fails(rank: int, fail_on: str) -> bool:
     """Whether a verdict of severity `rank` (0 healthy, 1 warning, 2 critical) fails at `fail_on`."""
-    return fail_on != "never" and rank >= FAIL_ON.index(fail_on)
+    from gradscope.severity import fails as fails_at
+
+    return fails_at(rank, fail_on)
 
 
 def resolve_config(config: Path | None, sample: str | None, overrides: list[str] | None, steps: int | None) -> Any:

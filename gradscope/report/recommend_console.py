@@ -39,7 +39,8 @@ def print_recommendation(rec: Recommendation, console: Console | None = None) ->
         t = row["threshold"]
         result = ("winner" if t == winner else
                   f"out at {row['eliminated_at_step']}" if row["eliminated_at_step"] is not None else "finalist")
-        table.add_row("unclipped" if t is None else f"{t:.3g}", str(row["steps"]), number_text(row["late_loss"], nonfinite=WORD),
+        table.add_row("unclipped" if t is None else f"{t:.3g}", str(row["steps"]),
+                      number_text(row["late_loss"], nonfinite=WORD),
                       "-" if row["first_nonfinite_step"] is None else str(row["first_nonfinite_step"]),
                       f"{row['clipped_fraction']:.0%}", result,
                       style="bold" if t == winner else None)

@@ -26,7 +26,8 @@ EXPLODING_GRADIENT = Kind(
     "exploding_gradient",
     "The gradient norm multiplies step after step: it will overflow unless the updates are bounded.",
     lambda ev: (f"x{ev['growth_per_step']:.2f}/step, doubling {ev['doubling_steps']:.1f} steps, "
-                f"R^2 {ev['r2']:.2f}, {number_text(ev['grad_norm_at_onset'])} -> {number_text(ev['grad_norm_at_end'])}"),
+                f"R^2 {ev['r2']:.2f}, {number_text(ev['grad_norm_at_onset'])} -> "
+                f"{number_text(ev['grad_norm_at_end'])}"),
     ends_stable_phase=True)
 WEIGHT_GROWTH = Kind(
     "weight_growth", "The weights grow without bound: they are heading for overflow.",

@@ -14,7 +14,7 @@ from typing import Any
 class Thresholds:
     """The detectors' thresholds; steps are optimizer steps, ratios are plain factors."""
 
-    # -- spikes (gradient_spike, loss_spike): one step far above the recent typical level --------------------
+    # -- spikes.py: one step far above the recent typical level ---------------------------------------------
     spike_window: int = 20  # steps of history the typical level (median) is taken from
     grad_spike_ratio: float = 10.0  # a gradient spike is at least 10x the recent median norm ...
     loss_spike_ratio: float = 3.0  # ... a loss spike at least 3x the recent median loss ...
@@ -28,7 +28,7 @@ class Thresholds:
     # a spike must also rise by this fraction of the run's early level (median of its first spike_window steps).
     min_rise_over_early: float = 0.1
 
-    # -- loss trends (loss_divergence, loss_plateau) --------------------------------------------------------
+    # -- loss.py: loss trends (divergence, plateau) ----------------------------------------------------------
     trend_min_steps: int = 10  # fewer finite steps than this say nothing about a trend
     edge_fraction: float = 0.1  # start / late levels are medians over this fraction of the run (at least 3 steps)
     start_steps: int = 10  # the start level is the median of at most the first 10 steps: a run can blow up early
@@ -39,7 +39,7 @@ class Thresholds:
     plateau_min_steps: int = 20
     plateau_max_improvement: float = 0.01  # less than 1% better than the start after the whole run: not training
 
-    # -- exponential growth of the gradient norm (exploding_gradient) --------------------------------------
+    # -- growth.py: exponential growth of the gradient norm --------------------------------------------------
     growth_windows: tuple[int, ...] = (8, 16, 32, 64)  # trailing window lengths (steps) over which log(norm) is fit
     max_doubling_steps: float = 12.0  # the norm must double at least this often: slower rises are training dynamics
     min_r2: float = 0.85  # how straight log(norm) must be over the window: noise and one-off spikes are not growth
@@ -54,7 +54,7 @@ class Thresholds:
     settled_steps: int = 20  # a rise followed by this many steps at its new level (within recovered_within) ...
     settled_max_growth: float = 1e4  # ... and smaller than 4 orders of magnitude is not an explosion
 
-    # -- weight norm (weight_growth) ------------------------------------------------------------------------
+    # -- growth.py: growth of the weight norm ----------------------------------------------------------------
     weight_max_doubling_steps: float = 25.0  # weights grow slower than gradients before overflowing
     weight_min_growth: float = 10.0  # exponential weight growth must have multiplied the norm by this much
     weight_min_r2: float = 0.9
@@ -62,7 +62,7 @@ class Thresholds:
     weight_stopped_pace: float = 0.25  # exponential growth whose last settled_steps climb at < 1/4 its pace stopped
     weight_near_overflow: float = 1e18  # a weight norm this large squares past float32 range: critical
 
-    # -- vanishing gradients (vanishing_gradient) -----------------------------------------------------------
+    # -- vanishing.py: vanishing gradients ------------------------------------------------------------------
     vanishing_ratio: float = 1e-3  # early/late layer gradient norm below this: three orders of magnitude
     min_weight_layers: int = 3  # depth needs at least three weight tensors to speak of early and late
     collapse_ratio: float = 1e-4  # late global norm below this fraction of the early one ...

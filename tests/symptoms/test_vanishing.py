@@ -10,8 +10,8 @@ from symptom_traces import MLP_PARAMS, lognormal, make_trace, mlp_info
 
 from gradscope.diagnosis import diagnose_trace
 from gradscope.symptoms import Severity
-from gradscope.symptoms.vanishing import detect_vanishing_gradient
 from gradscope.symptoms.thresholds import DEFAULT as T
+from gradscope.symptoms.vanishing import detect_vanishing_gradient
 
 N = 150
 # Four weight matrices (with biases), input side first: "early" is the first of them, "late" the last.

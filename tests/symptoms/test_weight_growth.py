@@ -30,7 +30,8 @@ def test_exponential_weight_growth_must_double_every_25_steps_to_be_critical(dou
         assert symptom.evidence["doubling_steps"] == pytest.approx(doubling, rel=0.05)
 
 
-@pytest.mark.parametrize("top, found", [(DEFAULT.weight_min_growth * 0.95, False), (DEFAULT.weight_min_growth * 1.05, True)])
+@pytest.mark.parametrize("top, found", [(DEFAULT.weight_min_growth * 0.95, False),
+                                        (DEFAULT.weight_min_growth * 1.05, True)])
 def test_exponential_growth_counts_once_the_norm_is_10x_its_start(top, found):
     """Doubling each step, then holding at 9.5x / 10.5x: a burst that stopped is a warning, not a runaway."""
     weights = np.minimum(2.0 ** np.clip(T - 50, 0, None), top)

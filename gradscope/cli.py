@@ -17,7 +17,7 @@ import typer
 
 from gradscope import __version__
 from gradscope.errors import ConfigError, GradscopeError, UserCodeError
-from gradscope.severity import FAIL_ON
+from gradscope.severity import FAIL_ON, fails  # noqa: F401 (fails: the commands import it from here)
 
 EXIT_OK = 0
 EXIT_SYMPTOMS = 1  # findings at or above --fail-on (diagnose), or the check asked for did not hold (compare)
@@ -103,13 +103,6 @@ def check_fail_on(value: str) -> str:
         raise ConfigError(f"--fail-on {value!r} is not a level{did_you_mean(value, FAIL_ON)} "
                           f"(fix: one of {', '.join(FAIL_ON)})")
     return value
-
-
-def fails(rank: int, fail_on: str) -> bool:
-    """Whether a verdict of severity `rank` (0 healthy, 1 warning, 2 critical) fails at `fail_on`."""
-    from gradscope.severity import fails as fails_at
-
-    return fails_at(rank, fail_on)
 
 
 def resolve_config(config: Path | None, sample: str | None, overrides: list[str] | None, steps: int | None) -> Any:

@@ -22,7 +22,7 @@ class Diagnosis:
 
     verdict: str
     steps_completed: int
-    symptoms: tuple[Symptom, ...]
+    symptoms: list[Symptom]  # most severe first
     summary: dict[str, Any]
     run_dir: str | None = None
     label: str = ""
@@ -45,7 +45,7 @@ class Diagnosis:
     def from_dict(cls, data: dict[str, Any]) -> Diagnosis:
         known = {"verdict", "steps_completed", "symptoms", "summary", "run_dir"}
         return cls(data["verdict"], int(data["steps_completed"]),
-                   tuple(symptom_from_dict(s) for s in data.get("symptoms", [])), dict(data.get("summary", {})),
+                   [symptom_from_dict(s) for s in data.get("symptoms", [])], dict(data.get("summary", {})),
                    data.get("run_dir"), extra={k: v for k, v in data.items() if k not in known})
 
 
@@ -55,7 +55,7 @@ def diagnose_trace(trace: Trace, *, thresholds: Thresholds = DEFAULT, label: str
     numeric summary; `run_dir` is the folder the run's artifacts are in, if any."""
     summary = summarize(trace)
     symptoms = sorted(run_catalogue(without_amp_skips(trace), thresholds), key=lambda s: (-s.severity.rank, s.step))
-    return Diagnosis(verdict_of(s.severity for s in symptoms), len(trace), tuple(symptoms), summary,
+    return Diagnosis(verdict_of(s.severity for s in symptoms), len(trace), symptoms, summary,
                      run_dir=None if run_dir is None else str(run_dir), label=label or trace.info.label)
 
 

@@ -46,7 +46,7 @@ def symptom(kind, severity, step, message, evidence, **where) -> Symptom:
 
 
 K = SymptomKind
-CRITICAL_SYMPTOMS = (
+CRITICAL_SYMPTOMS = [
     symptom(K.NONFINITE_LOSS, Severity.CRITICAL, 55, "loss became +Inf at step 55: first non-finite output in "
             "module rnn (RNN: 12 NaN, 3 Inf of 4096 values)", {"value": math.inf, "last_finite_loss": 3.5e37},
             module="rnn"),
@@ -69,11 +69,11 @@ CRITICAL_SYMPTOMS = (
             {"start_loss": 0.693, "late_loss": 0.6925, "improvement": 0.0007}),
     symptom(K.VANISHING_GRADIENT, Severity.WARNING, 0, "gradients vanish with depth",
             {"early_to_late_ratio": 2.1e-5}, parameter="0.weight"),
-)
+]
 
 
 DIAGNOSES = {
-    "healthy": Diagnosis("healthy", 200, (), summary(), run_dir="gradscope-runs/healthy", label="mlp"),
+    "healthy": Diagnosis("healthy", 200, [], summary(), run_dir="gradscope-runs/healthy", label="mlp"),
     "critical_many_symptoms": Diagnosis(
         "critical", 56, CRITICAL_SYMPTOMS,
         summary(final_loss=math.nan, best_loss=0.91, max_grad_norm=math.inf, median_grad_norm=4.4,
@@ -82,10 +82,10 @@ DIAGNOSES = {
         run_dir="gradscope-runs/exploding_rnn", label="exploding_rnn"),
     "interrupted": Diagnosis(
         "warning", 37,
-        (symptom(K.VANISHING_GRADIENT, Severity.WARNING, 20, "gradient norm collapsed from 0.5 to 1e-06",
-                 {"early_grad_norm": 0.5, "late_grad_norm": 1e-06}),),
+        [symptom(K.VANISHING_GRADIENT, Severity.WARNING, 20, "gradient norm collapsed from 0.5 to 1e-06",
+                 {"early_grad_norm": 0.5, "late_grad_norm": 1e-06})],
         summary(stopped="interrupted", steps_requested=100, amp_skipped_steps=3), run_dir="runs/partial"),
-    "user_code_error": Diagnosis("healthy", 0, (), summary(final_loss=math.nan, best_loss=math.nan,
+    "user_code_error": Diagnosis("healthy", 0, [], summary(final_loss=math.nan, best_loss=math.nan,
                                                            initial_loss=math.nan, max_grad_norm=math.nan,
                                                            median_grad_norm=math.nan, stopped="error")),
 }
@@ -148,7 +148,7 @@ def compared(label: str, diagnosis: Diagnosis, steps: int, clip: ClipSetting | N
 
 def comparison(state: str) -> Comparison:
     broken = DIAGNOSES["critical_many_symptoms"]
-    healthy = Diagnosis("healthy", 200, (), summary(clip={"mode": "norm", "threshold": 0.5}, clipped_fraction=0.3))
+    healthy = Diagnosis("healthy", 200, [], summary(clip={"mode": "norm", "threshold": 0.5}, clipped_fraction=0.3))
     warned = Diagnosis("warning", 200, CRITICAL_SYMPTOMS[5:7],
                        summary(final_loss=0.31, clip={"mode": "value", "threshold": 0.1}, clipped_fraction=1.0))
     base = compared("baseline", broken, 56)

@@ -41,7 +41,7 @@ def print_diagnosis(diagnosis: Diagnosis, console: Console | None = None, *, com
         header.append(f"  {diagnosis.label}", style="dim")
     console.print(header)
     ran = f"{diagnosis.steps_completed} of {s.get('steps_requested') or diagnosis.steps_completed} steps"
-    ran += STOPPED_NOTE[StopReason(s.get("stopped", StopReason.COMPLETED))]
+    ran += STOPPED_NOTE[StopReason(s.get("stopped") or StopReason.COMPLETED)]
     verdict = Text("verdict: ")
     verdict.append(diagnosis.verdict.upper(), style=STYLE[diagnosis.verdict])
     verdict.append(f"  {ran}")

@@ -61,7 +61,7 @@ class Symptom:
 class Context:
     """What a detector must know of the findings before it; the catalogue builds it (its `couplings`)."""
 
-    climb_steps: frozenset[int] = frozenset()  # trace rows inside an exponential climb of the gradient norm
+    climb_steps: frozenset[int] = frozenset()  # steps inside an exponential climb of the gradient norm
     climb_onset: int | None = None  # the step that climb began
 
 

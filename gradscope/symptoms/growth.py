@@ -18,7 +18,7 @@ from gradscope.number_text import number_text
 from gradscope.symptoms._stats import LogFit, log_fit
 from gradscope.symptoms.base import NO_CONTEXT, Context, Detector, Kind, Severity, Symptom
 from gradscope.symptoms.thresholds import DEFAULT, Thresholds
-from gradscope.trace import Trace
+from gradscope.trace import Trace, first_nonfinite_step
 
 FLOAT32_MAX = 3.4028234663852886e38
 
@@ -103,11 +103,10 @@ def detect_exploding_gradient(trace: Trace, thresholds: Thresholds = DEFAULT,
     cut = int(np.argmin(positive)) if not positive.all() else len(norms)
     end = _growth_segment(norms[:cut], onset, math.log(2) / max_doubling)
     fit = log_fit(norms[onset: end + 1]) if end > onset + 1 else found[2]
-    # The first step anything overflowed: the gradient norm, or the loss (MSE squares first).
-    bad_loss = np.flatnonzero(~np.isfinite(trace.loss))
-    firsts = [cut] if cut < len(norms) else []
-    firsts += [int(bad_loss[0])] if len(bad_loss) else []
-    overflow = int(trace.steps[min(firsts)]) if firsts else None
+    # The first step anything overflowed (the loss often first: MSE squares), or the norm left the fit's domain.
+    firsts = [int(trace.steps[cut])] if cut < len(norms) else []
+    nonfinite = first_nonfinite_step(trace)
+    overflow = min([*firsts, *([nonfinite] if nonfinite is not None else [])], default=None)
     baseline = float(np.median(norms[:t.baseline_steps]))
     layers = _fastest_layers(trace, onset, end)
     steps_left = (math.log(FLOAT32_MAX / norms[end]) / fit.slope) if fit.slope > 0 and norms[end] > 0 else math.inf

@@ -138,6 +138,8 @@ def test_weight_matrices_with_no_gradient_at_all_are_dead_units(dead, flagged):
     if flagged:
         assert "no gradient at all" in found[0].message and found[0].step == 30
         assert found[0].evidence["dead_layers"] == [MLP_PARAMS[j] for j in weights[:dead]]
+        # the report's evidence cell (it used to fail on this evidence, which has no grad norms)
+        assert found[0].evidence_line == f"{dead} of {len(weights)} weight matrices without gradient"
 
 
 def test_biases_show_the_signal_vanishing_when_weight_gradients_stay_flat():

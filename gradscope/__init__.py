@@ -8,19 +8,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Diagnosis", "Monitor", "Run", "__version__", "load_run"]
+__all__ = ["Diagnosis", "Monitor", "Run", "Thresholds", "__version__", "load_run"]
 
 _LAZY = {
     "Monitor": "gradscope.monitor",
     "load_run": "gradscope.runs",
     "Run": "gradscope.runs",
     "Diagnosis": "gradscope.diagnosis",
+    "Thresholds": "gradscope.symptoms.thresholds",
 }
 
 if TYPE_CHECKING:
     from gradscope.diagnosis import Diagnosis
     from gradscope.monitor import Monitor
     from gradscope.runs import Run, load_run
+    from gradscope.symptoms.thresholds import Thresholds
 
 
 def __getattr__(name: str) -> Any:

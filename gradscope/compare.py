@@ -11,11 +11,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gradscope.errors import ConfigError, GradscopeError
+from gradscope.number_text import number_text
 
 if TYPE_CHECKING:
     from gradscope.config import ClipConfig, Config
@@ -64,7 +65,7 @@ class ClipSetting:
         return {"mode": self.mode, "threshold": self.threshold}
 
 
-@dataclass
+@dataclass(frozen=True)
 class ComparedRun:
     """One run of a comparison: its trace, findings, headline numbers and folder."""
 
@@ -114,17 +115,17 @@ class ComparedRun:
         }
 
 
-@dataclass
+@dataclass(frozen=True)
 class Comparison:
     """The runs, baseline first, and the plain-words findings; `run_dir` holds the comparison's artifacts."""
 
-    runs: list[ComparedRun]
-    findings: list[tuple[str | None, str]]  # (outcome, sentence): the conclusion, one sentence per finding
+    runs: tuple[ComparedRun, ...]
+    findings: tuple[tuple[str | None, str], ...]  # (outcome, sentence): the conclusion, one per finding
     run_dir: Path
     recorded: bool = False  # compared folders recorded earlier rather than fresh runs
     interrupted: bool = False
     recommendation: dict[str, Any] | None = None  # Recommendation.to_dict() when --recommended was used
-    plots: list[Path] = field(default_factory=list)
+    plots: tuple[Path, ...] = ()  # the overlaid loss and gradient-norm PNGs written
 
     @property
     def conclusion(self) -> str:
@@ -260,10 +261,8 @@ def compare_config(config: Config, run_dir: Path, clips: Sequence[ClipSetting], 
         if result.interrupted:
             interrupted = True
             break
-    comparison = _finish(runs, run_dir, recorded=False, interrupted=interrupted)
-    comparison.recommendation = recommendation
-    write_comparison(comparison, plots=plots)
-    return comparison
+    return _finish(runs, run_dir, recorded=False, interrupted=interrupted, recommendation=recommendation,
+                   plots=plots)
 
 
 def _recommend(config: Config, run_dir: Path, mode: str, steps: int | None,
@@ -296,9 +295,7 @@ def compare_recorded(paths: Sequence[Path], run_dir: Path, *, plots: bool = True
                 if info.clip_mode in CLIP_MODES and info.clip_threshold is not None else None)
         summary = summarize(trace) | _decoded(recorded.diagnosis.summary)
         runs.append(ComparedRun(label, clip, trace, recorded.diagnosis, summary, Path(path)))
-    comparison = _finish(runs, Path(run_dir), recorded=True, interrupted=False)
-    write_comparison(comparison, plots=plots)
-    return comparison
+    return _finish(runs, Path(run_dir), recorded=True, interrupted=False, plots=plots)
 
 
 def _decoded(summary: dict[str, Any]) -> dict[str, Any]:
@@ -327,26 +324,31 @@ def _unique_labels(paths: list[Path]) -> list[str]:
     return labels
 
 
-def _finish(runs: list[ComparedRun], run_dir: Path, *, recorded: bool, interrupted: bool) -> Comparison:
-    base = runs[0]
-    for run in runs[1:]:
-        run.outcome = outcome(base, run)
-    return Comparison(runs, conclude(runs, interrupted=interrupted), run_dir, recorded, interrupted)
-
-
-def write_comparison(comparison: Comparison, *, plots: bool = True) -> None:
-    """comparison.json and, unless `plots` is False, the overlaid loss and gradient-norm PNGs."""
+def _finish(runs: list[ComparedRun], run_dir: Path, *, recorded: bool, interrupted: bool,
+            recommendation: dict[str, Any] | None = None, plots: bool = True) -> Comparison:
+    """The comparison of `runs` (each judged against the first), with its plots and comparison.json written."""
     from gradscope.report.export import dumps
 
-    run_dir = comparison.run_dir
+    base = runs[0]
+    runs = [base, *(replace(run, outcome=outcome(base, run)) for run in runs[1:])]
     run_dir.mkdir(parents=True, exist_ok=True)
-    if plots and any(len(r.trace) for r in comparison.runs):
-        from gradscope.report.compare_plots import grad_norm_overlay, loss_overlay
-
-        for name, build in ((LOSS_PLOT, loss_overlay), (GRAD_NORM_PLOT, grad_norm_overlay)):
-            build(comparison.runs).savefig(run_dir / name, dpi=110)
-            comparison.plots.append(run_dir / name)
+    comparison = Comparison(tuple(runs), tuple(conclude(runs, interrupted=interrupted)), run_dir, recorded,
+                            interrupted, recommendation, tuple(write_plots(runs, run_dir)) if plots else ())
     (run_dir / COMPARISON_FILE).write_text(dumps(comparison.to_dict()) + "\n")
+    return comparison
+
+
+def write_plots(runs: Sequence[ComparedRun], run_dir: Path) -> list[Path]:
+    """The overlaid loss and gradient-norm PNGs of `runs` in `run_dir` (none when no run recorded a step)."""
+    if not any(len(r.trace) for r in runs):
+        return []
+    from gradscope.report.compare_plots import grad_norm_overlay, loss_overlay
+
+    written = []
+    for name, build in ((LOSS_PLOT, loss_overlay), (GRAD_NORM_PLOT, grad_norm_overlay)):
+        build(list(runs)).savefig(run_dir / name, dpi=110)
+        written.append(run_dir / name)
+    return written
 
 
 # -- judging ------------------------------------------------------------------------------------------------
@@ -417,17 +419,12 @@ def _nonfinite(run: ComparedRun) -> str:
     index = int(step) - int(run.trace.steps[0]) if len(run.trace) else -1
     value = float(loss[index]) if 0 <= index < len(loss) else math.nan
     # A finite loss at that step means a gradient went non-finite first.
-    what = "Inf" if math.isinf(value) else ("NaN" if math.isnan(value) else "NaN/Inf")
+    what = "NaN/Inf" if math.isfinite(value) else number_text(value, nonfinite=("NaN", "Inf", "Inf"))
     return f"{what} at step {step}"
 
 
 def _num(value: Any) -> str:
-    if value is None:
-        return "-"
-    value = float(value)
-    if not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Inf" if value > 0 else "-Inf")
-    return f"{value:.3g}"
+    return number_text(value, ".3g")
 
 
 def _sort_loss(value: Any) -> float:

@@ -4,33 +4,25 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from gradscope.symptoms import (
-    Symptom,
-    detect_exploding_gradient,
-    detect_gradient_spike,
-    detect_loss_divergence,
-    detect_loss_plateau,
-    detect_loss_spike,
-    detect_nonfinite,
-    detect_vanishing_gradient,
-    detect_weight_growth,
-)
-from gradscope.trace import Trace
-
-VERDICTS = ("healthy", "warning", "critical")
+from gradscope.severity import VERDICTS, verdict_of
+from gradscope.symptoms.base import Symptom
+from gradscope.symptoms.catalogue import run_catalogue, symptom_from_dict
+from gradscope.symptoms.thresholds import DEFAULT, Thresholds
+from gradscope.trace import Trace, first_nonfinite_step
 
 
-@dataclass
+@dataclass(frozen=True)
 class Diagnosis:
     """The findings of one run: `verdict` is the highest severity found (info counts as healthy)."""
 
     verdict: str
     steps_completed: int
-    symptoms: list[Symptom]
+    symptoms: list[Symptom]  # most severe first
     summary: dict[str, Any]
     run_dir: str | None = None
     label: str = ""
@@ -53,35 +45,18 @@ class Diagnosis:
     def from_dict(cls, data: dict[str, Any]) -> Diagnosis:
         known = {"verdict", "steps_completed", "symptoms", "summary", "run_dir"}
         return cls(data["verdict"], int(data["steps_completed"]),
-                   [Symptom.from_dict(s) for s in data.get("symptoms", [])], dict(data.get("summary", {})),
+                   [symptom_from_dict(s) for s in data.get("symptoms", [])], dict(data.get("summary", {})),
                    data.get("run_dir"), extra={k: v for k, v in data.items() if k not in known})
 
 
-def diagnose_trace(trace: Trace, *, label: str = "") -> Diagnosis:
-    """All symptoms found in `trace`, most severe first, with the verdict and a numeric summary."""
+def diagnose_trace(trace: Trace, *, thresholds: Thresholds = DEFAULT, label: str = "",
+                   run_dir: str | Path | None = None) -> Diagnosis:
+    """All symptoms found in `trace` by the catalogue's detectors, most severe first, with the verdict and a
+    numeric summary; `run_dir` is the folder the run's artifacts are in, if any."""
     summary = summarize(trace)
-    trace = without_amp_skips(trace)
-    symptoms: list[Symptom] = []
-    symptoms += detect_nonfinite(trace)
-    exploding = detect_exploding_gradient(trace)
-    symptoms += exploding
-    skip: set[int] = set()
-    if exploding:  # spikes inside an exponential climb are the climb, not separate events
-        ev = exploding[0].evidence
-        skip = set(range(ev["onset_step"], ev["last_growth_step"] + 2))
-    symptoms += detect_gradient_spike(trace, skip=skip)
-    symptoms += detect_loss_spike(trace, skip=skip)
-    symptoms += detect_loss_divergence(trace)
-    symptoms += detect_loss_plateau(trace)
-    symptoms += detect_weight_growth(trace)
-    # Once the gradients explode, early layers often die (ReLUs stuck at zero): only the steps before the
-    # explosion can say whether gradients vanish with depth.
-    symptoms += detect_vanishing_gradient(trace, before_step=exploding[0].evidence["onset_step"] if exploding
-                                          else None)
-    symptoms.sort(key=lambda s: (-s.severity.rank, s.step))
-    worst = max((s.severity.rank for s in symptoms), default=0)
-    verdict = VERDICTS[max(worst, 0)] if worst > 0 else "healthy"
-    return Diagnosis(verdict, len(trace), symptoms, summary, label=label or trace.info.label)
+    symptoms = sorted(run_catalogue(without_amp_skips(trace), thresholds), key=lambda s: (-s.severity.rank, s.step))
+    return Diagnosis(verdict_of(s.severity for s in symptoms), len(trace), symptoms, summary,
+                     run_dir=None if run_dir is None else str(run_dir), label=label or trace.info.label)
 
 
 def without_amp_skips(trace: Trace) -> Trace:
@@ -112,12 +87,6 @@ def summarize(trace: Trace) -> dict[str, Any]:
     norms = norms[trace.column("amp_skipped") == 0]
     finite_loss = loss[np.isfinite(loss)]
     finite_norms = norms[np.isfinite(norms)]
-    bad = np.flatnonzero(~np.isfinite(loss) | (trace.column("nonfinite_grads") > 0)
-                         | ~np.isfinite(trace.weight_norm))
-    first_bad = int(trace.steps[bad[0]]) if len(bad) else None
-    events = [e.step for e in trace.info.events if e.kind.startswith("nonfinite")]
-    if events:
-        first_bad = min([*events, *([first_bad] if first_bad is not None else [])])
     info = trace.info
     n = len(trace)
     return {
@@ -126,11 +95,11 @@ def summarize(trace: Trace) -> dict[str, Any]:
         "initial_loss": float(loss[0]) if n else math.nan,
         "max_grad_norm": float(np.nanmax(norms)) if n and not np.isnan(norms).all() else math.nan,
         "median_grad_norm": float(np.median(finite_norms)) if len(finite_norms) else math.nan,
-        "first_nonfinite_step": first_bad,
+        "first_nonfinite_step": first_nonfinite_step(trace),
         "clipped_fraction": float(trace.column("clipped").mean()) if n else 0.0,
         "amp_skipped_steps": int(trace.column("amp_skipped").sum()),
         "clip": None if info.clip_mode is None else {"mode": info.clip_mode, "threshold": info.clip_threshold},
         "steps_requested": info.steps_requested,
-        "stopped": info.stopped,
+        "stopped": info.stopped.value,
         "seconds": float(trace.column("seconds")[-1]) if n else 0.0,
     }

@@ -447,11 +447,14 @@ class Monitor:
 
     # -- results -----------------------------------------------------------------------------------
     def diagnose(self, **thresholds: Any) -> Diagnosis:
-        """The findings on everything recorded so far (the same detectors the CLI runs)."""
+        """The findings on everything recorded so far (the same detectors the CLI runs), with any detector
+        threshold changed by keyword (`grad_spike_ratio=5.0`; the names are `gradscope.Thresholds`' fields)."""
         from gradscope.diagnosis import diagnose_trace
+        from gradscope.symptoms.thresholds import Thresholds
 
+        limits = Thresholds.from_keywords(**thresholds)  # an unknown name: TypeError listing the valid ones
         self.flush()
-        return diagnose_trace(self.trace, **thresholds)
+        return diagnose_trace(self.trace, thresholds=limits)
 
     def save(self, path: str | Path) -> Path:
         """Write trace.csv, per-parameter norms, run.json, diagnosis.json and plots into `path`.
@@ -459,12 +462,13 @@ class Monitor:
         trace.csv holds every step. The per-parameter CSVs hold the steps still in memory: all of them for a
         run shorter than `recent + history` steps, else the recent window and the downsampled history.
         """
+        from dataclasses import replace
+
         from gradscope.report.artifacts import write_artifacts
 
         self.flush()
         run_dir = Path(path)
-        diagnosis = self.diagnose()
-        diagnosis.run_dir = str(run_dir)
+        diagnosis = replace(self.diagnose(), run_dir=str(run_dir))
         self.trace.write_csvs(run_dir)
         write_run_info(run_dir, self.trace.info)
         write_artifacts(run_dir, self.trace, diagnosis)

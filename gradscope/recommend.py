@@ -21,14 +21,19 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from gradscope.config import ClipConfig, Config
 from gradscope.errors import UserCodeError
+from gradscope.number_text import WORD, number_text
 from gradscope.snippets import snippets
-from gradscope.trace import Trace
+from gradscope.symptoms.catalogue import SymptomKind
+from gradscope.trace import StopReason, Trace, first_nonfinite_step
+
+if TYPE_CHECKING:
+    from gradscope.symptoms.base import Kind
 
 MODES = ("norm", "value")
 DEFAULT_BUDGET = 4.0  # total optimizer steps, in units of one diagnose run
@@ -45,7 +50,8 @@ ALTERNATIVE_WINS = 0.5  # a lower lr / standardised inputs that halve the best c
 
 @dataclass
 class Trial:
-    """One clipped (or unclipped) trial: how far it ran and its late loss there."""
+    """One clipped (or unclipped) trial: how far it ran and its late loss there. Not frozen: successive
+    halving measures it after every round it survives (`_measure`)."""
 
     threshold: float | None  # None: no clipping
     session: Any = field(repr=False, default=None)
@@ -62,7 +68,7 @@ class Trial:
                 "eliminated_at_step": self.eliminated_at, "note": self.note}
 
 
-@dataclass
+@dataclass(frozen=True)
 class Recommendation:
     """The contract's `recommend --json` document, as data."""
 
@@ -103,10 +109,8 @@ def stable_phase(trace: Trace) -> int:
     if len(bad):
         end = min(end, int(bad[0]))
     for s in diagnose_trace(trace).symptoms:
-        if s.kind.value in ("exploding_gradient", "weight_growth"):
+        if s.kind.ends_stable_phase:  # the onset of growth, or the step of a spike
             end = min(end, int(s.evidence.get("onset_step", s.step)))
-        elif s.kind.value == "gradient_spike":
-            end = min(end, int(s.step))
     return max(end, min(n, 3))
 
 
@@ -163,20 +167,19 @@ def _measure(trial: Trial) -> None:
     trial.steps = len(trace)
     loss = trace.loss
     trial.late_loss = late_loss(loss) if not _blew_up(trial.session) else math.inf
-    bad = np.flatnonzero(~np.isfinite(loss) | (trace.column("nonfinite_grads") > 0))
-    trial.first_nonfinite_step = int(bad[0]) if len(bad) else None
+    trial.first_nonfinite_step = first_nonfinite_step(trace)
     trial.clipped_fraction = float(trace.column("clipped").mean()) if len(trace) else 0.0
 
 
 def _blew_up(session: Any) -> bool:
-    return session.trace.info.stopped == "nonfinite_weights"
+    return session.stop is StopReason.NONFINITE_WEIGHTS
 
 
 def _stop_if_failed(session: Any) -> None:
     """A trial whose user code raised, or that Ctrl-C stopped, ends the search: no winner from a crashed trial."""
     if session.error is not None:
         raise session.error
-    if session.interrupted:
+    if session.stop is StopReason.INTERRUPTED:
         raise KeyboardInterrupt
 
 
@@ -239,38 +242,25 @@ def _search(config: Config, run_dir: Path, mode: str, budget: float, steps: int 
     unclipped = probe
     initial = float(probe.session.trace.loss[0]) if len(probe.session.trace) else math.nan
 
-    kinds = set(probe.session.finish(write_plots=False).diagnosis.kinds())
+    kinds = {s.kind for s in probe.session.finish(write_plots=False).diagnosis.symptoms}
     clipping_helps, notes, alternatives, vanishing = _judge(
         config, trials, winner, initial, kinds, _input_scale_note(probe.session), total,
         lambda: budget_steps - spent, advance, start)
-    if clipping_helps and winner.clipped_fraction >= ALWAYS_ON:
-        notes.append(f"clipping engages on {winner.clipped_fraction:.0%} of steps: the run becomes normalised "
-                     f"SGD (step = lr x {winner.threshold:.3g}); a lower learning rate may serve better")
     for trial in trials:
         if trial.session is not None and trial is not probe:
             trial.session.finish(write_plots=False)
-
     guard_rail = winner.threshold is None or winner.clipped_fraction == 0.0 or vanishing or (
         not clipping_helps and not alternatives)
     threshold = stats["percentiles"]["p99"] * 2 if guard_rail else winner.threshold
     predicted = _predicted_fraction(probe.session.trace, mode, threshold, stats["stable_steps"])
-    if clipping_helps:
-        notes.insert(0, f"clip-{mode} {threshold:.3g}: late loss {_fmt(winner.late_loss)} at {total} steps; "
-                        f"unclipped: late loss {_fmt(unclipped.late_loss)} at {unclipped.steps} steps"
-                        f"{_nan_note(unclipped)}")
-    elif guard_rail:
-        notes.append(f"if you want a guard rail anyway, {threshold:.3g} (2x the 99th percentile of the stable "
-                     "phase) rarely clips")
+    notes = _with_result_notes(notes, mode, threshold, winner, unclipped, total, clipping_helps, guard_rail)
     evidence = {
         "statistics": stats,
         "predicted_clipped_fraction": predicted,
         "observed_clipped_fraction": winner.clipped_fraction if winner.threshold is not None else 0.0,
         "initial_loss": initial,
-        "unclipped": unclipped.row(),
-        "trials": [t.row() for t in sorted(trials, key=lambda t: (t.threshold is None, t.threshold or 0))],
-        "winner": winner.row(),
-        "why": _why(winner, finalists, total),
-        "probe_symptoms": sorted(kinds),
+        **_trial_evidence(trials, finalists, total),
+        "probe_symptoms": sorted(k.value for k in kinds),
     }
     if alternatives:
         evidence["alternatives"] = [t.row() for t in alternatives]
@@ -279,6 +269,32 @@ def _search(config: Config, run_dir: Path, mode: str, budget: float, steps: int 
               f"{stats['percentiles']['p50']:.3g}), scored by the late loss at {total} steps")
     return Recommendation(mode, float(threshold), method, clipping_helps, notes, evidence,
                           snippets(mode, float(threshold)), str(run_dir), spent, budget_steps)
+
+
+def _with_result_notes(notes: list[str], mode: str, threshold: float, winner: Trial, unclipped: Trial, total: int,
+                       clipping_helps: bool, guard_rail: bool) -> list[str]:
+    """The judgement's `notes` with the result: first the winner against the unclipped run when clipping helps,
+    last a warning when it clips on nearly every step, or the guard rail when clipping is not needed."""
+    notes = list(notes)
+    if clipping_helps and winner.clipped_fraction >= ALWAYS_ON:
+        notes.append(f"clipping engages on {winner.clipped_fraction:.0%} of steps: the run becomes normalised "
+                     f"SGD (step = lr x {winner.threshold:.3g}); a lower learning rate may serve better")
+    if clipping_helps:
+        notes.insert(0, f"clip-{mode} {threshold:.3g}: late loss {_fmt(winner.late_loss)} at {total} steps; "
+                        f"unclipped: late loss {_fmt(unclipped.late_loss)} at {unclipped.steps} steps"
+                        f"{_nan_note(unclipped)}")
+    elif guard_rail:
+        notes.append(f"if you want a guard rail anyway, {threshold:.3g} (2x the 99th percentile of the stable "
+                     "phase) rarely clips")
+    return notes
+
+
+def _trial_evidence(trials: list[Trial], finalists: list[Trial], total: int) -> dict[str, Any]:
+    """The evidence's trial rows (by threshold, unclipped last), the unclipped probe, the winner and why."""
+    winner, unclipped = finalists[0], next(t for t in trials if t.threshold is None)
+    return {"unclipped": unclipped.row(),
+            "trials": [t.row() for t in sorted(trials, key=lambda t: (t.threshold is None, t.threshold or 0))],
+            "winner": winner.row(), "why": _why(winner, finalists, total)}
 
 
 def schedule_cost(candidates: int, total: int, first_horizon: int, min_keep: int = 2) -> int:
@@ -330,7 +346,7 @@ def _thin(thresholds: list[float], n: int) -> list[float]:
     return [t for i, t in enumerate(thresholds) if i in picks]
 
 
-def _judge(config: Config, trials: list[Trial], winner: Trial, initial: float, kinds: set[str], scale_note: str,
+def _judge(config: Config, trials: list[Trial], winner: Trial, initial: float, kinds: set[Kind], scale_note: str,
            total: int, budget_left: Callable[[], int], advance, start) -> tuple[bool, list[str], list[Trial], bool]:
     """Does clipping fix this run, or is the cause elsewhere? (clipping_helps, notes, alternative trials,
     vanishing). Vanishing gradients, a winner that never clipped, a loss that stays above its start with every
@@ -348,8 +364,9 @@ def _judge(config: Config, trials: list[Trial], winner: Trial, initial: float, k
         clipping_helps = False
         notes.append(f"the unclipped run is healthy and within {HEALTHY_MARGIN - 1:.0%} of the best trial's loss "
                      f"at {probe.steps} steps: clipping is not needed")
-    vanishing = "vanishing_gradient" in kinds and not kinds & {"exploding_gradient", "nonfinite_gradient",
-                                                                "nonfinite_loss"}
+    vanishing = (SymptomKind.VANISHING_GRADIENT in kinds
+                 and not kinds & {SymptomKind.EXPLODING_GRADIENT, SymptomKind.NONFINITE_GRADIENT,
+                                  SymptomKind.NONFINITE_LOSS})
     if vanishing:
         clipping_helps = False
         notes.append("gradients vanish: clipping only makes them smaller. Use ReLU/GELU instead of "
@@ -398,7 +415,7 @@ def _successive_halving(trials: list[Trial], plan: Schedule, total: int, advance
     horizon = plan.first_horizon
     while True:
         for trial in alive:
-            if not trial.session.stopped:
+            if trial.session.stop is None:
                 advance(trial, horizon)
         if horizon >= total:
             return sorted(alive, key=_rank)
@@ -485,7 +502,7 @@ def _why(winner: Trial, finalists: list[Trial], total: int) -> str:
 
 
 def _fmt(value: float) -> str:
-    return f"{value:.4g}" if math.isfinite(value) else "non-finite"
+    return number_text(value, nonfinite=WORD)
 
 
 def _nan_note(trial: Trial) -> str:

@@ -46,8 +46,7 @@ def load_run(path: str | Path) -> Run:
     if diag_path.is_file():
         diagnosis = Diagnosis.from_dict(json.loads(diag_path.read_text()))
     else:  # killed before the diagnosis was written: diagnose what was streamed
-        diagnosis = diagnose_trace(read_trace(run_dir))
-        diagnosis.run_dir = str(run_dir)
+        diagnosis = diagnose_trace(read_trace(run_dir), run_dir=run_dir)
     config_path = run_dir / RESOLVED_CONFIG_FILE
     return Run(run_dir, frame, grads, weights, diagnosis,
                config_path.read_text() if config_path.is_file() else None)

@@ -12,6 +12,7 @@ import csv
 import json
 import math
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
 
@@ -50,6 +51,15 @@ class Event:
     others: tuple[str, ...] = ()  # further parameters affected at the same step
 
 
+class StopReason(StrEnum):
+    """How a run ended: its run.json `stopped` value (and the diagnosis summary's)."""
+
+    COMPLETED = "completed"  # every step requested ran (or the user's loop ended)
+    NONFINITE_WEIGHTS = "nonfinite_weights"  # stopped: nothing more to learn from NaN/Inf weights
+    INTERRUPTED = "interrupted"  # Ctrl-C, or killed before run.json was written
+    ERROR = "error"  # the user's code raised
+
+
 @dataclass
 class RunInfo:
     """What a trace needs besides numbers: parameter names and shapes, the clip setting, how the run ended."""
@@ -60,12 +70,16 @@ class RunInfo:
     clip_mode: str | None = None  # "norm" | "value" | None
     clip_threshold: float | None = None
     steps_requested: int | None = None
-    stopped: str = "completed"  # completed | nonfinite_weights | interrupted | error
+    stopped: StopReason = StopReason.COMPLETED
     label: str = ""
     events: list[Event] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self.stopped = StopReason(self.stopped)  # run.json holds the plain string
+
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
+        out["stopped"] = self.stopped.value
         out["events"] = [asdict(e) for e in self.events]
         return out
 
@@ -261,6 +275,16 @@ class Trace:
         return trace
 
 
+def first_nonfinite_step(trace: Trace) -> int | None:
+    """The first step where a plain loop sees a non-finite value: the loss, a gradient or the weights are NaN/Inf
+    there, or a recorded event (the monitor's, or the training loop's replay of the bad step) says so."""
+    bad = np.flatnonzero(~np.isfinite(trace.loss) | (trace.column("nonfinite_grads") > 0)
+                         | ~np.isfinite(trace.weight_norm))
+    steps = [int(trace.steps[bad[0]])] if len(bad) else []
+    steps += [e.step for e in trace.info.events if e.kind.startswith("nonfinite")]
+    return min(steps, default=None)
+
+
 def _array(values: list[float] | None) -> np.ndarray | None:
     return None if values is None else np.asarray(values, np.float64)
 
@@ -334,7 +358,7 @@ def read_trace(run_dir: Path) -> Trace:
         info = RunInfo.from_dict(json.loads(info_path.read_text()))
     else:
         names = list(grads.columns) if grads is not None else []
-        info = RunInfo(param_names=names, param_shapes=[[] for _ in names], stopped="interrupted")
+        info = RunInfo(param_names=names, param_shapes=[[] for _ in names], stopped=StopReason.INTERRUPTED)
     columns = {name: frame[name].to_numpy() for name in COLUMNS if name in frame}
     if grads is None or weights is None:
         return Trace.from_columns(info, columns)

@@ -42,6 +42,7 @@ from gradscope.trace import (
     WEIGHT_NORMS_FILE,
     Event,
     RunInfo,
+    StopReason,
     Trace,
     write_run_info,
 )
@@ -49,15 +50,20 @@ from gradscope.trace import (
 Progress = Callable[[int, int, StepStats], None]
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunResult:
-    """A finished (or stopped) run: its trace, findings and folder; `error` is set when user code raised."""
+    """A finished (or stopped) run: its trace, findings, folder and how it ended; `error` is what the user's
+    code raised when `stop` is StopReason.ERROR."""
 
     trace: Trace
     diagnosis: Diagnosis
     run_dir: Path
-    interrupted: bool = False
+    stop: StopReason = StopReason.COMPLETED
     error: UserCodeError | None = None
+
+    @property
+    def interrupted(self) -> bool:
+        return self.stop is StopReason.INTERRUPTED
 
 
 def seed_everything(seed: int) -> None:
@@ -110,7 +116,7 @@ class TrainingSession:
             self.scheduler = build_schedule(config, self.optimizer, self.steps)
         except (UserCodeError, KeyboardInterrupt) as exc:  # the run folder still reads as a run
             _write_empty_run(self.run_dir, self.steps, self.label,
-                             "error" if isinstance(exc, UserCodeError) else "interrupted")
+                             StopReason.ERROR if isinstance(exc, UserCodeError) else StopReason.INTERRUPTED)
             raise
         finally:
             self._rng = _rng_states()
@@ -125,36 +131,31 @@ class TrainingSession:
         info.clip_threshold = self.clip.norm if self.clip.norm is not None else self.clip.value
         self.trace.stream_to(self.run_dir)
         self.step = 0
-        self.stopped = False  # no more steps: non-finite weights, an error, Ctrl-C or done
-        self.interrupted = False
-        self.error: UserCodeError | None = None
+        self.stop: StopReason | None = None  # why no more steps can run; None while the run can go on
+        self.error: UserCodeError | None = None  # with StopReason.ERROR: what the user's code raised
         self._located: set[str] = set()
         self.first_batch: Any = None
 
     def advance(self, n: int, progress: Progress | None = None) -> bool:
         """Run up to `n` more steps; False once the run cannot go on (done, non-finite weights, error, Ctrl-C)."""
-        if self.stopped:
+        if self.stop is not None:
             return False
         outer = _rng_states()
         _set_rng_states(self._rng)
         try:
             self._advance(min(n, self.steps - self.step), progress)
         except KeyboardInterrupt:
-            self.interrupted = True
-            self.trace.info.stopped = "interrupted"
-            self.stopped = True
+            self.stop = StopReason.INTERRUPTED
         except UserCodeError as exc:
-            self.error = exc
-            self.trace.info.stopped = "error"
-            self.stopped = True
+            self.stop, self.error = StopReason.ERROR, exc
         finally:
             self._rng = _rng_states()
             _set_rng_states(outer)
         self.trace.flush()
-        if self.step >= self.steps and not self.stopped:
-            _check_final_weights(self.monitor, self.steps - 1)
-            self.stopped = True
-        return not self.stopped
+        if self.step >= self.steps and self.stop is None:
+            finite = _check_final_weights(self.monitor, self.steps - 1)
+            self.stop = StopReason.COMPLETED if finite else StopReason.NONFINITE_WEIGHTS
+        return self.stop is None
 
     def _advance(self, n: int, progress: Progress | None) -> None:
         model, optimizer, monitor, clip, recipe = self.model, self.optimizer, self.monitor, self.clip, self.recipe
@@ -168,8 +169,7 @@ class TrainingSession:
             assert stats is not None  # sync_every=1: statistics land every step
             self.step += 1
             if stats.nonfinite_weights:
-                self.trace.info.stopped = "nonfinite_weights"  # nothing more to learn from NaN weights
-                self.stopped = True
+                self.stop = StopReason.NONFINITE_WEIGHTS  # nothing more to learn from NaN weights
                 return
             _locate_first(monitor, model, self.loss_fn, [(b, r) for _, b, r in micro], recipe, stats,
                           self._located)
@@ -211,14 +211,14 @@ class TrainingSession:
         from gradscope.report.artifacts import write_artifacts
 
         self.trace.close()
+        self.trace.info.stopped = self.stop or StopReason.COMPLETED
         write_run_info(self.run_dir, self.trace.info)
-        diagnosis = diagnose_trace(self.trace, label=self.label)
-        diagnosis.run_dir = str(self.run_dir)
+        diagnosis = diagnose_trace(self.trace, label=self.label, run_dir=self.run_dir)
         write_artifacts(self.run_dir, self.trace, diagnosis, plots=write_plots)
-        return RunResult(self.trace, diagnosis, self.run_dir, self.interrupted, self.error)
+        return RunResult(self.trace, diagnosis, self.run_dir, self.trace.info.stopped, self.error)
 
 
-def _write_empty_run(run_dir: Path, steps: int, label: str, stopped: str = "error") -> None:
+def _write_empty_run(run_dir: Path, steps: int, label: str, stopped: StopReason = StopReason.ERROR) -> None:
     """A run that failed (or was interrupted) while setting up: an empty trace and a diagnosis of zero steps."""
     from gradscope.report.artifacts import write_artifacts
 
@@ -226,8 +226,7 @@ def _write_empty_run(run_dir: Path, steps: int, label: str, stopped: str = "erro
     trace.stream_to(run_dir)
     trace.close()
     write_run_info(run_dir, trace.info)
-    diagnosis = diagnose_trace(trace, label=label)
-    diagnosis.run_dir = str(run_dir)
+    diagnosis = diagnose_trace(trace, label=label, run_dir=run_dir)
     write_artifacts(run_dir, trace, diagnosis, plots=False)
 
 
@@ -267,10 +266,11 @@ def _locate_first(monitor: Monitor, model: torch.nn.Module, loss_fn, micro: list
 
 
 @torch.no_grad()
-def _check_final_weights(monitor: Monitor, last_step: int) -> None:
-    """The last optimizer.step() is not followed by a record: check its weights once."""
+def _check_final_weights(monitor: Monitor, last_step: int) -> bool:
+    """The last optimizer.step() is not followed by a record: check its weights once. True when finite."""
     bad = [n for n, p in zip(monitor.names, monitor.params, strict=True) if not bool(torch.isfinite(p).all())]
     if bad and not any(e.kind == "nonfinite_weight" for e in monitor.trace.info.events):
         monitor.replace_event(Event("nonfinite_weight", last_step, parameter=bad[0], stage="step",
                                     others=tuple(bad[1:21])))
-        monitor.trace.info.stopped = "nonfinite_weights"
+        return False
+    return True

@@ -87,3 +87,30 @@ lr = 0.01
 steps = 30
 seed = 0
 """
+
+
+GOLDEN = REPO / "tests" / "golden"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true", default=False,
+                     help="Rewrite the rendered reports under tests/golden/ instead of comparing with them.")
+
+
+@pytest.fixture
+def golden(request: pytest.FixtureRequest):
+    """`golden(name, text)`: assert `text` equals tests/golden/<name>.txt (trailing spaces aside); with
+    `pytest --update-golden` the file is rewritten instead (review the diff before committing it)."""
+    update = request.config.getoption("--update-golden")
+
+    def check(name: str, text: str) -> None:
+        text = "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
+        path = GOLDEN / f"{name}.txt"
+        if update:
+            GOLDEN.mkdir(exist_ok=True)
+            path.write_text(text)
+            return
+        assert path.is_file(), f"{path} is missing: run pytest --update-golden and review it"
+        assert text == path.read_text(), f"{name}: the rendered report differs from {path} (pytest --update-golden)"
+
+    return check

@@ -17,6 +17,7 @@ import typer
 
 from gradscope.errors import ConfigError, GradscopeError, UserCodeError, did_you_mean
 from gradscope.interrupts import watching
+from gradscope.severity import FAIL_ON, fails  # noqa: F401 (the commands take both from here)
 
 EXIT_OK = 0
 EXIT_SYMPTOMS = 1  # findings at or above --fail-on (diagnose), or the check asked for did not hold (compare)
@@ -24,7 +25,6 @@ EXIT_USAGE = 2  # bad input: nothing ran, or it could not start
 EXIT_USER_CODE = 3  # the user's model, data or loss code raised
 EXIT_BUG = 4  # gradscope itself failed: a bug, shown with its traceback, to report
 EXIT_INTERRUPTED = 130  # Ctrl-C: what was recorded is kept and diagnosed
-FAIL_ON = ("never", "warning", "critical")
 
 BUG_MESSAGE = ("Error: gradscope itself failed (a bug in gradscope, not in your code or config). Please report "
                "it with the traceback above and the output of `gradscope --version`.")
@@ -90,6 +90,3 @@ def check_fail_on(value: str) -> str:
     return value
 
 
-def fails(rank: int, fail_on: str) -> bool:
-    """Whether a verdict of severity `rank` (0 healthy, 1 warning, 2 critical) fails at `fail_on`."""
-    return fail_on != "never" and rank >= FAIL_ON.index(fail_on)

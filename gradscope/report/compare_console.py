@@ -8,7 +8,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from gradscope.report.console import STYLE, _num, stderr_console
+from gradscope.number_text import number_text
+from gradscope.report.console import STYLE, stderr_console
 
 if TYPE_CHECKING:
     from gradscope.compare import ComparedRun, Comparison
@@ -33,8 +34,8 @@ def _rows(run: ComparedRun) -> list[Text | str]:
     steps = f"{len(run.trace)}" + (f" of {s['steps_requested']}" if s.get("steps_requested") else "")
     clipped = f"{s.get('clipped_fraction', 0.0):.0%}" if run.clip is not None else "-"
     return [verdict, outcome, _symptoms(run), "-" if first is None else str(first), steps,
-            _num(s.get("final_loss")), _num(s.get("best_loss")), _num(s.get("max_grad_norm")),
-            _num(s.get("median_grad_norm")), clipped, f"{s.get('seconds') or 0.0:.2f}s"]
+            number_text(s.get("final_loss")), number_text(s.get("best_loss")), number_text(s.get("max_grad_norm")),
+            number_text(s.get("median_grad_norm")), clipped, f"{s.get('seconds') or 0.0:.2f}s"]
 
 
 ROW_NAMES = ("verdict", "vs baseline", "symptoms", "first NaN/Inf step", "steps run", "final loss",

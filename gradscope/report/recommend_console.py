@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -10,16 +9,11 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
+from gradscope.number_text import WORD, number_text
 from gradscope.report.console import stderr_console
 
 if TYPE_CHECKING:
     from gradscope.recommend import Recommendation
-
-
-def _num(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.4g}" if math.isfinite(value) else "non-finite"
 
 
 def print_recommendation(rec: Recommendation, console: Console | None = None) -> None:
@@ -45,7 +39,8 @@ def print_recommendation(rec: Recommendation, console: Console | None = None) ->
         t = row["threshold"]
         result = ("winner" if t == winner else
                   f"out at {row['eliminated_at_step']}" if row["eliminated_at_step"] is not None else "finalist")
-        table.add_row("unclipped" if t is None else f"{t:.3g}", str(row["steps"]), _num(row["late_loss"]),
+        table.add_row("unclipped" if t is None else f"{t:.3g}", str(row["steps"]),
+                      number_text(row["late_loss"], nonfinite=WORD),
                       "-" if row["first_nonfinite_step"] is None else str(row["first_nonfinite_step"]),
                       f"{row['clipped_fraction']:.0%}", result,
                       style="bold" if t == winner else None)

@@ -1,14 +1,9 @@
-"""The detectors: each a pure function from a `Trace` to a list of `Symptom`s, thresholds named in its module."""
+"""The detectors: a catalogue (catalogue.py) of pure functions from a `Trace` and the shared `Thresholds` to
+`Symptom`s; each detector's module declares its kinds. Import a detector from its own module."""
 
-from gradscope.symptoms.base import Severity, Symptom, SymptomKind
-from gradscope.symptoms.growth import detect_exploding_gradient, detect_weight_growth
-from gradscope.symptoms.loss import detect_loss_divergence, detect_loss_plateau
-from gradscope.symptoms.nonfinite import detect_nonfinite
-from gradscope.symptoms.spikes import detect_gradient_spike, detect_loss_spike
-from gradscope.symptoms.vanishing import detect_vanishing_gradient
+from gradscope.symptoms.base import Context, Detector, Kind, Severity, Symptom
+from gradscope.symptoms.catalogue import CATALOGUE, SymptomKind, run_catalogue
+from gradscope.symptoms.thresholds import Thresholds
 
-__all__ = [
-    "Severity", "Symptom", "SymptomKind", "detect_exploding_gradient", "detect_gradient_spike",
-    "detect_loss_divergence", "detect_loss_plateau", "detect_loss_spike", "detect_nonfinite",
-    "detect_vanishing_gradient", "detect_weight_growth",
-]
+__all__ = ["CATALOGUE", "Context", "Detector", "Kind", "Severity", "Symptom", "SymptomKind", "Thresholds",
+           "run_catalogue"]

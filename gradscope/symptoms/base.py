@@ -1,42 +1,44 @@
-"""The vocabulary of findings: kinds (the contract's JSON names), severities, and the `Symptom` record."""
+"""The contract every detector keeps: a `Detector` takes a trace, the shared `Thresholds` and a `Context`, and
+returns `Symptom`s of the `Kind`s it declares. Each kind says, beside its detector, what it means and which
+numbers of its evidence a report shows."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from gradscope.severity import Severity
+
+if TYPE_CHECKING:
+    from gradscope.symptoms.thresholds import Thresholds
+    from gradscope.trace import Trace
+
+__all__ = ["Context", "Detector", "Kind", "Severity", "Symptom"]
 
 
-class SymptomKind(StrEnum):
-    """The contract's `kind` values: new ones may be added, none is renamed."""
+@dataclass(frozen=True, eq=False)
+class Kind:
+    """A kind of finding, declared by the detector that finds it. Compared by identity: one object per kind."""
 
-    NONFINITE_LOSS = "nonfinite_loss"
-    NONFINITE_GRADIENT = "nonfinite_gradient"
-    NONFINITE_WEIGHT = "nonfinite_weight"
-    EXPLODING_GRADIENT = "exploding_gradient"
-    GRADIENT_SPIKE = "gradient_spike"
-    LOSS_SPIKE = "loss_spike"
-    LOSS_DIVERGENCE = "loss_divergence"
-    LOSS_PLATEAU = "loss_plateau"
-    WEIGHT_GROWTH = "weight_growth"
-    VANISHING_GRADIENT = "vanishing_gradient"
+    value: str  # the contract's JSON `kind`: new ones may be added, none is renamed
+    explanation: str  # what it means for the run, one sentence for people
+    evidence_line: Callable[[dict[str, Any]], str]  # the few numbers of a symptom's evidence, one short line
+    clipping_may_help: bool = True  # False: gradient clipping cannot fix it (the report does not suggest it)
+    ends_stable_phase: bool = False  # True: the run's normal regime ends where it starts (recommend's statistics)
 
+    def __repr__(self) -> str:
+        return f"Kind({self.value!r})"
 
-class Severity(StrEnum):
-    INFO = "info"
-    WARNING = "warning"
-    CRITICAL = "critical"
-
-    @property
-    def rank(self) -> int:
-        return {"info": 0, "warning": 1, "critical": 2}[self.value]
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclass(frozen=True)
 class Symptom:
     """One finding: what, how bad, since which step, where in the model, and the numbers behind it."""
 
-    kind: SymptomKind
+    kind: Kind
     severity: Severity
     step: int  # first 0-based optimizer step where it shows
     message: str  # one line, for people
@@ -45,13 +47,30 @@ class Symptom:
     evidence: dict[str, Any] = field(default_factory=dict)  # the measurements and thresholds
     advice: str = ""  # what to try next
 
+    @property
+    def evidence_line(self) -> str:
+        return self.kind.evidence_line(self.evidence)
+
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind.value, "severity": self.severity.value, "step": self.step,
                 "parameter": self.parameter, "module": self.module, "message": self.message,
                 "evidence": self.evidence, "advice": self.advice}
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Symptom:
-        return cls(SymptomKind(data["kind"]), Severity(data["severity"]), int(data["step"]), data["message"],
-                   data.get("parameter"), data.get("module"), dict(data.get("evidence") or {}),
-                   data.get("advice", ""))
+
+@dataclass(frozen=True)
+class Context:
+    """What a detector must know of the findings before it; the catalogue builds it (its `couplings`)."""
+
+    climb_steps: frozenset[int] = frozenset()  # steps inside an exponential climb of the gradient norm
+    climb_onset: int | None = None  # the step that climb began
+
+
+@dataclass(frozen=True)
+class Detector:
+    """One detector: its kinds and its function. Every detector has the same signature."""
+
+    kinds: tuple[Kind, ...]
+    detect: Callable[[Trace, Thresholds, Context], list[Symptom]]
+
+
+NO_CONTEXT = Context()

@@ -14,35 +14,29 @@ from collections.abc import Callable
 
 import numpy as np
 
+from gradscope.number_text import number_text
 from gradscope.symptoms._stats import LogFit, log_fit
-from gradscope.symptoms.base import Severity, Symptom, SymptomKind
-from gradscope.trace import Trace
+from gradscope.symptoms.base import NO_CONTEXT, Context, Detector, Kind, Severity, Symptom
+from gradscope.symptoms.thresholds import DEFAULT, Thresholds
+from gradscope.trace import Trace, first_nonfinite_step
 
-GROWTH_WINDOWS = (8, 16, 32, 64)  # trailing window lengths (steps) over which log(norm) is fitted
-MAX_DOUBLING_STEPS = 12.0  # the norm must double at least this often: slower rises are training dynamics
-MIN_R2 = 0.85  # how straight log(norm) must be over the window: noise and one-off spikes are not growth
-MIN_GROWTH_OVER_BASELINE = 100.0  # and it must already be 2 orders of magnitude above the run's start
-BASELINE_STEPS = 8  # the run's starting level is the median of its first steps
 FLOAT32_MAX = 3.4028234663852886e38
 
-# A burst that ends on its own is a catapult, not a runaway: at a learning rate just past the edge of
-# stability the norm climbs exponentially for a few steps, the weights move to a flatter region, and it falls
-# back. When nothing went non-finite and the run ends within this factor of the level the norm had before the
-# burst, the growth is reported as a warning (instability), not as critical (it will overflow unless bounded).
-RECOVERED_WITHIN = 10.0
-RECOVERY_TAIL_STEPS = 10  # the run's end level is the median of its last steps
-SETTLED_STEPS = 20  # a rise followed by this many steps at its new level (within RECOVERED_WITHIN) ...
-SETTLED_MAX_GROWTH = 1e4  # ... and smaller than 4 orders of magnitude is not an explosion
-
-WEIGHT_MAX_DOUBLING_STEPS = 25.0  # weights grow slower than gradients before overflowing
-WEIGHT_MIN_GROWTH = 10.0  # exponential weight growth must have multiplied the norm by this much
-WEIGHT_GROWTH_WARNING = 100.0  # any rise of the weight norm by this factor is a warning, exponential or not
-WEIGHT_STOPPED_PACE = 0.25  # exponential weight growth whose last SETTLED_STEPS climb at < 1/4 its pace stopped
-WEIGHT_NEAR_OVERFLOW = 1e18  # a weight norm this large squares past float32 range: critical
+EXPLODING_GRADIENT = Kind(
+    "exploding_gradient",
+    "The gradient norm multiplies step after step: it will overflow unless the updates are bounded.",
+    lambda ev: (f"x{ev['growth_per_step']:.2f}/step, doubling {ev['doubling_steps']:.1f} steps, "
+                f"R^2 {ev['r2']:.2f}, {number_text(ev['grad_norm_at_onset'])} -> "
+                f"{number_text(ev['grad_norm_at_end'])}"),
+    ends_stable_phase=True)
+WEIGHT_GROWTH = Kind(
+    "weight_growth", "The weights grow without bound: they are heading for overflow.",
+    lambda ev: f"weight norm {number_text(ev['baseline_weight_norm'])} -> {number_text(ev['max_weight_norm'])}",
+    ends_stable_phase=True)
 
 
-def find_growth(values: np.ndarray, *, max_doubling: float, min_growth: float, min_r2: float = MIN_R2,
-                windows: tuple[int, ...] = GROWTH_WINDOWS,
+def find_growth(values: np.ndarray, *, max_doubling: float, min_growth: float, min_r2: float = DEFAULT.min_r2,
+                windows: tuple[int, ...] = DEFAULT.growth_windows, baseline_steps: int = DEFAULT.baseline_steps,
                 accept: Callable[[np.ndarray], bool] | None = None) -> tuple[int, int, LogFit] | None:
     """(detection step, onset step, fit) of the first sustained exponential rise in `values`, else None.
 
@@ -54,7 +48,7 @@ def find_growth(values: np.ndarray, *, max_doubling: float, min_growth: float, m
     series = values[:cut]
     if len(series) < min(windows):
         return None
-    baseline = float(np.median(series[:BASELINE_STEPS]))
+    baseline = float(np.median(series[:baseline_steps]))
     min_slope = math.log(2) / max_doubling
     for t in range(min(windows) - 1, len(series)):
         if series[t] < min_growth * baseline:
@@ -94,11 +88,14 @@ def _growth_segment(series: np.ndarray, onset: int, min_slope: float) -> int:
     return end
 
 
-def detect_exploding_gradient(trace: Trace, *, max_doubling: float = MAX_DOUBLING_STEPS,
-                              min_growth: float = MIN_GROWTH_OVER_BASELINE, min_r2: float = MIN_R2) -> list[Symptom]:
+def detect_exploding_gradient(trace: Trace, thresholds: Thresholds = DEFAULT,
+                              context: Context = NO_CONTEXT) -> list[Symptom]:
     """Critical when the global gradient norm grows exponentially; evidence names the fastest-growing layers."""
+    t = thresholds
+    max_doubling, min_growth, min_r2 = t.max_doubling_steps, t.min_growth_over_baseline, t.min_r2
     norms = trace.grad_norm
-    found = find_growth(norms, max_doubling=max_doubling, min_growth=min_growth, min_r2=min_r2)
+    found = find_growth(norms, max_doubling=max_doubling, min_growth=min_growth, min_r2=min_r2,
+                        windows=t.growth_windows, baseline_steps=t.baseline_steps)
     if found is None:
         return []
     detect, onset, _ = found
@@ -106,26 +103,26 @@ def detect_exploding_gradient(trace: Trace, *, max_doubling: float = MAX_DOUBLIN
     cut = int(np.argmin(positive)) if not positive.all() else len(norms)
     end = _growth_segment(norms[:cut], onset, math.log(2) / max_doubling)
     fit = log_fit(norms[onset: end + 1]) if end > onset + 1 else found[2]
-    # The first step anything overflowed: the gradient norm, or the loss (MSE squares first).
-    bad_loss = np.flatnonzero(~np.isfinite(trace.loss))
-    firsts = [cut] if cut < len(norms) else []
-    firsts += [int(bad_loss[0])] if len(bad_loss) else []
-    overflow = int(trace.steps[min(firsts)]) if firsts else None
-    baseline = float(np.median(norms[:BASELINE_STEPS]))
+    # The first step anything overflowed (the loss often first: MSE squares), or the norm left the fit's domain.
+    firsts = [int(trace.steps[cut])] if cut < len(norms) else []
+    nonfinite = first_nonfinite_step(trace)
+    overflow = min([*firsts, *([nonfinite] if nonfinite is not None else [])], default=None)
+    baseline = float(np.median(norms[:t.baseline_steps]))
     layers = _fastest_layers(trace, onset, end)
     steps_left = (math.log(FLOAT32_MAX / norms[end]) / fit.slope) if fit.slope > 0 and norms[end] > 0 else math.inf
-    before = float(np.median(norms[max(0, onset - BASELINE_STEPS): onset + 1]))
-    tail = norms[max(end + 1, len(norms) - RECOVERY_TAIL_STEPS):]
+    before = float(np.median(norms[max(0, onset - t.baseline_steps): onset + 1]))
+    tail = norms[max(end + 1, len(norms) - t.recovery_tail_steps):]
     recovered = (overflow is None and len(tail) > 0 and end < len(norms) - 1
-                 and float(np.median(tail)) <= RECOVERED_WITHIN * before)
+                 and float(np.median(tail)) <= t.recovered_within * before)
     # A rise that stopped long before the run ended and held its new level is a change of regime (a warm-up,
     # a zero-initialised layer coming alive), not a runaway: no symptom, unless it climbed 4 orders or more.
     settled_tail = norms[end + 1:]
-    settled = (overflow is None and not recovered and len(settled_tail) >= SETTLED_STEPS
+    settled = (overflow is None and not recovered and len(settled_tail) >= t.settled_steps
                and np.all(np.isfinite(settled_tail))
-               and (float(norms[end]) / RECOVERED_WITHIN <= float(np.median(settled_tail[-RECOVERY_TAIL_STEPS:]))
-                    <= RECOVERED_WITHIN * float(norms[end]))
-               and float(norms[end]) / max(before, 1e-300) < SETTLED_MAX_GROWTH)
+               and (float(norms[end]) / t.recovered_within
+                    <= float(np.median(settled_tail[-t.recovery_tail_steps:]))
+                    <= t.recovered_within * float(norms[end]))
+               and float(norms[end]) / max(before, 1e-300) < t.settled_max_growth)
     if settled:
         return []
     evidence = {
@@ -139,8 +136,8 @@ def detect_exploding_gradient(trace: Trace, *, max_doubling: float = MAX_DOUBLIN
         else round(steps_left),
         "fastest_layers": layers,
         "thresholds": {"max_doubling_steps": max_doubling, "min_r2": min_r2,
-                       "min_growth_over_baseline": min_growth, "windows": list(GROWTH_WINDOWS),
-                       "recovered_within": RECOVERED_WITHIN},
+                       "min_growth_over_baseline": min_growth, "windows": list(t.growth_windows),
+                       "recovered_within": t.recovered_within},
     }
     ahead = (f", {overflow - int(trace.steps[detect])} steps before it overflowed" if overflow is not None
              else "")
@@ -152,7 +149,7 @@ def detect_exploding_gradient(trace: Trace, *, max_doubling: float = MAX_DOUBLIN
         message = (f"gradient norm grows exponentially: x{fit.factor_per_step:.2f} per step (doubling every "
                    f"{fit.doubling_steps:.1f} steps, R^2 {fit.r2:.2f}) from step {evidence['onset_step']}; "
                    f"detected at step {evidence['detected_step']}{ahead}")
-    return [Symptom(SymptomKind.EXPLODING_GRADIENT, Severity.WARNING if recovered else Severity.CRITICAL,
+    return [Symptom(EXPLODING_GRADIENT, Severity.WARNING if recovered else Severity.CRITICAL,
                     int(trace.steps[detect]), message,
                     parameter=layers[0]["parameter"] if layers else None, evidence=evidence,
                     advice="clip the global gradient norm (gradscope recommend picks the threshold), "
@@ -174,46 +171,53 @@ def _fastest_layers(trace: Trace, onset: int, end: int, top: int = 3) -> list[di
     return rates[:top]
 
 
-def detect_weight_growth(trace: Trace) -> list[Symptom]:
+def detect_weight_growth(trace: Trace, thresholds: Thresholds = DEFAULT,
+                         context: Context = NO_CONTEXT) -> list[Symptom]:
     """Weight norms growing toward overflow: critical when exponential or near float32 range, else a warning."""
+    t = thresholds
     weights = trace.weight_norm
     positive = np.isfinite(weights) & (weights > 0)
     cut = int(np.argmin(positive)) if not positive.all() else len(weights)
     series = weights[:cut]
-    if len(series) < min(GROWTH_WINDOWS):
+    if len(series) < min(t.growth_windows):
         return []
-    baseline = float(np.median(series[:BASELINE_STEPS]))
+    baseline = float(np.median(series[:t.baseline_steps]))
     peak_at = int(np.argmax(series))
     peak = float(series[peak_at])
-    found = find_growth(series, max_doubling=WEIGHT_MAX_DOUBLING_STEPS, min_growth=WEIGHT_MIN_GROWTH, min_r2=0.9,
+    found = find_growth(series, max_doubling=t.weight_max_doubling_steps, min_growth=t.weight_min_growth,
+                        min_r2=t.weight_min_r2, windows=t.growth_windows, baseline_steps=t.baseline_steps,
                         accept=more_exponential_than_linear)
     evidence = {"baseline_weight_norm": baseline, "max_weight_norm": peak,
                 "growth_over_baseline": peak / baseline if baseline else None,
-                "thresholds": {"max_doubling_steps": WEIGHT_MAX_DOUBLING_STEPS, "min_growth": WEIGHT_MIN_GROWTH,
-                               "warning_growth": WEIGHT_GROWTH_WARNING, "near_overflow": WEIGHT_NEAR_OVERFLOW}}
+                "thresholds": {"max_doubling_steps": t.weight_max_doubling_steps, "min_growth": t.weight_min_growth,
+                               "warning_growth": t.weight_growth_warning, "near_overflow": t.weight_near_overflow}}
     advice = "lower the learning rate, add weight decay, or clip gradients (gradscope recommend)"
     if found is not None:
         detect, onset, fit = found
         # Growth that stopped on its own long before the run ended (the last steps climb at a fraction of its
         # pace, nothing non-finite, far from overflow) threw the weights once: instability, not a runaway.
-        tail = series[-SETTLED_STEPS:]
-        stopped = (cut == len(weights) and len(series) - detect > SETTLED_STEPS and peak < WEIGHT_NEAR_OVERFLOW
-                   and log_fit(tail).slope < fit.slope * WEIGHT_STOPPED_PACE)
+        tail = series[-t.settled_steps:]
+        stopped = (cut == len(weights) and len(series) - detect > t.settled_steps and peak < t.weight_near_overflow
+                   and log_fit(tail).slope < fit.slope * t.weight_stopped_pace)
         evidence |= {"onset_step": int(trace.steps[onset]), "growth_per_step": fit.factor_per_step,
                      "doubling_steps": fit.doubling_steps, "r2": fit.r2, "stopped": stopped}
         how = (f"then stopped at {float(tail[-1]):.3g}" if stopped
                else f"{peak / baseline:.3g}x its start")
-        return [Symptom(SymptomKind.WEIGHT_GROWTH, Severity.WARNING if stopped else Severity.CRITICAL,
+        return [Symptom(WEIGHT_GROWTH, Severity.WARNING if stopped else Severity.CRITICAL,
                         int(trace.steps[detect]),
                         f"weight norm grows exponentially: x{fit.factor_per_step:.2f} per step from step "
                         f"{int(trace.steps[onset])}, {how}", evidence=evidence, advice=advice)]
-    if peak >= WEIGHT_NEAR_OVERFLOW:
-        step = int(np.argmax(series >= WEIGHT_NEAR_OVERFLOW))
-        return [Symptom(SymptomKind.WEIGHT_GROWTH, Severity.CRITICAL, int(trace.steps[step]),
+    if peak >= t.weight_near_overflow:
+        step = int(np.argmax(series >= t.weight_near_overflow))
+        return [Symptom(WEIGHT_GROWTH, Severity.CRITICAL, int(trace.steps[step]),
                         f"weight norm reached {peak:.3g}, near float32 overflow", evidence=evidence, advice=advice)]
-    if baseline > 0 and peak >= WEIGHT_GROWTH_WARNING * baseline:
-        step = int(np.argmax(series >= WEIGHT_GROWTH_WARNING * baseline))
-        return [Symptom(SymptomKind.WEIGHT_GROWTH, Severity.WARNING, int(trace.steps[step]),
+    if baseline > 0 and peak >= t.weight_growth_warning * baseline:
+        step = int(np.argmax(series >= t.weight_growth_warning * baseline))
+        return [Symptom(WEIGHT_GROWTH, Severity.WARNING, int(trace.steps[step]),
                         f"weight norm grew {peak / baseline:.3g}x from {baseline:.3g} to {peak:.3g}",
                         evidence=evidence, advice=advice)]
     return []
+
+
+EXPLODING = Detector((EXPLODING_GRADIENT,), detect_exploding_gradient)
+WEIGHTS = Detector((WEIGHT_GROWTH,), detect_weight_growth)

@@ -8,52 +8,53 @@ from __future__ import annotations
 
 import numpy as np
 
+from gradscope.number_text import number_text
 from gradscope.symptoms._stats import finite_prefix, rolling_median
-from gradscope.symptoms.base import Severity, Symptom, SymptomKind
+from gradscope.symptoms.base import NO_CONTEXT, Context, Detector, Kind, Severity, Symptom
+from gradscope.symptoms.thresholds import DEFAULT, Thresholds
 from gradscope.trace import Trace
 
-MIN_STEPS = 10  # fewer finite steps than this say nothing about a trend
-EDGE_FRACTION = 0.1  # start / late levels are medians over this fraction of the run (at least 3 steps)
-DIVERGED_OVER_START = 1.5  # late loss >= 1.5x the start: training made it worse
-LOST_PROGRESS = 0.5  # or it gave back half of what it gained from start to best ...
-LOST_OVER_BEST = 1.5  # ... and sits >= 1.5x above the best level
-RUNAWAY_OVER_START = 10.0  # ending 10x above the start: reported as runaway in the evidence
-PLATEAU_MIN_STEPS = 20
-PLATEAU_MAX_IMPROVEMENT = 0.01  # less than 1% better than the start after the whole run: not training
+LOSS_DIVERGENCE = Kind(
+    "loss_divergence", "The loss ends far above where it started or above its best: training is undoing itself.",
+    lambda ev: f"start {number_text(ev['start_loss'])}, best {number_text(ev['best_loss'])}, "
+               f"end {number_text(ev['late_loss'])}")
+LOSS_PLATEAU = Kind(
+    "loss_plateau", "The loss does not move: the model is not learning.",
+    lambda ev: f"start {number_text(ev['start_loss'])}, end {number_text(ev['late_loss'])} ({ev['improvement']:+.1%})",
+    clipping_may_help=False)
 
 
-START_STEPS = 10  # the start level is the median of at most the first 10 steps: a run can blow up early
-
-
-def _levels(loss: np.ndarray) -> tuple[float, float, float, int]:
-    k = max(3, int(len(loss) * EDGE_FRACTION))
-    head = max(3, min(k, START_STEPS))
+def _levels(loss: np.ndarray, t: Thresholds) -> tuple[float, float, float, int]:
+    k = max(3, int(len(loss) * t.edge_fraction))
+    head = max(3, min(k, t.start_steps))
     start = float(np.median(loss[:head]))
     late = float(np.median(loss[-k:]))
     best = float(np.min(rolling_median(loss, head)[head - 1:])) if len(loss) >= head else start
     return start, late, best, k
 
 
-def detect_loss_divergence(trace: Trace) -> list[Symptom]:
+def detect_loss_divergence(trace: Trace, thresholds: Thresholds = DEFAULT,
+                           context: Context = NO_CONTEXT) -> list[Symptom]:
     """Warning when the loss ends far above its start or best. Divergence is instability; what makes a run
     critical (NaN/Inf, exponential growth) has detectors of its own."""
+    t = thresholds
     loss = finite_prefix(trace.loss)
-    if len(loss) < MIN_STEPS:
+    if len(loss) < t.trend_min_steps:
         return []
-    start, late, best, k = _levels(loss)
+    start, late, best, k = _levels(loss, t)
     start = min(start, float(loss[0]))  # a run that jumps up at step 1 and stays there has diverged from step 0
     best = min(best, start)
     scale = abs(start) if start else 1.0
-    over_start = late - start >= (DIVERGED_OVER_START - 1) * scale
-    lost = (start > best and late - best >= LOST_PROGRESS * (start - best)
-            and (best <= 0 or late >= LOST_OVER_BEST * best))
+    over_start = late - start >= (t.diverged_over_start - 1) * scale
+    lost = (start > best and late - best >= t.lost_progress * (start - best)
+            and (best <= 0 or late >= t.lost_over_best * best))
     if not (over_start or lost):
         return []
-    runaway = start > 0 and late >= RUNAWAY_OVER_START * start
+    runaway = start > 0 and late >= t.runaway_over_start * start
     # The symptom shows from where the smoothed loss rose over the bar it broke for the last time (the final
     # excursion: the loss stays above the bar from there to the end).
     smooth = rolling_median(loss, 3)
-    bar = start + (DIVERGED_OVER_START - 1) * scale if over_start else best + LOST_PROGRESS * (start - best)
+    bar = start + (t.diverged_over_start - 1) * scale if over_start else best + t.lost_progress * (start - best)
     below = np.flatnonzero(smooth < bar)
     at = int(below[-1]) + 1 if len(below) else 1
     step = int(trace.steps[min(max(at, 1), len(loss) - 1)])
@@ -64,33 +65,39 @@ def detect_loss_divergence(trace: Trace) -> list[Symptom]:
     else:
         how = f"{late - best:.4g} above its best"
     return [Symptom(
-        SymptomKind.LOSS_DIVERGENCE, Severity.WARNING, step,
+        LOSS_DIVERGENCE, Severity.WARNING, step,
         f"loss diverges: it ends at {late:.4g}, {how} ({start:.4g} at the start, best {best:.4g})",
         evidence={"start_loss": start, "late_loss": late, "best_loss": best, "window_steps": k,
-                  "thresholds": {"over_start": DIVERGED_OVER_START, "lost_progress": LOST_PROGRESS,
-                                 "over_best": LOST_OVER_BEST, "runaway_over_start": RUNAWAY_OVER_START},
+                  "thresholds": {"over_start": t.diverged_over_start, "lost_progress": t.lost_progress,
+                                 "over_best": t.lost_over_best, "runaway_over_start": t.runaway_over_start},
                   "runaway": runaway},
         advice="lower the learning rate (or add warm-up/decay); if gradients spike, clip them "
                "(gradscope recommend)")]
 
 
-def detect_loss_plateau(trace: Trace) -> list[Symptom]:
+def detect_loss_plateau(trace: Trace, thresholds: Thresholds = DEFAULT,
+                        context: Context = NO_CONTEXT) -> list[Symptom]:
     """Warning when, over the whole run, the loss improved by less than 1% of its start."""
+    t = thresholds
     loss = finite_prefix(trace.loss)
-    if len(loss) < PLATEAU_MIN_STEPS or len(loss) < len(trace.loss):
+    if len(loss) < t.plateau_min_steps or len(loss) < len(trace.loss):
         return []
-    start, late, best, k = _levels(loss)
+    start, late, best, k = _levels(loss, t)
     if abs(start) < 1e-8:
         return []  # already at zero: nothing left to train
     improvement = (start - late) / abs(start)
-    if improvement >= PLATEAU_MAX_IMPROVEMENT or late > start * 1.5:
+    if improvement >= t.plateau_max_improvement or late > start * 1.5:
         return []
     return [Symptom(
-        SymptomKind.LOSS_PLATEAU, Severity.WARNING, int(trace.steps[0]),
+        LOSS_PLATEAU, Severity.WARNING, int(trace.steps[0]),
         f"loss does not train: {start:.4g} at the start, {late:.4g} at the end "
         f"({improvement:+.1%} in {len(loss)} steps)",
         evidence={"start_loss": start, "late_loss": late, "improvement": improvement, "window_steps": k,
                   "median_grad_norm": float(np.nanmedian(trace.grad_norm)),
-                  "thresholds": {"max_improvement": PLATEAU_MAX_IMPROVEMENT, "min_steps": PLATEAU_MIN_STEPS}},
+                  "thresholds": {"max_improvement": t.plateau_max_improvement, "min_steps": t.plateau_min_steps}},
         advice="check that gradients reach the weights (see vanishing_gradient), raise the learning rate, "
                "or check inputs and targets")]
+
+
+DIVERGENCE = Detector((LOSS_DIVERGENCE,), detect_loss_divergence)
+PLATEAU = Detector((LOSS_PLATEAU,), detect_loss_plateau)

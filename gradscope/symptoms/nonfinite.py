@@ -8,9 +8,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from gradscope.number_text import SIGNED, number_text
 from gradscope.symptoms._stats import first_nonfinite
-from gradscope.symptoms.base import Severity, Symptom, SymptomKind
+from gradscope.symptoms.base import NO_CONTEXT, Context, Detector, Kind, Severity, Symptom
+from gradscope.symptoms.thresholds import DEFAULT, Thresholds
 from gradscope.trace import Event, Trace
+
+NONFINITE_LOSS = Kind(
+    "nonfinite_loss", "The loss is NaN/Inf: every update from here on is garbage.",
+    lambda ev: f"last finite loss {number_text(ev.get('last_finite_loss'))}")
+NONFINITE_GRADIENT = Kind(
+    "nonfinite_gradient", "Gradients hold NaN/Inf: one optimizer step will spread them into the weights.",
+    lambda ev: f"{ev.get('parameters_affected', '?')} parameter(s) affected")
+NONFINITE_WEIGHT = Kind(
+    "nonfinite_weight", "Weights hold NaN/Inf: the model is destroyed and training cannot recover.",
+    lambda ev: "")  # the parameter (the table's "where") is the evidence
 
 _ADVICE = {
     "forward": "a layer's output overflowed: find what fed it (weights grown by large updates, unscaled inputs); "
@@ -25,17 +37,17 @@ _ADVICE = {
 }
 
 
-def detect_nonfinite(trace: Trace) -> list[Symptom]:
+def detect_nonfinite(trace: Trace, thresholds: Thresholds = DEFAULT, context: Context = NO_CONTEXT) -> list[Symptom]:
     """One critical symptom per kind (loss, gradient, weight) at the first step it went non-finite."""
     events = {e.kind: e for e in trace.info.events}
     found: list[Symptom] = []
     loss_step = first_nonfinite(trace.loss)
     if loss_step is not None:
         event = events.get("nonfinite_loss") or Event("nonfinite_loss", loss_step, stage="forward")
-        value = _text(trace.loss[loss_step])
+        value = number_text(trace.loss[loss_step], nonfinite=SIGNED)
         where = _where(event)
         found.append(Symptom(
-            SymptomKind.NONFINITE_LOSS, Severity.CRITICAL, event.step,
+            NONFINITE_LOSS, Severity.CRITICAL, event.step,
             f"loss became {value} at step {event.step}{where}",
             parameter=event.parameter, module=event.module,
             evidence={"value": float(trace.loss[loss_step]), "stage": event.stage, "detail": event.detail,
@@ -59,7 +71,7 @@ def detect_nonfinite(trace: Trace) -> list[Symptom]:
             message = (f"gradient became NaN/Inf at step {grad_event.step}{where}, first in backward order "
                        f"({count} parameter{'s' if count != 1 else ''} affected)")
         found.append(Symptom(
-            SymptomKind.NONFINITE_GRADIENT, Severity.CRITICAL, grad_event.step, message,
+            NONFINITE_GRADIENT, Severity.CRITICAL, grad_event.step, message,
             parameter=grad_event.parameter, module=grad_event.module,
             evidence={"parameters_affected": count, "others": list(grad_event.others),
                       "stage": grad_event.stage, "last_finite_grad_norm": _last_finite(trace.grad_norm,
@@ -74,7 +86,7 @@ def detect_nonfinite(trace: Trace) -> list[Symptom]:
     if weight_event is not None:
         where = f" in {weight_event.parameter}" if weight_event.parameter else ""
         found.append(Symptom(
-            SymptomKind.NONFINITE_WEIGHT, Severity.CRITICAL, weight_event.step,
+            NONFINITE_WEIGHT, Severity.CRITICAL, weight_event.step,
             f"weights became NaN/Inf in optimizer.step() at step {weight_event.step}{where}",
             parameter=weight_event.parameter,
             evidence={"others": list(weight_event.others), "stage": "step"},
@@ -92,10 +104,6 @@ def _where(event: Event) -> str:
     return ""
 
 
-def _text(value: float) -> str:
-    return "NaN" if np.isnan(value) else ("+Inf" if value > 0 else "-Inf")
-
-
 def _last_finite(values: np.ndarray, before: int) -> float | None:
     finite = values[:before][np.isfinite(values[:before])]
     return float(finite[-1]) if len(finite) else None
@@ -108,3 +116,6 @@ def _first_bad_param(trace: Trace, step: int) -> str | None:
         return None
     bad = np.flatnonzero(~np.isfinite(norms[rows[0]]))
     return trace.info.param_names[int(bad[-1])] if len(bad) else None
+
+
+NONFINITE = Detector((NONFINITE_LOSS, NONFINITE_GRADIENT, NONFINITE_WEIGHT), detect_nonfinite)

@@ -10,26 +10,38 @@ from __future__ import annotations
 
 import numpy as np
 
+from gradscope.number_text import number_text
 from gradscope.symptoms._stats import finite_prefix
-from gradscope.symptoms.base import Severity, Symptom, SymptomKind
-from gradscope.trace import Trace
+from gradscope.symptoms.base import NO_CONTEXT, Context, Detector, Kind, Severity, Symptom
+from gradscope.symptoms.thresholds import DEFAULT, Thresholds
+from gradscope.trace import Trace, first_nonfinite_step
 
-VANISHING_RATIO = 1e-3  # early/late layer gradient norm below this: three orders of magnitude
-MIN_WEIGHT_LAYERS = 3  # depth needs at least three weight tensors to speak of early and late
-COLLAPSE_RATIO = 1e-4  # late global norm below this fraction of the early one ...
-COLLAPSE_MIN_LOSS_LEFT = 0.5  # ... while the loss is still above half its start: gradients died, not converged
 EXCLUDED_MODULES = ("Embedding", "EmbeddingBag")
-DEAD_FRACTION = 0.5  # half the weight matrices with exactly zero gradient: more than an unused branch
-MIN_DEAD_STEPS = 10  # judged over the second half of the run, at least this many steps
+COLLAPSE_MIN_STEPS = 20  # the collapse of the global norm needs this many finite steps
 
 
-def detect_vanishing_gradient(trace: Trace, *, before_step: int | None = None) -> list[Symptom]:
+def _evidence_line(ev: dict) -> str:
+    if "early_to_late_ratio" in ev:
+        return f"early/late layer grad norm {ev['early_to_late_ratio']:.2g}"
+    if "early_grad_norm" in ev:
+        return f"grad norm {number_text(ev['early_grad_norm'])} -> {number_text(ev['late_grad_norm'])}"
+    return f"{len(ev['dead_layers'])} of {ev['weight_layers']} weight matrices without gradient"
+
+
+VANISHING_GRADIENT = Kind(
+    "vanishing_gradient", "Gradients shrink to nothing before they reach the early layers, which stop learning.",
+    _evidence_line, clipping_may_help=False)
+
+
+def detect_vanishing_gradient(trace: Trace, thresholds: Thresholds = DEFAULT,
+                              context: Context = NO_CONTEXT) -> list[Symptom]:
     """Warning with the early/late ratio and the layers at both ends, or the collapse of the global norm.
 
-    `before_step` limits the depth comparison to the steps before it: the diagnosis passes the onset of an
-    exploding gradient, since once a run blows up its dead early layers say nothing about vanishing.
+    Only the steps before `context.climb_onset` are compared across depth: once a run blows up, its dead early
+    layers say nothing about vanishing.
     """
-    return _dead(trace, before_step) or _across_depth(trace, before_step) or _collapse(trace)
+    t, before_step = thresholds, context.climb_onset
+    return _dead(trace, t, before_step) or _across_depth(trace, t, before_step) or _collapse(trace, t)
 
 
 def _weight_layers(trace: Trace) -> list[int]:
@@ -39,29 +51,29 @@ def _weight_layers(trace: Trace) -> list[int]:
             if len(shape) >= 2 and mod not in EXCLUDED_MODULES]
 
 
-def _dead(trace: Trace, before_step: int | None = None) -> list[Symptom]:
+def _dead(trace: Trace, t: Thresholds, before_step: int | None = None) -> list[Symptom]:
     """Most weight matrices get exactly zero gradient over the second half of the run: dead units (ReLUs
     stuck at zero, saturated gates). The loss can still move a little through the output bias."""
     layers = _weight_layers(trace)
     steps, norms = trace.grad_norms.series()
     if before_step is not None:
         norms, steps = norms[steps < before_step], steps[steps < before_step]
-    if len(layers) < MIN_WEIGHT_LAYERS or len(norms) < 2 * MIN_DEAD_STEPS:
+    if len(layers) < t.min_weight_layers or len(norms) < 2 * t.min_dead_steps:
         return []
     late = norms[len(norms) // 2:][:, layers]
     if not np.all(np.isfinite(late)):
         return []
     dead = [layers[i] for i in np.flatnonzero(np.all(late == 0.0, axis=0))]
-    if len(dead) < DEAD_FRACTION * len(layers):
+    if len(dead) < t.dead_fraction * len(layers):
         return []
     names = [trace.info.param_names[j] for j in dead]
     start = int(steps[len(norms) // 2])
     return [Symptom(
-        SymptomKind.VANISHING_GRADIENT, Severity.WARNING, start,
+        VANISHING_GRADIENT, Severity.WARNING, start,
         f"gradients vanish: {len(dead)} of {len(layers)} weight matrices get no gradient at all from step "
         f"{start} on (dead units)", parameter=names[0],
         evidence={"dead_layers": names[:20], "weight_layers": len(layers),
-                  "thresholds": {"dead_fraction": DEAD_FRACTION}},
+                  "thresholds": {"dead_fraction": t.dead_fraction}},
         advice="the units feeding these layers are dead (ReLUs stuck at zero, saturated sigmoid/tanh): lower "
                "the learning rate, use LeakyReLU/GELU, normalise inputs, or re-initialise")]
 
@@ -83,61 +95,64 @@ def _signal_biases(trace: Trace) -> list[int]:
     return out
 
 
-def _across_depth(trace: Trace, before_step: int | None = None) -> list[Symptom]:
+def _across_depth(trace: Trace, t: Thresholds, before_step: int | None = None) -> list[Symptom]:
     """Early layers' typical gradient norm against late layers': weight matrices first, then biases."""
     steps, norms = trace.grad_norms.series()
-    bad = np.flatnonzero(~np.isfinite(trace.loss) | (trace.column("nonfinite_grads") > 0))
-    if len(bad):
-        norms, steps = norms[steps < trace.steps[bad[0]]], steps[steps < trace.steps[bad[0]]]
+    bad = first_nonfinite_step(trace)
+    if bad is not None:
+        norms, steps = norms[steps < bad], steps[steps < bad]
     if before_step is not None:
         norms = norms[steps < before_step]
     if len(norms) < 3:
         return []
     for what, layers in (("weight matrices", _weight_layers(trace)), ("biases", _signal_biases(trace))):
-        if len(layers) >= MIN_WEIGHT_LAYERS:
-            found = _depth_ratio(trace, norms, layers, what)
+        if len(layers) >= t.min_weight_layers:
+            found = _depth_ratio(trace, t, norms, layers, what)
             if found:
                 return found
     return []
 
 
-def _depth_ratio(trace: Trace, norms: np.ndarray, layers: list[int], what: str) -> list[Symptom]:
+def _depth_ratio(trace: Trace, t: Thresholds, norms: np.ndarray, layers: list[int], what: str) -> list[Symptom]:
     info = trace.info
     typical = np.median(norms[:, layers], axis=0)
     third = max(1, len(layers) // 3)
     early, late = float(np.median(typical[:third])), float(np.median(typical[-third:]))
-    if late <= 0 or early / late >= VANISHING_RATIO:
+    if late <= 0 or early / late >= t.vanishing_ratio:
         return []
     ratio = early / late
     smallest = layers[int(np.argmin(typical[:third]))]
     per_layer = {info.param_names[j]: float(v) for j, v in zip(layers, typical, strict=True)}
     return [Symptom(
-        SymptomKind.VANISHING_GRADIENT, Severity.WARNING, int(trace.steps[0]),
+        VANISHING_GRADIENT, Severity.WARNING, int(trace.steps[0]),
         f"gradients vanish with depth: early {what} get {ratio:.2g}x the gradient norm of late ones "
         f"({info.param_names[layers[0]]}: {typical[0]:.2g}, {info.param_names[layers[-1]]}: {typical[-1]:.2g})",
         parameter=info.param_names[smallest],
         evidence={"compared": what, "early_to_late_ratio": ratio, "early_median_grad_norm": early,
                   "late_median_grad_norm": late, "layer_median_grad_norms": per_layer,
-                  "thresholds": {"ratio": VANISHING_RATIO, "min_layers": MIN_WEIGHT_LAYERS}},
+                  "thresholds": {"ratio": t.vanishing_ratio, "min_layers": t.min_weight_layers}},
         advice="clipping cannot help: use ReLU/GELU instead of sigmoid/tanh, add normalisation or residual "
                "connections, or a variance-preserving initialisation (Kaiming/Xavier)")]
 
 
-def _collapse(trace: Trace) -> list[Symptom]:
+def _collapse(trace: Trace, t: Thresholds) -> list[Symptom]:
     norms = finite_prefix(trace.grad_norm)
     loss = finite_prefix(trace.loss)
-    if len(norms) < 20 or len(loss) < 20:
+    if len(norms) < COLLAPSE_MIN_STEPS or len(loss) < COLLAPSE_MIN_STEPS:
         return []
     k = max(3, len(norms) // 10)
     early, late = float(np.median(norms[:k])), float(np.median(norms[-k:]))
     start, end = float(np.median(loss[:k])), float(np.median(loss[-k:]))
-    if early <= 0 or late >= COLLAPSE_RATIO * early or start <= 0 or end < COLLAPSE_MIN_LOSS_LEFT * start:
+    if early <= 0 or late >= t.collapse_ratio * early or start <= 0 or end < t.collapse_min_loss_left * start:
         return []
-    step = int(trace.steps[int(np.argmax(norms < COLLAPSE_RATIO * early))])
+    step = int(trace.steps[int(np.argmax(norms < t.collapse_ratio * early))])
     return [Symptom(
-        SymptomKind.VANISHING_GRADIENT, Severity.WARNING, step,
+        VANISHING_GRADIENT, Severity.WARNING, step,
         f"gradient norm collapsed from {early:.3g} to {late:.3g} while the loss stayed at {end:.4g}",
         evidence={"early_grad_norm": early, "late_grad_norm": late, "start_loss": start, "late_loss": end,
-                  "thresholds": {"collapse_ratio": COLLAPSE_RATIO, "min_loss_left": COLLAPSE_MIN_LOSS_LEFT}},
+                  "thresholds": {"collapse_ratio": t.collapse_ratio, "min_loss_left": t.collapse_min_loss_left}},
         advice="units are saturating or dying (sigmoid/tanh saturation, dead ReLUs): lower the learning rate, "
                "use another activation or initialisation, or add normalisation")]
+
+
+VANISHING = Detector((VANISHING_GRADIENT,), detect_vanishing_gradient)

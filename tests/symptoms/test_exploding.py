@@ -9,14 +9,9 @@ import pytest
 from symptom_traces import FLOAT32_MAX, MLP_PARAMS, exploding_norms, lognormal, make_trace
 
 from gradscope.diagnosis import diagnose_trace
-from gradscope.symptoms import Severity, SymptomKind, detect_exploding_gradient
-from gradscope.symptoms.growth import (
-    MAX_DOUBLING_STEPS,
-    MIN_GROWTH_OVER_BASELINE,
-    MIN_R2,
-    RECOVERED_WITHIN,
-    find_growth,
-)
+from gradscope.symptoms import Severity, SymptomKind
+from gradscope.symptoms.growth import detect_exploding_gradient, find_growth
+from gradscope.symptoms.thresholds import DEFAULT as T
 
 LOSS_OVERFLOW = math.sqrt(FLOAT32_MAX)  # an MSE loss ~ norm**2 overflows float32 when the norm passes this
 
@@ -67,8 +62,8 @@ def test_exploding_names_the_fastest_growing_layer():
     assert [x["parameter"] for x in symptom.evidence["fastest_layers"][:2]] == ["2.weight", "4.weight"]
 
 
-@pytest.mark.parametrize("doubling, flagged", [(MAX_DOUBLING_STEPS - 1, True),
-                                               (MAX_DOUBLING_STEPS + 1, False)])
+@pytest.mark.parametrize("doubling, flagged", [(T.max_doubling_steps - 1, True),
+                                               (T.max_doubling_steps + 1, False)])
 def test_growth_must_double_at_least_every_12_steps(doubling, flagged):
     norms = 2.0 ** (np.arange(400) / doubling)  # reaches 1e7-1e10x its start: only the pace differs
     assert bool(detect_exploding_gradient(make_trace(np.ones(400), norms))) is flagged
@@ -78,7 +73,7 @@ def test_growth_must_double_at_least_every_12_steps(doubling, flagged):
 def test_growth_must_climb_100x_above_the_start(steps, flagged):
     """Doubling every step from step 20 until the run ends: at 64x (27 steps) or 128x (28 steps) its start."""
     norms = 2.0 ** np.clip(np.arange(steps) - 20, 0, None)
-    assert norms[-1] / MIN_GROWTH_OVER_BASELINE in (0.64, 1.28)
+    assert norms[-1] / T.min_growth_over_baseline in (0.64, 1.28)
     assert bool(detect_exploding_gradient(make_trace(np.ones(steps), norms))) is flagged
 
 
@@ -90,7 +85,7 @@ def test_a_rise_that_settles_at_a_new_level_is_not_an_explosion(level, flagged):
     assert bool(detect_exploding_gradient(make_trace(np.ones(140), norms))) is flagged
 
 
-@pytest.mark.parametrize("r2", [MIN_R2 - 0.02, MIN_R2 + 0.02])
+@pytest.mark.parametrize("r2", [T.min_r2 - 0.02, T.min_r2 + 0.02])
 def test_the_log_norm_must_lie_on_a_straight_line(r2):
     """An 8-step window: a slope plus a zig-zag orthogonal to it, sized so the fit has exactly this R^2."""
     t = np.arange(8) - 3.5
@@ -99,8 +94,8 @@ def test_the_log_norm_must_lie_on_a_straight_line(r2):
     explained = slope ** 2 * float(t @ t)
     amplitude = math.sqrt(explained * (1 / r2 - 1) / 8)
     values = np.exp(slope * t + amplitude * zigzag)
-    found = find_growth(values, max_doubling=MAX_DOUBLING_STEPS, min_growth=1.0, windows=(8,))
-    assert (found is not None) is (r2 >= MIN_R2)
+    found = find_growth(values, max_doubling=T.max_doubling_steps, min_growth=1.0, windows=(8,))
+    assert (found is not None) is (r2 >= T.min_r2)
     if found is not None:
         assert found[2].r2 == pytest.approx(r2)
 
@@ -162,8 +157,8 @@ def test_a_burst_that_ends_in_nan_is_critical():
     assert symptom.evidence["first_nonfinite_step"] == 162
 
 
-@pytest.mark.parametrize("settle, severity", [(RECOVERED_WITHIN * 0.8, Severity.WARNING),
-                                              (RECOVERED_WITHIN * 1.25, Severity.CRITICAL)])
+@pytest.mark.parametrize("settle, severity", [(T.recovered_within * 0.8, Severity.WARNING),
+                                              (T.recovered_within * 1.25, Severity.CRITICAL)])
 def test_recovery_means_ending_within_10x_of_the_level_before_the_burst(settle, severity):
     norms = burst()
     norms[165:] = 0.5 * settle  # the calm level is ~0.5

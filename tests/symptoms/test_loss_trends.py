@@ -8,15 +8,9 @@ import numpy as np
 import pytest
 from symptom_traces import make_trace
 
-from gradscope.symptoms import Severity, detect_loss_divergence, detect_loss_plateau
-from gradscope.symptoms.loss import (
-    DIVERGED_OVER_START,
-    LOST_OVER_BEST,
-    LOST_PROGRESS,
-    PLATEAU_MAX_IMPROVEMENT,
-    PLATEAU_MIN_STEPS,
-    RUNAWAY_OVER_START,
-)
+from gradscope.symptoms import Severity
+from gradscope.symptoms.loss import detect_loss_divergence, detect_loss_plateau
+from gradscope.symptoms.thresholds import DEFAULT as T
 
 N = 200
 
@@ -30,8 +24,8 @@ def three_levels(start: float, best: float, late: float, n: int = N) -> np.ndarr
     return loss
 
 
-@pytest.mark.parametrize("late, flagged", [(1.0 + (DIVERGED_OVER_START - 1) * 0.98, False),
-                                           (1.0 + (DIVERGED_OVER_START - 1) * 1.02, True)])
+@pytest.mark.parametrize("late, flagged", [(1.0 + (T.diverged_over_start - 1) * 0.98, False),
+                                           (1.0 + (T.diverged_over_start - 1) * 1.02, True)])
 def test_divergence_when_the_loss_ends_1_5x_above_its_start(late, flagged):
     loss = three_levels(1.0, 1.0, late)
     found = detect_loss_divergence(make_trace(loss))
@@ -43,7 +37,7 @@ def test_divergence_when_the_loss_ends_1_5x_above_its_start(late, flagged):
         assert symptom.evidence["late_loss"] == pytest.approx(late)
 
 
-@pytest.mark.parametrize("late, runaway", [(RUNAWAY_OVER_START * 0.98, False), (RUNAWAY_OVER_START * 1.02, True)])
+@pytest.mark.parametrize("late, runaway", [(T.runaway_over_start * 0.98, False), (T.runaway_over_start * 1.02, True)])
 def test_divergence_is_a_warning_even_10x_above_its_start(late, runaway):
     """Divergence without NaN or exponential growth is instability: those have critical detectors of their own."""
     [symptom] = detect_loss_divergence(make_trace(three_levels(1.0, 1.0, late)))
@@ -51,7 +45,7 @@ def test_divergence_is_a_warning_even_10x_above_its_start(late, runaway):
     assert symptom.evidence["runaway"] is runaway
 
 
-@pytest.mark.parametrize("fraction, flagged", [(LOST_PROGRESS * 0.96, False), (LOST_PROGRESS * 1.04, True)])
+@pytest.mark.parametrize("fraction, flagged", [(T.lost_progress * 0.96, False), (T.lost_progress * 1.04, True)])
 def test_divergence_when_it_gives_back_half_of_what_it_learned(fraction, flagged):
     start, best = 2.0, 0.5
     late = best + fraction * (start - best)  # 1.22 or 1.28: below its start, far above its best
@@ -62,8 +56,8 @@ def test_divergence_when_it_gives_back_half_of_what_it_learned(fraction, flagged
         assert "its best" in found[0].message
 
 
-@pytest.mark.parametrize("over_best, flagged", [(LOST_OVER_BEST * 0.98, False),
-                                                (LOST_OVER_BEST * 1.02, True)])
+@pytest.mark.parametrize("over_best, flagged", [(T.lost_over_best * 0.98, False),
+                                                (T.lost_over_best * 1.02, True)])
 def test_giving_back_progress_needs_the_loss_1_5x_above_its_best(over_best, flagged):
     """It learned little (1.0 -> 0.9), so giving it all back is still only noise unless it lands 1.5x up."""
     late = 0.9 * over_best  # 1.32 or 1.38, under 1.5x the start
@@ -82,8 +76,8 @@ def test_a_falling_noisy_loss_does_not_diverge():
     assert detect_loss_divergence(make_trace(loss)) == []
 
 
-@pytest.mark.parametrize("improvement, flagged", [(PLATEAU_MAX_IMPROVEMENT * 0.5, True),
-                                                  (PLATEAU_MAX_IMPROVEMENT * 1.5, False)])
+@pytest.mark.parametrize("improvement, flagged", [(T.plateau_max_improvement * 0.5, True),
+                                                  (T.plateau_max_improvement * 1.5, False)])
 def test_plateau_when_the_loss_improves_less_than_1_percent(improvement, flagged):
     loss = np.full(N, 1.6)
     loss[N // 2:] = 1.6 * (1 - improvement)
@@ -95,7 +89,7 @@ def test_plateau_when_the_loss_improves_less_than_1_percent(improvement, flagged
         assert symptom.evidence["improvement"] == pytest.approx(improvement)
 
 
-@pytest.mark.parametrize("steps, flagged", [(PLATEAU_MIN_STEPS - 1, False), (PLATEAU_MIN_STEPS, True)])
+@pytest.mark.parametrize("steps, flagged", [(T.plateau_min_steps - 1, False), (T.plateau_min_steps, True)])
 def test_plateau_needs_20_steps(steps, flagged):
     assert bool(detect_loss_plateau(make_trace(np.full(steps, 0.69)))) is flagged
 

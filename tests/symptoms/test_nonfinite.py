@@ -9,7 +9,8 @@ import pytest
 from symptom_traces import MLP_PARAMS, make_trace
 
 from gradscope.diagnosis import diagnose_trace
-from gradscope.symptoms import Severity, SymptomKind, detect_nonfinite
+from gradscope.symptoms import Severity, SymptomKind
+from gradscope.symptoms.nonfinite import detect_nonfinite
 from gradscope.trace import Event
 
 N = 30

@@ -9,17 +9,12 @@ import pytest
 from symptom_traces import MLP_PARAMS, make_trace
 
 from gradscope.diagnosis import diagnose_trace
-from gradscope.symptoms import Severity, SymptomKind, detect_gradient_spike, detect_loss_spike
+from gradscope.symptoms import Severity, SymptomKind
 from gradscope.symptoms._stats import MAD_TO_SIGMA
-from gradscope.symptoms.spikes import (
-    GRAD_SPIKE_RATIO,
-    LOSS_SPIKE_RATIO,
-    MIN_RISE_OVER_EARLY,
-    SPIKE_WINDOW,
-    SPIKE_Z,
-)
+from gradscope.symptoms.spikes import detect_gradient_spike, detect_loss_spike
+from gradscope.symptoms.thresholds import DEFAULT as T
 
-CALM = 2 * SPIKE_WINDOW  # steps before the candidate spike
+CALM = 2 * T.spike_window  # steps before the candidate spike
 AT = CALM
 
 
@@ -33,8 +28,8 @@ def zigzag(spread: float, level: float = 1.0) -> np.ndarray:
     return level * np.exp(spread * np.where(np.arange(CALM) % 2 == 0, 1.0, -1.0))
 
 
-@pytest.mark.parametrize("ratio, flagged", [(GRAD_SPIKE_RATIO * 0.99, False),
-                                            (GRAD_SPIKE_RATIO * 1.01, True)])
+@pytest.mark.parametrize("ratio, flagged", [(T.grad_spike_ratio * 0.99, False),
+                                            (T.grad_spike_ratio * 1.01, True)])
 def test_gradient_spike_must_be_10x_the_recent_median(ratio, flagged):
     norms = with_spike(np.full(CALM, 2.0), 2.0 * ratio)
     found = detect_gradient_spike(make_trace(np.ones(len(norms)), norms))
@@ -45,8 +40,8 @@ def test_gradient_spike_must_be_10x_the_recent_median(ratio, flagged):
         assert symptom.evidence["ratio"] == pytest.approx(ratio)
 
 
-@pytest.mark.parametrize("ratio, flagged", [(LOSS_SPIKE_RATIO * 0.99, False),
-                                            (LOSS_SPIKE_RATIO * 1.01, True)])
+@pytest.mark.parametrize("ratio, flagged", [(T.loss_spike_ratio * 0.99, False),
+                                            (T.loss_spike_ratio * 1.01, True)])
 def test_loss_spike_must_be_3x_the_recent_median(ratio, flagged):
     loss = with_spike(np.full(CALM, 0.5), 0.5 * ratio)
     found = detect_loss_spike(make_trace(loss))
@@ -56,7 +51,7 @@ def test_loss_spike_must_be_3x_the_recent_median(ratio, flagged):
         assert found[0].evidence["ratio"] == pytest.approx(ratio)
 
 
-@pytest.mark.parametrize("z", [SPIKE_Z * 0.97, SPIKE_Z * 1.03])
+@pytest.mark.parametrize("z", [T.spike_z * 0.97, T.spike_z * 1.03])
 @pytest.mark.parametrize("detector, value", [(detect_gradient_spike, 40.0), (detect_loss_spike, 8.0)])
 def test_spike_must_be_8_robust_sigmas_above_on_the_log_scale(detector, value, z):
     """The same jump is a spike over a calm baseline and noise over a baseline whose log swings widely."""
@@ -64,17 +59,17 @@ def test_spike_must_be_8_robust_sigmas_above_on_the_log_scale(detector, value, z
     series = with_spike(zigzag(spread), value)
     trace = make_trace(series, series) if detector is detect_gradient_spike else make_trace(series)
     found = detector(trace)
-    assert bool(found) is (z >= SPIKE_Z)
+    assert bool(found) is (z >= T.spike_z)
     if found:
         assert found[0].step == AT
         assert found[0].evidence["robust_z"] == pytest.approx(z, rel=1e-6)
 
 
-@pytest.mark.parametrize("rise, flagged", [(MIN_RISE_OVER_EARLY * 0.98, False),
-                                           (MIN_RISE_OVER_EARLY * 1.02, True)])
+@pytest.mark.parametrize("rise, flagged", [(T.min_rise_over_early * 0.98, False),
+                                           (T.min_rise_over_early * 1.02, True)])
 def test_near_convergence_a_spike_must_rise_a_tenth_of_the_early_level(rise, flagged):
     """The loss starts at 1, trains down to 1e-3 and then jumps: 100x its median, but is it anything?"""
-    early = np.full(SPIKE_WINDOW, 1.0)
+    early = np.full(T.spike_window, 1.0)
     trained = np.full(CALM, 1e-3)
     loss = np.concatenate([early, trained, [1e-3 + rise], np.full(10, 1e-3)])
     found = detect_loss_spike(make_trace(loss))
@@ -125,7 +120,7 @@ def test_nonfinite_steps_are_left_to_the_nonfinite_detector():
 
 def test_no_spike_in_the_first_window():
     norms = np.full(60, 1.0)
-    norms[SPIKE_WINDOW - 1] = 100.0
+    norms[T.spike_window - 1] = 100.0
     assert detect_gradient_spike(make_trace(np.ones(60), norms)) == []
 
 

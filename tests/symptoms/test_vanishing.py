@@ -9,13 +9,9 @@ import pytest
 from symptom_traces import MLP_PARAMS, lognormal, make_trace, mlp_info
 
 from gradscope.diagnosis import diagnose_trace
-from gradscope.symptoms import Severity, detect_vanishing_gradient
-from gradscope.symptoms.vanishing import (
-    COLLAPSE_MIN_LOSS_LEFT,
-    COLLAPSE_RATIO,
-    MIN_WEIGHT_LAYERS,
-    VANISHING_RATIO,
-)
+from gradscope.symptoms import Severity
+from gradscope.symptoms.thresholds import DEFAULT as T
+from gradscope.symptoms.vanishing import detect_vanishing_gradient
 
 N = 150
 # Four weight matrices (with biases), input side first: "early" is the first of them, "late" the last.
@@ -36,7 +32,7 @@ def depth_trace(first_layer_ratio: float, *, modules=None, names=NAMES, shapes=S
     return make_trace(loss, norms, layer_grads=layer, info=info)
 
 
-@pytest.mark.parametrize("ratio, flagged", [(VANISHING_RATIO * 0.95, True), (VANISHING_RATIO * 1.05, False)])
+@pytest.mark.parametrize("ratio, flagged", [(T.vanishing_ratio * 0.95, True), (T.vanishing_ratio * 1.05, False)])
 def test_vanishing_when_early_layers_get_a_thousandth_of_late_layers_gradient(ratio, flagged):
     found = detect_vanishing_gradient(depth_trace(ratio))
     assert bool(found) is flagged
@@ -58,7 +54,7 @@ def test_embeddings_are_not_early_layers():
 def test_biases_do_not_count_as_layers():
     """Depth needs three weight matrices: two matrices and their biases are too shallow to judge."""
     names, shapes = NAMES[:2] + NAMES[-2:], SHAPES[:2] + SHAPES[-2:]
-    assert MIN_WEIGHT_LAYERS == 3
+    assert T.min_weight_layers == 3
     assert detect_vanishing_gradient(depth_trace(1e-6, names=names, shapes=shapes)) == []
 
 
@@ -87,7 +83,7 @@ def collapse_trace(collapse_to: float, late_loss: float = 0.69):
     return make_trace(loss, norms, layer_grads=layer, info=info)
 
 
-@pytest.mark.parametrize("ratio, flagged", [(COLLAPSE_RATIO * 0.9, True), (COLLAPSE_RATIO * 1.1, False)])
+@pytest.mark.parametrize("ratio, flagged", [(T.collapse_ratio * 0.9, True), (T.collapse_ratio * 1.1, False)])
 def test_vanishing_when_the_global_norm_collapses_ten_thousandfold(ratio, flagged):
     found = detect_vanishing_gradient(collapse_trace(ratio))
     assert bool(found) is flagged
@@ -97,8 +93,8 @@ def test_vanishing_when_the_global_norm_collapses_ten_thousandfold(ratio, flagge
         assert 20 < symptom.step <= 50
 
 
-@pytest.mark.parametrize("late_loss, flagged", [(0.7 * COLLAPSE_MIN_LOSS_LEFT * 1.05, True),
-                                                (0.7 * COLLAPSE_MIN_LOSS_LEFT * 0.95, False)])
+@pytest.mark.parametrize("late_loss, flagged", [(0.7 * T.collapse_min_loss_left * 1.05, True),
+                                                (0.7 * T.collapse_min_loss_left * 0.95, False)])
 def test_a_collapse_after_the_loss_halved_is_convergence_not_vanishing(late_loss, flagged):
     assert bool(detect_vanishing_gradient(collapse_trace(1e-6, late_loss))) is flagged
 
@@ -142,6 +138,8 @@ def test_weight_matrices_with_no_gradient_at_all_are_dead_units(dead, flagged):
     if flagged:
         assert "no gradient at all" in found[0].message and found[0].step == 30
         assert found[0].evidence["dead_layers"] == [MLP_PARAMS[j] for j in weights[:dead]]
+        # the report's evidence cell (it used to fail on this evidence, which has no grad norms)
+        assert found[0].evidence_line == f"{dead} of {len(weights)} weight matrices without gradient"
 
 
 def test_biases_show_the_signal_vanishing_when_weight_gradients_stay_flat():

@@ -8,13 +8,9 @@ import numpy as np
 import pytest
 from symptom_traces import lognormal, make_trace
 
-from gradscope.symptoms import Severity, detect_weight_growth
-from gradscope.symptoms.growth import (
-    WEIGHT_GROWTH_WARNING,
-    WEIGHT_MAX_DOUBLING_STEPS,
-    WEIGHT_MIN_GROWTH,
-    WEIGHT_NEAR_OVERFLOW,
-)
+from gradscope.symptoms import Severity
+from gradscope.symptoms.growth import detect_weight_growth
+from gradscope.symptoms.thresholds import DEFAULT
 
 N = 400
 T = np.arange(N)
@@ -24,8 +20,8 @@ def weights_trace(weights: np.ndarray):
     return make_trace(np.ones(len(weights)), np.ones(len(weights)), weights)
 
 
-@pytest.mark.parametrize("doubling, severity", [(WEIGHT_MAX_DOUBLING_STEPS - 1, Severity.CRITICAL),
-                                                (WEIGHT_MAX_DOUBLING_STEPS + 1, Severity.WARNING)])
+@pytest.mark.parametrize("doubling, severity", [(DEFAULT.weight_max_doubling_steps - 1, Severity.CRITICAL),
+                                                (DEFAULT.weight_max_doubling_steps + 1, Severity.WARNING)])
 def test_exponential_weight_growth_must_double_every_25_steps_to_be_critical(doubling, severity):
     """Both grow 1e4-1e5x over the run: the faster one is exponential runaway, the slower a large rise."""
     [symptom] = detect_weight_growth(weights_trace(3.0 * 2.0 ** (T / doubling)))
@@ -34,7 +30,8 @@ def test_exponential_weight_growth_must_double_every_25_steps_to_be_critical(dou
         assert symptom.evidence["doubling_steps"] == pytest.approx(doubling, rel=0.05)
 
 
-@pytest.mark.parametrize("top, found", [(WEIGHT_MIN_GROWTH * 0.95, False), (WEIGHT_MIN_GROWTH * 1.05, True)])
+@pytest.mark.parametrize("top, found", [(DEFAULT.weight_min_growth * 0.95, False),
+                                        (DEFAULT.weight_min_growth * 1.05, True)])
 def test_exponential_growth_counts_once_the_norm_is_10x_its_start(top, found):
     """Doubling each step, then holding at 9.5x / 10.5x: a burst that stopped is a warning, not a runaway."""
     weights = np.minimum(2.0 ** np.clip(T - 50, 0, None), top)
@@ -50,8 +47,8 @@ def test_exponential_growth_still_going_at_the_end_is_critical():
     assert symptom.severity is Severity.CRITICAL and symptom.evidence["stopped"] is False
 
 
-@pytest.mark.parametrize("end, found", [(WEIGHT_GROWTH_WARNING * 0.98, False),
-                                        (WEIGHT_GROWTH_WARNING * 1.02, True)])
+@pytest.mark.parametrize("end, found", [(DEFAULT.weight_growth_warning * 0.98, False),
+                                        (DEFAULT.weight_growth_warning * 1.02, True)])
 def test_a_slow_rise_is_a_warning_from_100x(end, found):
     weights = 1.0 + (end - 1.0) * np.clip(T - 8, 0, None) / (N - 9)  # 1 for 8 steps, then a line to 98 or 102
     symptoms = detect_weight_growth(weights_trace(weights))
@@ -78,8 +75,8 @@ def test_noisy_exponential_growth_is_still_exponential():
     assert symptom.step < 60
 
 
-@pytest.mark.parametrize("peak, severity", [(WEIGHT_NEAR_OVERFLOW * 0.5, Severity.WARNING),
-                                            (WEIGHT_NEAR_OVERFLOW * 2.0, Severity.CRITICAL)])
+@pytest.mark.parametrize("peak, severity", [(DEFAULT.weight_near_overflow * 0.5, Severity.WARNING),
+                                            (DEFAULT.weight_near_overflow * 2.0, Severity.CRITICAL)])
 def test_a_weight_norm_near_float32_range_is_critical(peak, severity):
     weights = np.full(N, 5.0)
     weights[200:] = peak  # a jump, not exponential growth

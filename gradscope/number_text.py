@@ -1,0 +1,29 @@
+"""Numbers as people read them, in messages and reports: the one place that spells NaN and Inf.
+
+Machine encodings keep their own, fixed spellings: strict JSON writes null plus "nan"/"inf" (report/export.py)
+and trace.csv writes nan/inf for pandas (trace.py).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+NAMES = ("NaN", "Inf", "-Inf")  # what NaN, +Inf and -Inf read as by default
+SIGNED = ("NaN", "+Inf", "-Inf")  # where the sign of an infinity is the point ("loss became +Inf")
+WORD = ("non-finite",) * 3  # where a run that blew up scores +inf as a sentinel, not as a measurement
+
+
+def number_text(value: object, spec: str = ".4g", *, nonfinite: tuple[str, str, str] = NAMES) -> str:
+    """"-" for None, `nonfinite` for NaN/+Inf/-Inf, `format(value, spec)` for other reals; integers and
+    anything else as `str(value)`."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or isinstance(value, numbers.Integral):
+        return str(value)
+    value = float(value)
+    if math.isnan(value):
+        return nonfinite[0]
+    if math.isinf(value):
+        return nonfinite[1] if value > 0 else nonfinite[2]
+    return format(value, spec)

@@ -1,0 +1,86 @@
+"""Every detector threshold in one frozen object, shared by all detectors: `diagnose_trace(trace,
+thresholds=Thresholds(grad_spike_ratio=5.0))`, `monitor.diagnose(grad_spike_ratio=5.0)`.
+
+The defaults are the documented ones (README, "What gradscope detects"); each says where it came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The detectors' thresholds; steps are optimizer steps, ratios are plain factors."""
+
+    # -- spikes.py: one step far above the recent typical level ---------------------------------------------
+    spike_window: int = 20  # steps of history the typical level (median) is taken from
+    grad_spike_ratio: float = 10.0  # a gradient spike is at least 10x the recent median norm ...
+    loss_spike_ratio: float = 3.0  # ... a loss spike at least 3x the recent median loss ...
+    # ... and at least 8 robust standard deviations above it, on the log scale. Calibration: healthy runs reach
+    # at most ~6 among steps that pass the ratio (the bundled healthy samples run 5x longer than their configs,
+    # to convergence); a converged classifier whose minibatch loss swings with log-noise ~1 passes 6 in 5% of
+    # 400-step runs and 8 in 1%; spikes of a too-high learning rate score 8-12 in minibatch runs, 15-600 in
+    # full-batch ones. (Before: 8 sigmas of the raw values, which a converged Adam classifier passed at 10-30x.)
+    spike_z: float = 8.0
+    # Near convergence losses and gradient norms get tiny, and a 5x jump of a tiny number is harmless noise:
+    # a spike must also rise by this fraction of the run's early level (median of its first spike_window steps).
+    min_rise_over_early: float = 0.1
+
+    # -- loss.py: loss trends (divergence, plateau) ----------------------------------------------------------
+    trend_min_steps: int = 10  # fewer finite steps than this say nothing about a trend
+    edge_fraction: float = 0.1  # start / late levels are medians over this fraction of the run (at least 3 steps)
+    start_steps: int = 10  # the start level is the median of at most the first 10 steps: a run can blow up early
+    diverged_over_start: float = 1.5  # late loss >= 1.5x the start: training made it worse
+    lost_progress: float = 0.5  # or it gave back half of what it gained from start to best ...
+    lost_over_best: float = 1.5  # ... and sits >= 1.5x above the best level
+    runaway_over_start: float = 10.0  # ending 10x above the start: reported as runaway in the evidence
+    plateau_min_steps: int = 20
+    plateau_max_improvement: float = 0.01  # less than 1% better than the start after the whole run: not training
+
+    # -- growth.py: exponential growth of the gradient norm --------------------------------------------------
+    growth_windows: tuple[int, ...] = (8, 16, 32, 64)  # trailing window lengths (steps) over which log(norm) is fit
+    max_doubling_steps: float = 12.0  # the norm must double at least this often: slower rises are training dynamics
+    min_r2: float = 0.85  # how straight log(norm) must be over the window: noise and one-off spikes are not growth
+    min_growth_over_baseline: float = 100.0  # and it must already be 2 orders of magnitude above the run's start
+    baseline_steps: int = 8  # the run's starting level is the median of its first steps
+    # A burst that ends on its own is a catapult, not a runaway: at a learning rate just past the edge of
+    # stability the norm climbs exponentially for a few steps, the weights move to a flatter region, and it
+    # falls back. When nothing went non-finite and the run ends within this factor of the level the norm had
+    # before the burst, the growth is reported as a warning (instability), not as critical.
+    recovered_within: float = 10.0
+    recovery_tail_steps: int = 10  # the run's end level is the median of its last steps
+    settled_steps: int = 20  # a rise followed by this many steps at its new level (within recovered_within) ...
+    settled_max_growth: float = 1e4  # ... and smaller than 4 orders of magnitude is not an explosion
+
+    # -- growth.py: growth of the weight norm ----------------------------------------------------------------
+    weight_max_doubling_steps: float = 25.0  # weights grow slower than gradients before overflowing
+    weight_min_growth: float = 10.0  # exponential weight growth must have multiplied the norm by this much
+    weight_min_r2: float = 0.9
+    weight_growth_warning: float = 100.0  # any rise of the weight norm by this factor is a warning
+    weight_stopped_pace: float = 0.25  # exponential growth whose last settled_steps climb at < 1/4 its pace stopped
+    weight_near_overflow: float = 1e18  # a weight norm this large squares past float32 range: critical
+
+    # -- vanishing.py: vanishing gradients ------------------------------------------------------------------
+    vanishing_ratio: float = 1e-3  # early/late layer gradient norm below this: three orders of magnitude
+    min_weight_layers: int = 3  # depth needs at least three weight tensors to speak of early and late
+    collapse_ratio: float = 1e-4  # late global norm below this fraction of the early one ...
+    collapse_min_loss_left: float = 0.5  # ... while the loss is above half its start: gradients died, not converged
+    dead_fraction: float = 0.5  # half the weight matrices with exactly zero gradient: more than an unused branch
+    min_dead_steps: int = 10  # judged over the second half of the run, at least this many steps
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def from_keywords(cls, **overrides: Any) -> Thresholds:
+        """The defaults with `overrides`; an unknown name is a TypeError that lists the valid ones."""
+        unknown = sorted(set(overrides) - set(cls.names()))
+        if unknown:
+            raise TypeError(f"unknown threshold {unknown[0]!r} (valid: {', '.join(cls.names())})")
+        return cls(**overrides)
+
+
+DEFAULT = Thresholds()

@@ -16,6 +16,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gradscope.errors import ConfigError, GradscopeError
+from gradscope.run_folder import (
+    COMPARE_GRAD_NORM_PLOT,
+    COMPARE_LOSS_PLOT,
+    COMPARISON_FILE,
+    RECOMMEND_FOLDER,
+    is_run_folder,
+    prepare_run_folder,
+    write_text_atomic,
+)
 
 if TYPE_CHECKING:
     from gradscope.config import ClipConfig, Config
@@ -27,9 +36,6 @@ if TYPE_CHECKING:
 
 CLIP_MODES = ("norm", "value")
 BASELINE = "baseline"
-COMPARISON_FILE = "comparison.json"
-LOSS_PLOT = "compare_loss.png"
-GRAD_NORM_PLOT = "compare_grad_norm.png"
 
 # What a compared run did relative to the baseline (the `outcome` field of the JSON).
 FIXED = "fixed"  # the baseline had findings (warning or critical), this run has none
@@ -188,9 +194,7 @@ def _positive(option: str, text: str) -> float:
 
 def is_run_dir(path: Path) -> bool:
     """Whether `path` is a recorded run folder (it holds trace.csv)."""
-    from gradscope.trace import TRACE_FILE
-
-    return path.is_dir() and (path / TRACE_FILE).is_file()
+    return is_run_folder(path)
 
 
 def split_paths(paths: Sequence[Path]) -> tuple[Path | None, list[Path]]:
@@ -225,7 +229,7 @@ def compare_config(config: Config, run_dir: Path, clips: Sequence[ClipSetting], 
     from gradscope.config import ClipConfig
     from gradscope.training import train
 
-    run_dir = Path(run_dir)
+    run_dir = prepare_run_folder(Path(run_dir))  # an earlier comparison's runs there would read as this one's
     progress = progress or (lambda _label: nullcontext(None))
     clips = list(clips)
     recommendation = None
@@ -277,7 +281,7 @@ def _recommend(config: Config, run_dir: Path, mode: str, steps: int | None,
         raise GradscopeError("--recommended needs gradscope.recommend, which this installation lacks "
                              "(fix: give the threshold with --clip-norm X or --clip-value X)") from None
     with progress("recommend") as update:
-        rec = recommend(config, run_dir / "recommend", mode=mode, steps=steps, progress=update)
+        rec = recommend(config, run_dir / RECOMMEND_FOLDER, mode=mode, steps=steps, progress=update)
     return ClipSetting(rec.mode, float(rec.threshold), recommended=True), rec.to_dict()
 
 
@@ -343,10 +347,10 @@ def write_comparison(comparison: Comparison, *, plots: bool = True) -> None:
     if plots and any(len(r.trace) for r in comparison.runs):
         from gradscope.report.compare_plots import grad_norm_overlay, loss_overlay
 
-        for name, build in ((LOSS_PLOT, loss_overlay), (GRAD_NORM_PLOT, grad_norm_overlay)):
+        for name, build in ((COMPARE_LOSS_PLOT, loss_overlay), (COMPARE_GRAD_NORM_PLOT, grad_norm_overlay)):
             build(comparison.runs).savefig(run_dir / name, dpi=110)
             comparison.plots.append(run_dir / name)
-    (run_dir / COMPARISON_FILE).write_text(dumps(comparison.to_dict()) + "\n")
+    write_text_atomic(run_dir / COMPARISON_FILE, dumps(comparison.to_dict()) + "\n")
 
 
 # -- judging ------------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from gradscope.config import ClipConfig, Config
+from gradscope.run_folder import prepare_run_folder
 from gradscope.snippets import snippets
 from gradscope.trace import Trace
 
@@ -181,7 +182,7 @@ def recommend(config: Config, run_dir: Path, *, mode: str = "norm", budget: floa
     total = steps or config.run.steps
     config = replace(config, run=replace(config.run, steps=total), clip=ClipConfig())
     budget_steps = int(budget * total)
-    run_dir = Path(run_dir)
+    run_dir = prepare_run_folder(Path(run_dir))  # an earlier recommend's trial folders are not this one's
     spent = 0
 
     def advance(trial: Trial, to_step: int) -> None:

@@ -31,17 +31,8 @@ from gradscope.loading import (
 )
 from gradscope.locate import Location, locate_nonfinite, rng_snapshot
 from gradscope.monitor import Monitor, StepStats
-from gradscope.report.artifacts import DIAGNOSIS_FILE
-from gradscope.trace import (
-    GRAD_NORMS_FILE,
-    RUN_FILE,
-    TRACE_FILE,
-    WEIGHT_NORMS_FILE,
-    Event,
-    RunInfo,
-    Trace,
-    write_run_info,
-)
+from gradscope.run_folder import finish_run_folder, prepare_run_folder, write_resolved_config
+from gradscope.trace import Event, RunInfo, Trace
 
 Progress = Callable[[int, int, StepStats], None]
 
@@ -81,16 +72,11 @@ class TrainingSession:
 
     def __init__(self, config: Config, run_dir: Path, *, steps: int | None = None, clip: ClipConfig | None = None,
                  label: str = "") -> None:
-        from gradscope.report.artifacts import write_resolved_config
-
         self.config = config
         self.steps = steps or config.run.steps
         self.clip = clip if clip is not None else config.clip
         self.label = label or config.name
-        self.run_dir = Path(run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        for stale in (TRACE_FILE, GRAD_NORMS_FILE, WEIGHT_NORMS_FILE, RUN_FILE, DIAGNOSIS_FILE):
-            (self.run_dir / stale).unlink(missing_ok=True)  # a reused --out must not show an older run's trace
+        self.run_dir = prepare_run_folder(Path(run_dir))  # a reused --out must not show an older run's files
         write_resolved_config(self.run_dir, replace(config, run=replace(config.run, steps=self.steps), clip=self.clip))
         if config.run.threads:
             torch.set_num_threads(config.run.threads)
@@ -182,27 +168,15 @@ class TrainingSession:
 
     def finish(self, *, write_plots: bool = True) -> RunResult:
         """Close the trace, diagnose it and write the run's artifacts."""
-        from gradscope.report.artifacts import write_artifacts
-
-        self.trace.close()
-        write_run_info(self.run_dir, self.trace.info)
-        diagnosis = diagnose_trace(self.trace, label=self.label)
-        diagnosis.run_dir = str(self.run_dir)
-        write_artifacts(self.run_dir, self.trace, diagnosis, plots=write_plots)
+        diagnosis = finish_run_folder(self.run_dir, self.trace, diagnose_trace(self.trace, label=self.label),
+                                      plots=write_plots)
         return RunResult(self.trace, diagnosis, self.run_dir, self.interrupted, self.error)
 
 
 def _write_empty_run(run_dir: Path, steps: int, label: str) -> None:
     """A run that failed while setting up: an empty trace and a diagnosis of zero steps."""
-    from gradscope.report.artifacts import write_artifacts
-
     trace = Trace(RunInfo([], [], steps_requested=steps, stopped="error", label=label))
-    trace.stream_to(run_dir)
-    trace.close()
-    write_run_info(run_dir, trace.info)
-    diagnosis = diagnose_trace(trace, label=label)
-    diagnosis.run_dir = str(run_dir)
-    write_artifacts(run_dir, trace, diagnosis, plots=False)
+    finish_run_folder(run_dir, trace, diagnose_trace(trace, label=label), plots=False)
 
 
 def _rng_states() -> dict[str, Any]:

@@ -8,6 +8,9 @@ gather, by an index cached until the set of present gradients changes, puts the 
 Norms come out in float32 whatever the parameters' dtype (float16 overflows at 65,504).
 
 Everything here stays on the device: no `.item()`, no host copy (the row goes to the host later, in one copy).
+`NormKernels.measure` is the one place where a step's per-parameter norms become the global norm: under
+torch.distributed (sharded or DTensor gradients) that is where local squared norms would be summed across ranks
+in one collective over the stacked row, before the global norm is taken.
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@ where each piece sits from those three flags, so the host never counts offsets b
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -18,42 +19,34 @@ import torch
 
 @dataclass(frozen=True)
 class RowLayout:
-    """Offsets of the pieces of one row, from what its step measured."""
+    """Offsets of the pieces of one row, from what its step measured (computed once per layout)."""
 
     n_params: int
     weights: bool  # weight norms were taken this step
     max_abs: bool  # each gradient's largest |element| was taken
     scaled: bool  # the row ends with the GradScaler scale the norms are still multiplied by
+    max_abs_at: int | None = field(init=False, compare=False)
+    weights_at: int | None = field(init=False, compare=False)
+    total_at: int = field(init=False, compare=False)
+    loss_at: int = field(init=False, compare=False)
+    scale_at: int | None = field(init=False, compare=False)
+    width: int = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        n = self.n_params
+        total_at = n * (1 + self.max_abs + self.weights)
+        offsets = {"max_abs_at": n if self.max_abs else None,
+                   "weights_at": n * (1 + self.max_abs) if self.weights else None,
+                   "total_at": total_at, "loss_at": total_at + 1,
+                   "scale_at": total_at + 2 if self.scaled else None, "width": total_at + 2 + self.scaled}
+        for name, value in offsets.items():
+            object.__setattr__(self, name, value)
 
     @staticmethod
     @lru_cache(maxsize=64)
     def of(n_params: int, weights: bool, max_abs: bool, scaled: bool) -> RowLayout:
         """The layout for these flags (eight per model, built once each)."""
         return RowLayout(n_params, weights, max_abs, scaled)
-
-    @property
-    def max_abs_at(self) -> int | None:
-        return self.n_params if self.max_abs else None
-
-    @property
-    def weights_at(self) -> int | None:
-        return self.n_params * (1 + self.max_abs) if self.weights else None
-
-    @property
-    def total_at(self) -> int:
-        return self.n_params * (1 + self.max_abs + self.weights)
-
-    @property
-    def loss_at(self) -> int:
-        return self.total_at + 1
-
-    @property
-    def scale_at(self) -> int | None:
-        return self.total_at + 2 if self.scaled else None
-
-    @property
-    def width(self) -> int:
-        return self.total_at + 2 + self.scaled
 
     def device_row(self, norms: torch.Tensor, total: torch.Tensor, loss: torch.Tensor,
                    scale: torch.Tensor | None) -> torch.Tensor:
@@ -83,8 +76,7 @@ class RowLayout:
         return HostRow(grads, max_abs, weights, total, loss, scale)
 
 
-@dataclass(frozen=True)
-class HostRow:
+class HostRow(NamedTuple):
     """One step's statistics on the host, as numbers (the gradient ones unscaled)."""
 
     grads: np.ndarray  # per-parameter gradient L2 norms
@@ -95,8 +87,7 @@ class HostRow:
     scale: float | None  # the GradScaler scale divided out, when the gradients were still scaled
 
 
-@dataclass(frozen=True)
-class RowHeader:
+class RowHeader(NamedTuple):
     """What `record` knows about a row on the host at once (the numbers come later, with the copy)."""
 
     step: int

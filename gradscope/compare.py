@@ -229,7 +229,7 @@ def compare_config(config: Config, run_dir: Path, clips: Sequence[ClipSetting], 
     from gradscope.config import ClipConfig
     from gradscope.training import train
 
-    run_dir = prepare_run_folder(Path(run_dir))  # an earlier comparison's runs there would read as this one's
+    run_dir = prepare_run_folder(Path(run_dir), keep=[config.path])  # an earlier comparison's runs are not ours
     progress = progress or (lambda _label: nullcontext(None))
     clips = list(clips)
     recommendation = None

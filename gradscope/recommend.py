@@ -182,7 +182,7 @@ def recommend(config: Config, run_dir: Path, *, mode: str = "norm", budget: floa
     total = steps or config.run.steps
     config = replace(config, run=replace(config.run, steps=total), clip=ClipConfig())
     budget_steps = int(budget * total)
-    run_dir = prepare_run_folder(Path(run_dir))  # an earlier recommend's trial folders are not this one's
+    run_dir = prepare_run_folder(Path(run_dir), keep=[config.path])  # an earlier recommend's trials are not ours
     spent = 0
 
     def advance(trial: Trial, to_step: int) -> None:

@@ -63,27 +63,31 @@ def is_run_folder(path: Path) -> bool:
 
 
 # -- before a run -----------------------------------------------------------------------------------------
-def prepare_run_folder(run_dir: Path, *, streaming: Trace | None = None) -> Path:
+def prepare_run_folder(run_dir: Path, *, streaming: Trace | None = None, keep: Iterable[Path | None] = ()) -> Path:
     """Create `run_dir`, or clear what an earlier run of gradscope left there; returns it.
 
-    Removed: the files named above (but the trace CSVs of `streaming`, when that trace streams into `run_dir`
-    now), a temporary file a killed write left, and the subfolders of earlier comparisons and trials. A
-    subfolder counts as gradscope's when its name is one gradscope gives its runs and it holds gradscope's
-    files; in it, too, only those files go, and it is removed only once empty.
+    Removed: the files named above, a temporary file a killed write left, and the subfolders of earlier
+    comparisons and trials. A subfolder counts as gradscope's when its name is one gradscope gives its runs and
+    it holds gradscope's files; in it, too, only those files go, and it is removed only once empty. Kept: the
+    trace CSVs of `streaming` when that trace streams into `run_dir` now, and the files in `keep` (the config
+    being run may be an earlier run's resolved_config.toml).
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    keep = TRACE_FILES if streaming is not None and _same_folder(streaming.streaming_to, run_dir) else ()
-    _remove_files(run_dir, keep=keep)
+    kept = {Path(p).resolve() for p in keep if p is not None}
+    if streaming is not None and _same_folder(streaming.streaming_to, run_dir):
+        kept |= {(run_dir / name).resolve() for name in TRACE_FILES}
+    _remove_files(run_dir, kept)
     for sub in _made_subfolders(run_dir):
-        _remove_made(sub)
+        _remove_made(sub, kept)
     return run_dir
 
 
-def _remove_files(folder: Path, keep: tuple[str, ...] = ()) -> None:
+def _remove_files(folder: Path, kept: set[Path]) -> None:
     for name in FILES:
-        if name not in keep:
-            (folder / name).unlink(missing_ok=True)
+        path = folder / name
+        if path.is_file() and path.resolve() not in kept:
+            path.unlink()
     for leftover in folder.glob(".*.tmp"):
         if _TEMPORARY.fullmatch(leftover.name):
             leftover.unlink(missing_ok=True)
@@ -100,11 +104,11 @@ def _holds_gradscope(folder: Path) -> bool:
     return any((folder / name).is_file() for name in FILES) or any(True for _ in _made_subfolders(folder))
 
 
-def _remove_made(folder: Path) -> None:
+def _remove_made(folder: Path, kept: set[Path]) -> None:
     """Remove gradscope's files from `folder` and its made subfolders, then the folders left empty."""
-    _remove_files(folder)
+    _remove_files(folder, kept)
     for sub in _made_subfolders(folder):
-        _remove_made(sub)
+        _remove_made(sub, kept)
     if not any(folder.iterdir()):
         folder.rmdir()
 

@@ -76,7 +76,8 @@ class TrainingSession:
         self.steps = steps or config.run.steps
         self.clip = clip if clip is not None else config.clip
         self.label = label or config.name
-        self.run_dir = prepare_run_folder(Path(run_dir))  # a reused --out must not show an older run's files
+        # A reused --out must not show an older run's files (the config itself may be one of them: kept).
+        self.run_dir = prepare_run_folder(Path(run_dir), keep=[config.path])
         write_resolved_config(self.run_dir, replace(config, run=replace(config.run, steps=self.steps), clip=self.clip))
         if config.run.threads:
             torch.set_num_threads(config.run.threads)

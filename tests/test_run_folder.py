@@ -226,3 +226,12 @@ def test_every_folder_recommend_makes_is_cleared_on_reuse(tmp_path: Path) -> Non
     (tmp_path / "rec" / "mine.txt").write_text("kept")
     prepare_run_folder(tmp_path / "rec")
     assert [p.name for p in (tmp_path / "rec").iterdir()] == ["mine.txt"]
+
+
+def test_the_config_being_run_is_kept_even_when_it_is_an_earlier_runs_resolved_config(config, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    train(config, out, steps=3, write_plots=False)
+    resolved = load_config(out / RESOLVED_CONFIG_FILE)  # "rerunnable from anywhere"
+    compare_config(resolved, out, [ClipSetting("norm", 0.5)], plots=False)
+    assert (out / RESOLVED_CONFIG_FILE).is_file()  # the config compared, still there
+    assert not (out / TRACE_FILE).exists() and (out / "baseline" / TRACE_FILE).is_file()  # the old run is gone

@@ -17,6 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 from gradscope.errors import ConfigError, GradscopeError
 from gradscope.number_text import number_text
+from gradscope.run_folder import (
+    COMPARE_GRAD_NORM_PLOT,
+    COMPARE_LOSS_PLOT,
+    COMPARISON_FILE,
+    RECOMMEND_FOLDER,
+    is_run_folder,
+    prepare_run_folder,
+    write_text_atomic,
+)
 
 if TYPE_CHECKING:
     from gradscope.config import ClipConfig, Config
@@ -28,9 +37,6 @@ if TYPE_CHECKING:
 
 CLIP_MODES = ("norm", "value")
 BASELINE = "baseline"
-COMPARISON_FILE = "comparison.json"
-LOSS_PLOT = "compare_loss.png"
-GRAD_NORM_PLOT = "compare_grad_norm.png"
 
 # What a compared run did relative to the baseline (the `outcome` field of the JSON).
 FIXED = "fixed"  # the baseline had findings (warning or critical), this run has none
@@ -189,9 +195,7 @@ def _positive(option: str, text: str) -> float:
 
 def is_run_dir(path: Path) -> bool:
     """Whether `path` is a recorded run folder (it holds trace.csv)."""
-    from gradscope.trace import TRACE_FILE
-
-    return path.is_dir() and (path / TRACE_FILE).is_file()
+    return is_run_folder(path)
 
 
 def split_paths(paths: Sequence[Path]) -> tuple[Path | None, list[Path]]:
@@ -226,7 +230,7 @@ def compare_config(config: Config, run_dir: Path, clips: Sequence[ClipSetting], 
     from gradscope.config import ClipConfig
     from gradscope.training import train
 
-    run_dir = Path(run_dir)
+    run_dir = prepare_run_folder(Path(run_dir), keep=[config.path])  # an earlier comparison's runs are not ours
     progress = progress or (lambda _label: nullcontext(None))
     clips = list(clips)
     recommendation = None
@@ -276,7 +280,7 @@ def _recommend(config: Config, run_dir: Path, mode: str, steps: int | None,
         raise GradscopeError("--recommended needs gradscope.recommend, which this installation lacks "
                              "(fix: give the threshold with --clip-norm X or --clip-value X)") from None
     with progress("recommend") as update:
-        rec = recommend(config, run_dir / "recommend", mode=mode, steps=steps, progress=update)
+        rec = recommend(config, run_dir / RECOMMEND_FOLDER, mode=mode, steps=steps, progress=update)
     return ClipSetting(rec.mode, float(rec.threshold), recommended=True), rec.to_dict()
 
 
@@ -334,7 +338,7 @@ def _finish(runs: list[ComparedRun], run_dir: Path, *, recorded: bool, interrupt
     run_dir.mkdir(parents=True, exist_ok=True)
     comparison = Comparison(tuple(runs), tuple(conclude(runs, interrupted=interrupted)), run_dir, recorded,
                             interrupted, recommendation, tuple(write_plots(runs, run_dir)) if plots else ())
-    (run_dir / COMPARISON_FILE).write_text(dumps(comparison.to_dict()) + "\n")
+    write_text_atomic(run_dir / COMPARISON_FILE, dumps(comparison.to_dict()) + "\n")
     return comparison
 
 
@@ -345,7 +349,7 @@ def write_plots(runs: Sequence[ComparedRun], run_dir: Path) -> list[Path]:
     from gradscope.report.compare_plots import grad_norm_overlay, loss_overlay
 
     written = []
-    for name, build in ((LOSS_PLOT, loss_overlay), (GRAD_NORM_PLOT, grad_norm_overlay)):
+    for name, build in ((COMPARE_LOSS_PLOT, loss_overlay), (COMPARE_GRAD_NORM_PLOT, grad_norm_overlay)):
         build(list(runs)).savefig(run_dir / name, dpi=110)
         written.append(run_dir / name)
     return written

@@ -28,6 +28,7 @@ import numpy as np
 from gradscope.config import ClipConfig, Config
 from gradscope.errors import UserCodeError
 from gradscope.number_text import WORD, number_text
+from gradscope.run_folder import prepare_run_folder
 from gradscope.snippets import snippets
 from gradscope.symptoms.catalogue import SymptomKind
 from gradscope.trace import StopReason, Trace, first_nonfinite_step
@@ -208,7 +209,7 @@ def _search(config: Config, run_dir: Path, mode: str, budget: float, steps: int 
     total = steps or config.run.steps
     config = replace(config, run=replace(config.run, steps=total), clip=ClipConfig())
     budget_steps = int(budget * total)
-    run_dir = Path(run_dir)
+    run_dir = prepare_run_folder(Path(run_dir), keep=[config.path])  # an earlier recommend's trials are not ours
     spent = 0
 
     def advance(trial: Trial, to_step: int) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from gradscope.errors import GradscopeError
-from gradscope.report.artifacts import DIAGNOSIS_FILE, RESOLVED_CONFIG_FILE
-from gradscope.trace import GRAD_NORMS_FILE, TRACE_FILE, WEIGHT_NORMS_FILE, Trace, read_trace
+from gradscope.run_folder import DIAGNOSIS_FILE, GRAD_NORMS_FILE, RESOLVED_CONFIG_FILE, TRACE_FILE, WEIGHT_NORMS_FILE
+from gradscope.trace import Trace, read_trace
 
 
 @dataclass

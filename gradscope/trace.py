@@ -18,10 +18,7 @@ from typing import IO, Any
 
 import numpy as np
 
-TRACE_FILE = "trace.csv"
-GRAD_NORMS_FILE = "grad_norms.csv"
-WEIGHT_NORMS_FILE = "weight_norms.csv"
-RUN_FILE = "run.json"
+from gradscope.run_folder import GRAD_NORMS_FILE, RUN_FILE, TRACE_FILE, WEIGHT_NORMS_FILE
 
 # name -> dtype of the global per-step columns, in CSV order. `grad_norm` is the global L2 norm before clipping.
 COLUMNS: dict[str, Any] = {
@@ -154,6 +151,7 @@ class Trace:
     def stream_to(self, run_dir: Path) -> None:
         """Write every row to CSV files in `run_dir` as it is appended; rows already recorded are written first
         (all global rows; the per-parameter rows still held in memory)."""
+        self.close()  # a stream already open ends complete
         self._writer = TraceWriter(Path(run_dir), self.info.param_names)
         held_g = dict(zip(*[a.tolist() for a in self.grad_norms.series()], strict=True))
         held_w = dict(zip(*[a.tolist() for a in self.weight_norms.series()], strict=True))
@@ -205,6 +203,11 @@ class Trace:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+    @property
+    def streaming_to(self) -> Path | None:
+        """The folder rows are streamed into (`stream_to`), until `close`."""
+        return None if self._writer is None else self._writer.run_dir
 
     # -- reading ---------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -298,6 +301,7 @@ class TraceWriter:
 
     def __init__(self, run_dir: Path, param_names: list[str]) -> None:
         run_dir.mkdir(parents=True, exist_ok=True)
+        self.run_dir = run_dir
         self._files: list[IO[str]] = []
         self._trace = self._open(run_dir / TRACE_FILE, list(COLUMNS))
         self._grads = self._open(run_dir / GRAD_NORMS_FILE, ["step", *param_names])
@@ -338,10 +342,6 @@ class TraceWriter:
         self._emit_pending()
         for handle in self._files:
             handle.close()
-
-
-def write_run_info(run_dir: Path, info: RunInfo) -> None:
-    (Path(run_dir) / RUN_FILE).write_text(json.dumps(info.to_dict(), indent=2, allow_nan=True) + "\n")
 
 
 def read_trace(run_dir: Path) -> Trace:

@@ -30,22 +30,12 @@ from gradscope.loading import (
     resolve_device,
     user_code,
 )
-from gradscope.schedules import build_schedule
 from gradscope.locate import Location, locate_nonfinite, rng_snapshot
 from gradscope.monitor import Monitor, StepStats
 from gradscope.recipe import Recipe
-from gradscope.report.artifacts import DIAGNOSIS_FILE
-from gradscope.trace import (
-    GRAD_NORMS_FILE,
-    RUN_FILE,
-    TRACE_FILE,
-    WEIGHT_NORMS_FILE,
-    Event,
-    RunInfo,
-    StopReason,
-    Trace,
-    write_run_info,
-)
+from gradscope.run_folder import finish_run_folder, prepare_run_folder, write_resolved_config
+from gradscope.schedules import build_schedule
+from gradscope.trace import Event, RunInfo, StopReason, Trace
 
 Progress = Callable[[int, int, StepStats], None]
 
@@ -90,16 +80,12 @@ class TrainingSession:
 
     def __init__(self, config: Config, run_dir: Path, *, steps: int | None = None, clip: ClipConfig | None = None,
                  label: str = "") -> None:
-        from gradscope.report.artifacts import write_resolved_config
-
         self.config = config
         self.steps = steps or config.run.steps
         self.clip = clip if clip is not None else config.clip
         self.label = label or config.name
-        self.run_dir = Path(run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        for stale in (TRACE_FILE, GRAD_NORMS_FILE, WEIGHT_NORMS_FILE, RUN_FILE, DIAGNOSIS_FILE):
-            (self.run_dir / stale).unlink(missing_ok=True)  # a reused --out must not show an older run's trace
+        # A reused --out must not show an older run's files (the config itself may be one of them: kept).
+        self.run_dir = prepare_run_folder(Path(run_dir), keep=[config.path])
         write_resolved_config(self.run_dir, replace(config, run=replace(config.run, steps=self.steps), clip=self.clip))
         if config.run.threads:
             torch.set_num_threads(config.run.threads)
@@ -208,26 +194,17 @@ class TrainingSession:
 
     def finish(self, *, write_plots: bool = True) -> RunResult:
         """Close the trace, diagnose it and write the run's artifacts."""
-        from gradscope.report.artifacts import write_artifacts
-
-        self.trace.close()
         self.trace.info.stopped = self.stop or StopReason.COMPLETED
-        write_run_info(self.run_dir, self.trace.info)
-        diagnosis = diagnose_trace(self.trace, label=self.label, run_dir=self.run_dir)
-        write_artifacts(self.run_dir, self.trace, diagnosis, plots=write_plots)
+        diagnosis = finish_run_folder(self.run_dir, self.trace,
+                                      diagnose_trace(self.trace, label=self.label, run_dir=self.run_dir),
+                                      plots=write_plots)
         return RunResult(self.trace, diagnosis, self.run_dir, self.trace.info.stopped, self.error)
 
 
 def _write_empty_run(run_dir: Path, steps: int, label: str, stopped: StopReason = StopReason.ERROR) -> None:
     """A run that failed (or was interrupted) while setting up: an empty trace and a diagnosis of zero steps."""
-    from gradscope.report.artifacts import write_artifacts
-
     trace = Trace(RunInfo([], [], steps_requested=steps, stopped=stopped, label=label))
-    trace.stream_to(run_dir)
-    trace.close()
-    write_run_info(run_dir, trace.info)
-    diagnosis = diagnose_trace(trace, label=label, run_dir=run_dir)
-    write_artifacts(run_dir, trace, diagnosis, plots=False)
+    finish_run_folder(run_dir, trace, diagnose_trace(trace, label=label, run_dir=run_dir), plots=False)
 
 
 def _rng_states() -> dict[str, Any]:

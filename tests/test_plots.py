@@ -20,9 +20,9 @@ from symptom_traces import MLP_PARAMS, make_trace  # noqa: E402
 
 from gradscope.config import load_config  # noqa: E402
 from gradscope.diagnosis import diagnose_trace  # noqa: E402
-from gradscope.report.artifacts import HEATMAP_PLOT, LOSS_PLOT, write_artifacts  # noqa: E402
 from gradscope.report.console import print_diagnosis  # noqa: E402
 from gradscope.report.plots import layer_heatmap, loss_and_grad_norm  # noqa: E402
+from gradscope.run_folder import HEATMAP_PLOT, LOSS_PLOT, finish_run_folder  # noqa: E402
 from gradscope.samples import list_samples  # noqa: E402
 from gradscope.training import train  # noqa: E402
 
@@ -120,7 +120,7 @@ def test_a_finite_run_has_no_nan_markers():
 
 
 def test_artifacts_write_valid_pngs_for_a_trace_with_nan_steps(nan_trace, tmp_path):
-    write_artifacts(tmp_path, nan_trace, diagnose_trace(nan_trace))
+    finish_run_folder(tmp_path, nan_trace, diagnose_trace(nan_trace))
     assert_png(tmp_path / LOSS_PLOT)
     assert_png(tmp_path / HEATMAP_PLOT)
 

@@ -51,6 +51,13 @@ class NormKernels:
         self._present: list[bool] | None = None  # which gradients were present when the gather was built
         self._grad_members: list[list[int]] = []
         self._grad_gather: torch.Tensor | None = None
+        # The infinity norm of an empty tensor is undefined (torch raises): those parameters' peaks are 0.
+        self._has_empty = any(p.numel() == 0 for p in params)
+
+    def _peaks(self, tensors: list[torch.Tensor], kw: dict[str, Any]) -> torch.Tensor:
+        if self._has_empty:
+            tensors = [t if t.numel() else t.new_zeros(1) for t in tensors]
+        return stacked_norms(tensors, math.inf, kw)
 
     def measure(self, grads: list[Any], weights: bool, max_abs: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """(row, global gradient norm) on the device; see the class docstring for the row."""
@@ -65,7 +72,7 @@ class NormKernels:
         grad_norms = stacked_norms(grads, 2.0, kw)
         parts = [grad_norms]
         if max_abs:
-            parts.append(stacked_norms(grads, math.inf, kw))
+            parts.append(self._peaks(grads, kw))
         if weights:
             parts.append(stacked_norms(self.params, 2.0, kw))
         row = torch.cat(parts) if len(parts) > 1 else grad_norms
@@ -88,7 +95,7 @@ class NormKernels:
             group = [grads[i] for i in members]
             parts.append(stacked_norms(group, 2.0, kw).to(dev, torch.float32))
             if max_abs:
-                peak_parts.append(stacked_norms(group, math.inf, kw).to(dev, torch.float32))
+                peak_parts.append(self._peaks(group, kw).to(dev, torch.float32))
         zero = self.zero
         flat = torch.cat(parts) if parts else zero[:0]
         total = torch.linalg.vector_norm(flat, 2.0) if parts else zero[0]

@@ -56,6 +56,7 @@ class StepStats:
     nonfinite_grads: tuple[str, ...] = ()  # parameters whose gradient holds NaN/Inf
     nonfinite_weights: tuple[str, ...] = ()  # parameters whose value holds NaN/Inf
     amp_skipped: bool = False
+    norm_overflow: bool = False  # the float32 global norm was inf although every element was finite
 
     @property
     def loss_finite(self) -> bool:
@@ -175,7 +176,7 @@ class Monitor:
         """Turn one host row into trace columns, flags and events."""
         row = header.layout.decode(host)
         weights, bad_weights = self._land_weights(row)
-        grads, total, bad_grads = self._land_grads(row)
+        grads, total, bad_grads, overflow = self._land_grads(row)
         amp_skipped = self._amp.skipped(bool(bad_grads), math.isfinite(row.loss))
         # An AMP-skipped step's inf gradients are the scaler's business: counted in amp_skipped, not as
         # non-finite gradients (which the detectors would report).
@@ -184,11 +185,12 @@ class Monitor:
         stats = StepStats(
             step=header.step, loss=row.loss, grad_norm=total, weight_norm=self._last_weight_norm, grad_max_abs=peak,
             nonfinite_grads=reported, nonfinite_weights=tuple(self.names[i] for i in bad_weights),
-            amp_skipped=amp_skipped,
+            amp_skipped=amp_skipped, norm_overflow=overflow,
         )
         columns = {"step": header.step, "loss": row.loss, "grad_norm": total, "grad_max_abs": peak,
                    "weight_norm": self._last_weight_norm, "nonfinite_grads": len(reported),
-                   "amp_skipped": int(amp_skipped), "lr": math.nan if header.lr is None else header.lr,
+                   "amp_skipped": int(amp_skipped), "norm_overflow": int(overflow),
+                   "lr": math.nan if header.lr is None else header.lr,
                    "seconds": header.seconds}
         self.trace.append(columns, grads, weights)
         if not stats.loss_finite or reported or bad_weights:
@@ -212,21 +214,25 @@ class Monitor:
         self._last_weight_norm = math.sqrt(float(np.dot(weights, weights)))
         return weights, bad
 
-    def _land_grads(self, row: HostRow) -> tuple[np.ndarray, float, list[int]]:
-        """Gradient norms, global norm and the parameters whose gradient is not finite.
+    def _land_grads(self, row: HostRow) -> tuple[np.ndarray, float, list[int], bool]:
+        """Gradient norms, global norm, the parameters whose gradient is not finite, and whether the float32
+        global norm overflowed although every element is finite.
 
-        A norm can overflow float32 while every element is finite (|g| > ~1e19): those are recomputed in
-        float64 (only with sync_every=1: later the gradients are gone).
+        A norm can overflow float32 while every element is finite (|g| > ~1.8e19): per-parameter norms that did
+        are recomputed in float64 (only with sync_every=1: later the gradients are gone), and a global norm that
+        did is taken in float64 from the per-parameter ones. The trace keeps that exact norm; `norm_overflow`
+        says a plain loop saw inf there.
         """
         grads, total = row.grads, row.total
         bad = np.flatnonzero(~np.isfinite(grads)).tolist()
         if bad and self.sync_every == 1:
             bad, grads = exact_norms([self.params[i].grad for i in bad], bad, grads, row.scale or 1.0)
-            if not bad:
-                total = math.sqrt(float(np.dot(grads, grads)))
-                # clip_norm_ must see the true norm, not inf (which would zero every gradient); float64 holds it.
-                self._total = torch.tensor(total, dtype=torch.float64, device=self._kernels.device)
-        return grads, total, bad
+        overflow = not bad and not math.isfinite(total)
+        if overflow:
+            total = math.sqrt(float(np.dot(grads, grads)))
+            # clip_norm_ must see the true norm, not inf (which would zero every gradient); float64 holds it.
+            self._total = torch.tensor(total, dtype=torch.float64, device=self._kernels.device)
+        return grads, total, bad, overflow
 
     def _add_event(self, event: Event) -> None:
         self._seen.add(event.kind)

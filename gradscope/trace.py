@@ -30,6 +30,9 @@ COLUMNS: dict[str, Any] = {
     "clipped": np.int8,  # 1 when clipping changed the gradients this step
     "nonfinite_grads": np.int32,  # how many parameters had a NaN/Inf gradient
     "amp_skipped": np.int8,  # 1 when an AMP GradScaler skipped this step for inf/NaN gradients
+    # 1 when the float32 global norm (what clip_grad_norm_ and every logger compute) is inf while every gradient
+    # element is finite: `grad_norm` then holds the exact norm, recomputed in float64
+    "norm_overflow": np.int8,
     "lr": np.float64,
     "seconds": np.float64,  # wall time since the first step began
 }
@@ -280,9 +283,10 @@ class Trace:
 
 def first_nonfinite_step(trace: Trace) -> int | None:
     """The first step where a plain loop sees a non-finite value: the loss, a gradient or the weights are NaN/Inf
-    there, or a recorded event (the monitor's, or the training loop's replay of the bad step) says so."""
+    there, the float32 global gradient norm is inf (`clip_grad_norm_` returns inf although every element is
+    finite), or a recorded event (the monitor's, or the training loop's replay of the bad step) says so."""
     bad = np.flatnonzero(~np.isfinite(trace.loss) | (trace.column("nonfinite_grads") > 0)
-                         | ~np.isfinite(trace.weight_norm))
+                         | ~np.isfinite(trace.weight_norm) | (trace.column("norm_overflow") > 0))
     steps = [int(trace.steps[bad[0]])] if len(bad) else []
     steps += [e.step for e in trace.info.events if e.kind.startswith("nonfinite")]
     return min(steps, default=None)

@@ -11,14 +11,16 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from gradscope.severity import Severity
-from gradscope.symptoms import growth, loss, nonfinite, spikes, vanishing
+from gradscope.symptoms import early, growth, loss, nonfinite, overflow, spikes, vanishing
 from gradscope.symptoms.base import Context, Detector, Kind, Symptom
 from gradscope.symptoms.thresholds import DEFAULT, Thresholds
 from gradscope.trace import Trace
 
 CATALOGUE: tuple[Detector, ...] = (
     nonfinite.NONFINITE,
+    overflow.NORM_OVERFLOW_DETECTOR,
     growth.EXPLODING,  # its climb is passed on to the detectors after it (see `couplings`)
+    early.EARLY,
     spikes.GRADIENT_SPIKES,
     spikes.LOSS_SPIKES,
     loss.DIVERGENCE,

@@ -6,6 +6,8 @@ and both look only at the finite prefix: a NaN is its own, critical, symptom.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from gradscope.number_text import number_text
@@ -35,8 +37,8 @@ def _levels(loss: np.ndarray, t: Thresholds) -> tuple[float, float, float, int]:
 
 def detect_loss_divergence(trace: Trace, thresholds: Thresholds = DEFAULT,
                            context: Context = NO_CONTEXT) -> list[Symptom]:
-    """Warning when the loss ends far above its start or best. Divergence is instability; what makes a run
-    critical (NaN/Inf, exponential growth) has detectors of its own."""
+    """When the loss ends far above its start or best: critical when the run is broken (it ends at or above its
+    start, or gave back `broken_lost_progress` of its progress, and stayed finite), else a warning."""
     t = thresholds
     loss = finite_prefix(trace.loss)
     if len(loss) < t.trend_min_steps:
@@ -64,12 +66,21 @@ def detect_loss_divergence(trace: Trace, thresholds: Thresholds = DEFAULT,
         how = f"{late / best:.3g}x its best"
     else:
         how = f"{late - best:.4g} above its best"
+    given_back = (late - best) / (start - best) if start > best else math.inf
+    # A run that went NaN/Inf is critical for that (its own symptom comes first); here the trend is context.
+    finite_run = len(loss) == len(trace.loss)
+    broken = finite_run and (late >= start or given_back >= t.broken_lost_progress)
+    verdict = ("the run is broken: it ends at or above where it started" if late >= start else
+               f"the run is broken: it gave back {given_back:.0%} of its progress") if broken else \
+        f"it gave back {given_back:.0%} of its progress"
     return [Symptom(
-        LOSS_DIVERGENCE, Severity.WARNING, step,
-        f"loss diverges: it ends at {late:.4g}, {how} ({start:.4g} at the start, best {best:.4g})",
+        LOSS_DIVERGENCE, Severity.CRITICAL if broken else Severity.WARNING, step,
+        f"loss diverges: it ends at {late:.4g}, {how} ({start:.4g} at the start, best {best:.4g}); {verdict}",
         evidence={"start_loss": start, "late_loss": late, "best_loss": best, "window_steps": k,
+                  "progress_given_back": given_back if math.isfinite(given_back) else None, "broken": broken,
                   "thresholds": {"over_start": t.diverged_over_start, "lost_progress": t.lost_progress,
-                                 "over_best": t.lost_over_best, "runaway_over_start": t.runaway_over_start},
+                                 "over_best": t.lost_over_best, "runaway_over_start": t.runaway_over_start,
+                                 "broken_lost_progress": t.broken_lost_progress},
                   "runaway": runaway},
         advice="lower the learning rate (or add warm-up/decay); if gradients spike, clip them "
                "(gradscope recommend)")]

@@ -28,6 +28,17 @@ class Thresholds:
     # a spike must also rise by this fraction of the run's early level (median of its first spike_window steps).
     min_rise_over_early: float = 0.1
 
+    # -- early.py: an unstable start (no spike_window of history yet: step 0 is the reference) ---------------
+    early_steps: int = 20  # the first steps, before the spike detectors have their history
+    early_min_steps: int = 8  # a shorter run says nothing about its start
+    early_window: int = 4  # consecutive steps whose loss is averaged (geometric mean)
+    # The window sits this far above step 0's loss. Measured: a Llama at AdamW lr 0.1 without warm-up sits at
+    # 1.29x (peak 1.58x) and ends on a plateau 1.4x above the warmed-up run; at lr 0.3, 1.45x; healthy starts
+    # (AdamW 3e-3..3e-2, warm-up or not) stay below 1.0x, synthetic Adam transients whose loss wobbles up to
+    # 1.3x below 1.22x.
+    early_loss_rise: float = 1.25
+    early_noise_sigmas: float = 4.0  # ... and beyond this many sigmas of the run's step-to-step log-loss noise
+
     # -- loss.py: loss trends (divergence, plateau) ----------------------------------------------------------
     trend_min_steps: int = 10  # fewer finite steps than this say nothing about a trend
     edge_fraction: float = 0.1  # start / late levels are medians over this fraction of the run (at least 3 steps)
@@ -36,6 +47,9 @@ class Thresholds:
     lost_progress: float = 0.5  # or it gave back half of what it gained from start to best ...
     lost_over_best: float = 1.5  # ... and sits >= 1.5x above the best level
     runaway_over_start: float = 10.0  # ending 10x above the start: reported as runaway in the evidence
+    # A divergence is critical (the run is broken: a user throws it away) when the loss ends at or above its
+    # start, or has given back this much of its progress from start to best; less is a warning.
+    broken_lost_progress: float = 0.8
     plateau_min_steps: int = 20
     plateau_max_improvement: float = 0.01  # less than 1% better than the start after the whole run: not training
 

@@ -32,17 +32,32 @@ def test_divergence_when_the_loss_ends_1_5x_above_its_start(late, flagged):
     assert bool(found) is flagged
     if flagged:
         [symptom] = found
-        assert symptom.severity is Severity.WARNING
+        assert symptom.severity is Severity.CRITICAL  # it ends above where it started: the run is broken
+        assert "the run is broken: it ends at or above where it started" in symptom.message
         assert symptom.step == pytest.approx(int(0.6 * N), abs=1)  # where it went over the bar (smoothed)
         assert symptom.evidence["late_loss"] == pytest.approx(late)
 
 
 @pytest.mark.parametrize("late, runaway", [(T.runaway_over_start * 0.98, False), (T.runaway_over_start * 1.02, True)])
-def test_divergence_is_a_warning_even_10x_above_its_start(late, runaway):
-    """Divergence without NaN or exponential growth is instability: those have critical detectors of their own."""
+def test_a_loss_that_ends_above_its_start_is_critical_runaway_or_not(late, runaway):
+    """Without NaN or exponential growth, a run whose loss ends above where it started is still broken."""
     [symptom] = detect_loss_divergence(make_trace(three_levels(1.0, 1.0, late)))
-    assert symptom.severity is Severity.WARNING
+    assert symptom.severity is Severity.CRITICAL
     assert symptom.evidence["runaway"] is runaway
+
+
+@pytest.mark.parametrize("given_back, severity", [(0.6, Severity.WARNING),
+                                                  (T.broken_lost_progress * 0.97, Severity.WARNING),
+                                                  (T.broken_lost_progress * 1.03, Severity.CRITICAL),
+                                                  (0.99, Severity.CRITICAL)])
+def test_giving_back_nearly_all_progress_is_critical(given_back, severity):
+    """A ResNet-like run: 2.3 -> 0.12, then back up. Part of the progress lost is a warning; (nearly) all is
+    a broken run."""
+    start, best = 2.3, 0.12
+    [symptom] = detect_loss_divergence(make_trace(three_levels(start, best, best + given_back * (start - best))))
+    assert symptom.severity is severity
+    assert symptom.evidence["progress_given_back"] == pytest.approx(given_back)
+    assert symptom.evidence["broken"] is (severity is Severity.CRITICAL)
 
 
 @pytest.mark.parametrize("fraction, flagged", [(T.lost_progress * 0.96, False), (T.lost_progress * 1.04, True)])

@@ -457,8 +457,12 @@ def _nonfinite(run: ComparedRun) -> str:
     loss = run.trace.loss
     index = int(step) - int(run.trace.steps[0]) if len(run.trace) else -1
     value = float(loss[index]) if 0 <= index < len(loss) else math.nan
-    # A finite loss at that step means a gradient went non-finite first.
-    what = "NaN/Inf" if math.isfinite(value) else number_text(value, nonfinite=("NaN", "Inf", "Inf"))
+    overflow = 0 <= index < len(loss) and bool(run.trace.column("norm_overflow")[index])
+    # A finite loss at that step means a gradient (or the float32 global norm) went non-finite first.
+    if overflow and math.isfinite(value):
+        what = "Inf grad norm"
+    else:
+        what = "NaN/Inf" if math.isfinite(value) else number_text(value, nonfinite=("NaN", "Inf", "Inf"))
     return f"{what} at step {step}"
 
 

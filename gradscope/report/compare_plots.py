@@ -44,8 +44,9 @@ def _plot_series(ax: Axes, runs: Sequence[ComparedRun], column: str, *, log: boo
         steps, values = run.trace.steps, run.trace.column(column)
         finite = np.isfinite(values)
         label = run.label
-        if not finite.all():
-            label += f" (NaN/Inf from step {int(steps[~finite][0])})"
+        first = run.first_nonfinite_step  # what a plain loop sees first (a float32 norm overflow included)
+        if first is not None:
+            label += f" (NaN/Inf from step {first})"
         ax.plot(steps, np.where(finite, values, np.nan), color=_color(i), lw=1.2, label=label)
         if not finite.all():
             bad_marks.append((i, steps[~finite]))

@@ -38,13 +38,15 @@ class AmpWatch:
         scale = getattr(self.scaler, "_scale", None)
         return scale.to(device) if isinstance(scale, torch.Tensor) else None
 
-    def skipped(self, nonfinite_grads: bool, loss_finite: bool) -> bool:
-        """Count this step; True when it is a skip the scaler handles (its gradients are not to be reported)."""
-        if nonfinite_grads and loss_finite and self.enabled():
-            self.streak += 1
-            return self.streak < AMP_PERSISTENT_SKIPS
-        self.streak = 0
-        return False
+    def skipped(self, nonfinite_grads: bool, loss_finite: bool) -> tuple[bool, bool]:
+        """Count this step: (the scaler skips it, it is the scaler's business). The scaler skips every step whose
+        gradients are not finite, as a plain loop with a GradScaler counts them; the gradients are not reported
+        as a finding while the loss is finite and the streak is shorter than AMP_PERSISTENT_SKIPS."""
+        if not (nonfinite_grads and self.enabled()):
+            self.streak = 0
+            return False, False
+        self.streak += 1
+        return True, loss_finite and self.streak < AMP_PERSISTENT_SKIPS
 
     def persistent_detail(self, step: int) -> str:
         """The event detail when the skips at `step` have become a real non-finite gradient ("" otherwise)."""

@@ -177,10 +177,10 @@ class Monitor:
         row = header.layout.decode(host)
         weights, bad_weights = self._land_weights(row)
         grads, total, bad_grads, overflow = self._land_grads(row)
-        amp_skipped = self._amp.skipped(bool(bad_grads), math.isfinite(row.loss))
-        # An AMP-skipped step's inf gradients are the scaler's business: counted in amp_skipped, not as
-        # non-finite gradients (which the detectors would report).
-        reported = () if amp_skipped else tuple(self.names[i] for i in bad_grads)
+        amp_skipped, settling = self._amp.skipped(bool(bad_grads), math.isfinite(row.loss))
+        # While the scale settles, a skipped step's inf gradients are the scaler's business: counted in
+        # amp_skipped, not as non-finite gradients (which the detectors would report).
+        reported = () if settling else tuple(self.names[i] for i in bad_grads)
         peak = float(np.max(row.max_abs)) if row.max_abs is not None and len(grads) else math.nan
         stats = StepStats(
             step=header.step, loss=row.loss, grad_norm=total, weight_norm=self._last_weight_norm, grad_max_abs=peak,

@@ -29,17 +29,18 @@ def test_the_scale_is_divided_only_while_the_gradients_are_scaled() -> None:
 def test_no_scaler_or_a_disabled_one_is_never_divided_or_skipped() -> None:
     for watch in (AmpWatch(None), AmpWatch(torch.amp.GradScaler("cpu", enabled=False))):
         assert not watch.enabled() and watch.scale_to_divide(torch.device("cpu")) is None
-        assert watch.skipped(nonfinite_grads=True, loss_finite=True) is False
+        assert watch.skipped(nonfinite_grads=True, loss_finite=True) == (False, False)
 
 
 def test_skips_in_a_row_become_persistent_and_a_finite_step_resets_them() -> None:
     watch = AmpWatch(torch.amp.GradScaler("cpu"))
     skipped = [watch.skipped(nonfinite_grads=True, loss_finite=True) for _ in range(AMP_PERSISTENT_SKIPS)]
-    assert skipped == [True] * (AMP_PERSISTENT_SKIPS - 1) + [False]  # the 20th in a row is reported
+    # Every one is a skip; the 20th in a row is reported as well (no longer the scaler's business alone).
+    assert skipped == [(True, True)] * (AMP_PERSISTENT_SKIPS - 1) + [(True, False)]
     assert watch.persistent_detail(step=30) == (
         f"gradients not finite for {AMP_PERSISTENT_SKIPS} consecutive steps (from step 11) although the "
         "GradScaler kept lowering its scale")
-    assert watch.skipped(nonfinite_grads=False, loss_finite=True) is False
+    assert watch.skipped(nonfinite_grads=False, loss_finite=True) == (False, False)
     assert watch.streak == 0 and watch.persistent_detail(step=31) == ""
-    # A non-finite loss is not the scaler's overflow: never counted as a skip.
-    assert watch.skipped(nonfinite_grads=True, loss_finite=False) is False and watch.streak == 0
+    # A non-finite loss: the scaler skips the step (a plain loop counts it), but it is a finding, not settling.
+    assert watch.skipped(nonfinite_grads=True, loss_finite=False) == (True, False) and watch.streak == 1

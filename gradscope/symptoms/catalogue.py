@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from gradscope.severity import Severity
-from gradscope.symptoms import early, growth, loss, nonfinite, overflow, spikes, vanishing
+from gradscope.symptoms import amp_scale, early, growth, loss, nonfinite, overflow, spikes, vanishing
 from gradscope.symptoms.base import Context, Detector, Kind, Symptom
 from gradscope.symptoms.thresholds import DEFAULT, Thresholds
 from gradscope.trace import Trace
@@ -20,6 +20,7 @@ CATALOGUE: tuple[Detector, ...] = (
     nonfinite.NONFINITE,
     overflow.NORM_OVERFLOW_DETECTOR,
     growth.EXPLODING,  # its climb is passed on to the detectors after it (see `couplings`)
+    amp_scale.AMP_UNSETTLED_DETECTOR,
     early.EARLY,
     spikes.GRADIENT_SPIKES,
     spikes.LOSS_SPIKES,

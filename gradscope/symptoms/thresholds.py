@@ -39,6 +39,11 @@ class Thresholds:
     early_loss_rise: float = 1.25
     early_noise_sigmas: float = 4.0  # ... and beyond this many sigmas of the run's step-to-step log-loss noise
 
+    # -- amp_scale.py: a GradScaler that never settles --------------------------------------------------------
+    amp_settle_fraction: float = 0.1  # the first skips, and this fraction of the run, are the scale settling
+    amp_unsettled_min_skips: int = 3  # after that, at least this many skipped updates ...
+    amp_unsettled_fraction: float = 0.05  # ... and this fraction of the steps (healthy: 0 until growth_interval)
+
     # -- loss.py: loss trends (divergence, plateau) ----------------------------------------------------------
     trend_min_steps: int = 10  # fewer finite steps than this say nothing about a trend
     edge_fraction: float = 0.1  # start / late levels are medians over this fraction of the run (at least 3 steps)

@@ -71,16 +71,19 @@ class RunConfig:
 class ClipConfig:
     norm: float | None = None
     value: float | None = None
+    adaptive: bool = False  # gradscope.Guard: the threshold adapts online, in the run itself
 
     @property
     def enabled(self) -> bool:
-        return self.norm is not None or self.value is not None
+        return self.norm is not None or self.value is not None or self.adaptive
 
     def describe(self) -> str:
         if self.norm is not None:
             return f"clip-norm {self.norm:g}"
         if self.value is not None:
             return f"clip-value {self.value:g}"
+        if self.adaptive:
+            return "adaptive clipping"
         return "no clipping"
 
 
@@ -128,7 +131,8 @@ class Config:
             run["threads"] = self.run.threads
         tables = {"model": model, "data": data, "loss": loss,
                   "optimizer": {"name": imp(self.optimizer.name), **self.optimizer.options}, "run": run}
-        clip = {k: v for k, v in (("norm", self.clip.norm), ("value", self.clip.value)) if v is not None}
+        clip = {k: v for k, v in (("norm", self.clip.norm), ("value", self.clip.value),
+                                  ("adaptive", self.clip.adaptive or None)) if v is not None}
         if clip:
             tables["clip"] = clip
         return {name: {k: v for k, v in table.items() if v is not None} for name, table in tables.items()}
@@ -152,7 +156,7 @@ SCHEMA: dict[str, dict[str, tuple]] = {
     "loss": {"name": _STR, "step": _STR},
     "optimizer": {"name": _STR},
     "run": {"steps": _POS_INT, "seed": _INT, "device": _STR, "threads": _POS_INT},
-    "clip": {"norm": _POS_FLOAT, "value": _POS_FLOAT},
+    "clip": {"norm": _POS_FLOAT, "value": _POS_FLOAT, "adaptive": _BOOL},
 }
 _PASS_THROUGH = {"loss", "optimizer"}  # their other keys go to the loss / optimizer class
 _FIX = {
@@ -162,6 +166,7 @@ _FIX = {
     ("run", "device"): 'use one of "auto", "cpu", "cuda", "mps"',
     ("clip", "norm"): "e.g. norm = 1.0",
     ("clip", "value"): "e.g. value = 0.5",
+    ("clip", "adaptive"): "e.g. adaptive = true",
 }
 
 
@@ -340,6 +345,10 @@ def validate(raw: dict[str, Any], source: str, base_dir: Path, *, name: str = "r
     if "norm" in clip and "value" in clip:
         raise ConfigError(f"{source}: [clip] has both norm and value (fix: keep one: norm clips the global "
                           "L2 norm, value clips each element)")
+    if clip.get("adaptive") and ("norm" in clip or "value" in clip):
+        fixed = "norm" if "norm" in clip else "value"
+        raise ConfigError(f"{source}: [clip] has both adaptive = true and {fixed} (fix: keep one: adaptive "
+                          f"finds its own threshold during the run, {fixed} is a fixed one)")
 
     return Config(
         source=source,
@@ -361,7 +370,7 @@ def validate(raw: dict[str, Any], source: str, base_dir: Path, *, name: str = "r
         optimizer=OptimizerConfig(opt["name"], {k: v for k, v in opt.items() if k != "name"}),
         run=RunConfig(run.get("steps", 200), run.get("seed", 0), run.get("device", "auto"), run.get("threads")),
         clip=ClipConfig(float(clip["norm"]) if "norm" in clip else None,
-                        float(clip["value"]) if "value" in clip else None),
+                        float(clip["value"]) if "value" in clip else None, bool(clip.get("adaptive", False))),
     )
 
 

@@ -29,6 +29,7 @@ from gradscope.loading import (
     resolve_device,
     user_code,
 )
+from gradscope.guard import Guard
 from gradscope.locate import Location, locate_nonfinite, rng_snapshot
 from gradscope.monitor import Monitor, StepStats
 from gradscope.report.artifacts import DIAGNOSIS_FILE
@@ -117,6 +118,10 @@ class TrainingSession:
         info.steps_requested = self.steps
         info.clip_mode = "norm" if self.clip.norm is not None else ("value" if self.clip.value is not None else None)
         info.clip_threshold = self.clip.norm if self.clip.norm is not None else self.clip.value
+        self.guard: Guard | None = None
+        if self.clip.adaptive:  # the Guard records through this monitor, decides and clips
+            self.guard = Guard(monitor=self.monitor)
+            info.clip_mode = "adaptive"
         self.trace.stream_to(self.run_dir)
         self.step = 0
         self.stopped = False  # no more steps: non-finite weights, an error, Ctrl-C or done
@@ -163,7 +168,9 @@ class TrainingSession:
                 loss = self.loss_fn(model, batch)
             with user_code("backward() through your model", step):
                 loss.backward()
-            stats = monitor.record(loss, lr=float(optimizer.param_groups[0].get("lr", float("nan"))))
+            lr = float(optimizer.param_groups[0].get("lr", float("nan")))
+            take = self.guard.step(loss, lr=lr) if self.guard is not None else True  # False: skip the update
+            stats = monitor.last if self.guard is not None else monitor.record(loss, lr=lr)
             assert stats is not None  # sync_every=1: statistics land every step
             self.step += 1
             if stats.nonfinite_weights:
@@ -175,8 +182,9 @@ class TrainingSession:
                 monitor.clip_norm_(clip.norm)
             elif clip.value is not None:
                 monitor.clip_value_(clip.value)
-            with user_code("optimizer.step()", step):
-                optimizer.step()
+            if take:  # False: the guard skipped this update (a non-finite loss or gradient), no optimizer step
+                with user_code("optimizer.step()", step):
+                    optimizer.step()
             if progress is not None:
                 progress(self.step, self.steps, stats)
 
@@ -185,6 +193,8 @@ class TrainingSession:
         from gradscope.report.artifacts import write_artifacts
 
         self.trace.close()
+        if self.guard is not None:
+            self.trace.info.clip_threshold = self.guard.threshold  # the threshold in force at the end
         write_run_info(self.run_dir, self.trace.info)
         diagnosis = diagnose_trace(self.trace, label=self.label)
         diagnosis.run_dir = str(self.run_dir)

@@ -43,12 +43,14 @@ ClipNormOpt = Annotated[list[str] | None, typer.Option(
 ClipValueOpt = Annotated[list[str] | None, typer.Option(
     "--clip-value", metavar="X", show_default=False,
     help="Rerun with every gradient element clipped to [-X, X] (clip_grad_value_). Repeat to try several.")]
+ClipAdaptiveOpt = Annotated[bool, typer.Option(
+    "--clip-adaptive", help="Rerun with gradscope.Guard: online adaptive clipping, no threshold to choose.")]
 RecommendedOpt = Annotated[bool, typer.Option(
     "--recommended", help="Run gradscope recommend first and add its threshold to the runs compared.")]
 ModeOpt = Annotated[str, typer.Option(
     "--mode", metavar="norm|value", help="With --recommended: recommend a norm or a value clip.")]
 
-_RERUN_OPTIONS = ("--clip-norm", "--clip-value", "--recommended", "--steps", "--set", "--sample")
+_RERUN_OPTIONS = ("--clip-norm", "--clip-value", "--clip-adaptive", "--recommended", "--steps", "--set", "--sample")
 
 
 @app.command()
@@ -56,6 +58,7 @@ def compare(
     paths: PathsArg = None,
     clip_norm: ClipNormOpt = None,
     clip_value: ClipValueOpt = None,
+    clip_adaptive: ClipAdaptiveOpt = False,
     recommended: RecommendedOpt = False,
     mode: ModeOpt = "norm",
     steps: StepsOpt = None,
@@ -70,7 +73,7 @@ def compare(
     """Rerun with gradient clipping from the same seed and show, side by side, whether it fixed the run.
 
     The unclipped baseline (the run diagnose makes) comes first, then one run per --clip-norm / --clip-value /
-    --recommended, each in its own subfolder of --out. Exit 1 when a clipped run still has a symptom at or
+    --clip-adaptive / --recommended, each in its own subfolder of --out. Exit 1 when a clipped run still has a symptom at or
     above --fail-on.
     """
     with handled(debug):
@@ -83,7 +86,8 @@ def compare(
             raise ConfigError(f"--mode {mode!r} is not a clip mode (fix: --mode norm or --mode value)")
         config_path, recorded = lib.split_paths(paths or [])
         if recorded:
-            given = [name for name, value in zip(_RERUN_OPTIONS, (clip_norm, clip_value, recommended, steps,
+            given = [name for name, value in zip(_RERUN_OPTIONS, (clip_norm, clip_value, clip_adaptive,
+                                                                  recommended, steps,
                                                                   overrides, sample), strict=True) if value]
             if given:
                 raise ConfigError(f"{given[0]} reruns a config and cannot be used with recorded run folders "
@@ -91,7 +95,7 @@ def compare(
             with stdout_to_stderr(as_json):
                 result = lib.compare_recorded(recorded, default_run_dir("compare", out), plots=plots)
         else:
-            clips = lib.parse_clips(clip_norm or [], clip_value or [])
+            clips = lib.parse_clips(clip_norm or [], clip_value or [], adaptive=clip_adaptive)
             cfg = resolve_config(config_path, sample, overrides, steps)
             with stdout_to_stderr(as_json):
                 result = lib.compare_config(

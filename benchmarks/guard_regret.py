@@ -20,8 +20,8 @@ each with a split: "tune" (looked at while the guard's rules were designed) or "
      max_grad_norm=1.0, clip_factor=1.0)`; `zclip.step(model)`.
    - autoclip: the `autoclip` package's README, `QuantileClip.as_optimizer(optimizer, quantile=0.9,
      history_length=1000)` (per-parameter, its default).
-   - agc: timm's README, `timm.utils.adaptive_clip_grad(model.parameters(), clip_factor=0.01)` (or
-     smartclip's AGC when timm is absent).
+   - agc: smartclip's AGC (NFNets' rule, as timm's `adaptive_clip_grad`), its defaults:
+     `smartclip.apply(model, smartclip.AGC(clipping=0.01))` after backward.
    The anchors come from benchmarks/requirements-guard.txt, not from gradscope's dependencies; a missing one
    prints "not installed".
 3. Healthy cases: harm = late loss / unclipped late loss - 1 (target <= 5%, goal 1%), and whether the guard
@@ -96,21 +96,12 @@ def make_autoclip(model: torch.nn.Module, optimizer: Any) -> tuple[Stepper, Any,
 
 
 def make_agc(model: torch.nn.Module, optimizer: Any) -> tuple[Stepper, Any, Any]:
-    try:
-        from timm.utils import adaptive_clip_grad
-    except ImportError:
-        from smartclip import AGC  # noqa: F401  (import check; smartclip's AGC object below)
-        import smartclip
+    import smartclip as sc
 
-        clipper = smartclip.AGC(clipping=0.01)
-
-        def step_sc(_loss: torch.Tensor) -> bool:
-            clipper.apply(model)
-            return True
-        return step_sc, optimizer, None
+    clipper = sc.AGC(clipping=0.01)  # its defaults: per layer, biases and norm gains excluded
 
     def step(_loss: torch.Tensor) -> bool:
-        adaptive_clip_grad(model.parameters(), clip_factor=0.01)
+        sc.apply(model, clipper)
         return True
     return step, optimizer, None
 
@@ -120,7 +111,7 @@ MAKERS = {"gradscope": make_gradscope, "fixed-1.0": make_fixed, "zclip": make_zc
 
 
 def available(method: str) -> bool:
-    module = {"zclip": ("zclip",), "autoclip": ("autoclip",), "agc": ("timm", "smartclip")}.get(method)
+    module = {"zclip": ("zclip",), "autoclip": ("autoclip",), "agc": ("smartclip",)}.get(method)
     if module is None:
         return True
     import importlib.util

@@ -39,7 +39,8 @@ WINDOW = 32  # recent norms (and losses) the robust levels are taken over
 MIN_HISTORY = 3  # finite norms needed before a spike can be judged; losses that set the starting level
 SPIKE_FACTOR = 10.0  # a spike is a norm over this multiple of the recent median, over median + SPIKE_SIGMAS
 SPIKE_SIGMAS = 6.0  # robust sigmas (OLMo-core's skip-step uses 6 sigma), and over every norm the run survived
-SPIKE_CLIP = 2.0  # a spike engages the clip at this multiple of the recent median
+SPIKE_CLIP = 1.0  # a spike engages the clip at this multiple of the recent median (its update is clipped, not
+#   skipped: skipping spikes as OLMo-core's skip-step does left an LSTM run skipping half its updates)
 GROWTH_WINDOWS = (8, 16)  # trailing windows over which log(norm) is fitted
 GROWTH_MAX_DOUBLING = 12.0  # the norm must double at least this often (as the exploding-gradient detector)
 GROWTH_MIN_R2 = 0.85  # and climb on a straight line in log space
@@ -55,7 +56,7 @@ PLATEAU = 20  # clipping on most of the last PLATEAU steps, no new best loss sin
 #   loss below where it started (training, not crawling out of a blow-up): tighten (reduce on plateau)
 PLATEAU_CLIPPED = 0.8  # "most": this fraction of them
 TIGHTEN = 0.5  # a tightening at least halves the threshold ...
-MAX_TIGHTEN = 0.1  # ... and divides it by the loss's rise (level / best) up to 10x: far too loose, far lower
+MAX_TIGHTEN = 0.25  # ... and divides it by the loss's rise (level / best), up to 4x: far too loose, far lower
 COOLDOWN = LOSS_WINDOW  # steps after a change before the loss may change it again: its level needs them
 
 
@@ -220,7 +221,8 @@ class Guard:
         if self.threshold is None or target < self.threshold:
             self._set(step, target, f"gradient norm {norm:.3g} is {norm / median:.3g}x the median {median:.3g} of "
                       f"the last {len(recent)} steps and over any norm so far (a spike): clip at "
-                      f"{SPIKE_CLIP:g}x that median", "engage" if self.threshold is None else "tighten")
+                      + ("that median" if SPIKE_CLIP == 1 else f"{SPIKE_CLIP:g}x that median"),
+                      "engage" if self.threshold is None else "tighten")
 
     def _check_growth(self, step: int) -> None:
         raw = np.fromiter(self._raw, float)

@@ -12,7 +12,6 @@ the held-out cases use other seeds, tasks or optimizers than any tuned one.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -212,11 +211,11 @@ UNSTABLE_NEW: list[GuardCase] = [
                     'name = "SGD"\nlr = 3e-4\nmomentum = 0.9', 200, 25), "unstable", "held-out"),
 ]
 
-# The regret cases: the quick three were tuned on; the other five are held out.
-_TUNED_REGRET = {"rnn_tanh_echo", "deep_mlp", "tiny_transformer", "lstm_adding"}
+# The regret cases: four were tuned on; the other four are held out. gru_forecast was held out until one run
+# showed the guard tightening on the noise of a blown-up loss; it was looked at and is in the tuned split since.
+_TUNED_REGRET = {"rnn_tanh_echo", "deep_mlp", "tiny_transformer", "lstm_adding", "gru_forecast"}
 UNSTABLE: list[GuardCase] = [GuardCase(c, "unstable", "tune" if c.name in _TUNED_REGRET else "held-out")
                              for c in REGRET_CASES] + UNSTABLE_NEW
 CASES: list[GuardCase] = UNSTABLE + HEALTHY
 CASE_NAMES = [c.name for c in CASES]
 QUICK = ["rnn_tanh_echo", "rnn_lm_sgd", "linear_edge", "healthy_linear", "healthy_cnn", "healthy_transformer"]
-_ = math  # math kept for data factories that may need it

@@ -86,9 +86,11 @@ class _LossLevel:
         self.best = math.inf
         self.best_at = 0  # the number of losses seen when the best was set
         self.noise = 0.0  # standard error of a level, from the losses around the best
-        self.levels: deque[float] = deque(maxlen=LOSS_WINDOW + 1)
+        self.levels: deque[float] = deque(maxlen=2 * LOSS_WINDOW + 1)
         self.seen = 0
         self.since_mark = math.inf  # the lowest level since the threshold last changed
+        self.at_mark = math.nan  # the level when it changed
+        self.changed_at = 0
         self.marked_at = 0
 
     def add(self, loss: float) -> float | None:
@@ -117,16 +119,23 @@ class _LossLevel:
             return 0.0
         return gap / max(abs(self.best), 1e-12)
 
-    @property
-    def rising(self) -> bool:
-        """The level rose by LOSS_RISE_TIGHTEN over the last LOSS_WINDOW steps (a fresh window of losses)."""
-        return (len(self.levels) > LOSS_WINDOW
-                and self.levels[-1] - self.levels[0] > LOSS_RISE_TIGHTEN * abs(self.levels[0]))
+    def change_failed(self, level: float, far: bool) -> bool:
+        """Since the threshold last changed the level rose by LOSS_RISE_TIGHTEN (the change did not hold it), or,
+        when it is `far` above its best, it has not fallen by that much over the last 2 x LOSS_WINDOW steps."""
+        if not math.isfinite(self.at_mark):
+            self.at_mark = level  # the first level after a change made before there was one
+            return False
+        if level - self.at_mark > LOSS_RISE_TIGHTEN * abs(self.at_mark):
+            return True
+        then = self.levels[0]  # the level 2 x LOSS_WINDOW steps ago
+        return (far and self.seen - self.changed_at >= 2 * LOSS_WINDOW and len(self.levels) == self.levels.maxlen
+                and level > then - LOSS_RISE_TIGHTEN * abs(then))
 
     def mark(self) -> None:
-        """The threshold changed: a plateau is judged from here on."""
+        """The threshold changed: its effect is judged from here on."""
         self.since_mark = math.inf
-        self.marked_at = self.seen
+        self.marked_at = self.changed_at = self.seen
+        self.at_mark = self.levels[-1] if self.levels else math.nan
 
     def stalled(self, level: float) -> int:
         """Steps since the last change without a level below every level seen since it."""
@@ -259,10 +268,12 @@ class Guard:
             return
         recent = list(self._clipped_recently)
         rise = watch.rise(level, LOSS_RISE_OF_START[1])
-        if any(recent[-LOSS_WINDOW:]) and rise > LOSS_RISE_TIGHTEN and watch.rising:
+        if (any(recent[-LOSS_WINDOW:]) and rise > LOSS_RISE_TIGHTEN
+                and watch.change_failed(level, far=rise > LOSS_RISE_ENGAGE)):
             factor = min(TIGHTEN, max(MAX_TIGHTEN, best / level)) if best > 0 else TIGHTEN
             self._set(step, self.threshold * factor,
-                      f"loss level {level:.4g} is {rise:.0%} above its best {best:.4g} and rising while clipping "
+                      f"loss level {level:.4g} is {rise:.0%} above its best {best:.4g} and the last change did not "
+                      f"bring it down, while clipping "
                       f"on {sum(recent[-LOSS_WINDOW:])} of the last {LOSS_WINDOW} steps: the threshold is still "
                       "too loose; tightened", "tighten")
         elif (watch.stalled(level) >= PLATEAU and len(recent) == PLATEAU and sum(recent) >= PLATEAU_CLIPPED * PLATEAU

@@ -14,23 +14,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import regret_cases
 import torch
+from regret_cases import CASES as REGRET_CASES
+from regret_cases import Case
 from torch import nn
 
-from regret_cases import (  # noqa: F401  (re-exported: the configs below name them through this module)
-    CASES as REGRET_CASES,
-    Case,
-    adding_problem,
-    build_mlp,
-    build_recurrent,
-    build_transformer,
-    delayed_echo,
-    gaussian_blobs,
-    heavy_tailed_regression,
-    noisy_sine_sequences,
-    token_reversal,
-    unscaled_features,
-)
+# regret_cases' factories, re-exported: every case's factories then resolve in this one module
+REEXPORTED = ("adding_problem", "build_mlp", "build_recurrent", "build_transformer", "delayed_echo",
+              "gaussian_blobs", "heavy_tailed_regression", "noisy_sine_sequences", "token_reversal",
+              "unscaled_features")
+globals().update({name: getattr(regret_cases, name) for name in REEXPORTED})
 
 Dataset = torch.utils.data.TensorDataset
 

@@ -25,8 +25,20 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from _common import Clock, build_transformer, clock_kind, describe, fmt_time, interleaved, median, paired, parser, \
-    setup_torch, spread, table
+from _common import (
+    Clock,
+    build_transformer,
+    clock_kind,
+    describe,
+    fmt_time,
+    interleaved,
+    median,
+    paired,
+    parser,
+    setup_torch,
+    spread,
+    table,
+)
 
 
 def main() -> None:

@@ -342,13 +342,7 @@ def validate(raw: dict[str, Any], source: str, base_dir: Path, *, name: str = "r
     if run.get("device", "auto") not in DEVICES:
         raise ConfigError(f"{source}: [run] device must be one of {', '.join(DEVICES)}, got {run['device']!r}"
                           f"{did_you_mean(run['device'], DEVICES)}")
-    if "norm" in clip and "value" in clip:
-        raise ConfigError(f"{source}: [clip] has both norm and value (fix: keep one: norm clips the global "
-                          "L2 norm, value clips each element)")
-    if clip.get("adaptive") and ("norm" in clip or "value" in clip):
-        fixed = "norm" if "norm" in clip else "value"
-        raise ConfigError(f"{source}: [clip] has both adaptive = true and {fixed} (fix: keep one: adaptive "
-                          f"finds its own threshold during the run, {fixed} is a fixed one)")
+    _check_clip(source, clip)
 
     return Config(
         source=source,
@@ -370,8 +364,19 @@ def validate(raw: dict[str, Any], source: str, base_dir: Path, *, name: str = "r
         optimizer=OptimizerConfig(opt["name"], {k: v for k, v in opt.items() if k != "name"}),
         run=RunConfig(run.get("steps", 200), run.get("seed", 0), run.get("device", "auto"), run.get("threads")),
         clip=ClipConfig(float(clip["norm"]) if "norm" in clip else None,
-                        float(clip["value"]) if "value" in clip else None, bool(clip.get("adaptive", False))),
+                        float(clip["value"]) if "value" in clip else None, clip.get("adaptive", False)),
     )
+
+
+def _check_clip(source: str, clip: dict[str, Any]) -> None:
+    """One kind of clipping at a time."""
+    if "norm" in clip and "value" in clip:
+        raise ConfigError(f"{source}: [clip] has both norm and value (fix: keep one: norm clips the global "
+                          "L2 norm, value clips each element)")
+    if clip.get("adaptive") and ("norm" in clip or "value" in clip):
+        fixed = "norm" if "norm" in clip else "value"
+        raise ConfigError(f"{source}: [clip] has both adaptive = true and {fixed} (fix: keep one: adaptive "
+                          f"finds its own threshold during the run, {fixed} is a fixed one)")
 
 
 def _check_import_path(source: str, table: str, key: str, spec: str) -> None:

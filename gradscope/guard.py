@@ -57,6 +57,8 @@ PLATEAU = 20  # clipping on most of the last PLATEAU steps, no new best loss sin
 PLATEAU_CLIPPED = 0.8  # "most": this fraction of them
 TIGHTEN = 0.5  # a tightening at least halves the threshold ...
 MAX_TIGHTEN = 0.25  # ... and divides it by the loss's rise (level / best), up to 4x: far too loose, far lower
+NO_EFFECT_LIMIT = 2  # tightenings in a row that left a blown-up loss where it was: the clip is not what holds it
+#   up (the weights are already thrown), so a third would only stall the recovery
 COOLDOWN = LOSS_WINDOW  # steps after a change before the loss may change it again: its level needs them
 
 
@@ -91,6 +93,7 @@ class _LossLevel:
         self.since_mark = math.inf  # the lowest level since the threshold last changed
         self.at_mark = math.nan  # the level when it changed
         self.changed_at = 0
+        self.no_effect = 0  # tightenings in a row after which the loss neither rose nor fell
         self.marked_at = 0
 
     def add(self, loss: float) -> float | None:
@@ -126,10 +129,17 @@ class _LossLevel:
             self.at_mark = level  # the first level after a change made before there was one
             return False
         if level - self.at_mark > LOSS_RISE_TIGHTEN * abs(self.at_mark):
+            self.no_effect = 0
             return True
         then = self.levels[0]  # the level 2 x LOSS_WINDOW steps ago
-        return (far and self.seen - self.changed_at >= 2 * LOSS_WINDOW and len(self.levels) == self.levels.maxlen
-                and level > then - LOSS_RISE_TIGHTEN * abs(then))
+        if level < then - LOSS_RISE_TIGHTEN * abs(then):
+            self.no_effect = 0  # coming down: the last change worked
+            return False
+        if (far and self.seen - self.changed_at >= 2 * LOSS_WINDOW and len(self.levels) == self.levels.maxlen
+                and self.no_effect < NO_EFFECT_LIMIT):
+            self.no_effect += 1
+            return True
+        return False
 
     def mark(self) -> None:
         """The threshold changed: its effect is judged from here on."""

@@ -20,6 +20,7 @@ import torch
 from gradscope.config import ClipConfig, Config
 from gradscope.diagnosis import Diagnosis, diagnose_trace
 from gradscope.errors import UserCodeError
+from gradscope.guard import Guard
 from gradscope.loading import (
     build_batches,
     build_loss,
@@ -29,7 +30,6 @@ from gradscope.loading import (
     resolve_device,
     user_code,
 )
-from gradscope.guard import Guard
 from gradscope.locate import Location, locate_nonfinite, rng_snapshot
 from gradscope.monitor import Monitor, StepStats
 from gradscope.report.artifacts import DIAGNOSIS_FILE

@@ -73,8 +73,8 @@ def compare(
     """Rerun with gradient clipping from the same seed and show, side by side, whether it fixed the run.
 
     The unclipped baseline (the run diagnose makes) comes first, then one run per --clip-norm / --clip-value /
-    --clip-adaptive / --recommended, each in its own subfolder of --out. Exit 1 when a clipped run still has a symptom at or
-    above --fail-on.
+    --clip-adaptive / --recommended, each in its own subfolder of --out. Exit 1 when a clipped run still has a
+    symptom at or above --fail-on.
     """
     with handled(debug):
         check_fail_on(fail_on)

@@ -212,3 +212,16 @@ def test_bad_adaptive_config_is_one_line_exit_2(write_config, clip, message):
     result = runner.invoke(app, ["diagnose", str(path)])
     assert result.exit_code == 2
     assert message in result.output and "fix:" in result.output and "Traceback" not in result.output
+
+
+def test_recommend_write_replaces_an_adaptive_clip(write_config):
+    """`recommend --write` puts a fixed threshold in [clip]: the adaptive key goes, the config stays valid."""
+    from gradscope.config import load_config
+    from gradscope.config_write import write_clip
+
+    path = write_config(MLP_CONFIG + "\n[clip]\n# ours\nadaptive = true\n")
+    write_clip(path, "norm", 0.25)
+    text = path.read_text()
+    assert "adaptive" not in text and "# ours" in text
+    clip = load_config(path).clip
+    assert (clip.norm, clip.value, clip.adaptive) == (0.25, None, False)

@@ -186,6 +186,12 @@ def test_compare_clip_adaptive_runs_the_guard_beside_the_baseline(tmp_path):
     assert adaptive["final_loss"] == pytest.approx(reference[-1], rel=1e-5)
     assert 0 < adaptive["clipped_fraction"] < 1
     assert (out / "adaptive" / "trace.csv").is_file()
+    # the recorded folders compare as they are, the adaptive one still labelled with its final threshold
+    again = runner.invoke(app, ["compare", str(out / "baseline"), str(out / "adaptive"), "--json", "--no-plots",
+                                "--out", str(tmp_path / "recorded")])
+    assert again.exit_code == 0, again.output
+    recorded = strict_json(again.stdout)["runs"][1]
+    assert recorded["clip"] == adaptive["clip"] and recorded["final_loss"] == adaptive["final_loss"]
 
 
 def test_config_clip_adaptive_trains_with_the_guard(write_config, tmp_path):

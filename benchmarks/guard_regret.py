@@ -281,7 +281,7 @@ def print_summary(results: list[CaseResult], methods: tuple[str, ...]) -> None:
     for kind in ("unstable", "healthy"):
         for r in (r for r in results if r.kind == kind):
             print(f"   {r.name:<26}{r.split:<10}" + "".join(f"{_cell(r, m):>11}" for m in methods))
-    for split in ("tune", "held-out", "all"):
+    for split in ("tune", "held-out", "held-out-2", "all"):
         chosen = [r for r in results if r.kind == "unstable" and (split == "all" or r.split == split)]
         if not chosen:
             continue
@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help=f"only {', '.join(guard_cases.QUICK)}")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     parser.add_argument("--cases", default="", help="comma-separated case names (default: all)")
-    parser.add_argument("--split", choices=["tune", "held-out"], default=None, help="only this split")
+    parser.add_argument("--split", choices=["tune", "held-out", "held-out-2"], default=None, help="only this split")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated (default: all)")
     parser.add_argument("--cache", type=Path, default=None,
                         help="keep the unclipped and grid runs here (JSON), reused while the case is unchanged")

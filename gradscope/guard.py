@@ -48,6 +48,7 @@ GROWTH_OVER = 4.0  # and already stand this many times above its level before th
 GROWTH_HOLD = 0.5  # hold at half that level: the climb began at it, so the stable step is below it
 LOSS_WINDOW = 5  # the loss level is the median of the last 5 losses, judged every step
 LOSS_RISE_ENGAGE = 0.5  # unclipped: the loss level 50% above its best so far engages the guard ...
+LOSS_ENGAGE = 0.5  # ... at half the recent median norm (the updates of that size are what made it rise)
 LOSS_RISE_TIGHTEN = 0.1  # clipping: the loss level 10% above its best, and rising, tightens the threshold ...
 LOSS_NOISE = 6.0  # ... when the rise is also over 6 standard errors of a level where the best was set ...
 LOSS_RISE_OF_START = (0.1, 0.02)  # ... and over this fraction of the starting loss (to engage, to tighten):
@@ -273,8 +274,9 @@ class Guard:
         if self.threshold is None:
             rise, median = watch.rise(level, LOSS_RISE_OF_START[0]), self._level()
             if rise > LOSS_RISE_ENGAGE and median is not None:
-                self._set(step, median, f"loss level {level:.4g} is {rise:.0%} above its best {best:.4g}: the "
-                          f"updates are too large; engaged at the recent median norm {median:.3g}", "engage")
+                self._set(step, LOSS_ENGAGE * median, f"loss level {level:.4g} is {rise:.0%} above its best "
+                          f"{best:.4g}: the updates are too large at their recent size; engaged at "
+                          f"{LOSS_ENGAGE:g}x the recent median norm {median:.3g}", "engage")
             return
         recent = list(self._clipped_recently)
         rise = watch.rise(level, LOSS_RISE_OF_START[1])

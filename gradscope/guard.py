@@ -7,18 +7,23 @@ in `events` with the step, the threshold and why:
 
 - A non-finite loss or gradient: skip the update (as OLMo-core's skip-step does) and tighten (or engage).
 - A spike: a norm far above the robust level of the recent norms (median and MAD, which one spike cannot
-  inflate, unlike ZClip's EMA or AutoClip's percentiles, which follow an explosion up): engage near that level.
+  inflate, unlike ZClip's EMA or AutoClip's percentiles, which follow an explosion up) and above every norm the
+  run has taken: clip at that level.
 - Runaway growth: log(norm) climbing on a straight line (the exponential-growth fit the diagnosis uses) to a
-  multiple of its level before the climb: hold the norm at that pre-growth level; if the norms still climb
-  under the clip, tighten.
-- The loss's response: a loss that rises well above its best while the guard clips means the threshold is
-  still too loose (the clip bounds the update's size, so a tighter one is a smaller step): tighten. A loss
-  that rises far above its best with no clipping at all engages at the recent median norm: this is what finds
-  the clips far below every norm statistic that some runs need (a tanh RNN at a large SGD learning rate).
+  multiple of its level before the climb: hold the norm at half that level; if it still climbs, tighten.
+- The loss's response: a loss far above its best (beyond its noise and a fraction of the starting loss) with
+  no clipping engages at half the recent median norm; once clipping, a loss that rose since the last change,
+  or stays far above its best without coming down, means the threshold is still too loose (the clip bounds the
+  update's size): tighten, by the loss's rise up to 4x, but not a third time in a row when the last two left
+  it where it was (the weights are already thrown). Clipping on most steps while the loss stops improving
+  halves the threshold (reduce on plateau). This finds the clips far below every norm statistic that some
+  runs need (a tanh RNN language model at a large SGD learning rate).
 
-Healthy noise engages nothing: the spike, growth and loss-rise rules need changes far outside what noise does
-(see the constants), and until the guard engages it never touches the gradients, so a healthy run is the
-unguarded run bit for bit. benchmarks/guard_regret.py measures all of this against a 13-point grid oracle.
+Healthy noise engages nothing: each rule needs a change far outside what noise does (see the constants), and
+until the guard engages it never touches the gradients, so a healthy run is the unguarded run bit for bit.
+What it cannot do: see a run thrown in its first few steps, or one that learns badly without any signal;
+`recommend`'s trials find those thresholds. benchmarks/guard_regret.py measures all of this against a 13-point
+grid oracle, beside ZClip, AutoClip and AGC.
 """
 
 from __future__ import annotations
@@ -87,7 +92,6 @@ class _LossLevel:
         self.recent: deque[float] = deque(maxlen=WINDOW)
         self.start = math.nan  # the starting level: the median of the first MIN_HISTORY losses
         self.best = math.inf
-        self.best_at = 0  # the number of losses seen when the best was set
         self.noise = 0.0  # standard error of a level, from the losses around the best
         self.levels: deque[float] = deque(maxlen=2 * LOSS_WINDOW + 1)
         self.seen = 0
@@ -112,7 +116,6 @@ class _LossLevel:
             values = np.fromiter(self.recent, float)
             sigma = 1.4826 * float(np.median(np.abs(values - np.median(values))))
             self.best, self.noise = level, 1.25 * sigma / math.sqrt(min(n, LOSS_WINDOW))
-            self.best_at = self.seen
         return level
 
     def rise(self, level: float, of_start: float) -> float:

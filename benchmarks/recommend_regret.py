@@ -77,20 +77,26 @@ def _torch_class(module: Any, name: str) -> Any:
     return obj
 
 
-def plain_run(raw: dict[str, Any], threshold: float | None) -> PlainRun:
-    """Train the case with the loop a user writes; stop at the first non-finite loss (its score is +inf)."""
+def plain_setup(raw: dict[str, Any], cases_module: Any = regret_cases) -> tuple[Any, Any, Any, Any, int, int]:
+    """The case's model, DataLoader, loss and optimizer, built as a user's script does (seeded first)."""
     model_t, data_t, loss_t, opt_t, run_t = (raw[k] for k in ("model", "data", "loss", "optimizer", "run"))
     steps, seed = int(run_t["steps"]), int(run_t.get("seed", 0))
-    start = time.perf_counter()
     torch.manual_seed(seed)
-    model = getattr(regret_cases, model_t["factory"].rsplit(":", 1)[1])(**model_t.get("kwargs", {}))
-    dataset = getattr(regret_cases, data_t["factory"].rsplit(":", 1)[1])(**data_t.get("kwargs", {}))
+    model = getattr(cases_module, model_t["factory"].rsplit(":", 1)[1])(**model_t.get("kwargs", {}))
+    dataset = getattr(cases_module, data_t["factory"].rsplit(":", 1)[1])(**data_t.get("kwargs", {}))
     loader = torch.utils.data.DataLoader(dataset, batch_size=data_t.get("batch_size", 32),
                                          shuffle=data_t.get("shuffle", True),
                                          generator=torch.Generator().manual_seed(seed))
     criterion = _torch_class(torch.nn, loss_t["name"])(**{k: v for k, v in loss_t.items() if k != "name"})
     optimizer = _torch_class(torch.optim, opt_t["name"])(
         model.parameters(), **{k: v for k, v in opt_t.items() if k != "name"})
+    return model, loader, criterion, optimizer, steps, seed
+
+
+def plain_run(raw: dict[str, Any], threshold: float | None, cases_module: Any = regret_cases) -> PlainRun:
+    """Train the case with the loop a user writes; stop at the first non-finite loss (its score is +inf)."""
+    start = time.perf_counter()
+    model, loader, criterion, optimizer, steps, seed = plain_setup(raw, cases_module)
     params = [p for p in model.parameters()]
 
     def batches():

@@ -1,6 +1,6 @@
 """gradscope: find out why a PyTorch training run blows up, and fix it with the right gradient clipping.
 
-`import gradscope` stays light: torch and pandas load when `Monitor` or `load_run` is first used.
+`import gradscope` stays light: torch and pandas load when `Monitor`, `Guard` or `load_run` is first used.
 """
 
 from __future__ import annotations
@@ -8,10 +8,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Diagnosis", "Monitor", "Run", "Thresholds", "__version__", "load_run"]
+__all__ = ["Diagnosis", "Guard", "Monitor", "Run", "Thresholds", "__version__", "load_run"]
 
 _LAZY = {
     "Monitor": "gradscope.monitor",
+    "Guard": "gradscope.guard",
     "load_run": "gradscope.runs",
     "Run": "gradscope.runs",
     "Diagnosis": "gradscope.diagnosis",
@@ -20,6 +21,7 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from gradscope.diagnosis import Diagnosis
+    from gradscope.guard import Guard
     from gradscope.monitor import Monitor
     from gradscope.runs import Run, load_run
     from gradscope.symptoms.thresholds import Thresholds

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     ProgressFactory = Callable[[str], AbstractContextManager[Callable[[int, int, StepStats], None] | None]]
 
 CLIP_MODES = ("norm", "value")
+ADAPTIVE = "adaptive"  # the Guard's online clipping: its label, folder and clip mode
 BASELINE = "baseline"
 
 # What a compared run did relative to the baseline (the `outcome` field of the JSON).
@@ -49,23 +50,30 @@ HEALTHY = "healthy"  # both healthy
 
 @dataclass(frozen=True)
 class ClipSetting:
-    """One clip to try: `mode` "norm" (global L2 norm) or "value" (each element), and its threshold."""
+    """One clip to try: `mode` "norm" (global L2 norm) or "value" (each element), and its threshold; or
+    "adaptive" (gradscope.Guard, no threshold given: it finds its own during the run)."""
 
     mode: str
-    threshold: float
+    threshold: float | None
     recommended: bool = False  # chosen by `gradscope recommend`
 
     @property
     def label(self) -> str:
+        if self.mode == ADAPTIVE:
+            return ADAPTIVE
         return f"clip-{self.mode} {self.threshold:g}" + (" (recommended)" if self.recommended else "")
 
     @property
     def folder(self) -> str:
+        if self.mode == ADAPTIVE:
+            return ADAPTIVE
         return ("recommended-" if self.recommended else "") + f"clip-{self.mode}-{self.threshold:g}"
 
     def to_config(self) -> ClipConfig:
         from gradscope.config import ClipConfig
 
+        if self.mode == ADAPTIVE:
+            return ClipConfig(adaptive=True)
         return ClipConfig(norm=self.threshold) if self.mode == "norm" else ClipConfig(value=self.threshold)
 
     def to_dict(self) -> dict[str, Any]:
@@ -134,7 +142,8 @@ class ComparedRun:
         s = self.summary
         return {
             "label": self.label,
-            "clip": None if self.clip is None else self.clip.to_dict(),
+            "clip": None if self.clip is None else self.clip.to_dict() | (
+                {"threshold": self.trace.info.clip_threshold} if self.clip.mode == ADAPTIVE else {}),
             "recommended": bool(self.clip and self.clip.recommended),
             "verdict": self.verdict,
             "outcome": self.outcome,
@@ -204,14 +213,17 @@ class Comparison:
 
 
 # -- input ----------------------------------------------------------------------------------------------
-def parse_clips(norms: Sequence[str] = (), values: Sequence[str] = ()) -> list[ClipSetting]:
-    """The clip settings asked for, validated (positive, finite), duplicates dropped, in the order given."""
+def parse_clips(norms: Sequence[str] = (), values: Sequence[str] = (), *, adaptive: bool = False) -> list[ClipSetting]:
+    """The clip settings asked for, validated (positive, finite), duplicates dropped, in the order given; the
+    adaptive run (`--clip-adaptive`) last."""
     out: list[ClipSetting] = []
     for mode, texts in (("norm", norms), ("value", values)):
         for text in texts:
             setting = ClipSetting(mode, _positive(f"--clip-{mode}", text))
             if setting not in out:
                 out.append(setting)
+    if adaptive:
+        out.append(ClipSetting(ADAPTIVE, None))
     return out
 
 
@@ -273,10 +285,12 @@ def compare_config(config: Config, run_dir: Path, clips: Sequence[ClipSetting], 
         clips = [c for c in clips if (c.mode, c.threshold) != (setting.mode, setting.threshold)] + [setting]
     if not clips and config.clip.enabled:
         own = config.clip
-        clips = [ClipSetting("norm", own.norm) if own.norm is not None else ClipSetting("value", own.value)]
+        clips = [ClipSetting(ADAPTIVE, None) if own.adaptive else
+                 ClipSetting("norm", own.norm) if own.norm is not None else ClipSetting("value", own.value)]
     if not clips and not tries:
         raise ConfigError(f"{config.source}: nothing to compare the baseline with (fix: give --clip-norm X, "
-                          "--clip-value X, --recommended or --try CHANGES, or add a [clip] table to the config)")
+                          "--clip-value X, --clip-adaptive, --recommended or --try CHANGES, or add a [clip] table "
+                          "to the config)")
 
     # The baseline runs without clipping, not even the config's; a --try run keeps only what it changes.
     variants = [(BASELINE, BASELINE, None, config, ClipConfig())]
@@ -331,7 +345,8 @@ def compare_recorded(paths: Sequence[Path], run_dir: Path, *, plots: bool = True
         trace = recorded.rebuild_trace()
         info = trace.info
         clip = (ClipSetting(info.clip_mode, float(info.clip_threshold))
-                if info.clip_mode in CLIP_MODES and info.clip_threshold is not None else None)
+                if info.clip_mode in CLIP_MODES and info.clip_threshold is not None else
+                ClipSetting(ADAPTIVE, None) if info.clip_mode == ADAPTIVE else None)
         summary = summarize(trace) | _decoded(recorded.diagnosis.summary)
         runs.append(ComparedRun(label, clip, trace, recorded.diagnosis, summary, Path(path)))
     return _finish(runs, Path(run_dir), recorded=True, interrupted=False, plots=plots)

@@ -88,16 +88,19 @@ class ScheduleConfig:
 class ClipConfig:
     norm: float | None = None
     value: float | None = None
+    adaptive: bool = False  # gradscope.Guard: the threshold adapts online, in the run itself
 
     @property
     def enabled(self) -> bool:
-        return self.norm is not None or self.value is not None
+        return self.norm is not None or self.value is not None or self.adaptive
 
     def describe(self) -> str:
         if self.norm is not None:
             return f"clip-norm {self.norm:g}"
         if self.value is not None:
             return f"clip-value {self.value:g}"
+        if self.adaptive:
+            return "adaptive clipping"
         return "no clipping"
 
 
@@ -147,7 +150,8 @@ class Config:
         run |= {"precision": self.run.precision, "accumulate": self.run.accumulate}
         tables = {"model": model, "data": data, "loss": loss,
                   "optimizer": {"name": imp(self.optimizer.name), **self.optimizer.options}, "run": run}
-        clip = {k: v for k, v in (("norm", self.clip.norm), ("value", self.clip.value)) if v is not None}
+        clip = {k: v for k, v in (("norm", self.clip.norm), ("value", self.clip.value),
+                                  ("adaptive", self.clip.adaptive or None)) if v is not None}
         if clip:
             tables["clip"] = clip
         if self.schedule.name is not None:
@@ -193,7 +197,7 @@ SCHEMA: dict[str, dict[str, tuple]] = {
     "optimizer": {"name": _STR},
     "run": {"steps": _STEPS, "seed": _SEED, "device": _STR, "threads": _THREADS, "precision": _STR,
             "accumulate": _int_in(1, 2**20, "a positive integer")},
-    "clip": {"norm": _POS_FLOAT, "value": _POS_FLOAT},
+    "clip": {"norm": _POS_FLOAT, "value": _POS_FLOAT, "adaptive": _BOOL},
     "schedule": {"name": _STR, "warmup_steps": _NONNEG_INT},
 }
 _PASS_THROUGH = {"loss", "optimizer", "schedule"}  # their other keys go to the loss / optimizer / scheduler
@@ -204,6 +208,7 @@ _FIX = {
     ("run", "device"): 'use one of "auto", "cpu", "cuda", "mps"',
     ("clip", "norm"): "e.g. norm = 1.0",
     ("clip", "value"): "e.g. value = 0.5",
+    ("clip", "adaptive"): "e.g. adaptive = true",
     ("run", "precision"): 'use one of "fp32", "bf16", "fp16"',
     ("run", "accumulate"): "e.g. accumulate = 4 (micro-batches per optimizer step)",
     ("schedule", "warmup_steps"): "e.g. warmup_steps = 100",
@@ -351,9 +356,7 @@ def validate(raw: dict[str, Any], source: str, base_dir: Path, *, name: str = "r
         raise ConfigError(f"{source}: [run] precision must be one of {', '.join(PRECISIONS)}, got "
                           f"{run['precision']!r}{did_you_mean(run['precision'], PRECISIONS)}")
     _check_schedule(source, schedule)
-    if "norm" in clip and "value" in clip:
-        raise ConfigError(f"{source}: [clip] has both norm and value (fix: keep one: norm clips the global "
-                          "L2 norm, value clips each element)")
+    _check_clip(source, clip)
 
     return Config(
         source=source,
@@ -376,7 +379,7 @@ def validate(raw: dict[str, Any], source: str, base_dir: Path, *, name: str = "r
         run=RunConfig(run.get("steps", 200), run.get("seed", 0), run.get("device", "auto"), run.get("threads"),
                       run.get("precision", "fp32"), run.get("accumulate", 1)),
         clip=ClipConfig(float(clip["norm"]) if "norm" in clip else None,
-                        float(clip["value"]) if "value" in clip else None),
+                        float(clip["value"]) if "value" in clip else None, clip.get("adaptive", False)),
         schedule=ScheduleConfig(schedule.get("name"), schedule.get("warmup_steps", 0),
                                 {k: v for k, v in schedule.items() if k not in ("name", "warmup_steps")}),
     )
@@ -428,6 +431,17 @@ def _check_data(source: str, data: dict[str, Any]) -> None:
                           'or source = "csv" with path and target)')
     else:
         _check_import_path(source, "data", "factory", data["factory"])
+
+
+def _check_clip(source: str, clip: dict[str, Any]) -> None:
+    """One kind of clipping at a time."""
+    if "norm" in clip and "value" in clip:
+        raise ConfigError(f"{source}: [clip] has both norm and value (fix: keep one: norm clips the global "
+                          "L2 norm, value clips each element)")
+    if clip.get("adaptive") and ("norm" in clip or "value" in clip):
+        fixed = "norm" if "norm" in clip else "value"
+        raise ConfigError(f"{source}: [clip] has both adaptive = true and {fixed} (fix: keep one: adaptive "
+                          f"finds its own threshold during the run, {fixed} is a fixed one)")
 
 
 def _check_schedule(source: str, schedule: dict[str, Any]) -> None:

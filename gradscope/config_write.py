@@ -10,7 +10,8 @@ from gradscope.errors import ConfigError
 def write_clip(path: Path, mode: str, threshold: float) -> Path:
     """Set `[clip] norm` or `value` in `path` (a gradscope TOML or a pyproject's [tool.gradscope]).
 
-    The other clip key is removed (a config may only have one); everything else is left byte for byte.
+    The other clip keys (the other mode, `adaptive`) are removed (a config may only have one kind of clipping);
+    everything else is left byte for byte.
     """
     import tomlkit
 
@@ -26,9 +27,9 @@ def write_clip(path: Path, mode: str, threshold: float) -> Path:
         table.add(tomlkit.comment(f"written by gradscope recommend --mode {mode}"))
         root["clip"] = table
     clip = root["clip"]
-    other = "value" if mode == "norm" else "norm"
-    if other in clip:
-        del clip[other]
+    for other in ("value" if mode == "norm" else "norm", "adaptive"):
+        if other in clip:
+            del clip[other]
     clip[mode] = float(f"{threshold:.3g}")
     try:
         path.write_text(tomlkit.dumps(document), encoding="utf-8")

@@ -57,6 +57,11 @@ class Recipe:
         self.scaler.step(optimizer)
         self.scaler.update()
 
+    def skip(self) -> None:
+        """No update this step; a GradScaler still takes the step's inf check into its scale (as it would skip)."""
+        if self.scaler is not None:
+            self.scaler.update()
+
     @staticmethod
     def step_loss(losses: list[torch.Tensor]) -> torch.Tensor:
         """The optimizer step's loss: the mean of its micro-batch losses (no host sync)."""

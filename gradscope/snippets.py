@@ -2,7 +2,8 @@
 
 Each snippet is valid Python (it compiles) and carries the threshold; what differs between frameworks is said
 in the snippet's comments, where the user will read it: Keras `clipnorm` is per variable while
-`global_clipnorm` matches PyTorch's global norm, and the HF Trainer has no value-clipping option.
+`global_clipnorm` matches PyTorch's global norm, and the HF Trainer has no value-clipping option. The "guard"
+snippet is for a run that cannot afford trials: `gradscope.Guard` adapts its threshold in the run itself.
 """
 
 from __future__ import annotations
@@ -12,8 +13,23 @@ def _fmt(threshold: float) -> str:
     return f"{threshold:.3g}"
 
 
+def guard_snippet(mode: str, threshold: float) -> str:
+    """For a run that cannot afford trials (a long run, a cluster job): gradscope.Guard adapts in the run."""
+    return (
+        f"# if you cannot afford trials: the trials chose clip-{mode} {_fmt(threshold)}; gradscope.Guard\n"
+        "# finds a threshold online, in the one run (it skips non-finite steps too)\n"
+        "guard = gradscope.Guard(model)\n"
+        "for batch in loader:\n"
+        "    optimizer.zero_grad()\n"
+        "    loss = compute_loss(model, batch)\n"
+        "    loss.backward()\n"
+        "    if guard.step(loss):  # records, clips to the adaptive threshold; False: skip this update\n"
+        "        optimizer.step()\n"
+    )
+
+
 def snippets(mode: str, threshold: float) -> dict[str, str]:
-    """{"pytorch", "keras", "lightning", "transformers"} -> snippet, for `mode` "norm" or "value"."""
+    """{"pytorch", "keras", "lightning", "transformers", "guard"} -> snippet, for `mode` "norm" or "value"."""
     t = _fmt(threshold)
     if mode == "norm":
         pytorch = (
@@ -57,4 +73,5 @@ def snippets(mode: str, threshold: float) -> dict[str, str]:
         )
     else:
         raise ValueError(f"mode must be 'norm' or 'value', got {mode!r}")
-    return {"pytorch": pytorch, "keras": keras, "lightning": lightning, "transformers": transformers}
+    return {"pytorch": pytorch, "keras": keras, "lightning": lightning, "transformers": transformers,
+            "guard": guard_snippet(mode, threshold)}

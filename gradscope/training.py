@@ -115,6 +115,12 @@ class TrainingSession:
         info.steps_requested = self.steps
         info.clip_mode = "norm" if self.clip.norm is not None else ("value" if self.clip.value is not None else None)
         info.clip_threshold = self.clip.norm if self.clip.norm is not None else self.clip.value
+        self.guard = None  # a gradscope.Guard with [clip] adaptive: it records through this monitor and clips
+        if self.clip.adaptive:
+            from gradscope.guard import Guard
+
+            self.guard = Guard(monitor=self.monitor)
+            info.clip_mode = "adaptive"
         self.trace.stream_to(self.run_dir)
         self.step = 0
         self.stop: StopReason | None = None  # why no more steps can run; None while the run can go on
@@ -151,7 +157,9 @@ class TrainingSession:
             micro = self._accumulate(step)
             lr = float(optimizer.param_groups[0].get("lr", float("nan")))  # what this step uses
             recipe.unscale(optimizer)  # norms and clipping see the true gradients, as AMP's docs prescribe
-            stats = monitor.record(Recipe.step_loss([loss for loss, _, _ in micro]), lr=lr)
+            step_loss = Recipe.step_loss([loss for loss, _, _ in micro])
+            take = self.guard.step(step_loss, lr=lr) if self.guard is not None else True  # False: skip the update
+            stats = monitor.last if self.guard is not None else monitor.record(step_loss, lr=lr)
             assert stats is not None  # sync_every=1: statistics land every step
             self.step += 1
             if stats.nonfinite_weights:
@@ -163,8 +171,11 @@ class TrainingSession:
                 monitor.clip_norm_(clip.norm)
             elif clip.value is not None:
                 monitor.clip_value_(clip.value)
-            with user_code("optimizer.step()", step):
-                recipe.step(optimizer)
+            if take:
+                with user_code("optimizer.step()", step):
+                    recipe.step(optimizer)
+            else:  # the guard skipped this update (a non-finite loss or gradient)
+                recipe.skip()
             if self.scheduler is not None:
                 self._step_schedule(step)
             if progress is not None:
@@ -195,6 +206,8 @@ class TrainingSession:
     def finish(self, *, write_plots: bool = True) -> RunResult:
         """Close the trace, diagnose it and write the run's artifacts."""
         self.trace.info.stopped = self.stop or StopReason.COMPLETED
+        if self.guard is not None:
+            self.trace.info.clip_threshold = self.guard.threshold  # the threshold in force at the end
         diagnosis = finish_run_folder(self.run_dir, self.trace,
                                       diagnose_trace(self.trace, label=self.label, run_dir=self.run_dir),
                                       plots=write_plots)

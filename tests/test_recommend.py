@@ -71,7 +71,7 @@ def test_default_budget_keeps_the_full_bracket_and_two_finalists():
 @pytest.mark.parametrize("mode", ["norm", "value"])
 def test_snippets_compile_and_carry_the_threshold(mode):
     found = snippets(mode, 0.375)
-    assert set(found) == {"pytorch", "keras", "lightning", "transformers"}
+    assert set(found) == {"pytorch", "keras", "lightning", "transformers", "guard"}
     for name, code in found.items():
         ast.parse(code)  # valid Python
         assert "0.375" in code, name
@@ -84,6 +84,7 @@ def test_snippets_compile_and_carry_the_threshold(mode):
     else:
         assert "clipvalue=0.375" in found["keras"]
         assert "no value-clipping option" in found["transformers"]
+    assert "gradscope.Guard(model)" in found["guard"] and "if guard.step(loss):" in found["guard"]
 
 
 def test_interleaved_sessions_equal_runs_made_in_one_go(tmp_path):

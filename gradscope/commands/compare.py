@@ -25,6 +25,8 @@ ClipNormOpt = Annotated[list[str] | None, typer.Option(
 ClipValueOpt = Annotated[list[str] | None, typer.Option(
     "--clip-value", metavar="X", show_default=False,
     help="Rerun with every gradient element clipped to [-X, X] (clip_grad_value_). Repeat to try several.")]
+ClipAdaptiveOpt = Annotated[bool, typer.Option(
+    "--clip-adaptive", help="Rerun with gradscope.Guard: online adaptive clipping, no threshold to choose.")]
 RecommendedOpt = Annotated[bool, typer.Option(
     "--recommended", help="Run gradscope recommend first and add its threshold to the runs compared.")]
 TryOpt = Annotated[list[str] | None, typer.Option(
@@ -34,13 +36,15 @@ TryOpt = Annotated[list[str] | None, typer.Option(
 ModeOpt = Annotated[str, typer.Option(
     "--mode", metavar="norm|value", help="With --recommended: recommend a norm or a value clip.")]
 
-_RERUN_OPTIONS = ("--clip-norm", "--clip-value", "--recommended", "--try", "--steps", "--set", "--sample")
+_RERUN_OPTIONS = ("--clip-norm", "--clip-value", "--clip-adaptive", "--recommended", "--try", "--steps", "--set",
+                  "--sample")
 
 
 def compare(
     paths: PathsArg = None,
     clip_norm: ClipNormOpt = None,
     clip_value: ClipValueOpt = None,
+    clip_adaptive: ClipAdaptiveOpt = False,
     recommended: RecommendedOpt = False,
     tries: TryOpt = None,
     mode: ModeOpt = "norm",
@@ -57,8 +61,8 @@ def compare(
     it fixed the run.
 
     The unclipped baseline (the run diagnose makes) comes first, then one run per --clip-norm / --clip-value /
-    --recommended / --try, each in its own subfolder of --out. Exit 1 when a compared run still has a symptom
-    at or above --fail-on.
+    --clip-adaptive / --recommended / --try, each in its own subfolder of --out. Exit 1 when a compared run
+    still has a symptom at or above --fail-on.
     """
     with handled(debug):
         check_fail_on(fail_on)
@@ -70,15 +74,15 @@ def compare(
             raise ConfigError(f"--mode {mode!r} is not a clip mode (fix: --mode norm or --mode value)")
         config_path, recorded = lib.split_paths(paths or [])
         if recorded:
-            given = [name for name, value in zip(_RERUN_OPTIONS, (clip_norm, clip_value, recommended, tries, steps,
-                                                                  overrides, sample), strict=True) if value]
+            chosen = (clip_norm, clip_value, clip_adaptive, recommended, tries, steps, overrides, sample)
+            given = [name for name, value in zip(_RERUN_OPTIONS, chosen, strict=True) if value]
             if given:
                 raise ConfigError(f"{given[0]} reruns a config and cannot be used with recorded run folders "
                                   "(fix: pass the config instead, or drop the option)")
             with stdout_to_stderr(as_json):
                 result = lib.compare_recorded(recorded, default_run_dir("compare", out), plots=plots)
         else:
-            clips = lib.parse_clips(clip_norm or [], clip_value or [])
+            clips = lib.parse_clips(clip_norm or [], clip_value or [], adaptive=clip_adaptive)
             cfg = resolve_config(config_path, sample, overrides, steps)
             changed = [lib.ConfigChange(changes, resolve_config(config_path, sample, [*(overrides or []), *changes],
                                                                 steps), i)

@@ -50,7 +50,8 @@ def print_recommendation(rec: Recommendation, console: Console | None = None) ->
         console.print(Text(f"note: {note}"))
     console.print()
     for name, code in rec.snippets.items():
-        console.print(Text(name, style="bold"))
+        console.print(Text("if you cannot afford trials (gradscope.Guard, online)" if name == "guard" else name,
+                           style="bold"))
         console.print(Syntax(code.rstrip(), "python", theme="ansi_dark", background_color="default", word_wrap=True))
     console.print(Text(f"cost: {rec.steps_run} optimizer steps (budget {rec.budget_steps}); trials in {rec.run_dir}",
                        style="dim"))

@@ -1,0 +1,233 @@
+"""gradscope.Guard: online adaptive clipping in the user's own loop, `[clip] adaptive = true` and
+`compare --clip-adaptive`.
+
+Real models and the contract's loop: `if guard.step(loss): optimizer.step()` after backward(). A healthy run is
+left exactly as it is (bit for bit); an exploding one is held finite; a NaN loss skips the update.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import json
+import math
+import tomllib
+
+import pytest
+import torch
+from conftest import MLP_CONFIG, SAMPLES
+from torch import nn
+from typer.testing import CliRunner
+
+import gradscope
+from gradscope.cli import app
+
+runner = CliRunner()
+
+
+def regression(n: int = 512, scale: float = 1.0, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    g = torch.Generator().manual_seed(seed)
+    x = scale * torch.randn(n, 8, generator=g)
+    y = x @ torch.randn(8, 1, generator=g) + 0.1 * torch.randn(n, 1, generator=g)
+    return [(x[i:i + 32], y[i:i + 32]) for i in range(0, n, 32)]
+
+
+def train(model: nn.Module, batches, lr: float, steps: int, guard: gradscope.Guard | None = None,
+          poison: int | None = None, momentum: float = 0.0) -> list[float]:
+    """The contract's loop; with `poison`, that step's loss is made NaN (a bad batch)."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    losses = []
+    for step, (x, y) in zip(range(steps), itertools.cycle(batches)):
+        optimizer.zero_grad()
+        loss = nn.functional.mse_loss(model(x), y)
+        if step == poison:
+            loss = loss * float("nan")
+        loss.backward()
+        losses.append(float(loss.detach()))
+        if guard is None or guard.step(loss):
+            optimizer.step()
+    return losses
+
+
+def mlp(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(8, 32), nn.Tanh(), nn.Linear(32, 1))
+
+
+def test_healthy_run_is_never_touched_and_equals_the_unguarded_run_bit_for_bit():
+    batches = regression()
+    plain, guarded = mlp(), mlp()
+    guard = gradscope.Guard(guarded)
+    plain_losses = train(plain, batches, 0.05, 120, momentum=0.9)
+    guarded_losses = train(guarded, batches, 0.05, 120, guard, momentum=0.9)
+    assert plain_losses[-1] < 0.1 * plain_losses[0]  # it trains: a real healthy run
+    assert guard.threshold is None and guard.events == [] and guard.clipped == guard.skipped == 0
+    assert guarded_losses == plain_losses
+    for a, b in zip(plain.parameters(), guarded.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert not guard.monitor.trace.column("clipped").any()
+    assert len(guard.monitor.trace) == 120
+
+
+def test_exploding_run_engages_and_stays_finite():
+    batches = regression(scale=3.0)
+    torch.manual_seed(0)
+    plain = nn.Linear(8, 1)
+    torch.manual_seed(0)
+    guarded = nn.Linear(8, 1)
+    plain_losses = train(plain, batches, 0.15, 150)
+    guard = gradscope.Guard(guarded)
+    losses = train(guarded, batches, 0.15, 150, guard)
+    assert not all(math.isfinite(v) for v in plain_losses)  # unguarded, it overflows
+    assert all(math.isfinite(v) for v in losses)
+    assert guard.threshold is not None and guard.clipped > 0
+    assert losses[-1] < plain_losses[0]  # and it still learns
+    first = guard.events[0]
+    assert first.action == "engage" and first.threshold is not None
+    assert "(a spike)" in first.why or "grows exponentially" in first.why
+    assert guard.threshold == guard.events[-1].threshold
+    clipped = guard.monitor.trace.column("clipped")
+    assert clipped.sum() == guard.clipped and not clipped[: first.step].any()
+
+
+def test_nan_loss_skips_the_update_and_leaves_the_weights_unchanged():
+    batches = regression()
+    model = mlp()
+    guard = gradscope.Guard(model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    taken = []
+    for step, (x, y) in zip(range(12), itertools.cycle(batches)):
+        optimizer.zero_grad()
+        loss = nn.functional.mse_loss(model(x), y)
+        if step == 7:
+            loss = loss * float("nan")
+        loss.backward()
+        before = [p.detach().clone() for p in model.parameters()]
+        ok = guard.step(loss)
+        taken.append(ok)
+        if ok:
+            optimizer.step()
+        if step == 7:
+            assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+    assert taken == [True] * 7 + [False] + [True] * 4
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert guard.skipped == 1
+    skip = guard.events[0]
+    assert (skip.step, skip.action) == (7, "engage") and "non-finite loss: update skipped" in skip.why
+    assert skip.threshold == guard.threshold and skip.threshold > 0  # engaged at the recent median norm
+
+
+def test_every_event_explains_its_decision():
+    batches = regression(scale=3.0)
+    torch.manual_seed(1)
+    model = nn.Linear(8, 1)
+    guard = gradscope.Guard(model)
+    train(model, batches, 0.15, 150, guard)
+    assert guard.events
+    for event in guard.events:
+        doc = event.to_dict()
+        assert set(doc) == {"step", "threshold", "why", "action"}
+        assert event.action in ("engage", "tighten", "hold", "skip") and len(event.why) > 30
+        assert event.threshold is not None and event.threshold > 0
+    steps = [e.step for e in guard.events]
+    assert steps == sorted(steps)
+
+
+def test_guard_refuses_a_monitor_that_does_not_land_every_step():
+    model = mlp()
+    with pytest.raises(ValueError, match="sync_every=1"):
+        gradscope.Guard(monitor=gradscope.Monitor(model, sync_every=4))
+    with pytest.raises(ValueError, match="model or a monitor"):
+        gradscope.Guard()
+
+
+# -- the CLI --------------------------------------------------------------------------------------------
+def strict_json(text: str):
+    def refuse(name: str):
+        raise ValueError(f"non-standard JSON constant {name}")
+    return json.loads(text, parse_constant=refuse)
+
+
+def guarded_sample_loop(steps: int) -> tuple[list[float], float | None]:
+    """The bundled linear_high_lr sample in the contract's loop with a Guard."""
+    folder = SAMPLES / "linear_high_lr"
+    config = tomllib.loads((folder / "gradscope.toml").read_text())
+    spec = importlib.util.spec_from_file_location("linear_high_lr_guard", folder / "model.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    torch.manual_seed(config["run"]["seed"])
+    model = module.build_model(**config["model"]["kwargs"])
+    batches = itertools.cycle(module.build_data(**config["data"]["kwargs"]))
+    opt = torch.optim.SGD(model.parameters(), lr=config["optimizer"]["lr"])
+    guard = gradscope.Guard(model)
+    losses = []
+    for _ in range(steps):
+        x, y = next(batches)
+        opt.zero_grad()
+        loss = nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        losses.append(loss.item())
+        if guard.step(loss):
+            opt.step()
+    return losses, guard.threshold
+
+
+def test_compare_clip_adaptive_runs_the_guard_beside_the_baseline(tmp_path):
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["compare", "--sample", "linear_high_lr", "--steps", "200", "--clip-adaptive",
+                                 "--json", "--out", str(out), "--no-plots"])
+    assert result.exit_code == 0, result.output
+    doc = strict_json(result.stdout)
+    baseline, adaptive = doc["runs"]
+    assert baseline["first_nonfinite_step"] is not None
+    reference, threshold = guarded_sample_loop(200)
+    assert adaptive["label"] == "adaptive" and adaptive["first_nonfinite_step"] is None
+    assert adaptive["clip"] == {"mode": "adaptive", "threshold": pytest.approx(threshold, rel=1e-6)}
+    assert adaptive["final_loss"] == pytest.approx(reference[-1], rel=1e-5)
+    assert 0 < adaptive["clipped_fraction"] < 1
+    assert (out / "adaptive" / "trace.csv").is_file()
+    # the recorded folders compare as they are, the adaptive one still labelled with its final threshold
+    again = runner.invoke(app, ["compare", str(out / "baseline"), str(out / "adaptive"), "--json", "--no-plots",
+                                "--out", str(tmp_path / "recorded")])
+    assert again.exit_code == 0, again.output
+    recorded = strict_json(again.stdout)["runs"][1]
+    assert recorded["clip"] == adaptive["clip"] and recorded["final_loss"] == adaptive["final_loss"]
+
+
+def test_config_clip_adaptive_trains_with_the_guard(write_config, tmp_path):
+    path = write_config(MLP_CONFIG.replace("lr = 0.01", "lr = 0.01\n\n[clip]\nadaptive = true"))
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["diagnose", str(path), "--json", "--out", str(out), "--fail-on", "never"])
+    assert result.exit_code == 0, result.output
+    assert strict_json(result.stdout)["steps_completed"] == 30
+    run = json.loads((out / "run.json").read_text())
+    assert run["clip_mode"] == "adaptive"
+    assert "adaptive = true" in (out / "resolved_config.toml").read_text()
+    # and through compare: the config's own [clip] is the run compared
+    result = runner.invoke(app, ["compare", str(path), "--json", "--out", str(tmp_path / "cmp"), "--no-plots"])
+    assert result.exit_code == 0, result.output
+    assert [r["label"] for r in strict_json(result.stdout)["runs"]] == ["baseline", "adaptive"]
+
+
+@pytest.mark.parametrize(("clip", "message"), [
+    ("adaptive = true\nnorm = 1.0", "[clip] has both adaptive = true and norm"),
+    ('adaptive = "yes"', "[clip] adaptive must be true or false"),
+])
+def test_bad_adaptive_config_is_one_line_exit_2(write_config, clip, message):
+    path = write_config(MLP_CONFIG + f"\n[clip]\n{clip}\n")
+    result = runner.invoke(app, ["diagnose", str(path)])
+    assert result.exit_code == 2
+    assert message in result.output and "fix:" in result.output and "Traceback" not in result.output
+
+
+def test_recommend_write_replaces_an_adaptive_clip(write_config):
+    """`recommend --write` puts a fixed threshold in [clip]: the adaptive key goes, the config stays valid."""
+    from gradscope.config import load_config
+    from gradscope.config_write import write_clip
+
+    path = write_config(MLP_CONFIG + "\n[clip]\n# ours\nadaptive = true\n")
+    write_clip(path, "norm", 0.25)
+    text = path.read_text()
+    assert "adaptive" not in text and "# ours" in text
+    clip = load_config(path).clip
+    assert (clip.norm, clip.value, clip.adaptive) == (0.25, None, False)

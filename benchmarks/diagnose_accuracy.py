@@ -28,6 +28,7 @@ that explode, explode by exponential growth, go unstable, vanish or train fine):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -37,6 +38,7 @@ import sys
 import tempfile
 import time
 import tomllib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,26 +67,42 @@ LABEL_FINE_LATE_OVER_START = 0.9  # ... it ends below 0.9x its start (it trains)
 LABEL_VANISH_DEPTH_RATIO = 1e-2  # ... and gradients do not vanish. vanish: first / last weight matrix <= 1e-2
 LABEL_GROWTH_DOUBLING = (0.5, 2.5)  # growth: the norm doubles every 0.5-2.5 steps before the overflow ...
 LABEL_GROWTH_OVERFLOW = (50, 200)  # ... and goes non-finite within these steps
+# broken / early, on the training loss of the plain loop (the issue's rules): start = the first step's loss, best =
+# the lowest 3-step rolling median, late = the median of the last 10% of steps.
+LABEL_BROKEN_GAVE_BACK = 0.8  # broken: late >= start, or late - best >= 0.8 * (start - best); no NaN/Inf
+LABEL_EARLY_STEPS = 20  # early: within the first 20 steps, ...
+LABEL_EARLY_RISE = 1.3  # ... the 3-step rolling median of the loss >= 1.3x the first loss, or ...
+LABEL_EARLY_NORM_JUMP = 4.0  # ... the grad norm >= 4x its first value while the loss is above its first value;
+#                              then it ends below its start and is not broken
 
 
 # -- the independent plain loop ------------------------------------------------------------------------------
 
 @dataclass
 class PlainRun:
-    losses: np.ndarray
-    norms: np.ndarray  # global gradient norm per step (get_total_norm)
+    losses: np.ndarray  # per optimizer step: the mean of its micro-batch losses
+    norms: np.ndarray  # global norm of the accumulated, unscaled gradients per step (get_total_norm)
     param_norms: np.ndarray  # steps x parameters
     names: list[str]
     shapes: list[tuple[int, ...]]
-    first_bad: int | None  # first step with a non-finite loss or gradient, or whose step() broke the weights
+    first_bad: int | None  # first step with a non-finite loss or gradient element, or whose step() broke the
+    #                        weights (under fp16 a gradient the GradScaler skips is its business, not this)
     bad_kind: str | None  # loss / gradient / weight
-    norm_overflow: int | None  # first step whose global norm was non-finite
+    norm_overflow: int | None  # first step whose global norm was non-finite while every gradient element was finite
     seconds: float
     eval_losses: np.ndarray  # the loss on a fixed evaluation batch, with each step's weights (before its update)
+    lrs: np.ndarray = field(default_factory=lambda: np.zeros(0))  # the lr each step used (before scheduler.step())
+    skipped: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # fp16: the GradScaler skipped the step
 
     @property
     def steps(self) -> int:
         return len(self.losses)
+
+    @property
+    def first_seen(self) -> int | None:
+        """The first step at which a plain loop sees a non-finite value: an element or the float32 global norm."""
+        steps = [s for s in (self.first_bad, self.norm_overflow) if s is not None]
+        return min(steps) if steps else None
 
 
 def _torch_class(module: Any, name: str) -> Any:
@@ -94,12 +112,40 @@ def _torch_class(module: Any, name: str) -> Any:
     return obj
 
 
+def plain_schedule(table: dict[str, Any] | None, optimizer: torch.optim.Optimizer, steps: int) -> Any:
+    """The [schedule] the way a user writes it: transformers' get_*_schedule_with_warmup over the run's steps for
+    the built-in names, a torch.optim.lr_scheduler class by name, or a function of diagnose_cases.py."""
+    if not table:
+        return None
+    name = table["name"]
+    options = {k: v for k, v in table.items() if k not in ("name", "warmup_steps")}
+    if name in ("constant", "linear", "cosine"):
+        import transformers
+
+        warmup = int(table.get("warmup_steps", 0))
+        if name == "constant":
+            return transformers.get_constant_schedule_with_warmup(optimizer, num_warmup_steps=warmup)
+        make = (transformers.get_linear_schedule_with_warmup if name == "linear"
+                else transformers.get_cosine_schedule_with_warmup)
+        return make(optimizer, num_warmup_steps=warmup, num_training_steps=steps, **options)
+    if ":" in name:
+        return getattr(dc, name.rsplit(":", 1)[1])(optimizer, steps, **options)
+    return _torch_class(torch.optim.lr_scheduler, name)(optimizer, **options)
+
+
+AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
 def plain_run(raw: dict[str, Any], steps: int | None = None) -> PlainRun:
-    """Train the case with the loop a user writes, until `steps` or until the weights are non-finite."""
+    """Train the case with the loop a user writes, until `steps` or until the weights are non-finite: its recipe
+    too (transformers' schedules, torch.autocast of forward and loss, a GradScaler("cpu") for fp16, each of
+    `accumulate` micro-batch losses / N backpropagated, the norm taken after scaler.unscale_)."""
     model_t, data_t, opt_t, run_t = (raw[k] for k in ("model", "data", "optimizer", "run"))
     loss_t = raw.get("loss", {})
     steps = steps or int(run_t["steps"])
     seed = int(run_t.get("seed", 0))
+    accumulate = int(run_t.get("accumulate", 1))
+    dtype = AUTOCAST.get(run_t.get("precision", "fp32"))
     start = time.perf_counter()
     torch.manual_seed(seed)
     model = getattr(dc, model_t["factory"].rsplit(":", 1)[1])(**model_t.get("kwargs", {}))
@@ -112,6 +158,8 @@ def plain_run(raw: dict[str, Any], steps: int | None = None) -> PlainRun:
         criterion = _torch_class(torch.nn, loss_t["name"])(**{k: v for k, v in loss_t.items() if k != "name"})
     optimizer = _torch_class(torch.optim, opt_t["name"])(
         model.parameters(), **{k: v for k, v in opt_t.items() if k != "name"})
+    scheduler = plain_schedule(raw.get("schedule"), optimizer, steps)
+    scaler = torch.amp.GradScaler("cpu") if run_t.get("precision") == "fp16" else None
     # A fixed evaluation batch (the first EVAL_ROWS rows): its loss, taken without grad and in eval mode before
     # each update, says whether the weights themselves got worse, whatever the noise of the minibatch losses.
     # It consumes no random numbers (dropout is off in eval mode; the rows are collated directly, since a
@@ -127,10 +175,12 @@ def plain_run(raw: dict[str, Any], steps: int | None = None) -> PlainRun:
             yield from loader
 
     def compute_loss(batch: Any) -> torch.Tensor:
-        if isinstance(batch, dict):
-            return model(**batch)["loss"]
-        x, y = batch
-        return criterion(model(x), y)
+        with torch.autocast("cpu", dtype=dtype) if dtype is not None else contextlib.nullcontext():
+            if isinstance(batch, dict):
+                out = model(**batch)
+                return out["loss"] if isinstance(out, dict) else out.loss
+            x, y = batch
+            return criterion(model(x), y)
 
     @torch.no_grad()
     def evaluate() -> float:
@@ -140,30 +190,47 @@ def plain_run(raw: dict[str, Any], steps: int | None = None) -> PlainRun:
         finally:
             model.train()
 
-    losses, norms, per_param, evals = [], [], [], []
+    losses, norms, per_param, evals, lrs, skips = [], [], [], [], [], []
     first_bad = bad_kind = overflow = None
     stream = batches()
     model.train()
     for step in range(steps):
-        batch = next(stream)
         evals.append(evaluate())
         optimizer.zero_grad(set_to_none=True)
-        loss = compute_loss(batch)
-        loss.backward()
+        micro = []
+        for _ in range(accumulate):
+            loss = compute_loss(next(stream))
+            micro.append(float(loss.detach()))
+            scaled = loss / accumulate if accumulate > 1 else loss
+            (scaler.scale(scaled) if scaler is not None else scaled).backward()
+        if scaler is not None:
+            scaler.unscale_(optimizer)
         with torch.no_grad():
             grads = [p.grad for p in params if p.grad is not None]
             total = float(torch.nn.utils.get_total_norm(grads))
             per_param.append([float(torch.linalg.vector_norm(p.grad)) if p.grad is not None else 0.0
                               for p in params])
             grads_finite = all(bool(torch.isfinite(g).all()) for g in grads)
-        value = float(loss.detach())
+        value = float(np.mean(micro))
         losses.append(value)
         norms.append(total)
-        if overflow is None and not math.isfinite(total):
+        lrs.append(float(optimizer.param_groups[0]["lr"]))
+        if overflow is None and grads_finite and not math.isfinite(total):
             overflow = step
-        if first_bad is None and not (math.isfinite(value) and grads_finite):
+        if first_bad is None and not (math.isfinite(value) and (grads_finite or scaler is not None)):
             first_bad, bad_kind = step, ("loss" if not math.isfinite(value) else "gradient")
-        optimizer.step()
+        if scaler is not None:
+            before = scaler.get_scale()
+            scaler.step(optimizer)
+            scaler.update()
+            skips.append(scaler.get_scale() < before)
+        else:
+            optimizer.step()
+            skips.append(False)
+        if scheduler is not None:
+            with warnings.catch_warnings():  # a skipped first fp16 step makes torch warn about the order
+                warnings.simplefilter("ignore")
+                scheduler.step()
         with torch.no_grad():
             weights_finite = all(bool(torch.isfinite(p).all()) for p in params)
         if not weights_finite:
@@ -172,7 +239,7 @@ def plain_run(raw: dict[str, Any], steps: int | None = None) -> PlainRun:
             break
     return PlainRun(np.array(losses), np.array(norms), np.array(per_param), names,
                     [tuple(p.shape) for p in params], first_bad, bad_kind, overflow,
-                    time.perf_counter() - start, np.array(evals))
+                    time.perf_counter() - start, np.array(evals), np.array(lrs), np.array(skips, bool))
 
 
 # -- what the plain loop says about the run (for the label check) --------------------------------------------
@@ -252,15 +319,53 @@ def doubling_steps(run: PlainRun) -> float:
     return float(1.0 / slope) if slope > 0 else math.inf
 
 
+def rolling_median3(values: np.ndarray) -> np.ndarray:
+    """The trailing median of 3 at each step from the third on."""
+    if len(values) < 3:
+        return values.copy()
+    return np.median(np.lib.stride_tricks.sliding_window_view(values, 3), axis=1)
+
+
+def loss_course(run: PlainRun) -> dict[str, Any]:
+    """start, best, late of the training loss (the issue's rules); whether the run is broken; the early-phase
+    numbers (the rolling median's rise over the first loss, the grad norm's jump while the loss is worse)."""
+    loss = run.losses
+    if not len(loss) or not np.isfinite(loss).all():
+        return {"start": math.nan, "best": math.nan, "late": math.nan, "gave_back": math.nan, "broken": False,
+                "early_rise": math.nan, "early_rise_at": -1, "norm_jump": math.nan, "early": False}
+    med = rolling_median3(loss)
+    start, best = float(loss[0]), float(med.min())
+    late = float(np.median(loss[-max(1, len(loss) // 10):]))
+    gave_back = (late - best) / (start - best) if start > best else math.inf
+    broken = late >= start or late - best >= LABEL_BROKEN_GAVE_BACK * (start - best)
+    head = med[: LABEL_EARLY_STEPS - 2]  # rolling medians ending at steps 2..19
+    rise = float(head.max() / start) if len(head) else math.nan
+    norms = run.norms[:LABEL_EARLY_STEPS]
+    ok = np.isfinite(norms) & (loss[: len(norms)] > start)
+    first_norm = next((float(n) for n in run.norms if math.isfinite(n) and n > 0), math.nan)
+    jump = float(norms[ok].max() / first_norm) if ok.any() else 0.0
+    early = (rise >= LABEL_EARLY_RISE or jump >= LABEL_EARLY_NORM_JUMP) and late < start and not broken
+    return {"start": start, "best": best, "late": late, "gave_back": gave_back, "broken": bool(broken),
+            "early_rise": rise, "early_rise_at": int(np.argmax(head)) + 2 if len(head) else -1,
+            "norm_jump": jump, "early": bool(early)}
+
+
 def label_check(expected: str, run: PlainRun) -> tuple[bool, str]:
     """Does the plain loop behave as the label says? (ok, the numbers that say so)."""
     ev = eval_levels(run)
     jump, jump_at = loss_jump(run.losses)
     dr = depth_ratio(run)
     nf = run.first_bad
+    lc = loss_course(run)
     facts = ((f"nf={nf}" if nf is not None else "finite")
              + f" eval: rise={ev['rise']:.3g}@{ev['rise_at']} late/start={ev['late'] / ev['start']:.3g}"
-             f" late/best={ev['late'] / ev['best']:.3g}; batch jump={jump:.3g}@{jump_at}; depth={dr:.2g}")
+             f" late/best={ev['late'] / ev['best']:.3g}; batch jump={jump:.3g}@{jump_at}; depth={dr:.2g}"
+             f"; loss start={lc['start']:.3g} best={lc['best']:.3g} late={lc['late']:.3g}"
+             f" gave back={lc['gave_back']:.2f}; early rise={lc['early_rise']:.3g}@{lc['early_rise_at']}"
+             f" norm jump={lc['norm_jump']:.3g}")
+    if run.skipped.any():
+        facts += f"; amp skipped={int(run.skipped.sum())}"
+    finite = nf is None and run.norm_overflow is None
     if expected == "explode":
         ok = nf is not None
     elif expected == "growth":
@@ -268,13 +373,19 @@ def label_check(expected: str, run: PlainRun) -> tuple[bool, str]:
         facts += f"; doubling={d:.2f} steps"
         ok = (nf is not None and LABEL_GROWTH_OVERFLOW[0] <= nf <= LABEL_GROWTH_OVERFLOW[1]
               and LABEL_GROWTH_DOUBLING[0] <= d <= LABEL_GROWTH_DOUBLING[1])
+    elif expected == "broken":
+        ok = finite and lc["broken"]
+    elif expected == "early":
+        ok = finite and lc["early"]
     elif expected == "unstable":
-        ok = nf is None and (ev["rise"] >= LABEL_UNSTABLE_RISE
-                             or ev["late"] >= LABEL_UNSTABLE_LATE_OVER_BEST * ev["best"])
+        ok = finite and not lc["broken"] and (ev["rise"] >= LABEL_UNSTABLE_RISE
+                                              or ev["late"] >= LABEL_UNSTABLE_LATE_OVER_BEST * ev["best"])
     elif expected == "vanish":
-        ok = nf is None and dr <= LABEL_VANISH_DEPTH_RATIO
-    else:  # fine
-        ok = (nf is None and ev["rise"] < LABEL_FINE_MAX_RISE and ev["late"] < LABEL_FINE_LATE_OVER_START * ev["start"]
+        ok = finite and not lc["broken"] and dr <= LABEL_VANISH_DEPTH_RATIO
+    else:  # fine: trains, no spike, no early instability, not broken, gradients do not vanish
+        ok = (finite and ev["rise"] < LABEL_FINE_MAX_RISE and ev["late"] < LABEL_FINE_LATE_OVER_START * ev["start"]
+              and lc["late"] < LABEL_FINE_LATE_OVER_START * lc["start"] and not lc["broken"]
+              and not (lc["early_rise"] >= LABEL_EARLY_RISE or lc["norm_jump"] >= LABEL_EARLY_NORM_JUMP)
               and not (dr <= LABEL_VANISH_DEPTH_RATIO))
     return ok, facts
 

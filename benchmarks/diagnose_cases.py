@@ -173,6 +173,98 @@ def build_decoder(vocab: int = 16, d_model: int = 32, heads: int = 2, layers: in
     return DecoderLM(vocab, d_model, heads, layers, seq_len, norm_first, dropout, final_norm, embed_scale)
 
 
+class RecurrentLM(nn.Module):
+    """Embedding -> GRU/LSTM -> linear head over the vocabulary: a recurrent LM on dict batches {"ids", "targets"}."""
+
+    def __init__(self, cell: str, vocab: int, hidden: int, layers: int) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab, hidden)
+        self.rnn = {"gru": nn.GRU, "lstm": nn.LSTM}[cell](hidden, hidden, num_layers=layers, batch_first=True)
+        self.head = nn.Linear(hidden, vocab)
+
+    def forward(self, ids: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
+        out, _ = self.rnn(self.embed(ids))
+        logits = self.head(out)
+        loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
+        return {"loss": loss, "logits": logits}
+
+
+def build_recurrent_lm(cell: str = "gru", vocab: int = 16, hidden: int = 64, layers: int = 1) -> nn.Module:
+    return RecurrentLM(cell, vocab, hidden, layers)
+
+
+def build_llama(vocab: int = 64, hidden: int = 64, layers: int = 2, heads: int = 4, intermediate: int = 128,
+                seq_len: int = 32) -> nn.Module:
+    """A Hugging Face `LlamaForCausalLM` from a config (random init, nothing downloaded); dict batches
+    {"input_ids", "labels"} give an output whose `.loss` is the shifted next-token cross-entropy."""
+    import transformers
+
+    config = transformers.LlamaConfig(vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers,
+                                      num_attention_heads=heads, num_key_value_heads=heads,
+                                      intermediate_size=intermediate, max_position_embeddings=seq_len)
+    return transformers.LlamaForCausalLM(config)
+
+
+def build_gpt2(vocab: int = 64, d_model: int = 64, layers: int = 2, heads: int = 4, seq_len: int = 32) -> nn.Module:
+    """A Hugging Face `GPT2LMHeadModel` (nanoGPT's shape: pre-norm blocks, learned positions, tied head) from a
+    `GPT2Config`, random init, dropout off."""
+    import transformers
+
+    config = transformers.GPT2Config(vocab_size=vocab, n_embd=d_model, n_layer=layers, n_head=heads,
+                                     n_positions=seq_len, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+    return transformers.GPT2LMHeadModel(config)
+
+
+class ResBlock(nn.Module):
+    """conv-BN-ReLU-conv-BN plus the input (a 1x1 projection when the shape changes), then ReLU."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.skip = (nn.Identity() if stride == 1 and c_in == c_out
+                     else nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(h)) + self.skip(x))
+
+
+def build_resnet(channels: int = 16, classes: int = 4, blocks: int = 2, in_channels: int = 1) -> nn.Module:
+    """A small ResNet-style conv net: a stem, `blocks` residual blocks (the second and later halve the map and
+    double the width), global average pooling, a linear head."""
+    layers: list[nn.Module] = [nn.Conv2d(in_channels, channels, 3, 1, 1, bias=False), nn.BatchNorm2d(channels),
+                               nn.ReLU()]
+    c = channels
+    for i in range(blocks):
+        out = c if i == 0 else 2 * c
+        layers.append(ResBlock(c, out, 1 if i == 0 else 2))
+        c = out
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, classes)]
+    return nn.Sequential(*layers)
+
+
+class Amplify(nn.Module):
+    """Multiplies by a fixed gain: a layer whose outputs are large (finite in float32, past float16's 65,504
+    once |x| > 65,504 / gain)."""
+
+    def __init__(self, gain: float) -> None:
+        super().__init__()
+        self.gain = gain
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gain
+
+
+def build_amplified_mlp(inputs: int = 8, width: int = 64, gain: float = 100.0, outputs: int = 1) -> nn.Module:
+    """Linear -> Amplify(gain) -> tanh -> Linear -> tanh -> Linear: the pre-activations of the first layer times
+    `gain` (a badly scaled layer; its float32 values are fine, its float16 values overflow once they grow)."""
+    return nn.Sequential(nn.Linear(inputs, width), Amplify(gain), nn.Linear(width, width), nn.Tanh(),
+                         nn.Linear(width, outputs))
+
+
 # ------------------------------------------------------------------------------------------------------------
 # Data (each factory returns a TensorDataset or a list of dicts; gradscope and the plain loop batch a
 # TensorDataset with a DataLoader seeded with the run seed)
@@ -279,12 +371,37 @@ def markov_text(n: int = 1024, seq_len: int = 16, vocab: int = 16, temperature: 
     return DictDataset(ids=seq[:, :-1].contiguous(), targets=seq[:, 1:].contiguous())
 
 
+def markov_tokens(n: int = 512, seq_len: int = 32, vocab: int = 64, temperature: float = 0.7,
+                  seed: int = 0) -> DictDataset:
+    """Markov-chain text as Hugging Face causal-LM rows {"input_ids", "labels"} (labels = input_ids: the model
+    shifts them)."""
+    rows = markov_text(n, seq_len, vocab, temperature, seed)
+    return DictDataset(input_ids=rows.tensors["ids"], labels=rows.tensors["ids"].clone())
+
+
+def image_classes(n: int = 1024, size: int = 12, classes: int = 4, noise: float = 1.0, flip: float = 0.05,
+                  seed: int = 0) -> Dataset:
+    """Images (1 x size x size): a class template (a random smooth pattern) at a random shift plus Gaussian noise;
+    `flip` of the labels replaced by random ones (so the best loss stays above zero)."""
+    g = torch.Generator().manual_seed(seed)
+    templates = torch.nn.functional.avg_pool2d(torch.randn(classes, 1, size + 4, size + 4, generator=g), 3, 1, 1)
+    templates = templates / templates.std(dim=(1, 2, 3), keepdim=True)
+    labels = torch.randint(0, classes, (n,), generator=g)
+    dx = torch.randint(0, 5, (n,), generator=g)
+    dy = torch.randint(0, 5, (n,), generator=g)
+    x = torch.stack([templates[c, :, i:i + size, j:j + size] for c, i, j in zip(labels, dx, dy, strict=True)])
+    x = x + noise * torch.randn(x.shape, generator=g)
+    random_labels = torch.randint(0, classes, (n,), generator=g)
+    flips = torch.rand(n, generator=g) < flip
+    return Dataset(x, torch.where(flips, random_labels, labels))
+
+
 # ------------------------------------------------------------------------------------------------------------
 # Cases
 
-EXPECTED = ("explode", "growth", "unstable", "vanish", "fine")
-VERDICT_OF = {"explode": "critical", "growth": "critical", "unstable": "warning", "vanish": "warning",
-              "fine": "healthy"}
+EXPECTED = ("explode", "growth", "broken", "unstable", "early", "vanish", "fine")
+VERDICT_OF = {"explode": "critical", "growth": "critical", "broken": "critical", "unstable": "warning",
+              "early": "warning", "vanish": "warning", "fine": "healthy"}
 
 
 @dataclass(frozen=True)
@@ -304,16 +421,21 @@ class Case:
 
 
 def _case(name: str, family: str, expected: str, description: str, *, model: str, data: str, optimizer: str,
-          steps: int, seed: int, batch_size: int, loss: str | None = None) -> Case:
-    """A config from its parts: `model`/`data` are "factory, { kwargs }", `optimizer` the table's body."""
+          steps: int, seed: int, batch_size: int, loss: str | None = None, precision: str = "fp32",
+          accumulate: int = 1, schedule: str = "") -> Case:
+    """A config from its parts: `model`/`data` are "factory, { kwargs }", `optimizer` and `schedule` the
+    tables' bodies; `precision` and `accumulate` go to [run] when not the defaults."""
     assert expected in EXPECTED, expected
     mf, mk = (s.strip() for s in model.split(",", 1))
     df, dk = (s.strip() for s in data.split(",", 1))
     loss_table = f'[loss]\nname = "{loss}"\n\n' if loss else ""
+    recipe = (f'precision = "{precision}"\n' if precision != "fp32" else "") + (
+        f"accumulate = {accumulate}\n" if accumulate != 1 else "")
+    schedule_table = f"\n[schedule]\n{schedule.strip()}\n" if schedule else ""
     text = (f'[model]\nfactory = "{{cases}}:{mf}"\nkwargs = {mk}\n\n'
             f'[data]\nfactory = "{{cases}}:{df}"\nkwargs = {dk}\nbatch_size = {batch_size}\n\n'
             f"{loss_table}[optimizer]\n{optimizer.strip()}\n\n"
-            f'[run]\nsteps = {steps}\nseed = {seed}\ndevice = "cpu"\n')
+            f'[run]\nsteps = {steps}\nseed = {seed}\ndevice = "cpu"\n{recipe}{schedule_table}')
     return Case(name, family, expected, description, text)
 
 

@@ -246,25 +246,6 @@ def build_resnet(channels: int = 16, classes: int = 4, blocks: int = 2, in_chann
     return nn.Sequential(*layers)
 
 
-class Amplify(nn.Module):
-    """Multiplies by a fixed gain: a layer whose outputs are large (finite in float32, past float16's 65,504
-    once |x| > 65,504 / gain)."""
-
-    def __init__(self, gain: float) -> None:
-        super().__init__()
-        self.gain = gain
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.gain
-
-
-def build_amplified_mlp(inputs: int = 8, width: int = 64, gain: float = 100.0, outputs: int = 1) -> nn.Module:
-    """Linear -> Amplify(gain) -> tanh -> Linear -> tanh -> Linear: the pre-activations of the first layer times
-    `gain` (a badly scaled layer; its float32 values are fine, its float16 values overflow once they grow)."""
-    return nn.Sequential(nn.Linear(inputs, width), Amplify(gain), nn.Linear(width, width), nn.Tanh(),
-                         nn.Linear(width, outputs))
-
-
 # ------------------------------------------------------------------------------------------------------------
 # Data (each factory returns a TensorDataset or a list of dicts; gradscope and the plain loop batch a
 # TensorDataset with a DataLoader seeded with the run seed)
@@ -287,9 +268,10 @@ class DictDataset(torch.utils.data.Dataset):
 
 
 def linear_teacher(n: int = 1024, inputs: int = 8, noise: float = 0.1, spread: float = 1.0, offset: float = 0.0,
-                   nonlinear: bool = False, outputs: int = 1, seed: int = 0) -> Dataset:
+                   nonlinear: bool = False, outputs: int = 1, seed: int = 0, target_scale: float = 1.0) -> Dataset:
     """x ~ N(offset, diag(s)^2) with s log-spaced from 1 to `spread` (ill-conditioned, unscaled features when
-    spread >> 1); y = teacher(x standardised) + Gaussian noise. `nonlinear`: y = sin + product terms."""
+    spread >> 1); y = teacher(x standardised) + Gaussian noise, times `target_scale` (unstandardised targets).
+    `nonlinear`: y = sin + product terms."""
     g = torch.Generator().manual_seed(seed)
     z = torch.randn(n, inputs, generator=g)
     scales = torch.logspace(0, math.log10(spread), inputs) if spread != 1.0 else torch.ones(inputs)
@@ -299,7 +281,7 @@ def linear_teacher(n: int = 1024, inputs: int = 8, noise: float = 0.1, spread: f
     if nonlinear:
         y = torch.sin(2 * y) + 0.5 * z[:, :1] * z[:, 1:2]
     y = y + noise * torch.randn(n, outputs, generator=g)
-    return Dataset(x, y)
+    return Dataset(x, y * target_scale)
 
 
 def logistic_teacher(n: int = 1024, inputs: int = 8, flip: float = 0.1, spread: float = 1.0, offset: float = 0.0,
@@ -371,7 +353,7 @@ def markov_text(n: int = 1024, seq_len: int = 16, vocab: int = 16, temperature: 
     return DictDataset(ids=seq[:, :-1].contiguous(), targets=seq[:, 1:].contiguous())
 
 
-def markov_tokens(n: int = 512, seq_len: int = 32, vocab: int = 64, temperature: float = 0.7,
+def markov_tokens(n: int = 512, seq_len: int = 32, vocab: int = 64, temperature: float = 0.4,
                   seed: int = 0) -> DictDataset:
     """Markov-chain text as Hugging Face causal-LM rows {"input_ids", "labels"} (labels = input_ids: the model
     shifts them)."""
@@ -411,6 +393,7 @@ class Case:
     expected: str  # one of EXPECTED
     description: str
     toml: str  # `{cases}` is replaced by the path of this file's copy
+    also: tuple[str, ...] = ()  # labels whose checks hold too: ("vanish",) on a broken run whose gradients vanish
 
     def config_text(self, cases_path: str) -> str:
         return self.toml.replace("{cases}", cases_path)
@@ -422,7 +405,7 @@ class Case:
 
 def _case(name: str, family: str, expected: str, description: str, *, model: str, data: str, optimizer: str,
           steps: int, seed: int, batch_size: int, loss: str | None = None, precision: str = "fp32",
-          accumulate: int = 1, schedule: str = "") -> Case:
+          accumulate: int = 1, schedule: str = "", also: tuple[str, ...] = ()) -> Case:
     """A config from its parts: `model`/`data` are "factory, { kwargs }", `optimizer` and `schedule` the
     tables' bodies; `precision` and `accumulate` go to [run] when not the defaults."""
     assert expected in EXPECTED, expected
@@ -436,7 +419,7 @@ def _case(name: str, family: str, expected: str, description: str, *, model: str
             f'[data]\nfactory = "{{cases}}:{df}"\nkwargs = {dk}\nbatch_size = {batch_size}\n\n'
             f"{loss_table}[optimizer]\n{optimizer.strip()}\n\n"
             f'[run]\nsteps = {steps}\nseed = {seed}\ndevice = "cpu"\n{recipe}{schedule_table}')
-    return Case(name, family, expected, description, text)
+    return Case(name, family, expected, description, text, also)
 
 
 CASES: list[Case] = [
@@ -502,8 +485,9 @@ CASES: list[Case] = [
           data="running_sum, { n = 1024, seq_len = 30, scale = 100.0 }", loss="MSELoss",
           optimizer='name = "SGD"\nlr = 0.1', steps=200, seed=0, batch_size=32),
     # -- unstable: no NaN/Inf, the loss spikes or diverges -----------------------------------------------------
-    _case("mlp_relu_adam_high_lr", "feed-forward", "unstable",
-          "8-layer ReLU MLP classifier; Adam lr 0.1 (100x the usual): spikes, then falls back to chance",
+    _case("mlp_relu_adam_high_lr", "feed-forward", "broken",
+          "8-layer ReLU MLP classifier; Adam lr 0.1 (100x the usual): spikes, then falls back to chance (broken: "
+          "the loss ends where it started, 1.39 against 1.38, all of its progress from 1.38 to 0.65 undone)",
           model="build_mlp, { inputs = 16, width = 64, depth = 8, outputs = 4 }",
           data="blobs, { n = 2048, noise = 2.0 }", loss="CrossEntropyLoss",
           optimizer='name = "Adam"\nlr = 0.1', steps=300, seed=0, batch_size=64),
@@ -512,9 +496,9 @@ CASES: list[Case] = [
           model='build_mlp, { inputs = 8, width = 32, depth = 6, activation = "tanh" }',
           data="linear_teacher, { n = 256, inputs = 8, noise = 0.1, nonlinear = true }", loss="MSELoss",
           optimizer='name = "SGD"\nlr = 0.2', steps=300, seed=0, batch_size=256),
-    _case("logistic_unscaled_high_lr", "linear", "unstable",
+    _case("logistic_unscaled_high_lr", "linear", "broken",
           "logistic regression on raw features (scales 1..30, non-zero means); SGD lr 1.0: the loss swings "
-          "by 10x from step to step",
+          "by 10x from step to step (broken: it ends 12x above its first loss, 78 against 6.4)",
           model="build_linear, { inputs = 8 }",
           data="logistic_teacher, { n = 2048, inputs = 8, spread = 30.0, offset = 1.0 }", loss="BCEWithLogitsLoss",
           optimizer='name = "SGD"\nlr = 1.0', steps=300, seed=0, batch_size=32),
@@ -522,38 +506,43 @@ CASES: list[Case] = [
           "post-norm transformer encoder classifier; Adam lr 0.015, no warm-up: trains, then loses it",
           model="build_encoder, { }", data="token_classes, { n = 2048 }", loss="CrossEntropyLoss",
           optimizer='name = "Adam"\nlr = 0.015', steps=300, seed=0, batch_size=64),
-    _case("encoder_sgd_diverge", "transformer", "unstable",
-          "post-norm transformer encoder classifier; SGD lr 0.5, momentum 0.9: the loss climbs 50x, no NaN",
+    _case("encoder_sgd_diverge", "transformer", "broken",
+          "post-norm transformer encoder classifier; SGD lr 0.5, momentum 0.9: the loss climbs 50x, no NaN "
+          "(broken: it ends at 38 against a start of 0.73)",
           model="build_encoder, { }", data="token_classes, { n = 2048 }", loss="CrossEntropyLoss",
           optimizer='name = "SGD"\nlr = 0.5\nmomentum = 0.9', steps=300, seed=0, batch_size=64),
     # -- vanish -------------------------------------------------------------------------------------------------
-    _case("mlp_sigmoid_12", "feed-forward", "vanish",
-          "12-layer sigmoid MLP classifier, default init; SGD lr 0.1",
+    _case("mlp_sigmoid_12", "feed-forward", "broken",
+          "12-layer sigmoid MLP classifier, default init; SGD lr 0.1 (broken, with vanishing gradients: it never trains: the loss ends at 1.40 against a start of 1.37)",
           model='build_mlp, { inputs = 16, width = 64, depth = 12, outputs = 4, activation = "sigmoid" }',
           data="blobs, { n = 2048, spread = 0.5 }", loss="CrossEntropyLoss",
-          optimizer='name = "SGD"\nlr = 0.1', steps=200, seed=0, batch_size=32),
-    _case("mlp_tanh_16_small_init", "feed-forward", "vanish",
-          "16-layer tanh MLP regression, init N(0, 0.25 / fan_in); SGD lr 0.05, momentum 0.9",
+          optimizer='name = "SGD"\nlr = 0.1', steps=200, seed=0, batch_size=32,
+          also=("vanish",)),
+    _case("mlp_tanh_16_small_init", "feed-forward", "broken",
+          "16-layer tanh MLP regression, init N(0, 0.25 / fan_in); SGD lr 0.05, momentum 0.9 (broken, with vanishing gradients: it never trains: the loss ends at 0.75 against a start of 0.66)",
           model='build_mlp, { inputs = 16, width = 64, depth = 16, activation = "tanh", init = "normal", '
                 'gain = 0.5 }',
           data="linear_teacher, { n = 1024, inputs = 16, nonlinear = true }", loss="MSELoss",
-          optimizer='name = "SGD"\nlr = 0.05\nmomentum = 0.9', steps=200, seed=0, batch_size=32),
-    _case("mlp_tanh_10_small_init", "feed-forward", "vanish",
-          "10-layer tanh MLP classifier, init N(0, 0.09 / fan_in); SGD lr 0.1, momentum 0.9",
+          optimizer='name = "SGD"\nlr = 0.05\nmomentum = 0.9', steps=200, seed=0, batch_size=32,
+          also=("vanish",)),
+    _case("mlp_tanh_10_small_init", "feed-forward", "broken",
+          "10-layer tanh MLP classifier, init N(0, 0.09 / fan_in); SGD lr 0.1, momentum 0.9 (broken, with vanishing gradients: it never trains: the loss ends at 1.39, its start)",
           model='build_mlp, { inputs = 16, width = 64, depth = 10, outputs = 4, activation = "tanh", '
                 'init = "normal", gain = 0.3 }',
           data="blobs, { n = 2048, spread = 0.5 }", loss="CrossEntropyLoss",
-          optimizer='name = "SGD"\nlr = 0.1\nmomentum = 0.9', steps=200, seed=14, batch_size=32),
+          optimizer='name = "SGD"\nlr = 0.1\nmomentum = 0.9', steps=200, seed=14, batch_size=32,
+          also=("vanish",)),
     _case("mlp_sigmoid_10_adam", "feed-forward", "vanish",
           "10-layer sigmoid MLP (Glorot init), binary classification; Adam lr 1e-3",
           model='build_mlp, { inputs = 8, width = 32, depth = 10, activation = "sigmoid", init = "xavier" }',
           data="logistic_teacher, { n = 1024, inputs = 8 }", loss="BCEWithLogitsLoss",
           optimizer='name = "Adam"\nlr = 0.001', steps=200, seed=0, batch_size=32),
-    _case("rnn_stacked_6_small_init", "recurrent", "vanish",
-          "6 stacked vanilla tanh RNN layers, every weight at 0.3x its default init; SGD lr 0.01",
+    _case("rnn_stacked_6_small_init", "recurrent", "broken",
+          "6 stacked vanilla tanh RNN layers, every weight at 0.3x its default init; SGD lr 0.01 (broken, with vanishing gradients: it never trains: the loss ends at 0.42 against a start of 0.40)",
           model='build_recurrent, { cell = "rnn", inputs = 2, hidden = 32, layers = 6, gain = 0.3 }',
           data="running_sum, { n = 1024, seq_len = 20 }", loss="MSELoss",
-          optimizer='name = "SGD"\nlr = 0.01', steps=200, seed=0, batch_size=32),
+          optimizer='name = "SGD"\nlr = 0.01', steps=200, seed=0, batch_size=32,
+          also=("vanish",)),
     # -- fine -----------------------------------------------------------------------------------------------------
     _case("rnn_tanh_adam", "recurrent", "fine",
           "vanilla tanh RNN on a running-sum task; Adam lr 2e-3, batches of 64",
@@ -603,6 +592,97 @@ CASES: list[Case] = [
           "pre-norm causal LM with dropout 0.1 on Markov-chain text (dict batches); Adam lr 3e-3",
           model="build_decoder, { dropout = 0.1 }", data="markov_text, { n = 1024 }",
           optimizer='name = "Adam"\nlr = 0.003', steps=300, seed=10, batch_size=32),
+    # -- the recipe: transformers with and without warm-up, fp16/bf16, accumulation, schedules ------------------
+    _case("llama_adamw_no_warmup", "transformer", "early",
+          "Hugging Face LlamaForCausalLM (2 layers, width 64, random init) on 64-token Markov text; AdamW lr 0.1 "
+          "from step 0, no warm-up: the loss jumps 1.7x by step 3, then plateaus far above the warm-up run",
+          model="build_llama, { }", data="markov_tokens, { n = 512 }",
+          optimizer='name = "AdamW"\nlr = 0.1', steps=100, seed=0, batch_size=16),
+    _case("llama_adamw_linear_warmup", "transformer", "fine",
+          "the same Llama and lr 0.1, linear warm-up over 30 steps then linear decay (transformers' schedule)",
+          model="build_llama, { }", data="markov_tokens, { n = 512 }",
+          optimizer='name = "AdamW"\nlr = 0.1', steps=100, seed=0, batch_size=16,
+          schedule='name = "linear"\nwarmup_steps = 30'),
+    _case("llama_adamw_cosine_warmup", "transformer", "fine",
+          "the same Llama, lr 0.05, cosine schedule with a 20-step warm-up",
+          model="build_llama, { }", data="markov_tokens, { n = 512 }",
+          optimizer='name = "AdamW"\nlr = 0.05', steps=100, seed=1, batch_size=16,
+          schedule='name = "cosine"\nwarmup_steps = 20'),
+    _case("llama_bf16_adamw", "transformer", "fine",
+          "the Llama under bf16 autocast; AdamW lr 1e-2, no schedule",
+          model="build_llama, { }", data="markov_tokens, { n = 512 }",
+          optimizer='name = "AdamW"\nlr = 0.01', steps=100, seed=2, batch_size=16, precision="bf16"),
+    _case("gpt2_adamw_no_warmup", "transformer", "early",
+          "Hugging Face GPT2LMHeadModel (nanoGPT's shape: 2 pre-norm blocks, width 64, tied head) on Markov "
+          "text; AdamW lr 0.1 from step 0, no warm-up",
+          model="build_gpt2, { }", data="markov_tokens, { n = 512 }",
+          optimizer='name = "AdamW"\nlr = 0.1', steps=100, seed=0, batch_size=16),
+    _case("gpt2_adamw_warmup", "transformer", "fine",
+          "the same GPT-2 and lr 0.1 with a 30-step linear warm-up (constant after it)",
+          model="build_gpt2, { }", data="markov_tokens, { n = 512 }",
+          optimizer='name = "AdamW"\nlr = 0.1', steps=100, seed=0, batch_size=16,
+          schedule='name = "constant"\nwarmup_steps = 30'),
+    _case("gpt2_fp16_adamw_warmup", "transformer", "fine",
+          "the GPT-2 under fp16 autocast with a GradScaler; AdamW lr 1e-2, cosine with a 10-step warm-up",
+          model="build_gpt2, { }", data="markov_tokens, { n = 512 }",
+          optimizer='name = "AdamW"\nlr = 0.01', steps=100, seed=3, batch_size=16, precision="fp16",
+          schedule='name = "cosine"\nwarmup_steps = 10'),
+    _case("decoder_high_lr_no_warmup", "transformer", "early",
+          "pre-norm causal LM (the nanoGPT-shaped DecoderLM) on Markov text; Adam lr 0.03 with no warm-up",
+          model="build_decoder, { d_model = 64, heads = 4, seq_len = 32, vocab = 32 }",
+          data="markov_text, { n = 1024, seq_len = 32, vocab = 32 }",
+          optimizer='name = "Adam"\nlr = 0.03', steps=150, seed=0, batch_size=32),
+    _case("decoder_high_lr_warmup", "transformer", "fine",
+          "the same DecoderLM and lr 0.03 with a 40-step linear warm-up",
+          model="build_decoder, { d_model = 64, heads = 4, seq_len = 32, vocab = 32 }",
+          data="markov_text, { n = 1024, seq_len = 32, vocab = 32 }",
+          optimizer='name = "Adam"\nlr = 0.03', steps=150, seed=0, batch_size=32,
+          schedule='name = "linear"\nwarmup_steps = 40'),
+    _case("decoder_accumulate_4", "transformer", "fine",
+          "the DecoderLM (dropout 0.1) with 4 micro-batches of 8 per optimizer step; Adam lr 3e-3",
+          model="build_decoder, { dropout = 0.1 }", data="markov_text, { n = 1024 }",
+          optimizer='name = "Adam"\nlr = 0.003', steps=120, seed=4, batch_size=8, accumulate=4),
+    _case("mlp_fp16_scaler_settles", "feed-forward", "fine",
+          "4-layer ReLU MLP regression on targets x30 under fp16 with a GradScaler: the first scaled gradients "
+          "overflow float16, the scaler skips a few steps while its scale settles, then it trains (Adam 1e-2)",
+          model='build_mlp, { inputs = 8, width = 64, depth = 4 }',
+          data="linear_teacher, { n = 1024, inputs = 8, noise = 0.1, target_scale = 30.0 }", loss="MSELoss",
+          optimizer='name = "Adam"\nlr = 0.01', steps=200, seed=5, batch_size=32, precision="fp16"),
+    _case("linreg_fp16_target_overflow", "linear", "explode",
+          "linear regression on unstandardised targets (std 50,000, like prices) under fp16: the scaler settles, "
+          "then the predictions pass float16's 65,504 as they approach the targets: the Linear's output is inf "
+          "(in fp32 the same run trains)",
+          model="build_linear, { inputs = 8 }",
+          data="linear_teacher, { n = 1024, inputs = 8, noise = 0.1, target_scale = 50000.0 }", loss="MSELoss",
+          optimizer='name = "SGD"\nlr = 0.05', steps=100, seed=0, batch_size=32, precision="fp16"),
+    _case("linreg_accumulate_past_limit", "linear", "growth",
+          "linear regression, 4 accumulated micro-batches of 128 (the full 512 rows) per step, gradient descent at "
+          "2.6 / lambda_max: the error grows x1.6 per optimizer step",
+          model="build_linear, { inputs = 8 }",
+          data="linear_teacher, { n = 512, inputs = 8, noise = 0.1, spread = 3.0 }", loss="MSELoss",
+          optimizer='name = "SGD"\nlr = 0.146', steps=200, seed=0, batch_size=128, accumulate=4),
+    _case("resnet_sgd_cosine", "conv", "fine",
+          "small ResNet-style conv net (BatchNorm, 2 residual blocks) classifying shifted noisy patterns; SGD lr "
+          "0.05, momentum 0.9, cosine decay from step 0",
+          model="build_resnet, { }", data="image_classes, { n = 1024 }", loss="CrossEntropyLoss",
+          optimizer='name = "SGD"\nlr = 0.05\nmomentum = 0.9', steps=150, seed=0, batch_size=32,
+          schedule='name = "cosine"\nwarmup_steps = 0'),
+    # -- diverging without NaN/Inf -------------------------------------------------------------------------------
+    _case("rnn_lm_adam_diverge", "recurrent", "broken",
+          "GRU language model on Markov text; Adam lr 0.1: the logits grow, the loss ends far above its start",
+          model='build_recurrent_lm, { cell = "gru", vocab = 16, hidden = 64 }', data="markov_text, { n = 1024 }",
+          optimizer='name = "Adam"\nlr = 0.1', steps=200, seed=0, batch_size=32),
+    _case("resnet_lr_bump_broken", "conv", "broken",
+          "the ResNet-style net trains with SGD lr 0.05, momentum 0.9; a MultiStepLR with gamma 20 (meant 0.05) "
+          "raises the lr at step 80: the loss climbs back to its start",
+          model="build_resnet, { }", data="image_classes, { n = 1024 }", loss="CrossEntropyLoss",
+          optimizer='name = "SGD"\nlr = 0.05\nmomentum = 0.9', steps=160, seed=0, batch_size=32,
+          schedule='name = "MultiStepLR"\nmilestones = [80]\ngamma = 20.0'),
+    _case("resnet_lr_bump_partial", "conv", "unstable",
+          "the same net, the MultiStepLR's gamma 5 at step 80: it gives back part of its progress",
+          model="build_resnet, { }", data="image_classes, { n = 1024 }", loss="CrossEntropyLoss",
+          optimizer='name = "SGD"\nlr = 0.05\nmomentum = 0.9', steps=160, seed=0, batch_size=32,
+          schedule='name = "MultiStepLR"\nmilestones = [80]\ngamma = 5.0'),
 ]
 
 CASE_NAMES = [c.name for c in CASES]

@@ -576,7 +576,7 @@ def run_case(case: dc.Case, work: Path, cases_copy: Path, plain_only: bool = Fal
 SHORT = {"nonfinite_loss": "nf_loss", "nonfinite_gradient": "nf_grad", "nonfinite_weight": "nf_weight",
          "exploding_gradient": "exploding", "gradient_spike": "grad_spike", "loss_spike": "loss_spike",
          "loss_divergence": "divergence", "loss_plateau": "plateau", "weight_growth": "weight_growth",
-         "vanishing_gradient": "vanishing"}
+         "vanishing_gradient": "vanishing", "norm_overflow": "norm_overflow"}
 
 
 def _s(x: Any) -> str:
@@ -584,15 +584,18 @@ def _s(x: Any) -> str:
 
 
 def print_table(results: list[Result]) -> None:
-    header = ["case", "family", "expected", "label", "verdict", "symptom kinds", "nf plain/gs", "lead",
-              "rel diff", "secs", "result"]
+    header = ["case", "split", "family", "expected", "label", "verdict", "symptom kinds", "nf plain/gs", "lead",
+              "amp skips plain/gs", "rel diff", "secs", "result"]
     rows = []
     for r in results:
         kinds = ",".join(f"{SHORT.get(s['kind'], s['kind'])}:{s['severity'][0]}" for s in r.symptoms) or "-"
         gs = _s(r.gs_nf_summary) + ("" if r.gs_nf_symptoms == r.gs_nf_summary else f"|{_s(r.gs_nf_symptoms)}")
-        rows.append([r.name, r.family, f"{r.expected}->{dc.VERDICT_OF[r.expected]}",
+        seen = _s(r.plain_seen) + ("" if r.plain_overflow is None or r.plain_overflow != r.plain_seen
+                                   else "(norm)")
+        rows.append([r.name, "held-out" if r.held_out else "tune", r.family,
+                     f"{r.expected}->{dc.VERDICT_OF[r.expected]}" + ("+" + "+".join(r.also) if r.also else ""),
                      "ok" if r.label_ok else "WRONG", _s(r.verdict), kinds,
-                     f"{_s(r.plain_nf)}/{gs}", _s(r.lead),
+                     f"{seen}/{gs}", _s(r.lead), f"{r.plain_amp_skipped}/{_s(r.gs_amp_skipped)}",
                      "-" if math.isnan(r.rel) else f"{r.rel:.1e}", f"{r.seconds:.1f}",
                      "ok" if not r.failures else "FAIL: " + "; ".join(r.failures)])
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
@@ -614,10 +617,11 @@ def print_details(results: list[Result], verbose: bool) -> None:
         if r.verdict is None:
             continue
         print(f"   gradscope: {r.verdict}, {r.steps_completed} steps; trace vs plain over {r.compared_steps} "
-              f"steps: loss {r.rel_loss:.1e}, grad norm {r.rel_norm:.1e}")
+              f"steps: loss {r.rel_loss:.1e}, grad norm {r.rel_norm:.1e}, lr {r.rel_lr:.1e}; AMP skips plain "
+              f"{r.plain_amp_skipped}, gradscope {_s(r.gs_amp_skipped)}")
         if not (verbose or r.failures):
             continue
-        if r.expected == "vanish":
+        if "vanish" in (r.expected, *r.also):
             prof = lambda p: " ".join(f"{v:.1e}" for _, v in p)  # noqa: E731
             print(f"   median |grad| per weight matrix, input side first: plain {prof(r.plain_depth_profile)}")
             print(f"     gradscope grad_norms.csv: {prof(r.gs_depth_profile)}")
@@ -630,44 +634,67 @@ def print_details(results: list[Result], verbose: bool) -> None:
             print(f"      evidence: {ev}")
 
 
+def _accuracy(results: list[Result]) -> str:
+    right = [r for r in results if r.verdict_ok]
+    return f"{len(right)}/{len(results)}"
+
+
 def print_summary(results: list[Result]) -> None:
     ran = [r for r in results if r.verdict is not None]
     print("\n== summary")
-    right = [r for r in ran if r.verdict_ok]
-    print(f"   verdict accuracy: {len(right)}/{len(ran)}"
-          + "".join(f"\n     wrong: {r.name} ({r.expected}) -> {r.verdict}" for r in ran if not r.verdict_ok))
-    by = {}
+    tune, held = [r for r in ran if not r.held_out], [r for r in ran if r.held_out]
+    print(f"   verdict accuracy: {_accuracy(ran)} (tuning split {_accuracy(tune)}, held-out split {_accuracy(held)})"
+          + "".join(f"\n     wrong: {r.name} ({r.expected}{', held-out' if r.held_out else ''}) -> {r.verdict}"
+                    for r in ran if not r.verdict_ok))
+    by: dict[str, list[bool]] = {}
     for r in ran:
         by.setdefault(r.expected, []).append(r.verdict_ok)
     print("   by label: " + ", ".join(f"{k} {sum(v)}/{len(v)}" for k, v in by.items()))
-    fam = {}
+    fam: dict[str, list[bool]] = {}
     for r in ran:
         fam.setdefault(r.family, []).append(r.verdict_ok)
     print("   by family: " + ", ".join(f"{k} {sum(v)}/{len(v)}" for k, v in fam.items()))
     healthy = [r for r in ran if r.expected == "fine"]
     noisy = [r for r in healthy if r.symptoms]
-    print(f"   healthy cases with any symptom: {len(noisy)}/{len(healthy)}"
+    print(f"   healthy cases with any symptom (false alarms): {len(noisy)}/{len(healthy)}"
           + (" (" + "; ".join(r.name + ": " + ",".join(r.kinds) for r in noisy) + ")" if noisy else ""))
-    vanish = [r for r in ran if r.expected == "vanish"]
+    early = [r for r in ran if r.expected == "early"]
+    missed = [r.name for r in early if "no early symptom" in r.failures]
+    print(f"   early instability with a warning+ symptom in the first {LABEL_EARLY_STEPS} steps: "
+          f"{len(early) - len(missed)}/{len(early)}" + (f" (missed: {', '.join(missed)})" if missed else ""))
+    vanish = [r for r in ran if "vanish" in (r.expected, *r.also)]
     called = [r.name for r in vanish if "exploding_gradient" in r.kinds]
     missed = [r.name for r in vanish if "vanishing_gradient" not in r.kinds]
     print(f"   vanishing called exploding: {len(called)}/{len(vanish)}" + (f" ({', '.join(called)})" if called else "")
           + f"; vanishing_gradient missing: {len(missed)}/{len(vanish)}"
           + (f" ({', '.join(missed)})" if missed else ""))
     mism = [r for r in ran if "nonfinite step" in r.failures]
-    with_nf = [r for r in ran if r.plain_nf is not None]
+    with_nf = [r for r in ran if r.plain_seen is not None]
     print(f"   non-finite step mismatches (> +-{NONFINITE_TOLERANCE}): {len(mism)}/{len(ran)} "
           f"({len(with_nf)} runs go non-finite in the plain loop)"
-          + "".join(f"\n     {r.name}: plain {r.plain_nf} ({r.plain_kind}), gradscope summary {r.gs_nf_summary}, "
-                    f"symptoms {r.gs_nf_symptoms}" for r in mism))
+          + "".join(f"\n     {r.name}: plain {r.plain_seen} (elements {_s(r.plain_nf)}, {r.plain_kind}; float32 "
+                    f"norm {_s(r.plain_overflow)}), gradscope summary {r.gs_nf_summary}, symptoms {r.gs_nf_symptoms}"
+                    for r in mism))
+    over = [r for r in ran if r.plain_overflow is not None and (r.plain_nf is None or r.plain_overflow < r.plain_nf)]
+    miss = [r.name for r in over if "norm_overflow" in r.failures]
+    print(f"   float32 norm overflow before any non-finite element: {len(over)} runs; norm_overflow symptom "
+          f"at the plain loop's step (+-{NONFINITE_TOLERANCE}) on {len(over) - len(miss)}/{len(over)}"
+          + (f" (missing or off: {', '.join(miss)})" if miss else ""))
     growth = [r for r in ran if r.expected == "growth"]
     leads = [r.lead for r in growth if r.lead is not None]
     print(f"   exponential growth lead (>= {MIN_LEAD}): "
           + (f"min {min(leads)}, " if leads else "")
           + ", ".join(f"{r.name} {_s(r.lead)}" for r in growth))
-    rels = [r.rel for r in ran if not math.isnan(r.rel)]
+    amp = [r for r in ran if r.plain_amp_skipped or r.gs_amp_skipped]
+    bad_amp = [r for r in ran if "amp skips" in r.failures]
+    print(f"   AMP skipped steps, gradscope against the plain loop's GradScaler: {len(amp) - len(bad_amp)}/{len(amp)} "
+          "runs with skips equal (" + ", ".join(f"{r.name} {r.plain_amp_skipped}/{_s(r.gs_amp_skipped)}" for r in amp)
+          + ")" + (f"; mismatched: {', '.join(r.name for r in bad_amp)}" if bad_amp else ""))
+    worst = {k: max((getattr(r, k) for r in ran if not math.isnan(getattr(r, k))), default=0.0)
+             for k in ("rel_loss", "rel_norm", "rel_lr")}
     bad = [r.name for r in ran if not r.rel <= MAX_REL_DIFF]
-    print(f"   trace vs plain loop: max rel diff {max(rels, default=0.0):.1e} (> {MAX_REL_DIFF:g} on "
+    print(f"   trace vs plain loop (per step, finite and not AMP-skipped): max rel diff loss {worst['rel_loss']:.1e}, "
+          f"grad norm {worst['rel_norm']:.1e}, lr {worst['rel_lr']:.1e} (> {MAX_REL_DIFF:g} on "
           f"{len(bad)}{': ' + ', '.join(bad) if bad else ''})")
     labels = [r.name for r in results if not r.label_ok]
     print(f"   label checks failed (plain loop disagrees with the label): {len(labels)}"
@@ -676,13 +703,16 @@ def print_summary(results: list[Result]) -> None:
     if errors:
         print(f"   CLI errors: {', '.join(errors)}")
     passed = [r for r in results if not r.failures]
-    print(f"   cases passing every check: {len(passed)}/{len(results)}")
+    print(f"   cases passing every check: {len(passed)}/{len(results)} (held-out {sum(not r.failures for r in held)}/"
+          f"{len([r for r in results if r.held_out])})")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a subset: one case of each label and family")
     parser.add_argument("--cases", default="", help="comma-separated case names (default: all)")
+    parser.add_argument("--split", choices=["all", "tune", "held-out"], default="all",
+                        help="only the cases detector authors tune on, or only the held-out ones (HELD_OUT)")
     parser.add_argument("--keep", type=Path, default=None, help="keep the run folders here (default: a temp dir)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--plain-only", action="store_true",
@@ -695,7 +725,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in dc.CASE_NAMES]
     if unknown:
         parser.error(f"unknown case(s) {', '.join(unknown)}; known: {', '.join(dc.CASE_NAMES)}")
-    cases = [c for c in dc.CASES if c.name in names]
+    cases = [c for c in dc.CASES if c.name in names
+             and (args.split == "all" or (c.name in dc.HELD_OUT) == (args.split == "held-out"))]
 
     results = []
     start = time.perf_counter()

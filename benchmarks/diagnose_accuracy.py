@@ -1,28 +1,37 @@
 """Accuracy of `gradscope diagnose` on labelled runs of its own, against an independent plain torch loop.
 
-    .venv/bin/python benchmarks/diagnose_accuracy.py [--quick] [--cases a,b] [--keep DIR] [--json F] [-v]
-                                                     [--plain-only]
+    .venv/bin/python benchmarks/diagnose_accuracy.py [--quick] [--cases a,b] [--split all|tune|held-out]
+                                                     [--keep DIR] [--json F] [-v] [--plain-only]
 
-For every case in benchmarks/diagnose_cases.py (recurrent, deep feed-forward, linear and transformer models
-that explode, explode by exponential growth, go unstable, vanish or train fine):
+For every case in benchmarks/diagnose_cases.py (recurrent, feed-forward, linear, conv and transformer models,
+Hugging Face Llama and GPT-2 among them, with their recipe: schedules and warm-up, fp16/bf16, accumulation):
 
 1. The case's config and a copy of diagnose_cases.py go into a temp folder, and the real CLI runs it:
    `python -m gradscope diagnose gradscope.toml --json --no-plots --fail-on never --out DIR` (a subprocess,
    OMP_NUM_THREADS=1). Its JSON gives the verdict, the symptoms and summary.first_nonfinite_step; DIR/trace.csv
-   the per-step loss and global gradient norm.
+   the per-step loss, global gradient norm, lr and amp_skipped.
 2. An independent plain loop, the one a user writes (torch.manual_seed(seed); model = factory(**kwargs); the
    dataset batched by a DataLoader whose generator is seeded with the run seed, as gradscope documents; then
-   zero_grad, loss, backward, step), records each step's loss, the global gradient norm
-   (torch.nn.utils.get_total_norm: the norm of the per-parameter norms; never clip_grad_norm_(inf), which
-   turns an overflowed norm into NaN), every parameter's gradient norm, and the first step whose loss or
-   gradient holds NaN/Inf (or whose optimizer.step() made the weights non-finite). It runs beside step 1.
+   zero_grad, for each of `accumulate` micro-batches: loss under torch.autocast (bf16/fp16) / N, backward
+   (through GradScaler("cpu").scale for fp16); scaler.unscale_; the norm; step (scaler.step + update: a step
+   whose scale went down is a skipped step); scheduler.step(), the schedule built by transformers'
+   get_*_schedule_with_warmup for the built-in names or the torch class by name) records each optimizer step's
+   loss (the mean of its micro-batch losses), the global gradient norm (torch.nn.utils.get_total_norm: the norm
+   of the per-parameter norms; never clip_grad_norm_(inf), which turns an overflowed norm into NaN), the lr it
+   used, every parameter's gradient norm, and the first step whose loss or gradient holds NaN/Inf (under fp16,
+   gradients the scaler skips are its business) or whose optimizer.step() made the weights non-finite, and the
+   first step whose float32 global norm is inf while every element is finite. It runs beside step 1.
 3. The label is re-checked against the plain loop by criteria of this file (LABEL_* below), not gradscope's.
-4. Checks, as the issue states them: the verdict (explode/growth -> critical, unstable -> warning, vanish ->
-   warning with a vanishing_gradient symptom, fine -> healthy with no symptom at all); the first non-finite
-   step of gradscope (summary and the nonfinite_* symptoms' steps) within +-1 of the plain loop's; on growth
-   cases an exploding_gradient symptom at least MIN_LEAD steps before the plain loop's first non-finite step;
-   no exploding_gradient on vanish cases; trace losses and gradient norms within 1e-4 relative of the plain
-   loop's over the steps before the first non-finite one.
+4. Checks, as the issue states them: the verdict (explode/growth/broken -> critical, unstable -> warning,
+   early -> at least warning with a warning+ symptom in the first 20 steps, vanish -> warning with a
+   vanishing_gradient symptom (also on broken runs whose gradients vanish), fine -> healthy with no symptom at
+   all); summary.first_nonfinite_step within +-1 of the first non-finite value the plain loop sees (the float32
+   norm included), the nonfinite_* symptoms' first step within +-1 of the first non-finite element; a
+   norm_overflow symptom at the plain loop's step when the float32 norm overflows first; on growth cases an
+   exploding_gradient symptom at least MIN_LEAD steps before the first non-finite step; no exploding_gradient
+   on vanishing runs; gradscope's amp_skipped count equal to the plain GradScaler's skips (before the first
+   non-finite value); trace loss, grad norm and lr within 1e-4 relative of the plain loop's on every finite,
+   not AMP-skipped step before the first non-finite one.
 """
 
 from __future__ import annotations

@@ -528,20 +528,23 @@ CASES: list[Case] = [
           optimizer='name = "SGD"\nlr = 0.5\nmomentum = 0.9', steps=300, seed=0, batch_size=64),
     # -- vanish -------------------------------------------------------------------------------------------------
     _case("mlp_sigmoid_12", "feed-forward", "broken",
-          "12-layer sigmoid MLP classifier, default init; SGD lr 0.1 (broken, with vanishing gradients: it never trains: the loss ends at 1.40 against a start of 1.37)",
+          "12-layer sigmoid MLP classifier, default init; SGD lr 0.1 "
+          "(broken, with vanishing gradients: it never trains: the loss ends at 1.40 against a start of 1.37)",
           model='build_mlp, { inputs = 16, width = 64, depth = 12, outputs = 4, activation = "sigmoid" }',
           data="blobs, { n = 2048, spread = 0.5 }", loss="CrossEntropyLoss",
           optimizer='name = "SGD"\nlr = 0.1', steps=200, seed=0, batch_size=32,
           also=("vanish",)),
     _case("mlp_tanh_16_small_init", "feed-forward", "broken",
-          "16-layer tanh MLP regression, init N(0, 0.25 / fan_in); SGD lr 0.05, momentum 0.9 (broken, with vanishing gradients: it never trains: the loss ends at 0.75 against a start of 0.66)",
+          "16-layer tanh MLP regression, init N(0, 0.25 / fan_in); SGD lr 0.05, momentum 0.9 "
+          "(broken, with vanishing gradients: it never trains: the loss ends at 0.75 against a start of 0.66)",
           model='build_mlp, { inputs = 16, width = 64, depth = 16, activation = "tanh", init = "normal", '
                 'gain = 0.5 }',
           data="linear_teacher, { n = 1024, inputs = 16, nonlinear = true }", loss="MSELoss",
           optimizer='name = "SGD"\nlr = 0.05\nmomentum = 0.9', steps=200, seed=0, batch_size=32,
           also=("vanish",)),
     _case("mlp_tanh_10_small_init", "feed-forward", "broken",
-          "10-layer tanh MLP classifier, init N(0, 0.09 / fan_in); SGD lr 0.1, momentum 0.9 (broken, with vanishing gradients: it never trains: the loss ends at 1.39, its start)",
+          "10-layer tanh MLP classifier, init N(0, 0.09 / fan_in); SGD lr 0.1, momentum 0.9 "
+          "(broken, with vanishing gradients: it never trains: the loss ends at 1.39, its start)",
           model='build_mlp, { inputs = 16, width = 64, depth = 10, outputs = 4, activation = "tanh", '
                 'init = "normal", gain = 0.3 }',
           data="blobs, { n = 2048, spread = 0.5 }", loss="CrossEntropyLoss",
@@ -553,7 +556,8 @@ CASES: list[Case] = [
           data="logistic_teacher, { n = 1024, inputs = 8 }", loss="BCEWithLogitsLoss",
           optimizer='name = "Adam"\nlr = 0.001', steps=200, seed=0, batch_size=32),
     _case("rnn_stacked_6_small_init", "recurrent", "broken",
-          "6 stacked vanilla tanh RNN layers, every weight at 0.3x its default init; SGD lr 0.01 (broken, with vanishing gradients: it never trains: the loss ends at 0.42 against a start of 0.40)",
+          "6 stacked vanilla tanh RNN layers, every weight at 0.3x its default init; SGD lr 0.01 "
+          "(broken, with vanishing gradients: it never trains: the loss ends at 0.42 against a start of 0.40)",
           model='build_recurrent, { cell = "rnn", inputs = 2, hidden = 32, layers = 6, gain = 0.3 }',
           data="running_sum, { n = 1024, seq_len = 20 }", loss="MSELoss",
           optimizer='name = "SGD"\nlr = 0.01', steps=200, seed=0, batch_size=32,

@@ -2,26 +2,41 @@
 
 Each case is a gradscope TOML config (a string; `{cases}` stands for the path of a copy of this file, put next
 to the config in a temp folder) plus the model and data factories below. Every case trains a small model on
-data generated in code from a seeded `torch.Generator`, on the CPU, in a few seconds.
+data generated in code from a seeded `torch.Generator`, on the CPU, in seconds; Hugging Face models are built
+from a config (random init): nothing is downloaded.
 
-Families: recurrent (vanilla RNN, LSTM, GRU), deep feed-forward (ReLU, tanh, GELU, sigmoid; 6-16 layers),
-linear (linear and logistic regression) and transformer (an encoder classifier, a causal decoder LM).
+Families: recurrent (vanilla RNN, LSTM, GRU, a GRU language model), feed-forward (ReLU, tanh, GELU, sigmoid;
+4-16 layers), linear (linear and logistic regression), conv (a small ResNet-style net with BatchNorm) and
+transformer (an encoder classifier, a causal decoder LM, Hugging Face LlamaForCausalLM and GPT2LMHeadModel).
+Recipes: [schedule] (transformers' linear/cosine/constant warm-up schedules, torch's MultiStepLR), [run]
+precision (bf16, fp16 with a GradScaler) and accumulate.
 
 Expected outcomes (`Case.expected`):
 
-    explode   the unclipped run reaches NaN/Inf (too-high lr, too-wide init, recurrent radius, unscaled inputs)
+    explode   the unclipped run reaches NaN/Inf (too-high lr, too-wide init, recurrent radius, unscaled inputs,
+              a float16 overflow under fp16)
     growth    it reaches NaN/Inf by sustained exponential growth of the gradient norm (doubling every 1-2
               steps; non-finite after 60-150 steps): gradscope must flag it >= 30 steps before the overflow
-    unstable  no NaN/Inf, but the loss spikes or diverges (lr too high for Adam, edge of stability)
-    vanish    gradients of early layers orders of magnitude below late ones (deep sigmoid/tanh, small init)
-    fine      trains: the loss falls, no spike, nothing non-finite
+    broken    no NaN/Inf, but the run is lost: its loss ends at or above where it started, or it gave back >= 80%
+              of its progress (late - best >= 0.8 * (start - best)); critical. A run that never trains is broken
+              too; `also=("vanish",)` marks the broken runs whose gradients vanish (vanishing_gradient expected)
+    unstable  no NaN/Inf, the loss spikes or diverges, giving back part of its progress (not broken): warning
+    early     an unstable early phase (within 20 steps the loss rises >= 1.3x its start, or the gradient norm
+              jumps >= 4x while the loss is worse: a too-high lr without warm-up), after which the run ends below
+              its start and is not broken: at least a warning
+    vanish    gradients of early layers orders of magnitude below late ones (deep sigmoid/tanh, small init), and
+              the run still trains (not broken)
+    fine      trains: the loss falls well below its start, no spike, no early instability, nothing non-finite;
+              warm-up schedules, cosine decays, AMP skips while the GradScaler settles included
 
 The settings were chosen from the plain, unclipped torch loop of the benchmark alone (does it go non-finite,
-where, how fast does the norm grow, does the loss spike, how do early and late layers' gradient norms
-compare): never from what gradscope reports. The benchmark re-checks each label against the plain loop
-(`label check` column) so a case that drifts (a new torch, a changed factory) is caught, not mis-scored.
-Healthy targets carry label noise, so their losses level off above zero instead of collapsing to ~0, where
-relative minibatch noise is no longer a property of the run's health.
+where, how fast does the norm grow, does the loss spike, rise early, end above its start, how do early and late
+layers' gradient norms compare): never from what gradscope reports. The benchmark re-checks each label against
+the plain loop (`label` column) so a case that drifts (a new torch, a changed factory) is caught, not
+mis-scored. Healthy targets carry label noise, so their losses level off above zero instead of collapsing to ~0,
+where relative minibatch noise is no longer a property of the run's health.
+
+`HELD_OUT` names cases detector authors should not tune on; the summary reports accuracy on both splits.
 """
 
 from __future__ import annotations
@@ -173,6 +188,79 @@ def build_decoder(vocab: int = 16, d_model: int = 32, heads: int = 2, layers: in
     return DecoderLM(vocab, d_model, heads, layers, seq_len, norm_first, dropout, final_norm, embed_scale)
 
 
+class RecurrentLM(nn.Module):
+    """Embedding -> GRU/LSTM -> linear head over the vocabulary: a recurrent LM on dict batches {"ids", "targets"}."""
+
+    def __init__(self, cell: str, vocab: int, hidden: int, layers: int) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab, hidden)
+        self.rnn = {"gru": nn.GRU, "lstm": nn.LSTM}[cell](hidden, hidden, num_layers=layers, batch_first=True)
+        self.head = nn.Linear(hidden, vocab)
+
+    def forward(self, ids: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
+        out, _ = self.rnn(self.embed(ids))
+        logits = self.head(out)
+        loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
+        return {"loss": loss, "logits": logits}
+
+
+def build_recurrent_lm(cell: str = "gru", vocab: int = 16, hidden: int = 64, layers: int = 1) -> nn.Module:
+    return RecurrentLM(cell, vocab, hidden, layers)
+
+
+def build_llama(vocab: int = 64, hidden: int = 64, layers: int = 2, heads: int = 4, intermediate: int = 128,
+                seq_len: int = 32) -> nn.Module:
+    """A Hugging Face `LlamaForCausalLM` from a config (random init, nothing downloaded); dict batches
+    {"input_ids", "labels"} give an output whose `.loss` is the shifted next-token cross-entropy."""
+    import transformers
+
+    config = transformers.LlamaConfig(vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers,
+                                      num_attention_heads=heads, num_key_value_heads=heads,
+                                      intermediate_size=intermediate, max_position_embeddings=seq_len)
+    return transformers.LlamaForCausalLM(config)
+
+
+def build_gpt2(vocab: int = 64, d_model: int = 64, layers: int = 2, heads: int = 4, seq_len: int = 32) -> nn.Module:
+    """A Hugging Face `GPT2LMHeadModel` (nanoGPT's shape: pre-norm blocks, learned positions, tied head) from a
+    `GPT2Config`, random init, dropout off."""
+    import transformers
+
+    config = transformers.GPT2Config(vocab_size=vocab, n_embd=d_model, n_layer=layers, n_head=heads,
+                                     n_positions=seq_len, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+    return transformers.GPT2LMHeadModel(config)
+
+
+class ResBlock(nn.Module):
+    """conv-BN-ReLU-conv-BN plus the input (a 1x1 projection when the shape changes), then ReLU."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.skip = (nn.Identity() if stride == 1 and c_in == c_out
+                     else nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(h)) + self.skip(x))
+
+
+def build_resnet(channels: int = 16, classes: int = 4, blocks: int = 2, in_channels: int = 1) -> nn.Module:
+    """A small ResNet-style conv net: a stem, `blocks` residual blocks (the second and later halve the map and
+    double the width), global average pooling, a linear head."""
+    layers: list[nn.Module] = [nn.Conv2d(in_channels, channels, 3, 1, 1, bias=False), nn.BatchNorm2d(channels),
+                               nn.ReLU()]
+    c = channels
+    for i in range(blocks):
+        out = c if i == 0 else 2 * c
+        layers.append(ResBlock(c, out, 1 if i == 0 else 2))
+        c = out
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, classes)]
+    return nn.Sequential(*layers)
+
+
 # ------------------------------------------------------------------------------------------------------------
 # Data (each factory returns a TensorDataset or a list of dicts; gradscope and the plain loop batch a
 # TensorDataset with a DataLoader seeded with the run seed)
@@ -195,9 +283,10 @@ class DictDataset(torch.utils.data.Dataset):
 
 
 def linear_teacher(n: int = 1024, inputs: int = 8, noise: float = 0.1, spread: float = 1.0, offset: float = 0.0,
-                   nonlinear: bool = False, outputs: int = 1, seed: int = 0) -> Dataset:
+                   nonlinear: bool = False, outputs: int = 1, seed: int = 0, target_scale: float = 1.0) -> Dataset:
     """x ~ N(offset, diag(s)^2) with s log-spaced from 1 to `spread` (ill-conditioned, unscaled features when
-    spread >> 1); y = teacher(x standardised) + Gaussian noise. `nonlinear`: y = sin + product terms."""
+    spread >> 1); y = teacher(x standardised) + Gaussian noise, times `target_scale` (unstandardised targets).
+    `nonlinear`: y = sin + product terms."""
     g = torch.Generator().manual_seed(seed)
     z = torch.randn(n, inputs, generator=g)
     scales = torch.logspace(0, math.log10(spread), inputs) if spread != 1.0 else torch.ones(inputs)
@@ -207,7 +296,7 @@ def linear_teacher(n: int = 1024, inputs: int = 8, noise: float = 0.1, spread: f
     if nonlinear:
         y = torch.sin(2 * y) + 0.5 * z[:, :1] * z[:, 1:2]
     y = y + noise * torch.randn(n, outputs, generator=g)
-    return Dataset(x, y)
+    return Dataset(x, y * target_scale)
 
 
 def logistic_teacher(n: int = 1024, inputs: int = 8, flip: float = 0.1, spread: float = 1.0, offset: float = 0.0,
@@ -279,12 +368,37 @@ def markov_text(n: int = 1024, seq_len: int = 16, vocab: int = 16, temperature: 
     return DictDataset(ids=seq[:, :-1].contiguous(), targets=seq[:, 1:].contiguous())
 
 
+def markov_tokens(n: int = 512, seq_len: int = 32, vocab: int = 64, temperature: float = 0.4,
+                  seed: int = 0) -> DictDataset:
+    """Markov-chain text as Hugging Face causal-LM rows {"input_ids", "labels"} (labels = input_ids: the model
+    shifts them)."""
+    rows = markov_text(n, seq_len, vocab, temperature, seed)
+    return DictDataset(input_ids=rows.tensors["ids"], labels=rows.tensors["ids"].clone())
+
+
+def image_classes(n: int = 1024, size: int = 12, classes: int = 4, noise: float = 1.0, flip: float = 0.05,
+                  seed: int = 0) -> Dataset:
+    """Images (1 x size x size): a class template (a random smooth pattern) at a random shift plus Gaussian noise;
+    `flip` of the labels replaced by random ones (so the best loss stays above zero)."""
+    g = torch.Generator().manual_seed(seed)
+    templates = torch.nn.functional.avg_pool2d(torch.randn(classes, 1, size + 4, size + 4, generator=g), 3, 1, 1)
+    templates = templates / templates.std(dim=(1, 2, 3), keepdim=True)
+    labels = torch.randint(0, classes, (n,), generator=g)
+    dx = torch.randint(0, 5, (n,), generator=g)
+    dy = torch.randint(0, 5, (n,), generator=g)
+    x = torch.stack([templates[c, :, i:i + size, j:j + size] for c, i, j in zip(labels, dx, dy, strict=True)])
+    x = x + noise * torch.randn(x.shape, generator=g)
+    random_labels = torch.randint(0, classes, (n,), generator=g)
+    flips = torch.rand(n, generator=g) < flip
+    return Dataset(x, torch.where(flips, random_labels, labels))
+
+
 # ------------------------------------------------------------------------------------------------------------
 # Cases
 
-EXPECTED = ("explode", "growth", "unstable", "vanish", "fine")
-VERDICT_OF = {"explode": "critical", "growth": "critical", "unstable": "warning", "vanish": "warning",
-              "fine": "healthy"}
+EXPECTED = ("explode", "growth", "broken", "unstable", "early", "vanish", "fine")
+VERDICT_OF = {"explode": "critical", "growth": "critical", "broken": "critical", "unstable": "warning",
+              "early": "warning", "vanish": "warning", "fine": "healthy"}
 
 
 @dataclass(frozen=True)
@@ -294,6 +408,7 @@ class Case:
     expected: str  # one of EXPECTED
     description: str
     toml: str  # `{cases}` is replaced by the path of this file's copy
+    also: tuple[str, ...] = ()  # labels whose checks hold too: ("vanish",) on a broken run whose gradients vanish
 
     def config_text(self, cases_path: str) -> str:
         return self.toml.replace("{cases}", cases_path)
@@ -304,17 +419,22 @@ class Case:
 
 
 def _case(name: str, family: str, expected: str, description: str, *, model: str, data: str, optimizer: str,
-          steps: int, seed: int, batch_size: int, loss: str | None = None) -> Case:
-    """A config from its parts: `model`/`data` are "factory, { kwargs }", `optimizer` the table's body."""
+          steps: int, seed: int, batch_size: int, loss: str | None = None, precision: str = "fp32",
+          accumulate: int = 1, schedule: str = "", also: tuple[str, ...] = ()) -> Case:
+    """A config from its parts: `model`/`data` are "factory, { kwargs }", `optimizer` and `schedule` the
+    tables' bodies; `precision` and `accumulate` go to [run] when not the defaults."""
     assert expected in EXPECTED, expected
     mf, mk = (s.strip() for s in model.split(",", 1))
     df, dk = (s.strip() for s in data.split(",", 1))
     loss_table = f'[loss]\nname = "{loss}"\n\n' if loss else ""
+    recipe = (f'precision = "{precision}"\n' if precision != "fp32" else "") + (
+        f"accumulate = {accumulate}\n" if accumulate != 1 else "")
+    schedule_table = f"\n[schedule]\n{schedule.strip()}\n" if schedule else ""
     text = (f'[model]\nfactory = "{{cases}}:{mf}"\nkwargs = {mk}\n\n'
             f'[data]\nfactory = "{{cases}}:{df}"\nkwargs = {dk}\nbatch_size = {batch_size}\n\n'
             f"{loss_table}[optimizer]\n{optimizer.strip()}\n\n"
-            f'[run]\nsteps = {steps}\nseed = {seed}\ndevice = "cpu"\n')
-    return Case(name, family, expected, description, text)
+            f'[run]\nsteps = {steps}\nseed = {seed}\ndevice = "cpu"\n{recipe}{schedule_table}')
+    return Case(name, family, expected, description, text, also)
 
 
 CASES: list[Case] = [
@@ -380,8 +500,9 @@ CASES: list[Case] = [
           data="running_sum, { n = 1024, seq_len = 30, scale = 100.0 }", loss="MSELoss",
           optimizer='name = "SGD"\nlr = 0.1', steps=200, seed=0, batch_size=32),
     # -- unstable: no NaN/Inf, the loss spikes or diverges -----------------------------------------------------
-    _case("mlp_relu_adam_high_lr", "feed-forward", "unstable",
-          "8-layer ReLU MLP classifier; Adam lr 0.1 (100x the usual): spikes, then falls back to chance",
+    _case("mlp_relu_adam_high_lr", "feed-forward", "broken",
+          "8-layer ReLU MLP classifier; Adam lr 0.1 (100x the usual): spikes, then falls back to chance (broken: "
+          "the loss ends where it started, 1.39 against 1.38, all of its progress from 1.38 to 0.65 undone)",
           model="build_mlp, { inputs = 16, width = 64, depth = 8, outputs = 4 }",
           data="blobs, { n = 2048, noise = 2.0 }", loss="CrossEntropyLoss",
           optimizer='name = "Adam"\nlr = 0.1', steps=300, seed=0, batch_size=64),
@@ -390,9 +511,9 @@ CASES: list[Case] = [
           model='build_mlp, { inputs = 8, width = 32, depth = 6, activation = "tanh" }',
           data="linear_teacher, { n = 256, inputs = 8, noise = 0.1, nonlinear = true }", loss="MSELoss",
           optimizer='name = "SGD"\nlr = 0.2', steps=300, seed=0, batch_size=256),
-    _case("logistic_unscaled_high_lr", "linear", "unstable",
+    _case("logistic_unscaled_high_lr", "linear", "broken",
           "logistic regression on raw features (scales 1..30, non-zero means); SGD lr 1.0: the loss swings "
-          "by 10x from step to step",
+          "by 10x from step to step (broken: it ends 12x above its first loss, 78 against 6.4)",
           model="build_linear, { inputs = 8 }",
           data="logistic_teacher, { n = 2048, inputs = 8, spread = 30.0, offset = 1.0 }", loss="BCEWithLogitsLoss",
           optimizer='name = "SGD"\nlr = 1.0', steps=300, seed=0, batch_size=32),
@@ -400,38 +521,47 @@ CASES: list[Case] = [
           "post-norm transformer encoder classifier; Adam lr 0.015, no warm-up: trains, then loses it",
           model="build_encoder, { }", data="token_classes, { n = 2048 }", loss="CrossEntropyLoss",
           optimizer='name = "Adam"\nlr = 0.015', steps=300, seed=0, batch_size=64),
-    _case("encoder_sgd_diverge", "transformer", "unstable",
-          "post-norm transformer encoder classifier; SGD lr 0.5, momentum 0.9: the loss climbs 50x, no NaN",
+    _case("encoder_sgd_diverge", "transformer", "broken",
+          "post-norm transformer encoder classifier; SGD lr 0.5, momentum 0.9: the loss climbs 50x, no NaN "
+          "(broken: it ends at 38 against a start of 0.73)",
           model="build_encoder, { }", data="token_classes, { n = 2048 }", loss="CrossEntropyLoss",
           optimizer='name = "SGD"\nlr = 0.5\nmomentum = 0.9', steps=300, seed=0, batch_size=64),
     # -- vanish -------------------------------------------------------------------------------------------------
-    _case("mlp_sigmoid_12", "feed-forward", "vanish",
-          "12-layer sigmoid MLP classifier, default init; SGD lr 0.1",
+    _case("mlp_sigmoid_12", "feed-forward", "broken",
+          "12-layer sigmoid MLP classifier, default init; SGD lr 0.1 "
+          "(broken, with vanishing gradients: it never trains: the loss ends at 1.40 against a start of 1.37)",
           model='build_mlp, { inputs = 16, width = 64, depth = 12, outputs = 4, activation = "sigmoid" }',
           data="blobs, { n = 2048, spread = 0.5 }", loss="CrossEntropyLoss",
-          optimizer='name = "SGD"\nlr = 0.1', steps=200, seed=0, batch_size=32),
-    _case("mlp_tanh_16_small_init", "feed-forward", "vanish",
-          "16-layer tanh MLP regression, init N(0, 0.25 / fan_in); SGD lr 0.05, momentum 0.9",
+          optimizer='name = "SGD"\nlr = 0.1', steps=200, seed=0, batch_size=32,
+          also=("vanish",)),
+    _case("mlp_tanh_16_small_init", "feed-forward", "broken",
+          "16-layer tanh MLP regression, init N(0, 0.25 / fan_in); SGD lr 0.05, momentum 0.9 "
+          "(broken, with vanishing gradients: it never trains: the loss ends at 0.75 against a start of 0.66)",
           model='build_mlp, { inputs = 16, width = 64, depth = 16, activation = "tanh", init = "normal", '
                 'gain = 0.5 }',
           data="linear_teacher, { n = 1024, inputs = 16, nonlinear = true }", loss="MSELoss",
-          optimizer='name = "SGD"\nlr = 0.05\nmomentum = 0.9', steps=200, seed=0, batch_size=32),
-    _case("mlp_tanh_10_small_init", "feed-forward", "vanish",
-          "10-layer tanh MLP classifier, init N(0, 0.09 / fan_in); SGD lr 0.1, momentum 0.9",
+          optimizer='name = "SGD"\nlr = 0.05\nmomentum = 0.9', steps=200, seed=0, batch_size=32,
+          also=("vanish",)),
+    _case("mlp_tanh_10_small_init", "feed-forward", "broken",
+          "10-layer tanh MLP classifier, init N(0, 0.09 / fan_in); SGD lr 0.1, momentum 0.9 "
+          "(broken, with vanishing gradients: it never trains: the loss ends at 1.39, its start)",
           model='build_mlp, { inputs = 16, width = 64, depth = 10, outputs = 4, activation = "tanh", '
                 'init = "normal", gain = 0.3 }',
           data="blobs, { n = 2048, spread = 0.5 }", loss="CrossEntropyLoss",
-          optimizer='name = "SGD"\nlr = 0.1\nmomentum = 0.9', steps=200, seed=14, batch_size=32),
+          optimizer='name = "SGD"\nlr = 0.1\nmomentum = 0.9', steps=200, seed=14, batch_size=32,
+          also=("vanish",)),
     _case("mlp_sigmoid_10_adam", "feed-forward", "vanish",
           "10-layer sigmoid MLP (Glorot init), binary classification; Adam lr 1e-3",
           model='build_mlp, { inputs = 8, width = 32, depth = 10, activation = "sigmoid", init = "xavier" }',
           data="logistic_teacher, { n = 1024, inputs = 8 }", loss="BCEWithLogitsLoss",
           optimizer='name = "Adam"\nlr = 0.001', steps=200, seed=0, batch_size=32),
-    _case("rnn_stacked_6_small_init", "recurrent", "vanish",
-          "6 stacked vanilla tanh RNN layers, every weight at 0.3x its default init; SGD lr 0.01",
+    _case("rnn_stacked_6_small_init", "recurrent", "broken",
+          "6 stacked vanilla tanh RNN layers, every weight at 0.3x its default init; SGD lr 0.01 "
+          "(broken, with vanishing gradients: it never trains: the loss ends at 0.42 against a start of 0.40)",
           model='build_recurrent, { cell = "rnn", inputs = 2, hidden = 32, layers = 6, gain = 0.3 }',
           data="running_sum, { n = 1024, seq_len = 20 }", loss="MSELoss",
-          optimizer='name = "SGD"\nlr = 0.01', steps=200, seed=0, batch_size=32),
+          optimizer='name = "SGD"\nlr = 0.01', steps=200, seed=0, batch_size=32,
+          also=("vanish",)),
     # -- fine -----------------------------------------------------------------------------------------------------
     _case("rnn_tanh_adam", "recurrent", "fine",
           "vanilla tanh RNN on a running-sum task; Adam lr 2e-3, batches of 64",
@@ -481,11 +611,113 @@ CASES: list[Case] = [
           "pre-norm causal LM with dropout 0.1 on Markov-chain text (dict batches); Adam lr 3e-3",
           model="build_decoder, { dropout = 0.1 }", data="markov_text, { n = 1024 }",
           optimizer='name = "Adam"\nlr = 0.003', steps=300, seed=10, batch_size=32),
+    # -- the recipe: transformers with and without warm-up, fp16/bf16, accumulation, schedules ------------------
+    _case("llama_adamw_no_warmup", "transformer", "early",
+          "Hugging Face LlamaForCausalLM (2 layers, width 64, random init) on 64-token Markov text; AdamW lr 0.1 "
+          "from step 0, no warm-up: the loss jumps 1.7x by step 3, then plateaus far above the warm-up run",
+          model="build_llama, { }", data="markov_tokens, { n = 512 }",
+          optimizer='name = "AdamW"\nlr = 0.1', steps=100, seed=0, batch_size=16),
+    _case("llama_adamw_linear_warmup", "transformer", "fine",
+          "the same Llama and lr 0.1, linear warm-up over 30 steps then linear decay (transformers' schedule)",
+          model="build_llama, { }", data="markov_tokens, { n = 512 }",
+          optimizer='name = "AdamW"\nlr = 0.1', steps=100, seed=0, batch_size=16,
+          schedule='name = "linear"\nwarmup_steps = 30'),
+    _case("llama_adamw_cosine_warmup", "transformer", "fine",
+          "the same Llama, lr 0.05, cosine schedule with a 20-step warm-up",
+          model="build_llama, { }", data="markov_tokens, { n = 512 }",
+          optimizer='name = "AdamW"\nlr = 0.05', steps=100, seed=1, batch_size=16,
+          schedule='name = "cosine"\nwarmup_steps = 20'),
+    _case("llama_bf16_adamw", "transformer", "fine",
+          "the Llama under bf16 autocast; AdamW lr 1e-2, no schedule",
+          model="build_llama, { }", data="markov_tokens, { n = 512 }",
+          optimizer='name = "AdamW"\nlr = 0.01', steps=100, seed=2, batch_size=16, precision="bf16"),
+    _case("gpt2_adamw_no_warmup", "transformer", "early",
+          "Hugging Face GPT2LMHeadModel (nanoGPT's shape: 2 pre-norm blocks, width 64, tied head) on Markov "
+          "text; AdamW lr 0.1 from step 0, no warm-up",
+          model="build_gpt2, { }", data="markov_tokens, { n = 512 }",
+          optimizer='name = "AdamW"\nlr = 0.1', steps=100, seed=0, batch_size=16),
+    _case("gpt2_adamw_warmup", "transformer", "fine",
+          "the same GPT-2 and lr 0.1 with a 30-step linear warm-up (constant after it)",
+          model="build_gpt2, { }", data="markov_tokens, { n = 512 }",
+          optimizer='name = "AdamW"\nlr = 0.1', steps=100, seed=0, batch_size=16,
+          schedule='name = "constant"\nwarmup_steps = 30'),
+    _case("gpt2_fp16_adamw_warmup", "transformer", "fine",
+          "the GPT-2 under fp16 autocast with a GradScaler; AdamW lr 1e-2, cosine with a 10-step warm-up",
+          model="build_gpt2, { }", data="markov_tokens, { n = 512 }",
+          optimizer='name = "AdamW"\nlr = 0.01', steps=100, seed=3, batch_size=16, precision="fp16",
+          schedule='name = "cosine"\nwarmup_steps = 10'),
+    _case("decoder_high_lr_no_warmup", "transformer", "early",
+          "pre-norm causal LM (the nanoGPT-shaped DecoderLM) on Markov text; Adam lr 0.1 with no warm-up",
+          model="build_decoder, { d_model = 64, heads = 4, seq_len = 32, vocab = 32 }",
+          data="markov_text, { n = 1024, seq_len = 32, vocab = 32 }",
+          optimizer='name = "Adam"\nlr = 0.1', steps=100, seed=0, batch_size=32),
+    _case("decoder_high_lr_warmup", "transformer", "fine",
+          "the same DecoderLM and lr 0.1 with a 40-step linear warm-up",
+          model="build_decoder, { d_model = 64, heads = 4, seq_len = 32, vocab = 32 }",
+          data="markov_text, { n = 1024, seq_len = 32, vocab = 32 }",
+          optimizer='name = "Adam"\nlr = 0.1', steps=100, seed=0, batch_size=32,
+          schedule='name = "linear"\nwarmup_steps = 40'),
+    _case("decoder_accumulate_4", "transformer", "fine",
+          "the DecoderLM (dropout 0.1) with 4 micro-batches of 8 per optimizer step; Adam lr 3e-3",
+          model="build_decoder, { dropout = 0.1 }", data="markov_text, { n = 1024 }",
+          optimizer='name = "Adam"\nlr = 0.003', steps=120, seed=4, batch_size=8, accumulate=4),
+    _case("mlp_fp16_scaler_settles", "feed-forward", "fine",
+          "4-layer tanh MLP (Glorot init) regression on targets x30 under fp16 with a GradScaler: the first scaled "
+          "gradients overflow float16, the scaler skips a few steps while its scale settles, then it trains (SGD "
+          "lr 3e-4, momentum 0.9)",
+          model='build_mlp, { inputs = 8, width = 64, depth = 4, activation = "tanh", init = "xavier" }',
+          data="linear_teacher, { n = 2048, inputs = 8, noise = 0.1, target_scale = 30.0 }", loss="MSELoss",
+          optimizer='name = "SGD"\nlr = 3e-4\nmomentum = 0.9', steps=200, seed=5, batch_size=128, precision="fp16"),
+    _case("linreg_fp16_target_overflow", "linear", "explode",
+          "linear regression on unstandardised targets (std 50,000, like prices) under fp16: the scaler settles, "
+          "then the predictions pass float16's 65,504 as they approach the targets: the Linear's output is inf "
+          "(in fp32 the same run trains)",
+          model="build_linear, { inputs = 8 }",
+          data="linear_teacher, { n = 1024, inputs = 8, noise = 0.1, target_scale = 50000.0 }", loss="MSELoss",
+          optimizer='name = "SGD"\nlr = 0.05', steps=100, seed=0, batch_size=32, precision="fp16"),
+    _case("linreg_accumulate_past_limit", "linear", "growth",
+          "linear regression, 4 accumulated micro-batches of 128 (the full 512 rows) per step, gradient descent at "
+          "2.6 / lambda_max: the error grows x1.6 per optimizer step",
+          model="build_linear, { inputs = 8 }",
+          data="linear_teacher, { n = 512, inputs = 8, noise = 0.1, spread = 3.0 }", loss="MSELoss",
+          optimizer='name = "SGD"\nlr = 0.146', steps=200, seed=0, batch_size=128, accumulate=4),
+    _case("resnet_sgd_cosine", "conv", "fine",
+          "small ResNet-style conv net (BatchNorm, 2 residual blocks) classifying shifted noisy patterns; SGD lr "
+          "0.02, momentum 0.9, cosine decay from step 0",
+          model="build_resnet, { }", data="image_classes, { n = 1024 }", loss="CrossEntropyLoss",
+          optimizer='name = "SGD"\nlr = 0.02\nmomentum = 0.9', steps=150, seed=0, batch_size=32,
+          schedule='name = "cosine"\nwarmup_steps = 0'),
+    # -- diverging without NaN/Inf -------------------------------------------------------------------------------
+    _case("rnn_lm_adam_diverge", "recurrent", "broken",
+          "GRU language model on Markov text; Adam lr 1.0 (1000x the usual): the loss jumps 5x in one step and "
+          "ends 1.8x above its start (broken: 5.1 against 2.8)",
+          model='build_recurrent_lm, { cell = "gru", vocab = 16, hidden = 64 }', data="markov_text, { n = 1024 }",
+          optimizer='name = "Adam"\nlr = 1.0', steps=200, seed=0, batch_size=32),
+    _case("resnet_lr_bump_broken", "conv", "broken",
+          "the ResNet-style net trains with SGD lr 0.05, momentum 0.9; a MultiStepLR with gamma 200 (meant 1/200) "
+          "raises the lr 200x at step 80: the loss, 1.53 at the start, 0.08 at best, ends at 4.0 (broken)",
+          model="build_resnet, { }", data="image_classes, { n = 1024 }", loss="CrossEntropyLoss",
+          optimizer='name = "SGD"\nlr = 0.05\nmomentum = 0.9', steps=160, seed=0, batch_size=32,
+          schedule='name = "MultiStepLR"\nmilestones = [80]\ngamma = 200.0'),
+    _case("resnet_lr_bump_partial", "conv", "unstable",
+          "the same net, the MultiStepLR's gamma 20 at step 80: the loss spikes, then settles at 0.6, giving back "
+          "a third of its progress (best 0.08, start 1.53)",
+          model="build_resnet, { }", data="image_classes, { n = 1024 }", loss="CrossEntropyLoss",
+          optimizer='name = "SGD"\nlr = 0.05\nmomentum = 0.9', steps=160, seed=0, batch_size=32,
+          schedule='name = "MultiStepLR"\nmilestones = [80]\ngamma = 20.0'),
 ]
 
 CASE_NAMES = [c.name for c in CASES]
 QUICK = ["rnn_relu_radius", "decoder_sgd_high_lr", "linreg_gd_past_limit", "mlp_tanh_edge_of_stability",
-         "mlp_sigmoid_12", "lstm_sgd_momentum", "logistic_sgd", "encoder_adamw"]  # each label and family once
+         "mlp_sigmoid_12", "lstm_sgd_momentum", "logistic_sgd", "encoder_adamw", "mlp_relu_adam_high_lr",
+         "gpt2_adamw_no_warmup", "decoder_high_lr_warmup", "mlp_fp16_scaler_settles", "linreg_fp16_target_overflow",
+         "decoder_accumulate_4"]  # each label and family once, and the recipe's pieces
+# Held out: detector authors should not tune thresholds on these (the summary reports them apart). One or more
+# of each label, old and new families, every recipe piece (warm-up, fp16, bf16, accumulation, a torch scheduler).
+HELD_OUT = ["llama_adamw_cosine_warmup", "llama_bf16_adamw", "gpt2_adamw_no_warmup", "resnet_lr_bump_partial",
+            "rnn_lm_adam_diverge", "linreg_fp16_target_overflow", "linreg_accumulate_past_limit", "gru_adamw",
+            "mlp_tanh_10_small_init", "encoder_sgd_diverge", "linreg_momentum_past_limit"]
+assert set(HELD_OUT) <= set(CASE_NAMES) and set(QUICK) <= set(CASE_NAMES)
 
 
 def find(name: str) -> Case:

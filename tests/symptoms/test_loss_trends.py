@@ -115,3 +115,13 @@ def test_no_plateau_at_zero_loss_or_on_a_rising_loss_or_after_nan():
     flat_then_nan = np.full(N, 1.0)
     flat_then_nan[-5:] = math.nan
     assert detect_loss_plateau(make_trace(flat_then_nan)) == []
+
+
+@pytest.mark.parametrize(("late", "severity"), [(1.6 * 0.995, Severity.WARNING), (1.6, Severity.CRITICAL),
+                                                (1.6 * 1.05, Severity.CRITICAL)])
+def test_a_plateau_that_ends_at_or_above_its_start_is_a_broken_run(late, severity):
+    loss = np.full(N, 1.6)
+    loss[N // 2:] = late
+    [symptom] = detect_loss_plateau(make_trace(loss))
+    assert symptom.severity is severity
+    assert ("the run is broken" in symptom.message) is (severity is Severity.CRITICAL)

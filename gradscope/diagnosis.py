@@ -13,7 +13,7 @@ from gradscope.severity import VERDICTS, verdict_of
 from gradscope.symptoms.base import Symptom
 from gradscope.symptoms.catalogue import run_catalogue, symptom_from_dict
 from gradscope.symptoms.thresholds import DEFAULT, Thresholds
-from gradscope.trace import Trace, first_nonfinite_step
+from gradscope.trace import COLUMNS, Trace, first_nonfinite_step
 
 
 @dataclass(frozen=True)
@@ -60,24 +60,26 @@ def diagnose_trace(trace: Trace, *, thresholds: Thresholds = DEFAULT, label: str
 
 
 def without_amp_skips(trace: Trace) -> Trace:
-    """`trace` with the steps an AMP GradScaler skipped (inf/NaN scaled gradients, normal while the scale
-    settles) carrying the previous step's gradient norms, so the detectors judge the gradients that were used."""
-    skipped = trace.column("amp_skipped").astype(bool)
-    if not skipped.any():
+    """`trace` with the steps an AMP GradScaler skipped while its scale settled (inf scaled gradients: normal)
+    carrying the gradient norms of the nearest step it did not skip (the one before; at the start of a run, the
+    first after), so the detectors judge the gradients that were used. Skips that are findings (a non-finite
+    loss, a persistent streak) keep their values."""
+    settling = trace.column("amp_skipped").astype(bool) & (trace.column("nonfinite_grads") == 0)
+    if not settling.any() or settling.all():
         return trace
-    columns = {name: trace.column(name).copy() for name in ("step", "loss", "grad_norm", "grad_max_abs",
-                                                            "weight_norm", "clipped", "nonfinite_grads",
-                                                            "amp_skipped", "lr", "seconds")}
+    columns = {name: trace.column(name).copy() for name in COLUMNS}
     steps, grads = trace.grad_norms.series()
     _, weights = trace.weight_norms.series()
     row_of = {int(s): i for i, s in enumerate(steps)}
-    for i in np.flatnonzero(skipped):
-        if i > 0:
-            for name in ("grad_norm", "grad_max_abs"):
-                columns[name][i] = columns[name][i - 1]
-            j, k = row_of.get(int(trace.steps[i])), row_of.get(int(trace.steps[i - 1]))
-            if j is not None and k is not None:
-                grads[j] = grads[k]
+    used = np.flatnonzero(~settling)
+    for i in np.flatnonzero(settling):
+        before = used[used < i]
+        source = int(before[-1]) if len(before) else int(used[0])
+        for name in ("grad_norm", "grad_max_abs"):
+            columns[name][i] = columns[name][source]
+        j, k = row_of.get(int(trace.steps[i])), row_of.get(int(trace.steps[source]))
+        if j is not None and k is not None:
+            grads[j] = grads[k]
     return Trace.from_columns(trace.info, columns, grads, weights, param_steps=steps)
 
 

@@ -118,7 +118,7 @@ def _depth_ratio(trace: Trace, t: Thresholds, norms: np.ndarray, layers: list[in
     typical = np.median(norms[:, layers], axis=0)
     third = max(1, len(layers) // 3)
     early, late = float(np.median(typical[:third])), float(np.median(typical[-third:]))
-    if late <= 0 or early / late >= t.vanishing_ratio:
+    if not late > 0 or not early / late < t.vanishing_ratio:  # NaN (no finite norm to compare) says nothing
         return []
     ratio = early / late
     smallest = layers[int(np.argmin(typical[:third]))]

@@ -40,3 +40,23 @@ def test_skips_that_keep_coming_are_a_warning(late, flagged):
         assert symptom.severity.value == "warning" and symptom.step == late[0]
         assert symptom.evidence["late_skips"] == len(late)
         assert "bf16" in symptom.advice
+
+
+def test_skips_at_the_very_start_take_the_first_used_step_norms():
+    """A GradScaler that skips steps 0-5: their inf norms stand for nothing; the detectors see the first norms
+    the run used (there is no step before them to carry forward)."""
+    from gradscope.trace import Trace
+
+    rng = np.random.default_rng(1)
+    loss = (0.2 + np.exp(-np.arange(N) / 50)) * np.exp(0.05 * rng.standard_normal(N))
+    k = len(make_trace(np.ones(3)).info.param_names)
+    layers = np.exp(0.2 * rng.standard_normal((N, k)))
+    layers[:6] = np.inf
+    grad = np.sqrt((layers**2).sum(1))
+    base = make_trace(loss, grad, np.full(N, 3.0), layer_grads=layers, nonfinite_grads=np.zeros(N, int))
+    columns = {name: base.column(name).copy() for name in ("step", "loss", "grad_norm", "weight_norm", "lr")}
+    columns["amp_skipped"] = (np.arange(N) < 6).astype(np.int8)
+    trace = Trace.from_columns(base.info, columns, layers, np.ones((N, k)))
+    diagnosis = diagnose_trace(trace)
+    assert diagnosis.symptoms == [], [s.message for s in diagnosis.symptoms]
+    assert diagnosis.summary["amp_skipped_steps"] == 6

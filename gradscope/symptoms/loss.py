@@ -88,8 +88,8 @@ def detect_loss_divergence(trace: Trace, thresholds: Thresholds = DEFAULT,
 
 def detect_loss_plateau(trace: Trace, thresholds: Thresholds = DEFAULT,
                         context: Context = NO_CONTEXT) -> list[Symptom]:
-    """Warning when, over the whole run, the loss improved by less than 1% of its start; critical when it ends at
-    or above its start (a run that never trained is broken, whatever the reason)."""
+    """Critical when, over the whole run, the loss improved by less than 1% of its start: it ends where it
+    started (up to noise), and a run that never trained is broken, whatever the reason."""
     t = thresholds
     loss = finite_prefix(trace.loss)
     if len(loss) < t.plateau_min_steps or len(loss) < len(trace.loss):
@@ -100,12 +100,11 @@ def detect_loss_plateau(trace: Trace, thresholds: Thresholds = DEFAULT,
     improvement = (start - late) / abs(start)
     if improvement >= t.plateau_max_improvement or late > start * 1.5:
         return []
-    broken = late >= start  # it ends where it started, or above: nothing of the run is worth keeping
+    # Less than 1% better after the whole run is ending where it started, up to noise: the run is broken.
     return [Symptom(
-        LOSS_PLATEAU, Severity.CRITICAL if broken else Severity.WARNING, int(trace.steps[0]),
+        LOSS_PLATEAU, Severity.CRITICAL, int(trace.steps[0]),
         f"loss does not train: {start:.4g} at the start, {late:.4g} at the end "
-        f"({improvement:+.1%} in {len(loss)} steps)" + ("; the run is broken: it ends at or above where it started"
-                                                        if broken else ""),
+        f"({improvement:+.1%} in {len(loss)} steps): the run is broken",
         evidence={"start_loss": start, "late_loss": late, "improvement": improvement, "window_steps": k,
                   "median_grad_norm": float(np.nanmedian(trace.grad_norm)),
                   "thresholds": {"max_improvement": t.plateau_max_improvement, "min_steps": t.plateau_min_steps}},

@@ -32,7 +32,7 @@ SEVERITIES = {"info", "warning", "critical"}
 
 # Three runs of the same tiny MLP with known verdicts (checked in test_verdicts_of_the_test_configs).
 HEALTHY: list[str] = []
-WARNING = ["--set", "model.kwargs.activation=sigmoid", "--set", "model.kwargs.depth=8"]  # vanishing gradients
+WARNING = ["--set", "optimizer.name=Adam", "--set", "optimizer.lr=1.0"]  # an unstable start that recovers
 EXPLODING = ["--set", "optimizer.lr=0.5", "--set", "data.kwargs.scale=10.0"]  # NaN within 3 steps
 CASES = {"healthy": HEALTHY, "warning": WARNING, "critical": EXPLODING}
 

@@ -88,8 +88,8 @@ def detect_loss_divergence(trace: Trace, thresholds: Thresholds = DEFAULT,
 
 def detect_loss_plateau(trace: Trace, thresholds: Thresholds = DEFAULT,
                         context: Context = NO_CONTEXT) -> list[Symptom]:
-    """Critical when, over the whole run, the loss improved by less than 1% of its start: it ends where it
-    started (up to noise), and a run that never trained is broken, whatever the reason."""
+    """When, over the whole run, the loss improved by less than 1% of its start level: critical when it is no
+    better than step 0's loss either (it never trained: broken), a warning when it stuck after a first drop."""
     t = thresholds
     loss = finite_prefix(trace.loss)
     if len(loss) < t.plateau_min_steps or len(loss) < len(trace.loss):
@@ -100,11 +100,14 @@ def detect_loss_plateau(trace: Trace, thresholds: Thresholds = DEFAULT,
     improvement = (start - late) / abs(start)
     if improvement >= t.plateau_max_improvement or late > start * 1.5:
         return []
-    # Less than 1% better after the whole run is ending where it started, up to noise: the run is broken.
+    # Less than 1% better than step 0 itself (before any update) after the whole run: it ends where it started,
+    # up to noise, and the run is broken. A loss that fell in its first steps and then stuck is a warning.
+    never = late >= (1 - t.plateau_max_improvement) * float(loss[0])
     return [Symptom(
-        LOSS_PLATEAU, Severity.CRITICAL, int(trace.steps[0]),
+        LOSS_PLATEAU, Severity.CRITICAL if never else Severity.WARNING, int(trace.steps[0]),
         f"loss does not train: {start:.4g} at the start, {late:.4g} at the end "
-        f"({improvement:+.1%} in {len(loss)} steps): the run is broken",
+        f"({improvement:+.1%} in {len(loss)} steps)" + (": the run is broken" if never else
+                                                        f", after a first drop from {float(loss[0]):.4g}"),
         evidence={"start_loss": start, "late_loss": late, "improvement": improvement, "window_steps": k,
                   "median_grad_norm": float(np.nanmedian(trace.grad_norm)),
                   "thresholds": {"max_improvement": t.plateau_max_improvement, "min_steps": t.plateau_min_steps}},

@@ -123,3 +123,10 @@ def test_a_plateau_is_a_broken_run_whether_it_ends_a_little_below_or_above(late)
     loss[N // 2:] = late
     [symptom] = detect_loss_plateau(make_trace(loss))
     assert symptom.severity is Severity.CRITICAL and "the run is broken" in symptom.message
+
+
+def test_a_plateau_after_a_first_drop_is_a_warning():
+    loss = np.full(N, 1.6)
+    loss[0] = 2.4  # step 0, before any update: the first updates helped, then it stuck
+    [symptom] = detect_loss_plateau(make_trace(loss))
+    assert symptom.severity is Severity.WARNING and "after a first drop from 2.4" in symptom.message

@@ -146,14 +146,17 @@ class CallbackSession:
             found = first_nonfinite_module(self.model, replays)
         except Exception:  # noqa: BLE001 - a replay that fails must never break the user's training
             return
-        if found is None:
-            return
-        module, detail = found
+        if found is not None:
+            module, stage, detail = found[0], "forward", found[1]
+        elif not stats.loss_finite:  # every module's output finite: the loss computation itself overflowed
+            module, stage, detail = None, "loss", "every module's output is finite; the loss is not"
+        else:
+            return  # the forward is finite: the gradients went non-finite in backward (the Monitor's event)
         events = {e.kind: e for e in self.monitor.trace.info.events}
         for kind in ("nonfinite_loss", "nonfinite_gradient"):
             old = events.get(kind)
             if old is not None and old.step == stats.step:
-                self.monitor.replace_event(dataclasses.replace(old, module=module, stage="forward", detail=detail))
+                self.monitor.replace_event(dataclasses.replace(old, module=module, stage=stage, detail=detail))
 
     # -- logging ---------------------------------------------------------------------------------
     def scalars(self) -> dict[str, float]:

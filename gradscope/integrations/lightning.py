@@ -85,7 +85,8 @@ class GradscopeCallback(*_callback_bases()):  # type: ignore[misc]
     # -- Lightning hooks ---------------------------------------------------------------------------
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         clip = trainer.gradient_clip_val
-        algorithm = str(trainer.gradient_clip_algorithm or "norm").lower()
+        algorithm = trainer.gradient_clip_algorithm or "norm"
+        algorithm = str(getattr(algorithm, "value", algorithm)).lower()  # Lightning keeps a GradClipAlgorithmType
         steps = trainer.estimated_stepping_batches
         out = self.out or default_out("lightning")
         self.session = CallbackSession(

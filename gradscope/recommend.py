@@ -269,7 +269,8 @@ def _search(config: Config, run_dir: Path, mode: str, budget: float, steps: int 
               f"{thresholds[0]:.3g} to {thresholds[-1]:.3g} around the stable-phase median "
               f"{stats['percentiles']['p50']:.3g}), scored by the late loss at {total} steps")
     return Recommendation(mode, float(threshold), method, clipping_helps, notes, evidence,
-                          snippets(mode, float(threshold)), str(run_dir), spent, budget_steps)
+                          snippets(mode, float(threshold), config.optimizer.name, config.optimizer.options.get("lr")),
+                          str(run_dir), spent, budget_steps)
 
 
 def _with_result_notes(notes: list[str], mode: str, threshold: float, winner: Trial, unclipped: Trial, total: int,

@@ -30,6 +30,9 @@ RecommendedOpt = Annotated[bool, typer.Option(
 ModeOpt = Annotated[str, typer.Option(
     "--mode", metavar="norm|value", help="With --recommended: recommend a norm or a value clip.")]
 
+JUnitOpt = Annotated[Path | None, typer.Option("--junit", metavar="FILE", show_default=False,
+                                              help="Also write the findings as JUnit XML to FILE (for CI).")]
+
 _RERUN_OPTIONS = ("--clip-norm", "--clip-value", "--recommended", "--steps", "--set", "--sample")
 
 
@@ -47,6 +50,7 @@ def compare(
     sample: SampleOpt = None,
     plots: PlotsOpt = True,
     debug: DebugOpt = False,
+    junit: JUnitOpt = None,
 ) -> None:
     """Rerun with gradient clipping from the same seed and show, side by side, whether it fixed the run.
 
@@ -79,6 +83,11 @@ def compare(
                     cfg, default_run_dir(f"{cfg.name}-compare", out), clips, steps=steps,
                     recommend_mode=mode if recommended else None, plots=plots,
                     progress=lambda label: progress_bar(not as_json, f"compare {label}"))
+        if junit is not None:
+            from gradscope.report.junit import JUnitCase, write_junit
+
+            write_junit(junit, "compare", [JUnitCase(run.label, run.diagnosis, judged=i > 0)
+                                           for i, run in enumerate(result.runs)], fail_on)
         if as_json:
             typer.echo(dumps(result.to_dict()))
         else:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 from gradscope.commands.common import default_run_dir, progress_bar, resolve_config, stdout_to_stderr
@@ -26,6 +29,9 @@ from gradscope.commands.options import (
     StepsOpt,
 )
 
+JUnitOpt = Annotated[Path | None, typer.Option("--junit", metavar="FILE", show_default=False,
+                                              help="Also write the findings as JUnit XML to FILE (for CI).")]
+
 
 def diagnose(
     config: ConfigArg = None,
@@ -37,6 +43,7 @@ def diagnose(
     sample: SampleOpt = None,
     plots: PlotsOpt = True,
     debug: DebugOpt = False,
+    junit: JUnitOpt = None,
 ) -> None:
     """Run instrumented training steps and report exploding/vanishing gradient symptoms."""
     with handled(debug):
@@ -51,6 +58,11 @@ def diagnose(
             result = train(cfg, run_dir, steps=steps, progress=progress, write_plots=plots)
         diagnosis = result.diagnosis
         recorded = f"{len(result.trace)} step(s) recorded before it are in {run_dir}"
+        if junit is not None:
+            from gradscope.report.junit import JUnitCase, write_junit
+
+            error = result.error.render() if result.error is not None else None
+            write_junit(junit, "diagnose", [JUnitCase(cfg.name, diagnosis, error=error)], fail_on)
         if result.error is not None:
             user_code_failed(result.error, f"({recorded}: trace.csv, diagnosis.json)", debug=debug)
         if as_json:

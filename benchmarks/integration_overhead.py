@@ -185,9 +185,8 @@ def main() -> None:
     args.steps = args.steps or 3
     args.rounds = args.rounds or (3 if args.quick else 5)
     torch = setup_torch(args)
-    from _common import Clock
-
     import transformers
+    from _common import Clock
 
     transformers.logging.set_verbosity_error()
     clock = Clock(torch, args.device, clock_kind(args))

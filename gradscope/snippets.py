@@ -10,12 +10,20 @@ rate; Lightning and plain PyTorch keep the optimizer the user already has.
 
 from __future__ import annotations
 
+from typing import Any
+
 # torch.optim class name -> the Keras 3 optimizer with the same update rule (defaults may differ in epsilon).
 KERAS_OPTIMIZERS = {"SGD": "SGD", "Adam": "Adam", "AdamW": "AdamW", "RMSprop": "RMSprop", "Adagrad": "Adagrad",
                     "Adadelta": "Adadelta", "Adamax": "Adamax", "NAdam": "Nadam"}
 # torch.optim class name -> TrainingArguments(optim=...). Adam is AdamW with the Trainer's default weight_decay=0.
 HF_OPTIMIZERS = {"SGD": "sgd", "AdamW": "adamw_torch", "Adam": "adamw_torch", "Adagrad": "adagrad",
                  "RMSprop": "rmsprop"}
+
+
+def optimizer_of(config: Any) -> tuple[str, float | None]:
+    """(optimizer name, learning rate) of a gradscope `Config`: what the snippets carry over."""
+    lr = config.optimizer.options.get("lr")
+    return config.optimizer.name, float(lr) if isinstance(lr, int | float) else None
 
 
 def _fmt(threshold: float) -> str:

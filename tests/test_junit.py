@@ -37,8 +37,8 @@ def failures(case: ET.Element) -> list[ET.Element]:
 def test_diagnose_writes_a_failure_per_symptom_at_or_above_fail_on(diagnosed, tmp_path, fail_on, code, levels):
     doc, _ = diagnosed
     path = tmp_path / "reports" / "gradscope.xml"
-    result = run("diagnose", "--sample", SAMPLE, "--steps", "200", "--no-plots", "--out", str(tmp_path / "run"), "--fail-on", fail_on,
-                 "--junit", str(path))
+    result = run("diagnose", "--sample", SAMPLE, "--steps", "200", "--no-plots", "--out", str(tmp_path / "run"),
+                 "--fail-on", fail_on, "--junit", str(path))
     assert result.exit_code == code
     root = ET.parse(path).getroot()
     assert root.tag == "testsuites"

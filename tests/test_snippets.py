@@ -49,13 +49,17 @@ def raw_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[np.nda
 def assert_clipped_at_threshold(before: list[np.ndarray], after: list[np.ndarray], mode: str,
                                 rtol: float = 1e-5) -> None:
     if mode == "norm":
-        norm = lambda grads: float(np.sqrt(sum(float((g.astype(np.float64) ** 2).sum()) for g in grads)))
+        def norm(grads: list[np.ndarray]) -> float:
+            return float(np.sqrt(sum(float((g.astype(np.float64) ** 2).sum()) for g in grads)))
+
         assert norm(before) > 2 * THRESHOLD
         assert norm(after) == pytest.approx(THRESHOLD, rel=rtol)
         for b, a in zip(before, after, strict=True):  # one coefficient for all: the direction is kept
             np.testing.assert_allclose(a, b * THRESHOLD / norm(before), rtol=1e-3, atol=1e-7)
     else:
-        peak = lambda grads: max(float(np.abs(g).max()) for g in grads)
+        def peak(grads: list[np.ndarray]) -> float:
+            return max(float(np.abs(g).max()) for g in grads)
+
         assert peak(before) > 2 * THRESHOLD
         assert peak(after) == pytest.approx(THRESHOLD, rel=rtol)
         for b, a in zip(before, after, strict=True):
@@ -138,8 +142,8 @@ def test_transformers_snippet(mode, tmp_path):
     x, y = data()
     before = raw_grads(model.net, x, y)
     seen = AfterStep()
-    trainer = trainer_class(model=model, args=args, train_dataset=[{"x": a, "labels": b} for a, b in zip(x, y)],
-                            callbacks=[seen])
+    trainer = trainer_class(model=model, args=args, callbacks=[seen],
+                            train_dataset=[{"x": a, "labels": b} for a, b in zip(x, y, strict=True)])
     trainer.train()
     inner = getattr(seen.optimizer, "optimizer", seen.optimizer)  # accelerate wraps the torch optimizer
     assert type(inner) is torch.optim.SGD and inner.defaults["lr"] == LR  # the user's optimizer and lr
@@ -187,3 +191,15 @@ def test_an_optimizer_keras_lacks_is_said_in_the_snippet():
     keras_line = snippets("norm", THRESHOLD, "my_opt.py:Lion", 0.01)["keras"]
     assert "my_opt.py:Lion has no Keras twin" in keras_line
     assert "keras.optimizers.Adam(learning_rate=0.01, global_clipnorm=0.5)" in keras_line
+
+
+def test_recommend_passes_the_configs_optimizer_and_lr(write_config):
+    from conftest import MLP_CONFIG
+
+    from gradscope.config import load_config
+    from gradscope.snippets import optimizer_of
+
+    config = load_config(write_config(MLP_CONFIG.replace('name = "SGD"', 'name = "AdamW"')))
+    assert optimizer_of(config) == ("AdamW", 0.01)
+    assert "keras.optimizers.AdamW(learning_rate=0.01, global_clipnorm=0.5)" in snippets(
+        "norm", THRESHOLD, *optimizer_of(config))["keras"]

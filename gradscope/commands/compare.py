@@ -10,7 +10,17 @@ import typer
 
 from gradscope.commands.common import default_run_dir, progress_bar, resolve_config, stdout_to_stderr
 from gradscope.commands.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_SYMPTOMS, check_fail_on, fails, handled
-from gradscope.commands.options import DebugOpt, FailOnOpt, JsonOpt, OutOpt, PlotsOpt, SampleOpt, SetOpt, StepsOpt
+from gradscope.commands.options import (
+    DebugOpt,
+    FailOnOpt,
+    JsonOpt,
+    JUnitOpt,
+    OutOpt,
+    PlotsOpt,
+    SampleOpt,
+    SetOpt,
+    StepsOpt,
+)
 from gradscope.errors import ConfigError
 
 PathsArg = Annotated[list[Path] | None, typer.Argument(
@@ -29,9 +39,6 @@ RecommendedOpt = Annotated[bool, typer.Option(
     "--recommended", help="Run gradscope recommend first and add its threshold to the runs compared.")]
 ModeOpt = Annotated[str, typer.Option(
     "--mode", metavar="norm|value", help="With --recommended: recommend a norm or a value clip.")]
-
-JUnitOpt = Annotated[Path | None, typer.Option("--junit", metavar="FILE", show_default=False,
-                                              help="Also write the findings as JUnit XML to FILE (for CI).")]
 
 _RERUN_OPTIONS = ("--clip-norm", "--clip-value", "--recommended", "--steps", "--set", "--sample")
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
-
 import typer
 
 from gradscope.commands.common import default_run_dir, progress_bar, resolve_config, stdout_to_stderr
@@ -22,15 +19,13 @@ from gradscope.commands.options import (
     DebugOpt,
     FailOnOpt,
     JsonOpt,
+    JUnitOpt,
     OutOpt,
     PlotsOpt,
     SampleOpt,
     SetOpt,
     StepsOpt,
 )
-
-JUnitOpt = Annotated[Path | None, typer.Option("--junit", metavar="FILE", show_default=False,
-                                              help="Also write the findings as JUnit XML to FILE (for CI).")]
 
 
 def diagnose(

@@ -9,7 +9,6 @@ output went non-finite. The callbacks only decide *when* to call it, from their 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -32,17 +31,6 @@ STOP_ON = {"never": None, "warning": 1, "critical": 2}  # stop_on -> the severit
 # so checking at a fraction of its length keeps their total cost linear in the number of steps.
 CHECK_EVERY = 10
 STOPPED = "stop_on"  # RunInfo.stopped when stop_on ended training
-
-
-def require(modules: tuple[str, ...], extra: str, integration: str) -> Any:
-    """Import the first of `modules` that is installed; if none is, one line that names the extra to install."""
-    for name in modules:
-        try:
-            return importlib.import_module(name)
-        except ImportError:
-            continue
-    raise ImportError(f"{integration} needs {' or '.join(modules)}, which is not installed "
-                      f"(fix: pip install 'gradscope[{extra}]')") from None
 
 
 def check_stop_on(stop_on: str) -> int | None:

@@ -23,7 +23,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gradscope.integrations._session import CallbackSession, check_stop_on, default_out, require
+from gradscope.integrations._extras import require
 
 if TYPE_CHECKING:
     from gradscope.diagnosis import Diagnosis
@@ -45,7 +45,13 @@ def _callback_bases() -> tuple[type, ...]:
     return tuple(bases)
 
 
-class GradscopeCallback(*_callback_bases()):  # type: ignore[misc]
+# First, so that without Lightning the one line naming the extra comes before torch is even imported.
+_BASES = _callback_bases()
+
+from gradscope.integrations._session import CallbackSession, check_stop_on, default_out  # noqa: E402
+
+
+class GradscopeCallback(*_BASES):  # type: ignore[misc]
     """Records one trace row per optimizer step and diagnoses the run at the end of `fit`.
 
     Args:
@@ -87,7 +93,10 @@ class GradscopeCallback(*_callback_bases()):  # type: ignore[misc]
         clip = trainer.gradient_clip_val
         algorithm = trainer.gradient_clip_algorithm or "norm"
         algorithm = str(getattr(algorithm, "value", algorithm)).lower()  # Lightning keeps a GradClipAlgorithmType
-        steps = trainer.estimated_stepping_batches
+        try:
+            steps = trainer.estimated_stepping_batches  # inf for an iterable without a length
+        except Exception:  # noqa: BLE001 - only the "N of M steps" line needs it
+            steps = None
         out = self.out or default_out("lightning")
         self.session = CallbackSession(
             pl_module, out, stop_rank=self._stop_rank, scaler=getattr(trainer.precision_plugin, "scaler", None),
@@ -115,13 +124,12 @@ class GradscopeCallback(*_callback_bases()):  # type: ignore[misc]
         if scale is not None and self._loss is not None:
             loss = loss / scale  # the AMP plugin scaled the loss before on_before_backward saw it
         lr = optimizer.param_groups[0].get("lr") if optimizer.param_groups else None
-        stats = session.record(loss, float(lr) if lr is not None else None, self._replays)
+        session.record(loss, float(lr) if lr is not None else None, self._replays)
         self._loss, self._replays = None, []
         if self.log:
             pl_module.log_dict(session.scalars(), on_step=True, on_epoch=False, batch_size=1)
         if session.should_stop:
             trainer.should_stop = True
-        del stats
 
     def on_train_end(self, trainer: Any, pl_module: Any) -> None:
         if self.session is not None:

@@ -35,10 +35,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gradscope.integrations._session import CallbackSession, check_stop_on, default_out, require
+from gradscope.integrations._extras import require
 
 _transformers = require(("transformers",), "transformers", "gradscope.integrations.transformers")
 require(("accelerate",), "transformers", "gradscope.integrations.transformers")
+
+from gradscope.integrations._session import CallbackSession, check_stop_on, default_out  # noqa: E402
 
 if TYPE_CHECKING:
     from gradscope.diagnosis import Diagnosis

@@ -250,11 +250,13 @@ def test_fp16_norms_are_unscaled(tmp_path):
     assert trace["clipped"].astype(bool).tolist() == [r["clipped"] for r in reference]
 
 
-def test_works_with_pytorch_lightning_too(tmp_path):
+def test_works_with_pytorch_lightning_too_and_log_false_logs_nothing(tmp_path):
     data = batches(4)
-    callback = GradscopeCallback(out=tmp_path / "run", report=False)
+    callback = GradscopeCallback(out=tmp_path / "run", report=False, log=False)
     trainer = fit(tmp_path, callback, data, steps=4, lightning=pytorch_lightning, gradient_clip_val=3.5)
     assert isinstance(trainer, pytorch_lightning.Trainer)
+    metrics = Path(trainer.logger.log_dir) / "metrics.csv"
+    assert not metrics.exists() or not any(c.startswith("gradscope/") for c in pd.read_csv(metrics).columns)
     trace = gradscope.load_run(tmp_path / "run").trace
     np.testing.assert_allclose(trace["grad_norm"], [r["grad_norm"] for r in plain_loop(data, lr=0.1, steps=4,
                                                                                         clip=3.5)], rtol=REL)

@@ -72,7 +72,7 @@ class GradscopeCallback(*_BASES):  # type: ignore[misc]
         super().__init__()
         self._stop_rank = check_stop_on(stop_on)
         self.out = Path(out) if out is not None else None
-        self.log = log
+        self.log_scalars = log  # not `self.log`: Lightning sets callback.log to the module's log method
         self.report = report
         self.weight_every = weight_every
         self.session: CallbackSession | None = None
@@ -126,7 +126,7 @@ class GradscopeCallback(*_BASES):  # type: ignore[misc]
         lr = optimizer.param_groups[0].get("lr") if optimizer.param_groups else None
         session.record(loss, float(lr) if lr is not None else None, self._replays)
         self._loss, self._replays = None, []
-        if self.log:
+        if self.log_scalars:
             pl_module.log_dict(session.scalars(), on_step=True, on_epoch=False, batch_size=1)
         if session.should_stop:
             trainer.should_stop = True

@@ -66,7 +66,7 @@ class GradscopeCallback(_transformers.TrainerCallback):
                  report: bool = True, weight_every: int = 1) -> None:
         self._stop_rank = check_stop_on(stop_on)
         self.out = Path(out) if out is not None else None
-        self.log = log
+        self.log_scalars = log
         self.report = report
         self.weight_every = weight_every
         self.session: CallbackSession | None = None
@@ -133,7 +133,7 @@ class GradscopeCallback(_transformers.TrainerCallback):
             return loss
 
         def log_with_scalars(logs: dict[str, float], *args: Any, **kwargs: Any) -> Any:
-            if self.log and self.session is not None and "loss" in logs:
+            if self.log_scalars and self.session is not None and "loss" in logs:
                 logs.update(self.session.scalars())
             return log(logs, *args, **kwargs)
 

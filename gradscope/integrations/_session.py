@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from gradscope.monitor import Monitor, StepStats
-from gradscope.trace import Event
+from gradscope.trace import Event, StopReason
 
 if TYPE_CHECKING:
     from gradscope.diagnosis import Diagnosis
@@ -30,7 +30,6 @@ STOP_ON = {"never": None, "warning": 1, "critical": 2}  # stop_on -> the severit
 # CHECK_EVERY steps or every tenth of the steps so far, whichever is more: a diagnosis reads the whole trace,
 # so checking at a fraction of its length keeps their total cost linear in the number of steps.
 CHECK_EVERY = 10
-STOPPED = "stop_on"  # RunInfo.stopped when stop_on ended training
 
 
 def check_stop_on(stop_on: str) -> int | None:
@@ -125,7 +124,7 @@ class CallbackSession:
         if hits:
             self.should_stop = True
             self.stop_reason = f"{hits[0].severity.value} {hits[0].kind.value} at step {hits[0].step}"
-            self.monitor.trace.info.stopped = STOPPED
+            self.monitor.trace.info.stopped = StopReason.STOP_ON
 
     def _locate(self, stats: StepStats, replays: list[Callable[[], Any]]) -> None:
         """Name the first module whose output is non-finite, replaying the step's forwards (weights unchanged:

@@ -138,8 +138,10 @@ class GradscopeCallback(*_BASES):  # type: ignore[misc]
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
         """Ctrl-C or an error in the user's code: what was recorded is kept, diagnosed, and written."""
         if self.session is not None and self.diagnosis is None:
+            from gradscope.trace import StopReason
+
             self.session.monitor.trace.info.stopped = (
-                "interrupted" if isinstance(exception, KeyboardInterrupt) else "error")
+                StopReason.INTERRUPTED if isinstance(exception, KeyboardInterrupt) else StopReason.ERROR)
             self.diagnosis = self.session.finish(report=self.report)
 
 

@@ -30,6 +30,9 @@ STOP_ON = {"never": None, "warning": 1, "critical": 2}  # stop_on -> the severit
 # CHECK_EVERY steps or every tenth of the steps so far, whichever is more: a diagnosis reads the whole trace,
 # so checking at a fraction of its length keeps their total cost linear in the number of steps.
 CHECK_EVERY = 10
+# A global norm past sqrt(float32 max) overflows `clip_grad_norm_` (norm_overflow, critical) while every element is
+# still finite: such a step is checked at once too.
+NORM_OVERFLOW = math.sqrt(float(torch.finfo(torch.float32).max))
 
 
 def check_stop_on(stop_on: str) -> int | None:
@@ -116,7 +119,8 @@ class CallbackSession:
     def _check_stop(self, stats: StepStats) -> None:
         if self.stop_rank is None or self.should_stop:
             return
-        if stats.finite and stats.step < self._next_check:
+        urgent = not stats.finite or not stats.grad_norm < NORM_OVERFLOW
+        if not urgent and stats.step < self._next_check:
             return
         self._next_check = stats.step + max(CHECK_EVERY, stats.step // 10)
         diagnosis = self.monitor.diagnose()

@@ -9,6 +9,7 @@ This module returns data and writes the comparison's artifacts; rendering lives 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
@@ -69,6 +70,38 @@ class ClipSetting:
 
     def to_dict(self) -> dict[str, Any]:
         return {"mode": self.mode, "threshold": self.threshold}
+
+
+@dataclass(frozen=True)
+class ConfigChange:
+    """A `--try` run: the config with `changes` applied (KEY=VALUE each, as `--set`), validated."""
+
+    changes: tuple[str, ...]
+    config: Config
+    index: int = 1  # its place among the --try runs, for its folder
+
+    @property
+    def label(self) -> str:
+        return "; ".join(self.changes)
+
+    @property
+    def folder(self) -> str:
+        slug = re.sub(r"[^A-Za-z0-9.=_-]+", "_", "_".join(self.changes)).strip("_")[:60]
+        return f"try-{self.index}-{slug}"
+
+    @property
+    def changes_clip(self) -> bool:
+        """A change of a [clip] key: that run clips as changed (otherwise it runs unclipped like the baseline)."""
+        return any(c.split("=", 1)[0].strip().startswith("clip.") for c in self.changes)
+
+
+def split_changes(text: str) -> tuple[str, ...]:
+    """`--try 'a.b=1;c.d="x"'` -> ("a.b=1", 'c.d="x"'); blank parts are dropped."""
+    parts = tuple(p.strip() for p in text.split(";") if p.strip())
+    if not parts:
+        raise ConfigError(f"--try {text!r}: no change given (fix: e.g. --try optimizer.lr=1e-3 or "
+                          "--try 'schedule.name=\"cosine\";schedule.warmup_steps=100')")
+    return parts
 
 
 @dataclass(frozen=True)
@@ -220,8 +253,9 @@ def split_paths(paths: Sequence[Path]) -> tuple[Path | None, list[Path]]:
 # -- running ------------------------------------------------------------------------------------------------
 def compare_config(config: Config, run_dir: Path, clips: Sequence[ClipSetting], *, steps: int | None = None,
                    recommend_mode: str | None = None, progress: ProgressFactory | None = None,
-                   plots: bool = True) -> Comparison:
-    """Run the unclipped baseline, then `config` once per clip setting, each in a subfolder of `run_dir`.
+                   plots: bool = True, tries: Sequence[ConfigChange] = ()) -> Comparison:
+    """Run the unclipped baseline, then `config` once per clip setting and each changed config of `tries`,
+    each in a subfolder of `run_dir`, all from the same seed (the same initial weights and data order).
 
     With `recommend_mode` ("norm" or "value"), `gradscope.recommend` runs first and its threshold is added.
     With no clip setting at all, the config's own `[clip]` is the one compared. A `UserCodeError` from the
@@ -240,23 +274,24 @@ def compare_config(config: Config, run_dir: Path, clips: Sequence[ClipSetting], 
     if not clips and config.clip.enabled:
         own = config.clip
         clips = [ClipSetting("norm", own.norm) if own.norm is not None else ClipSetting("value", own.value)]
-    if not clips:
+    if not clips and not tries:
         raise ConfigError(f"{config.source}: nothing to compare the baseline with (fix: give --clip-norm X, "
-                          "--clip-value X or --recommended, or add a [clip] table to the config)")
+                          "--clip-value X, --recommended or --try CHANGES, or add a [clip] table to the config)")
 
+    # The baseline runs without clipping, not even the config's; a --try run keeps only what it changes.
+    variants = [(BASELINE, BASELINE, None, config, ClipConfig())]
+    variants += [(s.label, s.folder, s, config, s.to_config()) for s in clips]
+    variants += [(t.label, t.folder, None, t.config, t.config.clip if t.changes_clip else ClipConfig())
+                 for t in tries]
     runs: list[ComparedRun] = []
     interrupted = False
     used: set[str] = set()
-    for setting in [None, *clips]:
-        label = BASELINE if setting is None else setting.label
-        name = BASELINE if setting is None else setting.folder
+    for label, name, setting, cfg, clip in variants:
         while name in used:  # thresholds equal to 6 significant digits: 1.0000001 and 1.0000002
             name += "-b"
         used.add(name)
-        folder = run_dir / name
         with progress(label) as update:
-            clip = ClipConfig() if setting is None else setting.to_config()  # baseline: not even the config's
-            result = train(config, folder, steps=steps, clip=clip, progress=update, label=label,
+            result = train(cfg, run_dir / name, steps=steps, clip=clip, progress=update, label=label,
                            write_plots=plots)
         if result.error is not None:
             raise result.error

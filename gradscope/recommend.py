@@ -62,11 +62,14 @@ class Trial:
     clipped_fraction: float = 0.0
     eliminated_at: int | None = None
     note: str = ""
+    changes: str = ""  # an alternative trial's config change, as `compare --try` takes it
+
 
     def row(self) -> dict[str, Any]:
         return {"threshold": self.threshold, "steps": self.steps, "late_loss": self.late_loss,
                 "first_nonfinite_step": self.first_nonfinite_step, "clipped_fraction": self.clipped_fraction,
-                "eliminated_at_step": self.eliminated_at, "note": self.note}
+                "eliminated_at_step": self.eliminated_at, "note": self.note,
+                **({"try": self.changes} if self.changes else {})}
 
 
 @dataclass(frozen=True)
@@ -398,7 +401,8 @@ def _judge(config: Config, trials: list[Trial], winner: Trial, initial: float, k
     if never_below_start or (best_alt is not None and best_alt.late_loss <= margin * clipped_there):
         clipping_helps = False
         if best_alt is not None and best_alt.late_loss < min(initial, clipped_there):
-            notes.append(f"fix the cause instead: {best_alt.note.split(':')[0]}")
+            notes.append(f"fix the cause instead: {best_alt.note.split(':')[0]} (side by side, from the same seed: "
+                         f"gradscope compare CONFIG --try '{best_alt.changes}')")
     return clipping_helps, notes, alternatives, vanishing
 
 
@@ -449,22 +453,24 @@ def _alternative_trials(config: Config, total: int, budget_left: int, advance, s
         return []
     trials: list[Trial] = []
 
-    def run(change: str, cfg: Config, label: str) -> Trial:
+    def run(change: str, cfg: Config, label: str, changes: str) -> Trial:
         trial = start(None, cfg, label=label)
         advance(trial, steps)
         trial.session.finish(write_plots=False)
         trial.note = change
+        trial.changes = changes
         trials.append(trial)
         return trial
 
     if csv:
         run("standardised inputs ([data] standardize = true)",
-            replace(config, data=replace(config.data, standardize=True)), "standardized")
+            replace(config, data=replace(config.data, standardize=True)), "standardized", "data.standardize=true")
     if has_lr:
         for factor in (LR_TRIAL_FACTOR, LR_TRIAL_FACTOR**2):
             options = dict(config.optimizer.options, lr=lr * factor)
             trial = run(f"lr {lr:g} -> {lr * factor:g}",
-                        replace(config, optimizer=replace(config.optimizer, options=options)), f"lr-x{factor:g}")
+                        replace(config, optimizer=replace(config.optimizer, options=options)), f"lr-x{factor:g}",
+                        f"optimizer.lr={lr * factor:g}")
             if trial.first_nonfinite_step is None or budget_left - steps * len(trials) < steps:
                 break  # it trains (or nothing is left for a 100x lower rate)
     return trials

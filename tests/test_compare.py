@@ -76,7 +76,10 @@ def plain_loop(steps: int, *, norm: float | None = None, value: float | None = N
         loss.backward()
         losses.append(loss.item())
         grads = [p.grad for p in model.parameters()]
-        finite = math.isfinite(loss.item()) and all(torch.isfinite(g).all() for g in grads)
+        # What a plain loop sees (the contract's first_nonfinite_step): the loss, any gradient element, or the
+        # global norm as torch computes it, which overflows float32 (~1.8e19) before the elements do.
+        finite = (math.isfinite(loss.item()) and all(torch.isfinite(g).all() for g in grads)
+                  and math.isfinite(torch.nn.utils.get_total_norm(grads).item()))
         if first_bad is None and not finite:
             first_bad = step
         if norm is not None:

@@ -156,6 +156,10 @@ def test_input_scale_and_learning_rate_are_not_clipping_problems(tmp_path):
     text = " ".join(rec.notes)
     assert "standardise" in text and "lr 0.01 -> 0.001" in text
     assert any("standardize = true" in n and "->" in n for n in rec.notes)  # the trial that shows the fix
+    # Each alternative trial names the `compare --try` change that reproduces it side by side.
+    tries = [row["try"] for row in rec.evidence["alternatives"]]
+    assert tries[0] == "data.standardize=true" and "optimizer.lr=0.001" in tries
+    assert any("gradscope compare CONFIG --try '" in n for n in rec.notes)
 
 
 def test_vanishing_gradients_are_not_a_clipping_problem(tmp_path):

@@ -37,10 +37,14 @@ ClipValueOpt = Annotated[list[str] | None, typer.Option(
     help="Rerun with every gradient element clipped to [-X, X] (clip_grad_value_). Repeat to try several.")]
 RecommendedOpt = Annotated[bool, typer.Option(
     "--recommended", help="Run gradscope recommend first and add its threshold to the runs compared.")]
+TryOpt = Annotated[list[str] | None, typer.Option(
+    "--try", metavar="CHANGES", show_default=False,
+    help="Rerun with config changes, KEY=VALUE (TOML values, as --set), several joined by ';', e.g. --try "
+         "optimizer.lr=1e-3 or --try 'schedule.name=\"cosine\";schedule.warmup_steps=100'. Repeat for more runs.")]
 ModeOpt = Annotated[str, typer.Option(
     "--mode", metavar="norm|value", help="With --recommended: recommend a norm or a value clip.")]
 
-_RERUN_OPTIONS = ("--clip-norm", "--clip-value", "--recommended", "--steps", "--set", "--sample")
+_RERUN_OPTIONS = ("--clip-norm", "--clip-value", "--recommended", "--try", "--steps", "--set", "--sample")
 
 
 def compare(
@@ -48,6 +52,7 @@ def compare(
     clip_norm: ClipNormOpt = None,
     clip_value: ClipValueOpt = None,
     recommended: RecommendedOpt = False,
+    tries: TryOpt = None,
     mode: ModeOpt = "norm",
     steps: StepsOpt = None,
     as_json: JsonOpt = False,
@@ -59,11 +64,12 @@ def compare(
     debug: DebugOpt = False,
     junit: JUnitOpt = None,
 ) -> None:
-    """Rerun with gradient clipping from the same seed and show, side by side, whether it fixed the run.
+    """Rerun with gradient clipping or any config change from the same seed and show, side by side, whether
+    it fixed the run.
 
     The unclipped baseline (the run diagnose makes) comes first, then one run per --clip-norm / --clip-value /
-    --recommended, each in its own subfolder of --out. Exit 1 when a clipped run still has a symptom at or
-    above --fail-on.
+    --recommended / --try, each in its own subfolder of --out. Exit 1 when a compared run still has a symptom
+    at or above --fail-on.
     """
     with handled(debug):
         check_fail_on(fail_on)
@@ -75,7 +81,7 @@ def compare(
             raise ConfigError(f"--mode {mode!r} is not a clip mode (fix: --mode norm or --mode value)")
         config_path, recorded = lib.split_paths(paths or [])
         if recorded:
-            given = [name for name, value in zip(_RERUN_OPTIONS, (clip_norm, clip_value, recommended, steps,
+            given = [name for name, value in zip(_RERUN_OPTIONS, (clip_norm, clip_value, recommended, tries, steps,
                                                                   overrides, sample), strict=True) if value]
             if given:
                 raise ConfigError(f"{given[0]} reruns a config and cannot be used with recorded run folders "
@@ -85,9 +91,12 @@ def compare(
         else:
             clips = lib.parse_clips(clip_norm or [], clip_value or [])
             cfg = resolve_config(config_path, sample, overrides, steps)
+            changed = [lib.ConfigChange(changes, resolve_config(config_path, sample, [*(overrides or []), *changes],
+                                                                steps), i)
+                       for i, changes in enumerate((lib.split_changes(t) for t in tries or []), start=1)]
             with stdout_to_stderr(as_json):
                 result = lib.compare_config(
-                    cfg, default_run_dir(f"{cfg.name}-compare", out), clips, steps=steps,
+                    cfg, default_run_dir(f"{cfg.name}-compare", out), clips, steps=steps, tries=changed,
                     recommend_mode=mode if recommended else None, plots=plots,
                     progress=lambda label: progress_bar(not as_json, f"compare {label}"))
         if junit is not None:

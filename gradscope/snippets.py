@@ -36,6 +36,8 @@ def _lr(lr: float | None, default: float) -> str:
 
 def _keras_optimizer(optimizer: str | None, lr: float | None, clip: str) -> str:
     """The Keras optimizer line: the user's optimizer and learning rate when Keras has it, else Adam."""
+    if optimizer is None and lr is None:  # nothing known about the user's optimizer: the plain placeholder
+        return f"optimizer = keras.optimizers.Adam(learning_rate=1e-3, {clip})\n"
     name = KERAS_OPTIMIZERS.get(optimizer or "")
     if name is not None:
         return f"optimizer = keras.optimizers.{name}(learning_rate={_lr(lr, 1e-3)}, {clip})\n"

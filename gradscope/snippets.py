@@ -74,8 +74,7 @@ def snippets(mode: str, threshold: float, optimizer: str | None = None, lr: floa
             "# clipnorm would clip each variable's gradient on its own (a different rule).\n"
             + _keras_optimizer(optimizer, lr, f"global_clipnorm={t}")
         )
-        lightning = ("# your LightningModule's configure_optimizers stays as it is\n"
-                     f'trainer = L.Trainer(gradient_clip_val={t}, gradient_clip_algorithm="norm")\n')
+        lightning = f'trainer = L.Trainer(gradient_clip_val={t}, gradient_clip_algorithm="norm")\n'
         transformers = (
             "# the Trainer clips the global gradient norm (after unscaling under fp16/bf16)\n"
             f'args = TrainingArguments(output_dir="out", max_grad_norm={t}{hf_args})\n'
@@ -91,8 +90,7 @@ def snippets(mode: str, threshold: float, optimizer: str | None = None, lr: floa
             "# clipvalue clips each gradient element to [-value, value], as PyTorch's clip_grad_value_ does\n"
             + _keras_optimizer(optimizer, lr, f"clipvalue={t}")
         )
-        lightning = ("# your LightningModule's configure_optimizers stays as it is\n"
-                     f'trainer = L.Trainer(gradient_clip_val={t}, gradient_clip_algorithm="value")\n')
+        lightning = f'trainer = L.Trainer(gradient_clip_val={t}, gradient_clip_algorithm="value")\n'
         transformers = (
             "# The Trainer has no value-clipping option (max_grad_norm clips the global norm only):\n"
             "# turn that off and clip values after each backward in a Trainer subclass.\n"

@@ -29,7 +29,7 @@ from gradscope.config import ClipConfig, Config
 from gradscope.errors import UserCodeError
 from gradscope.number_text import WORD, number_text
 from gradscope.run_folder import prepare_run_folder
-from gradscope.snippets import snippets
+from gradscope.snippets import optimizer_of, snippets
 from gradscope.symptoms.catalogue import SymptomKind
 from gradscope.trace import StopReason, Trace, first_nonfinite_step
 
@@ -272,7 +272,7 @@ def _search(config: Config, run_dir: Path, mode: str, budget: float, steps: int 
               f"{thresholds[0]:.3g} to {thresholds[-1]:.3g} around the stable-phase median "
               f"{stats['percentiles']['p50']:.3g}), scored by the late loss at {total} steps")
     return Recommendation(mode, float(threshold), method, clipping_helps, notes, evidence,
-                          snippets(mode, float(threshold)), str(run_dir), spent, budget_steps)
+                          snippets(mode, float(threshold), *optimizer_of(config)), str(run_dir), spent, budget_steps)
 
 
 def _with_result_notes(notes: list[str], mode: str, threshold: float, winner: Trial, unclipped: Trial, total: int,

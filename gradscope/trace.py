@@ -58,6 +58,7 @@ class StopReason(StrEnum):
     NONFINITE_WEIGHTS = "nonfinite_weights"  # stopped: nothing more to learn from NaN/Inf weights
     INTERRUPTED = "interrupted"  # Ctrl-C, or killed before run.json was written
     ERROR = "error"  # the user's code raised
+    STOP_ON = "stop_on"  # a framework callback's stop_on ended training at a symptom
 
 
 @dataclass

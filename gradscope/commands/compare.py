@@ -10,7 +10,17 @@ import typer
 
 from gradscope.commands.common import default_run_dir, progress_bar, resolve_config, stdout_to_stderr
 from gradscope.commands.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_SYMPTOMS, check_fail_on, fails, handled
-from gradscope.commands.options import DebugOpt, FailOnOpt, JsonOpt, OutOpt, PlotsOpt, SampleOpt, SetOpt, StepsOpt
+from gradscope.commands.options import (
+    DebugOpt,
+    FailOnOpt,
+    JsonOpt,
+    JUnitOpt,
+    OutOpt,
+    PlotsOpt,
+    SampleOpt,
+    SetOpt,
+    StepsOpt,
+)
 from gradscope.errors import ConfigError
 
 PathsArg = Annotated[list[Path] | None, typer.Argument(
@@ -56,6 +66,7 @@ def compare(
     sample: SampleOpt = None,
     plots: PlotsOpt = True,
     debug: DebugOpt = False,
+    junit: JUnitOpt = None,
 ) -> None:
     """Rerun with gradient clipping or any config change from the same seed and show, side by side, whether
     it fixed the run.
@@ -92,6 +103,11 @@ def compare(
                     cfg, default_run_dir(f"{cfg.name}-compare", out), clips, steps=steps, tries=changed,
                     recommend_mode=mode if recommended else None, plots=plots,
                     progress=lambda label: progress_bar(not as_json, f"compare {label}"))
+        if junit is not None:
+            from gradscope.report.junit import JUnitCase, write_junit
+
+            write_junit(junit, "compare", [JUnitCase(run.label, run.diagnosis, judged=i > 0)
+                                           for i, run in enumerate(result.runs)], fail_on)
         if as_json:
             typer.echo(dumps(result.to_dict()))
         else:

@@ -19,6 +19,7 @@ from gradscope.commands.options import (
     DebugOpt,
     FailOnOpt,
     JsonOpt,
+    JUnitOpt,
     OutOpt,
     PlotsOpt,
     SampleOpt,
@@ -37,6 +38,7 @@ def diagnose(
     sample: SampleOpt = None,
     plots: PlotsOpt = True,
     debug: DebugOpt = False,
+    junit: JUnitOpt = None,
 ) -> None:
     """Run instrumented training steps and report exploding/vanishing gradient symptoms."""
     with handled(debug):
@@ -51,6 +53,11 @@ def diagnose(
             result = train(cfg, run_dir, steps=steps, progress=progress, write_plots=plots)
         diagnosis = result.diagnosis
         recorded = f"{len(result.trace)} step(s) recorded before it are in {run_dir}"
+        if junit is not None:
+            from gradscope.report.junit import JUnitCase, write_junit
+
+            error = result.error.render() if result.error is not None else None
+            write_junit(junit, "diagnose", [JUnitCase(cfg.name, diagnosis, error=error)], fail_on)
         if result.error is not None:
             user_code_failed(result.error, f"({recorded}: trace.csv, diagnosis.json)", debug=debug)
         if as_json:

@@ -21,6 +21,8 @@ OutOpt = Annotated[Path | None, typer.Option(
 FailOnOpt = Annotated[str, typer.Option(
     "--fail-on", metavar="LEVEL",
     help="Exit 1 when a symptom at or above this severity is found: never, warning, critical.")]
+JUnitOpt = Annotated[Path | None, typer.Option(
+    "--junit", metavar="FILE", help="Also write the findings as JUnit XML to FILE (for CI).", show_default=False)]
 SetOpt = Annotated[list[str] | None, typer.Option(
     "--set", metavar="KEY=VALUE",
     help="Override a config key, e.g. --set run.steps=50 --set optimizer.lr=0.01 (TOML values).")]

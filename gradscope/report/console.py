@@ -20,6 +20,7 @@ STOPPED_NOTE = {  # after "N of M steps", by the summary's `stopped`
     StopReason.NONFINITE_WEIGHTS: " (stopped: weights are non-finite)",
     StopReason.INTERRUPTED: " (interrupted: diagnosis of the steps recorded)",
     StopReason.ERROR: " (stopped: your code raised)",
+    StopReason.STOP_ON: " (stopped by stop_on at a symptom)",
 }
 
 

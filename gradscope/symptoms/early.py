@@ -23,8 +23,8 @@ from gradscope.trace import Trace
 EARLY_INSTABILITY = Kind(
     "early_instability",
     "The first updates made the run worse: a learning rate too high for a start without warm-up.",
-    lambda ev: f"loss x{ev['loss_ratio']:.2f} of its start, grad norm x{ev['grad_ratio']:.1f}, "
-               f"lr {number_text(ev.get('lr'))} at step {ev['peak_step']}")
+    lambda ev: f"loss x{ev['loss_ratio']:.3g} of its start by step {ev['peak_step']}, grad norm "
+               f"x{ev['grad_ratio']:.3g}, lr {number_text(ev.get('lr'))}")
 
 
 def detect_early_instability(trace: Trace, thresholds: Thresholds = DEFAULT,
@@ -38,6 +38,8 @@ def detect_early_instability(trace: Trace, thresholds: Thresholds = DEFAULT,
     """
     t = thresholds
     k = t.early_window
+    if context.climb_onset is not None and context.climb_onset <= t.early_steps + k:
+        return []  # the rise is the start of an exponential climb: exploding_gradient tells it
     loss = finite_prefix(trace.loss)
     norms = trace.grad_norm[:len(loss)]
     if len(loss) < max(t.early_min_steps, k + 1) or not loss[0] > 0 or not np.all(loss[1:] > 0):

@@ -72,7 +72,8 @@ def plain_loop(lr: float = 0.05, clip: float | None = None, nan: bool = False,
 
 
 def distributed_loop(kind: str, lr: float = 0.05, clip: float | None = None, nan: bool = False,
-                     sync_every: int = 1, clip_value: float | None = None, save: Path | None = None) -> dict:
+                     sync_every: int = 1, clip_value: float | None = None, save: Path | None = None,
+                     track_max_abs: bool = True) -> dict:
     """The same loop with the model under `kind` (ddp | fsdp) and gradscope's Monitor; what this rank recorded."""
     import torch.distributed as dist
 
@@ -81,7 +82,7 @@ def distributed_loop(kind: str, lr: float = 0.05, clip: float | None = None, nan
 
     model = wrap(build_model(), kind, torch.device("cpu"))
     opt = torch.optim.SGD(model.parameters(), lr=lr)
-    monitor = Monitor(model, sync_every=sync_every, weight_every=1)
+    monitor = Monitor(model, sync_every=sync_every, weight_every=1, track_max_abs=track_max_abs)
     for x, y in batches(nan):
         opt.zero_grad()
         xs, ys = rank_slice((x, y), dist.get_world_size())
@@ -113,11 +114,12 @@ SCENARIOS = {
     "fsdp_nan": {"kind": "fsdp", "nan": True},
     "ddp_nan": {"kind": "ddp", "nan": True},
     "fsdp_sync": {"kind": "fsdp", "sync_every": 2, "clip": 0.5, "lr": 0.2},
-    "fsdp_value": {"kind": "fsdp", "clip_value": 0.3},
+    "fsdp_value": {"kind": "fsdp", "clip_value": 0.3, "track_max_abs": False},  # clip_value_ takes the peak
 }
 
 
 def main() -> None:
+    """OUT: every scenario's record into OUT/rank<R>.json; the `save` scenario's folders under OUT."""
     import torch.distributed as dist
 
     out = Path(sys.argv[1])

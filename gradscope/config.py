@@ -19,6 +19,7 @@ CONFIG_NAME = "gradscope.toml"
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DATA_SOURCES = ("csv",)
 PRECISIONS = ("fp32", "bf16", "fp16")
+PARALLEL = ("none", "ddp", "fsdp")  # [run] parallel (gradscope.distributed)
 BUILTIN_SCHEDULES = ("constant", "linear", "cosine")  # transformers' get_{name}_schedule_with_warmup
 _KEY_PART = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -69,6 +70,7 @@ class RunConfig:
     threads: int | None = None  # torch intra-op threads; None keeps torch's default
     precision: str = "fp32"  # fp32 | bf16 | fp16: autocast of forward and loss; fp16 adds a GradScaler
     accumulate: int = 1  # micro-batches per optimizer step
+    parallel: str = "none"  # none | ddp | fsdp: under torchrun, the model wrapped and every batch split across ranks
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,8 @@ class Config:
         if self.run.threads:
             run["threads"] = self.run.threads
         run |= {"precision": self.run.precision, "accumulate": self.run.accumulate}
+        if self.run.parallel != "none":
+            run["parallel"] = self.run.parallel
         tables = {"model": model, "data": data, "loss": loss,
                   "optimizer": {"name": imp(self.optimizer.name), **self.optimizer.options}, "run": run}
         clip = {k: v for k, v in (("norm", self.clip.norm), ("value", self.clip.value),
@@ -196,7 +200,7 @@ SCHEMA: dict[str, dict[str, tuple]] = {
     "loss": {"name": _STR, "step": _STR},
     "optimizer": {"name": _STR},
     "run": {"steps": _STEPS, "seed": _SEED, "device": _STR, "threads": _THREADS, "precision": _STR,
-            "accumulate": _int_in(1, 2**20, "a positive integer")},
+            "accumulate": _int_in(1, 2**20, "a positive integer"), "parallel": _STR},
     "clip": {"norm": _POS_FLOAT, "value": _POS_FLOAT, "adaptive": _BOOL},
     "schedule": {"name": _STR, "warmup_steps": _NONNEG_INT},
 }
@@ -211,6 +215,7 @@ _FIX = {
     ("clip", "adaptive"): "e.g. adaptive = true",
     ("run", "precision"): 'use one of "fp32", "bf16", "fp16"',
     ("run", "accumulate"): "e.g. accumulate = 4 (micro-batches per optimizer step)",
+    ("run", "parallel"): 'use one of "none", "ddp", "fsdp"',
     ("schedule", "warmup_steps"): "e.g. warmup_steps = 100",
 }
 
@@ -355,6 +360,9 @@ def validate(raw: dict[str, Any], source: str, base_dir: Path, *, name: str = "r
     if run.get("precision", "fp32") not in PRECISIONS:
         raise ConfigError(f"{source}: [run] precision must be one of {', '.join(PRECISIONS)}, got "
                           f"{run['precision']!r}{did_you_mean(run['precision'], PRECISIONS)}")
+    if run.get("parallel", "none") not in PARALLEL:
+        raise ConfigError(f"{source}: [run] parallel must be one of {', '.join(PARALLEL)}, got {run['parallel']!r}"
+                          f"{did_you_mean(run['parallel'], PARALLEL)}")
     _check_schedule(source, schedule)
     _check_clip(source, clip)
 
@@ -377,7 +385,7 @@ def validate(raw: dict[str, Any], source: str, base_dir: Path, *, name: str = "r
                         {k: v for k, v in loss.items() if k not in ("name", "step")}),
         optimizer=OptimizerConfig(opt["name"], {k: v for k, v in opt.items() if k != "name"}),
         run=RunConfig(run.get("steps", 200), run.get("seed", 0), run.get("device", "auto"), run.get("threads"),
-                      run.get("precision", "fp32"), run.get("accumulate", 1)),
+                      run.get("precision", "fp32"), run.get("accumulate", 1), run.get("parallel", "none")),
         clip=ClipConfig(float(clip["norm"]) if "norm" in clip else None,
                         float(clip["value"]) if "value" in clip else None, clip.get("adaptive", False)),
         schedule=ScheduleConfig(schedule.get("name"), schedule.get("warmup_steps", 0),

@@ -17,7 +17,11 @@ resolution when full: (recent + history) x parameters floats, whatever the numbe
 `Trace.stream_to` write every step to CSV.
 
 The pieces, one idea each: `norm_kernels` (the fused norm calls and their layout), `row_layout` (one step's row,
-built on the device and decoded on the host), `pending` (rows waiting for their copy), `amp` (the GradScaler).
+built on the device and decoded on the host), `pending` (rows waiting for their copy), `amp` (the GradScaler),
+`rank_reduce` (under torch.distributed: DDP, FSDP2's DTensor shards, a loop that all-reduces its own gradients,
+the whole model's norms, flags and mean loss on every rank from one collective per step; with `sync_every=N`
+too, since `clip_norm_` needs each step's global norm: the collective is queued on the device's stream and does
+not wait for the host), `param_names` (the model's own names inside DDP, torch.compile and FSDP wrappers).
 """
 
 from __future__ import annotations
@@ -33,8 +37,11 @@ import torch
 from torch import nn
 
 from gradscope.amp import AMP_PERSISTENT_SKIPS, AmpWatch
-from gradscope.norm_kernels import NormKernels, exact_norms
+from gradscope.distributed import is_writer
+from gradscope.norm_kernels import NormKernels
+from gradscope.param_names import owner_types, trainable_parameters
 from gradscope.pending import PendingRows
+from gradscope.rank_reduce import ranks_for
 from gradscope.row_layout import HostRow, RowHeader, RowLayout, loss_tensor
 from gradscope.trace import Event, RunInfo, Trace
 
@@ -99,7 +106,7 @@ class Monitor:
                  track_max_abs: bool = False, recent: int = 256, history: int = 4096, label: str = "") -> None:
         if weight_every < 1 or sync_every < 1:
             raise ValueError("weight_every and sync_every must be >= 1")
-        named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        named = trainable_parameters(model)  # the model's own names, without DDP's `module.` or other wrappers'
         if not named:
             raise ValueError("the model has no parameters that require gradients")
         self.model = model
@@ -108,12 +115,13 @@ class Monitor:
         self.weight_every = weight_every
         self.sync_every = sync_every
         self.track_max_abs = track_max_abs
-        owners = {f"{m}.{n}" if m else n: type(mod).__name__
-                  for m, mod in model.named_modules() for n, _ in mod.named_parameters(recurse=False)}
+        owners = owner_types(model)
         self.trace = Trace(RunInfo(self.names, [list(p.shape) for p in self.params],
                                    [owners.get(n, "") for n in self.names], label=label),
                            recent=recent, history=history)
-        self._kernels = NormKernels(self.params)
+        # Under torch.distributed the kernels measure this rank's shards; one collective makes them the model's.
+        self._ranks = ranks_for(self.params)
+        self._kernels = NormKernels(self._ranks.local_params(self.params))
         self._amp = AmpWatch(scaler)
         self._pending = PendingRows()
         self._step = 0
@@ -150,8 +158,10 @@ class Monitor:
         with torch.no_grad():
             scale = self._amp.scale_to_divide(kernels.device)
             layout = RowLayout.of(kernels.n, step % self.weight_every == 0, self.track_max_abs, scale is not None)
-            norms, total = kernels.measure([p.grad for p in self.params], layout.weights, layout.max_abs)
-            row = layout.device_row(norms, total, loss_tensor(loss, kernels.device), scale)
+            norms, total = kernels.measure(self._ranks.grads(self.params), layout.weights, layout.max_abs)
+            # Under torch.distributed: the whole model's norms and the global mean loss, on every rank.
+            norms, total, step_loss = self._ranks.reduce(norms, total, loss_tensor(loss, kernels.device), layout)
+            row = layout.device_row(norms, total, step_loss, scale)
             if scale is not None:
                 total = total / scale.reshape(())  # clip_norm_ then scales the still-scaled gradients right
         self._total = total
@@ -209,24 +219,20 @@ class Monitor:
         bad = np.flatnonzero(~np.isfinite(weights)).tolist()
         if bad and self.sync_every == 1:
             # As for gradients: a weight norm past ~1e19 overflows float32 while every weight is finite.
-            bad, weights = exact_norms([self.params[i] for i in bad], bad, weights)
+            bad, weights = self._ranks.exact_norms([self.params[i] for i in bad], bad, weights)
         self._last_weights = weights
         self._last_weight_norm = math.sqrt(float(np.dot(weights, weights)))
         return weights, bad
 
     def _land_grads(self, row: HostRow) -> tuple[np.ndarray, float, list[int], bool]:
-        """Gradient norms, global norm, the parameters whose gradient is not finite, and whether the float32
-        global norm overflowed although every element is finite.
-
-        A norm can overflow float32 while every element is finite (|g| > ~1.8e19): per-parameter norms that did
-        are recomputed in float64 (only with sync_every=1: later the gradients are gone), and a global norm that
-        did is taken in float64 from the per-parameter ones. The trace keeps that exact norm; `norm_overflow`
-        says a plain loop saw inf there.
-        """
+        """Gradient norms, global norm, the parameters whose gradient is not finite, and whether the float32 global
+        norm overflowed with every element finite (|g| > ~1.8e19). Such per-parameter norms are recomputed in
+        float64 (with sync_every=1 only: later the gradients are gone), the global one from them; the trace keeps
+        that exact norm, and `norm_overflow` says a plain loop saw inf there."""
         grads, total = row.grads, row.total
         bad = np.flatnonzero(~np.isfinite(grads)).tolist()
         if bad and self.sync_every == 1:
-            bad, grads = exact_norms([self.params[i].grad for i in bad], bad, grads, row.scale or 1.0)
+            bad, grads = self._ranks.exact_norms([self.params[i].grad for i in bad], bad, grads, row.scale or 1.0)
         overflow = not bad and not math.isfinite(total)
         if overflow:
             total = math.sqrt(float(np.dot(grads, grads)))
@@ -259,7 +265,7 @@ class Monitor:
         with torch.no_grad():
             coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
             coef = torch.where(torch.isfinite(total), coef, torch.ones_like(coef))
-            self._kernels.multiply_grads_(coef)
+            self._kernels.multiply_grads_(coef, self._ranks.grads(self.params))
         self._mark_clipped(lambda host_total: math.isfinite(host_total) and host_total > max_norm,
                            lambda: (total > max_norm) & torch.isfinite(total))
         return total
@@ -269,8 +275,7 @@ class Monitor:
         if not self.track_max_abs:
             # The first call: take this step's peak here (one sync); from now on record() takes it.
             with torch.no_grad():
-                peak_tensor = self._kernels.grad_peak()
-                peak = float(peak_tensor) if peak_tensor is not None else 0.0  # one sync
+                peak = self._ranks.peak(self._kernels.grad_peak(self._ranks.grads(self.params)))  # one sync
             self.track_max_abs = True
             self._mark_clipped(lambda _: peak > clip_value,
                                lambda: torch.tensor(peak > clip_value, device=self._kernels.device))
@@ -279,7 +284,7 @@ class Monitor:
             self._mark_clipped(lambda _: self.trace.column("grad_max_abs")[-1] > clip_value,
                                lambda: (pending_peaks.max() > clip_value) if pending_peaks is not None
                                and pending_peaks.numel() else self._kernels.zero[0] > 0)
-        torch.nn.utils.clip_grad_value_(self.params, clip_value)
+        torch.nn.utils.clip_grad_value_(self.params, clip_value)  # elementwise: DTensor gradients clamp their shards
 
     def _mark_clipped(self, host_rule: Any, device_rule: Any) -> None:
         """Set this step's `clipped` column: on the host when its row has landed, else as a device-side flag."""
@@ -306,10 +311,14 @@ class Monitor:
         trace.csv holds every step. The per-parameter CSVs hold the steps still in memory: all of them for a
         run shorter than `recent + history` steps, else the recent window and the downsampled history. What an
         earlier run left in `path` (its trace, plots, trial folders) is removed first; other files are kept.
+        Under torch.distributed only rank 0 writes (every rank holds the same statistics); the other ranks
+        return the path and write nothing.
         """
         from gradscope.run_folder import finish_run_folder, prepare_run_folder
 
         diagnosis = self.diagnose()
+        if not is_writer():
+            return Path(path)
         run_dir = prepare_run_folder(Path(path), streaming=self.trace)  # a stream into `path` keeps its CSVs
         finish_run_folder(run_dir, self.trace, diagnosis)
         return run_dir

@@ -8,9 +8,9 @@ gather, by an index cached until the set of present gradients changes, puts the 
 Norms come out in float32 whatever the parameters' dtype (float16 overflows at 65,504).
 
 Everything here stays on the device: no `.item()`, no host copy (the row goes to the host later, in one copy).
-`NormKernels.measure` is the one place where a step's per-parameter norms become the global norm: under
-torch.distributed (sharded or DTensor gradients) that is where local squared norms would be summed across ranks
-in one collective over the stacked row, before the global norm is taken.
+Under torch.distributed the kernels see each rank's local shards (`rank_reduce.local`): `Monitor` hands the row
+`measure` returns to `rank_reduce.RankReduce`, whose one collective turns the shards' norms into the full
+parameters' and the global norm.
 """
 
 from __future__ import annotations
@@ -120,24 +120,26 @@ class NormKernels:
         order = [i for members in self._grad_members for i in members]
         self._grad_gather = _gather_index(order, self.n, self.device)
 
-    def multiply_grads_(self, coef: torch.Tensor) -> None:
-        """Every present gradient times `coef` (a device scalar): one fused multiply per device and dtype."""
+    def multiply_grads_(self, coef: torch.Tensor, grads: list[Any]) -> None:
+        """Every present gradient in `grads` (parameter order) times `coef` (a device scalar): one fused multiply
+        per device and dtype."""
         if self.fast:
             with contextlib.suppress(TypeError):  # some gradients are None
-                torch._foreach_mul_([p.grad for p in self.params], coef.to(self.device))
+                torch._foreach_mul_(grads, coef.to(self.device))
                 return
-        for _, members in self.groups:
-            group = [p.grad for p in members if p.grad is not None]
+        for indices, _ in self.groups:
+            group = [grads[i] for i in indices if grads[i] is not None]
             if group:
                 torch._foreach_mul_(group, coef.to(group[0].device))
 
-    def grad_peak(self) -> torch.Tensor | None:
-        """The largest |element| of any gradient, a float32 scalar on the device (None without gradients)."""
+    def grad_peak(self, grads: list[Any]) -> torch.Tensor | None:
+        """The largest |element| of any of `grads` (parameter order), a float32 scalar on the device (None
+        without gradients)."""
         peaks = []
-        for (_, members), kw in zip(self.groups, self._group_kw, strict=True):
-            grads = [p.grad for p in members if p.grad is not None and p.grad.numel()]
-            if grads:
-                peaks.append(stacked_norms(grads, math.inf, kw).max().to(self.device, torch.float32))
+        for (indices, _), kw in zip(self.groups, self._group_kw, strict=True):
+            present = [grads[i] for i in indices if grads[i] is not None and grads[i].numel()]
+            if present:
+                peaks.append(stacked_norms(present, math.inf, kw).max().to(self.device, torch.float32))
         return torch.stack(peaks).max() if peaks else None
 
 

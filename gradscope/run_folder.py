@@ -11,6 +11,9 @@ CSVs, `run.json` (names, shapes, how the run ended), `diagnosis.json`, the resol
   atomically (a temporary file, then a rename), so a reader never sees half a JSON document.
 
 Names never change: folders written before this module read the same (`load_run`, `read_trace`).
+
+Under torch.distributed only rank 0 writes (`distributed.is_writer`): every rank holds the same statistics, and
+on the other ranks these functions return what they would and touch nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from gradscope.distributed import is_writer
 
 if TYPE_CHECKING:
     from gradscope.config import Config
@@ -73,6 +78,8 @@ def prepare_run_folder(run_dir: Path, *, streaming: Trace | None = None, keep: I
     being run may be an earlier run's resolved_config.toml).
     """
     run_dir = Path(run_dir)
+    if not is_writer():
+        return run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     kept = {Path(p).resolve() for p in keep if p is not None}
     if streaming is not None and _same_folder(streaming.streaming_to, run_dir):
@@ -130,14 +137,16 @@ def finish_run_folder(run_dir: Path, trace: Trace, diagnosis: Diagnosis, *, plot
     diagnosis given is not changed: when its `run_dir` differs, a copy naming `run_dir` is written and returned.
     """
     run_dir = Path(run_dir)
+    if diagnosis.run_dir != str(run_dir):
+        diagnosis = dataclasses.replace(diagnosis, run_dir=str(run_dir))
+    if not is_writer():
+        return diagnosis
     run_dir.mkdir(parents=True, exist_ok=True)
     if _same_folder(trace.streaming_to, run_dir):
         trace.close()
     else:
         trace.write_csvs(run_dir)
     write_json_atomic(run_dir / RUN_FILE, trace.info.to_dict(), strict=False)
-    if diagnosis.run_dir != str(run_dir):
-        diagnosis = dataclasses.replace(diagnosis, run_dir=str(run_dir))
     write_json_atomic(run_dir / DIAGNOSIS_FILE, diagnosis.to_dict())
     if plots and len(trace):
         _write_plots(run_dir, trace, diagnosis)
@@ -181,6 +190,8 @@ def write_text_atomic(path: Path, text: str) -> None:
 def _write_atomic(path: Path, pieces: Iterable[str]) -> None:
     """Write `pieces` (strings, possibly produced lazily) to a temporary file beside `path`, then rename it over
     `path` (atomic on POSIX and Windows); on any failure the temporary file is removed and `path` untouched."""
+    if not is_writer():
+        return
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with temporary.open("w", encoding="utf-8", newline="\n") as handle:

@@ -20,6 +20,7 @@ import torch
 
 from gradscope.config import ClipConfig, Config
 from gradscope.diagnosis import Diagnosis, diagnose_trace
+from gradscope.distributed import is_writer, rank_slice, replay_model, start, wrap
 from gradscope.errors import UserCodeError
 from gradscope.loading import (
     build_batches,
@@ -32,6 +33,7 @@ from gradscope.loading import (
 )
 from gradscope.locate import Location, locate_nonfinite, rng_snapshot
 from gradscope.monitor import Monitor, StepStats
+from gradscope.rank_reduce import ranks_for
 from gradscope.recipe import Recipe
 from gradscope.run_folder import finish_run_folder, prepare_run_folder, write_resolved_config
 from gradscope.schedules import build_schedule
@@ -84,12 +86,13 @@ class TrainingSession:
         self.steps = steps or config.run.steps
         self.clip = clip if clip is not None else config.clip
         self.label = label or config.name
+        # Under torchrun (`[run] parallel`): join the process group first, so only rank 0 writes from here on.
+        self.device, self.world = start(config.run, resolve_device(config.run.device), config.source)
         # A reused --out must not show an older run's files (the config itself may be one of them: kept).
         self.run_dir = prepare_run_folder(Path(run_dir), keep=[config.path])
         write_resolved_config(self.run_dir, replace(config, run=replace(config.run, steps=self.steps), clip=self.clip))
         if config.run.threads:
             torch.set_num_threads(config.run.threads)
-        self.device = resolve_device(config.run.device)
         outer = _rng_states()
         seed_everything(config.run.seed)
         try:
@@ -97,6 +100,7 @@ class TrainingSession:
             self.batches = iter(build_batches(config, config.run.seed))
             self.loss_fn = build_loss(config)
             self.model.to(self.device)
+            self.model = wrap(self.model, config.run.parallel, self.device)  # DDP / FSDP2, before the optimizer
             self.model.train()
             self.optimizer = build_optimizer(config, self.model)
             self.scheduler = build_schedule(config, self.optimizer, self.steps)
@@ -121,7 +125,8 @@ class TrainingSession:
 
             self.guard = Guard(monitor=self.monitor)
             info.clip_mode = "adaptive"
-        self.trace.stream_to(self.run_dir)
+        if is_writer():
+            self.trace.stream_to(self.run_dir)
         self.step = 0
         self.stop: StopReason | None = None  # why no more steps can run; None while the run can go on
         self.error: UserCodeError | None = None  # with StopReason.ERROR: what the user's code raised
@@ -165,8 +170,10 @@ class TrainingSession:
             if stats.nonfinite_weights:
                 self.stop = StopReason.NONFINITE_WEIGHTS  # nothing more to learn from NaN weights
                 return
-            _locate_first(monitor, model, self.loss_fn, [(b, r) for _, b, r in micro], recipe, stats,
-                          self._located)
+            replay = replay_model(model, self.config.run.parallel)  # no collective in the replay
+            if replay is not None:
+                _locate_first(monitor, replay, self.loss_fn, [(b, r) for _, b, r in micro], recipe, stats,
+                              self._located)
             if clip.norm is not None:
                 monitor.clip_norm_(clip.norm)
             elif clip.value is not None:
@@ -185,7 +192,7 @@ class TrainingSession:
         """Forward and backward of the step's micro-batches: (loss, batch, RNG state before it) for each."""
         micro = []
         for _ in range(self.recipe.accumulate):
-            batch = move_to(next(self.batches), self.device)
+            batch = move_to(rank_slice(next(self.batches), self.world), self.device)  # this rank's part
             if self.first_batch is None:
                 self.first_batch = batch  # kept for input statistics (recommend's input-scale note)
             rng = rng_snapshot(self.device)
@@ -258,7 +265,8 @@ def _locate_first(monitor: Monitor, model: torch.nn.Module, loss_fn, micro: list
 @torch.no_grad()
 def _check_final_weights(monitor: Monitor, last_step: int) -> bool:
     """The last optimizer.step() is not followed by a record: check its weights once. True when finite."""
-    bad = [n for n, p in zip(monitor.names, monitor.params, strict=True) if not bool(torch.isfinite(p).all())]
+    finite = ranks_for(monitor.params).all_finite(monitor.params)  # under torch.distributed: on every rank
+    bad = [n for n, ok in zip(monitor.names, finite, strict=True) if not ok]
     if bad and not any(e.kind == "nonfinite_weight" for e in monitor.trace.info.events):
         monitor.replace_event(Event("nonfinite_weight", last_step, parameter=bad[0], stage="step",
                                     others=tuple(bad[1:21])))

@@ -112,7 +112,8 @@ CONFIG_CASES = [
                  r"\(fix: use \[model\], \[data\], \[loss\], \[optimizer\], \[run\], \[clip\], \[schedule\]\)$",
                  id="unknown-table"),
     pytest.param(("steps = 30", "step = 30"), r'unknown key \[run\] step \(did you mean "steps"\?\) '
-                 r"\(fix: valid keys are steps, seed, device, threads, precision, accumulate\)$", id="unknown-key"),
+                 r"\(fix: valid keys are steps, seed, device, threads, precision, accumulate, parallel\)$",
+                 id="unknown-key"),
     pytest.param(("[data]", "[data]\nbatchsize = 8"), r'unknown key \[data\] batchsize \(did you mean '
                  r'"batch_size"\?\)', id="unknown-key-data"),
     pytest.param(("steps = 30", 'steps = "ten"'), r"\[run\] steps must be a positive integer, got 'ten' "

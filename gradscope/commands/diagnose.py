@@ -60,7 +60,11 @@ def diagnose(
             write_junit(junit, "diagnose", [JUnitCase(cfg.name, diagnosis, error=error)], fail_on)
         if result.error is not None:
             user_code_failed(result.error, f"({recorded}: trace.csv, diagnosis.json)", debug=debug)
-        if as_json:
+        from gradscope.distributed import is_writer
+
+        if not is_writer():
+            pass  # under torchrun rank 0 prints; every rank holds the same findings and exits with the same code
+        elif as_json:
             typer.echo(dumps(diagnosis.to_dict()))
         else:
             target = f"--sample {sample}" if sample else (str(config) if config else "")

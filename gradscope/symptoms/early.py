@@ -39,7 +39,7 @@ def detect_early_instability(trace: Trace, thresholds: Thresholds = DEFAULT,
     t = thresholds
     k = t.early_window
     if context.climb_onset is not None and context.climb_onset <= t.early_steps + k:
-        return []  # the rise is the start of an exponential climb: exploding_gradient tells it
+        return []  # the rise is the start of an exponential climb: the exploding-gradient symptom tells it
     loss = finite_prefix(trace.loss)
     norms = trace.grad_norm[:len(loss)]
     if len(loss) < max(t.early_min_steps, k + 1) or not loss[0] > 0 or not np.all(loss[1:] > 0):

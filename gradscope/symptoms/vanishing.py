@@ -16,6 +16,9 @@ from gradscope.symptoms.base import NO_CONTEXT, Context, Detector, Kind, Severit
 from gradscope.symptoms.thresholds import DEFAULT, Thresholds
 from gradscope.trace import Trace, first_nonfinite_step
 
+JUMP_BEFORE_DEATH = 10.0  # a gradient norm this far above step 0's before units died: the updates killed them
+LOSS_RISE_BEFORE_DEATH = 1.5  # or a loss that rose this far above its start
+
 EXCLUDED_MODULES = ("Embedding", "EmbeddingBag")
 COLLAPSE_MIN_STEPS = 20  # the collapse of the global norm needs this many finite steps
 
@@ -68,14 +71,37 @@ def _dead(trace: Trace, t: Thresholds, before_step: int | None = None) -> list[S
         return []
     names = [trace.info.param_names[j] for j in dead]
     start = int(steps[len(norms) // 2])
+    alive = np.flatnonzero(np.any(norms[:, dead] != 0.0, axis=1))
+    died = int(steps[alive[-1] + 1]) if len(alive) and alive[-1] + 1 < len(steps) else int(steps[0])
+    story, advice = _before(trace, died)
     return [Symptom(
         VANISHING_GRADIENT, Severity.WARNING, start,
         f"gradients vanish: {len(dead)} of {len(layers)} weight matrices get no gradient at all from step "
-        f"{start} on (dead units)", parameter=names[0],
-        evidence={"dead_layers": names[:20], "weight_layers": len(layers),
+        f"{died} on (dead units){story}", parameter=names[0],
+        evidence={"dead_layers": names[:20], "weight_layers": len(layers), "died_at_step": died,
                   "thresholds": {"dead_fraction": t.dead_fraction}},
-        advice="the units feeding these layers are dead (ReLUs stuck at zero, saturated sigmoid/tanh): lower "
-               "the learning rate, use LeakyReLU/GELU, normalise inputs, or re-initialise")]
+        advice=advice or "the units feeding these layers are dead (ReLUs stuck at zero, saturated sigmoid/tanh): "
+                         "lower the learning rate, use LeakyReLU/GELU, normalise inputs, or re-initialise")]
+
+
+def _before(trace: Trace, until: int) -> tuple[str, str]:
+    """What happened before gradients died at step `until`: a jump of the gradient norm or the loss says the
+    updates were too large (a too-high learning rate knocks ReLUs into their flat region), not the activation."""
+    n = int(np.searchsorted(trace.steps, until))
+    norms, loss, lr = trace.grad_norm[:n], trace.loss[:n], trace.column("lr")[:n]
+    if n < 3 or not np.isfinite(norms[0]) or not norms[0] > 0 or not loss[0] > 0:
+        return "", ""
+    finite = np.isfinite(norms)
+    peak = int(np.argmax(np.where(finite, norms, -np.inf)))
+    jump, rise = float(norms[peak] / norms[0]), float(np.nanmax(loss) / loss[0])
+    if jump < JUMP_BEFORE_DEATH and rise < LOSS_RISE_BEFORE_DEATH:
+        return "", ""
+    at_lr = f", lr {lr[peak]:.3g}" if np.isfinite(lr[peak]) else ""
+    story = (f", after the gradient norm jumped {jump:.3g}x at step {int(trace.steps[peak])}{at_lr}" if
+             jump >= JUMP_BEFORE_DEATH else f", after the loss rose to {rise:.3g}x its start{at_lr}")
+    return story, ("the updates were too large before the units died (not the activation function): lower the "
+                   "learning rate or warm it up, and clip the gradient norm (gradscope recommend); LeakyReLU/GELU "
+                   "keep a gradient where ReLU has none")
 
 
 def _signal_biases(trace: Trace) -> list[int]:
@@ -131,8 +157,9 @@ def _depth_ratio(trace: Trace, t: Thresholds, norms: np.ndarray, layers: list[in
         evidence={"compared": what, "early_to_late_ratio": ratio, "early_median_grad_norm": early,
                   "late_median_grad_norm": late, "layer_median_grad_norms": per_layer,
                   "thresholds": {"ratio": t.vanishing_ratio, "min_layers": t.min_weight_layers}},
-        advice="clipping cannot help: use ReLU/GELU instead of sigmoid/tanh, add normalisation or residual "
-               "connections, or a variance-preserving initialisation (Kaiming/Xavier)")]
+        advice=_before(trace, int(trace.steps[-1]) + 1)[1]
+        or "clipping cannot help: use ReLU/GELU instead of sigmoid/tanh, add normalisation or residual "
+           "connections, or a variance-preserving initialisation (Kaiming/Xavier)")]
 
 
 def _collapse(trace: Trace, t: Thresholds) -> list[Symptom]:

@@ -152,3 +152,26 @@ def test_biases_show_the_signal_vanishing_when_weight_gradients_stay_flat():
     [symptom] = detect_vanishing_gradient(make_trace(np.full(60, 1.0), layer_grads=layers))
     assert symptom.evidence["compared"] == "biases" and symptom.evidence["early_to_late_ratio"] < 1e-3
     assert symptom.parameter == "0.bias"
+
+
+def test_units_that_died_after_a_gradient_jump_get_advice_about_the_updates():
+    """A ReLU net at too high a learning rate: a jump of the gradient norm, then most weight matrices get no
+    gradient at all. The advice is about the updates (lr, warm-up, clipping), not 'use ReLU instead of sigmoid'."""
+    import numpy as np
+    from symptom_traces import make_trace, mlp_info
+
+    from gradscope.symptoms.vanishing import detect_vanishing_gradient
+
+    n = 100
+    k = len(mlp_info().param_names)
+    layers = np.ones((n, k))
+    layers[5] = 50.0  # the jump
+    layers[8:, :] = 0.0  # dead from step 8 on
+    layers[8:, -1] = 0.3  # the output bias still learns
+    norms = np.sqrt((layers**2).sum(1))
+    loss = np.full(n, 1.0)
+    [symptom] = detect_vanishing_gradient(make_trace(loss, norms, layer_grads=layers))
+    assert symptom.evidence["died_at_step"] == 8
+    assert "after the gradient norm jumped" in symptom.message and "at step 5" in symptom.message
+    assert "lower the learning rate or warm it up" in symptom.advice
+    assert "instead of sigmoid" not in symptom.advice

@@ -200,9 +200,9 @@ class Trace:
             self._writer.flush()
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
 
     @property
     def streaming_to(self) -> Path | None:
@@ -297,16 +297,23 @@ def _fmt(value: Any) -> str:
 
 
 class TraceWriter:
-    """Streams rows to trace.csv and the per-parameter CSVs, flushed each step so a killed run stays readable."""
+    """Streams rows to trace.csv and the per-parameter CSVs, flushed each step so a killed run stays readable.
+
+    Every row is on disk as soon as it is written, so a SIGKILL loses no recorded step. `clipped` is known only
+    after the step was recorded: the last global row is then rewritten in place (seek to where it began,
+    truncate, write, flush), which leaves a whole row on disk before and after.
+    """
 
     def __init__(self, run_dir: Path, param_names: list[str]) -> None:
         run_dir.mkdir(parents=True, exist_ok=True)
         self.run_dir = run_dir
         self._files: list[IO[str]] = []
         self._trace = self._open(run_dir / TRACE_FILE, list(COLUMNS))
+        self._trace_file = self._files[0]
         self._grads = self._open(run_dir / GRAD_NORMS_FILE, ["step", *param_names])
         self._weights = self._open(run_dir / WEIGHT_NORMS_FILE, ["step", *param_names])
-        self._pending: list[str] | None = None
+        self._last: list[str] | None = None  # the last global row written, and where it begins in trace.csv
+        self._last_at: int = 0
 
     def _open(self, path: Path, header: list[str]) -> Any:
         handle = path.open("w", newline="", encoding="utf-8")
@@ -316,9 +323,9 @@ class TraceWriter:
         return writer
 
     def write(self, row: dict[str, Any], grad_norms: np.ndarray | None, weight_norms: np.ndarray | None) -> None:
-        # The global row is held back one call, so `clipped` (known only after record) can still be set.
-        self._emit_pending()
-        self._pending = [_fmt(row[name]) for name in COLUMNS]
+        self._last = [_fmt(row[name]) for name in COLUMNS]
+        self._last_at = self._trace_file.tell()
+        self._trace.writerow(self._last)
         step = str(row["step"])
         if grad_norms is not None:
             self._grads.writerow([step, *(f"{v:.7g}" for v in grad_norms.tolist())])
@@ -326,22 +333,31 @@ class TraceWriter:
             self._weights.writerow([step, *(f"{v:.7g}" for v in weight_norms.tolist())])
 
     def amend_clipped(self, clipped: int) -> None:
-        if self._pending is not None:
-            self._pending[list(COLUMNS).index("clipped")] = str(clipped)
-
-    def _emit_pending(self) -> None:
-        if self._pending is not None:
-            self._trace.writerow(self._pending)
-            self._pending = None
+        """Set `clipped` in the last global row written, on disk too."""
+        at = list(COLUMNS).index("clipped")
+        if self._last is None or self._last[at] == str(clipped):
+            return
+        self._last[at] = str(clipped)
+        handle = self._trace_file
+        handle.seek(self._last_at)
+        handle.truncate()
+        self._trace.writerow(self._last)
+        handle.flush()
 
     def flush(self) -> None:
         for handle in self._files:
             handle.flush()
 
     def close(self) -> None:
-        self._emit_pending()
+        """Close every file, even when one fails (a full disk): the first failure is raised after."""
+        failure: OSError | None = None
         for handle in self._files:
-            handle.close()
+            try:
+                handle.close()
+            except OSError as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
 
 def read_trace(run_dir: Path) -> Trace:

@@ -132,6 +132,7 @@ class Comparison:
     interrupted: bool = False
     recommendation: dict[str, Any] | None = None  # Recommendation.to_dict() when --recommended was used
     plots: tuple[Path, ...] = ()  # the overlaid loss and gradient-norm PNGs written
+    notes: tuple[str, ...] = ()  # recorded folders: what was damaged in them and how it was read instead
 
     @property
     def conclusion(self) -> str:
@@ -290,16 +291,18 @@ def compare_recorded(paths: Sequence[Path], run_dir: Path, *, plots: bool = True
     from gradscope.runs import load_run
 
     runs: list[ComparedRun] = []
+    notes: list[str] = []
     labels = _unique_labels([Path(p) for p in paths])
     for path, label in zip(paths, labels, strict=True):
         recorded = load_run(path)
+        notes += recorded.notes
         trace = recorded.rebuild_trace()
         info = trace.info
         clip = (ClipSetting(info.clip_mode, float(info.clip_threshold))
                 if info.clip_mode in CLIP_MODES and info.clip_threshold is not None else None)
         summary = summarize(trace) | _decoded(recorded.diagnosis.summary)
         runs.append(ComparedRun(label, clip, trace, recorded.diagnosis, summary, Path(path)))
-    return _finish(runs, Path(run_dir), recorded=True, interrupted=False, plots=plots)
+    return replace(_finish(runs, Path(run_dir), recorded=True, interrupted=False, plots=plots), notes=tuple(notes))
 
 
 def _decoded(summary: dict[str, Any]) -> dict[str, Any]:
@@ -312,7 +315,10 @@ def _decoded(summary: dict[str, Any]) -> dict[str, Any]:
         if key.endswith("_text") and key[: -len("_text")] in summary:
             continue
         text = summary.get(f"{key}_text")
-        out[key] = float(text) if value is None and isinstance(text, str) else value
+        try:
+            out[key] = float(text) if value is None and isinstance(text, str) else value
+        except ValueError:  # a hand-edited diagnosis.json: the number stays unknown
+            out[key] = value
     return out
 
 

@@ -9,7 +9,6 @@ This module needs numpy only; torch never enters it, so detectors can be tested 
 from __future__ import annotations
 
 import csv
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
@@ -18,7 +17,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from gradscope.run_folder import GRAD_NORMS_FILE, RUN_FILE, TRACE_FILE, WEIGHT_NORMS_FILE
+from gradscope.run_folder import GRAD_NORMS_FILE, TRACE_FILE, WEIGHT_NORMS_FILE
 
 # name -> dtype of the global per-step columns, in CSV order. `grad_norm` is the global L2 norm before clipping.
 COLUMNS: dict[str, Any] = {
@@ -361,35 +360,9 @@ class TraceWriter:
 
 
 def read_trace(run_dir: Path) -> Trace:
-    """Rebuild a `Trace` from a run folder's CSVs (a partial, interrupted run included). Per-parameter rows are
-    matched to global rows by step: after a long run they hold only some steps."""
-    import pandas as pd
+    """Rebuild a `Trace` from a run folder's CSVs (a partial, interrupted or damaged run included; see
+    `gradscope.run_reader`). Per-parameter rows are matched to global rows by step: after a long run they hold
+    only some steps."""
+    from gradscope.run_reader import read_run
 
-    run_dir = Path(run_dir)
-    frame = pd.read_csv(run_dir / TRACE_FILE)
-    info_path = run_dir / RUN_FILE
-    grads = _read_params(run_dir / GRAD_NORMS_FILE)
-    weights = _read_params(run_dir / WEIGHT_NORMS_FILE)
-    if info_path.is_file():
-        info = RunInfo.from_dict(json.loads(info_path.read_text()))
-    else:
-        names = list(grads.columns) if grads is not None else []
-        info = RunInfo(param_names=names, param_shapes=[[] for _ in names], stopped=StopReason.INTERRUPTED)
-    columns = {name: frame[name].to_numpy() for name in COLUMNS if name in frame}
-    if grads is None or weights is None:
-        return Trace.from_columns(info, columns)
-    common = grads.index.intersection(weights.index).intersection(frame["step"])
-    return Trace.from_columns(
-        info, columns,
-        grads.loc[common].reindex(columns=info.param_names).to_numpy(),
-        weights.loc[common].reindex(columns=info.param_names).to_numpy(),
-        param_steps=common.to_numpy(),
-    )
-
-
-def _read_params(path: Path) -> Any:
-    import pandas as pd
-
-    if not path.is_file():
-        return None
-    return pd.read_csv(path).drop_duplicates("step", keep="last").set_index("step")
+    return read_run(Path(run_dir)).trace

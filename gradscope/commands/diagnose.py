@@ -25,6 +25,7 @@ from gradscope.commands.options import (
     SetOpt,
     StepsOpt,
 )
+from gradscope.errors import UserCodeError
 
 
 def diagnose(
@@ -51,8 +52,10 @@ def diagnose(
             result = train(cfg, run_dir, steps=steps, progress=progress, write_plots=plots)
         diagnosis = result.diagnosis
         recorded = f"{len(result.trace)} step(s) recorded before it are in {run_dir}"
-        if result.error is not None:
+        if isinstance(result.error, UserCodeError):
             user_code_failed(result.error, f"({recorded}: trace.csv, diagnosis.json)", debug=debug)
+        if result.error is not None:
+            raise result.error  # bad input found mid-run, or a full disk: one line and exit 2 (handled)
         if as_json:
             typer.echo(dumps(diagnosis.to_dict()))
         else:

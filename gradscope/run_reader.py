@@ -11,10 +11,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from gradscope.errors import GradscopeError
 from gradscope.run_folder import GRAD_NORMS_FILE, RUN_FILE, TRACE_FILE, WEIGHT_NORMS_FILE
@@ -93,11 +94,16 @@ def read_table(path: Path, notes: list[str]) -> Any:
         notes.append(f"{path}: {len(body) - len(whole)} row(s) without {len(header)} fields (dropped)")
     frame = pd.read_csv(io.StringIO("\n".join(whole)), header=None, names=header, dtype=str,
                         keep_default_na=False)
-    numbers = frame.apply(lambda col: pd.to_numeric(col.str.strip(), errors="coerce"))
-    words = frame.apply(lambda col: col.str.strip().str.lower().isin(_NON_NUMBERS))
-    bad = (numbers.isna() & ~words).any(axis=1)
+    cells = {name: frame[name].astype(str).str.strip() for name in header}
+    numbers = pd.DataFrame({name: pd.to_numeric(col, errors="coerce").astype("float64")
+                            for name, col in cells.items()}, index=frame.index)
+    bad = np.zeros(len(frame), bool)
+    for name, col in cells.items():
+        bad |= numbers[name].isna().to_numpy() & ~col.str.lower().isin(_NON_NUMBERS).to_numpy()
     if "step" in numbers:
-        bad |= ~numbers["step"].map(lambda v: math.isfinite(v) and float(v).is_integer() and abs(v) < 2**62)
+        step = numbers["step"].to_numpy()
+        with np.errstate(invalid="ignore"):
+            bad |= ~(np.isfinite(step) & (step == np.round(step)) & (np.abs(step) < 2**62))
     if bad.any():
         notes.append(f"{path}: {int(bad.sum())} row(s) that are not numbers (dropped)")
     return numbers[~bad].reset_index(drop=True)

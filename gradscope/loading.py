@@ -356,9 +356,19 @@ def build_batches(config: Config, seed: int) -> Batches:
 
 def _loader(dataset: Any, config: Config, seed: int) -> torch.utils.data.DataLoader:
     iterable = isinstance(dataset, torch.utils.data.IterableDataset)
+    where = f"{config.source}: [data]"
+    with user_code("the data's __len__"):
+        empty = not iterable and hasattr(dataset, "__len__") and len(dataset) == 0
+    if empty:  # torch's sampler would fail on it with a message that names nothing of the config
+        raise ConfigError(f"{where} the Dataset is empty: the data produced no batches (fix: return at least "
+                          "one sample; check the data kwargs)")
     generator = torch.Generator().manual_seed(seed)
-    return torch.utils.data.DataLoader(dataset, batch_size=config.data.batch_size,
-                                       shuffle=config.data.shuffle and not iterable, generator=generator)
+    try:
+        return torch.utils.data.DataLoader(dataset, batch_size=config.data.batch_size,
+                                           shuffle=config.data.shuffle and not iterable, generator=generator)
+    except (ValueError, TypeError) as exc:  # torch's checks of the Dataset and of batch_size / shuffle
+        raise ConfigError(f"{where} torch.utils.data.DataLoader refused it: {exc} (fix: check [data] "
+                          "batch_size and shuffle, and what the data factory returns)") from None
 
 
 LossStep = Callable[[nn.Module, Any], torch.Tensor]

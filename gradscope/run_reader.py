@@ -47,7 +47,8 @@ def read_run(run_dir: Path) -> RunFiles:
     frame = read_table(path, notes)
     lacking = [c for c in REQUIRED if frame is None or c not in frame]
     if lacking:
-        what = "is empty (or its header is not gradscope's)" if frame is None else f"has no {' or '.join(lacking)} column"
+        what = ("is empty (or its header is not gradscope's)" if frame is None
+                else f"has no {' or '.join(lacking)} column")
         raise GradscopeError(f"{path}: {what}, so nothing recorded can be read (fix: pass a run folder written by "
                              "gradscope; a damaged trace.csv cannot be repaired)")
     missing = [c for c in COLUMNS if c not in frame and c not in REQUIRED]

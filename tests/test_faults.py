@@ -390,3 +390,15 @@ def test_ctrl_c_is_130_in_every_command_with_the_records_kept(tmp_path, command)
     assert 4 in steps  # the run that was interrupted kept its 4 steps
     stopped = {json.loads((f / "run.json").read_text())["stopped"] for f in folders}
     assert "interrupted" in stopped
+
+
+@pytest.mark.parametrize("command", [["compare", "--clip-norm", "1", "--no-plots"], ["recommend"]])
+def test_bad_input_found_mid_run_in_compare_and_recommend_is_exit_2(tmp_path, command):
+    out = tmp_path / "out"
+    config = write(tmp_path, loss='step = "factories.py:vector_loss"')
+    result = runner.invoke(app, [command[0], str(config), *command[1:], "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "the loss must be a scalar tensor" in lines[0], result.stderr
+    folders = sorted({p.parent for p in out.rglob("trace.csv")})
+    assert folders and all(assert_readable(folder) == 0 for folder in folders)

@@ -131,6 +131,7 @@ class TrainingSession:
         _set_rng_states(self._rng)
         try:
             self._advance(min(n, self.steps - self.step), progress)
+            self.trace.flush()
         except KeyboardInterrupt:
             self.stop = StopReason.INTERRUPTED
         except (UserCodeError, GradscopeError, OSError) as exc:  # bad input found mid-run, a full disk: finish()
@@ -138,7 +139,6 @@ class TrainingSession:
         finally:
             self._rng = _rng_states()
             _set_rng_states(outer)
-        self.trace.flush()
         if self.step >= self.steps and self.stop is None:
             finite = _check_final_weights(self.monitor, self.steps - 1)
             self.stop = StopReason.COMPLETED if finite else StopReason.NONFINITE_WEIGHTS

@@ -402,3 +402,27 @@ def test_bad_input_found_mid_run_in_compare_and_recommend_is_exit_2(tmp_path, co
     assert len(lines) == 1 and "the loss must be a scalar tensor" in lines[0], result.stderr
     folders = sorted({p.parent for p in out.rglob("trace.csv")})
     assert folders and all(assert_readable(folder) == 0 for folder in folders)
+
+
+def _limit_file_size() -> None:
+    # Writes past 20 kB fail with EFBIG, as on a full disk; SIGXFSZ would kill the process instead.
+    import resource
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+
+def test_a_full_disk_is_exit_2_and_what_was_recorded_reads_back(tmp_path):
+    config = write(tmp_path, data='{ where = "slow", at = 100000, signal_file = "unused" }')
+    config.write_text(config.read_text().replace("steps = 6", "steps = 900"))
+    out = tmp_path / "out"
+    proc = subprocess.run(gradscope_cmd("diagnose", str(config), "--no-plots", "--out", str(out)),
+                          capture_output=True, text=True, env=subprocess_env(), preexec_fn=_limit_file_size,
+                          timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert_no_internal_traceback(proc.stderr, 2)
+    assert re.search(r"cannot write .*: File too large \(fix: free some space", proc.stderr), proc.stderr
+    run = gradscope.load_run(out)
+    assert 50 < len(run.trace) < 900
+    assert list(run.trace["step"]) == list(range(len(run.trace)))
+    assert json.loads((out / "run.json").read_text())["stopped"] == "error"

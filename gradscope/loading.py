@@ -155,13 +155,13 @@ def check_options(cls: type, options: dict[str, Any], source: str, table: str, s
         default = param.default if param.default is not param.empty else _EXAMPLE.get(_type_name(param.annotation))
         if isinstance(default, bool):
             ok, expected = isinstance(value, bool), "true or false"
-        elif _type_name(param.annotation) == "int":  # torch needs an int here (ignore_index, step_size)
-            ok, expected = isinstance(value, int) and not isinstance(value, bool), "an integer"
         elif isinstance(default, int | float):
             ok, expected = isinstance(value, int | float) and not isinstance(value, bool), "a number"
             if ok and not abs(value) <= FLOAT32_MAX:  # torch keeps it in float32 (inf there), or it is NaN
                 raise ConfigError(f"{source}: [{table}] {key} = {value!r} is not a number torch can use "
                                   f"(fix: a finite value of at most {FLOAT32_MAX:.4g})")
+            if ok and isinstance(value, float) and _type_name(param.annotation) == "int":
+                ok, expected = False, "an integer"  # torch needs an int here (ignore_index, step_size)
         elif isinstance(default, str):
             ok, expected = isinstance(value, str), "a string"
         else:

@@ -174,6 +174,7 @@ class Comparison:
     interrupted: bool = False
     recommendation: dict[str, Any] | None = None  # Recommendation.to_dict() when --recommended was used
     plots: tuple[Path, ...] = ()  # the overlaid loss and gradient-norm PNGs written
+    notes: tuple[str, ...] = ()  # recorded folders: what was damaged in them and how it was read instead
 
     @property
     def conclusion(self) -> str:
@@ -339,9 +340,11 @@ def compare_recorded(paths: Sequence[Path], run_dir: Path, *, plots: bool = True
     from gradscope.runs import load_run
 
     runs: list[ComparedRun] = []
+    notes: list[str] = []
     labels = _unique_labels([Path(p) for p in paths])
     for path, label in zip(paths, labels, strict=True):
         recorded = load_run(path)
+        notes += recorded.notes
         trace = recorded.rebuild_trace()
         info = trace.info
         clip = (ClipSetting(info.clip_mode, float(info.clip_threshold))
@@ -349,7 +352,7 @@ def compare_recorded(paths: Sequence[Path], run_dir: Path, *, plots: bool = True
                 ClipSetting(ADAPTIVE, None) if info.clip_mode == ADAPTIVE else None)
         summary = summarize(trace) | _decoded(recorded.diagnosis.summary)
         runs.append(ComparedRun(label, clip, trace, recorded.diagnosis, summary, Path(path)))
-    return _finish(runs, Path(run_dir), recorded=True, interrupted=False, plots=plots)
+    return replace(_finish(runs, Path(run_dir), recorded=True, interrupted=False, plots=plots), notes=tuple(notes))
 
 
 def _decoded(summary: dict[str, Any]) -> dict[str, Any]:
@@ -362,7 +365,10 @@ def _decoded(summary: dict[str, Any]) -> dict[str, Any]:
         if key.endswith("_text") and key[: -len("_text")] in summary:
             continue
         text = summary.get(f"{key}_text")
-        out[key] = float(text) if value is None and isinstance(text, str) else value
+        try:
+            out[key] = float(text) if value is None and isinstance(text, str) else value
+        except ValueError:  # a hand-edited diagnosis.json: the number stays unknown
+            out[key] = value
     return out
 
 

@@ -16,7 +16,7 @@ import re
 import sys
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +160,8 @@ def check_options(cls: type, options: dict[str, Any], source: str, table: str, s
             if ok and not abs(value) <= FLOAT32_MAX:  # torch keeps it in float32 (inf there), or it is NaN
                 raise ConfigError(f"{source}: [{table}] {key} = {value!r} is not a number torch can use "
                                   f"(fix: a finite value of at most {FLOAT32_MAX:.4g})")
+            if ok and isinstance(value, float) and _type_name(param.annotation) == "int":
+                ok, expected = False, "an integer"  # torch needs an int here (ignore_index, step_size)
         elif isinstance(default, str):
             ok, expected = isinstance(value, str), "a string"
         else:
@@ -354,9 +356,19 @@ def build_batches(config: Config, seed: int) -> Batches:
 
 def _loader(dataset: Any, config: Config, seed: int) -> torch.utils.data.DataLoader:
     iterable = isinstance(dataset, torch.utils.data.IterableDataset)
+    where = f"{config.source}: [data]"
+    with user_code("the data's __len__"):
+        empty = not iterable and hasattr(dataset, "__len__") and len(dataset) == 0
+    if empty:  # torch's sampler would fail on it with a message that names nothing of the config
+        raise ConfigError(f"{where} the Dataset is empty: the data produced no batches (fix: return at least "
+                          "one sample; check the data kwargs)")
     generator = torch.Generator().manual_seed(seed)
-    return torch.utils.data.DataLoader(dataset, batch_size=config.data.batch_size,
-                                       shuffle=config.data.shuffle and not iterable, generator=generator)
+    try:
+        return torch.utils.data.DataLoader(dataset, batch_size=config.data.batch_size,
+                                           shuffle=config.data.shuffle and not iterable, generator=generator)
+    except (ValueError, TypeError) as exc:  # torch's checks of the Dataset and of batch_size / shuffle
+        raise ConfigError(f"{where} torch.utils.data.DataLoader refused it: {exc} (fix: check [data] "
+                          "batch_size and shuffle, and what the data factory returns)") from None
 
 
 LossStep = Callable[[nn.Module, Any], torch.Tensor]
@@ -370,6 +382,7 @@ class LossComputer:
     criterion: Callable[..., torch.Tensor] | None
     step_fn: LossStep | None
     source: str
+    options: dict[str, Any] = field(default_factory=dict)  # a torch loss class's [loss] options
 
     def forward(self, model: nn.Module, batch: Any) -> Any:
         """The model's output for `batch` (None when a custom step computes everything)."""
@@ -400,12 +413,25 @@ class LossComputer:
             if self.criterion is None:
                 raise ConfigError(f'{self.source}: [loss] name is required for (inputs, targets) batches '
                                   '(fix: e.g. name = "MSELoss")')
-            value = self.criterion(output, batch[1])
+            value = self._criterion(output, batch[1])
         if not isinstance(value, torch.Tensor) or value.numel() != 1:
             shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
             raise ConfigError(f"{self.source}: the loss must be a scalar tensor, got {shape} "
                               "(fix: reduce it, e.g. with reduction='mean')")
         return value.reshape(())
+
+    def _criterion(self, output: Any, target: Any) -> Any:
+        """The criterion's value; torch checks some options only here (label_smoothing, HuberLoss's delta): an
+        error naming one of `options` is the config's mistake, anything else the user's model or data."""
+        try:
+            return self.criterion(output, target)
+        except (RuntimeError, ValueError, TypeError) as exc:
+            key = next((k for k in self.options if re.search(rf"\b{re.escape(k)}\b", str(exc))), None)
+            if key is None:
+                raise
+            raise ConfigError(f"{self.source}: [loss] {key} = {_toml_value(self.options[key])} was refused by "
+                              f"torch: {str(exc).splitlines()[0]} (fix: check the options of "
+                              f"torch.nn.{type(self.criterion).__name__})") from None
 
     def __call__(self, model: nn.Module, batch: Any) -> torch.Tensor:
         return self.loss(model, batch, self.forward(model, batch))
@@ -420,6 +446,7 @@ def build_loss(config: Config) -> LossComputer:
         if not callable(step_fn):
             raise ConfigError(f"{where} step: {config.loss.step} is not callable (fix: a function (model, batch))")
     criterion = None
+    options: dict[str, Any] = {}  # a torch loss class's options: torch checks some only when the loss runs
     name, kwargs = config.loss.name, config.loss.kwargs
     if name:
         if ":" in name:
@@ -430,15 +457,11 @@ def build_loss(config: Config) -> LossComputer:
             if not (inspect.isclass(obj) and issubclass(obj, nn.Module)):
                 raise ConfigError(f"{where} name: {name!r} is not a torch.nn loss{did_you_mean(name, losses)} "
                                   "(fix: e.g. MSELoss, CrossEntropyLoss, or an import path)")
-        if inspect.isclass(obj):
-            if obj.__module__.startswith("torch."):
-                check_options(obj, kwargs, config.source, "loss", skip=1)
-                reduction = kwargs.get("reduction")
-                if reduction is not None and reduction not in REDUCTIONS:  # torch only checks it in forward()
-                    raise ConfigError(f"{config.source}: [loss] reduction must be one of {', '.join(REDUCTIONS)}, "
-                                      f"got {reduction!r}{did_you_mean(reduction, REDUCTIONS)}")
-            else:
-                _check_kwargs(obj.__init__, kwargs, f"{where} name = {name}", skip=1)
+        if inspect.isclass(obj) and obj.__module__.startswith("torch."):
+            criterion = _torch_loss(obj, kwargs, config.source)
+            options = dict(kwargs)
+        elif inspect.isclass(obj):
+            _check_kwargs(obj.__init__, kwargs, f"{where} name = {name}", skip=1)
             with user_code("the loss class"):
                 criterion = obj(**kwargs)
         elif callable(obj):
@@ -452,7 +475,31 @@ def build_loss(config: Config) -> LossComputer:
             raise ConfigError(f"{where} name: {name} is not callable")
     elif kwargs:
         raise ConfigError(f"{where}: {', '.join(kwargs)} given without a loss name (fix: add name, or remove them)")
-    return LossComputer(criterion, step_fn, config.source)
+    return LossComputer(criterion, step_fn, config.source, options)
+
+
+def _torch_loss(cls: type, kwargs: dict[str, Any], source: str) -> Any:
+    """A torch.nn loss from `[loss]` options: whatever its constructor refuses is the config's mistake (exit 2).
+    A list given for a tensor option (CrossEntropyLoss's weight, BCEWithLogitsLoss's pos_weight) becomes one."""
+    check_options(cls, kwargs, source, "loss", skip=1)
+    reduction = kwargs.get("reduction")
+    if reduction is not None and reduction not in REDUCTIONS:  # torch only checks it in forward()
+        raise ConfigError(f"{source}: [loss] reduction must be one of {', '.join(REDUCTIONS)}, "
+                          f"got {reduction!r}{did_you_mean(reduction, REDUCTIONS)}")
+    try:
+        params = inspect.signature(cls.__init__).parameters
+    except (TypeError, ValueError):
+        params = {}
+    kwargs = dict(kwargs)
+    for key, value in kwargs.items():
+        wants_tensor = key in params and "Tensor" in str(params[key].annotation)
+        if wants_tensor and isinstance(value, list) and all(isinstance(v, int | float) for v in value):
+            kwargs[key] = torch.tensor(value, dtype=torch.float32)
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as exc:
+        raise ConfigError(f"{source}: [loss] {cls.__name__}: {exc} (fix: check the options of "
+                          f"torch.nn.{cls.__name__})") from None
 
 
 def build_optimizer(config: Config, model: nn.Module) -> torch.optim.Optimizer:
@@ -470,6 +517,7 @@ def build_optimizer(config: Config, model: nn.Module) -> torch.optim.Optimizer:
         cls = getattr(torch.optim, name)
     if inspect.isclass(cls) and cls.__module__.startswith("torch."):
         check_options(cls, options, config.source, "optimizer", skip=2)
+        _check_no_closure(cls, where, name)
     else:
         init = cls.__init__ if inspect.isclass(cls) else cls
         _check_kwargs(init, options, f"{where} {name}", skip=2 if inspect.isclass(cls) else 1)
@@ -481,6 +529,17 @@ def build_optimizer(config: Config, model: nn.Module) -> torch.optim.Optimizer:
     except (ValueError, TypeError, KeyError, IndexError) as exc:  # torch's own checks of the options
         raise ConfigError(f"{where} {name}: {exc or type(exc).__name__} (fix: check the options of "
                           f"torch.optim.{name})") from None
+
+
+def _check_no_closure(cls: type, where: str, name: str) -> None:
+    """gradscope's loop calls `optimizer.step()`: an optimizer that needs a closure (LBFGS) cannot run in it."""
+    try:
+        closure = inspect.signature(cls.step).parameters.get("closure")
+    except (TypeError, ValueError, AttributeError):
+        return
+    if closure is not None and closure.default is closure.empty:
+        raise ConfigError(f"{where} name: {name} needs a closure in step(), which gradscope's loop does not "
+                          "pass (fix: a first-order optimizer such as SGD, Adam or AdamW)")
 
 
 def move_to(batch: Any, device: torch.device) -> Any:

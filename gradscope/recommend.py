@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gradscope.config import ClipConfig, Config
-from gradscope.errors import UserCodeError
+from gradscope.errors import GradscopeError, UserCodeError
 from gradscope.number_text import WORD, number_text
 from gradscope.run_folder import prepare_run_folder
 from gradscope.snippets import optimizer_of, snippets
@@ -197,7 +197,7 @@ def recommend(config: Config, run_dir: Path, *, mode: str = "norm", budget: floa
     started: list[Any] = []  # the sessions of the trials started, to finish if the search stops early
     try:
         return _search(config, run_dir, mode, budget, steps, progress, started)
-    except (KeyboardInterrupt, UserCodeError):
+    except (KeyboardInterrupt, UserCodeError, GradscopeError, OSError):  # what ended a trial: every record kept
         for session in started:
             session.finish(write_plots=False)
         raise

@@ -142,12 +142,18 @@ def finish_run_folder(run_dir: Path, trace: Trace, diagnosis: Diagnosis, *, plot
     if not is_writer():
         return diagnosis
     run_dir.mkdir(parents=True, exist_ok=True)
+    unwritten: OSError | None = None  # a trace CSV that could not be completed (a full disk): raised at the end
     if _same_folder(trace.streaming_to, run_dir):
-        trace.close()
+        try:
+            trace.close()
+        except OSError as exc:  # the rows already on disk stay readable; the JSON documents may still fit
+            unwritten = exc
     else:
         trace.write_csvs(run_dir)
     write_json_atomic(run_dir / RUN_FILE, trace.info.to_dict(), strict=False)
     write_json_atomic(run_dir / DIAGNOSIS_FILE, diagnosis.to_dict())
+    if unwritten is not None:
+        raise unwritten
     if plots and len(trace):
         _write_plots(run_dir, trace, diagnosis)
     return diagnosis

@@ -1,4 +1,4 @@
-"""`load_run`: read a run folder (from the CLI or `Monitor.save`) back as data."""
+"""`load_run`: read a run folder (from the CLI or `Monitor.save`) back as data, a damaged one included."""
 
 from __future__ import annotations
 
@@ -7,14 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gradscope.errors import GradscopeError
-from gradscope.run_folder import DIAGNOSIS_FILE, GRAD_NORMS_FILE, RESOLVED_CONFIG_FILE, TRACE_FILE, WEIGHT_NORMS_FILE
+from gradscope.run_folder import DIAGNOSIS_FILE, RESOLVED_CONFIG_FILE
+from gradscope.run_reader import read_run
 from gradscope.trace import Trace, read_trace
 
 
 @dataclass
 class Run:
-    """A recorded run: `trace` (one row per optimizer step), per-parameter norms and the diagnosis."""
+    """A recorded run: `trace` (one row per optimizer step), per-parameter norms and the diagnosis; `notes`
+    names what was damaged or missing in the folder and how it was read instead."""
 
     path: Path
     trace: Any  # pandas.DataFrame
@@ -22,6 +23,7 @@ class Run:
     weight_norms: Any
     diagnosis: Any  # gradscope.Diagnosis
     config: str | None  # the resolved config's TOML text, when the CLI made the run
+    notes: tuple[str, ...] = ()
 
     def rebuild_trace(self) -> Trace:
         """The in-memory `Trace`, e.g. to run the detectors again with other thresholds."""
@@ -29,24 +31,34 @@ class Run:
 
 
 def load_run(path: str | Path) -> Run:
-    """Read `path`; a partial run (interrupted, or killed mid-way) is read as far as it got."""
-    import pandas as pd
+    """Read `path`; a partial run (interrupted, or killed mid-way) is read as far as it got, and a damaged one
+    from what is left (see `Run.notes`). A folder with no usable trace is a `GradscopeError`."""
+    run_dir = Path(path)
+    files = read_run(run_dir)
+    notes = list(files.notes)
+    diagnosis = _read_diagnosis(run_dir, files.trace, notes)
+    config_path = run_dir / RESOLVED_CONFIG_FILE
+    try:
+        config = config_path.read_text(encoding="utf-8", errors="replace") if config_path.is_file() else None
+    except OSError:
+        config = None
+    return Run(run_dir, files.frame, files.grad_norms, files.weight_norms, diagnosis, config, tuple(notes))
 
+
+def _read_diagnosis(run_dir: Path, trace: Trace, notes: list[str]) -> Any:
+    """diagnosis.json as written, or, when it is missing (a killed run) or damaged, the trace diagnosed again."""
     from gradscope.diagnosis import Diagnosis, diagnose_trace
 
-    run_dir = Path(path)
-    if not (run_dir / TRACE_FILE).is_file():
-        raise GradscopeError(f"{run_dir}: not a gradscope run folder (no {TRACE_FILE}; fix: pass a folder "
-                             "written by gradscope diagnose, compare or Monitor.save)")
-    frame = pd.read_csv(run_dir / TRACE_FILE)
-    grads = pd.read_csv(run_dir / GRAD_NORMS_FILE, index_col="step") if (run_dir / GRAD_NORMS_FILE).is_file() else None
-    weights = (pd.read_csv(run_dir / WEIGHT_NORMS_FILE, index_col="step")
-               if (run_dir / WEIGHT_NORMS_FILE).is_file() else None)
-    diag_path = run_dir / DIAGNOSIS_FILE
-    if diag_path.is_file():
-        diagnosis = Diagnosis.from_dict(json.loads(diag_path.read_text()))
-    else:  # killed before the diagnosis was written: diagnose what was streamed
-        diagnosis = diagnose_trace(read_trace(run_dir), run_dir=run_dir)
-    config_path = run_dir / RESOLVED_CONFIG_FILE
-    return Run(run_dir, frame, grads, weights, diagnosis,
-               config_path.read_text() if config_path.is_file() else None)
+    path = run_dir / DIAGNOSIS_FILE
+    if path.is_file():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(data, dict) and isinstance(data.get("summary"), dict):
+                diagnosis = Diagnosis.from_dict(data)
+                diagnosis.severity_rank  # noqa: B018 (a verdict that is not a level raises here)
+                return diagnosis
+            problem = "not a diagnosis document"
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            problem = f"unreadable ({type(exc).__name__}: {str(exc)[:80]})"
+        notes.append(f"{path}: {problem}; diagnosed again from {run_dir / 'trace.csv'}")
+    return diagnose_trace(trace, run_dir=run_dir)

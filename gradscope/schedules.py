@@ -37,12 +37,16 @@ def cosine_with_warmup(step: int, *, warmup: int, total: int, num_cycles: float 
     return max(0.0, 0.5 * (1.0 + math.cos(math.pi * num_cycles * 2.0 * progress)))
 
 
-def _builtin(name: str, warmup: int, total: int, options: dict[str, Any]) -> Any:
+def _builtin(name: str, warmup: int, total: int, options: dict[str, Any], where: str = "[schedule]") -> Any:
     if name == "constant":
         return partial(constant_with_warmup, warmup=warmup)
     if name == "linear":
         return partial(linear_with_warmup, warmup=warmup, total=total)
-    return partial(cosine_with_warmup, warmup=warmup, total=total, num_cycles=float(options.get("num_cycles", 0.5)))
+    cycles = options.get("num_cycles", 0.5)
+    if isinstance(cycles, bool) or not isinstance(cycles, int | float) or not math.isfinite(cycles):
+        raise ConfigError(f"{where} num_cycles must be a finite number, got {cycles!r} (fix: e.g. "
+                          "num_cycles = 0.5, half a cosine wave over the run)")
+    return partial(cosine_with_warmup, warmup=warmup, total=total, num_cycles=float(cycles))
 
 
 def _torch_schedulers() -> dict[str, type]:
@@ -59,7 +63,7 @@ def build_schedule(config: Config, optimizer: torch.optim.Optimizer, steps: int)
     where = f"{config.source}: [schedule]"
     if spec.builtin:
         return torch.optim.lr_scheduler.LambdaLR(optimizer, _builtin(spec.name, spec.warmup_steps, steps,
-                                                                     spec.options))
+                                                                     spec.options, where))
     if ":" in spec.name:
         factory = import_object(spec.name, config.base_dir, f"{where} name")
         if not callable(factory):
@@ -81,6 +85,6 @@ def build_schedule(config: Config, optimizer: torch.optim.Optimizer, steps: int)
     check_options(cls, spec.options, config.source, "schedule", skip=2)
     try:
         return cls(optimizer, **spec.options)
-    except (ValueError, TypeError, KeyError, IndexError) as exc:  # torch's own checks of the arguments
+    except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as exc:  # torch's own checks of the arguments
         raise ConfigError(f"{where} {spec.name}: {exc} (fix: check the arguments of "
                           f"torch.optim.lr_scheduler.{spec.name})") from None

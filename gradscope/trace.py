@@ -9,7 +9,6 @@ This module needs numpy only; torch never enters it, so detectors can be tested 
 from __future__ import annotations
 
 import csv
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
@@ -18,7 +17,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from gradscope.run_folder import GRAD_NORMS_FILE, RUN_FILE, TRACE_FILE, WEIGHT_NORMS_FILE
+from gradscope.run_folder import GRAD_NORMS_FILE, TRACE_FILE, WEIGHT_NORMS_FILE
 
 # name -> dtype of the global per-step columns, in CSV order. `grad_norm` is the global L2 norm before clipping.
 COLUMNS: dict[str, Any] = {
@@ -204,9 +203,9 @@ class Trace:
             self._writer.flush()
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
 
     @property
     def streaming_to(self) -> Path | None:
@@ -302,16 +301,23 @@ def _fmt(value: Any) -> str:
 
 
 class TraceWriter:
-    """Streams rows to trace.csv and the per-parameter CSVs, flushed each step so a killed run stays readable."""
+    """Streams rows to trace.csv and the per-parameter CSVs, flushed each step so a killed run stays readable.
+
+    Every row is on disk as soon as it is written, so a SIGKILL loses no recorded step. `clipped` is known only
+    after the step was recorded: the last global row is then rewritten in place (seek to where it began,
+    truncate, write, flush), which leaves a whole row on disk before and after.
+    """
 
     def __init__(self, run_dir: Path, param_names: list[str]) -> None:
         run_dir.mkdir(parents=True, exist_ok=True)
         self.run_dir = run_dir
         self._files: list[IO[str]] = []
         self._trace = self._open(run_dir / TRACE_FILE, list(COLUMNS))
+        self._trace_file = self._files[0]
         self._grads = self._open(run_dir / GRAD_NORMS_FILE, ["step", *param_names])
         self._weights = self._open(run_dir / WEIGHT_NORMS_FILE, ["step", *param_names])
-        self._pending: list[str] | None = None
+        self._last: list[str] | None = None  # the last global row written, and where it begins in trace.csv
+        self._last_at: int = 0
 
     def _open(self, path: Path, header: list[str]) -> Any:
         handle = path.open("w", newline="", encoding="utf-8")
@@ -321,9 +327,9 @@ class TraceWriter:
         return writer
 
     def write(self, row: dict[str, Any], grad_norms: np.ndarray | None, weight_norms: np.ndarray | None) -> None:
-        # The global row is held back one call, so `clipped` (known only after record) can still be set.
-        self._emit_pending()
-        self._pending = [_fmt(row[name]) for name in COLUMNS]
+        self._last = [_fmt(row[name]) for name in COLUMNS]
+        self._last_at = self._trace_file.tell()
+        self._trace.writerow(self._last)
         step = str(row["step"])
         if grad_norms is not None:
             self._grads.writerow([step, *(f"{v:.7g}" for v in grad_norms.tolist())])
@@ -331,54 +337,37 @@ class TraceWriter:
             self._weights.writerow([step, *(f"{v:.7g}" for v in weight_norms.tolist())])
 
     def amend_clipped(self, clipped: int) -> None:
-        if self._pending is not None:
-            self._pending[list(COLUMNS).index("clipped")] = str(clipped)
-
-    def _emit_pending(self) -> None:
-        if self._pending is not None:
-            self._trace.writerow(self._pending)
-            self._pending = None
+        """Set `clipped` in the last global row written, on disk too."""
+        at = list(COLUMNS).index("clipped")
+        if self._last is None or self._last[at] == str(clipped):
+            return
+        self._last[at] = str(clipped)
+        handle = self._trace_file
+        handle.seek(self._last_at)
+        handle.truncate()
+        self._trace.writerow(self._last)
+        handle.flush()
 
     def flush(self) -> None:
         for handle in self._files:
             handle.flush()
 
     def close(self) -> None:
-        self._emit_pending()
+        """Close every file, even when one fails (a full disk): the first failure is raised after."""
+        failure: OSError | None = None
         for handle in self._files:
-            handle.close()
+            try:
+                handle.close()
+            except OSError as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
 
 def read_trace(run_dir: Path) -> Trace:
-    """Rebuild a `Trace` from a run folder's CSVs (a partial, interrupted run included). Per-parameter rows are
-    matched to global rows by step: after a long run they hold only some steps."""
-    import pandas as pd
+    """Rebuild a `Trace` from a run folder's CSVs (a partial, interrupted or damaged run included; see
+    `gradscope.run_reader`). Per-parameter rows are matched to global rows by step: after a long run they hold
+    only some steps."""
+    from gradscope.run_reader import read_run
 
-    run_dir = Path(run_dir)
-    frame = pd.read_csv(run_dir / TRACE_FILE)
-    info_path = run_dir / RUN_FILE
-    grads = _read_params(run_dir / GRAD_NORMS_FILE)
-    weights = _read_params(run_dir / WEIGHT_NORMS_FILE)
-    if info_path.is_file():
-        info = RunInfo.from_dict(json.loads(info_path.read_text()))
-    else:
-        names = list(grads.columns) if grads is not None else []
-        info = RunInfo(param_names=names, param_shapes=[[] for _ in names], stopped=StopReason.INTERRUPTED)
-    columns = {name: frame[name].to_numpy() for name in COLUMNS if name in frame}
-    if grads is None or weights is None:
-        return Trace.from_columns(info, columns)
-    common = grads.index.intersection(weights.index).intersection(frame["step"])
-    return Trace.from_columns(
-        info, columns,
-        grads.loc[common].reindex(columns=info.param_names).to_numpy(),
-        weights.loc[common].reindex(columns=info.param_names).to_numpy(),
-        param_steps=common.to_numpy(),
-    )
-
-
-def _read_params(path: Path) -> Any:
-    import pandas as pd
-
-    if not path.is_file():
-        return None
-    return pd.read_csv(path).drop_duplicates("step", keep="last").set_index("step")
+    return read_run(Path(run_dir)).trace

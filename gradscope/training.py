@@ -21,7 +21,7 @@ import torch
 from gradscope.config import ClipConfig, Config
 from gradscope.diagnosis import Diagnosis, diagnose_trace
 from gradscope.distributed import is_writer, rank_slice, replay_model, start, wrap
-from gradscope.errors import UserCodeError
+from gradscope.errors import GradscopeError, UserCodeError
 from gradscope.loading import (
     build_batches,
     build_loss,
@@ -44,14 +44,15 @@ Progress = Callable[[int, int, StepStats], None]
 
 @dataclass(frozen=True)
 class RunResult:
-    """A finished (or stopped) run: its trace, findings, folder and how it ended; `error` is what the user's
-    code raised when `stop` is StopReason.ERROR."""
+    """A finished (or stopped) run: its trace, findings, folder and how it ended; `error` is what ended it when
+    `stop` is StopReason.ERROR: the user's code raising (UserCodeError), bad input found mid-run
+    (GradscopeError) or a write that failed (OSError)."""
 
     trace: Trace
     diagnosis: Diagnosis
     run_dir: Path
     stop: StopReason = StopReason.COMPLETED
-    error: UserCodeError | None = None
+    error: Exception | None = None
 
     @property
     def interrupted(self) -> bool:
@@ -104,9 +105,9 @@ class TrainingSession:
             self.model.train()
             self.optimizer = build_optimizer(config, self.model)
             self.scheduler = build_schedule(config, self.optimizer, self.steps)
-        except (UserCodeError, KeyboardInterrupt) as exc:  # the run folder still reads as a run
+        except (UserCodeError, GradscopeError, KeyboardInterrupt) as exc:  # the run folder still reads as a run
             _write_empty_run(self.run_dir, self.steps, self.label,
-                             StopReason.ERROR if isinstance(exc, UserCodeError) else StopReason.INTERRUPTED)
+                             StopReason.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else StopReason.ERROR)
             raise
         finally:
             self._rng = _rng_states()
@@ -129,7 +130,7 @@ class TrainingSession:
             self.trace.stream_to(self.run_dir)
         self.step = 0
         self.stop: StopReason | None = None  # why no more steps can run; None while the run can go on
-        self.error: UserCodeError | None = None  # with StopReason.ERROR: what the user's code raised
+        self.error: Exception | None = None  # with StopReason.ERROR: what ended the run (see RunResult)
         self._located: set[str] = set()
         self.first_batch: Any = None
 
@@ -141,14 +142,14 @@ class TrainingSession:
         _set_rng_states(self._rng)
         try:
             self._advance(min(n, self.steps - self.step), progress)
+            self.trace.flush()
         except KeyboardInterrupt:
             self.stop = StopReason.INTERRUPTED
-        except UserCodeError as exc:
-            self.stop, self.error = StopReason.ERROR, exc
+        except (UserCodeError, GradscopeError, OSError) as exc:  # bad input found mid-run, a full disk: finish()
+            self.stop, self.error = StopReason.ERROR, exc          # still leaves the run folder readable
         finally:
             self._rng = _rng_states()
             _set_rng_states(outer)
-        self.trace.flush()
         if self.step >= self.steps and self.stop is None:
             finite = _check_final_weights(self.monitor, self.steps - 1)
             self.stop = StopReason.COMPLETED if finite else StopReason.NONFINITE_WEIGHTS

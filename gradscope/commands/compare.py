@@ -92,6 +92,8 @@ def compare(
                                   "(fix: pass the config instead, or drop the option)")
             with stdout_to_stderr(as_json):
                 result = lib.compare_recorded(recorded, default_run_dir("compare", out), plots=plots)
+            for note in result.notes:
+                typer.echo(f"Note: {note}", err=True)
         else:
             clips = lib.parse_clips(clip_norm or [], clip_value or [], adaptive=clip_adaptive)
             cfg = resolve_config(config_path, sample, overrides, steps)

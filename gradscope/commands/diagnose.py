@@ -26,6 +26,7 @@ from gradscope.commands.options import (
     SetOpt,
     StepsOpt,
 )
+from gradscope.errors import UserCodeError
 
 
 def diagnose(
@@ -56,10 +57,13 @@ def diagnose(
         if junit is not None:
             from gradscope.report.junit import JUnitCase, write_junit
 
-            error = result.error.render() if result.error is not None else None
+            error = result.error.render() if isinstance(result.error, UserCodeError) else (
+                str(result.error) if result.error is not None else None)
             write_junit(junit, "diagnose", [JUnitCase(cfg.name, diagnosis, error=error)], fail_on)
-        if result.error is not None:
+        if isinstance(result.error, UserCodeError):
             user_code_failed(result.error, f"({recorded}: trace.csv, diagnosis.json)", debug=debug)
+        if result.error is not None:
+            raise result.error  # bad input found mid-run, or a full disk: one line and exit 2 (handled)
         from gradscope.distributed import is_writer
 
         if not is_writer():

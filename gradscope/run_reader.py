@@ -147,7 +147,7 @@ def _checked_info(data: Any, notes: list[str], path: Path) -> RunInfo:
         raise TypeError("param_names is not a list of names")
     if not isinstance(info.param_shapes, list) or len(info.param_shapes) != len(info.param_names):
         info.param_shapes = [[] for _ in info.param_names]
-    if info.clip_mode not in (None, "norm", "value") or not _number_or_none(info.clip_threshold):
+    if info.clip_mode not in (None, "norm", "value", "adaptive") or not _number_or_none(info.clip_threshold):
         notes.append(f"{path}: its clip setting is not one gradscope writes (read as no clipping)")
         info.clip_mode, info.clip_threshold = None, None
     if not (info.steps_requested is None or type(info.steps_requested) is int):

@@ -67,7 +67,7 @@ class RunInfo:
     param_names: list[str]
     param_shapes: list[list[int]]
     param_modules: list[str] = field(default_factory=list)  # class name of each parameter's module
-    clip_mode: str | None = None  # "norm" | "value" | None
+    clip_mode: str | None = None  # "norm" | "value" | "adaptive" (gradscope.Guard) | None
     clip_threshold: float | None = None
     steps_requested: int | None = None
     stopped: StopReason = StopReason.COMPLETED

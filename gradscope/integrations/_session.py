@@ -257,3 +257,17 @@ def _describe(value: Any) -> str:
         if t.is_floating_point() and not bool(torch.isfinite(t).all()):
             return f"{int(torch.isnan(t).sum())} NaN, {int(torch.isinf(t).sum())} Inf of {t.numel()} values"
     return ""
+
+
+class SessionViews:
+    """What both callbacks show of their session: its monitor and run folder (None before training starts)."""
+
+    session: CallbackSession | None
+
+    @property
+    def monitor(self) -> Any:
+        return self.session.monitor if self.session is not None else None
+
+    @property
+    def run_dir(self) -> Path | None:
+        return self.session.out if self.session is not None else None

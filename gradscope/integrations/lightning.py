@@ -48,10 +48,15 @@ def _callback_bases() -> tuple[type, ...]:
 # First, so that without Lightning the one line naming the extra comes before torch is even imported.
 _BASES = _callback_bases()
 
-from gradscope.integrations._session import CallbackSession, check_stop_on, default_out  # noqa: E402
+from gradscope.integrations._session import (  # noqa: E402
+    CallbackSession,
+    SessionViews,
+    check_stop_on,
+    default_out,
+)
 
 
-class GradscopeCallback(*_BASES):  # type: ignore[misc]
+class GradscopeCallback(SessionViews, *_BASES):  # type: ignore[misc]
     """Records one trace row per optimizer step and diagnoses the run at the end of `fit`.
 
     Args:
@@ -79,14 +84,6 @@ class GradscopeCallback(*_BASES):  # type: ignore[misc]
         self.diagnosis: Diagnosis | None = None
         self._loss: Any = None
         self._replays: list[Any] = []
-
-    @property
-    def monitor(self) -> Any:
-        return self.session.monitor if self.session is not None else None
-
-    @property
-    def run_dir(self) -> Path | None:
-        return self.session.out if self.session is not None else None
 
     # -- Lightning hooks ---------------------------------------------------------------------------
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:

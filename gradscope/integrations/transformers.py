@@ -40,13 +40,18 @@ from gradscope.integrations._extras import require
 _transformers = require(("transformers",), "transformers", "gradscope.integrations.transformers")
 require(("accelerate",), "transformers", "gradscope.integrations.transformers")
 
-from gradscope.integrations._session import CallbackSession, check_stop_on, default_out  # noqa: E402
+from gradscope.integrations._session import (  # noqa: E402
+    CallbackSession,
+    SessionViews,
+    check_stop_on,
+    default_out,
+)
 
 if TYPE_CHECKING:
     from gradscope.diagnosis import Diagnosis
 
 
-class GradscopeCallback(_transformers.TrainerCallback):
+class GradscopeCallback(SessionViews, _transformers.TrainerCallback):
     """Records one trace row per optimizer step and diagnoses the run at the end of `train()`.
 
     Args:
@@ -76,14 +81,6 @@ class GradscopeCallback(_transformers.TrainerCallback):
         self._loss: Any = None
         self._inputs: list[tuple[Any, Any]] = []
         self._in_step = False
-
-    @property
-    def monitor(self) -> Any:
-        return self.session.monitor if self.session is not None else None
-
-    @property
-    def run_dir(self) -> Path | None:
-        return self.session.out if self.session is not None else None
 
     # -- TrainerCallback hooks ---------------------------------------------------------------------
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:

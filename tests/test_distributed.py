@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import MLP_FACTORIES, subprocess_env
+from conftest import MLP_CONFIG, MLP_FACTORIES, subprocess_env
 from distributed_worker import NAN_STEP, SCENARIOS, build_model, plain_loop
 from typer.testing import CliRunner
 
@@ -30,24 +30,8 @@ from gradscope.param_names import clean_name, trainable_parameters
 TESTS = Path(__file__).resolve().parent
 REL = 1e-4
 
-HEALTHY = """
-[model]
-factory = "factories.py:build_model"
-
-[data]
-factory = "factories.py:build_data"
-
-[loss]
-name = "MSELoss"
-
-[optimizer]
-name = "SGD"
-lr = 0.01
-
-[run]
-steps = 6
-parallel = "{parallel}"
-"""
+# conftest's MLP config, shorter, with the parallel mode left to fill in
+HEALTHY = MLP_CONFIG.replace("steps = 30\nseed = 0", 'steps = 6\nseed = 0\nparallel = "{parallel}"')
 
 BLOWS_UP = """
 [model]

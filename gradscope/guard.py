@@ -5,6 +5,13 @@ its one transfer), decides, clips with `Monitor.clip_norm_` (the norm record com
 a step whose norm is over the threshold, and says whether to take the optimizer step. Its rules, each logged
 in `events` with the step, the threshold and why:
 
+- The start: the first update is taken blind (no history says how large a safe step is), and a run thrown in
+  its first steps cannot be recovered by any clip applied later. So the threshold starts at 1/64 of the first
+  norm and doubles each step, a warm-up of the update's size; the loss rising 20% above where it began stops
+  the ramp and holds the threshold at a quarter of the last one (the stable step is below it); otherwise the
+  guard lets go once the threshold is 8x above the norms, after about 9 steps. Under Adam a clip bounds the
+  gradient's scale and not the step, and the ramp still helps: its first updates see normalised gradients,
+  which keeps its second moments from being set by the early transient.
 - A non-finite loss or gradient: skip the update (as OLMo-core's skip-step does) and tighten (or engage).
 - A spike: a norm far above the robust level of the recent norms (median and MAD, which one spike cannot
   inflate, unlike ZClip's EMA or AutoClip's percentiles, which follow an explosion up) and above every norm the
@@ -19,9 +26,10 @@ in `events` with the step, the threshold and why:
   halves the threshold (reduce on plateau). This finds the clips far below every norm statistic that some
   runs need (a tanh RNN language model at a large SGD learning rate).
 
-Healthy noise engages nothing: each rule needs a change far outside what noise does (see the constants), and
-until the guard engages it never touches the gradients, so a healthy run is the unguarded run bit for bit.
-What it cannot do: see a run thrown in its first few steps, or one that learns badly without any signal;
+Healthy noise engages nothing: after the start ramp each rule needs a change far outside what noise does (see
+the constants), and a healthy run is not clipped again. `Guard(model, ramp=False)` leaves the start alone (a
+run with its own lr warm-up needs no second one). What it cannot do: see a run that learns badly without any
+signal;
 `recommend`'s trials find those thresholds. benchmarks/guard_regret.py measures all of this against a 13-point
 grid oracle, beside ZClip, AutoClip and AGC.
 """
@@ -65,7 +73,17 @@ TIGHTEN = 0.5  # a tightening at least halves the threshold ...
 MAX_TIGHTEN = 0.25  # ... and divides it by the loss's rise (level / best), up to 4x: far too loose, far lower
 NO_EFFECT_LIMIT = 2  # tightenings in a row that left a blown-up loss where it was: the clip is not what holds it
 #   up (the weights are already thrown), so a third would only stall the recovery
-COOLDOWN = LOSS_WINDOW  # steps after a change before the loss may change it again: its level needs them
+COOLDOWN = 10  # steps after a change before the loss may change it again: its level needs them, and so does
+#   the optimizer's memory (SGD's momentum 0.9 carries an update on for ~10 steps: judged at once, a clip that
+#   holds looks like one that fails, and is tightened far below where the run can learn)
+RAMP_START = 1 / 64  # the start: the threshold begins at this fraction of the first norm ...
+RAMP_FACTOR = 2.0  # ... and doubles each step while the loss has not risen ...
+RAMP_RISE = 0.5  # ... (risen: the last two losses 50% above the median of the losses before them, and above
+#   their range: one noisy minibatch does that, and so do batches of unequal difficulty, two in a row over the
+#   spread of the batches seen so far do not; a thrown run rises 2x to 100x) ...
+RAMP_NORM_RISE = 4.0  # ... or the last two norms 4x the median of the norms before them, the loss not lower ...
+RAMP_BACK = 0.25  # ... when it has, the threshold goes back to a quarter of the last one and holds there ...
+RAMP_RELEASE = 8.0  # ... and once it is over this multiple of the norms so far, the guard lets go
 
 
 @dataclass(frozen=True)
@@ -75,7 +93,7 @@ class GuardEvent:
     step: int
     threshold: float | None
     why: str
-    action: str  # "engage", "tighten", "hold" or "skip"
+    action: str  # "engage", "tighten", "hold", "release" or "skip"
 
     def to_dict(self) -> dict[str, Any]:
         return {"step": self.step, "threshold": self.threshold, "why": self.why, "action": self.action}
@@ -164,10 +182,11 @@ class Guard:
     Args:
         model: the module being trained (a `Monitor` is built on it), unless `monitor` is given.
         monitor: an existing `Monitor` to record through (it must copy statistics every step, sync_every=1).
+        ramp: bound the first updates (the start ramp, see the module's docstring); False: start unclipped.
         monitor_options: passed to the `Monitor` built here (e.g. scaler=, label=).
     """
 
-    def __init__(self, model: nn.Module | None = None, *, monitor: Monitor | None = None,
+    def __init__(self, model: nn.Module | None = None, *, monitor: Monitor | None = None, ramp: bool = True,
                  **monitor_options: Any) -> None:
         if monitor is None:
             if model is None:
@@ -188,6 +207,7 @@ class Guard:
         self._loss = _LossLevel()
         self._last_change = -COOLDOWN
         self._clipped_recently: deque[bool] = deque(maxlen=PLATEAU)
+        self._ramping = ramp
 
     # -- the step ----------------------------------------------------------------------------------------
     def step(self, loss: torch.Tensor | float, *, lr: float | None = None) -> bool:
@@ -200,26 +220,72 @@ class Guard:
             self._on_nonfinite(stats)
             return False
         norm = stats.grad_norm
-        self._check_spike(stats.step, norm)
-        self._raw.append(norm)
-        self._check_growth(stats.step)
-        self._check_loss(stats.step, stats.loss)
+        if self._ramping:
+            self._raw.append(norm)
+            self._loss.add(stats.loss)
+            self._ramp(stats.step, norm, stats.loss)
+        else:
+            self._check_spike(stats.step, norm)
+            self._raw.append(norm)
+            self._check_growth(stats.step)
+            self._check_loss(stats.step, stats.loss)
         clipped = self.threshold is not None and norm > self.threshold
         if clipped:
             self.monitor.clip_norm_(self.threshold)
             self.clipped += 1
         self._clipped_recently.append(clipped)
-        self._norms.append(min(norm, self.threshold) if self.threshold is not None else norm)
+        self._norms.append(min(norm, self.threshold) if self.threshold is not None and not self._ramping else norm)
         self._peak = max(self._peak, norm)
         return True
 
     # -- the rules ---------------------------------------------------------------------------------------
+    def _ramp(self, step: int, norm: float, loss: float) -> None:
+        """The start: a threshold from 1/64 of the first norm, doubling while neither the loss nor the norm rises."""
+        if self.threshold is None:
+            self._set(step, norm * RAMP_START, f"start: the first updates are bounded, from {RAMP_START:.3g} of the "
+                      f"first norm {norm:.3g}, doubling each step while the loss does not rise (a warm-up of the "
+                      "update's size)", "engage")
+            return
+        why = self._ramp_rise()
+        if why:
+            self._ramping = False
+            self._set(step, self.threshold / RAMP_FACTOR * RAMP_BACK, why + ": the last step was too large; hold "
+                      f"at {RAMP_BACK:g}x its threshold", "hold")
+            return
+        ramped = self.threshold * RAMP_FACTOR
+        if ramped > RAMP_RELEASE * max(self._raw):
+            self._ramping = False
+            self.threshold = None
+            self._last_change = step
+            self._loss.mark()
+            self._log(step, f"start ramp over: the threshold passed {RAMP_RELEASE:g}x every norm so far "
+                      f"(max {max(self._raw):.3g}) with the loss not rising; released", "release")
+            return
+        self.threshold = ramped
+
+    def _ramp_rise(self) -> str:
+        """Why the ramp must stop ('' while it may go on): the last two losses risen, or the last two norms."""
+        losses, norms = list(self._loss.recent), list(self._raw)
+        if len(losses) < 3:
+            return ""
+        before = losses[:-2]
+        ref = float(np.median(before))
+        last = min(losses[-2:])
+        if last - ref > max(RAMP_RISE * abs(ref), max(before) - min(before)):
+            return f"loss {losses[-1]:.4g} rose {(last - ref) / abs(ref):.0%} above its start {ref:.4g} on two steps"
+        level = float(np.median(norms[:-2]))
+        if min(norms[-2:]) > RAMP_NORM_RISE * level and last >= ref:
+            return (f"gradient norm {norms[-1]:.3g} rose to {min(norms[-2:]) / level:.3g}x its start {level:.3g} on "
+                    "two steps with the loss not lower")
+        return ""
+
     def _on_nonfinite(self, stats: StepStats) -> None:
         self.skipped += 1
         what = ("loss" if not stats.loss_finite else
                 f"gradient of {stats.nonfinite_grads[0]}" if stats.nonfinite_grads else
                 "weights" if stats.nonfinite_weights else "global gradient norm")
         why = f"non-finite {what}: update skipped"
+        self._ramping = False
         if stats.nonfinite_weights:
             self._log(stats.step, why + " (the weights are already non-finite: nothing can recover them)", "skip")
             return

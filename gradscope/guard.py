@@ -214,6 +214,11 @@ class Guard:
         """Record this step, decide, clip; True: take the optimizer step, False: skip this update."""
         stats = self.monitor.record(loss, lr=lr)
         assert stats is not None  # sync_every=1
+        return self.decide(stats)
+
+    def decide(self, stats: StepStats) -> bool:
+        """Decide and clip on a step its monitor has just recorded (`step` without the recording: for callers
+        that record themselves, the Lightning and Hugging Face callbacks)."""
         if stats.amp_skipped:  # the GradScaler skips this step itself
             return True
         if not stats.finite or not math.isfinite(stats.grad_norm):

@@ -280,3 +280,42 @@ def test_without_lightning_one_line_names_the_extra():
     assert proc.stderr.strip().splitlines()[-1] == (
         "ImportError: gradscope.integrations.lightning needs lightning.pytorch or pytorch_lightning, which is not "
         "installed (fix: pip install 'gradscope[lightning]')")
+
+
+def guarded_plain_loop(data: list, *, lr: float, steps: int, linear: bool) -> gradscope.Guard:
+    """The contract's loop with `gradscope.Guard`: what `GradscopeCallback(guard=True)` must do inside Lightning."""
+    net = build_net(linear)
+    opt = torch.optim.SGD(net.parameters(), lr=lr)
+    guard = gradscope.Guard(net)
+    for step in range(steps):
+        x, y = data[step % len(data)]
+        opt.zero_grad()
+        loss = nn.functional.mse_loss(net(x), y)
+        loss.backward()
+        if guard.step(loss):
+            opt.step()
+    return guard
+
+
+def test_guard_true_clips_and_skips_as_the_guard_does_in_a_plain_loop(tmp_path):
+    data = batches(3, scale=3.0, batch=32)
+    x, y = data[1]
+    data[1] = (x.clone().index_fill_(0, torch.tensor([0]), math.nan), y)  # a bad batch: its loss is NaN
+    callback = GradscopeCallback(out=tmp_path / "run", report=False, guard=True)
+    fit(tmp_path, callback, data, lr=BLOWUP_LR, steps=40, linear=True)  # unguarded it overflows
+    plain = guarded_plain_loop(data, lr=BLOWUP_LR, steps=40, linear=True)
+    ours, theirs = callback.monitor.trace, plain.monitor.trace
+    good = np.arange(40) % 3 != 1
+    assert np.isfinite(ours.column("loss")[good]).all() and np.isnan(ours.column("loss")[~good]).all()
+    assert callback.guard.skipped == plain.skipped == 13  # every bad batch's update skipped, the rest taken
+    for column in ("loss", "grad_norm"):
+        np.testing.assert_allclose(ours.column(column)[good], theirs.column(column)[good], rtol=1e-5)
+    assert (ours.column("clipped") == theirs.column("clipped")).all() and ours.column("clipped").any()
+    assert [(e.step, e.action) for e in callback.guard.events] == [(e.step, e.action) for e in plain.events]
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["clip_mode"] == "adaptive"
+
+
+def test_guard_true_refuses_lightnings_own_clipping(tmp_path):
+    callback = GradscopeCallback(out=tmp_path / "run", report=False, guard=True)
+    with pytest.raises(ValueError, match="clips itself, and the Trainer clips too"):
+        fit(tmp_path, callback, batches(4), gradient_clip_val=1.0)

@@ -195,3 +195,38 @@ def test_without_transformers_one_line_names_the_extra():
     assert proc.stderr.strip().splitlines()[-1] == (
         "ImportError: gradscope.integrations.transformers needs transformers, which is not installed "
         "(fix: pip install 'gradscope[transformers]')")
+
+
+@pytest.mark.parametrize("max_grad_norm", [0.0, 1.0])
+def test_guard_true_clips_as_the_guard_does_in_a_plain_loop(tmp_path, max_grad_norm):
+    """With guard=True the guard clips in place of max_grad_norm (the default 1.0 included): the run is the
+    contract's plain loop with `gradscope.Guard`, step for step."""
+    steps = 40
+    model = Regression()
+    x, y = regression_data()
+    data = [{"x": a, "labels": b} for a, b in zip(x, y, strict=True)]
+    args = args_for(tmp_path, max_steps=steps, per_device_train_batch_size=32, max_grad_norm=max_grad_norm)
+    optimizer = torch.optim.SGD(model.parameters(), lr=BLOWUP_LR)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+    callback = GradscopeCallback(out=tmp_path / "run", report=False, guard=True)
+    Trainer(model=model, args=args, train_dataset=data, callbacks=[callback],
+            optimizers=(optimizer, scheduler)).train()
+
+    plain = Regression()
+    opt = torch.optim.SGD(plain.parameters(), lr=BLOWUP_LR)
+    guard = gradscope.Guard(plain)
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = plain(x, y)["loss"]
+        loss.backward()
+        if guard.step(loss):
+            opt.step()
+    ours, theirs = callback.monitor.trace, guard.monitor.trace
+    assert np.isfinite(ours.column("loss")).all() and len(ours) == steps  # unguarded it overflows at step 8
+    for column in ("loss", "grad_norm"):
+        np.testing.assert_allclose(ours.column(column), theirs.column(column), rtol=1e-5)
+    assert (ours.column("clipped") == theirs.column("clipped")).all() and ours.column("clipped").any()
+    assert [(e.step, e.action) for e in callback.guard.events] == [(e.step, e.action) for e in guard.events]
+    for a, b in zip(model.parameters(), plain.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["clip_mode"] == "adaptive"

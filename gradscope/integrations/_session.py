@@ -58,7 +58,7 @@ class CallbackSession:
     def __init__(self, model: nn.Module, out: Path, *, stop_rank: int | None, scaler: Any = None,
                  clip_mode: str | None = None, clip_threshold: float | None = None,
                  steps_requested: int | None = None, label: str = "", weight_every: int = 1,
-                 write: bool = True) -> None:
+                 write: bool = True, guard: bool = False) -> None:
         self.model = model
         self.write = write  # False on the ranks other than 0 of a distributed run: they record, rank 0 writes
         self.out = Path(out)
@@ -71,6 +71,15 @@ class CallbackSession:
         info = self.monitor.trace.info
         info.clip_mode, info.clip_threshold, info.steps_requested = self.clip_mode, self.clip_threshold, \
             steps_requested
+        self.guard = None  # guard=True: a gradscope.Guard on this monitor clips (and skips) in place of the framework
+        if guard:
+            from gradscope.guard import Guard
+
+            if self.clip_mode is not None:
+                raise ValueError("GradscopeCallback(guard=True) clips itself, and the Trainer clips too (fix: "
+                                 "remove the Trainer's gradient clipping, or drop guard=True)")
+            self.guard = Guard(monitor=self.monitor)
+            info.clip_mode = "adaptive"
         if write:
             self.monitor.trace.stream_to(self.out)  # written as the run goes: a crash still leaves a readable trace
         self.should_stop = False
@@ -94,9 +103,15 @@ class CallbackSession:
         """
         stats = self.monitor.record(loss, lr=lr)
         assert stats is not None  # sync_every=1: the statistics land at once
-        clipped = self._clipped(stats)
-        if clipped:
-            self.monitor.trace.set_clipped(len(self.monitor.trace) - 1, True)
+        if self.guard is not None:
+            before = self.guard.clipped
+            if not self.guard.decide(stats):
+                self._skip_update()
+            clipped = self.guard.clipped > before
+        else:
+            clipped = self._clipped(stats)
+            if clipped:
+                self.monitor.trace.set_clipped(len(self.monitor.trace) - 1, True)
         self.last, self.last_clipped = stats, clipped
         self._since_log += 1
         self._clipped_since_log += int(clipped)
@@ -108,6 +123,12 @@ class CallbackSession:
             self._locate(stats, replays)
         self._check_stop(stats)
         return stats
+
+    def _skip_update(self) -> None:
+        """The guard skips this update: with no gradients, the optimizer's step leaves every parameter (and its
+        state: moments, step count) as it is; so does the framework's clipping."""
+        for p in self.model.parameters():
+            p.grad = None
 
     def _clipped(self, stats: StepStats) -> bool:
         """Whether the framework's own clipping changes this step's gradients (clip_grad_norm_ / _value_)."""
@@ -167,6 +188,8 @@ class CallbackSession:
         """Check the last update's weights, write the run folder, print the diagnosis once (stderr)."""
         self._check_final_weights()
         monitor = self.monitor
+        if self.guard is not None:
+            monitor.trace.info.clip_threshold = self.guard.threshold  # the threshold in force at the end
         monitor.trace.close()
         if not self.write:
             return monitor.diagnose()
@@ -267,6 +290,11 @@ class SessionViews:
     @property
     def monitor(self) -> Any:
         return self.session.monitor if self.session is not None else None
+
+    @property
+    def guard(self) -> Any:
+        """The `gradscope.Guard` of a `guard=True` callback (its `events`, `threshold`), else None."""
+        return self.session.guard if self.session is not None else None
 
     @property
     def run_dir(self) -> Path | None:

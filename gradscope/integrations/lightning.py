@@ -69,12 +69,15 @@ class GradscopeCallback(SessionViews, *_BASES):  # type: ignore[misc]
             the Trainer's loggers with `pl_module.log` each step (NaN kept as NaN).
         report: print the diagnosis once at the end of training (rich, on stderr).
         weight_every: take weight norms every N steps (`Monitor`'s option; 1 sees a non-finite weight at once).
-    After `fit`: `callback.diagnosis` (a `Diagnosis`), `callback.run_dir`, `callback.monitor`.
+        guard: clip with a `gradscope.Guard` (online adaptive clipping; a non-finite step's update is skipped) in
+            place of `gradient_clip_val`, which must then be unset.
+    After `fit`: `callback.diagnosis` (a `Diagnosis`), `callback.run_dir`, `callback.monitor`, `callback.guard`.
     """
 
     def __init__(self, out: str | Path | None = None, *, stop_on: str = "never", log: bool = True,
-                 report: bool = True, weight_every: int = 1) -> None:
+                 report: bool = True, weight_every: int = 1, guard: bool = False) -> None:
         super().__init__()
+        self.use_guard = guard
         self._stop_rank = check_stop_on(stop_on)
         self.out = Path(out) if out is not None else None
         self.log_scalars = log  # not `self.log`: Lightning sets callback.log to the module's log method
@@ -99,7 +102,7 @@ class GradscopeCallback(SessionViews, *_BASES):  # type: ignore[misc]
             pl_module, out, stop_rank=self._stop_rank, scaler=getattr(trainer.precision_plugin, "scaler", None),
             clip_mode=algorithm if clip else None, clip_threshold=float(clip) if clip else None,
             steps_requested=int(steps) if isinstance(steps, int | float) and math.isfinite(steps) else None,
-            label=out.name, weight_every=self.weight_every, write=trainer.is_global_zero)
+            label=out.name, weight_every=self.weight_every, write=trainer.is_global_zero, guard=self.use_guard)
         self.diagnosis = None
 
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:

@@ -64,11 +64,15 @@ class GradscopeCallback(SessionViews, _transformers.TrainerCallback):
             log), `gradscope/loss` (unfiltered) and non-finite counts to the Trainer's logs (NaN kept as NaN).
         report: print the diagnosis once at the end of training (rich, on stderr).
         weight_every: take weight norms every N steps (`Monitor`'s option; 1 sees a non-finite weight at once).
-    After `train()`: `callback.diagnosis` (a `Diagnosis`), `callback.run_dir`, `callback.monitor`.
+        guard: clip with a `gradscope.Guard` (online adaptive clipping; a non-finite step's update is skipped) in
+            place of `max_grad_norm`, which is then not applied (the Trainer's `grad_norm` log is the norm after
+            the guard's clip; `gradscope/grad_norm` stays the pre-clip norm).
+    After `train()`: `callback.diagnosis` (a `Diagnosis`), `callback.run_dir`, `callback.monitor`, `callback.guard`.
     """
 
     def __init__(self, out: str | Path | None = None, *, stop_on: str = "never", log: bool = True,
-                 report: bool = True, weight_every: int = 1) -> None:
+                 report: bool = True, weight_every: int = 1, guard: bool = False) -> None:
+        self.use_guard = guard
         self._stop_rank = check_stop_on(stop_on)
         self.out = Path(out) if out is not None else None
         self.log_scalars = log
@@ -88,12 +92,12 @@ class GradscopeCallback(SessionViews, _transformers.TrainerCallback):
         self._trainer = trainer
         model = trainer.model
         out = self.out or default_out("transformers")
-        clip = float(args.max_grad_norm or 0.0)
+        clip = 0.0 if self.use_guard else float(args.max_grad_norm or 0.0)
         self.session = CallbackSession(
             model, out, stop_rank=self._stop_rank, scaler=getattr(trainer.accelerator, "scaler", None),
             clip_mode="norm" if clip > 0 else None, clip_threshold=clip if clip > 0 else None,
             steps_requested=int(state.max_steps) if state.max_steps and state.max_steps > 0 else None,
-            label=out.name, weight_every=self.weight_every, write=state.is_world_process_zero)
+            label=out.name, weight_every=self.weight_every, write=state.is_world_process_zero, guard=self.use_guard)
         self.diagnosis = None
         self._attach(trainer, model)
 
@@ -117,6 +121,8 @@ class GradscopeCallback(SessionViews, _transformers.TrainerCallback):
 
         def recording_clip_grad_norm_(parameters: Any, max_norm: float, norm_type: float = 2) -> Any:
             self._record()
+            if self.use_guard:
+                max_norm = math.inf  # the guard has clipped (the original still unscales under fp16)
             return clip_grad_norm_(parameters, max_norm, norm_type)
 
         def summing_training_step(*args: Any, **kwargs: Any) -> Any:

@@ -15,6 +15,7 @@ each with a split: "tune" (looked at while the guard's rules were designed) or "
    zero_grad, loss, backward, `if method(loss): optimizer.step()`. A method that says skip leaves the update
    out; a non-finite loss the method did not skip ends the run (+inf). The score is the late loss of the run.
    - gradscope: `guard = gradscope.Guard(model)`; `guard.step(loss)`.
+   - gradscope-noramp: the same with `Guard(model, ramp=False)` (no start ramp).
    - fixed-1.0: `torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)`.
    - zclip: ZClip's README, `ZClip(mode="zscore", alpha=0.97, z_thresh=2.5, clip_option="adaptive_scaling",
      max_grad_norm=1.0, clip_factor=1.0)`; `zclip.step(model)`.
@@ -55,7 +56,7 @@ from recommend_regret import GRID, plain_run, plain_setup, regret
 import gradscope
 from gradscope.recommend import LATE_FRACTION
 
-METHODS = ("gradscope", "fixed-1.0", "zclip", "autoclip", "agc")
+METHODS = ("gradscope", "gradscope-noramp", "fixed-1.0", "zclip", "autoclip", "agc")
 NOT_INSTALLED = "not installed"
 CACHE_PATH: Path | None = None  # --cache
 
@@ -66,6 +67,11 @@ Stepper = Callable[[torch.Tensor], bool]
 
 def make_gradscope(model: torch.nn.Module, optimizer: Any) -> tuple[Stepper, Any, Any]:
     guard = gradscope.Guard(model)
+    return guard.step, optimizer, guard
+
+
+def make_gradscope_noramp(model: torch.nn.Module, optimizer: Any) -> tuple[Stepper, Any, Any]:
+    guard = gradscope.Guard(model, ramp=False)
     return guard.step, optimizer, guard
 
 
@@ -106,7 +112,7 @@ def make_agc(model: torch.nn.Module, optimizer: Any) -> tuple[Stepper, Any, Any]
     return step, optimizer, None
 
 
-MAKERS = {"gradscope": make_gradscope, "fixed-1.0": make_fixed, "zclip": make_zclip, "autoclip": make_autoclip,
+MAKERS = {"gradscope": make_gradscope, "gradscope-noramp": make_gradscope_noramp, "fixed-1.0": make_fixed, "zclip": make_zclip, "autoclip": make_autoclip,
           "agc": make_agc}
 
 
@@ -281,7 +287,7 @@ def print_summary(results: list[CaseResult], methods: tuple[str, ...]) -> None:
     for kind in ("unstable", "healthy"):
         for r in (r for r in results if r.kind == kind):
             print(f"   {r.name:<26}{r.split:<10}" + "".join(f"{_cell(r, m):>11}" for m in methods))
-    for split in ("tune", "held-out", "held-out-2", "all"):
+    for split in ("tune", "held-out", "held-out-2", "held-out-3", "all"):
         chosen = [r for r in results if r.kind == "unstable" and (split == "all" or r.split == split)]
         if not chosen:
             continue
@@ -307,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help=f"only {', '.join(guard_cases.QUICK)}")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     parser.add_argument("--cases", default="", help="comma-separated case names (default: all)")
-    parser.add_argument("--split", choices=["tune", "held-out", "held-out-2"], default=None, help="only this split")
+    parser.add_argument("--split", choices=["tune", "held-out", "held-out-2", "held-out-3"], default=None, help="only this split")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated (default: all)")
     parser.add_argument("--cache", type=Path, default=None,
                         help="keep the unclipped and grid runs here (JSON), reused while the case is unchanged")

@@ -7,9 +7,10 @@ in `events` with the step, the threshold and why:
 
 - The start: the first update is taken blind (no history says how large a safe step is), and a run thrown in
   its first steps cannot be recovered by any clip applied later. So the threshold starts at 1/64 of the first
-  norm and doubles each step, a warm-up of the update's size; the loss rising 20% above where it began stops
-  the ramp and holds the threshold at a quarter of the last one (the stable step is below it); otherwise the
-  guard lets go once the threshold is 8x above the norms, after about 9 steps. Under Adam a clip bounds the
+  norm and doubles each step, a warm-up of the update's size. Two losses in a row 50% above where the run began
+  (and beyond the spread of its first batches), or two norms 4x their start, stop the ramp and hold the
+  threshold at a quarter of the one the last step had (the stable step is below it); otherwise the guard lets
+  go once the threshold is 8x above the norms, after about 9 steps. Under Adam a clip bounds the
   gradient's scale and not the step, and the ramp still helps: its first updates see normalised gradients,
   which keeps its second moments from being set by the early transient.
 - A non-finite loss or gradient: skip the update (as OLMo-core's skip-step does) and tighten (or engage).
@@ -254,8 +255,8 @@ class Guard:
         why = self._ramp_rise()
         if why:
             self._ramping = False
-            self._set(step, self.threshold / RAMP_FACTOR * RAMP_BACK, why + ": the last step was too large; hold "
-                      f"at {RAMP_BACK:g}x its threshold", "hold")
+            self._set(step, self.threshold / RAMP_FACTOR * RAMP_BACK, why + ": the last steps were too large; hold "
+                      f"at {RAMP_BACK:g}x the threshold the last step had", "hold")
             return
         ramped = self.threshold * RAMP_FACTOR
         if ramped > RAMP_RELEASE * max(self._raw):

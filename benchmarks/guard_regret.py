@@ -56,6 +56,7 @@ from recommend_regret import GRID, plain_run, plain_setup, regret
 import gradscope
 from gradscope.recommend import LATE_FRACTION
 
+SPLITS = ["tune", "held-out", "held-out-2", "held-out-3"]
 METHODS = ("gradscope", "gradscope-noramp", "fixed-1.0", "zclip", "autoclip", "agc")
 NOT_INSTALLED = "not installed"
 CACHE_PATH: Path | None = None  # --cache
@@ -112,7 +113,8 @@ def make_agc(model: torch.nn.Module, optimizer: Any) -> tuple[Stepper, Any, Any]
     return step, optimizer, None
 
 
-MAKERS = {"gradscope": make_gradscope, "gradscope-noramp": make_gradscope_noramp, "fixed-1.0": make_fixed, "zclip": make_zclip, "autoclip": make_autoclip,
+MAKERS = {"gradscope": make_gradscope, "gradscope-noramp": make_gradscope_noramp, "fixed-1.0": make_fixed,
+          "zclip": make_zclip, "autoclip": make_autoclip,
           "agc": make_agc}
 
 
@@ -287,7 +289,7 @@ def print_summary(results: list[CaseResult], methods: tuple[str, ...]) -> None:
     for kind in ("unstable", "healthy"):
         for r in (r for r in results if r.kind == kind):
             print(f"   {r.name:<26}{r.split:<10}" + "".join(f"{_cell(r, m):>11}" for m in methods))
-    for split in ("tune", "held-out", "held-out-2", "held-out-3", "all"):
+    for split in (*SPLITS, "all"):
         chosen = [r for r in results if r.kind == "unstable" and (split == "all" or r.split == split)]
         if not chosen:
             continue
@@ -313,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help=f"only {', '.join(guard_cases.QUICK)}")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     parser.add_argument("--cases", default="", help="comma-separated case names (default: all)")
-    parser.add_argument("--split", choices=["tune", "held-out", "held-out-2", "held-out-3"], default=None, help="only this split")
+    parser.add_argument("--split", choices=SPLITS, default=None, help="only this split")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated (default: all)")
     parser.add_argument("--cache", type=Path, default=None,
                         help="keep the unclipped and grid runs here (JSON), reused while the case is unchanged")

@@ -18,7 +18,7 @@ in `events` with the step, the threshold and why:
   inflate, unlike ZClip's EMA or AutoClip's percentiles, which follow an explosion up) and above every norm the
   run has taken: clip at that level.
 - Runaway growth: log(norm) climbing on a straight line (the exponential-growth fit the diagnosis uses) to a
-  multiple of its level before the climb: hold the norm at half that level; if it still climbs, tighten.
+  multiple (2x) of its level before the climb: hold the norm at half that level; if it still climbs, tighten.
 - The loss's response: a loss far above its best (beyond its noise and a fraction of the starting loss) with
   no clipping engages at half the recent median norm; once clipping, a loss that rose since the last change,
   or stays far above its best without coming down, means the threshold is still too loose (the clip bounds the
@@ -58,7 +58,7 @@ SPIKE_CLIP = 1.0  # a spike engages the clip at this multiple of the recent medi
 GROWTH_WINDOWS = (8, 16)  # trailing windows over which log(norm) is fitted
 GROWTH_MAX_DOUBLING = 12.0  # the norm must double at least this often (as the exploding-gradient detector)
 GROWTH_MIN_R2 = 0.85  # and climb on a straight line in log space
-GROWTH_OVER = 4.0  # and already stand this many times above its level before the climb
+GROWTH_OVER = 2.0  # and already stand this many times above its level before the climb
 GROWTH_HOLD = 0.5  # hold at half that level: the climb began at it, so the stable step is below it
 LOSS_WINDOW = 5  # the loss level is the median of the last 5 losses, judged every step
 LOSS_RISE_ENGAGE = 0.5  # unclipped: the loss level 50% above its best so far engages the guard ...

@@ -319,7 +319,7 @@ SPECS: list[tuple[Case, str]] = [
     (_case("postnorm_max_adamw", "transformer", "post-norm transformer computing running maxima, AdamW lr 0.02, "
            "no warmup", _POST_LN, _MAX, 32, "CrossEntropyLoss", 'name = "AdamW"\nlr = 0.02', 250, 108), "unstable"),
     (_case("prenorm_max_sgd_mom", "transformer", "pre-norm transformer computing running maxima, SGD lr 0.3 "
-           "momentum 0.9 (trains for ~50 steps, then non-finite)", _PRE_LN, _MAX, 32, "CrossEntropyLoss",
+           "momentum 0.9 (trains for ~180 steps, then non-finite)", _PRE_LN, _MAX, 32, "CrossEntropyLoss",
            'name = "SGD"\nlr = 0.3\nmomentum = 0.9', 200, 111), "unstable"),
     # -- healthy
     (_case("healthy_lstm_ar2_adam", "recurrent", "LSTM forecasting AR(2) series, Adam lr 2e-3", _LSTM_FC, _AR2, 64,

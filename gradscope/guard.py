@@ -229,9 +229,13 @@ class Guard:
             return False
         norm = stats.grad_norm
         if self._ramping:
-            self._raw.append(norm)
             self._loss.add(stats.loss)
-            self._ramp(stats.step, norm, stats.loss)
+            if self._check_spike(stats.step, norm):  # the ramp is over: its threshold stays under the spike's
+                self._ramping = False
+                self._raw.append(norm)
+            else:
+                self._raw.append(norm)
+                self._ramp(stats.step, norm, stats.loss)
         else:
             self._check_spike(stats.step, norm)
             self._raw.append(norm)
@@ -306,20 +310,27 @@ class Guard:
         else:
             self._log(stats.step, why, "skip")
 
-    def _check_spike(self, step: int, norm: float) -> None:
+    def _check_spike(self, step: int, norm: float) -> bool:
+        """Clip a spike at the recent median; True when `norm` is one (whether or not the threshold moved)."""
         if len(self._norms) < MIN_HISTORY or norm <= self._peak:
-            return  # a norm no larger than one the run already took is not a spike
+            return False  # a norm no larger than one the run already took is not a spike
         recent = np.fromiter(self._norms, float)
         median = float(np.median(recent))
         sigma = 1.4826 * float(np.median(np.abs(recent - median)))
         if norm <= max(SPIKE_FACTOR * median, median + SPIKE_SIGMAS * sigma) or median <= 0:
-            return
+            return False
         target = SPIKE_CLIP * median
+        if self._ramping and self.threshold is not None and self.threshold <= target:
+            self._set(step, self.threshold, f"gradient norm {norm:.3g} is {norm / median:.3g}x the median "
+                      f"{median:.3g} of the last {len(recent)} steps (a spike) while the threshold ramped: hold it "
+                      "where it is", "hold")
+            return True
         if self.threshold is None or target < self.threshold:
             self._set(step, target, f"gradient norm {norm:.3g} is {norm / median:.3g}x the median {median:.3g} of "
                       f"the last {len(recent)} steps and over any norm so far (a spike): clip at "
                       + ("that median" if SPIKE_CLIP == 1 else f"{SPIKE_CLIP:g}x that median"),
                       "engage" if self.threshold is None else "tighten")
+        return True
 
     def _check_growth(self, step: int) -> None:
         raw = np.fromiter(self._raw, float)

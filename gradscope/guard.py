@@ -9,8 +9,9 @@ in `events` with the step, the threshold and why:
   its first steps cannot be recovered by any clip applied later. So the threshold starts at 1/8 of the first
   norm and doubles each step, a warm-up of the update's size. Two losses in a row 50% above where the run began
   (and beyond the spread of its first batches), or two norms 4x their start, stop the ramp and hold the
-  threshold at a quarter of the one the last step had (the stable step is below it); otherwise the guard lets
-  go once the threshold is 8x above the norms, after about 6 steps. Under Adam a clip bounds the
+  threshold at a quarter of the one the last step had (the stable step is below it); a spike (below) ends it
+  too, the threshold kept under the spike's level; otherwise the guard lets go once the threshold is 8x above
+  the norms, after about 6 steps. Under Adam a clip bounds the
   gradient's scale and not the step, and the ramp still helps: its first updates see normalised gradients,
   which keeps its second moments from being set by the early transient.
 - A non-finite loss or gradient: skip the update (as OLMo-core's skip-step does) and tighten (or engage).

@@ -105,6 +105,24 @@ def test_a_run_thrown_by_its_first_updates_is_held_by_the_ramp():
     assert guard.threshold is not None and guard.threshold <= hold.threshold
 
 
+def test_a_spike_during_the_ramp_ends_it_below_the_spike():
+    """An outlier batch (a data-entry error: targets of 300) in the first steps: its norm must not raise the bar
+    the ramp releases at; the ramp ends, its threshold kept under the spike, and the outliers are clipped."""
+    batches = regression(n=256)
+    x, y = batches[4]
+    batches[4] = (x, y + 300.0)
+    model = mlp()
+    guard = gradscope.Guard(model)
+    losses = train(model, batches, 0.05, 60, guard, momentum=0.9)
+    spike = next(e for e in guard.events if "(a spike)" in e.why)
+    assert spike.step == 4 and spike.action == "hold" and "ramped" in spike.why
+    assert all(e.action != "release" for e in guard.events)
+    clipped = guard.monitor.trace.column("clipped")
+    assert clipped[4::8].all()  # every pass over the outlier batch is clipped
+    assert guard.threshold is not None and guard.threshold <= spike.threshold
+    assert all(math.isfinite(v) for v in losses)
+
+
 def test_exploding_run_engages_and_stays_finite():
     batches = regression(scale=3.0)
     torch.manual_seed(0)

@@ -48,6 +48,7 @@ class Event:
     stage: str | None = None
     detail: str = ""
     others: tuple[str, ...] = ()  # further parameters affected at the same step
+    op: dict[str, Any] | None = None  # the op that made the first inf/NaN (op_overflow.OpOverflow.to_dict())
 
 
 class StopReason(StrEnum):

@@ -22,17 +22,17 @@ Hugging Face Llama and GPT-2 among them, with their recipe: schedules and warm-u
    gradients the scaler skips are its business) or whose optimizer.step() made the weights non-finite, and the
    first step whose float32 global norm is inf while every element is finite. It runs beside step 1.
 3. The label is re-checked against the plain loop by criteria of this file (LABEL_* below), not gradscope's.
-4. Checks, as the issue states them: the verdict (explode/growth/broken -> critical, unstable -> warning,
-   early -> at least warning with a warning+ symptom in the first 20 steps, vanish -> warning with a
-   vanishing_gradient symptom (also on broken runs whose gradients vanish), stalled -> critical with an
-   activation_overflow symptom (its label: the plain fp16 loop ends >= 0.9x its start, the same config in fp32
-   below), fine -> healthy with no symptom at all); summary.first_nonfinite_step within +-1 of the first non-finite value the plain loop sees (the float32
-   norm included), the nonfinite_* symptoms' first step within +-1 of the first non-finite element; a
-   norm_overflow symptom at the plain loop's step when the float32 norm overflows first; on growth cases an
-   exploding_gradient symptom at least MIN_LEAD steps before the first non-finite step; no exploding_gradient
-   on vanishing runs; gradscope's amp_skipped count equal to the plain GradScaler's skips (before the first
-   non-finite value); trace loss, grad norm and lr within 1e-4 relative of the plain loop's on every finite,
-   not AMP-skipped step before the first non-finite one.
+4. Checks, as the issue states them: the verdict (explode/growth/broken -> critical, unstable -> warning, early
+   -> at least warning with a warning+ symptom in the first 20 steps, vanish -> warning with a vanishing_gradient
+   symptom (also on broken runs whose gradients vanish), stalled -> critical with an activation_overflow symptom
+   (its label: the plain fp16 loop ends >= 0.9x its start, the same config in fp32 below), fine -> healthy with
+   no symptom at all); summary.first_nonfinite_step within +-1 of the first non-finite value the plain loop sees
+   (the float32 norm included), the nonfinite_* symptoms' first step within +-1 of the first non-finite element;
+   a norm_overflow symptom at the plain loop's step when the float32 norm overflows first; on growth cases an
+   exploding_gradient symptom at least MIN_LEAD steps before the first non-finite step; no exploding_gradient on
+   vanishing runs; gradscope's amp_skipped count equal to the plain GradScaler's skips (before the first non-
+   finite value); trace loss, grad norm and lr within 1e-4 relative of the plain loop's on every finite, not AMP-
+   skipped step before the first non-finite one.
 """
 
 from __future__ import annotations

@@ -167,9 +167,8 @@ def find_overflow(model: nn.Module, loss_fn: LossComputer, batch: Any, rng_state
                   recipe: Recipe | None = None) -> tuple[dict[str, OpOverflow], float]:
     """Replay one micro-batch (as `recipe` ran it, from `rng_state`) under an `OverflowWatch`: the first
     overflow of each phase, and the replayed loss. The run's gradients, buffers and RNG are left as they were."""
-    with replaying(model, rng_state):
-        with OverflowWatch(model) as watch:
-            loss = forward_backward(model, loss_fn, batch, recipe)
+    with replaying(model, rng_state), OverflowWatch(model) as watch:
+        loss = forward_backward(model, loss_fn, batch, recipe)
     return dict(watch.first), float(loss)
 
 

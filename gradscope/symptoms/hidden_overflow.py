@@ -26,7 +26,8 @@ ACTIVATION_OVERFLOW = Kind(
     "Values inside a layer overflowed the autocast dtype (float16: past 65,504) while the loss and gradients "
     "stayed finite: an op after it hid the inf, and the units behind it no longer learn.",
     lambda ev: f"{ev.get('op')} in the {ev.get('phase', 'forward')}: {ev.get('nonfinite', 0):,} of "
-               f"{ev.get('numel', 0):,} {ev.get('dtype')} values, inputs up to {number_text(ev.get('input_max'), '.2g')}",
+               f"{ev.get('numel', 0):,} {ev.get('dtype')} values, inputs up to "
+               f"{number_text(ev.get('input_max'), '.2g')}",
     clipping_may_help=False)
 
 
@@ -41,7 +42,8 @@ def detect_activation_overflow(trace: Trace, thresholds: Thresholds = DEFAULT,
     start, late = _start_and_end(trace, thresholds)
     improvement = (start - late) / abs(start) if start else 0.0
     stalled = improvement < thresholds.overflow_stall_improvement
-    where = f"module {op.get('module')} ({op.get('module_type')})" if op.get("module") else "the loss"
+    module = op.get("module")
+    where = f"module {module or '(the model)'} ({op.get('module_type')})" if module is not None else "the loss"
     count = int(op.get("inf") or 0) + int(op.get("nan") or 0)
     trained = (f"the run stalled with it: loss {number_text(start)} -> {number_text(late)} ({-improvement:+.0%})"
                if stalled else "the loss and gradients stay finite and the GradScaler skips nothing")
@@ -68,8 +70,9 @@ def _start_and_end(trace: Trace, t: Thresholds) -> tuple[float, float]:
 
 def _advice(op: dict[str, Any]) -> str:
     module = op.get("module")
-    keep = (f"keep module {module} in float32 (run it under torch.autocast(device_type, enabled=False) on a .float() "
-            "input)" if module else "compute the loss in float32 (cast the model output with .float())")
+    keep = (f"keep module {module or op.get('module_type')} in float32 (run it under torch.autocast(device_type, "
+            "enabled=False) on a .float() input)" if module is not None
+            else "compute the loss in float32 (cast the model output with .float())")
     norm = ("; a hand-written norm must square in float32 (x.float().pow(2).mean(...)), as Llama's RMSNorm does"
             if "norm" in str(op.get("module_type", "")).lower() or op.get("op") == "aten.pow" else "")
     return (f"train in bf16 instead (precision = \"bf16\": float32's range, no GradScaler), or {keep}; "

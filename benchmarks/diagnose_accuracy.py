@@ -30,9 +30,9 @@ Hugging Face Llama and GPT-2 among them, with their recipe: schedules and warm-u
    (the float32 norm included), the nonfinite_* symptoms' first step within +-1 of the first non-finite element;
    a norm_overflow symptom at the plain loop's step when the float32 norm overflows first; on growth cases an
    exploding_gradient symptom at least MIN_LEAD steps before the first non-finite step; no exploding_gradient on
-   vanishing runs; gradscope's amp_skipped count equal to the plain GradScaler's skips (before the first non-
-   finite value); trace loss, grad norm and lr within 1e-4 relative of the plain loop's on every finite, not AMP-
-   skipped step before the first non-finite one.
+   vanishing runs; gradscope's amp_skipped count equal to the plain GradScaler's skips (before the first
+   non-finite value); trace loss, grad norm and lr within 1e-4 relative of the plain loop's on every finite, not
+   AMP-skipped step before the first non-finite one.
 """
 
 from __future__ import annotations

@@ -4,9 +4,13 @@ against the same numbers computed by plain torch. Deliberate -inf masks are not 
 
 from __future__ import annotations
 
+import json
+
 import torch
 from torch import nn
+from typer.testing import CliRunner
 
+from gradscope.cli import app
 from gradscope.loading import LossComputer
 from gradscope.op_overflow import OverflowWatch, find_overflow
 from gradscope.recipe import Recipe
@@ -149,3 +153,39 @@ def test_find_overflow_replays_without_disturbing_the_run() -> None:
     assert all(torch.equal(p.grad, g) for p, g in zip(model.parameters(), grads, strict=True))
     assert all(torch.equal(b, c) for b, c in zip(model.buffers(), buffers, strict=True))
     assert torch.equal(torch.rand(3), before)  # the RNG goes on where the run left it
+
+
+AMPLIFIED = '''
+import torch
+from torch import nn
+
+
+class Amplify(nn.Module):
+    def forward(self, x):
+        return x * 1000.0  # finite in float32; past 65,504 in float16 once |x| > 65.5
+
+
+def build_model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 8), Amplify(), nn.Linear(8, 1))
+
+
+def build_data():
+    g = torch.Generator().manual_seed(0)
+    return [(torch.randn(16, 4, generator=g) * 200.0, torch.randn(16, 1, generator=g)) for _ in range(4)]
+'''
+
+
+def test_the_first_nonfinite_loss_under_fp16_names_the_op_as_well_as_the_module(tmp_path) -> None:
+    (tmp_path / "factories.py").write_text(AMPLIFIED)
+    config = tmp_path / "gradscope.toml"
+    config.write_text('[model]\nfactory = "factories.py:build_model"\n[data]\nfactory = "factories.py:build_data"\n'
+                      '[loss]\nname = "MSELoss"\n[optimizer]\nname = "SGD"\nlr = 1e-12\n'
+                      '[run]\nsteps = 3\ndevice = "cpu"\nprecision = "fp16"\n')
+    result = CliRunner().invoke(app, ["diagnose", str(config), "--json", "--no-plots", "--out", str(tmp_path / "run")])
+    doc = json.loads(result.stdout)
+    loss = next(s for s in doc["symptoms"] if s["kind"] == "nonfinite_loss")
+    assert loss["step"] == 0 and loss["module"] == "1"
+    assert loss["message"].startswith("loss became NaN at step 0: first non-finite output in module 1 (Amplify: 0 NaN, ")
+    assert "; made by aten.mul (forward, float16, from inputs up to " in loss["message"]
+    assert (loss["evidence"]["op"]["op"], loss["evidence"]["op"]["module_type"]) == ("aten.mul", "Amplify")

@@ -38,7 +38,11 @@ def couplings(found: list[Symptom]) -> Context:
     (ReLUs stuck at zero), so only the steps before its onset can say whether gradients vanish with depth. An
     overflow hidden in the forward zeroes the gradients behind it: vanishing gradients there are its doing."""
     hidden = next((s for s in found if s.kind is hidden_overflow.ACTIVATION_OVERFLOW), None)
-    overflow_in = (hidden.module or "the loss") if hidden is not None else None
+    overflow_in = None
+    if hidden is not None:
+        op = hidden.evidence
+        overflow_in = (f"module {op.get('module') or '(the model)'} ({op.get('module_type')})"
+                       if op.get("module") is not None else "the loss")
     climb = next((s for s in found if s.kind is growth.EXPLODING_GRADIENT), None)
     if climb is None:
         return Context(overflow_in=overflow_in)

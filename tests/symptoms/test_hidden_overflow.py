@@ -39,7 +39,7 @@ def build_model(width=16):
                          nn.GELU(), nn.Linear(width, 3))
 
 
-def build_data(n=192, batch_size=32, scale=300.0):
+def build_data(n=192, batch_size=32, scale=1000.0):
     g = torch.Generator().manual_seed(0)
     centres = 0.7 * torch.randn(3, 8, generator=g)
     labels = torch.randint(0, 3, (n,), generator=g)
@@ -119,6 +119,9 @@ def test_the_silent_fp16_stall_is_critical_and_names_the_op_and_module(tmp_path)
     assert not any(s["kind"].startswith("nonfinite") for s in doc["symptoms"])
     assert "activation_overflow" in output and "float16 overflow hidden in module 1 (RMSNorm)" in output
     assert "aten.pow produced" in output and 'precision = "bf16"' in output
+    # the rows it zeroes pass no gradient back: vanishing gradients, whose cause is the overflow, not the activation
+    vanishing = next(s for s in doc["symptoms"] if s["kind"] == "vanishing_gradient")
+    assert vanishing["advice"].startswith("these gradients are zero behind the overflow hidden in module 1 (RMSNorm)")
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])

@@ -186,6 +186,7 @@ def test_the_first_nonfinite_loss_under_fp16_names_the_op_as_well_as_the_module(
     doc = json.loads(result.stdout)
     loss = next(s for s in doc["symptoms"] if s["kind"] == "nonfinite_loss")
     assert loss["step"] == 0 and loss["module"] == "1"
-    assert loss["message"].startswith("loss became NaN at step 0: first non-finite output in module 1 (Amplify: 0 NaN, ")
+    assert loss["message"].startswith(
+        "loss became NaN at step 0: first non-finite output in module 1 (Amplify: 0 NaN, ")
     assert "; made by aten.mul (forward, float16, from inputs up to " in loss["message"]
     assert (loss["evidence"]["op"]["op"], loss["evidence"]["op"]["module_type"]) == ("aten.mul", "Amplify")

@@ -90,12 +90,13 @@ class OverflowWatch(TorchDispatchMode):
         kwargs = kwargs or {}
         if len(self.first) == 2 or "empty" in func._schema.name:  # both found; uninitialised memory is no result
             return func(*args, **kwargs)
-        inputs = [t for t in tree_flatten((args, kwargs))[0] if _is_float(t)]
+        inputs = [t for t in tree_flatten((args, kwargs))[0] if _is_float(t) and t.layout == torch.strided]
         # an in-place op writes into its inputs: they are judged before it runs
         clean = _clean_inputs(args, kwargs, inputs) if func._schema.is_mutable else None
         input_max = _largest_finite(inputs) if clean else None
         out = func(*args, **kwargs)
-        bad = next((t for t in tree_flatten(out)[0] if _is_float(t) and not bool(torch.isfinite(t).all())), None)
+        bad = next((t for t in tree_flatten(out)[0] if _is_float(t) and t.layout == torch.strided
+                    and not bool(torch.isfinite(t).all())), None)
         if bad is None:
             return out
         if clean is None:

@@ -61,10 +61,6 @@ class OpOverflow:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> OpOverflow:
-        return cls(**{k: data.get(k) for k in cls.__dataclass_fields__})
-
 
 class OverflowWatch(TorchDispatchMode):
     """Inside `with OverflowWatch(model) as watch:` every op's floating outputs are checked; `watch.first` holds

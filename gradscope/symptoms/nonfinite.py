@@ -51,7 +51,7 @@ def detect_nonfinite(trace: Trace, thresholds: Thresholds = DEFAULT, context: Co
             f"loss became {value} at step {event.step}{where}{_op_text(event)}",
             parameter=event.parameter, module=event.module,
             evidence={"value": float(trace.loss[loss_step]), "stage": event.stage, "detail": event.detail,
-                      "last_finite_loss": _last_finite(trace.loss, loss_step), "op": event.op},
+                      "last_finite_loss": _last_finite(trace.loss, loss_step), **_op_evidence(event)},
             advice=_ADVICE.get(event.stage or "forward", _ADVICE["forward"])))
 
     grad_event = events.get("nonfinite_gradient")
@@ -73,7 +73,7 @@ def detect_nonfinite(trace: Trace, thresholds: Thresholds = DEFAULT, context: Co
         found.append(Symptom(
             NONFINITE_GRADIENT, Severity.CRITICAL, grad_event.step, message + _op_text(grad_event),
             parameter=grad_event.parameter, module=grad_event.module,
-            evidence={"parameters_affected": count, "others": list(grad_event.others), "op": grad_event.op,
+            evidence={"parameters_affected": count, "others": list(grad_event.others), **_op_evidence(grad_event),
                       "stage": grad_event.stage, "last_finite_grad_norm": _last_finite(trace.grad_norm,
                                                                                        grad_event.step)},
             advice=_ADVICE.get(grad_event.stage or "backward", _ADVICE["backward"])))
@@ -102,6 +102,10 @@ def _where(event: Event) -> str:
     if event.stage == "loss":
         return ": the model output was finite, the loss function produced it"
     return ""
+
+
+def _op_evidence(event: Event) -> dict:
+    return {"op": event.op} if event.op else {}
 
 
 def _op_text(event: Event) -> str:

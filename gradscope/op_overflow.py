@@ -7,8 +7,9 @@ outputs only; a `TorchDispatchMode` sees every op of the forward and the backwar
 overflowed, the module it ran in, its dtype and how far its inputs had grown. It costs a few times one step, so
 it runs on a replay of one step (`find_overflow`), never on every step.
 
-An op counts when it makes inf/NaN out of finite inputs: -inf attention masks (`masked_fill(mask, -inf)`, a
-finfo.min mask cast to float16) are deliberate and are not overflows; ops that only pass on an inf are not either.
+An op counts when it makes inf/NaN out of finite inputs: -inf attention masks (`masked_fill(mask, -inf)`,
+`torch.where(mask, -1e9, scores)` in float16, a finfo.min mask cast or added) are deliberate and are not
+overflows; ops that only pass on an inf are not either.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ class OverflowWatch(TorchDispatchMode):
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
-        if len(self.first) == 2 or "empty" in func._schema.name:  # both found; uninitialised memory is no result
+        if len(self.first) == 2 or _not_judged(func):
             return func(*args, **kwargs)
         inputs = [t for t in tree_flatten((args, kwargs))[0] if _is_float(t) and t.layout == torch.strided]
         # an in-place op writes into its inputs: they are judged before it runs
@@ -167,6 +168,18 @@ def find_overflow(model: nn.Module, loss_fn: LossComputer, batch: Any, rng_state
     with replaying(model, rng_state), OverflowWatch(model) as watch:
         loss = forward_backward(model, loss_fn, batch, recipe)
     return dict(watch.first), float(loss)
+
+
+# Ops that only place a given value: an inf there is a mask written on purpose (torch.where(mask, -1e9, scores)
+# in float16), not an overflow of anything computed.
+FILLS = frozenset({"where", "masked_fill", "masked_fill_", "masked_scatter", "masked_scatter_", "index_put",
+                   "index_put_", "fill", "fill_", "full", "full_like", "new_full", "scatter", "scatter_"})
+
+
+def _not_judged(func: Any) -> bool:
+    """Uninitialised memory (empty*) is no result, and a fill is a mask."""
+    name = func._schema.name.removeprefix("aten::")
+    return "empty" in name or name in FILLS
 
 
 def _is_float(value: Any) -> bool:

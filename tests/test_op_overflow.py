@@ -99,7 +99,8 @@ def test_masks_and_propagated_infs_are_not_overflows() -> None:
     with OverflowWatch(nn.Identity()) as watch, torch.autocast("cpu", dtype=torch.float16):
         masked = (scores @ scores.transpose(1, 2)).masked_fill(causal, float("-inf"))  # nanoGPT's mask
         additive = torch.full((4, 4), torch.finfo(torch.float32).min).triu(1).half()  # a finfo.min mask, cast
-        probs = torch.softmax(masked + additive, -1)
+        where = torch.where(causal, torch.tensor(-1e9), scores[0].half())  # -1e9 is -inf in float16
+        probs = torch.softmax(masked + additive + where, -1)
         (probs * 2).sum()
     assert bool(torch.isfinite(probs).all())
     assert watch.first == {}

@@ -82,13 +82,20 @@ def locate_nonfinite(model: nn.Module, loss_fn: LossComputer, batch: Any, rng_st
     if hasattr(torch.Tensor, "register_post_accumulate_grad_hook"):
         handles += [p.register_post_accumulate_grad_hook(grad_hook(n)) for n, p in params]
     try:
-        with replaying(model, rng_state), OverflowWatch(model) as watch:
-            value = float(forward_backward(model, loss_fn, batch, recipe))
+        try:
+            with replaying(model, rng_state), OverflowWatch(model) as watch:
+                value = float(forward_backward(model, loss_fn, batch, recipe))
+            op = watch.earliest
+        except Exception:  # noqa: BLE001 - a model the dispatch mode cannot run: the hooks alone, as before
+            first.clear()
+            backward_first.clear()
+            with replaying(model, rng_state):
+                value = float(forward_backward(model, loss_fn, batch, recipe))
+            op = None
     finally:
         for h in handles:
             h.remove()
     parameter = backward_first[0] if backward_first else None
-    op = watch.earliest
     if first:
         module, detail = first[0]
         return Location("forward", module=module, parameter=parameter, detail=detail, op=op)

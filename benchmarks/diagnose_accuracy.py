@@ -22,16 +22,17 @@ Hugging Face Llama and GPT-2 among them, with their recipe: schedules and warm-u
    gradients the scaler skips are its business) or whose optimizer.step() made the weights non-finite, and the
    first step whose float32 global norm is inf while every element is finite. It runs beside step 1.
 3. The label is re-checked against the plain loop by criteria of this file (LABEL_* below), not gradscope's.
-4. Checks, as the issue states them: the verdict (explode/growth/broken -> critical, unstable -> warning,
-   early -> at least warning with a warning+ symptom in the first 20 steps, vanish -> warning with a
-   vanishing_gradient symptom (also on broken runs whose gradients vanish), fine -> healthy with no symptom at
-   all); summary.first_nonfinite_step within +-1 of the first non-finite value the plain loop sees (the float32
-   norm included), the nonfinite_* symptoms' first step within +-1 of the first non-finite element; a
-   norm_overflow symptom at the plain loop's step when the float32 norm overflows first; on growth cases an
-   exploding_gradient symptom at least MIN_LEAD steps before the first non-finite step; no exploding_gradient
-   on vanishing runs; gradscope's amp_skipped count equal to the plain GradScaler's skips (before the first
-   non-finite value); trace loss, grad norm and lr within 1e-4 relative of the plain loop's on every finite,
-   not AMP-skipped step before the first non-finite one.
+4. Checks, as the issue states them: the verdict (explode/growth/broken -> critical, unstable -> warning, early
+   -> at least warning with a warning+ symptom in the first 20 steps, vanish -> warning with a vanishing_gradient
+   symptom (also on broken runs whose gradients vanish), stalled -> critical with an activation_overflow symptom
+   (its label: the plain fp16 loop ends >= 0.9x its start, the same config in fp32 below), fine -> healthy with
+   no symptom at all); summary.first_nonfinite_step within +-1 of the first non-finite value the plain loop sees
+   (the float32 norm included), the nonfinite_* symptoms' first step within +-1 of the first non-finite element;
+   a norm_overflow symptom at the plain loop's step when the float32 norm overflows first; on growth cases an
+   exploding_gradient symptom at least MIN_LEAD steps before the first non-finite step; no exploding_gradient on
+   vanishing runs; gradscope's amp_skipped count equal to the plain GradScaler's skips (before the first
+   non-finite value); trace loss, grad norm and lr within 1e-4 relative of the plain loop's on every finite, not
+   AMP-skipped step before the first non-finite one.
 """
 
 from __future__ import annotations
@@ -369,7 +370,8 @@ def eval_early_rise(run: PlainRun) -> float:
     return float(rolling_median3(e).max() / e[0])
 
 
-def label_check(expected: str, run: PlainRun, family: str = "", also: tuple[str, ...] = ()) -> tuple[bool, str]:
+def label_check(expected: str, run: PlainRun, family: str = "", also: tuple[str, ...] = (),
+                twin: PlainRun | None = None) -> tuple[bool, str]:
     """Does the plain loop behave as the label says (and as the labels in `also`)? (ok, the numbers that say
     so). The first/last weight-matrix ratio is a depth signal of plain stacks (MLPs, RNNs); in a transformer the
     head's gradient dominates by design, so a healthy transformer or conv net is not held to it."""
@@ -403,6 +405,11 @@ def label_check(expected: str, run: PlainRun, family: str = "", also: tuple[str,
                                               or ev["late"] >= LABEL_UNSTABLE_LATE_OVER_BEST * ev["best"])
     elif expected == "vanish":
         ok = finite and not lc["broken"] and dr <= LABEL_VANISH_DEPTH_RATIO
+    elif expected == "stalled":  # it does not train; the same config in fp32 (`twin`) does
+        tc = loss_course(twin) if twin is not None else None
+        facts += f"; fp32 twin late/start={tc['late'] / tc['start']:.3g}" if tc else ""
+        ok = (finite and lc["late"] >= LABEL_FINE_LATE_OVER_START * lc["start"] and tc is not None
+              and tc["late"] < LABEL_FINE_LATE_OVER_START * tc["start"])
     else:  # fine: trains, no spike, no early instability, not broken, gradients do not vanish
         ok = (finite and ev["rise"] < LABEL_FINE_MAX_RISE and ev["late"] < LABEL_FINE_LATE_OVER_START * ev["start"]
               and lc["late"] < LABEL_FINE_LATE_OVER_START * lc["start"] and not lc["broken"]
@@ -506,6 +513,8 @@ def check_symptoms(r: Result, case: dc.Case, plain: PlainRun, doc: dict[str, Any
             r.failures.append("no vanishing_gradient")
         if "exploding_gradient" in r.kinds:
             r.failures.append("vanishing called exploding")
+    if case.expected == "stalled" and "activation_overflow" not in r.kinds:
+        r.failures.append("no activation_overflow")
     if not (_step_ok(r.gs_nf_summary, plain.first_seen) and _step_ok(r.gs_nf_symptoms, plain.first_bad)):
         r.failures.append("nonfinite step")
     if plain.norm_overflow is not None and (plain.first_bad is None or plain.norm_overflow < plain.first_bad):
@@ -557,7 +566,8 @@ def run_case(case: dc.Case, work: Path, cases_copy: Path, plain_only: bool = Fal
     t0 = time.perf_counter()
     proc = None if plain_only else start_cli(config, folder / "run")
     plain = plain_run(raw)
-    ok, facts = label_check(case.expected, plain, case.family, case.also)
+    twin = plain_run({**raw, "run": {**raw["run"], "precision": "fp32"}}) if case.expected == "stalled" else None
+    ok, facts = label_check(case.expected, plain, case.family, case.also, twin)
     end = plain.first_seen if plain.first_seen is not None else plain.steps
     r = Result(case.name, case.family, case.expected, ok, facts, plain.first_bad, plain.bad_kind, plain.steps,
                depth_profile(plain), plain.first_seen, plain.norm_overflow, int(plain.skipped[:end].sum()),
@@ -595,7 +605,8 @@ def run_case(case: dc.Case, work: Path, cases_copy: Path, plain_only: bool = Fal
 SHORT = {"nonfinite_loss": "nf_loss", "nonfinite_gradient": "nf_grad", "nonfinite_weight": "nf_weight",
          "exploding_gradient": "exploding", "gradient_spike": "grad_spike", "loss_spike": "loss_spike",
          "loss_divergence": "divergence", "loss_plateau": "plateau", "weight_growth": "weight_growth",
-         "vanishing_gradient": "vanishing", "norm_overflow": "norm_overflow"}
+         "vanishing_gradient": "vanishing", "norm_overflow": "norm_overflow",
+         "activation_overflow": "act_overflow"}
 
 
 def _s(x: Any) -> str:

@@ -26,6 +26,9 @@ Expected outcomes (`Case.expected`):
               its start and is not broken: at least a warning
     vanish    gradients of early layers orders of magnitude below late ones (deep sigmoid/tanh, small init), and
               the run still trains (not broken)
+    stalled   no NaN/Inf, nothing skipped after the GradScaler settles, but under fp16 the run does not train (its
+              loss ends above 0.9x its start) while the same config in fp32 does: values overflow float16 inside
+              a layer and an op after it hides the inf; critical, with activation_overflow naming the op
     fine      trains: the loss falls well below its start, no spike, no early instability, nothing non-finite;
               warm-up schedules, cosine decays, AMP skips while the GradScaler settles included
 
@@ -124,6 +127,31 @@ def build_mlp(inputs: int = 16, width: int = 64, depth: int = 8, outputs: int = 
             if dropout:
                 layers.append(nn.Dropout(dropout))
         n_in = width
+    return nn.Sequential(*layers)
+
+
+class RMSNorm(nn.Module):
+    """RMSNorm as it is often written by hand: x * rsqrt(mean(x^2) + eps) * weight, in the input's dtype (Llama's
+    reference casts to float32 first). Under fp16 autocast x.pow(2) is inf for |x| > 256 and the row becomes 0."""
+
+    def __init__(self, width: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(width))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+
+
+def build_rmsnorm_mlp(inputs: int = 16, width: int = 64, depth: int = 4, outputs: int = 4) -> nn.Module:
+    """Linear -> RMSNorm -> GELU blocks and a linear head: the norm makes it indifferent to its input's scale
+    (in float32 and bfloat16)."""
+    layers: list[nn.Module] = []
+    n_in = inputs
+    for _ in range(depth - 1):
+        layers += [nn.Linear(n_in, width), RMSNorm(width), nn.GELU()]
+        n_in = width
+    layers.append(nn.Linear(n_in, outputs))
     return nn.Sequential(*layers)
 
 
@@ -316,13 +344,14 @@ def logistic_teacher(n: int = 1024, inputs: int = 8, flip: float = 0.1, spread: 
 
 
 def blobs(n: int = 2048, inputs: int = 16, classes: int = 4, spread: float = 1.5, noise: float = 1.0,
-          seed: int = 0) -> Dataset:
-    """Gaussian class clusters (overlapping: the best loss stays above zero); integer labels."""
+          seed: int = 0, scale: float = 1.0) -> Dataset:
+    """Gaussian class clusters (overlapping: the best loss stays above zero); integer labels. `scale` multiplies
+    the features (raw, unstandardised readings)."""
     g = torch.Generator().manual_seed(seed)
     centres = spread * torch.randn(classes, inputs, generator=g)
     labels = torch.randint(0, classes, (n,), generator=g)
     x = centres[labels] + noise * torch.randn(n, inputs, generator=g)
-    return Dataset(x, labels)
+    return Dataset(x * scale, labels)
 
 
 def sine_forecast(n: int = 1024, seq_len: int = 20, amp: float = 1.0, noise: float = 0.1, seed: int = 0) -> Dataset:
@@ -396,9 +425,9 @@ def image_classes(n: int = 1024, size: int = 12, classes: int = 4, noise: float 
 # ------------------------------------------------------------------------------------------------------------
 # Cases
 
-EXPECTED = ("explode", "growth", "broken", "unstable", "early", "vanish", "fine")
+EXPECTED = ("explode", "growth", "broken", "unstable", "early", "vanish", "stalled", "fine")
 VERDICT_OF = {"explode": "critical", "growth": "critical", "broken": "critical", "unstable": "warning",
-              "early": "warning", "vanish": "warning", "fine": "healthy"}
+              "early": "warning", "vanish": "warning", "stalled": "critical", "fine": "healthy"}
 
 
 @dataclass(frozen=True)
@@ -675,6 +704,24 @@ CASES: list[Case] = [
           model="build_linear, { inputs = 8 }",
           data="linear_teacher, { n = 1024, inputs = 8, noise = 0.1, target_scale = 50000.0 }", loss="MSELoss",
           optimizer='name = "SGD"\nlr = 0.05', steps=100, seed=0, batch_size=32, precision="fp16"),
+    _case("mlp_rmsnorm_fp16_raw_features", "feed-forward", "stalled",
+          "4-layer MLP with a hand-written RMSNorm (x * rsqrt(mean(x^2))) after each Linear, classifying raw, "
+          "unstandardised features (x300) under fp16 with a GradScaler; Adam lr 1e-3: the first Linear's outputs "
+          "reach ~800, x.pow(2) passes 65,504 and is inf, rsqrt(inf) = 0 zeroes the rows: the loss and gradients "
+          "stay finite, the scaler settles, and the loss stays at chance (1.39) while fp32 and bf16 reach 0.33",
+          model="build_rmsnorm_mlp, { }", data="blobs, { n = 2048, spread = 0.5, scale = 300.0 }",
+          loss="CrossEntropyLoss", optimizer='name = "Adam"\nlr = 0.001', steps=200, seed=0, batch_size=64,
+          precision="fp16"),
+    _case("mlp_rmsnorm_bf16_raw_features", "feed-forward", "fine",
+          "the same RMSNorm MLP on the same raw features under bf16 (float32's range): it trains",
+          model="build_rmsnorm_mlp, { }", data="blobs, { n = 2048, spread = 0.5, scale = 300.0 }",
+          loss="CrossEntropyLoss", optimizer='name = "Adam"\nlr = 0.001', steps=200, seed=0, batch_size=64,
+          precision="bf16"),
+    _case("mlp_rmsnorm_fp16_standardised", "feed-forward", "fine",
+          "the same RMSNorm MLP under fp16 on the features standardised (x1): nothing overflows, it trains",
+          model="build_rmsnorm_mlp, { }", data="blobs, { n = 2048, spread = 0.5 }",
+          loss="CrossEntropyLoss", optimizer='name = "Adam"\nlr = 0.001', steps=200, seed=1, batch_size=64,
+          precision="fp16"),
     _case("linreg_accumulate_past_limit", "linear", "growth",
           "linear regression, 4 accumulated micro-batches of 128 (the full 512 rows) per step, gradient descent at "
           "2.6 / lambda_max: the error grows x1.6 per optimizer step",
@@ -711,7 +758,7 @@ CASE_NAMES = [c.name for c in CASES]
 QUICK = ["rnn_relu_radius", "decoder_sgd_high_lr", "linreg_gd_past_limit", "mlp_tanh_edge_of_stability",
          "mlp_sigmoid_12", "lstm_sgd_momentum", "logistic_sgd", "encoder_adamw", "mlp_relu_adam_high_lr",
          "gpt2_adamw_no_warmup", "decoder_high_lr_warmup", "mlp_fp16_scaler_settles", "linreg_fp16_target_overflow",
-         "decoder_accumulate_4"]  # each label and family once, and the recipe's pieces
+         "decoder_accumulate_4", "mlp_rmsnorm_fp16_raw_features"]  # each label and family once, and the recipe's pieces
 # Held out: detector authors should not tune thresholds on these (the summary reports them apart). One or more
 # of each label, old and new families, every recipe piece (warm-up, fp16, bf16, accumulation, a torch scheduler).
 HELD_OUT = ["llama_adamw_cosine_warmup", "llama_bf16_adamw", "gpt2_adamw_no_warmup", "resnet_lr_bump_partial",

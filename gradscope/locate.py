@@ -3,13 +3,13 @@
 On the first step whose loss or gradients are non-finite, the optimizer has not stepped yet: the weights are
 still the ones that produced it. Re-running that step's forward on the same batch, from the same RNG state,
 with forward hooks names the first module whose output went non-finite; if the forward is finite, hooks on
-gradient accumulation name the first parameter (in backward order) whose gradient is. PyTorch's anomaly mode
+gradient accumulation name the first parameter (in backward order) whose gradient is. An `OverflowWatch` on the
+same replay names the op inside the module that made the first inf/NaN (op_overflow.py). PyTorch's anomaly mode
 finds the backward half of this at 2.5-3x the cost of every step; this costs one extra step, once.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -18,6 +18,8 @@ import torch
 from torch import nn
 
 from gradscope.loading import LossComputer
+from gradscope.op_overflow import OpOverflow, OverflowWatch
+from gradscope.replay import forward_backward, replaying
 
 if TYPE_CHECKING:
     from gradscope.recipe import Recipe
@@ -29,6 +31,7 @@ class Location:
     module: str | None = None
     parameter: str | None = None
     detail: str = ""
+    op: OpOverflow | None = None  # the first op that made inf/NaN from finite inputs (op_overflow.py)
 
 
 def _nonfinite(value: Any) -> bool:
@@ -54,8 +57,8 @@ def _describe(value: Any) -> str:
 
 def locate_nonfinite(model: nn.Module, loss_fn: LossComputer, batch: Any, rng_state: dict[str, Any],
                      recipe: Recipe | None = None) -> Location:
-    """Re-run one micro-batch on `batch` from `rng_state` as `recipe` ran it (autocast, loss scale); gradients,
-    buffers and RNG are restored afterwards."""
+    """Re-run one micro-batch on `batch` from `rng_state` as `recipe` ran it (autocast, loss scale), under an
+    `OverflowWatch` that names the op as well; gradients, buffers and RNG are restored afterwards."""
     if _nonfinite(batch if not isinstance(batch, dict) else list(batch.values())):
         return Location("data", detail="the input batch holds NaN/Inf")
     names = {id(m): n for n, m in model.named_modules()}
@@ -67,8 +70,6 @@ def locate_nonfinite(model: nn.Module, loss_fn: LossComputer, batch: Any, rng_st
                           f"{type(module).__name__}: {_describe(output)}"))
 
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    saved_grads = [p.grad for _, p in params]
-    saved_buffers = {n: b.detach().clone() for n, b in model.named_buffers()}
     backward_first: list[str] = []
 
     def grad_hook(name: str) -> Any:
@@ -80,40 +81,27 @@ def locate_nonfinite(model: nn.Module, loss_fn: LossComputer, batch: Any, rng_st
     handles = [m.register_forward_hook(forward_hook) for m in model.modules()]
     if hasattr(torch.Tensor, "register_post_accumulate_grad_hook"):
         handles += [p.register_post_accumulate_grad_hook(grad_hook(n)) for n, p in params]
-    devices = [d.index for d in {p.device for _, p in params} if d.type == "cuda"]
     try:
-        with torch.random.fork_rng(devices=devices):
-            torch.set_rng_state(rng_state["cpu"])
-            if rng_state.get("cuda") is not None:
-                torch.cuda.set_rng_state_all(rng_state["cuda"])
-            for _, p in params:
-                p.grad = None
-            with torch.enable_grad():
-                with recipe.autocast() if recipe is not None else contextlib.nullcontext():
-                    output = loss_fn.forward(model, batch)
-                    loss = loss_fn.loss(model, batch, output)
-                if loss.requires_grad:
-                    if recipe is not None:
-                        recipe.backward(loss)
-                    else:
-                        loss.backward()
-            parameter = backward_first[0] if backward_first else None
-            if first:
-                module, detail = first[0]
-                return Location("forward", module=module, parameter=parameter, detail=detail)
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                return Location("loss", parameter=parameter, detail=f"loss = {value}")
-            return Location("backward" if parameter else "unknown", parameter=parameter)
+        try:
+            with replaying(model, rng_state), OverflowWatch(model) as watch:
+                value = float(forward_backward(model, loss_fn, batch, recipe))
+            op = watch.earliest
+        except Exception:  # noqa: BLE001 - a model the dispatch mode cannot run: the hooks alone, as before
+            first.clear()
+            backward_first.clear()
+            with replaying(model, rng_state):
+                value = float(forward_backward(model, loss_fn, batch, recipe))
+            op = None
     finally:
         for h in handles:
             h.remove()
-        for (_, p), g in zip(params, saved_grads, strict=True):
-            p.grad = g
-        with torch.no_grad():
-            for n, b in model.named_buffers():
-                if n in saved_buffers:
-                    b.copy_(saved_buffers[n])
+    parameter = backward_first[0] if backward_first else None
+    if first:
+        module, detail = first[0]
+        return Location("forward", module=module, parameter=parameter, detail=detail, op=op)
+    if not math.isfinite(value):
+        return Location("loss", parameter=parameter, detail=f"loss = {value}", op=op)
+    return Location("backward" if parameter else "unknown", parameter=parameter, op=op)
 
 
 def rng_snapshot(device: torch.device) -> dict[str, Any]:

@@ -166,4 +166,5 @@ def _number_or_none(value: Any) -> bool:
 
 def _event_ok(event: Event) -> bool:
     return (isinstance(event.kind, str) and type(event.step) is int
-            and all(x is None or isinstance(x, str) for x in (event.parameter, event.module, event.stage)))
+            and all(x is None or isinstance(x, str) for x in (event.parameter, event.module, event.stage))
+            and (event.op is None or isinstance(event.op, dict)))

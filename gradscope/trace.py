@@ -48,6 +48,7 @@ class Event:
     stage: str | None = None
     detail: str = ""
     others: tuple[str, ...] = ()  # further parameters affected at the same step
+    op: dict[str, Any] | None = None  # the op that made the first inf/NaN (op_overflow.OpOverflow.to_dict())
 
 
 class StopReason(StrEnum):
@@ -80,7 +81,8 @@ class RunInfo:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["stopped"] = self.stopped.value
-        out["events"] = [asdict(e) for e in self.events]
+        # an event's op (the op-level check's finding) is written only where there is one: run.json as before
+        out["events"] = [{k: v for k, v in asdict(e).items() if k != "op" or v is not None} for e in self.events]
         return out
 
     @classmethod

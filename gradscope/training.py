@@ -33,6 +33,7 @@ from gradscope.loading import (
 )
 from gradscope.locate import Location, locate_nonfinite, rng_snapshot
 from gradscope.monitor import Monitor, StepStats
+from gradscope.op_overflow import find_overflow
 from gradscope.rank_reduce import ranks_for
 from gradscope.recipe import Recipe
 from gradscope.run_folder import finish_run_folder, prepare_run_folder, write_resolved_config
@@ -175,6 +176,9 @@ class TrainingSession:
             if replay is not None:
                 _locate_first(monitor, replay, self.loss_fn, [(b, r) for _, b, r in micro], recipe, stats,
                               self._located)
+                if self.step == self.steps and recipe.precision != "fp32":  # once, at the last step
+                    _record_hidden_overflow(monitor, replay, self.loss_fn, [(b, r) for _, b, r in micro], recipe,
+                                            stats)
             if clip.norm is not None:
                 monitor.clip_norm_(clip.norm)
             elif clip.value is not None:
@@ -260,7 +264,29 @@ def _locate_first(monitor: Monitor, model: torch.nn.Module, loss_fn, micro: list
         others = tuple(n for n in stats.nonfinite_grads if n != parameter)[:20]
         monitor.replace_event(Event(kind, stats.step, parameter=parameter if kind != "nonfinite_loss" else None,
                                     module=loc.module, stage=loc.stage if loc.stage != "unknown" else None,
-                                    detail=loc.detail, others=others if kind == "nonfinite_gradient" else ()))
+                                    detail=loc.detail, others=others if kind == "nonfinite_gradient" else (),
+                                    op=loc.op.to_dict() if loc.op is not None else None))
+
+
+def _record_hidden_overflow(monitor: Monitor, model: torch.nn.Module, loss_fn, micro: list[tuple[Any, Any]],
+                            recipe: Recipe, stats: StepStats) -> None:
+    """Under fp16/bf16, at the last step: replay it under an OverflowWatch (op_overflow.py). An op of the forward
+    that overflowed while the loss stayed finite is recorded as an `activation_overflow` event: nothing else in
+    the trace shows it (a saturating op after it turned the inf back into a finite 0 or 1)."""
+    if not stats.loss_finite:
+        return  # a non-finite loss is found, and located, as one
+    for batch, rng in micro:
+        # A check of a step that ran fine: a model the op-level check cannot replay (compiled, custom kernels)
+        # keeps its run, without this finding.
+        try:
+            found, _ = find_overflow(model, loss_fn, batch, rng, recipe)
+        except Exception:  # noqa: BLE001
+            return
+        op = found.get("forward")
+        if op is not None:
+            monitor.replace_event(Event("activation_overflow", stats.step, module=op.module, stage="forward",
+                                        detail=op.describe(), op=op.to_dict()))
+            return
 
 
 @torch.no_grad()

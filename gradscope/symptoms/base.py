@@ -63,6 +63,7 @@ class Context:
 
     climb_steps: frozenset[int] = frozenset()  # steps inside an exponential climb of the gradient norm
     climb_onset: int | None = None  # the step that climb began
+    overflow_in: str | None = None  # where an overflow hidden in the forward was found: "module 1 (RMSNorm)"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from gradscope.severity import Severity
-from gradscope.symptoms import amp_scale, early, growth, loss, nonfinite, overflow, spikes, vanishing
+from gradscope.symptoms import amp_scale, early, growth, hidden_overflow, loss, nonfinite, overflow, spikes, vanishing
 from gradscope.symptoms.base import Context, Detector, Kind, Symptom
 from gradscope.symptoms.thresholds import DEFAULT, Thresholds
 from gradscope.trace import Trace
@@ -21,6 +21,7 @@ CATALOGUE: tuple[Detector, ...] = (
     overflow.NORM_OVERFLOW_DETECTOR,
     growth.EXPLODING,  # its climb is passed on to the detectors after it (see `couplings`)
     amp_scale.AMP_UNSETTLED_DETECTOR,
+    hidden_overflow.ACTIVATION_OVERFLOW_DETECTOR,
     early.EARLY,
     spikes.GRADIENT_SPIKES,
     spikes.LOSS_SPIKES,
@@ -34,12 +35,19 @@ CATALOGUE: tuple[Detector, ...] = (
 def couplings(found: list[Symptom]) -> Context:
     """What the findings so far tell the detectors after them. An exponential climb of the gradient norm:
     spikes inside it are the climb, not separate events; and once gradients explode, early layers often die
-    (ReLUs stuck at zero), so only the steps before its onset can say whether gradients vanish with depth."""
+    (ReLUs stuck at zero), so only the steps before its onset can say whether gradients vanish with depth. An
+    overflow hidden in the forward zeroes the gradients behind it: vanishing gradients there are its doing."""
+    hidden = next((s for s in found if s.kind is hidden_overflow.ACTIVATION_OVERFLOW), None)
+    overflow_in = None
+    if hidden is not None:
+        op = hidden.evidence
+        overflow_in = (f"module {op.get('module') or '(the model)'} ({op.get('module_type')})"
+                       if op.get("module") is not None else "the loss")
     climb = next((s for s in found if s.kind is growth.EXPLODING_GRADIENT), None)
     if climb is None:
-        return Context()
+        return Context(overflow_in=overflow_in)
     onset, last = climb.evidence["onset_step"], climb.evidence["last_growth_step"]
-    return Context(climb_steps=frozenset(range(onset, last + 2)), climb_onset=onset)
+    return Context(climb_steps=frozenset(range(onset, last + 2)), climb_onset=onset, overflow_in=overflow_in)
 
 
 def run_catalogue(trace: Trace, thresholds: Thresholds = DEFAULT) -> list[Symptom]:

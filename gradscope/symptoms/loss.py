@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from gradscope.number_text import number_text
-from gradscope.symptoms._stats import finite_prefix, rolling_median
+from gradscope.symptoms._stats import finite_prefix, robust_sigma, rolling_median
 from gradscope.symptoms.base import NO_CONTEXT, Context, Detector, Kind, Severity, Symptom
 from gradscope.symptoms.thresholds import DEFAULT, Thresholds
 from gradscope.trace import Trace
@@ -98,7 +98,8 @@ def detect_loss_plateau(trace: Trace, thresholds: Thresholds = DEFAULT,
     if abs(start) < 1e-8:
         return []  # already at zero: nothing left to train
     improvement = (start - late) / abs(start)
-    if improvement >= t.plateau_max_improvement or late > start * 1.5:
+    within_noise = improvement < t.plateau_noise_max_improvement and not _falls_beyond_noise(loss, t)
+    if (improvement >= t.plateau_max_improvement and not within_noise) or late > start * 1.5:
         return []
     # Less than 1% better than step 0 itself (before any update) after the whole run: it ends where it started,
     # up to noise, and the run is broken. A loss that fell in its first steps and then stuck is a warning.
@@ -106,13 +107,28 @@ def detect_loss_plateau(trace: Trace, thresholds: Thresholds = DEFAULT,
     return [Symptom(
         LOSS_PLATEAU, Severity.CRITICAL if never else Severity.WARNING, int(trace.steps[0]),
         f"loss does not train: {start:.4g} at the start, {late:.4g} at the end "
-        f"({improvement:+.1%} in {len(loss)} steps)" + (": the run is broken" if never else
-                                                        f", after a first drop from {float(loss[0]):.4g}"),
+        f"({improvement:+.1%} in {len(loss)} steps{', within its noise' if within_noise else ''})"
+        + (": the run is broken" if never else f", after a first drop from {float(loss[0]):.4g}"),
         evidence={"start_loss": start, "late_loss": late, "improvement": improvement, "window_steps": k,
+                  "within_noise": within_noise,
                   "median_grad_norm": float(np.nanmedian(trace.grad_norm)),
                   "thresholds": {"max_improvement": t.plateau_max_improvement, "min_steps": t.plateau_min_steps}},
         advice="check that gradients reach the weights (see vanishing_gradient), raise the learning rate, "
                "or check inputs and targets")]
+
+
+def _falls_beyond_noise(loss: np.ndarray, t: Thresholds) -> bool:
+    """Whether a least-squares line through log(loss) over the whole run falls by more than `plateau_noise_z`
+    standard errors of its slope (the residuals' spread taken robustly: a few outlier batches do not hide a
+    trend). A minibatch loss that only wobbles around one level does not, however its two end medians land."""
+    if not (loss > 0).all():
+        return True  # no log scale: the 1% rule alone decides
+    y = np.log(loss)
+    x = np.arange(len(y), dtype=np.float64) - (len(y) - 1) / 2
+    sxx = float(x @ x)
+    slope = float(x @ (y - y.mean())) / sxx
+    sigma = robust_sigma(y - y.mean() - slope * x)
+    return slope < -t.plateau_noise_z * sigma / math.sqrt(sxx)
 
 
 DIVERGENCE = Detector((LOSS_DIVERGENCE,), detect_loss_divergence)

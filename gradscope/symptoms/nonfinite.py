@@ -48,10 +48,10 @@ def detect_nonfinite(trace: Trace, thresholds: Thresholds = DEFAULT, context: Co
         where = _where(event)
         found.append(Symptom(
             NONFINITE_LOSS, Severity.CRITICAL, event.step,
-            f"loss became {value} at step {event.step}{where}",
+            f"loss became {value} at step {event.step}{where}{_op_text(event)}",
             parameter=event.parameter, module=event.module,
             evidence={"value": float(trace.loss[loss_step]), "stage": event.stage, "detail": event.detail,
-                      "last_finite_loss": _last_finite(trace.loss, loss_step)},
+                      "last_finite_loss": _last_finite(trace.loss, loss_step), **_op_evidence(event)},
             advice=_ADVICE.get(event.stage or "forward", _ADVICE["forward"])))
 
     grad_event = events.get("nonfinite_gradient")
@@ -71,9 +71,9 @@ def detect_nonfinite(trace: Trace, thresholds: Thresholds = DEFAULT, context: Co
             message = (f"gradient became NaN/Inf at step {grad_event.step}{where}, first in backward order "
                        f"({count} parameter{'s' if count != 1 else ''} affected)")
         found.append(Symptom(
-            NONFINITE_GRADIENT, Severity.CRITICAL, grad_event.step, message,
+            NONFINITE_GRADIENT, Severity.CRITICAL, grad_event.step, message + _op_text(grad_event),
             parameter=grad_event.parameter, module=grad_event.module,
-            evidence={"parameters_affected": count, "others": list(grad_event.others),
+            evidence={"parameters_affected": count, "others": list(grad_event.others), **_op_evidence(grad_event),
                       "stage": grad_event.stage, "last_finite_grad_norm": _last_finite(trace.grad_norm,
                                                                                        grad_event.step)},
             advice=_ADVICE.get(grad_event.stage or "backward", _ADVICE["backward"])))
@@ -102,6 +102,22 @@ def _where(event: Event) -> str:
     if event.stage == "loss":
         return ": the model output was finite, the loss function produced it"
     return ""
+
+
+def _op_evidence(event: Event) -> dict:
+    return {"op": event.op} if event.op else {}
+
+
+def _op_text(event: Event) -> str:
+    """The op that made the first inf/NaN (the replay's op-level check), when it is known."""
+    op = event.op
+    if not op:
+        return ""
+    module = op.get("module")
+    name = (module or op.get("module_type")) if module is not None else None
+    where = "" if name == event.module else (f" in {name}" if name is not None else " outside the model")
+    inputs = f", from inputs up to {number_text(op.get('input_max'), '.2g')}" if op.get("input_max") else ""
+    return f"; made by {op.get('op')}{where} ({op.get('phase')}, {op.get('dtype')}{inputs})"
 
 
 def _last_finite(values: np.ndarray, before: int) -> float | None:

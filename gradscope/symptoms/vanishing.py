@@ -8,6 +8,8 @@ gradients are sparse, small by nature, and not a sign of anything.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from gradscope.number_text import number_text
@@ -44,7 +46,12 @@ def detect_vanishing_gradient(trace: Trace, thresholds: Thresholds = DEFAULT,
     layers say nothing about vanishing.
     """
     t, before_step = thresholds, context.climb_onset
-    return _dead(trace, t, before_step) or _across_depth(trace, t, before_step) or _collapse(trace, t)
+    found = _dead(trace, t, before_step) or _across_depth(trace, t, before_step) or _collapse(trace, t)
+    if context.overflow_in is not None:  # the gradients behind a hidden overflow are zero: that is the cause
+        advice = (f"these gradients are zero behind the overflow hidden in {context.overflow_in} "
+                  "(activation_overflow): fix that first; the activation and the init are not the cause")
+        found = [replace(s, advice=advice) for s in found]
+    return found
 
 
 def _weight_layers(trace: Trace) -> list[int]:

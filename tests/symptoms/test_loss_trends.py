@@ -130,3 +130,29 @@ def test_a_plateau_after_a_first_drop_is_a_warning():
     loss[0] = 2.4  # step 0, before any update: the first updates helped, then it stuck
     [symptom] = detect_loss_plateau(make_trace(loss))
     assert symptom.severity is Severity.WARNING and "after a first drop from 2.4" in symptom.message
+
+
+
+def wobbling(sigma: float = 0.3, n: int = N) -> np.ndarray:
+    """Minibatch noise around one level: the same 20 log-noise values over and over, their order alternated, so
+    there is no trend at all; the first 10 steps take the larger half of them (a start median above the end's)."""
+    base = np.linspace(-1.6, 1.6, 20)
+    pattern = np.concatenate([base[::2], base[1::2]])
+    z = np.tile(pattern, n // 20)
+    z[:10] = np.sort(base)[6:16]  # the start window: a median a little above the level
+    return 0.42 * np.exp(sigma * z)
+
+
+def test_a_loss_that_only_wobbles_around_one_level_is_a_plateau_though_its_end_medians_differ():
+    loss = wobbling()
+    start, late = np.median(loss[:10]), np.median(loss[-20:])
+    assert T.plateau_max_improvement < (start - late) / start < T.plateau_noise_max_improvement  # past the 1% rule
+    [symptom] = detect_loss_plateau(make_trace(loss))
+    assert symptom.evidence["within_noise"] and "within its noise" in symptom.message
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_noisy_loss_that_trains_slowly_is_no_plateau(seed):
+    # 30% minibatch noise over a decline of 30% in 200 steps: a trend of ~5 standard errors of the fitted slope
+    loss = 0.42 * np.linspace(1.0, 0.7, N) * np.exp(0.3 * np.random.default_rng(seed).standard_normal(N))
+    assert detect_loss_plateau(make_trace(loss)) == []

@@ -70,8 +70,10 @@ def main() -> None:
     clock = Clock(torch, args.device, clock_kind(args))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6)
     monitor = Monitor(model, recent=64, history=256)
-    idle = Guard(model, recent=64, history=256)
-    engaged = Guard(model, recent=64, history=256)
+    # ramp=False: the start ramp clips only a run's first ~6 steps; "idle" is every step after it, "clipping" a
+    # step it clips (the ramp's steps cost what these do)
+    idle = Guard(model, recent=64, history=256, ramp=False)
+    engaged = Guard(model, recent=64, history=256, ramp=False)
     engaged.threshold = 1e-6  # under every norm: clip_norm_ runs every step
     inside: dict[str, list[float]] = {}
 

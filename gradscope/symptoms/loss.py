@@ -72,7 +72,7 @@ def detect_loss_divergence(trace: Trace, thresholds: Thresholds = DEFAULT,
     broken = finite_run and (late >= start or given_back >= t.broken_lost_progress)
     verdict = ("the run is broken: it ends at or above where it started" if late >= start else
                f"the run is broken: it gave back {given_back:.0%} of its progress") if broken else \
-        f"it gave back {given_back:.0%} of its progress"
+        f"it gave back {given_back:.0%} of its progress" if start > best else "it never got below its start"
     return [Symptom(
         LOSS_DIVERGENCE, Severity.CRITICAL if broken else Severity.WARNING, step,
         f"loss diverges: it ends at {late:.4g}, {how} ({start:.4g} at the start, best {best:.4g}); {verdict}",

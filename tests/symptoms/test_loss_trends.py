@@ -85,6 +85,14 @@ def test_divergence_looks_only_at_the_finite_losses():
     assert detect_loss_divergence(make_trace(loss)) == []
 
 
+def test_a_run_that_never_improved_is_said_so_not_inf_percent():
+    """A loss that climbs from its first step and then overflows: no progress to give back, so no 'inf%'."""
+    loss = 252.4 * np.exp(np.linspace(0.0, 40.0, N))
+    loss[-5:] = math.inf
+    [found] = detect_loss_divergence(make_trace(loss))
+    assert "never got below its start" in found.message and "inf%" not in found.message
+
+
 def test_a_falling_noisy_loss_does_not_diverge():
     rng = np.random.default_rng(0)
     loss = (0.2 + 2 * np.exp(-np.arange(N) / 40)) * np.exp(0.2 * rng.standard_normal(N))

@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from fresh_labels import check_labels, lazy_cases
+from fresh_labels import make_case as _case
 from regret_cases import Case
 from torch import nn
 
@@ -355,16 +357,6 @@ FACTORIES: dict[str, Any] = {name: globals()[name] for name in (
 
 # -- cases ----------------------------------------------------------------------------------------------------
 
-def _toml(model: str, data: str, batch: int, loss: str, optimizer: str, steps: int, seed: int) -> str:
-    return (f'\n[model]\n{model}\n\n[data]\n{data}\nbatch_size = {batch}\n\n[loss]\nname = "{loss}"\n\n'
-            f'[optimizer]\n{optimizer}\n\n[run]\nsteps = {steps}\nseed = {seed}\ndevice = "cpu"\n')
-
-
-def _case(name: str, family: str, description: str, model: str, data: str, batch: int, loss: str,
-          optimizer: str, steps: int, seed: int) -> Case:
-    return Case(name, family, description, _toml(model, data, batch, loss, optimizer, steps, seed))
-
-
 def _m(factory: str, kwargs: str) -> str:
     return f'factory = "{{cases}}:{factory}"\nkwargs = {{ {kwargs} }}'
 
@@ -444,83 +436,9 @@ SPECS: list[tuple[Case, str]] = [
 ]
 
 SPLIT = "held-out-5"
-_FRESH5: list[Any] | None = None
-
-
-def _build() -> list[Any]:
-    import guard_cases  # lazily: guard_cases imports this module at its end
-
-    return [guard_cases.GuardCase(case, kind, SPLIT) for case, kind in SPECS]
-
-
-def __getattr__(name: str) -> Any:  # PEP 562: FRESH5 is built on first access
-    global _FRESH5
-    if name == "FRESH5":
-        if _FRESH5 is None:
-            _FRESH5 = _build()
-        return _FRESH5
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-# -- verification ---------------------------------------------------------------------------------------------
-
-UNSTABLE_MIN_GAIN = 0.25  # oracle must beat min(unclipped, initial) by >= 25% of it
-HEALTHY_MAX_GAIN = 0.05  # the best grid clip may beat unclipped by at most 5%
-HEALTHY_MAX_RATIO = 0.8  # unclipped must end below 80% of the initial loss
-
-
-def verify(names: list[str] | None = None, grid: list[float] | None = None) -> list[dict[str, Any]]:
-    """Label check with recommend_regret's plain loop; prints one row per case."""
-    import tomllib
-
-    from recommend_regret import GRID, plain_run
-
-    grid = GRID if grid is None else grid
-    module = sys.modules[__name__]
-    path = str(Path(__file__).resolve())
-    rows = []
-    print(f"{'case':<28}{'kind':<10}{'unclipped':>11}{'initial':>10}{'oracle':>10}{'at clip':>9}"
-          f"{'rel gain':>9}{'bad@':>6}  check", flush=True)
-    for case, kind in SPECS:
-        if names and case.name not in names:
-            continue
-        raw = tomllib.loads(case.config_text(path, 1))
-        base = plain_run(raw, None, module)
-        initial = float(base.losses[0])
-        scores = {c: plain_run(raw, c, module).score for c in grid}
-        best = min(grid, key=lambda c: (scores[c], c))
-        oracle = scores[best]
-        reference = min(base.score, initial)
-        if kind == "unstable":
-            gain = (reference - oracle) / reference if reference > 0 else math.nan
-            ok = gain >= UNSTABLE_MIN_GAIN
-        else:
-            gain = (base.score - oracle) / base.score if base.score > 0 else math.nan
-            ok = (math.isfinite(base.score) and base.score < HEALTHY_MAX_RATIO * initial
-                  and oracle >= (1 - HEALTHY_MAX_GAIN) * base.score)
-        bad = [i for i, v in enumerate(base.losses) if not (v < 2 * initial)]  # non-finite or twice the start
-        bad_at = str(bad[0]) if bad else "-"
-        nan_at = f" (non-finite at {base.first_nonfinite})" if base.first_nonfinite is not None else ""
-        print(f"{case.name:<28}{kind:<10}{base.score:11.4g}{initial:10.4g}{oracle:10.4g}{best:9.3g}"
-              f"{gain:9.2f}{bad_at:>6}  {'ok' if ok else 'FAIL'}{nan_at}", flush=True)
-        rows.append({"name": case.name, "kind": kind, "unclipped": base.score, "initial": initial,
-                     "oracle": oracle, "oracle_threshold": best, "grid": scores, "ok": ok, "bad_at": bad_at,
-                     "first_nonfinite": base.first_nonfinite})
-    return rows
+__getattr__ = lazy_cases("FRESH5", SPECS, SPLIT)  # PEP 562: FRESH5 is built on first access
 
 
 if __name__ == "__main__":
-    import argparse
-
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    parser = argparse.ArgumentParser(description="verify the held-out-5 labels with the plain loop")
-    parser.add_argument("--cases", default="")
-    parser.add_argument("-v", "--verbose", action="store_true", help="print every grid score")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    rows = verify([n for n in args.cases.split(",") if n] or None)
-    if args.verbose:
-        for r in rows:
-            print(r["name"], " ".join(f"{c:.3g}:{s:.4g}" for c, s in r["grid"].items()))
-    raise SystemExit(0 if all(r["ok"] for r in rows) else 1)
+    raise SystemExit(check_labels(SPECS, sys.modules[__name__], SPLIT))

@@ -11,9 +11,9 @@ in `events` with the step, the threshold and why:
   (and beyond the spread of its first batches), or two norms 4x their start, stop the ramp and hold the
   threshold at a quarter of the one the last step had (the stable step is below it); a spike (below) ends it
   too, the threshold kept under the spike's level; otherwise the guard lets go once the threshold is 8x above
-  the norms, after about 6 steps. Under Adam a clip bounds the
-  gradient's scale and not the step, and the ramp still helps: its first updates see normalised gradients,
-  which keeps its second moments from being set by the early transient.
+  the norms, after about 6 steps. Under Adam a clip bounds the gradient's scale and not the step, and the ramp
+  still helps: its first updates see normalised gradients, which keeps its second moments from being set by
+  the early transient.
 - A non-finite loss or gradient: skip the update (as OLMo-core's skip-step does) and tighten (or engage).
 - A spike: a norm far above the robust level of the recent norms (median and MAD, which one spike cannot
   inflate, unlike ZClip's EMA or AutoClip's percentiles, which follow an explosion up) and above every norm the
@@ -30,9 +30,9 @@ in `events` with the step, the threshold and why:
 
 Healthy noise engages nothing: after the start ramp each rule needs a change far outside what noise does (see
 the constants), and a healthy run is not clipped again. `Guard(model, ramp=False)` leaves the start alone (a
-run with its own lr warm-up needs no second one). What it cannot do: see a run that learns badly without any
-signal;
-`recommend`'s trials find those thresholds. benchmarks/guard_regret.py measures all of this against a 13-point
+run with its own lr warm-up needs no second one). What it cannot do: undo a run thrown by its first updates
+under SGD with momentum (the momentum carries the thrown updates on after any clip), or see a run that learns
+badly without any signal; `recommend`'s trials find those thresholds. benchmarks/guard_regret.py measures all of this against a 13-point
 grid oracle, beside ZClip, AutoClip and AGC.
 """
 
@@ -231,11 +231,11 @@ class Guard:
         norm = stats.grad_norm
         if self._ramping:
             self._loss.add(stats.loss)
-            if self._check_spike(stats.step, norm):  # the ramp is over: its threshold stays under the spike's
-                self._ramping = False
-                self._raw.append(norm)
+            spike = self._check_spike(stats.step, norm)
+            self._raw.append(norm)
+            if spike:
+                self._ramping = False  # the ramp is over: its threshold stays under the spike's level
             else:
-                self._raw.append(norm)
                 self._ramp(stats.step, norm, stats.loss)
         else:
             self._check_spike(stats.step, norm)

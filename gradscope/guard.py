@@ -32,8 +32,8 @@ Healthy noise engages nothing: after the start ramp each rule needs a change far
 the constants), and a healthy run is not clipped again. `Guard(model, ramp=False)` leaves the start alone (a
 run with its own lr warm-up needs no second one). What it cannot do: undo a run thrown by its first updates
 under SGD with momentum (the momentum carries the thrown updates on after any clip), or see a run that learns
-badly without any signal; `recommend`'s trials find those thresholds. benchmarks/guard_regret.py measures all of this against a 13-point
-grid oracle, beside ZClip, AutoClip and AGC.
+badly without any signal; `recommend`'s trials find those thresholds. benchmarks/guard_regret.py measures all
+of this against a 13-point grid oracle, beside ZClip, AutoClip and AGC.
 """
 
 from __future__ import annotations

@@ -23,6 +23,8 @@ each with a split: "tune" (looked at while the guard's rules were designed) or "
      history_length=1000)` (per-parameter, its default).
    - agc: smartclip's AGC (NFNets' rule, as timm's `adaptive_clip_grad`), its defaults:
      `smartclip.apply(model, smartclip.AGC(clipping=0.01))` after backward.
+   - agc-timm: timm's `adaptive_clip_grad` (timm/utils/agc.py), as timm's train.py applies it with
+     `--clip-mode agc --clip-grad 0.01`: every parameter but the head's last two (`exclude_head`).
    The anchors come from benchmarks/requirements-guard.txt, not from gradscope's dependencies; a missing one
    prints "not installed".
 3. Healthy cases: harm = late loss / unclipped late loss - 1 (target <= 5%, goal 1%), and whether the guard
@@ -57,7 +59,7 @@ import gradscope
 from gradscope.recommend import LATE_FRACTION
 
 SPLITS = ["tune", "held-out", "held-out-2", "held-out-3", "held-out-4", "held-out-5"]
-METHODS = ("gradscope", "gradscope-noramp", "fixed-1.0", "zclip", "autoclip", "agc")
+METHODS = ("gradscope", "gradscope-noramp", "fixed-1.0", "zclip", "autoclip", "agc", "agc-timm")
 NOT_INSTALLED = "not installed"
 CACHE_PATH: Path | None = None  # --cache
 
@@ -113,13 +115,38 @@ def make_agc(model: torch.nn.Module, optimizer: Any) -> tuple[Stepper, Any, Any]
     return step, optimizer, None
 
 
+def make_agc_timm(model: torch.nn.Module, optimizer: Any) -> tuple[Stepper, Any, Any]:
+    adaptive_clip_grad = _timm_agc()
+    params = [p for p in model.parameters()][:-2]  # timm's train.py for agc: model_parameters(exclude_head=True)
+
+    def step(_loss: torch.Tensor) -> bool:
+        adaptive_clip_grad(params, 0.01)  # train.py --clip-mode agc --clip-grad 0.01
+        return True
+    return step, optimizer, None
+
+
+def _timm_agc() -> Callable[..., None]:
+    """timm's `adaptive_clip_grad`, loaded from its file: `import timm` imports torchvision, and the only
+    torchvision for torch 2.13 on this machine's index is a CUDA build that does not load on a CPU torch."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("timm")
+    assert spec is not None and spec.submodule_search_locations
+    path = Path(next(iter(spec.submodule_search_locations))) / "utils" / "agc.py"
+    file_spec = importlib.util.spec_from_file_location("timm_utils_agc", path)
+    assert file_spec is not None and file_spec.loader is not None
+    module = importlib.util.module_from_spec(file_spec)
+    file_spec.loader.exec_module(module)
+    return module.adaptive_clip_grad
+
+
 MAKERS = {"gradscope": make_gradscope, "gradscope-noramp": make_gradscope_noramp, "fixed-1.0": make_fixed,
           "zclip": make_zclip, "autoclip": make_autoclip,
-          "agc": make_agc}
+          "agc": make_agc, "agc-timm": make_agc_timm}
 
 
 def available(method: str) -> bool:
-    module = {"zclip": ("zclip",), "autoclip": ("autoclip",), "agc": ("smartclip",)}.get(method)
+    module = {"zclip": ("zclip",), "autoclip": ("autoclip",), "agc": ("smartclip",), "agc-timm": ("timm",)}.get(method)
     if module is None:
         return True
     import importlib.util

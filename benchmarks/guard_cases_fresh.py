@@ -3,17 +3,9 @@ blind to the guard (its code, its README section and its tests were not read), l
 loop of benchmarks/recommend_regret.py alone (unclipped run and the 13-point threshold grid).
 
 Same form as guard_cases.py: a `GuardCase` per case, a gradscope TOML with `{cases}` standing for the cases
-module's path. Every factory the TOML names is defined (or, for regret_cases', re-exported) here AND is meant to
-be re-exported by guard_cases.py, so it resolves whether `{cases}` is this file or guard_cases.py:
-
-    # at the end of guard_cases.py
-    from guard_cases_fresh import FACTORIES as _FRESH_FACTORIES, FRESH3  # noqa: E402
-    globals().update(_FRESH_FACTORIES)
-    UNSTABLE += [c for c in FRESH3 if c.kind == "unstable"]; HEALTHY += [c for c in FRESH3 if c.kind == "healthy"]
-    CASES = UNSTABLE + HEALTHY; CASE_NAMES = [c.name for c in CASES]
-
-This module imports guard_cases only lazily (FRESH3 is built on first access, PEP 562 `__getattr__`), so either
-module may be imported first without a circular-import failure.
+module's path. Every factory the TOML names is in `FACTORIES`, which guard_cases.py adds to its own namespace
+at its end, beside this split, so a case resolves whether `{cases}` is this file or guard_cases.py. `FRESH3`
+is built on first access (fresh_labels.lazy_cases), so either module may be imported first.
 
     .venv/bin/python benchmarks/guard_cases_fresh.py [--cases a,b]   # verify every label, print the table
 """

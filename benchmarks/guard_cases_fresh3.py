@@ -2,22 +2,10 @@
 blind to the guard (its code, its README section, its tests and its earlier scores were not read), labelled from
 the plain torch loop of benchmarks/recommend_regret.py alone (unclipped run and the 13-point threshold grid).
 
-Same form as guard_cases_fresh2.py: a `GuardCase` per case, a gradscope TOML with `{cases}` standing for the
-cases module's path. Every factory the TOML names is defined here AND is meant to be re-exported by
-guard_cases.py, so it resolves whether `{cases}` is this file or guard_cases.py:
-
-    # at the end of guard_cases.py
-    from guard_cases_fresh3 import FACTORIES as _FRESH3_FACTORIES  # noqa: E402
-    from guard_cases_fresh3 import FRESH5  # noqa: E402
-
-    globals().update(_FRESH3_FACTORIES)
-    UNSTABLE += [c for c in FRESH5 if c.kind == "unstable"]
-    HEALTHY += [c for c in FRESH5 if c.kind == "healthy"]
-    CASES = UNSTABLE + HEALTHY
-    CASE_NAMES = [c.name for c in CASES]
-
-This module imports guard_cases only lazily (FRESH5 is built on first access, PEP 562 `__getattr__`), so either
-module may be imported first without a circular-import failure.
+Same form as guard_cases.py: a `GuardCase` per case, a gradscope TOML with `{cases}` standing for the cases
+module's path. Every factory the TOML names is in `FACTORIES`, which guard_cases.py adds to its own namespace
+at its end, beside this split, so a case resolves whether `{cases}` is this file or guard_cases.py. `FRESH5`
+is built on first access (fresh_labels.lazy_cases), so either module may be imported first.
 
     .venv/bin/python benchmarks/guard_cases_fresh3.py [--cases a,b] [-v]   # verify every label, print the table
 """

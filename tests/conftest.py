@@ -3,10 +3,15 @@ machine run 13x slower), and small real configs written into tmp folders."""
 
 from __future__ import annotations
 
+import importlib.util
+import itertools
 import os
 import sys
 import textwrap
+import tomllib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,6 +29,20 @@ def subprocess_env() -> dict[str, str]:
     env = dict(os.environ, OMP_NUM_THREADS="1", NO_COLOR="1", COLUMNS="200", TERM="dumb")
     env.pop("FORCE_COLOR", None)
     return env
+
+
+def sample_setup(name: str) -> tuple[torch.nn.Module, Iterator[Any], torch.optim.Optimizer]:
+    """A bundled (SGD) sample built the way a user's script builds it from its config: seeded, then the model,
+    its batches cycled without end, and its optimizer."""
+    folder = SAMPLES / name
+    config = tomllib.loads((folder / "gradscope.toml").read_text())
+    spec = importlib.util.spec_from_file_location(f"{name}_model", folder / "model.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    torch.manual_seed(config["run"]["seed"])
+    model = module.build_model(**config["model"]["kwargs"])
+    batches = itertools.cycle(module.build_data(**config["data"]["kwargs"]))
+    return model, batches, torch.optim.SGD(model.parameters(), lr=config["optimizer"]["lr"])
 
 
 def gradscope_cmd(*args: str) -> list[str]:

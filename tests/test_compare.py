@@ -7,12 +7,9 @@ clipping. One compare run with three clip settings is shared by the tests that o
 
 from __future__ import annotations
 
-import importlib.util
-import itertools
 import json
 import math
 import subprocess
-import tomllib
 import types
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import MLP_CONFIG, SAMPLES, gradscope_cmd, subprocess_env
+from conftest import MLP_CONFIG, gradscope_cmd, sample_setup, subprocess_env
 from typer.testing import CliRunner
 
 from gradscope.cli import app
@@ -60,15 +57,7 @@ class PlainRun:
 
 def plain_loop(steps: int, *, norm: float | None = None, value: float | None = None) -> PlainRun:
     """The sample's config trained the way a user writes it, clipping with torch's own functions."""
-    folder = SAMPLES / SAMPLE
-    config = tomllib.loads((folder / "gradscope.toml").read_text())
-    spec = importlib.util.spec_from_file_location("linear_high_lr_model", folder / "model.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    torch.manual_seed(config["run"]["seed"])
-    model = module.build_model(**config["model"]["kwargs"])
-    batches = itertools.cycle(module.build_data(**config["data"]["kwargs"]))
-    opt = torch.optim.SGD(model.parameters(), lr=config["optimizer"]["lr"])
+    model, batches, opt = sample_setup(SAMPLE)
     losses, clipped, first_bad = [], 0, None
     for step in range(steps):
         x, y = next(batches)

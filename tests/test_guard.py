@@ -9,15 +9,13 @@ update.
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import json
 import math
-import tomllib
 
 import pytest
 import torch
-from conftest import MLP_CONFIG, SAMPLES
+from conftest import MLP_CONFIG, sample_setup
 from torch import nn
 from typer.testing import CliRunner
 
@@ -222,15 +220,7 @@ def strict_json(text: str):
 
 def guarded_sample_loop(steps: int) -> tuple[list[float], float | None]:
     """The bundled linear_high_lr sample in the contract's loop with a Guard."""
-    folder = SAMPLES / "linear_high_lr"
-    config = tomllib.loads((folder / "gradscope.toml").read_text())
-    spec = importlib.util.spec_from_file_location("linear_high_lr_guard", folder / "model.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    torch.manual_seed(config["run"]["seed"])
-    model = module.build_model(**config["model"]["kwargs"])
-    batches = itertools.cycle(module.build_data(**config["data"]["kwargs"]))
-    opt = torch.optim.SGD(model.parameters(), lr=config["optimizer"]["lr"])
+    model, batches, opt = sample_setup("linear_high_lr")
     guard = gradscope.Guard(model)
     losses = []
     for _ in range(steps):

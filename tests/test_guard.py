@@ -49,6 +49,18 @@ def train(model: nn.Module, batches, lr: float, steps: int, guard: gradscope.Gua
     return losses
 
 
+def linear_runs(scale: float, lr: float, steps: int) -> tuple[list[float], list[float], gradscope.Guard]:
+    """A linear regression on inputs of `scale`, trained with plain SGD twice from the same weights: unguarded,
+    then guarded. Returns both runs' losses and the guard."""
+    batches = regression(scale=scale)
+    torch.manual_seed(0)
+    plain = nn.Linear(8, 1)
+    torch.manual_seed(0)
+    guarded = nn.Linear(8, 1)
+    guard = gradscope.Guard(guarded)
+    return train(plain, batches, lr, steps), train(guarded, batches, lr, steps, guard), guard
+
+
 def mlp(seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)
     return nn.Sequential(nn.Linear(8, 32), nn.Tanh(), nn.Linear(32, 1))
@@ -88,14 +100,7 @@ def test_without_the_ramp_a_healthy_run_equals_the_unguarded_run_bit_for_bit():
 def test_a_run_thrown_by_its_first_updates_is_held_by_the_ramp():
     """Linear regression on inputs of scale 10 past the edge of stability: unguarded, the loss climbs from the first
     update on and overflows. The ramp bounds the first updates and holds once the loss has risen."""
-    batches = regression(scale=10.0)
-    torch.manual_seed(0)
-    plain = nn.Linear(8, 1)
-    torch.manual_seed(0)
-    guarded = nn.Linear(8, 1)
-    plain_losses = train(plain, batches, 0.012, 150)
-    guard = gradscope.Guard(guarded)
-    losses = train(guarded, batches, 0.012, 150, guard)
+    plain_losses, losses, guard = linear_runs(scale=10.0, lr=0.012, steps=150)
     assert not all(math.isfinite(v) for v in plain_losses)
     assert all(math.isfinite(v) for v in losses) and losses[-1] < 0.1 * losses[0]
     start, hold = guard.events[:2]
@@ -122,14 +127,7 @@ def test_a_spike_during_the_ramp_ends_it_below_the_spike():
 
 
 def test_exploding_run_engages_and_stays_finite():
-    batches = regression(scale=3.0)
-    torch.manual_seed(0)
-    plain = nn.Linear(8, 1)
-    torch.manual_seed(0)
-    guarded = nn.Linear(8, 1)
-    plain_losses = train(plain, batches, 0.15, 150)
-    guard = gradscope.Guard(guarded)
-    losses = train(guarded, batches, 0.15, 150, guard)
+    plain_losses, losses, guard = linear_runs(scale=3.0, lr=0.15, steps=150)
     assert not all(math.isfinite(v) for v in plain_losses)  # unguarded, it overflows
     assert all(math.isfinite(v) for v in losses)
     assert guard.threshold is not None and guard.clipped > 0

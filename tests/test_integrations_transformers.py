@@ -70,11 +70,12 @@ def regression_data() -> tuple[torch.Tensor, torch.Tensor]:
     return x, x.sum(1, keepdim=True) + 0.1 * torch.randn(32, 1, generator=g)
 
 
-def blowup_run(tmp, callback: GradscopeCallback) -> Trainer:
+def blowup_run(tmp, callback: GradscopeCallback, steps: int = BLOWUP_STEPS, max_grad_norm: float = 0.0) -> Trainer:
+    """The Regression at SGD lr BLOWUP_LR (unclipped, its loss overflows at step BLOWUP_STEP) in a real Trainer."""
     model = Regression()
     x, y = regression_data()
     data = [{"x": a, "labels": b} for a, b in zip(x, y, strict=True)]
-    args = args_for(tmp, max_steps=BLOWUP_STEPS, per_device_train_batch_size=32, max_grad_norm=0.0)
+    args = args_for(tmp, max_steps=steps, per_device_train_batch_size=32, max_grad_norm=max_grad_norm)
     optimizer = torch.optim.SGD(model.parameters(), lr=BLOWUP_LR)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
     trainer = Trainer(model=model, args=args, train_dataset=data, callbacks=[callback],
@@ -202,17 +203,11 @@ def test_guard_true_clips_as_the_guard_does_in_a_plain_loop(tmp_path, max_grad_n
     """With guard=True the guard clips in place of max_grad_norm (the default 1.0 included): the run is the
     contract's plain loop with `gradscope.Guard`, step for step."""
     steps = 40
-    model = Regression()
-    x, y = regression_data()
-    data = [{"x": a, "labels": b} for a, b in zip(x, y, strict=True)]
-    args = args_for(tmp_path, max_steps=steps, per_device_train_batch_size=32, max_grad_norm=max_grad_norm)
-    optimizer = torch.optim.SGD(model.parameters(), lr=BLOWUP_LR)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
     callback = GradscopeCallback(out=tmp_path / "run", report=False, guard=True)
-    Trainer(model=model, args=args, train_dataset=data, callbacks=[callback],
-            optimizers=(optimizer, scheduler)).train()
+    model = blowup_run(tmp_path, callback, steps=steps, max_grad_norm=max_grad_norm).model
 
     plain = Regression()
+    x, y = regression_data()
     opt = torch.optim.SGD(plain.parameters(), lr=BLOWUP_LR)
     guard = gradscope.Guard(plain)
     for _ in range(steps):

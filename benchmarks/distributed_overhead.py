@@ -66,8 +66,8 @@ def measure(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     from torch import nn
 
     from gradscope import Monitor
-    from gradscope.distributed import wrap
-    from gradscope.row_layout import RowLayout
+    from gradscope.drivers.distributed import wrap
+    from gradscope.trace.row_layout import RowLayout
 
     torch.manual_seed(0)
     layers: list[nn.Module] = []

@@ -48,8 +48,8 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 5, --quick 3)")
     args = p.parse_args()
     torch = setup_torch(args)
-    from gradscope.guard import Guard
-    from gradscope.monitor import Monitor
+    from gradscope.clip.guard import Guard
+    from gradscope.monitor.monitor import Monitor
 
     cuda = args.device == "cuda"
     batch = args.batch or (32 if cuda else (1 if args.quick else 8))

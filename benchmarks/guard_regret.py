@@ -56,7 +56,7 @@ import guard_cases
 from recommend_regret import GRID, plain_run, plain_setup, regret
 
 import gradscope
-from gradscope.recommend import LATE_FRACTION
+from gradscope.trials.recommend import LATE_FRACTION
 
 SPLITS = ["tune", "held-out", "held-out-2", "held-out-3", "held-out-4", "held-out-5"]
 METHODS = ("gradscope", "gradscope-noramp", "fixed-1.0", "zclip", "autoclip", "agc", "agc-timm")

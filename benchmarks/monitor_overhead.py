@@ -54,7 +54,7 @@ def main() -> None:
                    help="interleaved rounds (default: alone 21, steps 15 MLP / 5 transformer; --quick 7, 5 / 3)")
     args = p.parse_args()
     torch = setup_torch(args)
-    from gradscope.monitor import Monitor
+    from gradscope.monitor.monitor import Monitor
 
     default_we = inspect.signature(Monitor).parameters["weight_every"].default
     args.weight_every = args.weight_every or default_we

@@ -13,11 +13,11 @@ run is unstable):
    non-finite). oracle = the best score over the 13 thresholds.
 2. regret(c) = (score(c) - oracle) / (min(score(unclipped), initial loss) - oracle), capped to [0, 1]
    (0 when that denominator is <= 0). The initial loss is the unclipped run's loss at step 0.
-3. Methods: gradscope's recommendation (`gradscope.recommend.recommend`, default budget), a fixed 1.0,
+3. Methods: gradscope's recommendation (`gradscope.trials.recommend.recommend`, default budget), a fixed 1.0,
    AutoClip's 10th percentile from the probe's statistics, and the 10th percentile of the plain unclipped
    run's gradient norms over its first quarter (finite ones). Each threshold is scored by the plain loop.
 4. Sanity: gradscope's own losses equal the plain loop's for the same threshold (relative difference of the
-   late loss of recommend's winning trial, and of an unclipped `gradscope.training.train` run).
+   late loss of recommend's winning trial, and of an unclipped `gradscope.drivers.loop.train` run).
 5. Cost: recommend's wall time and optimizer steps against one plain run and one `train` run of the config.
 """
 
@@ -43,9 +43,9 @@ sys.path.insert(0, str(HERE))
 
 import regret_cases
 
-from gradscope.config import ClipConfig, load_config
-from gradscope.recommend import late_loss, recommend
-from gradscope.training import train
+from gradscope.config.load import ClipConfig, load_config
+from gradscope.drivers.loop import train
+from gradscope.trials.recommend import late_loss, recommend
 
 GRID = [10 ** (k / 2) for k in range(-6, 7)]  # 1e-3 .. 1e3, half-decade steps: 13 thresholds
 PLAIN_P10_FRACTION = 0.25  # the independent AutoClip p10 uses the first quarter of the unclipped plain run

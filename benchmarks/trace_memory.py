@@ -52,7 +52,7 @@ def main() -> None:
     torch = setup_torch(args)
     import numpy as np
 
-    from gradscope.monitor import Monitor
+    from gradscope.monitor.monitor import Monitor
 
     sizes = {k: v for k, v in (("recent", args.recent), ("history", args.history)) if v}
     model = torch.nn.ParameterList([torch.nn.Parameter(torch.randn(4)) for _ in range(args.tensors)])

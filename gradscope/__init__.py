@@ -11,20 +11,20 @@ __version__ = "0.1.0"
 __all__ = ["Diagnosis", "Guard", "Monitor", "Run", "Thresholds", "__version__", "load_run"]
 
 _LAZY = {
-    "Monitor": "gradscope.monitor",
-    "Guard": "gradscope.guard",
-    "load_run": "gradscope.runs",
-    "Run": "gradscope.runs",
-    "Diagnosis": "gradscope.diagnosis",
-    "Thresholds": "gradscope.symptoms.thresholds",
+    "Monitor": "gradscope.monitor.monitor",
+    "Guard": "gradscope.clip.guard",
+    "load_run": "gradscope.sources.runs",
+    "Run": "gradscope.sources.runs",
+    "Diagnosis": "gradscope.diagnose.diagnosis",
+    "Thresholds": "gradscope.diagnose.symptoms.thresholds",
 }
 
 if TYPE_CHECKING:
-    from gradscope.diagnosis import Diagnosis
-    from gradscope.guard import Guard
-    from gradscope.monitor import Monitor
-    from gradscope.runs import Run, load_run
-    from gradscope.symptoms.thresholds import Thresholds
+    from gradscope.clip.guard import Guard
+    from gradscope.diagnose.diagnosis import Diagnosis
+    from gradscope.diagnose.symptoms.thresholds import Thresholds
+    from gradscope.monitor.monitor import Monitor
+    from gradscope.sources.runs import Run, load_run
 
 
 def __getattr__(name: str) -> Any:

@@ -78,7 +78,7 @@ def distributed_loop(kind: str, lr: float = 0.05, clip: float | None = None, nan
     import torch.distributed as dist
 
     from gradscope import Monitor
-    from gradscope.distributed import rank_slice, wrap
+    from gradscope.drivers.distributed import rank_slice, wrap
 
     model = wrap(build_model(), kind, torch.device("cpu"))
     opt = torch.optim.SGD(model.parameters(), lr=lr)

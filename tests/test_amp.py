@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gradscope.amp import AMP_PERSISTENT_SKIPS, AmpWatch
+from gradscope.monitor.amp import AMP_PERSISTENT_SKIPS, AmpWatch
 
 
 def scaled_backward(scaler: torch.amp.GradScaler) -> tuple[nn.Module, torch.optim.Optimizer]:

@@ -324,8 +324,8 @@ def test_missing_checkpoint_is_resolved_against_the_config_folder(tmp_path, writ
 
 def test_a_plain_state_dict_loads(tmp_path, write_config):
     """The control: a checkpoint saved the documented way is accepted and really loaded."""
-    from gradscope.config import load_config
-    from gradscope.loading import build_model
+    from gradscope.build.loading import build_model
+    from gradscope.config.load import load_config
 
     plain = write_config(MLP_CONFIG.replace("steps = 30", "steps = 1"), name="plain.toml")
     torch.manual_seed(123)
@@ -415,7 +415,7 @@ def test_user_code_raising_at_step_k(tmp_path, write_config, change, step, error
     assert f'File "{tmp_path / "factories.py"}", line {_line_of(marker)}, in {function}' in err, err
     assert marker in err  # the source line itself
     # ... and none of gradscope's or torch's internals
-    assert "gradscope/training.py" not in err and PACKAGE_DIR not in err and TORCH_DIR not in err, err
+    assert "gradscope/drivers/loop.py" not in err and PACKAGE_DIR not in err and TORCH_DIR not in err, err
     assert "Traceback (most recent call last)" not in err
     assert f"{step} step(s) recorded before it are in {run_dir}" in err
 

@@ -21,8 +21,8 @@ from conftest import MLP_CONFIG, MLP_FACTORIES, gradscope_cmd, subprocess_env
 from typer.testing import CliRunner
 
 import gradscope
+from gradscope.build.samples import samples_dir
 from gradscope.cli import app
-from gradscope.samples import samples_dir
 
 runner = CliRunner()
 

@@ -230,8 +230,8 @@ def test_each_run_in_its_own_folder_and_overlaid_plots_written(shared):
 
 
 def test_plots_mark_nonfinite_steps_and_thresholds(shared):
-    from gradscope.compare import compare_recorded
     from gradscope.report.compare_plots import grad_norm_overlay, loss_overlay
+    from gradscope.trials.compare import compare_recorded
 
     runs = compare_recorded([shared.out / "baseline", shared.out / "clip-norm-1"], shared.out / "again",
                             plots=False).runs
@@ -320,7 +320,7 @@ def test_recommended_value_mode_adds_the_recommendation_to_the_runs(write_config
 
 
 def test_recommended_with_the_real_recommend(tmp_path):
-    """The real gradscope.recommend: baseline plus its clip, which fixes the run."""
+    """The real gradscope.trials.recommend: baseline plus its clip, which fixes the run."""
     result = invoke("--sample", SAMPLE, "--steps", str(STEPS), "--recommended", "--json", "--no-plots",
                     "--out", str(tmp_path / "out"))
     assert result.exit_code in (0, 1), result.stderr
@@ -337,7 +337,7 @@ def test_interrupted_comparison_keeps_the_runs_made(tmp_path):
     from contextlib import contextmanager
 
     from gradscope.commands.common import resolve_config
-    from gradscope.compare import ClipSetting, compare_config
+    from gradscope.trials.compare import ClipSetting, compare_config
 
     @contextmanager
     def progress(label):

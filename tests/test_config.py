@@ -1,6 +1,6 @@
 """Config: discovery, `--set` overrides parsed as TOML, paths relative to the config, defaults, resolved config.
 
-Library-level checks call `gradscope.config` directly; the behaviour a user sees goes through the real
+Library-level checks call `gradscope.config.load` directly; the behaviour a user sees goes through the real
 `diagnose` command (`CliRunner`) on real files, with `monkeypatch.chdir` for discovery.
 """
 
@@ -17,7 +17,7 @@ from conftest import MLP_CONFIG, MLP_FACTORIES
 from typer.testing import CliRunner
 
 from gradscope.cli import app
-from gradscope.config import ConfigError, apply_overrides, find_config, load_config, parse_override
+from gradscope.config.load import ConfigError, apply_overrides, find_config, load_config, parse_override
 
 runner = CliRunner()
 

@@ -25,7 +25,7 @@ from distributed_worker import NAN_STEP, SCENARIOS, build_model, plain_loop
 from typer.testing import CliRunner
 
 from gradscope.cli import app
-from gradscope.param_names import clean_name, trainable_parameters
+from gradscope.monitor.param_names import clean_name, trainable_parameters
 
 TESTS = Path(__file__).resolve().parent
 REL = 1e-4
@@ -235,7 +235,7 @@ def test_wrapper_prefixes_are_dropped_from_names():
 
 
 def test_a_batch_that_does_not_split_is_a_clear_error():
-    from gradscope.distributed import rank_slice
+    from gradscope.drivers.distributed import rank_slice
     from gradscope.errors import ConfigError
 
     assert rank_slice({"x": torch.zeros(6, 2), "n": 3}, 1)["x"].shape == (6, 2)

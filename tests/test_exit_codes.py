@@ -20,7 +20,7 @@ import pytest
 from conftest import MLP_CONFIG, MLP_FACTORIES, gradscope_cmd, subprocess_env
 from typer.testing import CliRunner
 
-import gradscope.monitor
+import gradscope.monitor.monitor
 from gradscope.cli import app
 
 runner = CliRunner()
@@ -180,13 +180,13 @@ def _broken_record(self, *args, **kwargs):
 
 def test_internal_bug_is_exit_4_with_its_traceback(tmp_path, write_config, monkeypatch):
     config = write_config(MLP_CONFIG)
-    monkeypatch.setattr(gradscope.monitor.Monitor, "record", _broken_record)
+    monkeypatch.setattr(gradscope.monitor.monitor.Monitor, "record", _broken_record)
     result = invoke("diagnose", config, "--json", "--out", tmp_path / "run", "--no-plots")
     assert result.exit_code == 4, (result.stderr, result.exception)
     assert result.stdout == ""
     err = result.stderr
     assert err.startswith("Traceback (most recent call last):\n"), err
-    assert "gradscope/training.py" in err and "RuntimeError: an internal failure" in err
+    assert "gradscope/drivers/loop.py" in err and "RuntimeError: an internal failure" in err
     assert err.splitlines()[-1].startswith("Error: gradscope itself failed (a bug in gradscope")
 
 
@@ -194,12 +194,12 @@ def test_internal_bug_in_the_real_process_is_exit_4_never_1(tmp_path, write_conf
     write_config(MLP_CONFIG)
     code = textwrap.dedent("""
         import sys
-        import gradscope.monitor
+        import gradscope.monitor.monitor
 
         def broken(self, *args, **kwargs):
             raise IndexError("an internal failure")
 
-        gradscope.monitor.Monitor.record = broken
+        gradscope.monitor.monitor.Monitor.record = broken
         from gradscope.cli import main
         sys.argv = ["gradscope", "diagnose", "--no-plots", "--out", "run"]
         main()

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from gradscope.cli import app
-from gradscope.config import SCHEMA
+from gradscope.config.load import SCHEMA
 from tests.conftest import MLP_CONFIG
 
 DOCUMENTED = {0, 1, 2, 3}  # 130 needs a Ctrl-C; 4 is a bug, which is what this test looks for

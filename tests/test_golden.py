@@ -12,16 +12,16 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from gradscope.compare import ClipSetting, ComparedRun, Comparison
-from gradscope.diagnosis import Diagnosis
-from gradscope.recommend import Recommendation
+from gradscope.diagnose.diagnosis import Diagnosis
+from gradscope.diagnose.symptoms import Symptom, SymptomKind
+from gradscope.levels import Severity
 from gradscope.report.compare_console import print_comparison
 from gradscope.report.console import print_diagnosis
 from gradscope.report.recommend_console import print_recommendation
-from gradscope.severity import Severity
-from gradscope.snippets import snippets
-from gradscope.symptoms import Symptom, SymptomKind
-from gradscope.trace import RunInfo, Trace
+from gradscope.report.snippets import snippets
+from gradscope.trace.trace import RunInfo, Trace
+from gradscope.trials.compare import ClipSetting, ComparedRun, Comparison
+from gradscope.trials.recommend import Recommendation
 
 WIDTH = 110
 

@@ -282,8 +282,8 @@ def test_bad_adaptive_config_is_one_line_exit_2(write_config, clip, message):
 
 def test_recommend_write_replaces_an_adaptive_clip(write_config):
     """`recommend --write` puts a fixed threshold in [clip]: the adaptive key goes, the config stays valid."""
-    from gradscope.config import load_config
-    from gradscope.config_write import write_clip
+    from gradscope.config.load import load_config
+    from gradscope.config.write import write_clip
 
     path = write_config(MLP_CONFIG + "\n[clip]\n# ours\nadaptive = true\n")
     write_clip(path, "norm", 0.25)

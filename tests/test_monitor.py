@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 import gradscope
-from gradscope.monitor import AMP_PERSISTENT_SKIPS, Monitor
-from gradscope.trace import COLUMNS
+from gradscope.monitor.monitor import AMP_PERSISTENT_SKIPS, Monitor
+from gradscope.trace.trace import COLUMNS
 
 REL = 1e-6
 # CI runs on CPU; on a machine with a GPU the device-sensitive tests run there too.

@@ -1,4 +1,4 @@
-"""The op-level overflow check (gradscope/op_overflow.py) on crafted modules: the first op that makes inf/NaN out
+"""The op-level overflow check (gradscope/record/op_overflow.py) on crafted modules: the first op that makes inf/NaN out
 of finite inputs, the module it ran in, forward or backward, its counts and how far its inputs had grown, checked
 against the same numbers computed by plain torch. Deliberate -inf masks are not overflows."""
 
@@ -10,10 +10,10 @@ import torch
 from torch import nn
 from typer.testing import CliRunner
 
+from gradscope.build.loading import LossComputer
 from gradscope.cli import app
-from gradscope.loading import LossComputer
-from gradscope.op_overflow import OverflowWatch, find_overflow
-from gradscope.recipe import Recipe
+from gradscope.drivers.recipe import Recipe
+from gradscope.record.op_overflow import OverflowWatch, find_overflow
 
 FP16_MAX = 65504.0
 

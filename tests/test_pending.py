@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from gradscope.monitor import Monitor
-from gradscope.pending import PendingRows
-from gradscope.row_layout import RowHeader, RowLayout
+from gradscope.monitor.monitor import Monitor
+from gradscope.monitor.pending import PendingRows
+from gradscope.trace.row_layout import RowHeader, RowLayout
 
 
 class SmallConvNet(nn.Module):

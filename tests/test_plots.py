@@ -18,13 +18,13 @@ from rich.console import Console
 sys.path.insert(0, str(Path(__file__).parent / "symptoms"))
 from symptom_traces import MLP_PARAMS, make_trace  # noqa: E402
 
-from gradscope.config import load_config  # noqa: E402
-from gradscope.diagnosis import diagnose_trace  # noqa: E402
+from gradscope.build.samples import list_samples  # noqa: E402
+from gradscope.config.load import load_config  # noqa: E402
+from gradscope.diagnose.diagnosis import diagnose_trace  # noqa: E402
+from gradscope.drivers.loop import train  # noqa: E402
 from gradscope.report.console import print_diagnosis  # noqa: E402
 from gradscope.report.plots import layer_heatmap, loss_and_grad_norm  # noqa: E402
-from gradscope.run_folder import HEATMAP_PLOT, LOSS_PLOT, finish_run_folder  # noqa: E402
-from gradscope.samples import list_samples  # noqa: E402
-from gradscope.training import train  # noqa: E402
+from gradscope.trace.run_folder import HEATMAP_PLOT, LOSS_PLOT, finish_run_folder  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 N = 80

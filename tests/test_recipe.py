@@ -15,8 +15,8 @@ from torch import nn
 from typer.testing import CliRunner
 
 from gradscope.cli import app
-from gradscope.config import load_config
-from gradscope.training import train
+from gradscope.config.load import load_config
+from gradscope.drivers.loop import train
 
 REL = 1e-5
 

@@ -14,16 +14,16 @@ from conftest import SAMPLES
 from typer.testing import CliRunner
 
 from gradscope.cli import app
-from gradscope.config import ClipConfig, load_config
-from gradscope.recommend import (
+from gradscope.config.load import ClipConfig, load_config
+from gradscope.drivers.loop import TrainingSession, train
+from gradscope.report.snippets import snippets
+from gradscope.trials.recommend import (
     DEFAULT_BUDGET,
     candidate_thresholds,
     late_loss,
     plan_schedule,
     recommend,
 )
-from gradscope.snippets import snippets
-from gradscope.training import TrainingSession, train
 
 runner = CliRunner()
 

@@ -16,11 +16,11 @@ from conftest import MLP_CONFIG
 from torch import nn
 
 import gradscope
-from gradscope.compare import ClipSetting, compare_config
-from gradscope.config import load_config
-from gradscope.diagnosis import diagnose_trace
-from gradscope.monitor import Monitor
-from gradscope.run_folder import (
+from gradscope.config.load import load_config
+from gradscope.diagnose.diagnosis import diagnose_trace
+from gradscope.drivers.loop import train
+from gradscope.monitor.monitor import Monitor
+from gradscope.trace.run_folder import (
     COMPARISON_FILE,
     DIAGNOSIS_FILE,
     GRAD_NORMS_FILE,
@@ -33,8 +33,8 @@ from gradscope.run_folder import (
     prepare_run_folder,
     write_json_atomic,
 )
-from gradscope.trace import read_trace
-from gradscope.training import train
+from gradscope.trace.trace import read_trace
+from gradscope.trials.compare import ClipSetting, compare_config
 
 BEFORE = Path(__file__).parent / "data" / "run_0_1_0"  # written by gradscope 0.1.0's Monitor.save (plots left out)
 
@@ -221,8 +221,8 @@ def test_the_folder_from_before_is_copied_not_changed(tmp_path: Path) -> None:
 
 def test_every_folder_recommend_makes_is_cleared_on_reuse(tmp_path: Path) -> None:
     """recommend's trial folders (unclipped, clip-norm-..., standardized, lr-x...) are all known as gradscope's."""
-    from gradscope.recommend import recommend
-    from gradscope.samples import list_samples
+    from gradscope.build.samples import list_samples
+    from gradscope.trials.recommend import recommend
 
     sample = {s.name: s for s in list_samples()}["csv_unscaled"]  # it also tries standardised inputs and a lower lr
     recommend(load_config(sample.config, ["run.steps=40", 'run.device="cpu"']), tmp_path / "rec")

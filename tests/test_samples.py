@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradscope.config import load_config
-from gradscope.samples import list_samples
-from gradscope.training import train
+from gradscope.build.samples import list_samples
+from gradscope.config.load import load_config
+from gradscope.drivers.loop import train
 
 SAMPLES = {s.name: s for s in list_samples()}
 

@@ -21,7 +21,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 from transformers import Trainer, TrainerCallback, TrainingArguments  # noqa: E402
 
-from gradscope.snippets import snippets  # noqa: E402
+from gradscope.report.snippets import snippets  # noqa: E402
 
 THRESHOLD = 0.5
 LR = 0.1
@@ -196,8 +196,8 @@ def test_an_optimizer_keras_lacks_is_said_in_the_snippet():
 def test_recommend_passes_the_configs_optimizer_and_lr(write_config):
     from conftest import MLP_CONFIG
 
-    from gradscope.config import load_config
-    from gradscope.snippets import optimizer_of
+    from gradscope.config.load import load_config
+    from gradscope.report.snippets import optimizer_of
 
     config = load_config(write_config(MLP_CONFIG.replace('name = "SGD"', 'name = "AdamW"')))
     assert optimizer_of(config) == ("AdamW", 0.01)

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 import gradscope
-from gradscope.diagnosis import diagnose_trace
-from gradscope.symptoms import Thresholds
+from gradscope.diagnose.diagnosis import diagnose_trace
+from gradscope.diagnose.symptoms import Thresholds
 
 SPIKE_STEP = 40
 

@@ -16,10 +16,10 @@ import pytest
 import torch
 from torch import nn
 
-from gradscope import training
-from gradscope.config import ClipConfig, load_config
-from gradscope.locate import Location
-from gradscope.training import train
+from gradscope.config.load import ClipConfig, load_config
+from gradscope.drivers import loop as training
+from gradscope.drivers.loop import train
+from gradscope.record.locate import Location
 
 REL = 1e-5
 

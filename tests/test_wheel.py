@@ -20,7 +20,7 @@ def test_sample_runs_from_an_installed_wheel(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site),
                     str(wheel)], check=True, capture_output=True, text=True)
     env = subprocess_env() | {"PYTHONPATH": str(site)}  # ahead of the editable checkout on sys.path
-    where = subprocess.run([sys.executable, "-c", "import gradscope, gradscope.samples as s; "
+    where = subprocess.run([sys.executable, "-c", "import gradscope, gradscope.build.samples as s; "
                             "print(gradscope.__file__); print(s.samples_dir())"],
                            cwd=tmp_path, env=env, capture_output=True, text=True, check=True).stdout.split()
     assert all(Path(p).is_relative_to(site) for p in where)

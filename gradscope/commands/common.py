@@ -15,8 +15,8 @@ from gradscope.errors import ConfigError
 
 def resolve_config(config: Path | None, sample: str | None, overrides: list[str] | None, steps: int | None) -> Any:
     """The validated Config from a path, a sample, or discovery; --steps is checked here too."""
-    from gradscope.config import load_config
-    from gradscope.samples import sample_config
+    from gradscope.build.samples import sample_config
+    from gradscope.config.load import load_config
 
     if steps is not None and steps <= 0:
         raise ConfigError(f"--steps must be a positive integer, got {steps} (fix: e.g. --steps 100)")

@@ -77,9 +77,9 @@ def compare(
     """
     with handled(debug):
         check_fail_on(fail_on)
-        from gradscope import compare as lib
         from gradscope.report.compare_console import print_comparison
         from gradscope.report.export import dumps
+        from gradscope.trials import compare as lib
 
         if mode not in lib.CLIP_MODES:
             raise ConfigError(f"--mode {mode!r} is not a clip mode (fix: --mode norm or --mode value)")

@@ -17,7 +17,7 @@ import typer
 
 from gradscope.errors import ConfigError, GradscopeError, UserCodeError, did_you_mean
 from gradscope.interrupts import watching
-from gradscope.severity import FAIL_ON, fails  # noqa: F401 (the commands take both from here)
+from gradscope.levels import FAIL_ON, fails  # noqa: F401 (the commands take both from here)
 
 EXIT_OK = 0
 EXIT_SYMPTOMS = 1  # findings at or above --fail-on (diagnose), or the check asked for did not hold (compare)

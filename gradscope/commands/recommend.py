@@ -45,8 +45,8 @@ def recommend(
         cfg = resolve_config(config, sample, overrides, steps)
         if write and (sample is not None or cfg.path is None):
             raise ConfigError("--write needs a config file of yours (fix: pass CONFIG, not --sample)")
-        from gradscope.recommend import recommend as run_recommend
         from gradscope.report.export import dumps
+        from gradscope.trials.recommend import recommend as run_recommend
 
         run_dir = default_run_dir(f"{cfg.name}-recommend", out)
         kept = f"every trial's record is kept in {run_dir}"
@@ -59,7 +59,7 @@ def recommend(
             typer.echo(f"Interrupted: no recommendation; {kept}", err=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None
         if write:
-            from gradscope.config_write import write_clip
+            from gradscope.config.write import write_clip
 
             write_clip(cfg.path, rec.mode, rec.threshold)
         if as_json:

@@ -11,7 +11,7 @@ from gradscope.commands.options import JsonOpt
 def samples(as_json: JsonOpt = False) -> None:
     """List the bundled sample models and the verdict each is expected to get."""
     with handled():
-        from gradscope.samples import list_samples
+        from gradscope.build.samples import list_samples
 
         found = list_samples()
         if as_json:

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from gradscope.monitor import Monitor, StepStats
-from gradscope.trace import Event, StopReason
+from gradscope.monitor.monitor import Monitor, StepStats
+from gradscope.trace.trace import Event, StopReason
 
 if TYPE_CHECKING:
-    from gradscope.diagnosis import Diagnosis
+    from gradscope.diagnose.diagnosis import Diagnosis
 
 STOP_ON = {"never": None, "warning": 1, "critical": 2}  # stop_on -> the severity rank that stops training
 # With stop_on set, the detectors run on every step that has a non-finite value, and otherwise every
@@ -73,7 +73,7 @@ class CallbackSession:
             steps_requested
         self.guard = None  # guard=True: a gradscope.Guard on this monitor clips (and skips) in place of the framework
         if guard:
-            from gradscope.guard import Guard
+            from gradscope.clip.guard import Guard
 
             if self.clip_mode is not None:
                 raise ValueError("GradscopeCallback(guard=True) clips itself, and the Trainer clips too (fix: "

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from gradscope.integrations._extras import require
 
 if TYPE_CHECKING:
-    from gradscope.diagnosis import Diagnosis
+    from gradscope.diagnose.diagnosis import Diagnosis
 
 
 def _callback_bases() -> tuple[type, ...]:
@@ -138,7 +138,7 @@ class GradscopeCallback(SessionViews, *_BASES):  # type: ignore[misc]
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
         """Ctrl-C or an error in the user's code: what was recorded is kept, diagnosed, and written."""
         if self.session is not None and self.diagnosis is None:
-            from gradscope.trace import StopReason
+            from gradscope.trace.trace import StopReason
 
             self.session.monitor.trace.info.stopped = (
                 StopReason.INTERRUPTED if isinstance(exception, KeyboardInterrupt) else StopReason.ERROR)

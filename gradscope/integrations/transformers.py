@@ -48,7 +48,7 @@ from gradscope.integrations._session import (  # noqa: E402
 )
 
 if TYPE_CHECKING:
-    from gradscope.diagnosis import Diagnosis
+    from gradscope.diagnose.diagnosis import Diagnosis
 
 
 class GradscopeCallback(SessionViews, _transformers.TrainerCallback):

@@ -8,11 +8,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from gradscope.number_text import number_text
+from gradscope.numbers import number_text
 from gradscope.report.console import STYLE, stderr_console
 
 if TYPE_CHECKING:
-    from gradscope.compare import ComparedRun, Comparison
+    from gradscope.trials.compare import ComparedRun, Comparison
 
 OUTCOME_STYLE = {"fixed": "bold green", "healthy": "green", "helped": "yellow", "no_help": "bold red",
                  "worse": "bold red"}

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from gradscope.compare import ComparedRun
+    from gradscope.trials.compare import ComparedRun
 
 BASELINE_COLOR = "#2c3e50"
 COLORS = ("#2980b9", "#27ae60", "#e67e22", "#8e44ad", "#16a085", "#c0392b", "#d35400", "#7f8c8d")

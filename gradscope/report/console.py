@@ -8,11 +8,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from gradscope.number_text import number_text
-from gradscope.trace import StopReason
+from gradscope.numbers import number_text
+from gradscope.trace.trace import StopReason
 
 if TYPE_CHECKING:
-    from gradscope.diagnosis import Diagnosis
+    from gradscope.diagnose.diagnosis import Diagnosis
 
 STYLE = {"critical": "bold red", "warning": "bold yellow", "info": "cyan", "healthy": "bold green"}
 STOPPED_NOTE = {  # after "N of M steps", by the summary's `stopped`

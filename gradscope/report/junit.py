@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from gradscope.diagnosis import Diagnosis
-    from gradscope.symptoms import Symptom
+    from gradscope.diagnose.diagnosis import Diagnosis
+    from gradscope.diagnose.symptoms import Symptom
 
 LEVELS = {"never": None, "warning": 1, "critical": 2}  # --fail-on -> the lowest severity rank that fails
 

@@ -13,8 +13,8 @@ import numpy as np
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from gradscope.diagnosis import Diagnosis
-    from gradscope.trace import Trace
+    from gradscope.diagnose.diagnosis import Diagnosis
+    from gradscope.trace.trace import Trace
 
 _MARKERS = {"critical": "#c0392b", "warning": "#e67e22", "info": "#7f8c8d"}
 

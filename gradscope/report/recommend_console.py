@@ -9,11 +9,11 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from gradscope.number_text import WORD, number_text
+from gradscope.numbers import WORD, number_text
 from gradscope.report.console import stderr_console
 
 if TYPE_CHECKING:
-    from gradscope.recommend import Recommendation
+    from gradscope.trials.recommend import Recommendation
 
 
 def print_recommendation(rec: Recommendation, console: Console | None = None) -> None:

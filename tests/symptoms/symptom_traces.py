@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from gradscope.trace import Event, RunInfo, Trace
+from gradscope.trace.trace import Event, RunInfo, Trace
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from symptom_traces import make_trace
 
-from gradscope.diagnosis import diagnose_trace
-from gradscope.symptoms.amp_scale import detect_amp_unsettled
+from gradscope.diagnose.diagnosis import diagnose_trace
+from gradscope.diagnose.symptoms.amp_scale import detect_amp_unsettled
 
 N = 200
 
@@ -18,7 +18,7 @@ def trace_with_skips(skips: list[int]):
     trace = make_trace(loss, np.exp(0.2 * rng.standard_normal(N)), np.full(N, 3.0))
     columns = {name: trace.column(name).copy() for name in ("step", "loss", "grad_norm", "weight_norm")}
     columns["amp_skipped"] = np.isin(np.arange(N), skips).astype(np.int8)
-    from gradscope.trace import Trace
+    from gradscope.trace.trace import Trace
 
     return Trace.from_columns(trace.info, columns)
 
@@ -45,7 +45,7 @@ def test_skips_that_keep_coming_are_a_warning(late, flagged):
 def test_skips_at_the_very_start_take_the_first_used_step_norms():
     """A GradScaler that skips steps 0-5: their inf norms stand for nothing; the detectors see the first norms
     the run used (there is no step before them to carry forward)."""
-    from gradscope.trace import Trace
+    from gradscope.trace.trace import Trace
 
     rng = np.random.default_rng(1)
     loss = (0.2 + np.exp(-np.arange(N) / 50)) * np.exp(0.05 * rng.standard_normal(N))

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from gradscope.symptoms import CATALOGUE, Kind, Severity, Symptom, SymptomKind
-from gradscope.symptoms.catalogue import KindIndex, symptom_from_dict
+from gradscope.diagnose.symptoms import CATALOGUE, Kind, Severity, Symptom, SymptomKind
+from gradscope.diagnose.symptoms.catalogue import KindIndex, symptom_from_dict
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from symptom_traces import HEALTHY, make_trace
 
-from gradscope.diagnosis import diagnose_trace
-from gradscope.symptoms.base import Context
-from gradscope.symptoms.early import detect_early_instability
-from gradscope.symptoms.thresholds import DEFAULT as T
+from gradscope.diagnose.diagnosis import diagnose_trace
+from gradscope.diagnose.symptoms.base import Context
+from gradscope.diagnose.symptoms.early import detect_early_instability
+from gradscope.diagnose.symptoms.thresholds import DEFAULT as T
 
 N = 120
 # Measured on a Hugging Face Llama (random init) at AdamW lr 0.1 without warm-up (see the thresholds' comment).
@@ -29,7 +29,7 @@ def llama_like(rise: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def with_lr(trace_loss, norms, lr):
-    from gradscope.trace import Trace
+    from gradscope.trace.trace import Trace
 
     base = make_trace(trace_loss, norms)
     columns = {name: base.column(name).copy() for name in ("step", "loss", "grad_norm", "weight_norm")}

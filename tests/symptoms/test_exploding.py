@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from symptom_traces import FLOAT32_MAX, MLP_PARAMS, exploding_norms, lognormal, make_trace
 
-from gradscope.diagnosis import diagnose_trace
-from gradscope.symptoms import Severity, SymptomKind
-from gradscope.symptoms.growth import detect_exploding_gradient, find_growth
-from gradscope.symptoms.thresholds import DEFAULT as T
+from gradscope.diagnose.diagnosis import diagnose_trace
+from gradscope.diagnose.symptoms import Severity, SymptomKind
+from gradscope.diagnose.symptoms.growth import detect_exploding_gradient, find_growth
+from gradscope.diagnose.symptoms.thresholds import DEFAULT as T
 
 LOSS_OVERFLOW = math.sqrt(FLOAT32_MAX)  # an MSE loss ~ norm**2 overflows float32 when the norm passes this
 

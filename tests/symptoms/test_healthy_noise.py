@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from symptom_traces import HEALTHY
 
-from gradscope.diagnosis import diagnose_trace
+from gradscope.diagnose.diagnosis import diagnose_trace
 
 SEEDS = 60
 

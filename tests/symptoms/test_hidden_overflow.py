@@ -16,9 +16,9 @@ from torch import nn
 from typer.testing import CliRunner
 
 from gradscope.cli import app
-from gradscope.severity import Severity
-from gradscope.symptoms.hidden_overflow import ACTIVATION_OVERFLOW, detect_activation_overflow
-from gradscope.trace import Event
+from gradscope.diagnose.symptoms.hidden_overflow import ACTIVATION_OVERFLOW, detect_activation_overflow
+from gradscope.levels import Severity
+from gradscope.trace.trace import Event
 
 FACTORIES = '''
 import torch

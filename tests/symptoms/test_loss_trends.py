@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from symptom_traces import make_trace
 
-from gradscope.symptoms import Severity
-from gradscope.symptoms.loss import detect_loss_divergence, detect_loss_plateau
-from gradscope.symptoms.thresholds import DEFAULT as T
+from gradscope.diagnose.symptoms import Severity
+from gradscope.diagnose.symptoms.loss import detect_loss_divergence, detect_loss_plateau
+from gradscope.diagnose.symptoms.thresholds import DEFAULT as T
 
 N = 200
 

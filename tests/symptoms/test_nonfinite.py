@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from symptom_traces import MLP_PARAMS, make_trace
 
-from gradscope.diagnosis import diagnose_trace
-from gradscope.symptoms import Severity, SymptomKind
-from gradscope.symptoms.nonfinite import detect_nonfinite
-from gradscope.trace import Event
+from gradscope.diagnose.diagnosis import diagnose_trace
+from gradscope.diagnose.symptoms import Severity, SymptomKind
+from gradscope.diagnose.symptoms.nonfinite import detect_nonfinite
+from gradscope.trace.trace import Event
 
 N = 30
 

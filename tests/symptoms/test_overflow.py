@@ -8,8 +8,8 @@ import math
 import torch
 from torch import nn
 
-from gradscope.config import load_config
-from gradscope.training import train
+from gradscope.config.load import load_config
+from gradscope.drivers.loop import train
 
 FACTORIES = '''
 import torch

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from symptom_traces import MLP_PARAMS, lognormal, make_trace, mlp_info
 
-from gradscope.diagnosis import diagnose_trace
-from gradscope.symptoms import Severity
-from gradscope.symptoms.thresholds import DEFAULT as T
-from gradscope.symptoms.vanishing import detect_vanishing_gradient
+from gradscope.diagnose.diagnosis import diagnose_trace
+from gradscope.diagnose.symptoms import Severity
+from gradscope.diagnose.symptoms.thresholds import DEFAULT as T
+from gradscope.diagnose.symptoms.vanishing import detect_vanishing_gradient
 
 N = 150
 # Four weight matrices (with biases), input side first: "early" is the first of them, "late" the last.
@@ -160,7 +160,7 @@ def test_units_that_died_after_a_gradient_jump_get_advice_about_the_updates():
     import numpy as np
     from symptom_traces import make_trace, mlp_info
 
-    from gradscope.symptoms.vanishing import detect_vanishing_gradient
+    from gradscope.diagnose.symptoms.vanishing import detect_vanishing_gradient
 
     n = 100
     k = len(mlp_info().param_names)

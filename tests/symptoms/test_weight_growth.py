@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from symptom_traces import lognormal, make_trace
 
-from gradscope.symptoms import Severity
-from gradscope.symptoms.growth import detect_weight_growth
-from gradscope.symptoms.thresholds import DEFAULT
+from gradscope.diagnose.symptoms import Severity
+from gradscope.diagnose.symptoms.growth import detect_weight_growth
+from gradscope.diagnose.symptoms.thresholds import DEFAULT
 
 N = 400
 T = np.arange(N)

@@ -1,0 +1,1 @@
+"""Core: clipping during a run (the online `Guard`)."""

@@ -1,0 +1,397 @@
+"""`Guard`: online adaptive gradient clipping in one run, from the statistics `Monitor.record` already took.
+
+No trials: after each backward() it reads the step's global norm and loss (host floats that `record` copied in
+its one transfer), decides, clips with `Monitor.clip_norm_` (the norm record computed, no second pass) only on
+a step whose norm is over the threshold, and says whether to take the optimizer step. Its rules, each logged
+in `events` with the step, the threshold and why:
+
+- The start: the first update is taken blind (no history says how large a safe step is), and a run thrown in
+  its first steps cannot be recovered by any clip applied later. So the threshold starts at 1/8 of the first
+  norm and doubles each step, a warm-up of the update's size. Two losses in a row 50% above where the run began
+  (and beyond the spread of its first batches), or two norms 4x their start, stop the ramp and hold the
+  threshold at a quarter of the one the last step had (the stable step is below it); a spike (below) ends it
+  too, the threshold kept under the spike's level; otherwise the guard lets go once the threshold is 8x above
+  the norms, after about 6 steps. Under Adam a clip bounds the gradient's scale and not the step, and the ramp
+  still helps: its first updates see normalised gradients, which keeps its second moments from being set by
+  the early transient.
+- A non-finite loss or gradient: skip the update (as OLMo-core's skip-step does) and tighten (or engage).
+- A spike: a norm far above the robust level of the recent norms (median and MAD, which one spike cannot
+  inflate, unlike ZClip's EMA or AutoClip's percentiles, which follow an explosion up) and above every norm the
+  run has taken: clip at that level.
+- Runaway growth: log(norm) climbing on a straight line (the exponential-growth fit the diagnosis uses) to a
+  multiple (2x) of its level before the climb: hold the norm at half that level; if it still climbs, tighten.
+- The loss's response: a loss far above its best (beyond its noise and a fraction of the starting loss) with
+  no clipping engages at half the recent median norm; once clipping, a loss that rose since the last change,
+  or stays far above its best without coming down, means the threshold is still too loose (the clip bounds the
+  update's size): tighten, by the loss's rise up to 4x, but not a third time in a row when the last two left
+  it where it was (the weights are already thrown). Clipping on most steps while the loss stops improving
+  halves the threshold (reduce on plateau). This finds the clips far below every norm statistic that some
+  runs need (a tanh RNN language model at a large SGD learning rate).
+
+Healthy noise engages nothing: after the start ramp each rule needs a change far outside what noise does (see
+the constants), and a healthy run is not clipped again. `Guard(model, ramp=False)` leaves the start alone (a
+run with its own lr warm-up needs no second one). What it cannot do: undo a run thrown by its first updates
+under SGD with momentum (the momentum carries the thrown updates on after any clip), or see a run that learns
+badly without any signal; `recommend`'s trials find those thresholds. benchmarks/guard_regret.py measures all
+of this against a 13-point grid oracle, beside ZClip, AutoClip and AGC.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from gradscope.diagnose.symptoms._stats import log_fit
+from gradscope.monitor.monitor import Monitor, StepStats
+
+WINDOW = 32  # recent norms (and losses) the robust levels are taken over
+MIN_HISTORY = 3  # finite norms needed before a spike can be judged; losses that set the starting level
+SPIKE_FACTOR = 10.0  # a spike is a norm over this multiple of the recent median, over median + SPIKE_SIGMAS
+SPIKE_SIGMAS = 6.0  # robust sigmas (OLMo-core's skip-step uses 6 sigma), and over every norm the run survived
+SPIKE_CLIP = 1.0  # a spike engages the clip at this multiple of the recent median (its update is clipped, not
+#   skipped: skipping spikes as OLMo-core's skip-step does left an LSTM run skipping half its updates)
+GROWTH_WINDOWS = (8, 16)  # trailing windows over which log(norm) is fitted
+GROWTH_MAX_DOUBLING = 12.0  # the norm must double at least this often (as the exploding-gradient detector)
+GROWTH_MIN_R2 = 0.85  # and climb on a straight line in log space
+GROWTH_OVER = 2.0  # and already stand this many times above its level before the climb
+GROWTH_HOLD = 0.5  # hold at half that level: the climb began at it, so the stable step is below it
+LOSS_WINDOW = 5  # the loss level is the median of the last 5 losses, judged every step
+LOSS_RISE_ENGAGE = 0.5  # unclipped: the loss level 50% above its best so far engages the guard ...
+LOSS_ENGAGE = 0.5  # ... at half the recent median norm (the updates of that size are what made it rise)
+LOSS_RISE_TIGHTEN = 0.1  # clipping: the loss level 10% above its best, and rising, tightens the threshold ...
+LOSS_NOISE = 6.0  # ... when the rise is also over 6 standard errors of a level where the best was set ...
+LOSS_RISE_OF_START = (0.1, 0.02)  # ... and over this fraction of the starting loss (to engage, to tighten):
+#   near a loss floor (a converged model) the relative noise is large and a relative rise means nothing
+PLATEAU = 20  # clipping on most of the last PLATEAU steps, no new best loss since the last change, and the
+#   loss below where it started (training, not crawling out of a blow-up): tighten (reduce on plateau)
+PLATEAU_CLIPPED = 0.8  # "most": this fraction of them
+TIGHTEN = 0.5  # a tightening at least halves the threshold ...
+MAX_TIGHTEN = 0.25  # ... and divides it by the loss's rise (level / best), up to 4x: far too loose, far lower
+NO_EFFECT_LIMIT = 2  # tightenings in a row that left a blown-up loss where it was: the clip is not what holds it
+#   up (the weights are already thrown), so a third would only stall the recovery
+COOLDOWN = 10  # steps after a change before the loss may change it again: its level needs them, and so does
+#   the optimizer's memory (SGD's momentum 0.9 carries an update on for ~10 steps: judged at once, a clip that
+#   holds looks like one that fails, and is tightened far below where the run can learn)
+RAMP_START = 1 / 8  # the start: the threshold begins at this fraction of the first norm (each halving of it
+#   doubles the steps a healthy run is clipped for, and the late loss of a noisy run moves with them: 1/64 moved
+#   healthy runs by up to 8%, 1/8 by up to 4.8%, for the same mean regret) ...
+RAMP_FACTOR = 2.0  # ... and doubles each step while the loss has not risen ...
+RAMP_RISE = 0.5  # ... (risen: the last two losses 50% above the median of the losses before them, and above
+#   their range: one noisy minibatch does that, and so do batches of unequal difficulty, two in a row over the
+#   spread of the batches seen so far do not; a thrown run rises 2x to 100x) ...
+RAMP_NORM_RISE = 4.0  # ... or the last two norms 4x the median of the norms before them, the loss not lower ...
+RAMP_BACK = 0.25  # ... when it has, the threshold goes back to a quarter of the last one and holds there ...
+RAMP_RELEASE = 8.0  # ... and once it is over this multiple of the norms so far, the guard lets go
+
+
+@dataclass(frozen=True)
+class GuardEvent:
+    """One decision: at `step` the threshold became `threshold` (None: not engaged), for the reason `why`."""
+
+    step: int
+    threshold: float | None
+    why: str
+    action: str  # "engage", "tighten", "hold", "release" or "skip"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "threshold": self.threshold, "why": self.why, "action": self.action}
+
+
+class _LossLevel:
+    """The loss's level (median of the last LOSS_WINDOW losses), its best so far and the noise where it was set.
+
+    The first MIN_HISTORY losses set the starting level: a run that blows up in its first steps is judged
+    against where it began, not against its blown-up first window.
+    """
+
+    def __init__(self) -> None:
+        self.recent: deque[float] = deque(maxlen=WINDOW)
+        self.start = math.nan  # the starting level: the median of the first MIN_HISTORY losses
+        self.best = math.inf
+        self.noise = 0.0  # standard error of a level, from the losses around the best
+        self.levels: deque[float] = deque(maxlen=2 * LOSS_WINDOW + 1)
+        self.seen = 0
+        self.since_mark = math.inf  # the lowest level since the threshold last changed
+        self.at_mark = math.nan  # the level when it changed
+        self.changed_at = 0
+        self.no_effect = 0  # tightenings in a row after which the loss neither rose nor fell
+        self.marked_at = 0
+
+    def add(self, loss: float) -> float | None:
+        """Take this step's loss; returns the level once there is one."""
+        self.recent.append(loss)
+        self.seen += 1
+        n = len(self.recent)
+        if n < MIN_HISTORY:
+            return None
+        if self.seen == MIN_HISTORY:
+            self.start = float(np.median(self.recent))
+        level = float(np.median(list(self.recent)[-LOSS_WINDOW:]))
+        self.levels.append(level)
+        if level < self.best:
+            values = np.fromiter(self.recent, float)
+            sigma = 1.4826 * float(np.median(np.abs(values - np.median(values))))
+            self.best, self.noise = level, 1.25 * sigma / math.sqrt(min(n, LOSS_WINDOW))
+        return level
+
+    def rise(self, level: float, of_start: float) -> float:
+        """How far `level` is above the best, relative to it; 0 when within the noise or a small fraction
+        `of_start` of the starting loss."""
+        gap = level - self.best
+        if gap <= LOSS_NOISE * self.noise or not gap > of_start * abs(self.start):
+            return 0.0
+        return gap / max(abs(self.best), 1e-12)
+
+    def change_failed(self, level: float, far: bool) -> bool:
+        """Since the threshold last changed the level rose by LOSS_RISE_TIGHTEN (the change did not hold it), or,
+        when it is `far` above its best, it has not fallen by that much over the last 2 x LOSS_WINDOW steps."""
+        if not math.isfinite(self.at_mark):
+            self.at_mark = level  # the first level after a change made before there was one
+            return False
+        if level - self.at_mark > LOSS_RISE_TIGHTEN * abs(self.at_mark):
+            self.no_effect = 0
+            return True
+        then = self.levels[0]  # the level 2 x LOSS_WINDOW steps ago
+        if level < then - LOSS_RISE_TIGHTEN * abs(then):
+            self.no_effect = 0  # coming down: the last change worked
+            return False
+        if (far and self.seen - self.changed_at >= 2 * LOSS_WINDOW and len(self.levels) == self.levels.maxlen
+                and self.no_effect < NO_EFFECT_LIMIT):
+            self.no_effect += 1
+            return True
+        return False
+
+    def mark(self) -> None:
+        """The threshold changed: its effect is judged from here on."""
+        self.since_mark = math.inf
+        self.marked_at = self.changed_at = self.seen
+        self.at_mark = self.levels[-1] if self.levels else math.nan
+
+    def stalled(self, level: float) -> int:
+        """Steps since the last change without a level below every level seen since it."""
+        if level < self.since_mark:
+            self.since_mark, self.marked_at = level, self.seen
+        return self.seen - self.marked_at
+
+
+class Guard:
+    """Adaptive clipping for a plain training loop: `if guard.step(loss): optimizer.step()` after backward().
+
+    Args:
+        model: the module being trained (a `Monitor` is built on it), unless `monitor` is given.
+        monitor: an existing `Monitor` to record through (it must copy statistics every step, sync_every=1).
+        ramp: bound the first updates (the start ramp, see the module's docstring); False: start unclipped.
+        monitor_options: passed to the `Monitor` built here (e.g. scaler=, label=).
+    """
+
+    def __init__(self, model: nn.Module | None = None, *, monitor: Monitor | None = None, ramp: bool = True,
+                 **monitor_options: Any) -> None:
+        if monitor is None:
+            if model is None:
+                raise ValueError("Guard needs a model or a monitor")
+            monitor = Monitor(model, **monitor_options)
+        elif monitor_options:
+            raise ValueError("pass monitor options to the Monitor, not to Guard, when giving a monitor")
+        if monitor.sync_every != 1:
+            raise ValueError("Guard decides every step: its Monitor needs sync_every=1")
+        self.monitor = monitor
+        self.threshold: float | None = None
+        self.events: list[GuardEvent] = []
+        self.skipped = 0  # updates skipped (non-finite loss or gradient)
+        self.clipped = 0  # steps whose gradients were clipped
+        self._norms: deque[float] = deque(maxlen=WINDOW)  # recent norms as applied (after clipping)
+        self._raw: deque[float] = deque(maxlen=max(GROWTH_WINDOWS) + WINDOW)  # recent pre-clip norms
+        self._peak = 0.0  # the largest finite norm the run has taken so far
+        self._loss = _LossLevel()
+        self._last_change = -COOLDOWN
+        self._clipped_recently: deque[bool] = deque(maxlen=PLATEAU)
+        self._ramping = ramp
+
+    # -- the step ----------------------------------------------------------------------------------------
+    def step(self, loss: torch.Tensor | float, *, lr: float | None = None) -> bool:
+        """Record this step, decide, clip; True: take the optimizer step, False: skip this update."""
+        stats = self.monitor.record(loss, lr=lr)
+        assert stats is not None  # sync_every=1
+        return self.decide(stats)
+
+    def decide(self, stats: StepStats) -> bool:
+        """Decide and clip on a step its monitor has just recorded (`step` without the recording: for callers
+        that record themselves, the Lightning and Hugging Face callbacks)."""
+        if stats.amp_skipped:  # the GradScaler skips this step itself
+            return True
+        if not stats.finite or not math.isfinite(stats.grad_norm):
+            self._on_nonfinite(stats)
+            return False
+        norm = stats.grad_norm
+        if self._ramping:
+            self._loss.add(stats.loss)
+            spike = self._check_spike(stats.step, norm)
+            self._raw.append(norm)
+            if spike:
+                self._ramping = False  # the ramp is over: its threshold stays under the spike's level
+            else:
+                self._ramp(stats.step, norm, stats.loss)
+        else:
+            self._check_spike(stats.step, norm)
+            self._raw.append(norm)
+            self._check_growth(stats.step)
+            self._check_loss(stats.step, stats.loss)
+        clipped = self.threshold is not None and norm > self.threshold
+        if clipped:
+            self.monitor.clip_norm_(self.threshold)
+            self.clipped += 1
+        self._clipped_recently.append(clipped)
+        self._norms.append(min(norm, self.threshold) if self.threshold is not None and not self._ramping else norm)
+        self._peak = max(self._peak, norm)
+        return True
+
+    # -- the rules ---------------------------------------------------------------------------------------
+    def _ramp(self, step: int, norm: float, loss: float) -> None:
+        """The start: a threshold from 1/8 of the first norm, doubling while neither the loss nor the norm rises."""
+        if self.threshold is None:
+            self._set(step, norm * RAMP_START, f"start: the first updates are bounded, from {RAMP_START:.3g} of the "
+                      f"first norm {norm:.3g}, doubling each step while the loss does not rise (a warm-up of the "
+                      "update's size)", "engage")
+            return
+        why = self._ramp_rise()
+        if why:
+            self._ramping = False
+            self._set(step, self.threshold / RAMP_FACTOR * RAMP_BACK, why + ": the last steps were too large; hold "
+                      f"at {RAMP_BACK:g}x the threshold the last step had", "hold")
+            return
+        ramped = self.threshold * RAMP_FACTOR
+        if ramped > RAMP_RELEASE * max(self._raw):
+            self._ramping = False
+            self.threshold = None
+            self._last_change = step
+            self._loss.mark()
+            self._log(step, f"start ramp over: the threshold passed {RAMP_RELEASE:g}x every norm so far "
+                      f"(max {max(self._raw):.3g}) with the loss not rising; released", "release")
+            return
+        self.threshold = ramped
+
+    def _ramp_rise(self) -> str:
+        """Why the ramp must stop ('' while it may go on): the last two losses risen, or the last two norms."""
+        losses, norms = list(self._loss.recent), list(self._raw)
+        if len(losses) < 3:
+            return ""
+        before = losses[:-2]
+        ref = float(np.median(before))
+        last = min(losses[-2:])
+        if last - ref > max(RAMP_RISE * abs(ref), max(before) - min(before)):
+            return f"loss {losses[-1]:.4g} rose {(last - ref) / abs(ref):.0%} above its start {ref:.4g} on two steps"
+        level = float(np.median(norms[:-2]))
+        if min(norms[-2:]) > RAMP_NORM_RISE * level and last >= ref:
+            return (f"gradient norm {norms[-1]:.3g} rose to {min(norms[-2:]) / level:.3g}x its start {level:.3g} on "
+                    "two steps with the loss not lower")
+        return ""
+
+    def _on_nonfinite(self, stats: StepStats) -> None:
+        self.skipped += 1
+        what = ("loss" if not stats.loss_finite else
+                f"gradient of {stats.nonfinite_grads[0]}" if stats.nonfinite_grads else
+                "weights" if stats.nonfinite_weights else "global gradient norm")
+        why = f"non-finite {what}: update skipped"
+        self._ramping = False
+        if stats.nonfinite_weights:
+            self._log(stats.step, why + " (the weights are already non-finite: nothing can recover them)", "skip")
+            return
+        level = self._level()
+        if self.threshold is None and level is not None:
+            self._set(stats.step, level, why + f"; engaged at the recent median norm {level:.3g}", "engage")
+        elif self.threshold is not None:
+            self._set(stats.step, self.threshold * TIGHTEN, why + "; the updates grew too large: tightened",
+                      "tighten")
+        else:
+            self._log(stats.step, why, "skip")
+
+    def _check_spike(self, step: int, norm: float) -> bool:
+        """Clip a spike at the recent median; True when `norm` is one (whether or not the threshold moved)."""
+        if len(self._norms) < MIN_HISTORY or norm <= self._peak:
+            return False  # a norm no larger than one the run already took is not a spike
+        recent = np.fromiter(self._norms, float)
+        median = float(np.median(recent))
+        sigma = 1.4826 * float(np.median(np.abs(recent - median)))
+        if norm <= max(SPIKE_FACTOR * median, median + SPIKE_SIGMAS * sigma) or median <= 0:
+            return False
+        target = SPIKE_CLIP * median
+        if self._ramping and self.threshold is not None and self.threshold <= target:
+            self._set(step, self.threshold, f"gradient norm {norm:.3g} is {norm / median:.3g}x the median "
+                      f"{median:.3g} of the last {len(recent)} steps (a spike) while the threshold ramped: hold it "
+                      "where it is", "hold")
+            return True
+        if self.threshold is None or target < self.threshold:
+            self._set(step, target, f"gradient norm {norm:.3g} is {norm / median:.3g}x the median {median:.3g} of "
+                      f"the last {len(recent)} steps and over any norm so far (a spike): clip at "
+                      + ("that median" if SPIKE_CLIP == 1 else f"{SPIKE_CLIP:g}x that median"),
+                      "engage" if self.threshold is None else "tighten")
+        return True
+
+    def _check_growth(self, step: int) -> None:
+        raw = np.fromiter(self._raw, float)
+        for window in GROWTH_WINDOWS:
+            if len(raw) < window + 1:
+                return
+            level = float(np.median(raw[:-window][-WINDOW:]))
+            if raw[-1] < GROWTH_OVER * level or level <= 0:
+                continue
+            fit = log_fit(raw[-window:])
+            if fit.slope < math.log(2) / GROWTH_MAX_DOUBLING or fit.r2 < GROWTH_MIN_R2:
+                continue
+            why = (f"gradient norm grows exponentially (x{fit.factor_per_step:.2f} per step over {window} steps, "
+                   f"R^2 {fit.r2:.2f}), now {raw[-1] / level:.3g}x its level {level:.3g} before the climb")
+            hold = GROWTH_HOLD * level
+            if self.threshold is None or hold < self.threshold:
+                self._set(step, hold, why + f": hold the norm at {GROWTH_HOLD:g}x that level",
+                          "engage" if self.threshold is None else "hold")
+            elif step - self._last_change >= COOLDOWN:
+                self._set(step, self.threshold * TIGHTEN, why + " under the clip: tightened", "tighten")
+            return
+
+    def _check_loss(self, step: int, loss: float) -> None:
+        watch = self._loss
+        best = watch.best
+        level = watch.add(loss)
+        if level is None or step - self._last_change < COOLDOWN:
+            return
+        if self.threshold is None:
+            rise, median = watch.rise(level, LOSS_RISE_OF_START[0]), self._level()
+            if rise > LOSS_RISE_ENGAGE and median is not None:
+                self._set(step, LOSS_ENGAGE * median, f"loss level {level:.4g} is {rise:.0%} above its best "
+                          f"{best:.4g}: the updates are too large at their recent size; engaged at "
+                          f"{LOSS_ENGAGE:g}x the recent median norm {median:.3g}", "engage")
+            return
+        recent = list(self._clipped_recently)
+        rise = watch.rise(level, LOSS_RISE_OF_START[1])
+        if (any(recent[-LOSS_WINDOW:]) and rise > LOSS_RISE_TIGHTEN
+                and watch.change_failed(level, far=rise > LOSS_RISE_ENGAGE)):
+            factor = min(TIGHTEN, max(MAX_TIGHTEN, best / level)) if best > 0 else TIGHTEN
+            self._set(step, self.threshold * factor,
+                      f"loss level {level:.4g} is {rise:.0%} above its best {best:.4g} and the last change did not "
+                      f"bring it down, while clipping "
+                      f"on {sum(recent[-LOSS_WINDOW:])} of the last {LOSS_WINDOW} steps: the threshold is still "
+                      "too loose; tightened", "tighten")
+        elif (watch.stalled(level) >= PLATEAU and len(recent) == PLATEAU and sum(recent) >= PLATEAU_CLIPPED * PLATEAU
+              and level < watch.start and step - self._last_change >= PLATEAU):
+            self._set(step, self.threshold * TIGHTEN,
+                      f"clipping on {sum(recent)} of the last {PLATEAU} steps and the loss (level {level:.4g}) no "
+                      f"lower for {PLATEAU} steps: the clipped steps bounce; tightened", "tighten")
+
+    # -- bookkeeping -------------------------------------------------------------------------------------
+    def _level(self) -> float | None:
+        return float(np.median(np.fromiter(self._norms, float))) if self._norms else None
+
+    def _set(self, step: int, threshold: float, why: str, action: str) -> None:
+        self.threshold = float(threshold)
+        self._last_change = step
+        self._loss.mark()
+        self._log(step, why, action)
+
+    def _log(self, step: int, why: str, action: str) -> None:
+        self.events.append(GuardEvent(step, self.threshold, why, action))

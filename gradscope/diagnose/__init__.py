@@ -1,0 +1,1 @@
+"""Core: the diagnosis of a trace, from the catalogue of pure detectors in `symptoms/`."""

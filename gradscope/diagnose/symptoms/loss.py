@@ -1,0 +1,135 @@
+"""Loss trends: divergence (it ends far above its start or its best) and plateau (it does not train).
+
+Both compare medians of the first and last tenth of the finite losses, so minibatch noise averages out,
+and both look only at the finite prefix: a NaN is its own, critical, symptom.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from gradscope.diagnose.symptoms._stats import finite_prefix, robust_sigma, rolling_median
+from gradscope.diagnose.symptoms.base import NO_CONTEXT, Context, Detector, Kind, Severity, Symptom
+from gradscope.diagnose.symptoms.thresholds import DEFAULT, Thresholds
+from gradscope.numbers import number_text
+from gradscope.trace.trace import Trace
+
+LOSS_DIVERGENCE = Kind(
+    "loss_divergence", "The loss ends far above where it started or above its best: training is undoing itself.",
+    lambda ev: f"start {number_text(ev['start_loss'])}, best {number_text(ev['best_loss'])}, "
+               f"end {number_text(ev['late_loss'])}")
+LOSS_PLATEAU = Kind(
+    "loss_plateau", "The loss does not move: the model is not learning.",
+    lambda ev: f"start {number_text(ev['start_loss'])}, end {number_text(ev['late_loss'])} ({ev['improvement']:+.1%})",
+    clipping_may_help=False)
+
+
+def _levels(loss: np.ndarray, t: Thresholds) -> tuple[float, float, float, int]:
+    k = max(3, int(len(loss) * t.edge_fraction))
+    head = max(3, min(k, t.start_steps))
+    start = float(np.median(loss[:head]))
+    late = float(np.median(loss[-k:]))
+    best = float(np.min(rolling_median(loss, head)[head - 1:])) if len(loss) >= head else start
+    return start, late, best, k
+
+
+def detect_loss_divergence(trace: Trace, thresholds: Thresholds = DEFAULT,
+                           context: Context = NO_CONTEXT) -> list[Symptom]:
+    """When the loss ends far above its start or best: critical when the run is broken (it ends at or above its
+    start, or gave back `broken_lost_progress` of its progress, and stayed finite), else a warning."""
+    t = thresholds
+    loss = finite_prefix(trace.loss)
+    if len(loss) < t.trend_min_steps:
+        return []
+    start, late, best, k = _levels(loss, t)
+    start = min(start, float(loss[0]))  # a run that jumps up at step 1 and stays there has diverged from step 0
+    best = min(best, start)
+    scale = abs(start) if start else 1.0
+    over_start = late - start >= (t.diverged_over_start - 1) * scale
+    lost = (start > best and late - best >= t.lost_progress * (start - best)
+            and (best <= 0 or late >= t.lost_over_best * best))
+    if not (over_start or lost):
+        return []
+    runaway = start > 0 and late >= t.runaway_over_start * start
+    # The symptom shows from where the smoothed loss rose over the bar it broke for the last time (the final
+    # excursion: the loss stays above the bar from there to the end).
+    smooth = rolling_median(loss, 3)
+    bar = start + (t.diverged_over_start - 1) * scale if over_start else best + t.lost_progress * (start - best)
+    below = np.flatnonzero(smooth < bar)
+    at = int(below[-1]) + 1 if len(below) else 1
+    step = int(trace.steps[min(max(at, 1), len(loss) - 1)])
+    if start > 0 and over_start:
+        how = f"{late / start:.3g}x its start"
+    elif best > 0:
+        how = f"{late / best:.3g}x its best"
+    else:
+        how = f"{late - best:.4g} above its best"
+    given_back = (late - best) / (start - best) if start > best else math.inf
+    # A run that went NaN/Inf is critical for that (its own symptom comes first); here the trend is context.
+    finite_run = len(loss) == len(trace.loss)
+    broken = finite_run and (late >= start or given_back >= t.broken_lost_progress)
+    verdict = ("the run is broken: it ends at or above where it started" if late >= start else
+               f"the run is broken: it gave back {given_back:.0%} of its progress") if broken else \
+        f"it gave back {given_back:.0%} of its progress" if start > best else "it never got below its start"
+    return [Symptom(
+        LOSS_DIVERGENCE, Severity.CRITICAL if broken else Severity.WARNING, step,
+        f"loss diverges: it ends at {late:.4g}, {how} ({start:.4g} at the start, best {best:.4g}); {verdict}",
+        evidence={"start_loss": start, "late_loss": late, "best_loss": best, "window_steps": k,
+                  "progress_given_back": given_back if math.isfinite(given_back) else None, "broken": broken,
+                  "thresholds": {"over_start": t.diverged_over_start, "lost_progress": t.lost_progress,
+                                 "over_best": t.lost_over_best, "runaway_over_start": t.runaway_over_start,
+                                 "broken_lost_progress": t.broken_lost_progress},
+                  "runaway": runaway},
+        advice="lower the learning rate (or add warm-up/decay); if gradients spike, clip them "
+               "(gradscope recommend)")]
+
+
+def detect_loss_plateau(trace: Trace, thresholds: Thresholds = DEFAULT,
+                        context: Context = NO_CONTEXT) -> list[Symptom]:
+    """When, over the whole run, the loss improved by less than 1% of its start level: critical when it is no
+    better than step 0's loss either (it never trained: broken), a warning when it stuck after a first drop."""
+    t = thresholds
+    loss = finite_prefix(trace.loss)
+    if len(loss) < t.plateau_min_steps or len(loss) < len(trace.loss):
+        return []
+    start, late, best, k = _levels(loss, t)
+    if abs(start) < 1e-8:
+        return []  # already at zero: nothing left to train
+    improvement = (start - late) / abs(start)
+    within_noise = improvement < t.plateau_noise_max_improvement and not _falls_beyond_noise(loss, t)
+    if (improvement >= t.plateau_max_improvement and not within_noise) or late > start * 1.5:
+        return []
+    # Less than 1% better than step 0 itself (before any update) after the whole run: it ends where it started,
+    # up to noise, and the run is broken. A loss that fell in its first steps and then stuck is a warning.
+    never = late >= (1 - t.plateau_max_improvement) * float(loss[0])
+    return [Symptom(
+        LOSS_PLATEAU, Severity.CRITICAL if never else Severity.WARNING, int(trace.steps[0]),
+        f"loss does not train: {start:.4g} at the start, {late:.4g} at the end "
+        f"({improvement:+.1%} in {len(loss)} steps{', within its noise' if within_noise else ''})"
+        + (": the run is broken" if never else f", after a first drop from {float(loss[0]):.4g}"),
+        evidence={"start_loss": start, "late_loss": late, "improvement": improvement, "window_steps": k,
+                  "within_noise": within_noise,
+                  "median_grad_norm": float(np.nanmedian(trace.grad_norm)),
+                  "thresholds": {"max_improvement": t.plateau_max_improvement, "min_steps": t.plateau_min_steps}},
+        advice="check that gradients reach the weights (see vanishing_gradient), raise the learning rate, "
+               "or check inputs and targets")]
+
+
+def _falls_beyond_noise(loss: np.ndarray, t: Thresholds) -> bool:
+    """Whether a least-squares line through log(loss) over the whole run falls by more than `plateau_noise_z`
+    standard errors of its slope (the residuals' spread taken robustly: a few outlier batches do not hide a
+    trend). A minibatch loss that only wobbles around one level does not, however its two end medians land."""
+    if not (loss > 0).all():
+        return True  # no log scale: the 1% rule alone decides
+    y = np.log(loss)
+    x = np.arange(len(y), dtype=np.float64) - (len(y) - 1) / 2
+    sxx = float(x @ x)
+    slope = float(x @ (y - y.mean())) / sxx
+    sigma = robust_sigma(y - y.mean() - slope * x)
+    return slope < -t.plateau_noise_z * sigma / math.sqrt(sxx)
+
+
+DIVERGENCE = Detector((LOSS_DIVERGENCE,), detect_loss_divergence)
+PLATEAU = Detector((LOSS_PLATEAU,), detect_loss_plateau)

@@ -1,0 +1,1 @@
+"""Drivers: the ways a run reaches the recorder (a config's training loop, torchrun)."""

@@ -1,0 +1,1 @@
+"""Core: `Monitor` and what it measures a step with (fused norm kernels, one host copy, AMP, rank reduction)."""

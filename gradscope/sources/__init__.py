@@ -1,0 +1,1 @@
+"""Ground layer: reading a trace back from what a run left behind."""

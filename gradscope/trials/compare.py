@@ -1,0 +1,495 @@
+"""A/B runs: the unclipped baseline against the same run with clipping, and the verdict on whether it helped.
+
+Every rerun starts from the config's seed, so initial weights and data order are the baseline's and clipping
+is the only difference: a clipped run is the plain loop with `clip_grad_norm_` / `clip_grad_value_` at that
+threshold. Runs already recorded (by diagnose, compare or `Monitor.save`) can be compared without rerunning.
+This module returns data and writes the comparison's artifacts; rendering lives in `report/`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gradscope.errors import ConfigError, GradscopeError
+from gradscope.numbers import number_text
+from gradscope.trace.run_folder import (
+    COMPARE_GRAD_NORM_PLOT,
+    COMPARE_LOSS_PLOT,
+    COMPARISON_FILE,
+    RECOMMEND_FOLDER,
+    is_run_folder,
+    prepare_run_folder,
+    write_text_atomic,
+)
+
+if TYPE_CHECKING:
+    from gradscope.config.load import ClipConfig, Config
+    from gradscope.diagnose.diagnosis import Diagnosis
+    from gradscope.monitor.monitor import StepStats
+    from gradscope.trace.trace import Trace
+
+    ProgressFactory = Callable[[str], AbstractContextManager[Callable[[int, int, StepStats], None] | None]]
+
+CLIP_MODES = ("norm", "value")
+ADAPTIVE = "adaptive"  # the Guard's online clipping: its label, folder and clip mode
+BASELINE = "baseline"
+
+# What a compared run did relative to the baseline (the `outcome` field of the JSON).
+FIXED = "fixed"  # the baseline had findings (warning or critical), this run has none
+HELPED = "helped"  # a lower verdict than the baseline, but not healthy
+NO_HELP = "no_help"  # the same verdict (or worse) as an unhealthy baseline
+WORSE = "worse"  # the baseline is healthy and this run is not
+HEALTHY = "healthy"  # both healthy
+
+
+@dataclass(frozen=True)
+class ClipSetting:
+    """One clip to try: `mode` "norm" (global L2 norm) or "value" (each element), and its threshold; or
+    "adaptive" (gradscope.Guard, no threshold given: it finds its own during the run)."""
+
+    mode: str
+    threshold: float | None
+    recommended: bool = False  # chosen by `gradscope recommend`
+
+    @property
+    def label(self) -> str:
+        if self.mode == ADAPTIVE:
+            return ADAPTIVE
+        return f"clip-{self.mode} {self.threshold:g}" + (" (recommended)" if self.recommended else "")
+
+    @property
+    def folder(self) -> str:
+        if self.mode == ADAPTIVE:
+            return ADAPTIVE
+        return ("recommended-" if self.recommended else "") + f"clip-{self.mode}-{self.threshold:g}"
+
+    def to_config(self) -> ClipConfig:
+        from gradscope.config.load import ClipConfig
+
+        if self.mode == ADAPTIVE:
+            return ClipConfig(adaptive=True)
+        return ClipConfig(norm=self.threshold) if self.mode == "norm" else ClipConfig(value=self.threshold)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mode": self.mode, "threshold": self.threshold}
+
+
+@dataclass(frozen=True)
+class ConfigChange:
+    """A `--try` run: the config with `changes` applied (KEY=VALUE each, as `--set`), validated."""
+
+    changes: tuple[str, ...]
+    config: Config
+    index: int = 1  # its place among the --try runs, for its folder
+
+    @property
+    def label(self) -> str:
+        return "; ".join(self.changes)
+
+    @property
+    def folder(self) -> str:
+        slug = re.sub(r"[^A-Za-z0-9.=_-]+", "_", "_".join(self.changes)).strip("_")[:60]
+        return f"try-{self.index}-{slug}"
+
+    @property
+    def changes_clip(self) -> bool:
+        """A change of a [clip] key: that run clips as changed (otherwise it runs unclipped like the baseline)."""
+        return any(c.split("=", 1)[0].strip().startswith("clip.") for c in self.changes)
+
+
+def split_changes(text: str) -> tuple[str, ...]:
+    """`--try 'a.b=1;c.d="x"'` -> ("a.b=1", 'c.d="x"'); blank parts are dropped."""
+    parts = tuple(p.strip() for p in text.split(";") if p.strip())
+    if not parts:
+        raise ConfigError(f"--try {text!r}: no change given (fix: e.g. --try optimizer.lr=1e-3 or "
+                          "--try 'schedule.name=\"cosine\";schedule.warmup_steps=100')")
+    return parts
+
+
+@dataclass(frozen=True)
+class ComparedRun:
+    """One run of a comparison: its trace, findings, headline numbers and folder."""
+
+    label: str
+    clip: ClipSetting | None
+    trace: Trace
+    diagnosis: Diagnosis
+    summary: dict[str, Any]  # diagnosis.summarize(trace): final/best loss, grad norms, clipped fraction, ...
+    run_dir: Path
+    outcome: str | None = None  # against the baseline (FIXED, HELPED, ...); None for the baseline itself
+
+    @property
+    def verdict(self) -> str:
+        return self.diagnosis.verdict
+
+    @property
+    def rank(self) -> int:
+        """0 healthy, 1 warning, 2 critical."""
+        return self.diagnosis.severity_rank
+
+    @property
+    def first_nonfinite_step(self) -> int | None:
+        return self.summary.get("first_nonfinite_step")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The contract's entry of `compare --json` `runs` (floats raw: export makes NaN/Inf strict)."""
+        s = self.summary
+        return {
+            "label": self.label,
+            "clip": None if self.clip is None else self.clip.to_dict() | (
+                {"threshold": self.trace.info.clip_threshold} if self.clip.mode == ADAPTIVE else {}),
+            "recommended": bool(self.clip and self.clip.recommended),
+            "verdict": self.verdict,
+            "outcome": self.outcome,
+            "steps_completed": len(self.trace),
+            "stopped": s.get("stopped"),
+            "first_nonfinite_step": self.first_nonfinite_step,
+            "initial_loss": s.get("initial_loss"),
+            "final_loss": s.get("final_loss"),
+            "best_loss": s.get("best_loss"),
+            "max_grad_norm": s.get("max_grad_norm"),
+            "median_grad_norm": s.get("median_grad_norm"),
+            "clipped_fraction": s.get("clipped_fraction"),
+            "seconds": s.get("seconds"),
+            "symptoms": [{"kind": x.kind.value, "severity": x.severity.value, "step": x.step}
+                         for x in self.diagnosis.symptoms],
+            "run_dir": str(self.run_dir),
+        }
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The runs, baseline first, and the plain-words findings; `run_dir` holds the comparison's artifacts."""
+
+    runs: tuple[ComparedRun, ...]
+    findings: tuple[tuple[str | None, str], ...]  # (outcome, sentence): the conclusion, one per finding
+    run_dir: Path
+    recorded: bool = False  # compared folders recorded earlier rather than fresh runs
+    interrupted: bool = False
+    recommendation: dict[str, Any] | None = None  # Recommendation.to_dict() when --recommended was used
+    plots: tuple[Path, ...] = ()  # the overlaid loss and gradient-norm PNGs written
+    notes: tuple[str, ...] = ()  # recorded folders: what was damaged in them and how it was read instead
+
+    @property
+    def conclusion(self) -> str:
+        """The findings as one line, e.g. "clip-norm 0.1 fixed the run: no NaN/Inf (baseline: NaN at step 55),
+        loss 1.97 -> 0.19"."""
+        return "; ".join(sentence for _, sentence in self.findings)
+
+    @property
+    def baseline(self) -> ComparedRun:
+        return self.runs[0]
+
+    @property
+    def compared(self) -> list[ComparedRun]:
+        """Every run but the baseline."""
+        return self.runs[1:]
+
+    @property
+    def best(self) -> ComparedRun | None:
+        """The compared run with the lowest verdict, then the lowest final loss (NaN last)."""
+        if not self.compared:
+            return None
+        return min(self.compared, key=lambda r: (r.rank, _sort_loss(r.summary.get("final_loss"))))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `compare --json` document."""
+        best = self.best
+        return {
+            "runs": [r.to_dict() for r in self.runs],
+            "conclusion": self.conclusion,
+            "best": best.label if best is not None else None,
+            "recorded": self.recorded,
+            "interrupted": self.interrupted,
+            "recommendation": self.recommendation,
+            "plots": [str(p) for p in self.plots],
+            "run_dir": str(self.run_dir),
+        }
+
+
+# -- input ----------------------------------------------------------------------------------------------
+def parse_clips(norms: Sequence[str] = (), values: Sequence[str] = (), *, adaptive: bool = False) -> list[ClipSetting]:
+    """The clip settings asked for, validated (positive, finite), duplicates dropped, in the order given; the
+    adaptive run (`--clip-adaptive`) last."""
+    out: list[ClipSetting] = []
+    for mode, texts in (("norm", norms), ("value", values)):
+        for text in texts:
+            setting = ClipSetting(mode, _positive(f"--clip-{mode}", text))
+            if setting not in out:
+                out.append(setting)
+    if adaptive:
+        out.append(ClipSetting(ADAPTIVE, None))
+    return out
+
+
+def _positive(option: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{option} {text!r} is not a number (fix: e.g. {option} 1.0)") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{option} {text} must be a positive, finite threshold (fix: e.g. {option} 1.0; "
+                          "gradscope recommend suggests one)")
+    return value
+
+
+def is_run_dir(path: Path) -> bool:
+    """Whether `path` is a recorded run folder (it holds trace.csv)."""
+    return is_run_folder(path)
+
+
+def split_paths(paths: Sequence[Path]) -> tuple[Path | None, list[Path]]:
+    """(config, []) for one config or none, (None, folders) for two or more recorded runs; else an error."""
+    paths = list(paths)
+    runs = [p for p in paths if is_run_dir(p)]
+    if not runs:
+        if len(paths) > 1:
+            raise ConfigError(f"{paths[1]}: give one CONFIG, or two or more run folders (folders holding "
+                              "trace.csv) to compare as recorded")
+        return (paths[0] if paths else None), []
+    others = [p for p in paths if p not in runs]
+    if others:
+        raise ConfigError(f"{others[0]}: not a run folder (no trace.csv; fix: pass only run folders written "
+                          "by gradscope diagnose, compare or Monitor.save, or one CONFIG to rerun)")
+    if len(runs) < 2:
+        raise ConfigError(f"{runs[0]}: one recorded run has nothing to compare with (fix: pass a second run "
+                          "folder, or the config with --clip-norm X to rerun it with clipping)")
+    return None, runs
+
+
+# -- running ------------------------------------------------------------------------------------------------
+def compare_config(config: Config, run_dir: Path, clips: Sequence[ClipSetting], *, steps: int | None = None,
+                   recommend_mode: str | None = None, progress: ProgressFactory | None = None,
+                   plots: bool = True, tries: Sequence[ConfigChange] = ()) -> Comparison:
+    """Run the unclipped baseline, then `config` once per clip setting and each changed config of `tries`,
+    each in a subfolder of `run_dir`, all from the same seed (the same initial weights and data order).
+
+    With `recommend_mode` ("norm" or "value"), `gradscope.trials.recommend` runs first and its threshold is added.
+    With no clip setting at all, the config's own `[clip]` is the one compared. A `UserCodeError` from the
+    user's code is raised as soon as the run that hit it ends (its folder keeps the partial trace).
+    """
+    from gradscope.config.load import ClipConfig
+    from gradscope.drivers.loop import train
+
+    run_dir = prepare_run_folder(Path(run_dir), keep=[config.path])  # an earlier comparison's runs are not ours
+    progress = progress or (lambda _label: nullcontext(None))
+    clips = list(clips)
+    recommendation = None
+    if recommend_mode is not None:
+        setting, recommendation = _recommend(config, run_dir, recommend_mode, steps, progress)
+        clips = [c for c in clips if (c.mode, c.threshold) != (setting.mode, setting.threshold)] + [setting]
+    if not clips and config.clip.enabled:
+        own = config.clip
+        clips = [ClipSetting(ADAPTIVE, None) if own.adaptive else
+                 ClipSetting("norm", own.norm) if own.norm is not None else ClipSetting("value", own.value)]
+    if not clips and not tries:
+        raise ConfigError(f"{config.source}: nothing to compare the baseline with (fix: give --clip-norm X, "
+                          "--clip-value X, --clip-adaptive, --recommended or --try CHANGES, or add a [clip] table "
+                          "to the config)")
+
+    # The baseline runs without clipping, not even the config's; a --try run keeps only what it changes.
+    variants = [(BASELINE, BASELINE, None, config, ClipConfig())]
+    variants += [(s.label, s.folder, s, config, s.to_config()) for s in clips]
+    variants += [(t.label, t.folder, None, t.config, t.config.clip if t.changes_clip else ClipConfig())
+                 for t in tries]
+    runs: list[ComparedRun] = []
+    interrupted = False
+    used: set[str] = set()
+    for label, name, setting, cfg, clip in variants:
+        while name in used:  # thresholds equal to 6 significant digits: 1.0000001 and 1.0000002
+            name += "-b"
+        used.add(name)
+        with progress(label) as update:
+            result = train(cfg, run_dir / name, steps=steps, clip=clip, progress=update, label=label,
+                           write_plots=plots)
+        if result.error is not None:
+            raise result.error
+        runs.append(ComparedRun(label, setting, result.trace, result.diagnosis, result.diagnosis.summary,
+                                result.run_dir))
+        if result.interrupted:
+            interrupted = True
+            break
+    return _finish(runs, run_dir, recorded=False, interrupted=interrupted, recommendation=recommendation,
+                   plots=plots)
+
+
+def _recommend(config: Config, run_dir: Path, mode: str, steps: int | None,
+               progress: ProgressFactory) -> tuple[ClipSetting, dict[str, Any]]:
+    """Ask `gradscope.trials.recommend` for a threshold; its own runs go into run_dir/recommend."""
+    try:
+        from gradscope.trials.recommend import recommend
+    except ImportError as exc:
+        if getattr(exc, "name", None) != "gradscope.trials.recommend":
+            raise
+        raise GradscopeError("--recommended needs gradscope.trials.recommend, which this installation lacks "
+                             "(fix: give the threshold with --clip-norm X or --clip-value X)") from None
+    with progress("recommend") as update:
+        rec = recommend(config, run_dir / RECOMMEND_FOLDER, mode=mode, steps=steps, progress=update)
+    return ClipSetting(rec.mode, float(rec.threshold), recommended=True), rec.to_dict()
+
+
+def compare_recorded(paths: Sequence[Path], run_dir: Path, *, plots: bool = True) -> Comparison:
+    """Compare run folders as recorded, the first as the baseline; nothing is rerun."""
+    from gradscope.diagnose.diagnosis import summarize
+    from gradscope.sources.runs import load_run
+
+    runs: list[ComparedRun] = []
+    notes: list[str] = []
+    labels = _unique_labels([Path(p) for p in paths])
+    for path, label in zip(paths, labels, strict=True):
+        recorded = load_run(path)
+        notes += recorded.notes
+        trace = recorded.rebuild_trace()
+        info = trace.info
+        clip = (ClipSetting(info.clip_mode, float(info.clip_threshold))
+                if info.clip_mode in CLIP_MODES and info.clip_threshold is not None else
+                ClipSetting(ADAPTIVE, None) if info.clip_mode == ADAPTIVE else None)
+        summary = summarize(trace) | _decoded(recorded.diagnosis.summary)
+        runs.append(ComparedRun(label, clip, trace, recorded.diagnosis, summary, Path(path)))
+    return replace(_finish(runs, Path(run_dir), recorded=True, interrupted=False, plots=plots), notes=tuple(notes))
+
+
+def _decoded(summary: dict[str, Any]) -> dict[str, Any]:
+    """A summary read from diagnosis.json with null + `<key>_text` turned back into NaN/Inf.
+
+    diagnosis.json keeps full float precision (trace.csv keeps 10 significant digits), so its numbers win.
+    """
+    out: dict[str, Any] = {}
+    for key, value in summary.items():
+        if key.endswith("_text") and key[: -len("_text")] in summary:
+            continue
+        text = summary.get(f"{key}_text")
+        try:
+            out[key] = float(text) if value is None and isinstance(text, str) else value
+        except ValueError:  # a hand-edited diagnosis.json: the number stays unknown
+            out[key] = value
+    return out
+
+
+def _unique_labels(paths: list[Path]) -> list[str]:
+    """Each folder's name, or more of its path where two names clash."""
+    labels = [p.name or str(p) for p in paths]
+    for depth in (2, 3):
+        if len(set(labels)) == len(labels):
+            break
+        labels = ["/".join(p.resolve().parts[-depth:]) for p in paths]
+    if len(set(labels)) != len(labels):
+        labels = [str(p) for p in paths]
+    return labels
+
+
+def _finish(runs: list[ComparedRun], run_dir: Path, *, recorded: bool, interrupted: bool,
+            recommendation: dict[str, Any] | None = None, plots: bool = True) -> Comparison:
+    """The comparison of `runs` (each judged against the first), with its plots and comparison.json written."""
+    from gradscope.report.export import dumps
+
+    base = runs[0]
+    runs = [base, *(replace(run, outcome=outcome(base, run)) for run in runs[1:])]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    comparison = Comparison(tuple(runs), tuple(conclude(runs, interrupted=interrupted)), run_dir, recorded,
+                            interrupted, recommendation, tuple(write_plots(runs, run_dir)) if plots else ())
+    write_text_atomic(run_dir / COMPARISON_FILE, dumps(comparison.to_dict()) + "\n")
+    return comparison
+
+
+def write_plots(runs: Sequence[ComparedRun], run_dir: Path) -> list[Path]:
+    """The overlaid loss and gradient-norm PNGs of `runs` in `run_dir` (none when no run recorded a step)."""
+    if not any(len(r.trace) for r in runs):
+        return []
+    from gradscope.report.compare_plots import grad_norm_overlay, loss_overlay
+
+    written = []
+    for name, build in ((COMPARE_LOSS_PLOT, loss_overlay), (COMPARE_GRAD_NORM_PLOT, grad_norm_overlay)):
+        build(list(runs)).savefig(run_dir / name, dpi=110)
+        written.append(run_dir / name)
+    return written
+
+
+# -- judging ------------------------------------------------------------------------------------------------
+def outcome(base: ComparedRun, run: ComparedRun) -> str:
+    """What `run` did relative to `base`, by verdict: FIXED, HELPED, NO_HELP, WORSE or HEALTHY."""
+    if base.rank == 0:
+        return HEALTHY if run.rank == 0 else WORSE
+    if run.rank == 0:
+        return FIXED
+    return HELPED if run.rank < base.rank else NO_HELP
+
+
+def conclude(runs: Sequence[ComparedRun], *, interrupted: bool = False) -> list[tuple[str | None, str]]:
+    """(outcome, sentence) pairs in plain words: healthy runs grouped in one sentence, then one per run."""
+    base, compared = runs[0], list(runs[1:])
+    if not compared:
+        text = "interrupted before a compared run was recorded" if interrupted else "nothing compared"
+        return [(None, text)]
+    findings: list[tuple[str | None, str]] = []
+    healthy = [r for r in compared if r.outcome == HEALTHY]
+    if healthy:
+        who = "both runs are healthy" if len(runs) == 2 else (
+            f"all {len(runs)} runs are healthy" if len(healthy) == len(compared) else
+            f"the baseline and {', '.join(r.label for r in healthy)} are healthy")
+        losses = ", ".join(f"{_num(r.summary.get('final_loss'))} ({r.label})" for r in [base, *healthy])
+        findings.append((HEALTHY, f"{who}: final loss {losses}"))
+    findings += [(run.outcome, _sentence(base, run)) for run in compared if run.outcome != HEALTHY]
+    if interrupted:
+        findings.append((None, "interrupted: the runs not listed did not run"))
+    return findings
+
+
+def _sentence(base: ComparedRun, run: ComparedRun) -> str:
+    loss = f"loss {_num(base.summary.get('final_loss'))} -> {_num(run.summary.get('final_loss'))}"
+    if run.outcome == FIXED:
+        if base.first_nonfinite_step is not None:
+            return f"{run.label} fixed the run: no NaN/Inf (baseline: {_nonfinite(base)}), {loss}"
+        return f"{run.label} fixed the run: healthy (baseline: {base.verdict}, {_trouble(base)}), {loss}"
+    if run.outcome == HELPED:
+        gained = f", no NaN/Inf (baseline: {_nonfinite(base)})" if _cleared(base, run) else ""
+        return (f"{run.label} helped but did not fix the run: {base.verdict} -> {run.verdict} "
+                f"({_trouble(run)}){gained}, {loss}")
+    if run.outcome == WORSE:
+        return (f"{run.label} made it worse: {run.verdict} ({_trouble(run)}) where the baseline is healthy, "
+                f"{loss}")
+    who = (f"clipping did not help: {run.label} is" if run.clip is not None
+           else f"{run.label} did not fix the run:")
+    cleared = "no NaN/Inf, " if _cleared(base, run) else ""
+    return f"{who} still {run.verdict} ({_trouble(run)}; {cleared}baseline: {_trouble(base)}), {loss}"
+
+
+def _cleared(base: ComparedRun, run: ComparedRun) -> bool:
+    """Whether the baseline went non-finite and `run` did not."""
+    return base.first_nonfinite_step is not None and run.first_nonfinite_step is None
+
+
+def _trouble(run: ComparedRun) -> str:
+    """The headline problem of an unhealthy run: where it went non-finite, else its worst symptom."""
+    if run.first_nonfinite_step is not None:
+        return _nonfinite(run)
+    worst = next((s for s in run.diagnosis.symptoms if s.severity.rank > 0), None)
+    return f"{worst.kind.value} at step {worst.step}" if worst is not None else run.verdict
+
+
+def _nonfinite(run: ComparedRun) -> str:
+    step = run.first_nonfinite_step
+    loss = run.trace.loss
+    index = int(step) - int(run.trace.steps[0]) if len(run.trace) else -1
+    value = float(loss[index]) if 0 <= index < len(loss) else math.nan
+    overflow = 0 <= index < len(loss) and bool(run.trace.column("norm_overflow")[index])
+    # A finite loss at that step means a gradient (or the float32 global norm) went non-finite first.
+    if overflow and math.isfinite(value):
+        what = "Inf grad norm"
+    else:
+        what = "NaN/Inf" if math.isfinite(value) else number_text(value, nonfinite=("NaN", "Inf", "Inf"))
+    return f"{what} at step {step}"
+
+
+def _num(value: Any) -> str:
+    return number_text(value, ".3g")
+
+
+def _sort_loss(value: Any) -> float:
+    return float(value) if value is not None and math.isfinite(float(value)) else math.inf

@@ -13,8 +13,8 @@ module's path; every factory the TOMLs name is in `FACTORIES`, which guard_cases
     .venv/bin/python benchmarks/guard_cases_blind.py [--cases a,b] [-v]   # verify every label, print the table
 
 Labels as verified (plain loop, one torch thread; fresh_labels.verify's rules): the 8 healthy runs end below
-0.45x their first loss and the grid's best clip beats them by at most 4.7% (healthy_digit_cnn_sgd; 0-1% for
-the others but healthy_lstm_lm_adam, 4.7%); the 6 unstable ones lose to the grid's best by 48-100% of their
+0.45x their first loss and the grid's best clip beats them by at most 4.7% (healthy_digit_cnn_sgd and
+healthy_lstm_lm_adam; 0-1% for the others); the 6 unstable ones lose to the grid's best by 48-100% of their
 reference (four turn non-finite unclipped: at steps 6, 19, 44 and 143).
 """
 

@@ -104,6 +104,18 @@ class Thresholds:
     dead_fraction: float = 0.5  # half the weight matrices with exactly zero gradient: more than an unused branch
     min_dead_steps: int = 10  # judged over the second half of the run, at least this many steps
 
+    # -- collapse.py: one side of an adversarial game (GAN) won outright (judged by diagnose/adversarial.py) ------
+    collapse_min_steps: int = 20  # a shorter game says nothing about how it ended
+    # A side's loss is pinned near 0 when the late tail (the last edge_fraction of the run) sits at or below 5% of
+    # its start level (the median of its first start_steps). Measured on the 8x8 DCGAN of
+    # benchmarks/adversarial_cases.py: a netD that wins outright ends at ~1.5% of its start; healthy games keep
+    # netD near the equilibrium (log 4 ~ 1.39, at 0.9-1.05x of its start).
+    collapse_loss_fraction: float = 0.05
+    # ... or its gradient norm has fallen below 1e-3 of its start: a generator behind a Sigmoid saturated at 0
+    # gets exactly none (BCELoss clamps log(0) to -100: its loss is pinned at 100 with a zero gradient).
+    collapse_grad_ratio: float = 1e-3
+    collapse_pinned_quantile: float = 0.9  # "pinned": 90% of the late steps under the bar, not a few dips
+
     @classmethod
     def names(cls) -> list[str]:
         return [f.name for f in fields(cls)]

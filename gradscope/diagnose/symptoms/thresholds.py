@@ -38,6 +38,14 @@ class Thresholds:
     # 1.3x below 1.22x.
     early_loss_rise: float = 1.25
     early_noise_sigmas: float = 4.0  # ... and beyond this many sigmas of the run's step-to-step log-loss noise
+    # Or a start thrown off course by its first updates (issue 22: a Llama at AdamW lr 5e-2 without warm-up rose
+    # to 1.31x its start by step 5 with a 6x gradient-norm jump, then settled on a plateau far above its warm-up
+    # twin): one step's loss >= 1.3x step 0's (beyond early_noise_sigmas of one step's noise) once the gradient
+    # norm has reached >= 4x step 0's, in a run whose late loss stays >= 0.5x its start. Healthy Adam transients
+    # (2-5x norms, the loss wobbling up to ~1.25x) fall below that; the twins with warm-up do not rise at all.
+    early_jump_loss_rise: float = 1.3
+    early_jump_grad_ratio: float = 4.0
+    early_jump_settles_above: float = 0.5
 
     # -- amp_scale.py: a GradScaler that never settles --------------------------------------------------------
     amp_settle_fraction: float = 0.1  # the first skips, and this fraction of the run, are the scale settling
@@ -99,6 +107,11 @@ class Thresholds:
     # -- vanishing.py: vanishing gradients ------------------------------------------------------------------
     vanishing_ratio: float = 1e-3  # early/late layer gradient norm below this: three orders of magnitude
     min_weight_layers: int = 3  # depth needs at least three weight tensors to speak of early and late
+    # A depth ratio in a finite run whose late loss ends at 20% of its start or below is info, not a warning: it
+    # trained well all the same (issue 22: a wide bf16 MLP with an oversized init went 2.3 -> 0.05 under a real
+    # early/late ratio). The vanishing cases that never train end at 0.7-1.1x their start (a 10-layer sigmoid
+    # MLP under Adam: 0.73x, at chance).
+    vanishing_trains_well: float = 0.2
     collapse_ratio: float = 1e-4  # late global norm below this fraction of the early one ...
     collapse_min_loss_left: float = 0.5  # ... while the loss is above half its start: gradients died, not converged
     dead_fraction: float = 0.5  # half the weight matrices with exactly zero gradient: more than an unused branch

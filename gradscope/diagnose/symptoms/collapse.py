@@ -54,7 +54,8 @@ def collapse_sign(trace: Trace, thresholds: Thresholds = DEFAULT) -> CollapseSig
     """The collapse `trace` shows, if any. Levels are medians over the first `start_steps` (the loss) or the first
     `edge_fraction` (the gradient norm) and the last `edge_fraction` of the finite steps, at least 3 each;
     "pinned" means the late tail's `collapse_pinned_quantile` sits under the bar, so a loss that only dips to 0
-    now and then is not pinned. A non-finite run is judged on its finite prefix."""
+    now and then is not pinned. The bar is on |loss|: a minimax generator's loss, log(1 - D(G(z))), starts
+    negative and goes to 0 as it loses. A non-finite run is judged on its finite prefix."""
     t = thresholds
     loss = finite_prefix(trace.loss)
     norms = finite_prefix(trace.grad_norm[:len(loss)])
@@ -67,7 +68,7 @@ def collapse_sign(trace: Trace, thresholds: Thresholds = DEFAULT) -> CollapseSig
     start, late = float(np.median(loss[:head])), float(np.median(loss[-k:]))
     early, late_norm = float(np.median(norms[:k])), float(np.median(norms[-k:]))
     bar = t.collapse_loss_fraction * abs(start)
-    if start > 0 and np.quantile(np.abs(loss[-k:]), t.collapse_pinned_quantile) <= bar:
+    if start != 0 and np.quantile(np.abs(loss[-k:]), t.collapse_pinned_quantile) <= bar:
         return CollapseSign("loss_pinned", _since(trace, np.abs(loss) <= bar), start, late, early, late_norm)
     if early > 0 and np.quantile(norms[-k:], t.collapse_pinned_quantile) <= t.collapse_grad_ratio * early:
         return CollapseSign("gradients_vanished", _since(trace, norms <= t.collapse_grad_ratio * early), start, late,

@@ -26,7 +26,8 @@ Hugging Face Llama and GPT-2 among them, with their recipe: schedules and warm-u
    -> at least warning with a warning+ symptom in the first 20 steps, vanish -> warning with a vanishing_gradient
    symptom (also on broken runs whose gradients vanish), stalled -> critical with an activation_overflow symptom
    (its label: the plain fp16 loop ends >= 0.9x its start, the same config in fp32 below), fine -> healthy with
-   no symptom at all); summary.first_nonfinite_step within +-1 of the first non-finite value the plain loop sees
+   no symptom at all, deep_fine -> healthy with a vanishing_gradient symptom and nothing above info);
+   summary.first_nonfinite_step within +-1 of the first non-finite value the plain loop sees
    (the float32 norm included), the nonfinite_* symptoms' first step within +-1 of the first non-finite element;
    a norm_overflow symptom at the plain loop's step when the float32 norm overflows first; on growth cases an
    exploding_gradient symptom at least MIN_LEAD steps before the first non-finite step; no exploding_gradient on
@@ -75,6 +76,7 @@ LABEL_UNSTABLE_LATE_OVER_BEST = 2.0  # ... it ends >= 2x its best
 LABEL_FINE_MAX_RISE = 1.5  # fine: the eval loss never rises above 1.5x its best so far, ...
 LABEL_FINE_LATE_OVER_START = 0.9  # ... it ends below 0.9x its start (it trains) ...
 LABEL_VANISH_DEPTH_RATIO = 1e-2  # ... and gradients do not vanish. vanish: first / last weight matrix <= 1e-2
+LABEL_DEEP_FINE_LATE_OVER_START = 0.2  # deep_fine: the loss ends at <= 0.2x its start with depth ratio <= 1e-2
 LABEL_GROWTH_DOUBLING = (0.5, 2.5)  # growth: the norm doubles every 0.5-2.5 steps before the overflow ...
 LABEL_GROWTH_OVERFLOW = (50, 200)  # ... and goes non-finite within these steps
 # broken / early, on the training loss of the plain loop (the issue's rules): start = the first step's loss, best =
@@ -405,6 +407,9 @@ def label_check(expected: str, run: PlainRun, family: str = "", also: tuple[str,
                                               or ev["late"] >= LABEL_UNSTABLE_LATE_OVER_BEST * ev["best"])
     elif expected == "vanish":
         ok = finite and not lc["broken"] and dr <= LABEL_VANISH_DEPTH_RATIO
+    elif expected == "deep_fine":  # trains well (the loss ends at 0.2x its start or below) through a depth ratio
+        ok = (finite and lc["late"] <= LABEL_DEEP_FINE_LATE_OVER_START * lc["start"]
+              and ev["late"] < LABEL_FINE_LATE_OVER_START * ev["start"] and dr <= LABEL_VANISH_DEPTH_RATIO)
     elif expected == "stalled":  # it does not train; the same config in fp32 (`twin`) does
         tc = loss_course(twin) if twin is not None else None
         facts += f"; fp32 twin late/start={tc['late'] / tc['start']:.3g}" if tc else ""
@@ -505,6 +510,9 @@ def check_symptoms(r: Result, case: dc.Case, plain: PlainRun, doc: dict[str, Any
         r.failures.append("verdict")
     if case.expected == "fine" and r.symptoms:
         r.failures.append("symptom on healthy")
+    if case.expected == "deep_fine" and not (any(s["kind"] == "vanishing_gradient" for s in r.symptoms)
+                                             and all(s["severity"] == "info" for s in r.symptoms)):
+        r.failures.append("depth ratio not info")
     if case.expected == "early" and not any(s["severity"] in ("warning", "critical") and s["step"] is not None
                                             and s["step"] < LABEL_EARLY_STEPS for s in r.symptoms):
         r.failures.append("no early symptom")

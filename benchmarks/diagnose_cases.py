@@ -425,9 +425,11 @@ def image_classes(n: int = 1024, size: int = 12, classes: int = 4, noise: float 
 # ------------------------------------------------------------------------------------------------------------
 # Cases
 
-EXPECTED = ("explode", "growth", "broken", "unstable", "early", "vanish", "stalled", "fine")
+# deep_fine: a run that trains well whose early layers get far smaller gradients than its late ones: healthy, the
+# depth ratio reported as information only (a vanishing_gradient symptom of severity info).
+EXPECTED = ("explode", "growth", "broken", "unstable", "early", "vanish", "stalled", "fine", "deep_fine")
 VERDICT_OF = {"explode": "critical", "growth": "critical", "broken": "critical", "unstable": "warning",
-              "early": "warning", "vanish": "warning", "stalled": "critical", "fine": "healthy"}
+              "early": "warning", "vanish": "warning", "stalled": "critical", "fine": "healthy", "deep_fine": "healthy"}
 
 
 @dataclass(frozen=True)
@@ -651,6 +653,16 @@ CASES: list[Case] = [
           model="build_llama, { }", data="markov_tokens, { n = 512 }",
           optimizer='name = "AdamW"\nlr = 0.1', steps=100, seed=0, batch_size=16,
           schedule='name = "linear"\nwarmup_steps = 30'),
+    _case("llama96_adamw_5e2_no_warmup", "transformer", "early",
+          "a wider Llama (width 96) at AdamW lr 5e-2 from step 0, no warm-up (issue 22's recipe): the loss rises to "
+          "1.7x its start by step 3 with a 2.5x gradient-norm jump, then settles on a plateau above its warm-up twin",
+          model="build_llama, { hidden = 96, intermediate = 192 }", data="markov_tokens, { n = 512 }",
+          optimizer='name = "AdamW"\nlr = 0.05', steps=100, seed=1, batch_size=16),
+    _case("llama96_adamw_5e2_warmup", "transformer", "fine",
+          "the same Llama and lr 5e-2 with a 20-step linear warm-up, then linear decay",
+          model="build_llama, { hidden = 96, intermediate = 192 }", data="markov_tokens, { n = 512 }",
+          optimizer='name = "AdamW"\nlr = 0.05', steps=100, seed=1, batch_size=16,
+          schedule='name = "linear"\nwarmup_steps = 20'),
     _case("llama_adamw_cosine_warmup", "transformer", "fine",
           "the same Llama, lr 0.05, cosine schedule with a 20-step warm-up",
           model="build_llama, { }", data="markov_tokens, { n = 512 }",

@@ -42,6 +42,18 @@ def test_vanishing_when_early_layers_get_a_thousandth_of_late_layers_gradient(ra
         assert symptom.evidence["early_to_late_ratio"] == pytest.approx(ratio, rel=1e-6)
 
 
+@pytest.mark.parametrize(("late", "severity"), [(0.05, Severity.INFO), (0.25, Severity.WARNING)])
+def test_a_depth_ratio_in_a_run_that_trains_well_is_information(late, severity):
+    # Issue 22: a wide bf16 MLP went 2.3 -> 0.05 under a real early/late ratio: its early layers' small
+    # gradients did not stop it learning. A loss that ends at 0.25x its start is not that clear a case.
+    loss = 2.3 * (late + (1 - late) * np.exp(-np.arange(N) / 20))
+    [symptom] = detect_vanishing_gradient(depth_trace(1e-4, loss=loss))
+    assert symptom.severity is severity and symptom.evidence["trains_well"] is (severity is Severity.INFO)
+    expected = np.median(loss[-15:]) / np.median(loss[:10])  # the last tenth over the first 10 steps
+    assert symptom.evidence["loss_end_over_start"] == pytest.approx(expected, rel=1e-9)  # the same float ops
+    assert diagnose_trace(depth_trace(1e-4, loss=loss)).verdict == ("healthy" if late < 0.2 else "warning")
+
+
 def test_embeddings_are_not_early_layers():
     """An embedding's gradient is sparse and small by nature: the same numbers with the first parameter
     owned by an nn.Embedding say nothing about depth."""

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from rich.console import Console
 
+from gradscope.clip.setting import Clip
 from gradscope.diagnose.diagnosis import Diagnosis
 from gradscope.diagnose.symptoms import Symptom, SymptomKind
 from gradscope.levels import Severity
@@ -20,7 +21,7 @@ from gradscope.report.console import print_diagnosis
 from gradscope.report.recommend_console import print_recommendation
 from gradscope.report.snippets import snippets
 from gradscope.trace.trace import RunInfo, Trace
-from gradscope.trials.compare import ClipSetting, ComparedRun, Comparison
+from gradscope.trials.compare import ComparedRun, Comparison
 from gradscope.trials.recommend import Recommendation
 
 WIDTH = 110
@@ -140,7 +141,7 @@ def test_recommend_report(clipping_helps, golden):
     golden(f"recommend_{name}", render(print_recommendation, recommendation(clipping_helps)))
 
 
-def compared(label: str, diagnosis: Diagnosis, steps: int, clip: ClipSetting | None = None,
+def compared(label: str, diagnosis: Diagnosis, steps: int, clip: Clip | None = None,
              outcome: str | None = None) -> ComparedRun:
     trace = Trace.from_columns(RunInfo(["w"], [[1]]), {"loss": np.linspace(1.0, 0.5, steps)})
     return ComparedRun(label, clip, trace, diagnosis, diagnosis.summary, Path(f"out/{label}"), outcome)
@@ -152,8 +153,8 @@ def comparison(state: str) -> Comparison:
     warned = Diagnosis("warning", 200, CRITICAL_SYMPTOMS[5:7],
                        summary(final_loss=0.31, clip={"mode": "value", "threshold": 0.1}, clipped_fraction=1.0))
     base = compared("baseline", broken, 56)
-    fixed = compared("clip-norm 0.5", healthy, 200, ClipSetting("norm", 0.5), "fixed")
-    helped = compared("clip-value 0.1", warned, 200, ClipSetting("value", 0.1), "helped")
+    fixed = compared("clip-norm 0.5", healthy, 200, Clip("norm", 0.5), "fixed")
+    helped = compared("clip-value 0.1", warned, 200, Clip("value", 0.1), "helped")
     if state == "fixed_and_helped":
         return Comparison((base, fixed, helped), (
             ("fixed", "clip-norm 0.5 fixed the run: no NaN/Inf (baseline: Inf at step 55), loss NaN -> 0.0213"),
@@ -162,7 +163,7 @@ def comparison(state: str) -> Comparison:
     if state == "interrupted":
         return Comparison((base,), ((None, "interrupted before a compared run was recorded"),), Path("out"),
                           interrupted=True)
-    recommended = compared("clip-norm 7.82 (recommended)", broken, 56, ClipSetting("norm", 7.82, True), "no_help")
+    recommended = compared("clip-norm 7.82 (recommended)", broken, 56, Clip("norm", 7.82, True), "no_help")
     return Comparison((base, recommended), (("no_help", "clipping did not help: clip-norm 7.82 (recommended) is "
                                                         "still critical"),), Path("out"), recorded=True,
                       recommendation={"clipping_helps": False, "notes": ["the loss stays above its start"]})

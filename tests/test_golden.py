@@ -13,7 +13,7 @@ import pytest
 from rich.console import Console
 
 from gradscope.clip.setting import Clip
-from gradscope.diagnose.diagnosis import Diagnosis
+from gradscope.diagnose.diagnosis import Diagnosis, Summary
 from gradscope.diagnose.symptoms import Symptom, SymptomKind
 from gradscope.levels import Severity
 from gradscope.report.compare_console import print_comparison
@@ -35,11 +35,11 @@ def render(print_report, result, width: int = WIDTH, **options) -> str:
     return out.getvalue()
 
 
-def summary(**changes) -> dict:
+def summary(**changes) -> Summary:
     base = {"final_loss": 0.0213, "best_loss": 0.0198, "initial_loss": 1.284, "max_grad_norm": 3.91,
             "median_grad_norm": 0.412, "first_nonfinite_step": None, "clipped_fraction": 0.0,
             "amp_skipped_steps": 0, "clip": None, "steps_requested": 200, "stopped": "completed", "seconds": 1.5}
-    return base | changes
+    return Summary(**(base | changes))
 
 
 def symptom(kind, severity, step, message, evidence, **where) -> Symptom:

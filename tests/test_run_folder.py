@@ -72,9 +72,9 @@ def test_finishing_a_folder_with_a_bad_diagnosis_keeps_the_finished_one(tmp_path
     run_dir = monitor.save(tmp_path / "run")
     written = (run_dir / DIAGNOSIS_FILE).read_text()
     good = monitor.diagnose()
-    bad = dataclasses.replace(good, summary={**good.summary, "note": {1, 2}})  # a set: not JSON
+    bad = dataclasses.replace(good, extra={"note": {1, 2}})  # a set: not JSON
     with pytest.raises(TypeError):
-        finish_run_folder(run_dir, monitor.trace, bad, plots=False)
+        finish_run_folder(run_dir, monitor.trace, bad)
     assert (run_dir / DIAGNOSIS_FILE).read_text() == written
     assert json.loads(written)["run_dir"] == str(run_dir)
     assert leftovers(run_dir) == []
@@ -87,7 +87,7 @@ def test_the_diagnosis_given_is_not_changed(tmp_path: Path) -> None:
     model(torch.ones(1, 2)).sum().backward()
     monitor.record(1.0)
     given = diagnose_trace(monitor.trace)
-    written = finish_run_folder(tmp_path / "out", monitor.trace, given, plots=False)
+    written = finish_run_folder(tmp_path / "out", monitor.trace, given)
     assert given.run_dir is None and written.run_dir == str(tmp_path / "out")
     document = json.loads((tmp_path / "out" / DIAGNOSIS_FILE).read_text())
     assert document["run_dir"] == str(tmp_path / "out") and document["verdict"] == given.verdict

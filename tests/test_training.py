@@ -275,7 +275,7 @@ def test_first_nonfinite_step_is_the_plain_loops(run, factories):
     assert np.isfinite(trace.grad_norm[:first_bad]).all()
     diagnosis = result.diagnosis
     assert diagnosis.verdict == "critical"
-    assert diagnosis.summary["first_nonfinite_step"] in (first_bad - 1, first_bad)  # weights may go first
+    assert diagnosis.summary.first_nonfinite_step in (first_bad - 1, first_bad)  # weights may go first
     nonfinite_steps = [s.step for s in diagnosis.symptoms if s.kind.value.startswith("nonfinite")]
     assert min(nonfinite_steps) in (first_bad - 1, first_bad)
 
@@ -293,7 +293,7 @@ def test_clipping_matches_a_plain_loop_with_torch_clipping(run, factories, clip)
     assert clipped.any()  # the threshold bites on these steps, so the test compares clipped updates
     if clip.mode == "norm":
         assert np.array_equal(clipped.astype(bool), norms > clip.threshold)
-    assert result.diagnosis.summary["clip"] == {"mode": clip.mode, "threshold": clip.threshold}
+    assert result.diagnosis.summary.clip == {"mode": clip.mode, "threshold": clip.threshold}
 
 
 def test_clip_table_in_the_config_is_applied(run, factories):

@@ -31,7 +31,7 @@ from gradscope.trace.run_folder import (
 
 if TYPE_CHECKING:
     from gradscope.config.load import Config
-    from gradscope.diagnose.diagnosis import Diagnosis
+    from gradscope.diagnose.diagnosis import Diagnosis, Summary
     from gradscope.monitor.monitor import StepStats
     from gradscope.trace.trace import Trace
 
@@ -87,7 +87,7 @@ class ComparedRun:
     clip: Clip | None
     trace: Trace
     diagnosis: Diagnosis
-    summary: dict[str, Any]  # diagnosis.summarize(trace): final/best loss, grad norms, clipped fraction, ...
+    summary: Summary  # final/best loss, grad norms, clipped fraction, ...
     run_dir: Path
     outcome: str | None = None  # against the baseline (FIXED, HELPED, ...); None for the baseline itself
 
@@ -102,7 +102,7 @@ class ComparedRun:
 
     @property
     def first_nonfinite_step(self) -> int | None:
-        return self.summary.get("first_nonfinite_step")
+        return self.summary.first_nonfinite_step
 
     def to_dict(self) -> dict[str, Any]:
         """The contract's entry of `compare --json` `runs` (floats raw: export makes NaN/Inf strict)."""
@@ -115,15 +115,15 @@ class ComparedRun:
             "verdict": self.verdict,
             "outcome": self.outcome,
             "steps_completed": len(self.trace),
-            "stopped": s.get("stopped"),
+            "stopped": s.stopped,
             "first_nonfinite_step": self.first_nonfinite_step,
-            "initial_loss": s.get("initial_loss"),
-            "final_loss": s.get("final_loss"),
-            "best_loss": s.get("best_loss"),
-            "max_grad_norm": s.get("max_grad_norm"),
-            "median_grad_norm": s.get("median_grad_norm"),
-            "clipped_fraction": s.get("clipped_fraction"),
-            "seconds": s.get("seconds"),
+            "initial_loss": s.initial_loss,
+            "final_loss": s.final_loss,
+            "best_loss": s.best_loss,
+            "max_grad_norm": s.max_grad_norm,
+            "median_grad_norm": s.median_grad_norm,
+            "clipped_fraction": s.clipped_fraction,
+            "seconds": s.seconds,
             "symptoms": [{"kind": x.kind.value, "severity": x.severity.value, "step": x.step}
                          for x in self.diagnosis.symptoms],
             "run_dir": str(self.run_dir),
@@ -163,7 +163,7 @@ class Comparison:
         """The compared run with the lowest verdict, then the lowest final loss (NaN last)."""
         if not self.compared:
             return None
-        return min(self.compared, key=lambda r: (r.rank, _sort_loss(r.summary.get("final_loss"))))
+        return min(self.compared, key=lambda r: (r.rank, _sort_loss(r.summary.final_loss)))
 
     def to_dict(self) -> dict[str, Any]:
         """The `compare --json` document."""
@@ -299,7 +299,6 @@ def _recommend(config: Config, run_dir: Path, mode: str, steps: int | None,
 
 def compare_recorded(paths: Sequence[Path], run_dir: Path, *, plots: bool = True) -> Comparison:
     """Compare run folders as recorded, the first as the baseline; nothing is rerun."""
-    from gradscope.diagnose.diagnosis import summarize
     from gradscope.sources.runs import load_run
 
     runs: list[ComparedRun] = []
@@ -309,26 +308,10 @@ def compare_recorded(paths: Sequence[Path], run_dir: Path, *, plots: bool = True
         recorded = load_run(path)
         notes += recorded.notes
         trace = recorded.rebuild_trace()
-        summary = summarize(trace) | _decoded(recorded.diagnosis.summary)
-        runs.append(ComparedRun(label, trace.info.clip, trace, recorded.diagnosis, summary, Path(path)))
+        # diagnosis.json keeps full float precision (trace.csv 10 significant digits): its summary is the one used
+        runs.append(ComparedRun(label, trace.info.clip, trace, recorded.diagnosis, recorded.diagnosis.summary,
+                                Path(path)))
     return replace(_finish(runs, Path(run_dir), recorded=True, interrupted=False, plots=plots), notes=tuple(notes))
-
-
-def _decoded(summary: dict[str, Any]) -> dict[str, Any]:
-    """A summary read from diagnosis.json with null + `<key>_text` turned back into NaN/Inf.
-
-    diagnosis.json keeps full float precision (trace.csv keeps 10 significant digits), so its numbers win.
-    """
-    out: dict[str, Any] = {}
-    for key, value in summary.items():
-        if key.endswith("_text") and key[: -len("_text")] in summary:
-            continue
-        text = summary.get(f"{key}_text")
-        try:
-            out[key] = float(text) if value is None and isinstance(text, str) else value
-        except ValueError:  # a hand-edited diagnosis.json: the number stays unknown
-            out[key] = value
-    return out
 
 
 def _unique_labels(paths: list[Path]) -> list[str]:
@@ -392,7 +375,7 @@ def conclude(runs: Sequence[ComparedRun], *, interrupted: bool = False) -> list[
         who = "both runs are healthy" if len(runs) == 2 else (
             f"all {len(runs)} runs are healthy" if len(healthy) == len(compared) else
             f"the baseline and {', '.join(r.label for r in healthy)} are healthy")
-        losses = ", ".join(f"{_num(r.summary.get('final_loss'))} ({r.label})" for r in [base, *healthy])
+        losses = ", ".join(f"{_num(r.summary.final_loss)} ({r.label})" for r in [base, *healthy])
         findings.append((HEALTHY, f"{who}: final loss {losses}"))
     findings += [(run.outcome, _sentence(base, run)) for run in compared if run.outcome != HEALTHY]
     if interrupted:
@@ -401,7 +384,7 @@ def conclude(runs: Sequence[ComparedRun], *, interrupted: bool = False) -> list[
 
 
 def _sentence(base: ComparedRun, run: ComparedRun) -> str:
-    loss = f"loss {_num(base.summary.get('final_loss'))} -> {_num(run.summary.get('final_loss'))}"
+    loss = f"loss {_num(base.summary.final_loss)} -> {_num(run.summary.final_loss)}"
     if run.outcome == FIXED:
         if base.first_nonfinite_step is not None:
             return f"{run.label} fixed the run: no NaN/Inf (baseline: {_nonfinite(base)}), {loss}"
@@ -435,9 +418,9 @@ def _trouble(run: ComparedRun) -> str:
 def _nonfinite(run: ComparedRun) -> str:
     step = run.first_nonfinite_step
     loss = run.trace.loss
-    index = int(step) - int(run.trace.steps[0]) if len(run.trace) else -1
-    value = float(loss[index]) if 0 <= index < len(loss) else math.nan
-    overflow = 0 <= index < len(loss) and bool(run.trace.column("norm_overflow")[index])
+    index = run.trace.index_of(int(step))
+    value = float(loss[index]) if index is not None else math.nan
+    overflow = index is not None and bool(run.trace.column("norm_overflow")[index])
     # A finite loss at that step means a gradient (or the float32 global norm) went non-finite first.
     if overflow and math.isfinite(value):
         what = "Inf grad norm"

@@ -119,7 +119,7 @@ def test_all_three_kinds_make_the_verdict_critical_and_come_first():
     assert diagnosis.verdict == "critical"
     kinds = diagnosis.kinds()
     assert kinds[:3] == ["nonfinite_loss", "nonfinite_gradient", "nonfinite_weight"]
-    assert diagnosis.summary["first_nonfinite_step"] == 25
+    assert diagnosis.summary.first_nonfinite_step == 25
 
 
 def test_a_finite_run_has_no_nonfinite_symptom():

@@ -13,7 +13,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import numpy as np
 
@@ -38,15 +38,20 @@ COLUMNS: dict[str, Any] = {
 }
 
 
+# Where in a step a value first went non-finite: the input batch, the forward, the loss, the backward, or the
+# optimizer's step (weights).
+Stage = Literal["data", "forward", "loss", "backward", "step"]
+
+
 @dataclass(frozen=True)
 class Event:
-    """Where something first went non-finite: `kind` is a symptom kind, `stage` forward/loss/backward/step/data."""
+    """Where something first went non-finite: `kind` is a symptom kind, `stage` where in the step."""
 
     kind: str
     step: int
     parameter: str | None = None
     module: str | None = None
-    stage: str | None = None
+    stage: Stage | None = None
     detail: str = ""
     others: tuple[str, ...] = ()  # further parameters affected at the same step
     op: dict[str, Any] | None = None  # the op that made the first inf/NaN (op_overflow.OpOverflow.to_dict())

@@ -85,7 +85,7 @@ def test_the_monitor_keeps_a_float64_runs_values(tmp_path):
     assert max(losses) > 1e60 and np.isfinite(losses).all()  # past float32's range, finite in float64
     kinds = [s.kind.value for s in diagnosis.symptoms]
     assert "exploding_gradient" in kinds and not [k for k in kinds if k.startswith("nonfinite") or k == "norm_overflow"]
-    assert diagnosis.summary["first_nonfinite_step"] is None
+    assert diagnosis.summary.first_nonfinite_step is None
     # float64 values, to float64's precision (these are the same operations as the loop's: equal to 1e-12)
     assert np.allclose(monitor.trace.loss, losses, rtol=1e-12)
     trace = pd.read_csv(out / "trace.csv")
@@ -93,7 +93,7 @@ def test_the_monitor_keeps_a_float64_runs_values(tmp_path):
     assert pd.read_csv(out / "grad_norms.csv")["weight"].max() > FLOAT32_MAX
     assert json.loads((out / "run.json").read_text())["grad_dtype"] == "float64"
     again = gradscope.load_run(out)
-    assert again.diagnosis.summary["first_nonfinite_step"] is None
+    assert again.diagnosis.summary.first_nonfinite_step is None
     growth = next(s for s in diagnosis.symptoms if s.kind.value == "exploding_gradient")
     assert "doubling every 0.0 " not in growth.message and "-" not in growth.message.split("detected")[-1]
 

@@ -12,6 +12,7 @@ from gradscope.diagnose.symptoms._stats import first_nonfinite
 from gradscope.diagnose.symptoms.base import NO_CONTEXT, Context, Detector, Kind, Severity, Symptom
 from gradscope.diagnose.symptoms.thresholds import DEFAULT, Thresholds
 from gradscope.numbers import SIGNED, number_text
+from gradscope.trace.measures import Measure
 from gradscope.trace.trace import Event, Trace
 
 NONFINITE_LOSS = Kind(
@@ -19,10 +20,11 @@ NONFINITE_LOSS = Kind(
     lambda ev: f"last finite loss {number_text(ev.get('last_finite_loss'))}")
 NONFINITE_GRADIENT = Kind(
     "nonfinite_gradient", "Gradients hold NaN/Inf: one optimizer step will spread them into the weights.",
-    lambda ev: f"{ev.get('parameters_affected', '?')} parameter(s) affected")
+    lambda ev: f"{ev.get('parameters_affected', '?')} parameter(s) affected",
+    needs=(Measure.GRAD_NORM,))
 NONFINITE_WEIGHT = Kind(
     "nonfinite_weight", "Weights hold NaN/Inf: the model is destroyed and training cannot recover.",
-    lambda ev: "")  # the parameter (the table's "where") is the evidence
+    lambda ev: "", needs=(Measure.WEIGHT_NORMS,))  # the parameter (the table's "where") is the evidence
 
 _ADVICE = {
     "forward": "a layer's output overflowed: find what fed it (weights grown by large updates, unscaled inputs); "
@@ -43,7 +45,7 @@ def detect_nonfinite(trace: Trace, thresholds: Thresholds = DEFAULT, context: Co
     found: list[Symptom] = []
     loss_step = first_nonfinite(trace.loss)
     if loss_step is not None:
-        event = events.get("nonfinite_loss") or Event("nonfinite_loss", loss_step, stage="forward")
+        event = events.get("nonfinite_loss") or Event("nonfinite_loss", int(trace.steps[loss_step]), stage="forward")
         value = number_text(trace.loss[loss_step], nonfinite=SIGNED)
         where = _where(event)
         found.append(Symptom(
@@ -60,12 +62,17 @@ def detect_nonfinite(trace: Trace, thresholds: Thresholds = DEFAULT, context: Co
         grad_event = Event("nonfinite_gradient", int(trace.steps[bad_steps[0]]),
                            parameter=_first_bad_param(trace, int(trace.steps[bad_steps[0]])), stage="backward")
     if grad_event is not None:
-        count = int(trace.column("nonfinite_grads")[grad_event.step]) if grad_event.step < len(trace) else 0
+        row = _row(trace, grad_event.step)
+        count = int(trace.column("nonfinite_grads")[row]) if row is not None else 0
         if grad_event.stage in ("forward", "loss", "data"):
             cause = {"forward": f"the non-finite forward output of module {grad_event.module}",
                      "loss": "the non-finite loss", "data": "NaN/Inf in the input batch"}[grad_event.stage]
             message = (f"gradients became NaN/Inf at step {grad_event.step}, following {cause} "
                        f"({count} parameter{'s' if count != 1 else ''} affected)")
+        elif not trace.info.param_names:  # a log: its global gradient norm, no parameter to name
+            value = number_text(trace.grad_norm[row] if row is not None else float("nan"), nonfinite=SIGNED)
+            message = (f"the gradient norm became {value} at step {grad_event.step} and the run did not recover "
+                       "(not a GradScaler skip)")
         else:
             where = f" in {grad_event.parameter}" if grad_event.parameter else ""
             message = (f"gradient became NaN/Inf at step {grad_event.step}{where}, first in backward order "
@@ -75,7 +82,7 @@ def detect_nonfinite(trace: Trace, thresholds: Thresholds = DEFAULT, context: Co
             parameter=grad_event.parameter, module=grad_event.module,
             evidence={"parameters_affected": count, "others": list(grad_event.others), **_op_evidence(grad_event),
                       "stage": grad_event.stage, "last_finite_grad_norm": _last_finite(trace.grad_norm,
-                                                                                       grad_event.step)},
+                                                                                       row or 0)},
             advice=_ADVICE.get(grad_event.stage or "backward", _ADVICE["backward"])))
 
     weight_event = events.get("nonfinite_weight")
@@ -123,6 +130,12 @@ def _op_text(event: Event) -> str:
 def _last_finite(values: np.ndarray, before: int) -> float | None:
     finite = values[:before][np.isfinite(values[:before])]
     return float(finite[-1]) if len(finite) else None
+
+
+def _row(trace: Trace, step: int) -> int | None:
+    """The row of `step` in the trace (a log's steps may be every k), or None."""
+    rows = np.flatnonzero(trace.steps == step)
+    return int(rows[0]) if len(rows) else None
 
 
 def _first_bad_param(trace: Trace, step: int) -> str | None:

@@ -16,6 +16,7 @@ import numpy as np
 from gradscope.diagnose.symptoms._stats import MAD_TO_SIGMA
 from gradscope.diagnose.symptoms.base import NO_CONTEXT, Context, Detector, Kind, Severity, Symptom
 from gradscope.diagnose.symptoms.thresholds import DEFAULT, Thresholds
+from gradscope.trace.measures import Measure
 from gradscope.trace.trace import Trace
 
 MAX_LISTED = 10  # spike steps listed in the evidence
@@ -26,7 +27,7 @@ def _evidence_line(ev: dict) -> str:
 
 
 GRADIENT_SPIKE = Kind("gradient_spike", "Single steps with gradients far above normal: each can throw the weights "
-                      "far off.", _evidence_line, ends_stable_phase=True)
+                      "far off.", _evidence_line, ends_stable_phase=True, needs=(Measure.GRAD_NORM,))
 LOSS_SPIKE = Kind("loss_spike", "The loss jumps far above its recent level: the updates overshoot.", _evidence_line)
 
 

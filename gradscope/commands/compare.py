@@ -15,6 +15,7 @@ from gradscope.commands.options import (
     FailOnOpt,
     JsonOpt,
     JUnitOpt,
+    MapOpt,
     OutOpt,
     PlotsOpt,
     SampleOpt,
@@ -24,10 +25,11 @@ from gradscope.commands.options import (
 from gradscope.errors import ConfigError
 
 PathsArg = Annotated[list[Path] | None, typer.Argument(
-    metavar="CONFIG | RUN_DIR", show_default=False,
+    metavar="CONFIG | RUN_DIR | LOG", show_default=False,
     help="A TOML config to rerun with clipping (default: ./gradscope.toml, then [tool.gradscope] in "
-         "./pyproject.toml), or two or more recorded run folders (holding trace.csv) to compare as they are; "
-         "the first is the baseline.")]
+         "./pyproject.toml), or two or more runs already done to compare as they are, the first the baseline: "
+         "run folders (holding trace.csv) or logs (trainer_state.json, TensorBoard, Lightning CSVLogger, CSV, "
+         "JSONL), in any mix.")]
 # Thresholds are read as text so a bad one is a one-line error (exit 2), not click's usage block.
 ClipNormOpt = Annotated[list[str] | None, typer.Option(
     "--clip-norm", metavar="X", show_default=False,
@@ -67,6 +69,7 @@ def compare(
     plots: PlotsOpt = True,
     debug: DebugOpt = False,
     junit: JUnitOpt = None,
+    mapping: MapOpt = None,
 ) -> None:
     """Rerun with gradient clipping or any config change from the same seed and show, side by side, whether
     it fixed the run.
@@ -79,6 +82,7 @@ def compare(
         check_fail_on(fail_on)
         from gradscope.report.compare_console import print_comparison
         from gradscope.report.export import dumps
+        from gradscope.sources.log_columns import parse_map
         from gradscope.trials import compare as lib
 
         if mode not in lib.CLIP_MODES:
@@ -88,13 +92,16 @@ def compare(
             chosen = (clip_norm, clip_value, clip_adaptive, recommended, tries, steps, overrides, sample)
             given = [name for name, value in zip(_RERUN_OPTIONS, chosen, strict=True) if value]
             if given:
-                raise ConfigError(f"{given[0]} reruns a config and cannot be used with recorded run folders "
+                raise ConfigError(f"{given[0]} reruns a config and cannot be used with runs already done "
                                   "(fix: pass the config instead, or drop the option)")
             with stdout_to_stderr(as_json):
-                result = lib.compare_recorded(recorded, default_run_dir("compare", out), plots=plots)
+                result = lib.compare_recorded(recorded, default_run_dir("compare", out), plots=plots,
+                                              mapping=parse_map(mapping))
             for note in result.notes:
                 typer.echo(f"Note: {note}", err=True)
         else:
+            if mapping:
+                raise ConfigError("--map names the columns of logs (fix: pass two or more logs, or drop --map)")
             clips = lib.parse_clips(clip_norm or [], clip_value or [], adaptive=clip_adaptive)
             cfg = resolve_config(config_path, sample, overrides, steps)
             changed = [lib.ConfigChange(changes, resolve_config(config_path, sample, [*(overrides or []), *changes],

@@ -78,8 +78,15 @@ def _listing(names: Sequence[str], most: int = 12) -> str:
     return shown + (f", ... ({len(names)} in all)" if len(names) > most else "") if names else "nothing"
 
 
+_NOT_A_LOSS = {"epoch", "time", "wall_time", "timestamp", "seconds", *CANDIDATES["step"]}
+
+
 def _example(names: Sequence[str]) -> str:
-    return next((str(n) for n in names if "loss" in str(n).lower()), str(next(iter(names), "COLUMN")))
+    """The column most likely to be the loss, to show in the fix: one naming a loss, else the first that is
+    not a step, an epoch or a time."""
+    texts = [str(n) for n in names]
+    return next((n for n in texts if "loss" in n.lower()),
+                next((n for n in texts if n.lower() not in _NOT_A_LOSS), texts[0] if texts else "COLUMN"))
 
 
 def numbers(cells: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -9,6 +9,7 @@ logged after it; one that never recovers (or whose loss goes non-finite) is a no
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -147,10 +148,17 @@ def _last_of_each(sorted_steps: np.ndarray) -> np.ndarray:
     return keep
 
 
+# A GradScaler skip is an overflow of the *scaled* gradients: the norms around it are ordinary. Around a norm that
+# itself passed float32's range (sqrt of its max, ~1.8e19: clip_grad_norm_ returns inf and zeroes the update, so
+# the next step can look finite again) they are within a few orders of it.
+NEAR_OVERFLOW = 1e-2 * math.sqrt(float(np.finfo(np.float32).max))
+
+
 def _skips(loss: np.ndarray, grad_norm: np.ndarray, logged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(amp_skipped, nonfinite_grads) per row. A stretch of non-finite logged gradient norms is a GradScaler's
     skips when the loss stays finite through it up to the next logged norm, which is finite (the scaler lowered
-    its scale and went on); otherwise every row of the stretch is a non-finite gradient."""
+    its scale and went on), and the norms beside it are far from float32's range; otherwise every row of the
+    stretch is a non-finite gradient."""
     rows = np.flatnonzero(logged)
     norms = grad_norm[rows]
     bad = ~np.isfinite(norms)
@@ -163,7 +171,9 @@ def _skips(loss: np.ndarray, grad_norm: np.ndarray, logged: np.ndarray) -> tuple
     lost = np.concatenate([[0], np.cumsum(~np.isfinite(loss))])  # non-finite losses before each row
     for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
         recovered = end < len(rows) and lost[rows[end] + 1] == lost[rows[start]]
-        (skipped if recovered else nonfinite)[rows[start:end]] = 1
+        near = norms[[i for i in (start - 1, end) if 0 <= i < len(norms)]]
+        overflowing = bool(np.any(near >= NEAR_OVERFLOW))  # a norm past float32's range, not a scaler's skip
+        (skipped if recovered and not overflowing else nonfinite)[rows[start:end]] = 1
     return skipped, nonfinite
 
 
@@ -226,7 +236,7 @@ def _steps(frame: Any, column: str | None) -> np.ndarray:
 def non_empty(frame: Any, column: str) -> np.ndarray:
     """Cells that hold something: not an empty CSV cell (read as NA) nor a key missing from a JSON object; a
     NaN written as text or a JSON token was kept as text and counts."""
-    return frame[column].notna().to_numpy(bool)
+    return frame[column].notna().to_numpy(bool).copy()
 
 
 def every_row(frame: Any, column: str) -> np.ndarray:

@@ -28,6 +28,8 @@ def diagnose_log_command(path: Path, mapping: list[str] | None, *, as_json: bool
     from gradscope.sources.log_columns import parse_map
 
     diagnosis = diagnose_log(path, parse_map(mapping))
+    for note in diagnosis.extra["log"]["notes"]:
+        typer.echo(f"Note: {note}", err=True)
     if junit is not None:
         from gradscope.report.junit import JUnitCase, write_junit
 

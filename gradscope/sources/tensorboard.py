@@ -59,7 +59,7 @@ class TensorBoardSource:
             from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
         except ImportError:
             raise GradscopeError(f"{path}: reading TensorBoard logs needs the tensorboard package (fix: pip "
-                                 "install 'gradscope[tensorboard]')") from None
+                                 "install 'torch-gradscope[tensorboard]')") from None
         dirs = event_dirs(path)
         if len(dirs) > 1:
             shown = ", ".join(str(d) for d in dirs[:5]) + (", ..." if len(dirs) > 5 else "")

@@ -12,7 +12,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
 
 from gradscope.errors import GradscopeError
 from gradscope.sources.log_columns import non_empty, table_reading
@@ -72,4 +75,17 @@ class TrainerStateSource:
         notes = []
         if file != path:
             notes.append(f"{path}: read {file}")
-        return table_reading(file, NAME, frame, own, CANNOT_HOLD, non_empty, notes)
+        return _filtered_losses(table_reading(file, NAME, frame, own, CANNOT_HOLD, non_empty, notes))
+
+
+def _filtered_losses(reading: Reading) -> Reading:
+    """The reading with a note where the Trainer's logged loss stayed finite over non-finite gradients: its
+    `logging_nan_inf_filter` put a substitute there (0 once every step's loss is NaN), not the model's loss."""
+    trace = reading.trace
+    bad = np.flatnonzero(trace.column("nonfinite_grads") > 0)
+    if not len(bad) or not np.isfinite(trace.loss[bad]).all():
+        return reading
+    note = (f"{reading.path}: from step {int(trace.steps[bad[0]])} the gradient norm is NaN/Inf but the logged "
+            "loss is finite: the Trainer's logging_nan_inf_filter (on by default) logs a substitute for NaN/Inf "
+            "losses, not the model's loss")
+    return replace(reading, notes=(*reading.notes, note))

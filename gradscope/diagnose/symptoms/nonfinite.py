@@ -20,7 +20,8 @@ NONFINITE_LOSS = Kind(
     lambda ev: f"last finite loss {number_text(ev.get('last_finite_loss'))}")
 NONFINITE_GRADIENT = Kind(
     "nonfinite_gradient", "Gradients hold NaN/Inf: one optimizer step will spread them into the weights.",
-    lambda ev: f"{ev.get('parameters_affected', '?')} parameter(s) affected",
+    lambda ev: (f"{ev.get('parameters_affected', '?')} parameter(s) affected" if "grad_norm" not in ev
+                else f"grad norm {number_text(ev['grad_norm'])}"),
     needs=(Measure.GRAD_NORM,))
 NONFINITE_WEIGHT = Kind(
     "nonfinite_weight", "Weights hold NaN/Inf: the model is destroyed and training cannot recover.",
@@ -77,10 +78,12 @@ def detect_nonfinite(trace: Trace, thresholds: Thresholds = DEFAULT, context: Co
             where = f" in {grad_event.parameter}" if grad_event.parameter else ""
             message = (f"gradient became NaN/Inf at step {grad_event.step}{where}, first in backward order "
                        f"({count} parameter{'s' if count != 1 else ''} affected)")
+        logged = {"grad_norm": float(trace.grad_norm[row])} if not trace.info.param_names and row is not None else {}
         found.append(Symptom(
             NONFINITE_GRADIENT, Severity.CRITICAL, grad_event.step, message + _op_text(grad_event),
             parameter=grad_event.parameter, module=grad_event.module,
             evidence={"parameters_affected": count, "others": list(grad_event.others), **_op_evidence(grad_event),
+                      **logged,
                       "stage": grad_event.stage, "last_finite_grad_norm": _last_finite(trace.grad_norm,
                                                                                        row or 0)},
             advice=_ADVICE.get(grad_event.stage or "backward", _ADVICE["backward"])))

@@ -43,7 +43,8 @@ def print_diagnosis(diagnosis: Diagnosis, console: Console | None = None, *, com
     console.print(header)
     log = diagnosis.extra.get("log")
     if log:
-        ran = (f"{log['rows']} logged steps ({log['first_step']}..{log['last_step']}"
+        ran = (f"{log['rows']} {'recorded' if log['format'] == 'gradscope run folder' else 'logged'} steps "
+               f"({log['first_step']}..{log['last_step']}"
                + (f", every {log['every']}" if log.get("every") and log["every"] > 1 else "")
                + f") from {log['format']}: {log['path']}")
     else:

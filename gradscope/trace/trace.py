@@ -268,7 +268,7 @@ class Trace:
         """A trace from whole columns (arrays or lists); per-parameter arrays are rows x parameters, one row per
         step, or one per entry of `param_steps` when they hold only some steps."""
         n = len(columns["loss"])
-        if grad_norms is None and weight_norms is None and not info.param_names:
+        if not info.param_names:  # no parameters: per-parameter arrays, if any, are empty
             return cls._from_global(info, columns, n)
         trace = cls(info, capacity=max(n, 1), recent=max(n, 1), history=max(n, 1))
         n_params = len(info.param_names)

@@ -33,7 +33,7 @@ def gradscope_says(path: Path) -> tuple[str, int | None, list[str]]:
     from gradscope.diagnose.logs import diagnose_log
 
     d = diagnose_log(path)
-    return d.verdict, d.summary["first_nonfinite_step"], [f"{s.kind.value}@{s.step}" for s in d.symptoms]
+    return d.verdict, d.summary.first_nonfinite_step, [f"{s.kind.value}@{s.step}" for s in d.symptoms]
 
 
 def losslint_says(path: Path) -> tuple[str, int | None, list[str]] | None:

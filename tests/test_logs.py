@@ -105,7 +105,7 @@ def test_trainer_state_blowup_is_critical_at_the_trainers_own_logged_step(tmp_pa
     expected = next(s for s in reading.trace.steps.tolist() if s >= BLOWUP_STEP + 1)
     diagnosis = diagnose_log(out)
     assert diagnosis.verdict == "critical"
-    assert diagnosis.summary["first_nonfinite_step"] == expected
+    assert diagnosis.summary.first_nonfinite_step == expected
     assert min(s.step for s in diagnosis.symptoms if s.kind.value.startswith("nonfinite")) == expected
     assert {u.kind for u in diagnosis.unchecked} >= {"vanishing_gradient", "weight_growth"}
 
@@ -138,15 +138,15 @@ def test_tensorboard_folder_blowup_and_gradscaler_skips(tmp_path):
     write_tensorboard(tmp_path / "runs" / "blowup", blowup)
     diagnosis = diagnose_log(tmp_path / "runs" / "blowup")
     assert diagnosis.verdict == "critical"
-    assert diagnosis.summary["first_nonfinite_step"] == min(first_bad(blowup), first_bad(blowup, "grad_norm"))
+    assert diagnosis.summary.first_nonfinite_step == min(first_bad(blowup), first_bad(blowup, "grad_norm"))
 
     amp = plain_loop(40, 0.001, amp_skips=True)
     skipped = [r["step"] for r in amp if not math.isfinite(r["grad_norm"])]
     assert skipped and all(math.isfinite(r["loss"]) for r in amp)  # the real GradScaler skipped, loss finite
     write_tensorboard(tmp_path / "runs" / "amp", amp)
     diagnosis = diagnose_log(tmp_path / "runs" / "amp")
-    assert diagnosis.summary["first_nonfinite_step"] is None
-    assert diagnosis.summary["amp_skipped_steps"] == len(skipped)
+    assert diagnosis.summary.first_nonfinite_step is None
+    assert diagnosis.summary.amp_skipped_steps == len(skipped)
     assert not any(s.kind.value.startswith("nonfinite") for s in diagnosis.symptoms)
     # A folder holding two runs is one line naming them (exit 2), and compare reads them side by side.
     result = CliRunner().invoke(app, ["diagnose", str(tmp_path / "runs")])
@@ -194,8 +194,8 @@ def test_lightning_csvlogger_folder_from_a_real_fit(tmp_path):
     diagnosis = diagnose_log(tmp_path / "logs")
     assert diagnosis.verdict == "critical"
     first_loss = int(bad["step"].iloc[0])
-    assert diagnosis.summary["first_nonfinite_step"] <= first_loss  # the grad norm may go first
-    assert diagnosis.summary["first_nonfinite_step"] in metrics["step"].tolist()
+    assert diagnosis.summary.first_nonfinite_step <= first_loss  # the grad norm may go first
+    assert diagnosis.summary.first_nonfinite_step in metrics["step"].tolist()
 
 
 # -- CSV and JSONL from a plain loop ------------------------------------------------------------------------
@@ -218,7 +218,7 @@ def test_csv_and_jsonl_read_nan_and_inf_as_each_writer_spells_them(tmp_path):
     np.testing.assert_array_equal(np.isfinite(got), np.isfinite(expected))
     first = min(first_bad(rows), first_bad(rows, "grad_norm"))
     for name in ("csv_module.csv", "pandas.csv", "tokens.jsonl", "null.jsonl"):
-        assert diagnose_log(tmp_path / name).summary["first_nonfinite_step"] == first, name
+        assert diagnose_log(tmp_path / name).summary.first_nonfinite_step == first, name
 
 
 def test_every_tenth_row_and_a_sparse_grad_column(tmp_path):
@@ -234,7 +234,7 @@ def test_every_tenth_row_and_a_sparse_grad_column(tmp_path):
     assert reading.trace.steps.tolist() == [10, 20, 30, 40, 50, 60]
     assert reading.columns == {"step": "iteration", "loss": "train/loss", "grad_norm": "grad_norm"}
     diagnosis = diagnose_log(tmp_path / "every10.csv")
-    assert diagnosis.verdict == "healthy" and diagnosis.summary["first_nonfinite_step"] is None
+    assert diagnosis.verdict == "healthy" and diagnosis.summary.first_nonfinite_step is None
     assert diagnosis.extra["log"]["every"] == 10
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from gradscope.commands.common import report_output
 from gradscope.commands.exits import EXIT_OK, EXIT_SYMPTOMS, fails
 from gradscope.errors import ConfigError
 
@@ -23,9 +24,9 @@ def diagnose_log_command(path: Path, mapping: list[str] | None, *, as_json: bool
         raise ConfigError(f"{rerun_options[0]} applies to a config run; {path} is a log of a run already done "
                           "(fix: drop the option)")
     from gradscope.diagnose.logs import diagnose_log
-    from gradscope.report.console import print_diagnosis
-    from gradscope.report.export import dumps
+    from gradscope.report.console import print_diagnosis, report_console
     from gradscope.sources.log_columns import parse_map
+    from gradscope.strict_json import dumps
 
     diagnosis = diagnose_log(path, parse_map(mapping))
     for note in diagnosis.extra["log"]["notes"]:
@@ -34,8 +35,9 @@ def diagnose_log_command(path: Path, mapping: list[str] | None, *, as_json: bool
         from gradscope.report.junit import JUnitCase, write_junit
 
         write_junit(junit, "diagnose", [JUnitCase(str(path), diagnosis)], fail_on)
-    if as_json:
-        typer.echo(dumps(diagnosis.to_dict()))
-    else:
-        print_diagnosis(diagnosis)
+    with report_output():
+        if as_json:
+            typer.echo(dumps(diagnosis.to_dict()))
+        else:
+            print_diagnosis(diagnosis, report_console())
     raise typer.Exit(EXIT_SYMPTOMS if fails(diagnosis.severity_rank, fail_on) else EXIT_OK)

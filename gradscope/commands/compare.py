@@ -22,6 +22,7 @@ from gradscope.commands.options import (
     FailOnOpt,
     JsonOpt,
     JUnitOpt,
+    MapOpt,
     OutOpt,
     PlotsOpt,
     SampleOpt,
@@ -31,10 +32,11 @@ from gradscope.commands.options import (
 from gradscope.errors import ConfigError
 
 PathsArg = Annotated[list[Path] | None, typer.Argument(
-    metavar="CONFIG | RUN_DIR", show_default=False,
+    metavar="CONFIG | RUN_DIR | LOG", show_default=False,
     help="A TOML config to rerun with clipping (default: ./gradscope.toml, then [tool.gradscope] in "
-         "./pyproject.toml), or two or more recorded run folders (holding trace.csv) to compare as they are; "
-         "the first is the baseline.")]
+         "./pyproject.toml), or two or more runs already done to compare as they are, the first the baseline: "
+         "run folders (holding trace.csv) or logs (trainer_state.json, TensorBoard, Lightning CSVLogger, CSV, "
+         "JSONL), in any mix.")]
 # Thresholds are read as text so a bad one is a one-line error (exit 2), not click's usage block.
 ClipNormOpt = Annotated[list[str] | None, typer.Option(
     "--clip-norm", metavar="X", show_default=False,
@@ -74,6 +76,7 @@ def compare(
     plots: PlotsOpt = True,
     debug: DebugOpt = False,
     junit: JUnitOpt = None,
+    mapping: MapOpt = None,
 ) -> None:
     """Rerun with gradient clipping or any config change from the same seed and show, side by side, whether
     it fixed the run.
@@ -86,6 +89,7 @@ def compare(
         check_fail_on(fail_on)
         from gradscope.report.compare_console import print_comparison
         from gradscope.report.console import report_console
+        from gradscope.sources.log_columns import parse_map
         from gradscope.strict_json import dumps
         from gradscope.trials import compare as lib
 
@@ -96,13 +100,16 @@ def compare(
             chosen = (clip_norm, clip_value, clip_adaptive, recommended, tries, steps, overrides, sample)
             given = [name for name, value in zip(_RERUN_OPTIONS, chosen, strict=True) if value]
             if given:
-                raise ConfigError(f"{given[0]} reruns a config and cannot be used with recorded run folders "
+                raise ConfigError(f"{given[0]} reruns a config and cannot be used with runs already done "
                                   "(fix: pass the config instead, or drop the option)")
             with stdout_to_stderr():
-                result = lib.compare_recorded(recorded, default_run_dir("compare", out), plots=plots)
+                result = lib.compare_recorded(recorded, default_run_dir("compare", out), plots=plots,
+                                              mapping=parse_map(mapping))
             for note in result.notes:
                 typer.echo(f"Note: {note}", err=True)
         else:
+            if mapping:
+                raise ConfigError("--map names the columns of logs (fix: pass two or more logs, or drop --map)")
             clips = lib.parse_clips(clip_norm or [], clip_value or [], adaptive=clip_adaptive)
             cfg = resolve_config(config_path, sample, overrides, steps)
             changed = [lib.ConfigChange(changes, resolve_config(config_path, sample, [*(overrides or []), *changes],

@@ -20,19 +20,21 @@ from gradscope.commands.exits import (
     handled,
     user_code_failed,
 )
+from gradscope.commands.logs import diagnose_log_command, is_log_path
 from gradscope.commands.options import (
     ConfigArg,
     DebugOpt,
     FailOnOpt,
     JsonOpt,
     JUnitOpt,
+    MapOpt,
     OutOpt,
     PlotsOpt,
     SampleOpt,
     SetOpt,
     StepsOpt,
 )
-from gradscope.errors import UserCodeError
+from gradscope.errors import ConfigError, UserCodeError
 
 
 def diagnose(
@@ -46,10 +48,18 @@ def diagnose(
     plots: PlotsOpt = True,
     debug: DebugOpt = False,
     junit: JUnitOpt = None,
+    mapping: MapOpt = None,
 ) -> None:
-    """Run instrumented training steps and report exploding/vanishing gradient symptoms."""
+    """Run instrumented training steps and report exploding/vanishing gradient symptoms; or, given a log of a
+    run already done (trainer_state.json, TensorBoard, Lightning CSVLogger, CSV, JSONL, a run folder), read it."""
     with handled(debug):
         check_fail_on(fail_on)
+        if config is not None and is_log_path(config):
+            given = {"--steps": steps, "--out": out, "--set": overrides, "--sample": sample}
+            diagnose_log_command(config, mapping, as_json=as_json, fail_on=fail_on, junit=junit,
+                                 rerun_options=[name for name, value in given.items() if value])
+        if mapping:
+            raise ConfigError("--map names the columns of a log (fix: pass a log to read, or drop --map)")
         cfg = resolve_config(config, sample, overrides, steps)
         from gradscope.drivers.loop import train
         from gradscope.report.console import print_diagnosis, report_console

@@ -30,3 +30,7 @@ SampleOpt = Annotated[str | None, typer.Option(
     "--sample", metavar="NAME", help="Run a bundled sample (see gradscope samples).")]
 PlotsOpt = Annotated[bool, typer.Option("--plots/--no-plots", help="Write PNG plots into the run folder.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show full tracebacks for errors.", hidden=True)]
+MapOpt = Annotated[list[str] | None, typer.Option(
+    "--map", metavar="KEY=COLUMN", show_default=False,
+    help="For a log: the column (or TensorBoard tag, or JSON key) holding KEY (step, loss, grad_norm, lr) when it "
+         "is not guessed, e.g. --map loss=train/total_loss. Repeatable.")]

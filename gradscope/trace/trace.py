@@ -308,6 +308,8 @@ class Trace:
         """A trace from whole columns (arrays or lists); per-parameter arrays are rows x parameters, one row per
         step, or one per entry of `param_steps` when they hold only some steps."""
         n = len(columns["loss"])
+        if not info.param_names:  # no parameters: per-parameter arrays, if any, are empty
+            return cls._from_global(info, columns, n)
         trace = cls(info, capacity=max(n, 1), recent=max(n, 1), history=max(n, 1))
         n_params = len(info.param_names)
         grads = np.zeros((n, n_params)) if grad_norms is None else np.asarray(grad_norms, np.float64)
@@ -320,6 +322,23 @@ class Trace:
             row.setdefault("weight_norm", 0.0)  # not given: unknown, not non-finite
             j = i if at is None else at.get(int(steps[i]))
             trace.append(row, None if j is None else grads[j], None if j is None else weights[j])
+        return trace
+
+    @classmethod
+    def _from_global(cls, info: RunInfo, columns: dict[str, Any], n: int) -> Trace:
+        """A trace of global columns only (a log read back: no parameters), filled whole, not row by row, so
+        a million rows take milliseconds; the defaults are `append`'s."""
+        trace = cls(info, capacity=max(n, 1), recent=1, history=1)
+        for name, dtype in COLUMNS.items():
+            if name in columns:
+                trace._columns[name][:n] = np.asarray(columns[name]).astype(dtype, copy=False)
+            elif dtype is np.float64:
+                trace._columns[name][:n] = math.nan
+        if "step" not in columns:
+            trace._columns["step"][:n] = np.arange(n)
+        if "weight_norm" not in columns:
+            trace._columns["weight_norm"][:n] = 0.0  # not given: unknown, not non-finite
+        trace._n = n
         return trace
 
 

@@ -18,6 +18,7 @@ from gradscope.diagnose.symptoms.base import NO_CONTEXT, Context, Detector, Kind
 from gradscope.diagnose.symptoms.thresholds import DEFAULT, Thresholds
 from gradscope.numbers import FLOAT32_MAX, number_text, ratio_text
 from gradscope.stats import LogFit, log_fit
+from gradscope.trace.measures import Measure
 from gradscope.trace.trace import Trace, first_nonfinite_step
 
 
@@ -37,11 +38,11 @@ EXPLODING_GRADIENT = Kind(
     lambda ev: (f"x{ratio_text(ev['growth_per_step'])}/step, doubling {steps_text(ev['doubling_steps'])} steps, "
                 f"R^2 {ev['r2']:.2f}, {number_text(ev['grad_norm_at_onset'])} -> "
                 f"{number_text(ev['grad_norm_at_end'])}"),
-    ends_stable_phase=True)
+    ends_stable_phase=True, needs=(Measure.GRAD_NORM,))
 WEIGHT_GROWTH = Kind(
     "weight_growth", "The weights grow without bound: they are heading for overflow.",
     lambda ev: f"weight norm {number_text(ev['baseline_weight_norm'])} -> {number_text(ev['max_weight_norm'])}",
-    ends_stable_phase=True)
+    ends_stable_phase=True, needs=(Measure.WEIGHT_NORMS,))
 
 
 def find_growth(values: np.ndarray, *, max_doubling: float, min_growth: float, min_r2: float = DEFAULT.min_r2,

@@ -17,6 +17,7 @@ from gradscope.diagnose.symptoms.base import NO_CONTEXT, Context, Detector, Kind
 from gradscope.diagnose.symptoms.thresholds import DEFAULT, Thresholds
 from gradscope.numbers import number_text
 from gradscope.stats import edge_levels, finite_prefix
+from gradscope.trace.measures import Measure
 from gradscope.trace.trace import Trace
 
 ACTIVATION_OVERFLOW = Kind(
@@ -26,7 +27,7 @@ ACTIVATION_OVERFLOW = Kind(
     lambda ev: f"{ev.get('op')} in the {ev.get('phase', 'forward')}: {ev.get('nonfinite', 0):,} of "
                f"{ev.get('numel', 0):,} {ev.get('dtype')} values, inputs up to "
                f"{number_text(ev.get('input_max'), '.2g')}",
-    clipping_may_help=False)
+    clipping_may_help=False, needs=(Measure.OP_REPLAY,))
 
 
 def detect_activation_overflow(trace: Trace, thresholds: Thresholds = DEFAULT,

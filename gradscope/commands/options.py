@@ -30,3 +30,6 @@ SampleOpt = Annotated[str | None, typer.Option(
     "--sample", metavar="NAME", help="Run a bundled sample (see gradscope samples).")]
 PlotsOpt = Annotated[bool, typer.Option("--plots/--no-plots", help="Write PNG plots into the run folder.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show full tracebacks for errors.", hidden=True)]
+SeedOpt = Annotated[int | None, typer.Option(
+    "--seed", metavar="S", help="Seed Python, NumPy and torch before the command after -- starts (default 0; a "
+    "script that seeds itself keeps its seed). With a CONFIG: [run] seed.", show_default=False)]

@@ -1,0 +1,98 @@
+"""Run the user's command as a child process, attached, and see it end; nothing of it is left running.
+
+The child starts in a process group of its own, with the user's working directory, environment (plus the
+attach's variables and the boot folder first on PYTHONPATH) and stdin; its stdout goes to gradscope's stderr,
+so a `--json` stdout holds only the document. Ctrl-C (SIGINT) and SIGTERM to gradscope are passed to the whole
+group; whatever is still running GRACE seconds later is killed, and so is anything of the group left behind once
+the command has ended (a DataLoader worker, a background job of a shell script).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from gradscope.attach.settings import BOOT, HOME, Settings
+from gradscope.errors import GradscopeError
+
+GRACE = 10.0  # seconds between passing Ctrl-C on and killing what is left
+
+
+@dataclass(frozen=True)
+class Ended:
+    """How the command ended: its exit status (negative: killed by that signal) and whether gradscope was
+    interrupted (Ctrl-C or SIGTERM) while it ran."""
+
+    returncode: int
+    interrupted: bool
+    seconds: float
+
+
+def check_command(command: list[str]) -> None:
+    """A command that cannot start is bad input: one line, before anything runs."""
+    if not command:
+        raise GradscopeError("no command after `--` (fix: gradscope diagnose -- python train.py)")
+    program = command[0]
+    if os.sep in program or (os.altsep and os.altsep in program):
+        if not Path(program).is_file():
+            raise GradscopeError(f"{program}: no such file (fix: check the path of the command after `--`)")
+        if not os.access(program, os.X_OK):
+            raise GradscopeError(f"{program}: not executable (fix: chmod +x {program}, or run it with its "
+                                 "interpreter: -- python script.py)")
+    elif shutil.which(program) is None:
+        raise GradscopeError(f"{program}: command not found (fix: check its spelling, or the PATH it is on)")
+
+
+def child_environ(settings: Settings) -> dict[str, str]:
+    """The user's environment with the attach's variables and the boot folder first on PYTHONPATH."""
+    env = dict(os.environ)
+    env.update(settings.environ())
+    env[HOME] = str(Path(__file__).resolve().parents[2])
+    path = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = str(BOOT) + (os.pathsep + path if path else "")
+    return env
+
+
+def run(command: list[str], settings: Settings) -> Ended:
+    """Run `command` attached with `settings` until it ends; see the module docstring."""
+    check_command(command)
+    start = time.perf_counter()
+    try:
+        child = subprocess.Popen(command, env=child_environ(settings), stdout=sys.stderr.fileno(),
+                                 process_group=0)
+    except OSError as exc:
+        raise GradscopeError(f"{command[0]}: cannot run it ({exc.strerror or exc}) (fix: check the command "
+                             "after `--`)") from None
+    interrupted_at: list[float] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        interrupted_at.append(time.monotonic())
+        _signal_group(child.pid, signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM)
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while child.poll() is None:
+            try:
+                child.wait(timeout=0.2)
+            except subprocess.TimeoutExpired:
+                if interrupted_at and time.monotonic() - interrupted_at[0] > GRACE:
+                    _signal_group(child.pid, signal.SIGKILL)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        _signal_group(child.pid, signal.SIGKILL)  # anything of the command's group left behind
+        child.wait()
+    interrupted = bool(interrupted_at)
+    return Ended(child.returncode, interrupted, time.perf_counter() - start)
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)

@@ -47,9 +47,9 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
     """Find out why a PyTorch training run blows up, and fix it with the right gradient clipping."""
 
 
-app.command(cls=ScriptCommand)(diagnose)  # also runs a command given after `--`, attached
-for _command in (recommend, compare, samples):
-    app.command()(_command)
+for _command in (diagnose, recommend, compare):  # each also runs a command given after `--`, attached
+    app.command(cls=ScriptCommand)(_command)
+app.command()(samples)
 
 
 def main() -> None:

@@ -168,7 +168,7 @@ def get_lr(it):
 
 
 # The numbers this script computes itself, for gradscope's tests to check the attach against (one line per step).
-truth = open(os.environ["GS_TEST_TRUTH"], "w") if os.environ.get("GS_TEST_TRUTH") else None
+truth = open(os.environ["GS_TEST_TRUTH"], "a") if os.environ.get("GS_TEST_TRUTH") else None
 
 X, Y = get_batch("train")
 t0 = time.time()

@@ -25,7 +25,7 @@ net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), n
 loss_fn = nn.CrossEntropyLoss()
 opt = torch.optim.SGD(net.parameters(), lr=args.lr, momentum=0.9)
 scheduler = torch.optim.lr_scheduler.StepLR(opt, step_size=8, gamma=0.5)
-truth = open(os.environ["GS_TEST_TRUTH"], "w") if os.environ.get("GS_TEST_TRUTH") else None
+truth = open(os.environ["GS_TEST_TRUTH"], "a") if os.environ.get("GS_TEST_TRUTH") else None
 
 step = 0
 for epoch in range(args.epochs):

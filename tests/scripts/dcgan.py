@@ -86,7 +86,7 @@ fixed_noise = torch.randn(opt.batchSize, nz, 1, 1)
 real_label, fake_label = 1, 0
 optimizerD = optim.Adam(netD.parameters(), lr=opt.lr, betas=(opt.beta1, 0.999))
 optimizerG = optim.Adam(netG.parameters(), lr=opt.lr, betas=(opt.beta1, 0.999))
-truth = open(os.environ["GS_TEST_TRUTH"], "w") if os.environ.get("GS_TEST_TRUTH") else None
+truth = open(os.environ["GS_TEST_TRUTH"], "a") if os.environ.get("GS_TEST_TRUTH") else None
 
 
 def write_truth(name, step, loss, net):

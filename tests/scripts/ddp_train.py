@@ -32,7 +32,7 @@ sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=Tru
 loader = DataLoader(dataset, batch_size=16, sampler=sampler)
 model = DDP(nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 1)))
 optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9)
-truth = open(os.environ["GS_TEST_TRUTH"], "w") if os.environ.get("GS_TEST_TRUTH") and rank == 0 else None
+truth = open(os.environ["GS_TEST_TRUTH"], "a") if os.environ.get("GS_TEST_TRUTH") and rank == 0 else None
 
 step = 0
 for epoch in range(args.epochs):

@@ -33,7 +33,7 @@ class TokenDataset(torch.utils.data.Dataset):
         return {"input_ids": self.ids[i], "labels": self.ids[i]}
 
 
-truth = open(os.environ["GS_TEST_TRUTH"], "w") if os.environ.get("GS_TEST_TRUTH") else None
+truth = open(os.environ["GS_TEST_TRUTH"], "a") if os.environ.get("GS_TEST_TRUTH") else None
 backpropagated = []  # the losses backpropagated since the last optimizer step
 
 

@@ -20,7 +20,7 @@ parser.add_argument("--gradient_clip_val", type=float, default=0.5)
 parser.add_argument("--accumulate_grad_batches", type=int, default=2)
 args = parser.parse_args()
 
-truth = open(os.environ["GS_TEST_TRUTH"], "w") if os.environ.get("GS_TEST_TRUTH") else None
+truth = open(os.environ["GS_TEST_TRUTH"], "a") if os.environ.get("GS_TEST_TRUTH") else None
 
 
 class Regressor(pl.LightningModule):

@@ -53,7 +53,7 @@ if __name__ == "__main__":
     seq = Sequence().double()
     criterion = nn.MSELoss()
     optimizer = torch.optim.LBFGS(seq.parameters(), lr=args.lr, max_iter=5)
-    truth = open(os.environ["GS_TEST_TRUTH"], "w") if os.environ.get("GS_TEST_TRUTH") else None
+    truth = open(os.environ["GS_TEST_TRUTH"], "a") if os.environ.get("GS_TEST_TRUTH") else None
     for i in range(args.steps):
         print("STEP: ", i)
         evaluations = []

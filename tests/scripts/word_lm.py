@@ -78,7 +78,7 @@ class RNNModel(nn.Module):
 
 model = RNNModel(args.model, ntokens, args.emsize, args.nhid, args.nlayers, args.dropout)
 criterion = nn.NLLLoss()
-truth = open(os.environ["GS_TEST_TRUTH"], "w") if os.environ.get("GS_TEST_TRUTH") else None
+truth = open(os.environ["GS_TEST_TRUTH"], "a") if os.environ.get("GS_TEST_TRUTH") else None
 
 
 def repackage_hidden(h):

@@ -66,6 +66,7 @@ class Attached:
         self.stopping = False
         self.manual_clips = False  # the script without optimizer clips: a row per clip call
         self.watch: Any = None  # locating.StepWatch on the watched step of the second run
+        self.scaler: Any = None  # the GradScaler that scaled the last loss: the runs it steps skip with it
 
     # -- installing ----------------------------------------------------------------------------------
     def install(self) -> None:
@@ -145,6 +146,7 @@ class Attached:
         scaled = original(scaler, outputs)
         if isinstance(outputs, torch.Tensor) and isinstance(scaled, torch.Tensor) and scaled is not outputs:
             setattr(scaled, UNSCALED, outputs.detach())
+            self.scaler = scaler
         return scaled
 
     def _clip_norm(self, original: Any, parameters: Any, max_norm: float, *args: Any, **kwargs: Any) -> Any:
@@ -252,6 +254,8 @@ class Attached:
         self.watch = None if watch is not None else self.watch
         if watch is not None:  # the watched step's row: the watch ends before the Monitor's own ops run
             finding = watch.stop(run.model_for_names, float(loss))
+        if run.scaler is None and self.scaler is not None and self.scaler.is_enabled():
+            run.scaler = self.scaler  # the Monitor counts the steps it skips, and divides by its scale if needed
         stats = run.record(loss)
         if watch is not None:
             tell(self.settings, located={**finding, "step": stats.step, "label": run.label})

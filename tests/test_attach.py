@@ -17,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from gradscope.attach.session import record_command
+from gradscope.attach.settings import Clip
 from gradscope.cli import app
 from gradscope.trace.trace import StopReason
 from tests.conftest import subprocess_env
@@ -122,6 +123,26 @@ def test_bad_commands_are_exit_2_in_one_line(tmp_path: Path) -> None:
         "Error: no-such-trainer-xyz: command not found (fix: check its spelling, or the PATH it is on)"]
     both = runner.invoke(app, ["diagnose", str(tmp_path / "x.toml"), "--", PYTHON, "train.py"])
     assert both.exit_code == 2 and len(both.output.strip().splitlines()) == 1
+    defeated = runner.invoke(app, ["diagnose", "--out", str(tmp_path / "c"), "--",
+                                   PYTHON, str(SCRIPTS / "autograd_grad.py")])
+    assert defeated.exit_code == 2 and "torch.autograd.grad" in defeated.output, defeated.output
+    assert defeated.output.strip().splitlines()[-1].startswith("Error: ")
+
+
+def test_a_trials_clip_replaces_the_scripts_own_or_goes_before_the_step(tmp_path: Path) -> None:
+    log = tmp_path / "log.json"
+    trial = record_command([PYTHON, str(SCRIPTS / "adamw_accum.py"), str(log)], tmp_path / "norm",
+                           clip=Clip("norm", 0.3), plots=False)
+    (run,) = trial.runs
+    norms = [r["grad_norm"] for r in json.loads(log.read_text())]  # what the script's clip returned: pre-clip
+    assert run.trace.grad_norm.tolist() == pytest.approx(norms, rel=RTOL)
+    assert run.trace.column("clipped").tolist() == [int(n > 0.3) for n in norms]
+    assert run.diagnosis.summary["clip"] == {"mode": "norm", "threshold": 0.3}
+    guarded = record_command([PYTHON, str(SCRIPTS / "sgd_mlp.py"), str(tmp_path / "log2.json")],
+                             tmp_path / "adaptive", clip=Clip("adaptive"), plots=False)
+    (run,) = guarded.runs
+    assert run.diagnosis.summary["clip"]["mode"] == "adaptive"
+    assert run.trace.column("clipped")[0] == 1  # the guard's start ramp clips the first update
 
 
 def test_ctrl_c_stops_the_whole_script_and_keeps_the_trace(tmp_path: Path) -> None:

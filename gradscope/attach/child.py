@@ -197,10 +197,11 @@ class Attached:
         run.scaler = scaler
         if not run.pending:
             self._record(run)
-        take = run.apply_trial_clip()
+        if not run.apply_trial_clip():
+            run.skip_update()  # no gradients: the step leaves the weights and the optimizer's state as they are
         self.scaler_step = optimizer
         try:
-            result = original(scaler, optimizer, *args, **kwargs) if take else None
+            result = original(scaler, optimizer, *args, **kwargs)
         finally:
             self.scaler_step = None
         self._end_step(run)
@@ -353,6 +354,31 @@ class Attached:
                 run.finish()
             except Exception as exc:  # noqa: BLE001 - at exit: say it, do not mask the script's own end
                 print(f"gradscope: could not finish the run {run.label}: {exc}", file=sys.stderr)
+
+
+DEFEATS = {  # module -> (object, method) whose call the attach cannot record right, and why
+    "torch.distributed.fsdp": ("FullyShardedDataParallel", "clip_grad_norm_",
+                               "the script clips with FSDP's own model.clip_grad_norm_, whose sharded norm gradscope "
+                               "does not see"),
+    "deepspeed": (None, "initialize", "the script trains through a DeepSpeed engine, which scales, clips and steps "
+                                      "inside its own code"),
+}
+
+
+def watch_for_defeat(module: Any) -> None:
+    """Wrap the call named in DEFEATS for `module`: when the script makes it, the run says why in one line and
+    stops, instead of recording numbers that are not the script's."""
+    owner_name, method, why = DEFEATS[module.__name__]
+    owner = getattr(module, owner_name, None) if owner_name else module
+    if owner is None or not hasattr(owner, method):
+        return
+
+    def defeated(original: Any, *args: Any, **kwargs: Any) -> Any:
+        if _STATE is not None and not _STATE.stopping:
+            _STATE._defeated(f"{why}: gradscope cannot record this run")
+        return original(*args, **kwargs)
+
+    _wrap(owner, method, defeated)
 
 
 MANUAL = -1  # the key of the run without optimizer

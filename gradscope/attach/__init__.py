@@ -47,15 +47,14 @@ from __future__ import annotations
 
 from pathlib import PurePath
 
-LAUNCHERS = frozenset({"python", "python3", "torchrun", "accelerate", "bash", "sh", "uv", "poetry", "pipenv"})
-
 
 def command_label(command: list[str]) -> str:
-    """A short name for a command: its script (`train.py`), its module (`-m pkg.train`: `pkg.train`), else
-    its program."""
-    for i, word in enumerate(command):
-        if word == "-m" and i + 1 < len(command):
-            return command[i + 1]
+    """A short name for a command: its script (`train.py`, also under a launcher), its module (`-m pkg.train`:
+    `pkg.train`), else its program."""
+    for word in command[1:]:
         if word.endswith((".py", ".sh")):
             return PurePath(word).name
+    for i, word in enumerate(command[:-1]):
+        if word == "-m":
+            return command[i + 1]
     return PurePath(command[0]).name if command else "command"

@@ -66,6 +66,7 @@ class Attached:
         self.stopping = False
         self.manual_clips = False  # the script without optimizer clips: a row per clip call
         self.watch: Any = None  # locating.StepWatch on the watched step of the second run
+        self.scaler: Any = None  # the GradScaler that scaled the last loss: the runs it steps skip with it
 
     # -- installing ----------------------------------------------------------------------------------
     def install(self) -> None:
@@ -145,6 +146,7 @@ class Attached:
         scaled = original(scaler, outputs)
         if isinstance(outputs, torch.Tensor) and isinstance(scaled, torch.Tensor) and scaled is not outputs:
             setattr(scaled, UNSCALED, outputs.detach())
+            self.scaler = scaler
         return scaled
 
     def _clip_norm(self, original: Any, parameters: Any, max_norm: float, *args: Any, **kwargs: Any) -> Any:
@@ -195,10 +197,11 @@ class Attached:
         run.scaler = scaler
         if not run.pending:
             self._record(run)
-        take = run.apply_trial_clip()
+        if not run.apply_trial_clip():
+            run.skip_update()  # no gradients: the step leaves the weights and the optimizer's state as they are
         self.scaler_step = optimizer
         try:
-            result = original(scaler, optimizer, *args, **kwargs) if take else None
+            result = original(scaler, optimizer, *args, **kwargs)
         finally:
             self.scaler_step = None
         self._end_step(run)
@@ -257,6 +260,8 @@ class Attached:
         self.watch = None if watch is not None else self.watch
         if watch is not None:  # the watched step's row: the watch ends before the Monitor's own ops run
             finding = watch.stop(run.model_for_names, float(loss))
+        if run.scaler is None and self.scaler is not None and self.scaler.is_enabled():
+            run.scaler = self.scaler  # the Monitor counts the steps it skips, and divides by its scale if needed
         stats = run.record(loss)
         if watch is not None:
             tell(self.settings, located={**finding, "step": stats.step, "label": run.label})
@@ -354,6 +359,31 @@ class Attached:
                 run.finish()
             except Exception as exc:  # noqa: BLE001 - at exit: say it, do not mask the script's own end
                 print(f"gradscope: could not finish the run {run.label}: {exc}", file=sys.stderr)
+
+
+DEFEATS = {  # module -> (object, method) whose call the attach cannot record right, and why
+    "torch.distributed.fsdp": ("FullyShardedDataParallel", "clip_grad_norm_",
+                               "the script clips with FSDP's own model.clip_grad_norm_, whose sharded norm gradscope "
+                               "does not see"),
+    "deepspeed": (None, "initialize", "the script trains through a DeepSpeed engine, which scales, clips and steps "
+                                      "inside its own code"),
+}
+
+
+def watch_for_defeat(module: Any) -> None:
+    """Wrap the call named in DEFEATS for `module`: when the script makes it, the run says why in one line and
+    stops, instead of recording numbers that are not the script's."""
+    owner_name, method, why = DEFEATS[module.__name__]
+    owner = getattr(module, owner_name, None) if owner_name else module
+    if owner is None or not hasattr(owner, method):
+        return
+
+    def defeated(original: Any, *args: Any, **kwargs: Any) -> Any:
+        if _STATE is not None and not _STATE.stopping:
+            _STATE._defeated(f"{why}: gradscope cannot record this run")
+        return original(*args, **kwargs)
+
+    _wrap(owner, method, defeated)
 
 
 MANUAL = -1  # the key of the run without optimizer

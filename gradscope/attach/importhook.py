@@ -30,7 +30,16 @@ def _numpy_imported(module: ModuleType) -> None:
     module.random.seed(seed % 2**32)
 
 
-ACTIONS: dict[str, Callable[[ModuleType], None]] = {"torch": _torch_imported, "numpy": _numpy_imported}
+def _defeats(module: ModuleType) -> None:
+    from gradscope.attach.child import watch_for_defeat
+
+    watch_for_defeat(module)
+
+
+# What runs after each import. FSDP (1) and DeepSpeed clip inside their own code, with norms gradscope does not
+# see: a script that calls them is told so (`watch_for_defeat`) instead of being recorded wrong.
+ACTIONS: dict[str, Callable[[ModuleType], None]] = {"torch": _torch_imported, "numpy": _numpy_imported,
+                                                    "torch.distributed.fsdp": _defeats, "deepspeed": _defeats}
 
 
 class _AfterImport(importlib.abc.MetaPathFinder):

@@ -10,6 +10,7 @@ the command has ended (a DataLoader worker, a background job of a shell script).
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import signal
@@ -65,8 +66,7 @@ def run(command: list[str], settings: Settings) -> Ended:
     check_command(command)
     start = time.perf_counter()
     try:
-        child = subprocess.Popen(command, env=child_environ(settings), stdout=sys.stderr.fileno(),
-                                 process_group=0)
+        child = subprocess.Popen(command, env=child_environ(settings), stdout=_stderr_fd(), process_group=0)
     except OSError as exc:
         raise GradscopeError(f"{command[0]}: cannot run it ({exc.strerror or exc}) (fix: check the command "
                              "after `--`)") from None
@@ -91,6 +91,14 @@ def run(command: list[str], settings: Settings) -> Ended:
         child.wait()
     interrupted = bool(interrupted_at)
     return Ended(child.returncode, interrupted, time.perf_counter() - start)
+
+
+def _stderr_fd() -> int:
+    """gradscope's stderr as a file descriptor (2 when sys.stderr is not a file: a test runner's capture)."""
+    try:
+        return sys.stderr.fileno()
+    except (AttributeError, ValueError, io.UnsupportedOperation):
+        return 2
 
 
 def _signal_group(pgid: int, signum: int) -> None:

@@ -1,7 +1,8 @@
 """`gradscope diagnose -- COMMAND` on training scripts written the way users write them (tests/scripts,
 examples/scripts): every trace row against the numbers the script computed itself (the losses it backpropagated,
 what its clip_grad_norm_ returned), and verdicts on a healthy and an unstable setting of the nanoGPT-like script.
-Real child processes, no mocks."""
+Real child processes, no mocks. (tests/scripts/sine_lbfgs.py, time_sequence_prediction's shape, is checked by hand:
+test_attach.py covers LBFGS.)"""
 
 from __future__ import annotations
 
@@ -17,13 +18,12 @@ CASES = {
                                  "--init_scale", "1048576"], 0, None),
     # SGD by hand (no torch.optim), clip_grad_norm_, hidden state carried across batches
     "word-lm": (SCRIPTS / "word_lm.py", ["--epochs", "1", "--model", "GRU"], 0, None),
-    # LBFGS with a closure: a row per step, the first closure evaluation's loss and norm
-    "lbfgs": (SCRIPTS / "sine_lbfgs.py", ["--steps", "2"], 0, None),
     # two optimizers: a run each, named by the script's own names for the modules
     "dcgan": (SCRIPTS / "dcgan.py", ["--manualSeed", "3"], 0, ("netD", "netG")),
     # bf16 autocast, StepLR, clip_grad_value_
     "amp-bf16": (SCRIPTS / "amp_bf16.py", ["--epochs", "1", "--clip-value", "0.01"], 0, None),
     "hf-trainer": (SCRIPTS / "hf_trainer.py", ["--max_steps", "4"], 0, None),
+    # Trainer.fit with accumulate_grad_batches: the last micro-batch runs inside optimizer.step(closure)
     "lightning": (SCRIPTS / "lightning_fit.py", ["--max_steps", "4"], 0, None),
     "torchrun-ddp": (SCRIPTS / "ddp_train.py", ["--epochs", "1"], 2, None),
 }

@@ -135,6 +135,7 @@ class Attached:
             run = self._manual(create=True)
             if run is not None:
                 self._record(run)
+                run.apply_trial_clip()  # a trial's clip on an update by hand that does not clip: before it
         return result
 
     def _autograd_grad(self, original: Any, *args: Any, **kwargs: Any) -> Any:

@@ -14,7 +14,8 @@ from typing import Any
 from conftest import REPO, gradscope_cmd, subprocess_env
 
 SCRIPTS = REPO / "tests" / "scripts"
-TRAIN_GPT = REPO / "examples" / "scripts" / "train_gpt.py"
+EXAMPLES = REPO / "examples" / "scripts"
+TRAIN_GPT = EXAMPLES / "train_gpt.py"
 # The attach reads the same float32 tensors the script reads: only the order of a sum (the loss over
 # micro-batches, the global norm over parameters) may differ, a few float32 ulps (~1e-7 relative).
 REL = 1e-5

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from attach_helpers import SCRIPTS, TRAIN_GPT, gradscope, read_trace, read_truth, script_cmd, worst_error
+from attach_helpers import EXAMPLES, SCRIPTS, TRAIN_GPT, gradscope, read_trace, read_truth, script_cmd, worst_error
 
 # (script, its arguments, torchrun ranks, the runs it has: None for one optimizer, else their labels)
 CASES = {
@@ -17,7 +17,7 @@ CASES = {
     "nanogpt-fp16": (TRAIN_GPT, ["--max_iters", "6", "--n_layer", "1", "--dtype", "float16",
                                  "--init_scale", "1048576"], 0, None),
     # SGD by hand (no torch.optim), clip_grad_norm_, hidden state carried across batches
-    "word-lm": (SCRIPTS / "word_lm.py", ["--epochs", "1", "--model", "GRU"], 0, None),
+    "word-lm": (EXAMPLES / "word_lm.py", ["--epochs", "1", "--model", "GRU"], 0, None),
     # two optimizers: a run each, named by the script's own names for the modules
     "dcgan": (SCRIPTS / "dcgan.py", ["--manualSeed", "3"], 0, ("netD", "netG")),
     # bf16 autocast, StepLR, clip_grad_value_

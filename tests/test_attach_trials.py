@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 import math
 
-from attach_helpers import SCRIPTS, TRAIN_GPT, close, gradscope, read_trace, run_bare, script_cmd, worst_error
+from attach_helpers import EXAMPLES, TRAIN_GPT, close, gradscope, read_trace, run_bare, script_cmd, worst_error
 
-WORD_LM = SCRIPTS / "word_lm.py"
+WORD_LM = EXAMPLES / "word_lm.py"
 
 
 def test_compare_clip_norm_is_the_script_run_with_that_clip(tmp_path):

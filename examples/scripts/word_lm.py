@@ -1,6 +1,10 @@
 """An RNN language model trained by hand, as pytorch/examples' word_language_model does: no torch.optim, plain SGD
 by `p.data.add_(p.grad, alpha=-lr)`, clip_grad_norm_ before it, the hidden state carried across batches (detached),
-the learning rate divided by 4 when the validation loss stops improving. The corpus is generated in code."""
+the learning rate divided by 4 when the validation loss stops improving. The corpus is generated in code.
+
+    python examples/scripts/word_lm.py --model RNN_TANH --clip 0
+    gradscope recommend -- python examples/scripts/word_lm.py --model RNN_TANH --clip 0
+"""
 
 import argparse
 import json
@@ -16,7 +20,7 @@ parser.add_argument("--emsize", type=int, default=16)
 parser.add_argument("--nhid", type=int, default=32)
 parser.add_argument("--nlayers", type=int, default=2)
 parser.add_argument("--lr", type=float, default=20)
-parser.add_argument("--clip", type=float, default=0.25, help="gradient clipping")
+parser.add_argument("--clip", type=float, default=0.25, help="gradient clipping (0: none)")
 parser.add_argument("--epochs", type=int, default=2)
 parser.add_argument("--batch_size", type=int, default=8)
 parser.add_argument("--bptt", type=int, default=12)
@@ -123,9 +127,12 @@ def train():
         loss = criterion(output, targets)
         loss.backward()
         # `clip_grad_norm` helps prevent the exploding gradient problem in RNNs / LSTMs.
-        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        if args.clip > 0:
+            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip).item()
+        elif truth:  # the global norm, computed by hand for gradscope's tests
+            norm = torch.stack([p.grad.norm() for p in model.parameters()]).norm().item()
         if truth:
-            truth.write(json.dumps({"step": step, "loss": loss.item(), "grad_norm": norm.item(), "lr": lr}) + "\n")
+            truth.write(json.dumps({"step": step, "loss": loss.item(), "grad_norm": norm, "lr": lr}) + "\n")
             truth.flush()
         for p in model.parameters():
             p.data.add_(p.grad, alpha=-lr)

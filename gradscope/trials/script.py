@@ -157,6 +157,9 @@ def compare_command(command: Sequence[str], run_dir: Path, clips: Sequence[ClipS
         run = first_run(result, label)
         if base is None:
             base = run
+            if len(result.runs) > 1:
+                _note(f"the command trains {len(result.runs)} runs ({', '.join(r.label for r in result.runs)}): "
+                      f"compared by the first, {run.label}; each run's folder holds them all")
         elif setting is not None:
             check_same_start(base, run, label)
         runs.append(ComparedRun(label, setting, run.trace, run.diagnosis, run.diagnosis.summary, run.run_dir))
@@ -252,6 +255,12 @@ class ScriptRunner:
         if trial.stop is StopReason.INTERRUPTED:
             raise KeyboardInterrupt
         self.probe = first_run(trial.result, "unclipped")
+        if len(trial.result.runs) > 1:
+            _note(f"the command trains {len(trial.result.runs)} runs: the threshold is chosen by the first, "
+                  f"{self.probe.label} (every trial clips them all)")
+        if trial.stop is StopReason.NONFINITE_WEIGHTS and self.limit == NO_LIMIT:
+            _note(f"the unclipped run's weights went non-finite at step {len(self.probe.trace) - 1}: the trials run "
+                  "that many steps too (give --steps N for longer ones)")
         self.limit = min(self.limit, len(self.probe.trace))
         trial.stop = trial.stop or StopReason.COMPLETED
 

@@ -160,6 +160,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 4, quick 2)")
     p.add_argument("--steps", type=int, default=None, help="steps per process (default 16, quick 8)")
     p.add_argument("--warmup", type=int, default=4, help="first steps of each process left out")
+    p.add_argument("--startup-repeats", type=int, default=None, help="start-up measurements (default 7, quick 3)")
     p.add_argument("--size", default=None, help="child size flags, e.g. '--n_layer 6 --n_embd 384' (default: "
                    "6 layers x 384, block 64, batch 4: ~11M parameters; quick: 4 x 256)")
     args = p.parse_args()
@@ -177,7 +178,7 @@ def main() -> None:
                 results[name].append(run_variant(name, size, steps, args.warmup, scratch, env))
             print(f"round {r + 1}/{rounds}: " + ", ".join(f"{v} {results[v][-1]['cpu'] * 1e3:.1f} ms"
                                                           for v in variants), file=sys.stderr)
-        start = startup(env, scratch, 3 if args.quick else 7)
+        start = startup(env, scratch, args.startup_repeats or (3 if args.quick else 7))
     out: dict = {"params": results["bare"][0]["params"], "rounds": rounds, "steps": steps, "warmup": args.warmup}
     rows = []
     for clock in ("cpu", "wall"):

@@ -17,8 +17,8 @@ import pytest
 from typer.testing import CliRunner
 
 from gradscope.attach.session import record_command
-from gradscope.attach.settings import Clip
 from gradscope.cli import app
+from gradscope.clip.setting import Clip
 from gradscope.trace.trace import StopReason
 from tests.conftest import subprocess_env
 

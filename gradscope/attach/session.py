@@ -21,7 +21,8 @@ from typing import Any
 
 from gradscope.attach import control
 from gradscope.attach.launch import Ended, run
-from gradscope.attach.settings import Clip, Settings
+from gradscope.attach.settings import Settings
+from gradscope.clip.setting import Clip
 from gradscope.errors import GradscopeError
 from gradscope.trace.run_folder import (
     DIAGNOSIS_FILE,

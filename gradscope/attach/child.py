@@ -268,6 +268,8 @@ class Attached:
         stats = run.record(loss, script_clip)
         if watch is not None:
             tell(self.settings, located={**finding, "step": stats.step, "label": run.label})
+        elif run.optimizer is None and self._watched(run) and run.rows == self.settings.locate:
+            self._start_locating(run)  # no optimizer step ends the update: the next forward may come at once
         return stats
 
     def _end_step(self, run: AttachedRun) -> None:

@@ -257,6 +257,8 @@ class Attached:
         if self.backwards == 0 and self.grad_calls:
             self._defeated("the script computes its gradients with torch.autograd.grad, not backward(): "
                            "gradscope cannot tell which loss an update applies, so it records nothing")
+        if self.settings.steps is not None and run.rows >= self.settings.steps and not self.stopping:
+            self._stop("steps")  # an optimizer that never steps does not keep the script going
         loss = self.loss if self.loss is not None else self.last_loss
         self.last_loss, self.loss, self.backwards, self.grad_calls = loss, None, 0, 0
         watch = self.watch if self._watched(run) and run.rows == self.settings.locate else None
@@ -286,19 +288,23 @@ class Attached:
         return self.settings.locate is not None and (label is None or run.label == label)
 
     def _check_stop(self) -> None:
+        """At the end of a step: stop the script when the run is done (see `_stop`)."""
         if self.stopping or not self.runs:
             return
-        reason = None
         if any(run.nonfinite_weights for run in self.runs.values()):
-            reason = "nonfinite_weights"
+            self._stop("nonfinite_weights")
         elif self.settings.steps is not None and all(r.rows >= self.settings.steps for r in self.runs.values()):
-            reason = "steps"
+            self._stop("steps")
         elif any(self._watched(r) and r.rows > self.settings.locate for r in self.runs.values()):
-            reason = "located"
-        if reason is not None:
-            self.stopping, self.stop_reason = True, reason
-            tell(self.settings, stopped=reason)
-            raise SystemExit(0)
+            self._stop("located")
+
+    def _stop(self, reason: str) -> None:
+        """End the script here, as a normal end (SystemExit 0: its own `finally` and atexit code run), and say why.
+        `--steps N` ends it once every optimizer has stepped N times; one that never steps (built and left idle)
+        ends it when another is about to take its step N+1 instead (`_record`)."""
+        self.stopping, self.stop_reason = True, reason
+        tell(self.settings, stopped=reason)
+        raise SystemExit(0)
 
     # -- runs ----------------------------------------------------------------------------------------------
     def _run_for(self, optimizer: Any) -> AttachedRun:
@@ -348,7 +354,7 @@ class Attached:
     def _defeated(self, why: str) -> None:
         self.stopping = True
         tell(self.settings, defeated=why)
-        raise SystemExit(0)
+        raise SystemExit(0)  # the parent says why, in one line
 
     def _raised(self, kind: type, value: BaseException) -> None:
         if issubclass(kind, SystemExit):

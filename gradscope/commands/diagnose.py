@@ -119,7 +119,7 @@ def _diagnose_command(command: list[str], config: Path | None, sample: str | Non
         raise ConfigError(f"--steps must be a positive integer, got {steps} (fix: e.g. --steps 100)")
     from gradscope.attach import command_label
     from gradscope.attach.session import record_command
-    from gradscope.report.console import print_diagnosis
+    from gradscope.report.console import print_diagnosis, report_console
     from gradscope.report.export import dumps
 
     label = command_label(command)
@@ -135,15 +135,17 @@ def _diagnose_command(command: list[str], config: Path | None, sample: str | Non
         typer.echo(f"Error: {result.error} (its output is above); {rows} step(s) recorded before it are in "
                    f"{result.run_dir}: trace.csv, diagnosis.json", err=True)
         raise typer.Exit(EXIT_USER_CODE)
-    if as_json:
-        typer.echo(dumps(result.document()))
-    else:
-        hint = f"gradscope recommend -- {shlex.join(command)}"
-        for run in result.runs:
-            print_diagnosis(run.diagnosis, command_hint=hint)
+    with report_output():
+        if as_json:
+            typer.echo(dumps(result.document()))
+        else:
+            hint = f"gradscope recommend -- {shlex.join(command)}"
+            for run in result.runs:
+                print_diagnosis(run.diagnosis, report_console(), command_hint=hint)
+        if result.interrupted:
+            typer.echo(f"Interrupted after {rows} step(s): what was recorded is diagnosed and kept in "
+                       f"{result.run_dir}", err=True)
     if result.interrupted:
-        typer.echo(f"Interrupted after {rows} step(s): what was recorded is diagnosed and kept in {result.run_dir}",
-                   err=True)
         raise typer.Exit(EXIT_INTERRUPTED)
     worst = max(r.diagnosis.severity_rank for r in result.runs) if result.runs else 0
     raise typer.Exit(EXIT_SYMPTOMS if fails(worst, fail_on) else EXIT_OK)

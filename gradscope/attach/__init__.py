@@ -27,7 +27,7 @@ How settings reach the child: environment variables (settings.py), which every p
 inherits (a shell script, torchrun's ranks, DataLoader workers), set by `launch.child_environ`:
   GRADSCOPE_ATTACH=1         the boot `sitecustomize.py` (boot/, first on PYTHONPATH, chained to any
                              sitecustomize it shadows) attaches the process when it imports torch
-  GRADSCOPE_ATTACH_HOME      the folder holding the gradscope package (appended to sys.path if missing)
+  GRADSCOPE_ATTACH_HOME      the folder holding the parent's gradscope package: the child loads that copy
   GRADSCOPE_ATTACH_OUT       rank 0 streams each run into OUT/<label>/ as it goes
   GRADSCOPE_ATTACH_CONTROL   a JSON-lines file the processes append to (control.py): runs, stops, errors
   GRADSCOPE_ATTACH_STEPS     `--steps N`: SystemExit once every run has N rows (a normal end)

@@ -12,7 +12,7 @@ from pathlib import Path
 from gradscope.clip.setting import Clip
 
 ENABLE = "GRADSCOPE_ATTACH"  # "1": the boot sitecustomize attaches this process when it imports torch
-HOME = "GRADSCOPE_ATTACH_HOME"  # the folder holding the gradscope package (for a Python that lacks it)
+HOME = "GRADSCOPE_ATTACH_HOME"  # the folder holding the parent's gradscope package: the child loads that copy
 OUT = "GRADSCOPE_ATTACH_OUT"  # where rank 0 streams each run: OUT/<label>/ (the parent arranges them after)
 CONTROL = "GRADSCOPE_ATTACH_CONTROL"  # a JSON-lines file: what the processes tell the parent (runs, notes, errors)
 STEPS = "GRADSCOPE_ATTACH_STEPS"  # stop the script (SystemExit) once every run has this many rows

@@ -362,7 +362,10 @@ class Attached:
         self.failed = StopReason.INTERRUPTED if issubclass(kind, KeyboardInterrupt) else StopReason.ERROR
         rows = max((r.rows for r in self.runs.values()), default=0)
         with contextlib.suppress(Exception):  # the script's own traceback must still print
-            tell(self.settings, raised=f"{kind.__name__}: {value}", step=rows)
+            if issubclass(kind, KeyboardInterrupt):  # Ctrl-C reached the script (it holds the terminal)
+                tell(self.settings, interrupted=True, step=rows)
+            else:
+                tell(self.settings, raised=f"{kind.__name__}: {value}", step=rows)
 
     def finish(self) -> None:
         """At exit, whatever ended the process: every run's trace closed and its run.json written."""

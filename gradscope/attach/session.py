@@ -106,7 +106,7 @@ def record_command(command: list[str], run_dir: Path, *, steps: int | None = Non
 
 def _how_it_ended(ended: Ended, messages: list[dict[str, Any]]) -> tuple[StopReason, str | None]:
     stopped = next((m["stopped"] for m in messages if "stopped" in m), None)
-    if ended.interrupted:
+    if ended.interrupted or any(m.get("interrupted") for m in messages):
         return StopReason.INTERRUPTED, None
     raised = next((m for m in messages if "raised" in m), None)
     if raised is not None:

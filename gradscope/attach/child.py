@@ -10,7 +10,7 @@ script") and where it is taken:
   a row too), torch's global optimizer-step pre-hook (any `torch.optim.Optimizer`), the end of the first
   closure evaluation of a closure optimizer (LBFGS). Without any optimizer, a row per clip call, or per
   `backward()` while the script does not clip.
-- each optimizer is its own run (runs.py), recorded by gradscope's `Monitor`.
+- each optimizer is its own run (runs.py), recorded by the `RunRecorder` every driver drives.
 
 `--steps` stops the script with `SystemExit` at the end of the step that completes it; so does a non-finite
 weight (nothing more to learn, as in a config's run). What the process must tell the parent goes to the control
@@ -46,10 +46,6 @@ def attach(settings: Settings) -> None:
     torch.manual_seed(settings.seed)
     _STATE = Attached(settings)
     _STATE.install()
-
-
-def state() -> Attached | None:
-    return _STATE
 
 
 class Attached:
@@ -421,8 +417,7 @@ def _wrap(owner: Any, name: str, hook: Any) -> None:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         return hook(original, *args, **kwargs)
 
-    wrapper.__gradscope_original__ = original  # type: ignore[attr-defined]
     setattr(owner, name, wrapper)
 
 
-__all__ = ["Attached", "attach", "state"]
+__all__ = ["Attached", "attach", "watch_for_defeat"]

@@ -135,6 +135,7 @@ class Attached:
             run = self._manual(create=True)
             if run is not None:
                 self._record(run)
+                run.apply_trial_clip()  # a trial's clip on an update by hand that does not clip: before it
         return result
 
     def _autograd_grad(self, original: Any, *args: Any, **kwargs: Any) -> Any:
@@ -225,17 +226,22 @@ class Attached:
         return None
 
     def _wrap_closure(self, run: AttachedRun, args: Any, kwargs: Any, closure: Any) -> Any:
-        """The first evaluation of a closure is the row (LBFGS evaluates it many times per step)."""
-        self.loss, self.backwards = None, 0
+        """The first evaluation of a closure is the row (LBFGS evaluates it many times per step). Its loss adds to
+        the losses backpropagated before the step (Lightning runs a step's last micro-batch in the closure, after
+        the others); the later evaluations' losses count for no row."""
         first = [True]
 
         @functools.wraps(closure)
         def evaluated(*a: Any, **k: Any) -> Any:
-            value = closure(*a, **k)
             if first[0]:
+                value = closure(*a, **k)
                 first[0] = False
                 if not run.pending:
                     self._record(run)
+            else:
+                before = self.loss, self.backwards
+                value = closure(*a, **k)
+                self.loss, self.backwards = before
             run.apply_trial_clip()
             return value
 

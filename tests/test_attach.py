@@ -16,9 +16,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from gradscope.attach import command_label
+from gradscope.attach.launch import child_environ
 from gradscope.attach.session import record_command
-from gradscope.attach.settings import Clip
+from gradscope.attach.settings import BOOT, Settings
 from gradscope.cli import app
+from gradscope.clip.setting import Clip
 from gradscope.trace.trace import StopReason
 from tests.conftest import subprocess_env
 
@@ -143,6 +146,31 @@ def test_a_trials_clip_replaces_the_scripts_own_or_goes_before_the_step(tmp_path
     (run,) = guarded.runs
     assert run.diagnosis.summary["clip"]["mode"] == "adaptive"
     assert run.trace.column("clipped")[0] == 1  # the guard's start ramp clips the first update
+
+
+def test_the_boot_code_chains_to_the_sitecustomize_it_shadows(tmp_path: Path) -> None:
+    import random
+
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "sitecustomize.py").write_text("MARK = 'theirs ran'\n")
+    env = {**child_environ(Settings(seed=7)), "PYTHONPATH": f"{BOOT}{os.pathsep}{theirs}"}
+    probe = ("import random, sitecustomize, sys; "
+             "print(sitecustomize.MARK, random.random(), 'torch' in sys.modules, sep='|')")
+    out = subprocess.run([PYTHON, "-c", probe], env=env, capture_output=True, text=True, check=True).stdout
+    mark, drawn, torch_loaded = out.strip().split("|")
+    random.seed(7)  # Python's random is seeded as the script starts; torch is imported only by a script that does
+    assert (mark, float(drawn), torch_loaded) == ("theirs ran", random.random(), "False")
+
+
+def test_settings_travel_through_the_environment_and_commands_have_short_names() -> None:
+    settings = Settings(out=Path("/x/run"), control=Path("/x/c.jsonl"), steps=5, seed=3, clip=Clip("norm", 0.5),
+                        locate=2, locate_label="netG")
+    assert Settings.from_environ(settings.environ()) == settings
+    assert Settings.from_environ({**settings.environ(), "GRADSCOPE_ATTACH_CLIP": "adaptive"}).clip == Clip("adaptive")
+    assert command_label(["torchrun", "--nproc-per-node", "2", "src/train.py", "--lr", "1"]) == "train.py"
+    assert command_label(["python", "-m", "pkg.train"]) == "pkg.train"
+    assert command_label(["./run_all"]) == "run_all"
 
 
 def test_ctrl_c_stops_the_whole_script_and_keeps_the_trace(tmp_path: Path) -> None:

@@ -20,7 +20,8 @@ from conftest import REPO
 PACKAGE = REPO / "gradscope"
 # Where an import name differs from the distribution that provides it (and the distribution is not installed
 # here to say so).
-DISTRIBUTION_OF = {"yaml": "pyyaml", "sklearn": "scikit-learn", "PIL": "pillow", "pytorch_lightning": "pytorch-lightning"}
+DISTRIBUTION_OF = {"yaml": "pyyaml", "sklearn": "scikit-learn", "PIL": "pillow",
+                   "pytorch_lightning": "pytorch-lightning"}
 
 
 def normalised(name: str) -> str:

@@ -10,7 +10,7 @@ script") and where it is taken:
   a row too), torch's global optimizer-step pre-hook (any `torch.optim.Optimizer`), the end of the first
   closure evaluation of a closure optimizer (LBFGS). Without any optimizer, a row per clip call, or per
   `backward()` while the script does not clip.
-- each optimizer is its own run (runs.py), recorded by gradscope's `Monitor`.
+- each optimizer is its own run (runs.py), recorded by the `RunRecorder` every driver drives.
 
 `--steps` stops the script with `SystemExit` at the end of the step that completes it; so does a non-finite
 weight (nothing more to learn, as in a config's run). What the process must tell the parent goes to the control
@@ -32,6 +32,8 @@ import torch
 from gradscope.attach.control import tell
 from gradscope.attach.runs import AttachedRun
 from gradscope.attach.settings import Settings
+from gradscope.clip.setting import Clip
+from gradscope.trace.trace import StopReason
 
 _STATE: Attached | None = None
 
@@ -44,10 +46,6 @@ def attach(settings: Settings) -> None:
     torch.manual_seed(settings.seed)
     _STATE = Attached(settings)
     _STATE.install()
-
-
-def state() -> Attached | None:
-    return _STATE
 
 
 class Attached:
@@ -67,6 +65,8 @@ class Attached:
         self.manual_clips = False  # the script without optimizer clips: a row per clip call
         self.watch: Any = None  # locating.StepWatch on the watched step of the second run
         self.scaler: Any = None  # the GradScaler that scaled the last loss: the runs it steps skip with it
+        self.failed: StopReason | None = None  # the script raised (ERROR) or was interrupted (INTERRUPTED)
+        self.stop_reason: str | None = None  # why the attach stopped the script: "steps", "nonfinite_weights"...
 
     # -- installing ----------------------------------------------------------------------------------
     def install(self) -> None:
@@ -155,18 +155,21 @@ class Attached:
         run = self._run_for_params(params)
         if run is None:
             return original(params, max_norm, *args, **kwargs)
-        norm_type = float(args[0] if args else kwargs.get("norm_type", 2.0))
-        stats = self._record(run) if not run.pending else run.last
-        run.script_clips("norm", max_norm)
+        l2 = float(args[0] if args else kwargs.get("norm_type", 2.0)) == 2.0  # `clipped` is judged by the L2 norm
+        script = Clip("norm", float(max_norm)) if l2 else None
+        stats = self._record(run, script) if not run.pending else run.last
+        if script is not None:
+            run.script_clips(script, stats.grad_norm)
         trial = run.trial
-        if trial is not None and trial.mode != "norm":  # the trial's own clip replaces the script's
+        if trial is None:
+            return original(params, max_norm, *args, **kwargs)
+        run.trial_done()
+        if trial.mode != "norm":  # the trial's own clip (value, or the guard's) replaces the script's
             run.apply_trial_clip()
             return torch.as_tensor(stats.grad_norm)
-        threshold = max_norm if trial is None else trial.threshold
-        run.trial_done()
-        result = original(params, threshold, *args, **kwargs)
-        if norm_type == 2.0:
-            run.mark_clipped(math.isfinite(stats.grad_norm) and stats.grad_norm > threshold)
+        result = original(params, trial.threshold, *args, **kwargs)
+        if l2:
+            run.mark_clipped(math.isfinite(stats.grad_norm) and stats.grad_norm > trial.threshold)
         return result
 
     def _clip_value(self, original: Any, parameters: Any, clip_value: float, *args: Any, **kwargs: Any) -> Any:
@@ -175,17 +178,18 @@ class Attached:
         if run is None:
             return original(params, clip_value, *args, **kwargs)
         run.monitor_max_abs()
-        stats = self._record(run) if not run.pending else run.last
-        run.script_clips("value", clip_value)
+        script = Clip("value", float(clip_value))
+        stats = self._record(run, script) if not run.pending else run.last
+        run.script_clips(script, stats.grad_max_abs)
         trial = run.trial
-        if trial is not None and trial.mode != "value":
+        if trial is None:
+            return original(params, clip_value, *args, **kwargs)
+        run.trial_done()
+        if trial.mode != "value":
             run.apply_trial_clip()
             return None
-        threshold = clip_value if trial is None else trial.threshold
-        run.trial_done()
-        result = original(params, threshold, *args, **kwargs)
-        peak = stats.grad_max_abs
-        run.mark_clipped(math.isfinite(peak) and peak > threshold)
+        result = original(params, trial.threshold, *args, **kwargs)
+        run.mark_clipped(math.isfinite(stats.grad_max_abs) and stats.grad_max_abs > trial.threshold)
         return result
 
     def _scaler_step(self, original: Any, scaler: Any, optimizer: Any, *args: Any, **kwargs: Any) -> Any:
@@ -251,10 +255,12 @@ class Attached:
         self._end_step(self._run_for(optimizer))
 
     # -- rows --------------------------------------------------------------------------------------------
-    def _record(self, run: AttachedRun) -> Any:
+    def _record(self, run: AttachedRun, script_clip: Clip | None = None) -> Any:
         if self.backwards == 0 and self.grad_calls:
             self._defeated("the script computes its gradients with torch.autograd.grad, not backward(): "
                            "gradscope cannot tell which loss an update applies, so it records nothing")
+        if self.settings.steps is not None and run.rows >= self.settings.steps and not self.stopping:
+            self._stop("steps")  # an optimizer that never steps does not keep the script going
         loss = self.loss if self.loss is not None else self.last_loss
         self.last_loss, self.loss, self.backwards, self.grad_calls = loss, None, 0, 0
         watch = self.watch if self._watched(run) and run.rows == self.settings.locate else None
@@ -263,9 +269,11 @@ class Attached:
             finding = watch.stop(run.model_for_names, float(loss))
         if run.scaler is None and self.scaler is not None and self.scaler.is_enabled():
             run.scaler = self.scaler  # the Monitor counts the steps it skips, and divides by its scale if needed
-        stats = run.record(loss)
+        stats = run.record(loss, script_clip)
         if watch is not None:
             tell(self.settings, located={**finding, "step": stats.step, "label": run.label})
+        elif run.optimizer is None and self._watched(run) and run.rows == self.settings.locate:
+            self._start_locating(run)  # no optimizer step ends the update: the next forward may come at once
         return stats
 
     def _end_step(self, run: AttachedRun) -> None:
@@ -282,19 +290,23 @@ class Attached:
         return self.settings.locate is not None and (label is None or run.label == label)
 
     def _check_stop(self) -> None:
+        """At the end of a step: stop the script when the run is done (see `_stop`)."""
         if self.stopping or not self.runs:
             return
-        reason = None
         if any(run.nonfinite_weights for run in self.runs.values()):
-            reason = "nonfinite_weights"
+            self._stop("nonfinite_weights")
         elif self.settings.steps is not None and all(r.rows >= self.settings.steps for r in self.runs.values()):
-            reason = "steps"
+            self._stop("steps")
         elif any(self._watched(r) and r.rows > self.settings.locate for r in self.runs.values()):
-            reason = "located"
-        if reason is not None:
-            self.stopping = True
-            tell(self.settings, stopped=reason)
-            raise SystemExit(0)
+            self._stop("located")
+
+    def _stop(self, reason: str) -> None:
+        """End the script here, as a normal end (SystemExit 0: its own `finally` and atexit code run), and say why.
+        `--steps N` ends it once every optimizer has stepped N times; one that never steps (built and left idle)
+        ends it when another is about to take its step N+1 instead (`_record`)."""
+        self.stopping, self.stop_reason = True, reason
+        tell(self.settings, stopped=reason)
+        raise SystemExit(0)
 
     # -- runs ----------------------------------------------------------------------------------------------
     def _run_for(self, optimizer: Any) -> AttachedRun:
@@ -344,20 +356,26 @@ class Attached:
     def _defeated(self, why: str) -> None:
         self.stopping = True
         tell(self.settings, defeated=why)
-        raise SystemExit(0)
+        raise SystemExit(0)  # the parent says why, in one line
 
     def _raised(self, kind: type, value: BaseException) -> None:
         if issubclass(kind, SystemExit):
             return
+        self.failed = StopReason.INTERRUPTED if issubclass(kind, KeyboardInterrupt) else StopReason.ERROR
         rows = max((r.rows for r in self.runs.values()), default=0)
         with contextlib.suppress(Exception):  # the script's own traceback must still print
-            tell(self.settings, raised=f"{kind.__name__}: {value}", step=rows)
+            if issubclass(kind, KeyboardInterrupt):  # Ctrl-C reached the script (it holds the terminal)
+                tell(self.settings, interrupted=True, step=rows)
+            else:
+                tell(self.settings, raised=f"{kind.__name__}: {value}", step=rows)
 
     def finish(self) -> None:
         """At exit, whatever ended the process: every run's trace closed and its run.json written."""
+        stopped = self.failed or (StopReason.NONFINITE_WEIGHTS if self.stop_reason == "nonfinite_weights"
+                                  else StopReason.COMPLETED)
         for run in self.runs.values():
             try:
-                run.finish()
+                run.finish(stopped)
             except Exception as exc:  # noqa: BLE001 - at exit: say it, do not mask the script's own end
                 print(f"gradscope: could not finish the run {run.label}: {exc}", file=sys.stderr)
 
@@ -405,8 +423,7 @@ def _wrap(owner: Any, name: str, hook: Any) -> None:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         return hook(original, *args, **kwargs)
 
-    wrapper.__gradscope_original__ = original  # type: ignore[attr-defined]
     setattr(owner, name, wrapper)
 
 
-__all__ = ["Attached", "attach", "state"]
+__all__ = ["Attached", "attach", "watch_for_defeat"]

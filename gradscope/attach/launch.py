@@ -4,7 +4,9 @@ The child starts in a process group of its own, with the user's working director
 attach's variables and the boot folder first on PYTHONPATH) and stdin; its stdout goes to gradscope's stderr,
 so a `--json` stdout holds only the document. Ctrl-C (SIGINT) and SIGTERM to gradscope are passed to the whole
 group; whatever is still running GRACE seconds later is killed, and so is anything of the group left behind once
-the command has ended (a DataLoader worker, a background job of a shell script).
+the command has ended (a DataLoader worker, a background job of a shell script). When stdin is the terminal,
+the group gets the terminal's foreground while it runs, as a shell's job does (so `input()` and pdb work): Ctrl-C
+then reaches the script directly, and a script that stops on it counts as interrupted.
 """
 
 from __future__ import annotations
@@ -71,6 +73,9 @@ def run(command: list[str], settings: Settings) -> Ended:
         raise GradscopeError(f"{command[0]}: cannot run it ({exc.strerror or exc}) (fix: check the command "
                              "after `--`)") from None
     interrupted_at: list[float] = []
+    terminal = _terminal()
+    if terminal is not None:  # the script reads the terminal as it would without gradscope (input(), pdb)
+        _hand_terminal(terminal, child.pid)
 
     def on_signal(signum: int, _frame: object) -> None:
         interrupted_at.append(time.monotonic())
@@ -89,8 +94,32 @@ def run(command: list[str], settings: Settings) -> Ended:
             signal.signal(s, handler)
         _signal_group(child.pid, signal.SIGKILL)  # anything of the command's group left behind
         child.wait()
-    interrupted = bool(interrupted_at)
+        if terminal is not None:
+            _hand_terminal(terminal, os.getpgrp())
+    interrupted = bool(interrupted_at) or child.returncode in (-signal.SIGINT, 128 + signal.SIGINT)
     return Ended(child.returncode, interrupted, time.perf_counter() - start)
+
+
+def _terminal() -> int | None:
+    """stdin's file descriptor when it is the terminal and gradscope runs in its foreground, else None."""
+    try:
+        fd = sys.stdin.fileno()
+        return fd if os.isatty(fd) and os.tcgetpgrp(fd) == os.getpgrp() else None
+    except (AttributeError, ValueError, OSError, io.UnsupportedOperation):
+        return None
+
+
+def _hand_terminal(fd: int, pgrp: int) -> None:
+    """Make `pgrp` the terminal's foreground group (as a shell does for a job); a group stopped for reading the
+    terminal before it had it is continued."""
+    previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)  # a background process may not otherwise
+    try:
+        with contextlib.suppress(OSError):
+            os.tcsetpgrp(fd, pgrp)
+    finally:
+        signal.signal(signal.SIGTTOU, previous)
+    if pgrp != os.getpgrp():
+        _signal_group(pgrp, signal.SIGCONT)
 
 
 def _stderr_fd() -> int:

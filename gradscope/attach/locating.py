@@ -20,6 +20,7 @@ from torch import nn
 from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 
 from gradscope.monitor.param_names import clean_name, unwrap
+from gradscope.record.locate import _describe, _first_nonfinite
 from gradscope.record.op_overflow import ModuleTracker, OverflowWatch
 
 _MARK = "\x00module:"  # a module's placeholder name until the run's module names it
@@ -57,8 +58,8 @@ class StepWatch:
 
     def start(self) -> None:
         def forward_hook(module: nn.Module, _inputs: Any, output: Any) -> None:
-            if self.first is None and _nonfinite(output):
-                self.first = (module, f"{type(module).__name__}: {_describe(output)}")
+            if self.first is None and (bad := _first_nonfinite(output)) is not None:
+                self.first = (module, f"{type(module).__name__}: {_describe(bad)}")
 
         def grad_hook(name: str) -> Any:
             def hook(p: torch.Tensor) -> None:
@@ -103,24 +104,3 @@ def _name(module: nn.Module, names: dict[int, str]) -> str:
     """A module's qualified name in the run's module ('' for the model itself), else its class."""
     name = names.get(id(module))
     return type(module).__name__ if name is None else (name or type(module).__name__)
-
-
-def _tensors(value: Any) -> list[torch.Tensor]:
-    if isinstance(value, torch.Tensor):
-        return [value]
-    if isinstance(value, dict):
-        value = list(value.values())
-    if isinstance(value, tuple | list):
-        return [t for v in value for t in _tensors(v)]
-    return []
-
-
-def _nonfinite(value: Any) -> bool:
-    return any(t.is_floating_point() and not bool(torch.isfinite(t).all()) for t in _tensors(value))
-
-
-def _describe(value: Any) -> str:
-    for t in _tensors(value):
-        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-            return f"{int(torch.isnan(t).sum())} NaN, {int(torch.isinf(t).sum())} Inf of {t.numel()} values"
-    return ""

@@ -21,7 +21,8 @@ from typing import Any
 
 from gradscope.attach import control
 from gradscope.attach.launch import Ended, run
-from gradscope.attach.settings import Clip, Settings
+from gradscope.attach.settings import Settings
+from gradscope.clip.setting import Clip
 from gradscope.errors import GradscopeError
 from gradscope.trace.run_folder import (
     DIAGNOSIS_FILE,
@@ -87,6 +88,11 @@ def record_command(command: list[str], run_dir: Path, *, steps: int | None = Non
                              "(fix: a script that trains with torch in this Python; see `gradscope diagnose "
                              "--help`)")
     located = _locate(command, settings, folders) if locate and stop is not StopReason.INTERRUPTED else {}
+    if not folders:  # the script ended (raised, was interrupted) before its first step: an empty run, as a config's
+        from gradscope.record.recorder import write_empty_run
+
+        write_empty_run(run_dir, steps, label or "", stop)
+        return CommandResult((), run_dir, stop, ended, error)
     if len(folders) == 1:  # one optimizer: its run folder is run_dir itself, labelled as the caller says
         (name, folder), = folders.items()
         runs = (_finish(label or name, _move_up(folder, run_dir), stop, steps, located.get(name), plots),)
@@ -100,7 +106,7 @@ def record_command(command: list[str], run_dir: Path, *, steps: int | None = Non
 
 def _how_it_ended(ended: Ended, messages: list[dict[str, Any]]) -> tuple[StopReason, str | None]:
     stopped = next((m["stopped"] for m in messages if "stopped" in m), None)
-    if ended.interrupted:
+    if ended.interrupted or any(m.get("interrupted") for m in messages):
         return StopReason.INTERRUPTED, None
     raised = next((m for m in messages if "raised" in m), None)
     if raised is not None:

@@ -1,5 +1,6 @@
 """What the parent tells every attached process, through environment variables (they reach every process the
-command starts: a shell script, torchrun's ranks, DataLoader workers). Standard library only."""
+command starts: a shell script, torchrun's ranks, DataLoader workers). Torch-free: the boot code reads it in
+every Python process of the command."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from gradscope.clip.setting import Clip
+
 ENABLE = "GRADSCOPE_ATTACH"  # "1": the boot sitecustomize attaches this process when it imports torch
-HOME = "GRADSCOPE_ATTACH_HOME"  # the folder holding the gradscope package (for a Python that lacks it)
+HOME = "GRADSCOPE_ATTACH_HOME"  # the folder holding the parent's gradscope package: the child loads that copy
 OUT = "GRADSCOPE_ATTACH_OUT"  # where rank 0 streams each run: OUT/<label>/ (the parent arranges them after)
 CONTROL = "GRADSCOPE_ATTACH_CONTROL"  # a JSON-lines file: what the processes tell the parent (runs, notes, errors)
 STEPS = "GRADSCOPE_ATTACH_STEPS"  # stop the script (SystemExit) once every run has this many rows
@@ -19,24 +22,17 @@ LOCATE = "GRADSCOPE_ATTACH_LOCATE"  # "<step>[:<label>]": watch that step of tha
 BOOT = Path(__file__).resolve().parent / "boot"  # the sitecustomize put first on PYTHONPATH
 
 
-@dataclass(frozen=True)
-class Clip:
-    """A trial's clip: mode "norm" | "value" | "adaptive" and its threshold (None for adaptive)."""
+def clip_text(clip: Clip) -> str:
+    """A clip as GRADSCOPE_ATTACH_CLIP writes it: "norm:1.5", "value:0.5", "adaptive"."""
+    return clip.mode if clip.threshold is None else f"{clip.mode}:{clip.threshold!r}"
 
-    mode: str
-    threshold: float | None = None
 
-    def text(self) -> str:
-        return self.mode if self.threshold is None else f"{self.mode}:{self.threshold!r}"
-
-    @classmethod
-    def parse(cls, text: str) -> Clip:
-        mode, _, value = text.partition(":")
-        if mode == "adaptive" and not value:
-            return cls("adaptive")
-        if mode not in ("norm", "value") or not value:
-            raise ValueError(f"{CLIP}={text!r}: expected norm:X, value:X or adaptive")
-        return cls(mode, float(value))
+def parse_clip(text: str) -> Clip:
+    mode, _, value = text.partition(":")
+    try:
+        return Clip(mode, float(value) if value else None)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ValueError(f"{CLIP}={text!r}: expected norm:X, value:X or adaptive ({exc})") from None
 
 
 @dataclass(frozen=True)
@@ -59,14 +55,14 @@ class Settings:
         return cls(out=Path(env[OUT]) if env.get(OUT) else None,
                    control=Path(env[CONTROL]) if env.get(CONTROL) else None,
                    steps=int(steps) if steps else None, seed=int(env.get(SEED) or 0),
-                   clip=Clip.parse(clip) if clip else None, locate=int(locate) if locate else None,
+                   clip=parse_clip(clip) if clip else None, locate=int(locate) if locate else None,
                    locate_label=locate_label or None)
 
     def environ(self) -> dict[str, str]:
         """The variables that give these settings to a child (merged into the user's environment)."""
         env = {ENABLE: "1", SEED: str(self.seed)}
         for name, value in ((OUT, self.out), (CONTROL, self.control), (STEPS, self.steps),
-                            (CLIP, self.clip.text() if self.clip else None),
+                            (CLIP, clip_text(self.clip) if self.clip else None),
                             (LOCATE, None if self.locate is None else f"{self.locate}:{self.locate_label or ''}")):
             if value is not None:
                 env[name] = str(value)

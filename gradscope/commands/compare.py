@@ -8,7 +8,13 @@ from typing import Annotated
 
 import typer
 
-from gradscope.commands.common import default_run_dir, progress_bar, resolve_config, stdout_to_stderr
+from gradscope.commands.common import (
+    default_run_dir,
+    progress_bar,
+    report_output,
+    resolve_config,
+    stdout_to_stderr,
+)
 from gradscope.commands.exits import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -94,6 +100,7 @@ def compare(
     with handled(debug):
         check_fail_on(fail_on)
         from gradscope.report.compare_console import print_comparison
+        from gradscope.report.console import report_console
         from gradscope.report.export import dumps
         from gradscope.trials import compare as lib
 
@@ -102,7 +109,7 @@ def compare(
         command = script_command(ctx)
         config_path, recorded = lib.split_paths(paths or []) if command is None else (None, [])
         if command is not None:
-            result = _compare_command(command, paths, overrides, sample, steps, seed, as_json, out, plots,
+            result = _compare_command(command, paths, overrides, sample, steps, seed, out, plots,
                                       lib.parse_clips(clip_norm or [], clip_value or [], adaptive=clip_adaptive),
                                       tries or [], mode if recommended else None)
         elif recorded:
@@ -111,7 +118,7 @@ def compare(
             if given:
                 raise ConfigError(f"{given[0]} reruns a config and cannot be used with recorded run folders "
                                   "(fix: pass the config instead, or drop the option)")
-            with stdout_to_stderr(as_json):
+            with stdout_to_stderr():
                 result = lib.compare_recorded(recorded, default_run_dir("compare", out), plots=plots)
             for note in result.notes:
                 typer.echo(f"Note: {note}", err=True)
@@ -123,7 +130,7 @@ def compare(
             changed = [lib.ConfigChange(changes, resolve_config(config_path, sample, [*(overrides or []), *changes],
                                                                 steps), i)
                        for i, changes in enumerate((lib.split_changes(t) for t in tries or []), start=1)]
-            with stdout_to_stderr(as_json):
+            with stdout_to_stderr():
                 result = lib.compare_config(
                     cfg, default_run_dir(f"{cfg.name}-compare", out), clips, steps=steps, tries=changed,
                     recommend_mode=mode if recommended else None, plots=plots,
@@ -133,10 +140,11 @@ def compare(
 
             write_junit(junit, "compare", [JUnitCase(run.label, run.diagnosis, judged=i > 0)
                                            for i, run in enumerate(result.runs)], fail_on)
-        if as_json:
-            typer.echo(dumps(result.to_dict()))
-        else:
-            print_comparison(result)
+        with report_output():
+            if as_json:
+                typer.echo(dumps(result.to_dict()))
+            else:
+                print_comparison(result, report_console())
         if result.interrupted:
             raise typer.Exit(EXIT_INTERRUPTED)
         failed = any(fails(run.rank, fail_on) for run in result.compared)
@@ -144,7 +152,7 @@ def compare(
 
 
 def _compare_command(command: list[str], paths: list[Path] | None, overrides: list[str] | None, sample: str | None,
-                     steps: int | None, seed: int | None, as_json: bool, out: Path | None, plots: bool,
+                     steps: int | None, seed: int | None, out: Path | None, plots: bool,
                      clips: list, tries: list[str], recommend_mode: str | None):
     """`compare -- COMMAND`: the baseline and each trial a rerun of the command, attached (trials/script.py). A
     trial whose script raised or exited non-zero is exit 3 (its run folder keeps what was recorded)."""
@@ -162,7 +170,7 @@ def _compare_command(command: list[str], paths: list[Path] | None, overrides: li
     changes = [ArgsChange.parse(text, i) for i, text in enumerate(tries, start=1)]
     run_dir = default_run_dir(f"{Path(command_label(command)).stem or 'command'}-compare", out)
     try:
-        with stdout_to_stderr(as_json):
+        with stdout_to_stderr():
             return compare_command(command, run_dir, clips, tries=changes, steps=steps, seed=seed or 0,
                                    recommend_mode=recommend_mode, plots=plots)
     except ScriptFailed as exc:

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import typer
 
-from gradscope.commands.common import default_run_dir, progress_bar, resolve_config, stdout_to_stderr
+from gradscope.commands.common import (
+    default_run_dir,
+    progress_bar,
+    report_output,
+    resolve_config,
+    stdout_to_stderr,
+)
 from gradscope.commands.exits import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -64,11 +70,11 @@ def diagnose(
             overrides = [*(overrides or []), f"run.seed={seed}"]
         cfg = resolve_config(config, sample, overrides, steps)
         from gradscope.drivers.loop import train
-        from gradscope.report.console import print_diagnosis
+        from gradscope.report.console import print_diagnosis, report_console
         from gradscope.report.export import dumps
 
         run_dir = default_run_dir(cfg.name, out)
-        with stdout_to_stderr(as_json), progress_bar(not as_json, f"diagnose {cfg.name}") as progress:
+        with stdout_to_stderr(), progress_bar(not as_json, f"diagnose {cfg.name}") as progress:
             result = train(cfg, run_dir, steps=steps, progress=progress, write_plots=plots)
         diagnosis = result.diagnosis
         recorded = f"{len(result.trace)} step(s) recorded before it are in {run_dir}"
@@ -87,13 +93,16 @@ def diagnose(
         if not is_writer():
             pass  # under torchrun rank 0 prints; every rank holds the same findings and exits with the same code
         elif as_json:
-            typer.echo(dumps(diagnosis.to_dict()))
+            with report_output():
+                typer.echo(dumps(diagnosis.to_dict()))
         else:
             target = f"--sample {sample}" if sample else (str(config) if config else "")
-            print_diagnosis(diagnosis, command_hint=f"gradscope recommend {target}".strip())
+            with report_output():
+                print_diagnosis(diagnosis, report_console(), command_hint=f"gradscope recommend {target}".strip())
         if result.interrupted:
-            typer.echo(f"Interrupted after {len(result.trace)} step(s): what was recorded is diagnosed and kept "
-                       f"in {run_dir}", err=True)
+            with report_output():
+                typer.echo(f"Interrupted after {len(result.trace)} step(s): what was recorded is diagnosed and kept "
+                           f"in {run_dir}", err=True)
             raise typer.Exit(EXIT_INTERRUPTED)
         raise typer.Exit(EXIT_SYMPTOMS if fails(diagnosis.severity_rank, fail_on) else EXIT_OK)
 
@@ -110,7 +119,7 @@ def _diagnose_command(command: list[str], config: Path | None, sample: str | Non
         raise ConfigError(f"--steps must be a positive integer, got {steps} (fix: e.g. --steps 100)")
     from gradscope.attach import command_label
     from gradscope.attach.session import record_command
-    from gradscope.report.console import print_diagnosis
+    from gradscope.report.console import print_diagnosis, report_console
     from gradscope.report.export import dumps
 
     label = command_label(command)
@@ -126,15 +135,17 @@ def _diagnose_command(command: list[str], config: Path | None, sample: str | Non
         typer.echo(f"Error: {result.error} (its output is above); {rows} step(s) recorded before it are in "
                    f"{result.run_dir}: trace.csv, diagnosis.json", err=True)
         raise typer.Exit(EXIT_USER_CODE)
-    if as_json:
-        typer.echo(dumps(result.document()))
-    else:
-        hint = f"gradscope recommend -- {shlex.join(command)}"
-        for run in result.runs:
-            print_diagnosis(run.diagnosis, command_hint=hint)
+    with report_output():
+        if as_json:
+            typer.echo(dumps(result.document()))
+        else:
+            hint = f"gradscope recommend -- {shlex.join(command)}"
+            for run in result.runs:
+                print_diagnosis(run.diagnosis, report_console(), command_hint=hint)
+        if result.interrupted:
+            typer.echo(f"Interrupted after {rows} step(s): what was recorded is diagnosed and kept in "
+                       f"{result.run_dir}", err=True)
     if result.interrupted:
-        typer.echo(f"Interrupted after {rows} step(s): what was recorded is diagnosed and kept in {result.run_dir}",
-                   err=True)
         raise typer.Exit(EXIT_INTERRUPTED)
     worst = max(r.diagnosis.severity_rank for r in result.runs) if result.runs else 0
     raise typer.Exit(EXIT_SYMPTOMS if fails(worst, fail_on) else EXIT_OK)

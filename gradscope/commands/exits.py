@@ -44,6 +44,11 @@ def handled(debug: bool = False) -> Iterator[None]:
             raise typer.Exit(EXIT_USAGE) from None
         except UserCodeError as exc:
             user_code_failed(exc, debug=debug)
+        except BrokenPipeError:  # the reader went away before the report (`2>&1 | head` as the run goes on)
+            from gradscope.commands.common import silence_closed_output
+
+            silence_closed_output()  # nothing failed: no traceback, and not 1, which means findings
+            raise typer.Exit(EXIT_OK) from None
         except KeyboardInterrupt:
             typer.echo("Interrupted.", err=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None

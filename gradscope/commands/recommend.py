@@ -8,11 +8,18 @@ from typing import Annotated
 
 import typer
 
-from gradscope.commands.common import default_run_dir, progress_bar, resolve_config, stdout_to_stderr
+from gradscope.commands.common import (
+    default_run_dir,
+    progress_bar,
+    report_output,
+    resolve_config,
+    stdout_to_stderr,
+)
 from gradscope.commands.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_USER_CODE, handled, user_code_failed
 from gradscope.commands.options import ConfigArg, DebugOpt, JsonOpt, OutOpt, SampleOpt, SeedOpt, SetOpt, StepsOpt
 from gradscope.commands.script_args import script_command
 from gradscope.errors import ConfigError, UserCodeError
+from gradscope.numbers import number_text
 
 MAX_BUDGET = 1000.0  # trials of a thousand runs' worth of steps: more is a typo, not a plan
 
@@ -65,7 +72,7 @@ def recommend(
         run_dir = default_run_dir(f"{cfg.name}-recommend", out)
         kept = f"every trial's record is kept in {run_dir}"
         try:
-            with stdout_to_stderr(as_json), progress_bar(not as_json, "recommend trials") as progress:
+            with stdout_to_stderr(), progress_bar(not as_json, "recommend trials") as progress:
                 rec = run_recommend(cfg, run_dir, mode=mode, budget=budget, steps=steps, progress=progress)
         except UserCodeError as exc:
             user_code_failed(exc, f"(no recommendation from a trial that crashed; {kept})", debug=debug)
@@ -76,14 +83,16 @@ def recommend(
             from gradscope.config.write import write_clip
 
             write_clip(cfg.path, rec.mode, rec.threshold)
-        if as_json:
-            typer.echo(dumps(rec.to_dict()))
-        else:
-            from gradscope.report.recommend_console import print_recommendation
+        with report_output():
+            if as_json:
+                typer.echo(dumps(rec.to_dict()))
+            else:
+                from gradscope.report.console import report_console
+                from gradscope.report.recommend_console import print_recommendation
 
-            print_recommendation(rec)
-            if write:
-                typer.echo(f"wrote [clip] {rec.mode} = {rec.threshold:.3g} to {cfg.path}", err=True)
+                print_recommendation(rec, report_console())
+                if write:
+                    typer.echo(f"wrote [clip] {rec.mode} = {number_text(rec.threshold, '.3g')} to {cfg.path}", err=True)
         raise typer.Exit(EXIT_OK)
 
 
@@ -109,7 +118,7 @@ def _recommend_command(command: list[str], config: Path | None, sample: str | No
     run_dir = default_run_dir(f"{Path(command_label(command)).stem or 'command'}-recommend", out)
     kept = f"every trial's record is kept in {run_dir}"
     try:
-        with stdout_to_stderr(as_json), progress_bar(not as_json, "recommend trials") as progress:
+        with stdout_to_stderr(), progress_bar(not as_json, "recommend trials") as progress:
             rec = recommend_command(command, run_dir, mode=mode, budget=budget, steps=steps, seed=seed or 0,
                                     progress=progress)
     except ScriptFailed as exc:
@@ -119,10 +128,12 @@ def _recommend_command(command: list[str], config: Path | None, sample: str | No
     except KeyboardInterrupt:
         typer.echo(f"Interrupted: no recommendation; {kept}", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    if as_json:
-        typer.echo(dumps(rec.to_dict()))
-    else:
-        from gradscope.report.recommend_console import print_recommendation
+    with report_output():
+        if as_json:
+            typer.echo(dumps(rec.to_dict()))
+        else:
+            from gradscope.report.console import report_console
+            from gradscope.report.recommend_console import print_recommendation
 
-        print_recommendation(rec)
+            print_recommendation(rec, report_console())
     raise typer.Exit(EXIT_OK)

@@ -98,7 +98,8 @@ class TrainingSession:
         seed_everything(config.run.seed)
         try:
             self.model = build_model(config)
-            self.batches = iter(build_batches(config, config.run.seed))
+            self.source = build_batches(config, config.run.seed)
+            self.batches = iter(self.source)
             self.loss_fn = build_loss(config)
             self.model.to(self.device)
             self.model = wrap(self.model, config.run.parallel, self.device)  # DDP / FSDP2, before the optimizer
@@ -175,7 +176,8 @@ class TrainingSession:
         """Forward and backward of the step's micro-batches: (loss, batch, RNG state before it) for each."""
         micro = []
         for _ in range(self.recipe.accumulate):
-            batch = move_to(rank_slice(next(self.batches), self.world), self.device)  # this rank's part
+            part = rank_slice(next(self.batches), self.world, self.source.batch_size_at)  # this rank's part
+            batch = move_to(part, self.device)
             if self.first_batch is None:
                 self.first_batch = batch  # kept for input statistics (recommend's input-scale note)
             rng = rng_snapshot(self.device)

@@ -25,15 +25,31 @@ def _chain() -> None:
 
 
 def _attach() -> None:
-    home = os.environ.get("GRADSCOPE_ATTACH_HOME")  # the folder holding the gradscope package
-    if home and home not in sys.path:
-        sys.path.append(home)  # last: the user's own packages win
+    home = os.environ.get("GRADSCOPE_ATTACH_HOME")  # the folder holding the parent's gradscope package
     try:
+        if home and "gradscope" not in sys.modules:
+            _load_gradscope(home)  # the parent's own copy, whatever else sys.path holds; sys.path is left alone
         from gradscope.attach.importhook import install
-    except ImportError as exc:  # a Python without gradscope: the script runs unattached, and says so
+    except ImportError as exc:  # a Python that cannot load it: the script runs unattached, and says so
         sys.stderr.write(f"gradscope: cannot attach to {sys.executable} ({exc}); running the script unattached\n")
         return
     install()
+
+
+def _load_gradscope(home: str) -> None:
+    import importlib.machinery
+    import importlib.util
+
+    spec = importlib.machinery.PathFinder.find_spec("gradscope", [home])
+    if spec is None or spec.loader is None:
+        return
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["gradscope"] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules["gradscope"]
+        raise
 
 
 try:

@@ -135,9 +135,10 @@ def run_variant(name: str, size: list[str], steps: int, warmup: int, scratch: Pa
         "params": measured["params"]}
 
 
-def startup(env: dict[str, str], scratch: Path, repeats: int) -> dict[str, float]:
-    """Wall seconds: a one-step script bare and attached (whole gradscope diagnose), and `import torch` with and
-    without the attach's boot (the in-process part: sitecustomize, the hooks)."""
+def startup(env: dict[str, str], scratch: Path, repeats: int) -> dict[str, dict[str, float]]:
+    """Seconds, wall and CPU (user + system of the process and everything it started): a one-step script bare
+    and attached (whole gradscope diagnose), and `import torch` with and without the attach's boot (the
+    in-process part: sitecustomize, the hooks). On a loaded machine the CPU seconds are the steady figure."""
     one = [sys.executable, str(Path(__file__).resolve()), "--child", "bare", "--steps", "1", "--n_layer", "1",
            "--n_embd", "32", "--n_head", "2", "--block_size", "16"]
     attached = [sys.executable, "-m", "gradscope", "diagnose", "--no-plots", "--out", str(scratch / "s"), "--", *one]
@@ -149,14 +150,21 @@ def startup(env: dict[str, str], scratch: Path, repeats: int) -> dict[str, float
     commands = {"bare one-step script": (one, env), "attached one-step script": (attached, env),
                 "import torch": ([sys.executable, "-c", "import torch"], env),
                 "import torch, attach boot": ([sys.executable, "-c", "import torch"], boot_env)}
-    seconds: dict[str, list[float]] = {k: [] for k in commands}
+    import resource
+
+    wall: dict[str, list[float]] = {k: [] for k in commands}
+    cpu: dict[str, list[float]] = {k: [] for k in commands}
     for r in range(repeats):
         for name in list(commands)[r % 2:] + list(commands)[:r % 2]:
             cmd, e = commands[name]
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.perf_counter()
             subprocess.run(cmd, env=e, capture_output=True, cwd=REPO, check=True)
-            seconds[name].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in seconds.items()}
+            wall[name].append(time.perf_counter() - t0)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu[name].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return {"wall": {k: statistics.median(v) for k, v in wall.items()},
+            "cpu": {k: statistics.median(v) for k, v in cpu.items()}}
 
 
 def main() -> None:
@@ -208,15 +216,16 @@ def main() -> None:
         out[f"attach own / big step ({clock})"] = statistics.median(own) / out[f"bare step ({clock})"]
         rows.append(["attach own time / big bare step", clock, f"{out[f'attach own / big step ({clock})']:.4f}",
                      f"{statistics.median(own) * 1e3:.2f} ms"])
-    extra = start["attached one-step script"] - start["bare one-step script"]
-    boot = start["import torch, attach boot"] - start["import torch"]
+    extra = {c: start[c]["attached one-step script"] - start[c]["bare one-step script"] for c in ("cpu", "wall")}
+    boot = {c: start[c]["import torch, attach boot"] - start[c]["import torch"] for c in ("cpu", "wall")}
     out |= {"startup": start, "attach_startup_s": extra, "boot_in_process_s": boot}
     print(f"{out['params'] / 1e6:.1f}M-parameter GPT, {rounds} rounds x {steps} steps (first {args.warmup} "
           f"left out); bare step {out['bare step (cpu)'] * 1e3:.0f} ms CPU, "
           f"{out['bare step (wall)'] * 1e3:.0f} ms wall")
     print(table(rows, ["ratio", "clock", "median", "noise / ms"]))
-    print(f"start-up: attached one-step script {extra:+.2f} s over bare (whole gradscope diagnose: CLI, launch, "
-          f"run folder, diagnosis); in the process: {boot:+.3f} s on `import torch`")
+    print(f"start-up: attached one-step script {extra['cpu']:+.2f} s CPU ({extra['wall']:+.2f} s wall) over bare "
+          f"(whole gradscope diagnose: CLI, launch, run folder, diagnosis); in the process: {boot['cpu']:+.3f} s "
+          f"CPU ({boot['wall']:+.3f} s wall) on `import torch`")
     if args.json:
         print(json.dumps(out))
 

@@ -30,7 +30,7 @@ Dataset = torch.utils.data.TensorDataset
 
 # -- models ---------------------------------------------------------------------------------------------------
 
-def build_he_mlp(inputs: int = 16, width: int = 64, depth: int = 10, outputs: int = 4) -> nn.Module:
+def build_kaiming_relu_mlp(inputs: int = 16, width: int = 64, depth: int = 10, outputs: int = 4) -> nn.Module:
     """A deep ReLU MLP with He (Kaiming-normal, fan-in) weights and zero biases: the textbook init for ReLU."""
     layers: list[nn.Module] = []
     n_in = inputs
@@ -45,7 +45,7 @@ def build_he_mlp(inputs: int = 16, width: int = 64, depth: int = 10, outputs: in
     return nn.Sequential(*layers)
 
 
-def build_digit_cnn(channels: int = 8, classes: int = 10) -> nn.Module:
+def build_lenet8(channels: int = 8, classes: int = 10) -> nn.Module:
     """A LeNet-style CNN for 8x8 digits: conv-ReLU-maxpool twice, a linear head on the flattened 2x2 maps."""
     return nn.Sequential(nn.Conv2d(1, channels, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                          nn.Conv2d(channels, 2 * channels, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
@@ -84,7 +84,7 @@ _FONT = ["111101101101111", "010110010010111", "111001111100111", "1110011110011
          "111100111001111", "111100111101111", "111001010010010", "111101111101111", "111101111001111"]  # 3x5 digits
 
 
-def digit_images(n: int = 1536, noise: float = 0.4, flip: float = 0.05, seed: int = 0) -> Dataset:
+def font_digits(n: int = 1536, noise: float = 0.4, flip: float = 0.05, seed: int = 0) -> Dataset:
     """8x8 images of the digits 0-9 (a 3x5 pixel font at a random place), at a random contrast, in Gaussian noise;
     `flip` of the labels replaced by random ones."""
     g = torch.Generator().manual_seed(seed)
@@ -103,7 +103,7 @@ def digit_images(n: int = 1536, noise: float = 0.4, flip: float = 0.05, seed: in
 
 
 FACTORIES: dict[str, Any] = {name: globals()[name] for name in (
-    "build_he_mlp", "build_digit_cnn", "build_res_cnn", "digit_images")}
+    "build_kaiming_relu_mlp", "build_lenet8", "build_res_cnn", "font_digits")}
 
 
 # -- cases ----------------------------------------------------------------------------------------------------
@@ -113,13 +113,13 @@ def _m(factory: str, kwargs: str) -> str:
 
 
 _BLOBS = _m("gaussian_blobs", "n = 2048, inputs = 16, classes = 4")
-_DIGITS = _m("digit_images", "n = 1536")
+_DIGITS = _m("font_digits", "n = 1536")
 _TEXT = _m("markov_text", "n = 1024, seq_len = 32, vocab = 24")
 _REV = _m("token_reversal", "n = 2048, seq_len = 12, vocab = 16")
 _MOTIFS = _m("motif_tokens", "n = 1536, seq_len = 16, vocab = 12")
-_HE12 = _m("build_he_mlp", "inputs = 16, width = 64, depth = 12, outputs = 4")
-_HE8 = _m("build_he_mlp", "inputs = 16, width = 96, depth = 8, outputs = 4")
-_LENET = _m("build_digit_cnn", "channels = 8, classes = 10")
+_HE12 = _m("build_kaiming_relu_mlp", "inputs = 16, width = 64, depth = 12, outputs = 4")
+_HE8 = _m("build_kaiming_relu_mlp", "inputs = 16, width = 96, depth = 8, outputs = 4")
+_LENET = _m("build_lenet8", "channels = 8, classes = 10")
 _RESNET = _m("build_res_cnn", "channels = 8, classes = 10, blocks = 2")
 _LSTM = _m("build_char_rnn", 'vocab = 24, hidden = 64, cell = "lstm"')
 _GRU = _m("build_char_rnn", 'vocab = 24, hidden = 64, cell = "gru"')

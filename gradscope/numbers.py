@@ -27,3 +27,11 @@ def number_text(value: object, spec: str = ".4g", *, nonfinite: tuple[str, str, 
     if math.isinf(value):
         return nonfinite[1] if value > 0 else nonfinite[2]
     return format(value, spec)
+
+
+def ratio_text(value: object, spec: str = ".2f") -> str:
+    """A ratio or factor ("12.50x", "x1.27 per step"): `spec` while it reads well, 3 significant digits with an
+    exponent from 1e4 on (`3.5e+32`, never `350199766594766427270970131611648.00`)."""
+    if isinstance(value, numbers.Real) and math.isfinite(value) and abs(value) >= 1e4:
+        return format(float(value), ".3g")
+    return number_text(value, spec)

@@ -279,7 +279,7 @@ def test_without_lightning_one_line_names_the_extra():
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1] == (
         "ImportError: gradscope.integrations.lightning needs lightning.pytorch or pytorch_lightning, which is not "
-        "installed (fix: pip install 'gradscope[lightning]')")
+        "installed (fix: pip install 'torch-gradscope[lightning]')")
 
 
 def guarded_plain_loop(data: list, *, lr: float, steps: int, linear: bool) -> gradscope.Guard:

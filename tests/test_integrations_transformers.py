@@ -195,7 +195,7 @@ def test_without_transformers_one_line_names_the_extra():
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1] == (
         "ImportError: gradscope.integrations.transformers needs transformers, which is not installed "
-        "(fix: pip install 'gradscope[transformers]')")
+        "(fix: pip install 'torch-gradscope[transformers]')")
 
 
 @pytest.mark.parametrize("max_grad_norm", [0.0, 1.0])

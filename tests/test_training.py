@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from gradscope.config.load import ClipConfig, load_config
-from gradscope.drivers import loop as training
 from gradscope.drivers.loop import train
+from gradscope.record import locate
 from gradscope.record.locate import Location
 
 REL = 1e-5
@@ -381,7 +381,7 @@ def test_locating_replays_dropout_without_disturbing_later_steps(run, monkeypatc
         calls.append(args)
         return Location("unknown")
 
-    monkeypatch.setattr(training, "locate_nonfinite", no_replay)
+    monkeypatch.setattr(locate, "locate_nonfinite", no_replay)
     plain = run(text)
     assert len(calls) == 1  # the run without the replay reached the bad step once, and skipped the replay
     loss = {s.kind.value: s for s in located.diagnosis.symptoms}["nonfinite_loss"]

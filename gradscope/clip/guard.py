@@ -49,6 +49,7 @@ from torch import nn
 
 from gradscope.diagnose.symptoms._stats import log_fit
 from gradscope.monitor.monitor import Monitor, StepStats
+from gradscope.numbers import ratio_text
 
 WINDOW = 32  # recent norms (and losses) the robust levels are taken over
 MIN_HISTORY = 3  # finite norms needed before a spike can be judged; losses that set the starting level
@@ -344,7 +345,8 @@ class Guard:
             fit = log_fit(raw[-window:])
             if fit.slope < math.log(2) / GROWTH_MAX_DOUBLING or fit.r2 < GROWTH_MIN_R2:
                 continue
-            why = (f"gradient norm grows exponentially (x{fit.factor_per_step:.2f} per step over {window} steps, "
+            why = (f"gradient norm grows exponentially (x{ratio_text(fit.factor_per_step)} per step over {window} "
+                   f"steps, "
                    f"R^2 {fit.r2:.2f}), now {raw[-1] / level:.3g}x its level {level:.3g} before the climb")
             hold = GROWTH_HOLD * level
             if self.threshold is None or hold < self.threshold:

@@ -8,7 +8,13 @@ from typing import Annotated
 
 import typer
 
-from gradscope.commands.common import default_run_dir, progress_bar, resolve_config, stdout_to_stderr
+from gradscope.commands.common import (
+    default_run_dir,
+    progress_bar,
+    report_output,
+    resolve_config,
+    stdout_to_stderr,
+)
 from gradscope.commands.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_SYMPTOMS, check_fail_on, fails, handled
 from gradscope.commands.options import (
     DebugOpt,
@@ -78,6 +84,7 @@ def compare(
     with handled(debug):
         check_fail_on(fail_on)
         from gradscope.report.compare_console import print_comparison
+        from gradscope.report.console import report_console
         from gradscope.report.export import dumps
         from gradscope.trials import compare as lib
 
@@ -90,7 +97,7 @@ def compare(
             if given:
                 raise ConfigError(f"{given[0]} reruns a config and cannot be used with recorded run folders "
                                   "(fix: pass the config instead, or drop the option)")
-            with stdout_to_stderr(as_json):
+            with stdout_to_stderr():
                 result = lib.compare_recorded(recorded, default_run_dir("compare", out), plots=plots)
             for note in result.notes:
                 typer.echo(f"Note: {note}", err=True)
@@ -100,7 +107,7 @@ def compare(
             changed = [lib.ConfigChange(changes, resolve_config(config_path, sample, [*(overrides or []), *changes],
                                                                 steps), i)
                        for i, changes in enumerate((lib.split_changes(t) for t in tries or []), start=1)]
-            with stdout_to_stderr(as_json):
+            with stdout_to_stderr():
                 result = lib.compare_config(
                     cfg, default_run_dir(f"{cfg.name}-compare", out), clips, steps=steps, tries=changed,
                     recommend_mode=mode if recommended else None, plots=plots,
@@ -110,10 +117,11 @@ def compare(
 
             write_junit(junit, "compare", [JUnitCase(run.label, run.diagnosis, judged=i > 0)
                                            for i, run in enumerate(result.runs)], fail_on)
-        if as_json:
-            typer.echo(dumps(result.to_dict()))
-        else:
-            print_comparison(result)
+        with report_output():
+            if as_json:
+                typer.echo(dumps(result.to_dict()))
+            else:
+                print_comparison(result, report_console())
         if result.interrupted:
             raise typer.Exit(EXIT_INTERRUPTED)
         failed = any(fails(run.rank, fail_on) for run in result.compared)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gradscope.clip.setting import Clip
 from gradscope.errors import ConfigError, did_you_mean
 
 CONFIG_NAME = "gradscope.toml"
@@ -104,6 +105,14 @@ class ClipConfig:
         if self.adaptive:
             return "adaptive clipping"
         return "no clipping"
+
+    def setting(self) -> Clip | None:
+        """The clip as the recorder applies it (None: no clipping)."""
+        if self.norm is not None:
+            return Clip("norm", self.norm)
+        if self.value is not None:
+            return Clip("value", self.value)
+        return Clip("adaptive") if self.adaptive else None
 
 
 @dataclass(frozen=True)

@@ -102,10 +102,11 @@ def replay_model(model: Any, parallel: str) -> Any:
     return unwrap(model) if parallel == "ddp" else model
 
 
-def rank_slice(batch: Any, world: int, where: str = "the batch") -> Any:
+def rank_slice(batch: Any, world: int, batch_size_at: str = "[data] batch_size") -> Any:
     """This rank's part of `batch`: every tensor in it (tuples, lists and dicts walked) cut along its first
     dimension into `world` equal parts; anything else as it is. A first dimension that does not divide is an
-    error: uneven parts would weight the ranks' samples unequally and change the numbers."""
+    error (naming `batch_size_at`, where the user sets it): uneven parts would weight the ranks' samples
+    unequally and change the numbers."""
     if world == 1:
         return batch
     import torch
@@ -117,8 +118,8 @@ def rank_slice(batch: Any, world: int, where: str = "the batch") -> Any:
             size = value.shape[0]
             if size % world:
                 even = max(world, size // world * world)
-                raise ConfigError(f"{where}: a batch of {size} does not split across {world} ranks (fix: a batch "
-                                  f"size divisible by {world}, e.g. [data] batch_size = {even})")
+                raise ConfigError(f"a batch of {size} does not split across {world} ranks (fix: a batch size "
+                                  f"divisible by {world}, e.g. {even}, in {batch_size_at})")
             part = size // world
             return value[index * part:(index + 1) * part]
         if isinstance(value, tuple | list):

@@ -21,18 +21,19 @@ if TYPE_CHECKING:
 
 
 @contextlib.contextmanager
-def replaying(model: nn.Module, rng_state: dict[str, Any]) -> Iterator[None]:
-    """Inside: the RNG as it was before the step (`rng_state`) and no gradients; afterwards the gradients,
-    buffers and RNG of the run as they were."""
+def replaying(model: nn.Module, rng_state: dict[str, Any] | None) -> Iterator[None]:
+    """Inside: the RNG as it was before the step (`rng_state`; None: as it is now) and no gradients; afterwards
+    the gradients, buffers and RNG of the run as they were."""
     params = [p for p in model.parameters() if p.requires_grad]
     saved_grads = [p.grad for p in params]
     saved_buffers = {n: b.detach().clone() for n, b in model.named_buffers()}
     devices = [d.index for d in {p.device for p in params} if d.type == "cuda"]
     try:
         with torch.random.fork_rng(devices=devices):
-            torch.set_rng_state(rng_state["cpu"])
-            if rng_state.get("cuda") is not None:
-                torch.cuda.set_rng_state_all(rng_state["cuda"])
+            if rng_state is not None:
+                torch.set_rng_state(rng_state["cpu"])
+                if rng_state.get("cuda") is not None:
+                    torch.cuda.set_rng_state_all(rng_state["cuda"])
             for p in params:
                 p.grad = None
             with torch.enable_grad():

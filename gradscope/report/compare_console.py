@@ -1,4 +1,4 @@
-"""The human report of `gradscope compare` on stderr: the runs side by side, then the conclusion."""
+"""The human report of `gradscope compare` (on stdout): the runs side by side, then the conclusion."""
 
 from __future__ import annotations
 

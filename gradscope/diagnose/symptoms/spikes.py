@@ -16,13 +16,14 @@ import numpy as np
 from gradscope.diagnose.symptoms._stats import MAD_TO_SIGMA
 from gradscope.diagnose.symptoms.base import NO_CONTEXT, Context, Detector, Kind, Severity, Symptom
 from gradscope.diagnose.symptoms.thresholds import DEFAULT, Thresholds
+from gradscope.numbers import ratio_text
 from gradscope.trace.trace import Trace
 
 MAX_LISTED = 10  # spike steps listed in the evidence
 
 
 def _evidence_line(ev: dict) -> str:
-    return f"{ev['count']} spike(s), first {ev['ratio']:.1f}x the recent median"
+    return f"{ev['count']} spike(s), first {ratio_text(ev['ratio'], '.1f')}x the recent median"
 
 
 GRADIENT_SPIKE = Kind("gradient_spike", "Single steps with gradients far above normal: each can throw the weights "
@@ -85,8 +86,8 @@ def detect_gradient_spike(trace: Trace, thresholds: Thresholds = DEFAULT,
     worst = max(hits, key=lambda h: h[1])
     return [Symptom(
         GRADIENT_SPIKE, Severity.WARNING, step,
-        f"gradient norm spiked {ratio:.1f}x above its recent median at step {step}"
-        + (f" ({len(hits)} spikes, worst {worst[1]:.1f}x)" if len(hits) > 1 else ""),
+        f"gradient norm spiked {ratio_text(ratio, '.1f')}x above its recent median at step {step}"
+        + (f" ({len(hits)} spikes, worst {ratio_text(worst[1], '.1f')}x)" if len(hits) > 1 else ""),
         parameter=layer,
         evidence={"count": len(hits), "steps": [int(trace.steps[h[0]]) for h in hits[:MAX_LISTED]],
                   "ratio": ratio, "robust_z": score, "worst_ratio": worst[1],
@@ -108,7 +109,7 @@ def detect_loss_spike(trace: Trace, thresholds: Thresholds = DEFAULT, context: C
     step = int(trace.steps[first])
     return [Symptom(
         LOSS_SPIKE, Severity.WARNING, step,
-        f"loss spiked {ratio:.1f}x above its recent median at step {step}"
+        f"loss spiked {ratio_text(ratio, '.1f')}x above its recent median at step {step}"
         + (f" ({len(hits)} spikes)" if len(hits) > 1 else ""),
         evidence={"count": len(hits), "steps": [int(trace.steps[h[0]]) for h in hits[:MAX_LISTED]],
                   "ratio": ratio, "robust_z": score,

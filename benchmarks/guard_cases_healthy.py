@@ -137,7 +137,7 @@ SPECS: list[tuple[Case, str]] = [
            _HE8, _BLOBS, 64, _CE, 'name = "Adam"\nlr = 1e-3', 200, 203), "healthy"),
     (_case("h2_lenet_digits_momentum", "cnn", "LeNet-style CNN on 8x8 digits, SGD lr 0.05 momentum 0.9", _LENET,
            _DIGITS, 32, _CE, 'name = "SGD"\nlr = 0.05\nmomentum = 0.9', 200, 204), "healthy"),
-    (_case("h2_lenet_digits_sgd", "cnn", "LeNet-style CNN on 8x8 digits, SGD lr 0.1", _LENET, _DIGITS, 32, _CE,
+    (_case("h2_lenet_digits_sgd", "cnn", "LeNet-style CNN on 8x8 digits, SGD lr 0.2", _LENET, _DIGITS, 32, _CE,
            'name = "SGD"\nlr = 0.2', 250, 205), "healthy"),
     (_case("h2_lenet_digits_adam", "cnn", "LeNet-style CNN on 8x8 digits, Adam lr 3e-3", _LENET, _DIGITS, 32,
            _CE, 'name = "Adam"\nlr = 3e-3', 200, 206), "healthy"),

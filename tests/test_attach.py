@@ -173,12 +173,13 @@ def test_settings_travel_through_the_environment_and_commands_have_short_names()
     assert command_label(["./run_all"]) == "run_all"
 
 
-def test_ctrl_c_stops_the_whole_script_and_keeps_the_trace(tmp_path: Path) -> None:
+def test_ctrl_c_stops_the_whole_script_and_keeps_the_trace_and_json_stdout_holds_the_document(tmp_path: Path) -> None:
     pids = tmp_path / "pids"
     out = tmp_path / "run"
-    gradscope = subprocess.Popen([PYTHON, "-m", "gradscope", "diagnose", "--no-plots", "--out", str(out), "--",
-                                  PYTHON, str(SCRIPTS / "forever.py"), str(pids)], env=subprocess_env(),
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command = [PYTHON, "-m", "gradscope", "diagnose", "--json", "--no-plots", "--out", str(out), "--",
+               PYTHON, str(SCRIPTS / "forever.py"), str(pids)]
+    gradscope = subprocess.Popen(command, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         trace = out / "model" / "trace.csv"
@@ -186,8 +187,10 @@ def test_ctrl_c_stops_the_whole_script_and_keeps_the_trace(tmp_path: Path) -> No
             break
         time.sleep(0.2)
     gradscope.send_signal(signal.SIGINT)
-    _, err = gradscope.communicate(timeout=60)
+    document, err = gradscope.communicate(timeout=60)
     assert gradscope.returncode == 130, err
+    assert json.loads(document)["summary"]["stopped"] == "interrupted"  # stdout: the one JSON document
+    assert "training until stopped" in err  # the script's own output: on stderr
     assert len((out / "trace.csv").read_text().splitlines()) > 3  # kept, and diagnosed
     assert json.loads((out / "diagnosis.json").read_text())["summary"]["stopped"] == "interrupted"
     for pid in map(int, pids.read_text().split()):  # the script and its own helper process: both gone

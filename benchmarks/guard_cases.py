@@ -249,9 +249,10 @@ import guard_cases_blind  # noqa: E402
 import guard_cases_fresh  # noqa: E402
 import guard_cases_fresh2  # noqa: E402
 import guard_cases_fresh3  # noqa: E402
+import guard_cases_healthy  # noqa: E402
 
 for _module, _split in ((guard_cases_fresh, "FRESH3"), (guard_cases_fresh2, "FRESH4"), (guard_cases_fresh3, "FRESH5"),
-                        (guard_cases_blind, "BLIND6")):
+                        (guard_cases_blind, "BLIND6"), (guard_cases_healthy, "HEALTHY2")):
     globals().update(_module.FACTORIES)
     UNSTABLE += [c for c in getattr(_module, _split) if c.kind == "unstable"]
     HEALTHY += [c for c in getattr(_module, _split) if c.kind == "healthy"]

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from gradscope.clip.setting import THRESHOLD_MODES
 from gradscope.commands.common import (
     default_run_dir,
     progress_bar,
@@ -85,10 +86,10 @@ def compare(
         check_fail_on(fail_on)
         from gradscope.report.compare_console import print_comparison
         from gradscope.report.console import report_console
-        from gradscope.report.export import dumps
+        from gradscope.strict_json import dumps
         from gradscope.trials import compare as lib
 
-        if mode not in lib.CLIP_MODES:
+        if mode not in THRESHOLD_MODES:
             raise ConfigError(f"--mode {mode!r} is not a clip mode (fix: --mode norm or --mode value)")
         config_path, recorded = lib.split_paths(paths or [])
         if recorded:

@@ -71,7 +71,7 @@ def diagnose(
         cfg = resolve_config(config, sample, overrides, steps)
         from gradscope.drivers.loop import train
         from gradscope.report.console import print_diagnosis, report_console
-        from gradscope.report.export import dumps
+        from gradscope.strict_json import dumps
 
         run_dir = default_run_dir(cfg.name, out)
         with stdout_to_stderr(), progress_bar(not as_json, f"diagnose {cfg.name}") as progress:
@@ -88,7 +88,7 @@ def diagnose(
             user_code_failed(result.error, f"({recorded}: trace.csv, diagnosis.json)", debug=debug)
         if result.error is not None:
             raise result.error  # bad input found mid-run, or a full disk: one line and exit 2 (handled)
-        from gradscope.drivers.distributed import is_writer
+        from gradscope.ranks import is_writer
 
         if not is_writer():
             pass  # under torchrun rank 0 prints; every rank holds the same findings and exits with the same code

@@ -52,7 +52,7 @@ def recommend(
         cfg = resolve_config(config, sample, overrides, steps)
         if write and (sample is not None or cfg.path is None):
             raise ConfigError("--write needs a config file of yours (fix: pass CONFIG, not --sample)")
-        from gradscope.report.export import dumps
+        from gradscope.strict_json import dumps
         from gradscope.trials.recommend import recommend as run_recommend
 
         run_dir = default_run_dir(f"{cfg.name}-recommend", out)

@@ -24,7 +24,7 @@ from gradscope.record.op_overflow import OpOverflow, OverflowWatch, find_overflo
 from gradscope.record.replay import forward_backward, replaying
 
 if TYPE_CHECKING:
-    from gradscope.drivers.recipe import Recipe
+    from gradscope.record.recipe import Recipe
 
 
 @dataclass(frozen=True)
@@ -175,8 +175,3 @@ class ForwardReplays:
     def overflow(self) -> OpOverflow | None:
         return None  # the op-level check needs the loss and backward too
 
-
-def rng_snapshot(device: torch.device) -> dict[str, Any]:
-    """The RNG state before a step's forward, so the step can be replayed exactly (dropout included)."""
-    return {"cpu": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else None}

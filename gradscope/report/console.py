@@ -61,8 +61,8 @@ def print_diagnosis(diagnosis: Diagnosis, console: Console | None = None, *, com
     if diagnosis.label:
         header.append(f"  {diagnosis.label}", style="dim")
     console.print(header)
-    ran = f"{diagnosis.steps_completed} of {s.get('steps_requested') or diagnosis.steps_completed} steps"
-    ran += STOPPED_NOTE[StopReason(s.get("stopped") or StopReason.COMPLETED)]
+    ran = f"{diagnosis.steps_completed} of {s.steps_requested or diagnosis.steps_completed} steps"
+    ran += STOPPED_NOTE[StopReason(s.stopped or StopReason.COMPLETED)]
     verdict = Text("verdict: ")
     verdict.append(diagnosis.verdict.upper(), style=STYLE[diagnosis.verdict])
     verdict.append(f"  {ran}")
@@ -90,11 +90,11 @@ def print_diagnosis(diagnosis: Diagnosis, console: Console | None = None, *, com
         console.print("No symptoms: loss, gradients and weights stayed finite and well-behaved.")
     console.print()
     console.print(Text(
-        f"loss {number_text(s.get('initial_loss'))} -> {number_text(s.get('final_loss'))} "
-        f"(best {number_text(s.get('best_loss'))}); "
-        f"grad norm median {number_text(s.get('median_grad_norm'))}, max {number_text(s.get('max_grad_norm'))}"
-        + (f"; clipped {s['clipped_fraction']:.0%} of steps" if s.get("clip") else "")
-        + (f"; {s['amp_skipped_steps']} AMP-skipped steps" if s.get("amp_skipped_steps") else "")))
+        f"loss {number_text(s.initial_loss)} -> {number_text(s.final_loss)} "
+        f"(best {number_text(s.best_loss)}); "
+        f"grad norm median {number_text(s.median_grad_norm)}, max {number_text(s.max_grad_norm)}"
+        + (f"; clipped {s.clipped_fraction:.0%} of steps" if s.clip else "")
+        + (f"; {s.amp_skipped_steps} AMP-skipped steps" if s.amp_skipped_steps else "")))
     if command_hint and diagnosis.verdict != "healthy" and _clip_may_help(diagnosis):
         console.print(Text(f"next: {command_hint}", style="bold"))
     if diagnosis.run_dir:

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gradscope.config.load import ClipConfig, Config
+from gradscope.clip.setting import Clip
+from gradscope.config.load import Config
 from gradscope.diagnose.symptoms.catalogue import SymptomKind
 from gradscope.errors import GradscopeError, UserCodeError
 from gradscope.numbers import WORD, number_text
@@ -156,14 +157,12 @@ def candidate_thresholds(stats: dict[str, Any]) -> list[float]:
     return sorted({float(f"{g:.3g}") for g in grid})
 
 
-def _clip(mode: str, threshold: float | None) -> ClipConfig:
-    if threshold is None:
-        return ClipConfig()
-    return ClipConfig(norm=threshold) if mode == "norm" else ClipConfig(value=threshold)
+def _clip(mode: str, threshold: float | None) -> Clip | None:
+    return None if threshold is None else Clip(mode, threshold)
 
 
 def _label(mode: str, threshold: float | None) -> str:
-    return "unclipped" if threshold is None else f"clip-{mode}-{threshold:.3g}"
+    return "unclipped" if threshold is None else Clip(mode, threshold).folder  # thresholds have 3 digits
 
 
 def _measure(trial: Trial) -> None:
@@ -210,7 +209,7 @@ def _search(config: Config, run_dir: Path, mode: str, budget: float, steps: int 
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
     total = steps or config.run.steps
-    config = replace(config, run=replace(config.run, steps=total), clip=ClipConfig())
+    config = replace(config, run=replace(config.run, steps=total), clip=None)
     budget_steps = int(budget * total)
     run_dir = prepare_run_folder(Path(run_dir), keep=[config.path])  # an earlier recommend's trials are not ours
     spent = 0
@@ -228,8 +227,8 @@ def _search(config: Config, run_dir: Path, mode: str, budget: float, steps: int 
 
     def start(threshold: float | None, cfg: Config = config, label: str | None = None) -> Trial:
         name = label or _label(mode, threshold)
-        trial = Trial(threshold, TrainingSession(cfg, run_dir / name, steps=total, clip=_clip(mode, threshold),
-                                                 label=name))
+        trial = Trial(threshold, TrainingSession(replace(cfg, clip=_clip(mode, threshold)), run_dir / name,
+                                                 steps=total, label=name))
         started.append(trial.session)
         return trial
 
@@ -500,12 +499,17 @@ def _predicted_fraction(trace: Trace, mode: str, threshold: float, stable_steps:
 
 def _why(winner: Trial, finalists: list[Trial], total: int) -> str:
     others = [t for t in finalists if t is not winner]
-    parts = [f"{_label('x', winner.threshold)} had the lowest late loss at {total} steps ({_fmt(winner.late_loss)})"]
+    parts = [f"{_threshold_text(winner.threshold)} had the lowest late loss at {total} steps "
+             f"({_fmt(winner.late_loss)})"]
     for t in others:
-        parts.append(f"{'unclipped' if t.threshold is None else f'{t.threshold:.3g}'}: {_fmt(t.late_loss)}"
+        parts.append(f"{_threshold_text(t.threshold)}: {_fmt(t.late_loss)}"
                      + (f" (non-finite at step {t.first_nonfinite_step})" if t.first_nonfinite_step is not None
                         else ""))
-    return "; ".join(parts).replace("clip-x-", "")
+    return "; ".join(parts)
+
+
+def _threshold_text(threshold: float | None) -> str:
+    return "unclipped" if threshold is None else f"{threshold:.3g}"
 
 
 def _fmt(value: float) -> str:

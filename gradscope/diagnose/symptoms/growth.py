@@ -14,13 +14,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-from gradscope.diagnose.symptoms._stats import LogFit, log_fit
 from gradscope.diagnose.symptoms.base import NO_CONTEXT, Context, Detector, Kind, Severity, Symptom
 from gradscope.diagnose.symptoms.thresholds import DEFAULT, Thresholds
-from gradscope.numbers import number_text, ratio_text
+from gradscope.numbers import FLOAT32_MAX, number_text, ratio_text
+from gradscope.stats import LogFit, log_fit
 from gradscope.trace.trace import Trace, first_nonfinite_step
-
-FLOAT32_MAX = 3.4028234663852886e38
 
 EXPLODING_GRADIENT = Kind(
     "exploding_gradient",
@@ -49,7 +47,6 @@ def find_growth(values: np.ndarray, *, max_doubling: float, min_growth: float, m
     if len(series) < min(windows):
         return None
     baseline = float(np.median(series[:baseline_steps]))
-    min_slope = math.log(2) / max_doubling
     for t in range(min(windows) - 1, len(series)):
         if series[t] < min_growth * baseline:
             continue
@@ -58,7 +55,7 @@ def find_growth(values: np.ndarray, *, max_doubling: float, min_growth: float, m
                 break
             values_in = series[t - window + 1: t + 1]
             fit = log_fit(values_in)
-            if fit.slope >= min_slope and fit.r2 >= min_r2 and (accept is None or accept(values_in)):
+            if fit.grows(max_doubling, min_r2) and (accept is None or accept(values_in)):
                 return t, t - window + 1, fit
     return None
 

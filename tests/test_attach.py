@@ -54,7 +54,7 @@ def test_each_row_is_the_scripts_own_step(tmp_path: Path, script: str, clip: flo
     if clip is not None:  # `clipped` where the script's own clip engaged
         clipped = [int(math.isfinite(r["grad_norm"]) and r["grad_norm"] > clip) for r in expected]
         assert run.trace.column("clipped").tolist() == clipped
-        assert run.diagnosis.summary["clip"] == {"mode": "norm", "threshold": clip}
+        assert run.diagnosis.summary.clip == {"mode": "norm", "threshold": clip}
     if script == "amp_fp16.py":  # the GradScaler's skipped steps are rows, flagged, not findings
         skipped = [int(not math.isfinite(r["grad_norm"])) for r in expected]
         assert run.trace.column("amp_skipped").tolist() == skipped and sum(skipped) >= 1
@@ -79,7 +79,7 @@ def test_a_gan_is_one_run_per_optimizer_named_by_the_script_and_steps_stops_it(t
     expected = json.loads(log.read_text())  # the script logs after each step: the third step's never comes
     for run in result.runs:
         assert run.run_dir == tmp_path / "run" / run.label
-        assert len(run.trace) == 3 and run.diagnosis.summary["steps_requested"] == 3
+        assert len(run.trace) == 3 and run.diagnosis.summary.steps_requested == 3
         _same(run.trace, expected[run.label])
     assert result.stop is StopReason.COMPLETED
     document = result.document()
@@ -103,7 +103,7 @@ def test_where_it_went_nonfinite_is_named_by_a_second_run(tmp_path: Path) -> Non
     event = next(e for e in run.trace.info.events if e.kind == "nonfinite_loss")
     assert event.module == "1" and event.stage == "forward" and "Scale" in event.detail
     assert event.op["op"] == "aten.exp"
-    assert run.diagnosis.summary["first_nonfinite_step"] == event.step
+    assert run.diagnosis.summary.first_nonfinite_step == event.step
 
 
 def test_the_scripts_failures_are_exit_3_with_what_was_recorded(tmp_path: Path) -> None:
@@ -140,11 +140,11 @@ def test_a_trials_clip_replaces_the_scripts_own_or_goes_before_the_step(tmp_path
     norms = [r["grad_norm"] for r in json.loads(log.read_text())]  # what the script's clip returned: pre-clip
     assert run.trace.grad_norm.tolist() == pytest.approx(norms, rel=RTOL)
     assert run.trace.column("clipped").tolist() == [int(n > 0.3) for n in norms]
-    assert run.diagnosis.summary["clip"] == {"mode": "norm", "threshold": 0.3}
+    assert run.diagnosis.summary.clip == {"mode": "norm", "threshold": 0.3}
     guarded = record_command([PYTHON, str(SCRIPTS / "sgd_mlp.py"), str(tmp_path / "log2.json")],
                              tmp_path / "adaptive", clip=Clip("adaptive"), plots=False)
     (run,) = guarded.runs
-    assert run.diagnosis.summary["clip"]["mode"] == "adaptive"
+    assert run.diagnosis.summary.clip["mode"] == "adaptive"
     assert run.trace.column("clipped")[0] == 1  # the guard's start ramp clips the first update
 
 
@@ -173,12 +173,13 @@ def test_settings_travel_through_the_environment_and_commands_have_short_names()
     assert command_label(["./run_all"]) == "run_all"
 
 
-def test_ctrl_c_stops_the_whole_script_and_keeps_the_trace(tmp_path: Path) -> None:
+def test_ctrl_c_stops_the_whole_script_and_keeps_the_trace_and_json_stdout_holds_the_document(tmp_path: Path) -> None:
     pids = tmp_path / "pids"
     out = tmp_path / "run"
-    gradscope = subprocess.Popen([PYTHON, "-m", "gradscope", "diagnose", "--no-plots", "--out", str(out), "--",
-                                  PYTHON, str(SCRIPTS / "forever.py"), str(pids)], env=subprocess_env(),
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command = [PYTHON, "-m", "gradscope", "diagnose", "--json", "--no-plots", "--out", str(out), "--",
+               PYTHON, str(SCRIPTS / "forever.py"), str(pids)]
+    gradscope = subprocess.Popen(command, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         trace = out / "model" / "trace.csv"
@@ -186,8 +187,10 @@ def test_ctrl_c_stops_the_whole_script_and_keeps_the_trace(tmp_path: Path) -> No
             break
         time.sleep(0.2)
     gradscope.send_signal(signal.SIGINT)
-    _, err = gradscope.communicate(timeout=60)
+    document, err = gradscope.communicate(timeout=60)
     assert gradscope.returncode == 130, err
+    assert json.loads(document)["summary"]["stopped"] == "interrupted"  # stdout: the one JSON document
+    assert "training until stopped" in err  # the script's own output: on stderr
     assert len((out / "trace.csv").read_text().splitlines()) > 3  # kept, and diagnosed
     assert json.loads((out / "diagnosis.json").read_text())["summary"]["stopped"] == "interrupted"
     for pid in map(int, pids.read_text().split()):  # the script and its own helper process: both gone

@@ -21,9 +21,9 @@ from gradscope.attach.control import tell
 from gradscope.attach.naming import find_module, find_trained_module, monitored_model
 from gradscope.attach.settings import Settings
 from gradscope.clip.setting import Clip
-from gradscope.drivers.distributed import is_writer
 from gradscope.monitor.monitor import StepStats
 from gradscope.monitor.param_names import trainable_parameters
+from gradscope.ranks import is_writer
 from gradscope.trace.run_folder import RUN_FILE, write_json_atomic
 from gradscope.trace.trace import StopReason
 

@@ -135,6 +135,7 @@ def _move_up(folder: Path, run_dir: Path) -> Path:
 def _finish(label: str, folder: Path, stop: StopReason, steps: int | None, located: dict[str, Any] | None,
             plots: bool) -> ScriptRun:
     from gradscope.diagnose.diagnosis import diagnose_trace
+    from gradscope.record.plots import write_run_plots
     from gradscope.sources.run_reader import read_run
 
     trace = read_run(folder).trace
@@ -142,7 +143,8 @@ def _finish(label: str, folder: Path, stop: StopReason, steps: int | None, locat
     info.stopped, info.label, info.steps_requested = stop, label, steps
     if located is not None:
         _place(info, located)
-    diagnosis = finish_run_folder(folder, trace, diagnose_trace(trace, label=label, run_dir=folder), plots=plots)
+    diagnosis = finish_run_folder(folder, trace, diagnose_trace(trace, label=label, run_dir=folder),
+                                  plots=write_run_plots if plots else None)
     return ScriptRun(label, trace, diagnosis, folder)
 
 

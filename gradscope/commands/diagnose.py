@@ -130,7 +130,7 @@ def _diagnose_command(command: list[str], config: Path | None, sample: str | Non
     from gradscope.attach import command_label
     from gradscope.attach.session import record_command
     from gradscope.report.console import print_diagnosis, report_console
-    from gradscope.report.export import dumps
+    from gradscope.strict_json import dumps
 
     label = command_label(command)
     run_dir = default_run_dir(Path(label).stem or "command", out)

@@ -9,6 +9,7 @@ from torch import nn
 helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
 with open(sys.argv[1], "w") as f:
     f.write(f"{__import__('os').getpid()} {helper.pid}\n")
+print("training until stopped", flush=True)  # the script's own stdout: gradscope's stderr
 model = nn.Linear(4, 1)
 optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
 while True:

@@ -425,11 +425,9 @@ def image_classes(n: int = 1024, size: int = 12, classes: int = 4, noise: float 
 # ------------------------------------------------------------------------------------------------------------
 # Cases
 
-# deep_fine: a run that trains well whose early layers get far smaller gradients than its late ones: healthy, the
-# depth ratio reported as information only (a vanishing_gradient symptom of severity info).
-EXPECTED = ("explode", "growth", "broken", "unstable", "early", "vanish", "stalled", "fine", "deep_fine")
+EXPECTED = ("explode", "growth", "broken", "unstable", "early", "vanish", "stalled", "fine")
 VERDICT_OF = {"explode": "critical", "growth": "critical", "broken": "critical", "unstable": "warning",
-              "early": "warning", "vanish": "warning", "stalled": "critical", "fine": "healthy", "deep_fine": "healthy"}
+              "early": "warning", "vanish": "warning", "stalled": "critical", "fine": "healthy"}
 
 
 @dataclass(frozen=True)

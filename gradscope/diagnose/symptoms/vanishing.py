@@ -16,6 +16,7 @@ from gradscope.diagnose.symptoms._stats import finite_prefix
 from gradscope.diagnose.symptoms.base import NO_CONTEXT, Context, Detector, Kind, Severity, Symptom
 from gradscope.diagnose.symptoms.thresholds import DEFAULT, Thresholds
 from gradscope.numbers import number_text
+from gradscope.trace.measures import Measure
 from gradscope.trace.trace import Trace, first_nonfinite_step
 
 JUMP_BEFORE_DEATH = 10.0  # a gradient norm this far above step 0's before units died: the updates killed them
@@ -35,7 +36,7 @@ def _evidence_line(ev: dict) -> str:
 
 VANISHING_GRADIENT = Kind(
     "vanishing_gradient", "Gradients shrink to nothing before they reach the early layers, which stop learning.",
-    _evidence_line, clipping_may_help=False)
+    _evidence_line, clipping_may_help=False, needs=(Measure.PARAM_GRAD_NORMS,))
 
 
 def detect_vanishing_gradient(trace: Trace, thresholds: Thresholds = DEFAULT,

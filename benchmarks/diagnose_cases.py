@@ -612,6 +612,15 @@ CASES: list[Case] = [
           model='build_mlp, { inputs = 16, width = 64, depth = 8, outputs = 4, init = "kaiming" }',
           data="blobs, { n = 2048, spread = 0.5 }", loss="CrossEntropyLoss",
           optimizer='name = "SGD"\nlr = 0.02', steps=300, seed=4, batch_size=32),
+    _case("mlp_sigmoid8_wide_bf16", "feed-forward", "fine",
+          "8-layer sigmoid MLP of width 256 (Glorot init) under bf16 on well-separated 10-class blobs; Adam lr 3e-3: "
+          "the first weight matrix gets ~7e-3 of the last one's gradient, and it trains well all the same "
+          "(2.39 -> 0.05; issue 22: a depth ratio in a run that trains well is information)",
+          model='build_mlp, { inputs = 32, width = 256, depth = 8, outputs = 10, activation = "sigmoid", '
+                'init = "xavier" }',
+          data="blobs, { n = 2048, inputs = 32, classes = 10, spread = 3.0 }", loss="CrossEntropyLoss",
+          optimizer='name = "Adam"\nlr = 0.003', steps=150, seed=0, batch_size=64, precision="bf16",
+          also=("ratio",)),
     _case("mlp_gelu_ln_dropout_adamw", "feed-forward", "fine",
           "10-layer GELU MLP with LayerNorm and dropout 0.1; AdamW lr 1e-3, batches of 64",
           model='build_mlp, { inputs = 16, width = 64, depth = 10, outputs = 4, activation = "gelu", '

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,12 +40,17 @@ if TYPE_CHECKING:
 
 BASELINE = "baseline"
 
-# What a compared run did relative to the baseline (the `outcome` field of the JSON).
-FIXED = "fixed"  # the baseline had findings (warning or critical), this run has none
-HELPED = "helped"  # a lower verdict than the baseline, but not healthy
-NO_HELP = "no_help"  # the same verdict (or worse) as an unhealthy baseline
-WORSE = "worse"  # the baseline is healthy and this run is not
-HEALTHY = "healthy"  # both healthy
+class Outcome(StrEnum):
+    """What a compared run did relative to the baseline (the `outcome` field of the JSON)."""
+
+    FIXED = "fixed"  # the baseline had findings (warning or critical), this run has none
+    HELPED = "helped"  # a lower verdict than the baseline, but not healthy
+    NO_HELP = "no_help"  # the same verdict (or worse) as an unhealthy baseline
+    WORSE = "worse"  # the baseline is healthy and this run is not
+    HEALTHY = "healthy"  # both healthy
+
+
+FIXED, HELPED, NO_HELP, WORSE, HEALTHY = Outcome
 
 
 @dataclass(frozen=True)
@@ -89,7 +95,7 @@ class ComparedRun:
     diagnosis: Diagnosis
     summary: Summary  # final/best loss, grad norms, clipped fraction, ...
     run_dir: Path
-    outcome: str | None = None  # against the baseline (FIXED, HELPED, ...); None for the baseline itself
+    outcome: Outcome | None = None  # against the baseline; None for the baseline itself
 
     @property
     def verdict(self) -> str:
@@ -371,7 +377,7 @@ def write_plots(runs: Sequence[ComparedRun], run_dir: Path) -> list[Path]:
 
 
 # -- judging ------------------------------------------------------------------------------------------------
-def outcome(base: ComparedRun, run: ComparedRun) -> str:
+def outcome(base: ComparedRun, run: ComparedRun) -> Outcome:
     """What `run` did relative to `base`, by verdict: FIXED, HELPED, NO_HELP, WORSE or HEALTHY."""
     if base.rank == 0:
         return HEALTHY if run.rank == 0 else WORSE

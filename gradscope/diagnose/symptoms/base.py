@@ -77,3 +77,9 @@ class Detector:
 
 
 NO_CONTEXT = Context()
+
+
+def op_module_text(module: str | None, module_type: str | None) -> str | None:
+    """How reports name the module an op ran in (an `OpOverflow`, or an event's `op`): "module net.1 (RMSNorm)",
+    "module (the model) (Net)" for the root; None when it ran outside every module (the loss)."""
+    return None if module is None else f"module {module or '(the model)'} ({module_type})"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gradscope.diagnose.symptoms.base import NO_CONTEXT, Context, Detector, Kind, Severity, Symptom
+from gradscope.diagnose.symptoms.base import NO_CONTEXT, Context, Detector, Kind, Severity, Symptom, op_module_text
 from gradscope.diagnose.symptoms.thresholds import DEFAULT, Thresholds
 from gradscope.numbers import number_text
 from gradscope.stats import edge_levels, finite_prefix
@@ -41,8 +41,7 @@ def detect_activation_overflow(trace: Trace, thresholds: Thresholds = DEFAULT,
     start, late = _start_and_end(trace, thresholds)
     improvement = (start - late) / abs(start) if start else 0.0
     stalled = improvement < thresholds.overflow_stall_improvement
-    module = op.get("module")
-    where = f"module {module or '(the model)'} ({op.get('module_type')})" if module is not None else "the loss"
+    where = op_module_text(op.get("module"), op.get("module_type")) or "the loss"
     count = int(op.get("inf") or 0) + int(op.get("nan") or 0)
     trained = (f"the run stalled with it: loss {number_text(start)} -> {number_text(late)} ({-improvement:+.0%})"
                if stalled else "the loss and gradients stay finite and the GradScaler skips nothing")

@@ -35,9 +35,10 @@ def detect_norm_overflow(trace: Trace, thresholds: Thresholds = DEFAULT,
     norm = float(trace.grad_norm[first])
     before = trace.grad_norm[:first]
     finite_before = before[np.isfinite(before)]
+    dtype = trace.info.grad_dtype  # float32, or float64 for a float64 model (whose clip_grad_norm_ is float64)
     return [Symptom(
         NORM_OVERFLOW, Severity.CRITICAL, step,
-        f"the global gradient norm overflowed float32 at step {step} ({number_text(norm)}, every element still "
+        f"the global gradient norm overflowed {dtype} at step {step} ({number_text(norm)}, every element still "
         f"finite): clip_grad_norm_ returns inf there and zeroes the gradients",
         parameter=_largest(trace, step),
         evidence={"grad_norm": norm, "float32_limit": FLOAT32_NORM_MAX, "overflow_steps": len(flagged),

@@ -6,7 +6,9 @@ diagnosis of the trace read, apart.
 
 The run is synthetic (a noisy falling loss, log-normal gradient norms, a warm-up then cosine lr, a few NaN and
 inf), written by each format's real writer (`log_writers.py`: pandas for the CSV, which writes NaN as an empty
-cell). Times are wall-clock medians over the repeats, in the same process after one warm-up read.
+cell). Times are medians over the repeats, in the same process after one warm-up read: wall clock, and the
+process's CPU time (which leaves out the time other processes held the cores: on a shared machine the steadier
+figure; pandas' reader may use more than one thread).
 """
 
 from __future__ import annotations
@@ -62,7 +64,8 @@ def main() -> None:
 
     writers = dict(WRITERS, csv=write_csv_pandas)
     root = Path(tempfile.mkdtemp(prefix="log_read-"))
-    print(f"{'format':<15}{'rows':>10}{'file MB':>9}{'write s':>9}{'read s':>8}{'rows/s':>12}{'diagnose s':>12}")
+    print(f"{'format':<15}{'rows':>10}{'file MB':>9}{'write s':>9}{'read s':>8}{'read cpu s':>11}{'rows/cpu s':>12}"
+          f"{'diagnose cpu s':>15}")
     for fmt in args.formats.split(","):
         n = args.tb_rows if fmt == "tensorboard" else args.rows
         rows = synthetic(n)
@@ -72,18 +75,19 @@ def main() -> None:
         size = sum(p.stat().st_size for p in (path.parent.rglob("*") if path.is_file() else path.rglob("*"))
                    if p.is_file()) / 1e6
         read_log(path)  # warm-up: imports, caches
-        times = []
+        times, cpu = [], []
         for _ in range(args.repeats):
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.process_time()
             reading = read_log(path)
             times.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - started_cpu)
         assert len(reading.trace) == n, (fmt, len(reading.trace))
-        started = time.perf_counter()
+        started_cpu = time.process_time()
         diagnose_reading(reading)
-        diagnosed = time.perf_counter() - started
-        read = statistics.median(times)
-        print(f"{fmt:<15}{n:>10,}{size:>9.1f}{wrote:>9.1f}{read:>8.2f}{n / read:>12,.0f}{diagnosed:>12.1f}",
-              flush=True)
+        diagnosed = time.process_time() - started_cpu
+        read, read_cpu = statistics.median(times), statistics.median(cpu)
+        print(f"{fmt:<15}{n:>10,}{size:>9.1f}{wrote:>9.1f}{read:>8.2f}{read_cpu:>11.2f}{n / read_cpu:>12,.0f}"
+              f"{diagnosed:>15.1f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -257,6 +257,8 @@ def test_unreadable_logs_are_one_line_naming_the_file_exit_2(tmp_path):
         assert len(result.output.strip().splitlines()) == 1
     result = CliRunner().invoke(app, ["diagnose", str(tmp_path / "metrics.csv"), "--steps", "5"])
     assert result.exit_code == 2 and "--steps" in result.output
+    result = CliRunner().invoke(app, ["diagnose", str(tmp_path / "gone.jsonl")])
+    assert result.exit_code == 2 and "gone.jsonl: no such file or folder" in result.output
 
 
 def test_junit_and_fail_on_as_for_a_config(tmp_path):

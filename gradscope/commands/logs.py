@@ -10,11 +10,15 @@ from gradscope.commands.common import report_output
 from gradscope.commands.exits import EXIT_OK, EXIT_SYMPTOMS, fails
 from gradscope.errors import ConfigError
 
+LOG_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv", ".tsv")
+
 
 def is_log_path(path: Path) -> bool:
-    """Whether PATH is read as a log rather than loaded as a config: a folder, or a file that is not .toml (a
-    path that does not exist is left to the config loader's message)."""
-    return path.exists() and (path.is_dir() or path.suffix.lower() != ".toml")
+    """Whether PATH is read as a log rather than loaded as a config: a folder, or a file that is not .toml; a
+    path that does not exist, when its name is a log's (the log reader then says it is missing)."""
+    if not path.exists():
+        return path.suffix.lower() in LOG_SUFFIXES or "tfevents" in path.name
+    return path.is_dir() or path.suffix.lower() != ".toml"
 
 
 def diagnose_log_command(path: Path, mapping: list[str] | None, *, as_json: bool, fail_on: str,

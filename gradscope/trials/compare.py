@@ -233,8 +233,10 @@ def split_paths(paths: Sequence[Path]) -> tuple[Path | None, list[Path]]:
         return (paths[0] if paths else None), []
     others = [p for p in paths if p not in runs]
     if others:
-        raise ConfigError(f"{others[0]}: not a run folder nor a log gradscope reads (fix: pass only runs already "
-                          "done: run folders or logs, or one CONFIG to rerun)")
+        problem = "no such file or folder" if not Path(others[0]).exists() else \
+            "not a run folder nor a log gradscope reads"
+        raise ConfigError(f"{others[0]}: {problem} (fix: pass only runs already done: run folders or logs, or one "
+                          "CONFIG to rerun)")
     if len(runs) < 2:
         raise ConfigError(f"{runs[0]}: one recorded run has nothing to compare with (fix: pass a second run "
                           "folder or log, or the config with --clip-norm X to rerun it with clipping)")

@@ -112,6 +112,8 @@ def detect_exploding_gradient(trace: Trace, thresholds: Thresholds = DEFAULT,
     cut = int(np.argmin(positive)) if not positive.all() else len(norms)
     end = _growth_segment(norms[:cut], onset, math.log(2) / max_doubling)
     fit = log_fit(norms[onset: end + 1]) if end > onset + 1 else found[2]
+    gap = float(np.median(np.diff(trace.steps[onset: end + 1]))) if end > onset else 1.0
+    fit = LogFit(fit.slope / max(gap, 1.0), fit.r2)  # per optimizer step: a log's rows may be k steps apart
     # The first step anything overflowed (the loss often first: MSE squares), or the norm left the fit's domain.
     firsts = [int(trace.steps[cut])] if cut < len(norms) else []
     nonfinite = first_nonfinite_step(trace)

@@ -1,6 +1,7 @@
-"""Numbers as people read them, in messages and reports: the one place that spells NaN and Inf.
+"""Numbers as people read them, in messages and reports: the one place that spells NaN and Inf; and float32's
+limits, written once.
 
-Machine encodings keep their own, fixed spellings: strict JSON writes null plus "nan"/"inf" (report/export.py)
+Machine encodings keep their own, fixed spellings: strict JSON writes null plus "nan"/"inf" (strict_json.py)
 and trace.csv writes nan/inf for pandas (trace.py).
 """
 
@@ -8,6 +9,10 @@ from __future__ import annotations
 
 import math
 import numbers
+
+# torch keeps gradients, optimizer state and the monitor's norms in float32: past these a value is inf there.
+FLOAT32_MAX = 3.4028234663852886e38  # torch.finfo(torch.float32).max
+FLOAT32_NORM_MAX = math.sqrt(FLOAT32_MAX)  # ~1.8e19: an L2 norm whose sum of squares overflows float32 past it
 
 NAMES = ("NaN", "Inf", "-Inf")  # what NaN, +Inf and -Inf read as by default
 SIGNED = ("NaN", "+Inf", "-Inf")  # where the sign of an infinity is the point ("loss became +Inf")

@@ -336,8 +336,9 @@ def test_interrupted_comparison_keeps_the_runs_made(tmp_path):
     """Ctrl-C in the second run: the baseline and the partial run are kept and compared; nothing more runs."""
     from contextlib import contextmanager
 
+    from gradscope.clip.setting import Clip
     from gradscope.commands.common import resolve_config
-    from gradscope.trials.compare import ClipSetting, compare_config
+    from gradscope.trials.compare import compare_config
 
     @contextmanager
     def progress(label):
@@ -347,7 +348,7 @@ def test_interrupted_comparison_keeps_the_runs_made(tmp_path):
         yield update
 
     config = resolve_config(None, SAMPLE, [], 30)
-    comparison = compare_config(config, tmp_path, [ClipSetting("norm", 1.0), ClipSetting("norm", 2.0)],
+    comparison = compare_config(config, tmp_path, [Clip("norm", 1.0), Clip("norm", 2.0)],
                                 steps=30, progress=progress, plots=False)
     assert comparison.interrupted
     assert [len(r.trace) for r in comparison.runs] == [30, 5]

@@ -18,7 +18,8 @@ from torch import nn
 from gradscope.clip.setting import Clip
 from gradscope.record.locate import ForwardReplays
 from gradscope.record.recorder import RunRecorder
-from gradscope.trace.trace import StopReason, read_trace
+from gradscope.sources.run_reader import read_trace
+from gradscope.trace.trace import StopReason
 
 
 def batches(n: int = 6, scale: float = 1.0) -> list[tuple[torch.Tensor, torch.Tensor]]:

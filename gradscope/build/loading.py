@@ -23,9 +23,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from gradscope.config.load import FLOAT32_MAX, Config
+from gradscope.config.load import Config
 from gradscope.errors import ConfigError, GradscopeError, UserCodeError, did_you_mean
 from gradscope.interrupts import is_ctrl_c
+from gradscope.numbers import FLOAT32_MAX
 
 _FILE_MODULES: dict[Path, Any] = {}
 

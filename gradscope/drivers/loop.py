@@ -28,14 +28,15 @@ from gradscope.build.loading import (
     user_code,
 )
 from gradscope.build.schedules import build_schedule
-from gradscope.config.load import ClipConfig, Config
+from gradscope.config.load import Config
 from gradscope.diagnose.diagnosis import Diagnosis
 from gradscope.drivers.distributed import rank_slice, replay_model, start, wrap
-from gradscope.drivers.recipe import Recipe
 from gradscope.errors import GradscopeError, UserCodeError
 from gradscope.monitor.monitor import StepStats
-from gradscope.record.locate import StepReplay, rng_snapshot
+from gradscope.record.locate import StepReplay
+from gradscope.record.recipe import Recipe
 from gradscope.record.recorder import RunRecorder, write_empty_run
+from gradscope.record.replay import restore_rng, rng_snapshot
 from gradscope.trace.run_folder import prepare_run_folder, write_resolved_config
 from gradscope.trace.trace import StopReason, Trace
 
@@ -66,10 +67,11 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def train(config: Config, run_dir: Path, *, steps: int | None = None, clip: ClipConfig | None = None,
-          progress: Progress | None = None, label: str = "", write_plots: bool = True) -> RunResult:
-    """Run `steps` instrumented optimizer steps of `config` and write the run's artifacts into `run_dir`."""
-    session = TrainingSession(config, run_dir, steps=steps, clip=clip, label=label)
+def train(config: Config, run_dir: Path, *, steps: int | None = None, progress: Progress | None = None,
+          label: str = "", write_plots: bool = True) -> RunResult:
+    """Run `steps` instrumented optimizer steps of `config` (clipped as its `clip` says) and write the run's
+    artifacts into `run_dir`."""
+    session = TrainingSession(config, run_dir, steps=steps, label=label)
     session.advance(session.steps, progress)
     return session.finish(write_plots=write_plots)
 
@@ -81,20 +83,19 @@ class TrainingSession:
     runs, so a run advanced in pieces, interleaved with other runs, is step for step the run made in one go.
     """
 
-    def __init__(self, config: Config, run_dir: Path, *, steps: int | None = None, clip: ClipConfig | None = None,
-                 label: str = "") -> None:
+    def __init__(self, config: Config, run_dir: Path, *, steps: int | None = None, label: str = "") -> None:
         self.config = config
         self.steps = steps or config.run.steps
-        self.clip = clip if clip is not None else config.clip
+        self.clip = config.clip
         self.label = label or config.name
         # Under torchrun (`[run] parallel`): join the process group first, so only rank 0 writes from here on.
         self.device, self.world = start(config.run, resolve_device(config.run.device), config.source)
         # A reused --out must not show an older run's files (the config itself may be one of them: kept).
         self.run_dir = prepare_run_folder(Path(run_dir), keep=[config.path])
-        write_resolved_config(self.run_dir, replace(config, run=replace(config.run, steps=self.steps), clip=self.clip))
+        write_resolved_config(self.run_dir, replace(config, run=replace(config.run, steps=self.steps)))
         if config.run.threads:
             torch.set_num_threads(config.run.threads)
-        outer = _rng_states()
+        outer = rng_snapshot(host=True)
         seed_everything(config.run.seed)
         try:
             self.model = build_model(config)
@@ -111,11 +112,11 @@ class TrainingSession:
                              StopReason.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else StopReason.ERROR)
             raise
         finally:
-            self._rng = _rng_states()
-            _set_rng_states(outer)
+            self._rng = rng_snapshot(host=True)
+            restore_rng(outer)
         self.recipe = Recipe.build(self.device, config.run.precision, config.run.accumulate)
         # The folder is prepared above (its resolved config written); rows stream into it from rank 0.
-        self.recorder = RunRecorder(self.model, self.run_dir, clip=self.clip.setting(), scaler=self.recipe.scaler,
+        self.recorder = RunRecorder(self.model, self.run_dir, clip=self.clip, scaler=self.recipe.scaler,
                                     steps_requested=self.steps, label=self.label, track_max_abs=True,
                                     recent=max(self.steps, 256), history=max(self.steps, 4096), prepare=False)
         self.monitor, self.trace, self.guard = self.recorder.monitor, self.recorder.trace, self.recorder.guard
@@ -128,8 +129,8 @@ class TrainingSession:
         """Run up to `n` more steps; False once the run cannot go on (done, non-finite weights, error, Ctrl-C)."""
         if self.stop is not None:
             return False
-        outer = _rng_states()
-        _set_rng_states(self._rng)
+        outer = rng_snapshot(host=True)
+        restore_rng(self._rng)
         try:
             self._advance(min(n, self.steps - self.step), progress)
             self.trace.flush()
@@ -138,8 +139,8 @@ class TrainingSession:
         except (UserCodeError, GradscopeError, OSError) as exc:  # bad input found mid-run, a full disk: finish()
             self.stop, self.error = StopReason.ERROR, exc          # still leaves the run folder readable
         finally:
-            self._rng = _rng_states()
-            _set_rng_states(outer)
+            self._rng = rng_snapshot(host=True)
+            restore_rng(outer)
         if self.step >= self.steps and self.stop is None:
             finite = self.recorder.check_final_weights()
             self.stop = StopReason.COMPLETED if finite else StopReason.NONFINITE_WEIGHTS
@@ -200,15 +201,3 @@ class TrainingSession:
         diagnosis = self.recorder.finish(self.stop or StopReason.COMPLETED, plots=write_plots)
         return RunResult(self.trace, diagnosis, self.run_dir, self.trace.info.stopped, self.error)
 
-
-def _rng_states() -> dict[str, Any]:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
-
-
-def _set_rng_states(states: dict[str, Any]) -> None:
-    torch.set_rng_state(states["torch"])
-    np.random.set_state(states["numpy"])
-    random.setstate(states["python"])
-    if states["cuda"] is not None:
-        torch.cuda.set_rng_state_all(states["cuda"])

@@ -36,13 +36,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from gradscope.drivers.distributed import is_writer
 from gradscope.monitor.amp import AMP_PERSISTENT_SKIPS, AmpWatch
-from gradscope.monitor.norm_kernels import NormKernels
+from gradscope.monitor.norm_kernels import NormKernels, row_dtype
 from gradscope.monitor.param_names import owner_types, trainable_parameters
 from gradscope.monitor.pending import PendingRows
 from gradscope.monitor.rank_reduce import ranks_for
-from gradscope.trace.row_layout import HostRow, RowHeader, RowLayout, loss_tensor
+from gradscope.monitor.row_layout import HostRow, RowHeader, RowLayout, loss_tensor
+from gradscope.ranks import is_writer
 from gradscope.trace.trace import Event, RunInfo, Trace
 
 if TYPE_CHECKING:
@@ -117,7 +117,8 @@ class Monitor:
         self.track_max_abs = track_max_abs
         owners = owner_types(model)
         self.trace = Trace(RunInfo(self.names, [list(p.shape) for p in self.params],
-                                   [owners.get(n, "") for n in self.names], label=label),
+                                   [owners.get(n, "") for n in self.names], label=label,
+                                   grad_dtype=str(row_dtype(self.params)).removeprefix("torch.")),
                            recent=recent, history=history)
         # Under torch.distributed the kernels measure this rank's shards; one collective makes them the model's.
         self._ranks = ranks_for(self.params)
@@ -160,7 +161,8 @@ class Monitor:
             layout = RowLayout.of(kernels.n, step % self.weight_every == 0, self.track_max_abs, scale is not None)
             norms, total = kernels.measure(self._ranks.grads(self.params), layout.weights, layout.max_abs)
             # Under torch.distributed: the whole model's norms and the global mean loss, on every rank.
-            norms, total, step_loss = self._ranks.reduce(norms, total, loss_tensor(loss, kernels.device), layout)
+            step_loss = loss_tensor(loss, kernels.device, kernels.dtype)
+            norms, total, step_loss = self._ranks.reduce(norms, total, step_loss, layout)
             row = layout.device_row(norms, total, step_loss, scale)
             if scale is not None:
                 total = total / scale.reshape(())  # clip_norm_ then scales the still-scaled gradients right
@@ -314,13 +316,14 @@ class Monitor:
         Under torch.distributed only rank 0 writes (every rank holds the same statistics); the other ranks
         return the path and write nothing.
         """
+        from gradscope.record.plots import write_run_plots  # the one arrow up: save draws the run's plots
         from gradscope.trace.run_folder import finish_run_folder, prepare_run_folder
 
         diagnosis = self.diagnose()
         if not is_writer():
             return Path(path)
         run_dir = prepare_run_folder(Path(path), streaming=self.trace)  # a stream into `path` keeps its CSVs
-        finish_run_folder(run_dir, self.trace, diagnosis)
+        finish_run_folder(run_dir, self.trace, diagnosis, plots=write_run_plots)
         return run_dir
 
 

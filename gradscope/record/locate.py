@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import nn
@@ -22,14 +22,15 @@ from torch import nn
 from gradscope.build.loading import LossComputer
 from gradscope.record.op_overflow import OpOverflow, OverflowWatch, find_overflow
 from gradscope.record.replay import forward_backward, replaying
+from gradscope.trace.trace import Stage
 
 if TYPE_CHECKING:
-    from gradscope.drivers.recipe import Recipe
+    from gradscope.record.recipe import Recipe
 
 
 @dataclass(frozen=True)
 class Location:
-    stage: str  # data | forward | loss | backward | unknown
+    stage: Stage | Literal["unknown"]  # "unknown": the replay found nothing non-finite
     module: str | None = None
     parameter: str | None = None
     detail: str = ""
@@ -175,8 +176,3 @@ class ForwardReplays:
     def overflow(self) -> OpOverflow | None:
         return None  # the op-level check needs the loss and backward too
 
-
-def rng_snapshot(device: torch.device) -> dict[str, Any]:
-    """The RNG state before a step's forward, so the step can be replayed exactly (dropout included)."""
-    return {"cpu": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else None}

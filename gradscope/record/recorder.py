@@ -45,9 +45,12 @@ from torch import nn
 from gradscope.clip.guard import Guard
 from gradscope.clip.setting import Clip
 from gradscope.diagnose.diagnosis import Diagnosis, diagnose_trace
-from gradscope.drivers.distributed import is_writer
+from gradscope.levels import FAIL_ON
 from gradscope.monitor.monitor import Monitor, StepStats
 from gradscope.monitor.rank_reduce import ranks_for
+from gradscope.numbers import FLOAT32_NORM_MAX
+from gradscope.ranks import is_writer
+from gradscope.record.plots import write_run_plots
 from gradscope.trace.run_folder import finish_run_folder, prepare_run_folder
 from gradscope.trace.trace import Event, RunInfo, StopReason, Trace
 
@@ -55,14 +58,10 @@ if TYPE_CHECKING:
     from gradscope.record.locate import Location
     from gradscope.record.op_overflow import OpOverflow
 
-STOP_ON = {"never": None, "warning": 1, "critical": 2}  # stop_on -> the severity rank that stops training
 # With stop_on set, the detectors run on every step that has a non-finite value, and otherwise every
 # CHECK_EVERY steps or every tenth of the steps so far, whichever is more: a diagnosis reads the whole trace,
 # so checking at a fraction of its length keeps their total cost linear in the number of steps.
 CHECK_EVERY = 10
-# A global norm past sqrt(float32 max) overflows `clip_grad_norm_` (norm_overflow, critical) while every element is
-# still finite: such a step is checked at once too.
-NORM_OVERFLOW = math.sqrt(float(torch.finfo(torch.float32).max))
 
 
 class Replay(Protocol):
@@ -78,9 +77,9 @@ class Replay(Protocol):
 
 def check_stop_on(stop_on: str) -> int | None:
     """The severity rank `stop_on` stops at (None: never); ValueError naming the choices for anything else."""
-    if stop_on not in STOP_ON:
-        raise ValueError(f"stop_on={stop_on!r} is not one of never, warning, critical (fix: stop_on='critical')")
-    return STOP_ON[stop_on]
+    if stop_on not in FAIL_ON:
+        raise ValueError(f"stop_on={stop_on!r} is not one of {', '.join(FAIL_ON)} (fix: stop_on='critical')")
+    return None if stop_on == "never" else FAIL_ON.index(stop_on)  # the ranks of `--fail-on`'s levels
 
 
 def default_out(driver: str) -> Path:
@@ -142,7 +141,7 @@ class RunRecorder:
         self.take = True  # whether the last recorded step's update is to be taken (the guard may skip it)
         self.nonfinite_steps = 0  # steps with a non-finite loss, gradient or weight
         self.should_stop = False  # stop_on: a symptom that severe was found
-        self.stop_reason = ""  # and which: "critical exploding_gradients at step 12"
+        self.stop_reason = ""  # and which: its severity, kind and step
         self._next_check = 0
         self._located: set[str] = set()  # event kinds already located by a replay
         self._weights_checked = False
@@ -215,7 +214,9 @@ class RunRecorder:
     def _check_stop(self, stats: StepStats) -> None:
         if self.stop_rank is None or self.should_stop:
             return
-        urgent = not stats.finite or not stats.grad_norm < NORM_OVERFLOW
+        # A global norm past sqrt(float32 max) overflows `clip_grad_norm_` (norm_overflow, critical) while every
+        # element is still finite: such a step is checked at once too.
+        urgent = not stats.finite or not stats.grad_norm < FLOAT32_NORM_MAX
         if not urgent and stats.step < self._next_check:
             return
         self._next_check = stats.step + max(CHECK_EVERY, stats.step // 10)
@@ -258,14 +259,14 @@ class RunRecorder:
         if not self.write:
             self.trace.close()
             return diagnosis
-        return finish_run_folder(self.out, self.trace, diagnosis, plots=plots)
+        return finish_run_folder(self.out, self.trace, diagnosis, plots=write_run_plots if plots else None)
 
 
 def write_empty_run(out: Path, steps: int | None, label: str, stopped: StopReason = StopReason.ERROR) -> None:
     """A run that failed (or was interrupted) while setting up, before a recorder existed: an empty trace and a
     diagnosis of zero steps, so the folder still reads as a run."""
     trace = Trace(RunInfo([], [], steps_requested=steps, stopped=stopped, label=label))
-    finish_run_folder(out, trace, diagnose_trace(trace, label=label, run_dir=out), plots=False)
+    finish_run_folder(out, trace, diagnose_trace(trace, label=label, run_dir=out))
 
 
 def _bites(clip: Clip, stats: StepStats) -> bool:

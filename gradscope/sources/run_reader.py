@@ -153,6 +153,7 @@ def _checked_info(data: Any, notes: list[str], path: Path) -> RunInfo:
     if not (info.steps_requested is None or type(info.steps_requested) is int):
         info.steps_requested = None
     info.label = info.label if isinstance(info.label, str) else ""
+    info.grad_dtype = info.grad_dtype if info.grad_dtype in ("float32", "float64") else "float32"
     kept = [e for e in info.events if _event_ok(e)]
     if len(kept) < len(info.events):
         notes.append(f"{path}: {len(info.events) - len(kept)} event(s) not as gradscope writes them (left out)")
@@ -168,3 +169,9 @@ def _event_ok(event: Event) -> bool:
     return (isinstance(event.kind, str) and type(event.step) is int
             and all(x is None or isinstance(x, str) for x in (event.parameter, event.module, event.stage))
             and (event.op is None or isinstance(event.op, dict)))
+
+
+def read_trace(run_dir: Path) -> Trace:
+    """Rebuild a `Trace` from a run folder's CSVs (a partial, interrupted or damaged run included). Per-parameter
+    rows are matched to global rows by step: after a long run they hold only some steps."""
+    return read_run(Path(run_dir)).trace

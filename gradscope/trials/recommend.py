@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gradscope.config.load import ClipConfig, Config
+from gradscope.clip.setting import Clip
+from gradscope.config.load import Config
 from gradscope.diagnose.symptoms.catalogue import SymptomKind
 from gradscope.errors import GradscopeError, UserCodeError
 from gradscope.numbers import WORD, number_text
@@ -156,14 +157,12 @@ def candidate_thresholds(stats: dict[str, Any]) -> list[float]:
     return sorted({float(f"{g:.3g}") for g in grid})
 
 
-def _clip(mode: str, threshold: float | None) -> ClipConfig:
-    if threshold is None:
-        return ClipConfig()
-    return ClipConfig(norm=threshold) if mode == "norm" else ClipConfig(value=threshold)
+def _clip(mode: str, threshold: float | None) -> Clip | None:
+    return None if threshold is None else Clip(mode, threshold)
 
 
 def _label(mode: str, threshold: float | None) -> str:
-    return "unclipped" if threshold is None else f"clip-{mode}-{threshold:.3g}"
+    return "unclipped" if threshold is None else Clip(mode, threshold).folder  # thresholds have 3 digits
 
 
 def _measure(trial: Trial) -> None:
@@ -187,40 +186,53 @@ def _stop_if_failed(session: Any) -> None:
         raise KeyboardInterrupt
 
 
-def recommend(config: Config, run_dir: Path, *, mode: str = "norm", budget: float = DEFAULT_BUDGET,
-              steps: int | None = None, progress: Callable[[int, int], None] | None = None) -> Recommendation:
+def recommend(config: Config | None, run_dir: Path, *, mode: str = "norm", budget: float = DEFAULT_BUDGET,
+              steps: int | None = None, progress: Callable[[int, int], None] | None = None,
+              runner: Any = None) -> Recommendation:
     """Probe, bracket, trial and pick a clip threshold for `config` (see the module docstring).
+
+    `runner` makes the trials of something that is not a config (`gradscope.trials.script.ScriptRunner`: reruns
+    of the user's command): its `total` steps, `start(mode, threshold, run_dir, label)` a session like
+    `TrainingSession`, `restarts` (a trial advanced further is rerun from the start: the schedule counts that) and
+    `steps_run` (spent before the search); `config` is then None (no alternative trials).
 
     Ctrl-C, or the user's code raising inside a trial, ends the search there (no winner from a crashed trial):
     every trial started keeps its record (trace, run.json, diagnosis.json), then the `KeyboardInterrupt` or the
     `UserCodeError` is raised."""
     started: list[Any] = []  # the sessions of the trials started, to finish if the search stops early
     try:
-        return _search(config, run_dir, mode, budget, steps, progress, started)
+        return _search(config, run_dir, mode, budget, steps, progress, started, runner)
     except (KeyboardInterrupt, UserCodeError, GradscopeError, OSError):  # what ended a trial: every record kept
         for session in started:
             session.finish(write_plots=False)
         raise
 
 
-def _search(config: Config, run_dir: Path, mode: str, budget: float, steps: int | None,
-            progress: Callable[[int, int], None] | None, started: list[Any]) -> Recommendation:
+def _search(config: Config | None, run_dir: Path, mode: str, budget: float, steps: int | None,
+            progress: Callable[[int, int], None] | None, started: list[Any], runner: Any) -> Recommendation:
     from gradscope.drivers.loop import TrainingSession
 
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
-    total = steps or config.run.steps
-    config = replace(config, run=replace(config.run, steps=total), clip=ClipConfig())
+    # An earlier recommend's trials are not ours.
+    run_dir = prepare_run_folder(Path(run_dir), keep=[config.path] if config is not None else [])
+    if runner is None:
+        total = steps or config.run.steps
+        config = replace(config, run=replace(config.run, steps=total), clip=None)
+    else:
+        total = runner.total
     budget_steps = int(budget * total)
-    run_dir = prepare_run_folder(Path(run_dir), keep=[config.path])  # an earlier recommend's trials are not ours
-    spent = 0
+    spent = getattr(runner, "steps_run", 0)
+
+    def cost(session: Any) -> int:
+        return getattr(session, "steps_run", session.step)
 
     def advance(trial: Trial, to_step: int) -> None:
         nonlocal spent
         session = trial.session
-        before = session.step
+        before = cost(session)
         session.advance(max(0, to_step - session.step))
-        spent += session.step - before
+        spent += cost(session) - before
         _measure(trial)
         if progress is not None:
             progress(min(spent, budget_steps), budget_steps)
@@ -228,13 +240,14 @@ def _search(config: Config, run_dir: Path, mode: str, budget: float, steps: int 
 
     def start(threshold: float | None, cfg: Config = config, label: str | None = None) -> Trial:
         name = label or _label(mode, threshold)
-        trial = Trial(threshold, TrainingSession(cfg, run_dir / name, steps=total, clip=_clip(mode, threshold),
-                                                 label=name))
+        trial = Trial(threshold, runner.start(mode, threshold, run_dir / name, name) if runner is not None else
+                      TrainingSession(replace(cfg, clip=_clip(mode, threshold)), run_dir / name, steps=total,
+                                      label=name))
         started.append(trial.session)
         return trial
 
     # Round 0: the unclipped probe, long enough for the statistics (it is also a candidate).
-    plan = plan_schedule(total, budget)
+    plan = plan_schedule(total, budget, restarts=getattr(runner, "restarts", False))
     probe = start(None)
     advance(probe, plan.first_horizon)
     stats = gradient_statistics(probe.session.trace, mode)
@@ -272,7 +285,8 @@ def _search(config: Config, run_dir: Path, mode: str, budget: float, steps: int 
               f"{thresholds[0]:.3g} to {thresholds[-1]:.3g} around the stable-phase median "
               f"{stats['percentiles']['p50']:.3g}), scored by the late loss at {total} steps")
     return Recommendation(mode, float(threshold), method, clipping_helps, notes, evidence,
-                          snippets(mode, float(threshold), *optimizer_of(config)), str(run_dir), spent, budget_steps)
+                          snippets(mode, float(threshold), *(optimizer_of(config) if config is not None else ())),
+                          str(run_dir), spent, budget_steps)
 
 
 def _with_result_notes(notes: list[str], mode: str, threshold: float, winner: Trial, unclipped: Trial, total: int,
@@ -301,14 +315,15 @@ def _trial_evidence(trials: list[Trial], finalists: list[Trial], total: int) -> 
             "winner": winner.row(), "why": _why(winner, finalists, total)}
 
 
-def schedule_cost(candidates: int, total: int, first_horizon: int, min_keep: int = 2) -> int:
-    """Optimizer steps successive halving spends at most (runs that blow up stop early and cost less)."""
+def schedule_cost(candidates: int, total: int, first_horizon: int, min_keep: int = 2, restarts: bool = False) -> int:
+    """Optimizer steps successive halving spends at most (runs that blow up stop early and cost less). With
+    `restarts` a promoted trial runs again from its first step (a script cannot be resumed)."""
     alive, horizon = candidates, first_horizon
     cost = candidates * first_horizon
     while horizon < total:
         alive = max(min_keep, alive // 2)
         nxt = min(total, horizon * 2)
-        cost += alive * (nxt - horizon)
+        cost += alive * (nxt - (0 if restarts else horizon))
         horizon = nxt
     return cost
 
@@ -322,24 +337,29 @@ class Schedule:
     thresholds: int  # how many clip thresholds (the unclipped run comes on top)
     first_horizon: int
     min_keep: int  # finalists that run the full length
+    restarts: bool = False  # trials rerun from the start; the unclipped probe has run whole before
 
     def cost(self, total: int) -> int:
+        if self.restarts:  # the probe's whole run, then the thresholds (the probe advances for free)
+            return total + schedule_cost(self.thresholds, total, self.first_horizon, self.min_keep, True)
         return schedule_cost(self.thresholds + 1, total, self.first_horizon, self.min_keep)
 
 
-def plan_schedule(total: int, budget: float, max_thresholds: int = len(BRACKET_EXPONENTS)) -> Schedule:
+def plan_schedule(total: int, budget: float, max_thresholds: int = len(BRACKET_EXPONENTS), *,
+                  restarts: bool = False) -> Schedule:
     """The richest successive-halving schedule that fits the budget: two finalists, all thresholds and the
-    longest first horizon if possible; then fewer thresholds, one finalist, no reserve for alternatives."""
+    longest first horizon if possible; then fewer thresholds, one finalist, no reserve for alternatives.
+    `restarts`: trials of a script (see `Schedule.restarts`), which has no alternative trials to reserve for."""
     shortest = max(min(total, 10), math.ceil(MIN_FIRST_HORIZON * total))
     horizons = sorted({max(shortest, math.ceil(total / 2**r)) for r in range(8)}, reverse=True)
-    for reserve in (LR_TRIAL_RESERVE, 0.0):
+    for reserve in (0.0,) if restarts else (LR_TRIAL_RESERVE, 0.0):
         for min_keep in (2, 1):
             for n in range(max_thresholds, 1, -1):
                 for horizon in horizons:
-                    plan = Schedule(n, horizon, min_keep)
+                    plan = Schedule(n, horizon, min_keep, restarts)
                     if plan.cost(total) <= (budget - reserve) * total:
                         return plan
-    return Schedule(2, shortest, 1)
+    return Schedule(2, shortest, 1, restarts)
 
 
 def _thin(thresholds: list[float], n: int) -> list[float]:
@@ -444,6 +464,8 @@ def _rank(trial: Trial) -> tuple[float, float]:
 def _alternative_trials(config: Config, total: int, budget_left: int, advance, start) -> list[Trial]:
     """Unclipped trials that fix the likely cause: a 10x (then 100x) lower learning rate; standardised CSV
     inputs. They share what is left of the budget."""
+    if config is None:  # a script's learning rate is its own flag, unknown here
+        return []
     lr = config.optimizer.options.get("lr")
     has_lr = isinstance(lr, int | float) and not isinstance(lr, bool) and lr > 0
     csv = config.data.source == "csv" and not config.data.standardize
@@ -500,12 +522,17 @@ def _predicted_fraction(trace: Trace, mode: str, threshold: float, stable_steps:
 
 def _why(winner: Trial, finalists: list[Trial], total: int) -> str:
     others = [t for t in finalists if t is not winner]
-    parts = [f"{_label('x', winner.threshold)} had the lowest late loss at {total} steps ({_fmt(winner.late_loss)})"]
+    parts = [f"{_threshold_text(winner.threshold)} had the lowest late loss at {total} steps "
+             f"({_fmt(winner.late_loss)})"]
     for t in others:
-        parts.append(f"{'unclipped' if t.threshold is None else f'{t.threshold:.3g}'}: {_fmt(t.late_loss)}"
+        parts.append(f"{_threshold_text(t.threshold)}: {_fmt(t.late_loss)}"
                      + (f" (non-finite at step {t.first_nonfinite_step})" if t.first_nonfinite_step is not None
                         else ""))
-    return "; ".join(parts).replace("clip-x-", "")
+    return "; ".join(parts)
+
+
+def _threshold_text(threshold: float | None) -> str:
+    return "unclipped" if threshold is None else f"{threshold:.3g}"
 
 
 def _fmt(value: float) -> str:

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradscope.diagnose.symptoms._stats import MAD_TO_SIGMA
 from gradscope.diagnose.symptoms.base import NO_CONTEXT, Context, Detector, Kind, Severity, Symptom
 from gradscope.diagnose.symptoms.thresholds import DEFAULT, Thresholds
 from gradscope.numbers import ratio_text
-from gradscope.trace.trace import Trace
+from gradscope.stats import MAD_TO_SIGMA
+from gradscope.trace.measures import Measure
+from gradscope.trace.trace import Trace, step_index
 
 MAX_LISTED = 10  # spike steps listed in the evidence
 
@@ -27,7 +28,7 @@ def _evidence_line(ev: dict) -> str:
 
 
 GRADIENT_SPIKE = Kind("gradient_spike", "Single steps with gradients far above normal: each can throw the weights "
-                      "far off.", _evidence_line, ends_stable_phase=True)
+                      "far off.", _evidence_line, ends_stable_phase=True, needs=(Measure.GRAD_NORM,))
 LOSS_SPIKE = Kind("loss_spike", "The loss jumps far above its recent level: the updates overshoot.", _evidence_line)
 
 
@@ -121,10 +122,9 @@ def detect_loss_spike(trace: Trace, thresholds: Thresholds = DEFAULT, context: C
 def _spiking_layer(trace: Trace, step: int, window: int) -> str | None:
     """The parameter whose gradient norm rose most, relative to its own recent median, at `step`."""
     steps, norms = trace.grad_norms.series()
-    rows = np.flatnonzero(steps == step)
-    if not len(rows) or rows[0] < 3:
+    row = step_index(steps, step)
+    if row is None or row < 3:
         return None
-    row = rows[0]
     ref = np.median(norms[max(0, row - window): row], axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         rise = np.where(ref > 0, norms[row] / ref, 0.0)

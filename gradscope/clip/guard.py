@@ -6,20 +6,26 @@ a step whose norm is over the threshold, and says whether to take the optimizer 
 in `events` with the step, the threshold and why:
 
 - The start: the first update is taken blind (no history says how large a safe step is), and a run thrown in
-  its first steps cannot be recovered by any clip applied later. So the threshold starts at 1/8 of the first
-  norm and doubles each step, a warm-up of the update's size. Two losses in a row 50% above where the run began
-  (and beyond the spread of its first batches), or two norms 4x their start, stop the ramp and hold the
-  threshold at a quarter of the one the last step had (the stable step is below it); a spike (below) ends it
-  too, the threshold kept under the spike's level; otherwise the guard lets go once the threshold is 8x above
-  the norms, after about 6 steps. Under Adam a clip bounds the gradient's scale and not the step, and the ramp
-  still helps: its first updates see normalised gradients, which keeps its second moments from being set by
-  the early transient.
+  its first steps cannot be recovered by any clip applied later. A clip there would change every healthy run
+  too (bounding the first updates moved healthy runs' late loss by up to 40%: issue 22), so the guard only
+  watches: it keeps a snapshot of the weights, buffers and optimizer state from before the first update
+  (`StartSnapshot`; the optimizer is met through a torch pre-step hook) for WATCH steps, taking the updates as
+  they come. When two losses in a row rise 50% above where the run began (and beyond the spread of its first
+  batches), or two norms 4x their start with the loss not lower, or the weights go non-finite, it rolls the run
+  back to the snapshot, skips that update, and restarts under the start ramp: the threshold from 1/8 of the
+  first norm, doubling each step; the same rises hold it at a quarter of the last step's threshold (the stable
+  step is below it), a spike (below) ends the ramp too, the threshold kept under the spike's level; otherwise
+  the guard lets go once the threshold is 8x above the norms, after about 6 steps. Under Adam a clip bounds the
+  gradient's scale and not the step, and the ramp still helps: its first updates see normalised gradients,
+  which keeps its second moments from being set by the early transient. A run that is not thrown is never
+  touched: the snapshot is freed after WATCH steps.
 - A non-finite loss or gradient: skip the update (as OLMo-core's skip-step does) and tighten (or engage).
 - A spike: a norm far above the robust level of the recent norms (median and MAD, which one spike cannot
   inflate, unlike ZClip's EMA or AutoClip's percentiles, which follow an explosion up) and above every norm the
   run has taken: clip at that level.
 - Runaway growth: log(norm) climbing on a straight line (the exponential-growth fit the diagnosis uses) to a
-  multiple (2x) of its level before the climb: hold the norm at half that level; if it still climbs, tighten.
+  multiple (2x) of its level before the climb, while the loss is not falling (a model leaving a plateau learns
+  faster and its norm grows with it): hold the norm at half that level; if it still climbs, tighten.
 - The loss's response: a loss far above its best (beyond its noise and a fraction of the starting loss) with
   no clipping engages at half the recent median norm; once clipping, a loss that rose since the last change,
   or stays far above its best without coming down, means the threshold is still too loose (the clip bounds the
@@ -28,11 +34,12 @@ in `events` with the step, the threshold and why:
   halves the threshold (reduce on plateau). This finds the clips far below every norm statistic that some
   runs need (a tanh RNN language model at a large SGD learning rate).
 
-Healthy noise engages nothing: after the start ramp each rule needs a change far outside what noise does (see
-the constants), and a healthy run is not clipped again. `Guard(model, ramp=False)` leaves the start alone (a
-run with its own lr warm-up needs no second one). What it cannot do: undo a run thrown by its first updates
-under SGD with momentum (the momentum carries the thrown updates on after any clip), or see a run that learns
-badly without any signal; `recommend`'s trials find those thresholds. benchmarks/guard_regret.py measures all
+Healthy noise engages nothing: each rule needs a change far outside what noise does (see the constants), and a
+healthy run is the unguarded run bit for bit. `Guard(model, ramp=False)` does not watch the start (no snapshot:
+a run with its own lr warm-up needs no second one); `Guard(model, ramp="always")` ramps every start from the
+first update, as the guard did before (it moves healthy runs). What it cannot do: undo a run thrown after its
+watch (SGD's momentum carries thrown updates on after any clip), or see a run that learns badly without any
+signal; `recommend`'s trials find those thresholds. benchmarks/guard_regret.py measures all
 of this against a 13-point grid oracle, beside ZClip, AutoClip and AGC.
 """
 

@@ -199,8 +199,25 @@ class CaseResult:
     recommend: dict[str, Any] = field(default_factory=dict)
 
 
+def _stored(folder: Path | None, config_text: str, key: str, run) -> PlainRun:
+    """`run()`, or its result stored under `folder` for this exact config and key (--plain-cache: the plain
+    loop is deterministic on one machine, so reruns of the benchmark while tuning skip the 13-point grid)."""
+    if folder is None:
+        return run()
+    import hashlib
+    import pickle
+
+    path = folder / (hashlib.sha256(f"{config_text}\0{key}".encode()).hexdigest()[:24] + ".pkl")
+    if path.is_file():
+        return pickle.loads(path.read_bytes())
+    result = run()
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(result))
+    return result
+
+
 def run_case(case: regret_cases.Case, work: Path, threads: int, budget: float | None,
-             reseed: int = 0) -> CaseResult:
+             reseed: int = 0, plain_cache: Path | None = None) -> CaseResult:
     folder = work / case.name
     folder.mkdir(parents=True, exist_ok=True)
     text = case.config_text(str(Path(regret_cases.__file__).resolve()), threads, reseed)
@@ -215,7 +232,7 @@ def run_case(case: regret_cases.Case, work: Path, threads: int, budget: float | 
     def plain(c: float | None) -> PlainRun:
         key = None if c is None else float(c)
         if key not in cache:
-            cache[key] = plain_run(raw, key)
+            cache[key] = _stored(plain_cache, text, repr(key), lambda: plain_run(raw, key))
         return cache[key]
 
     base = plain(None)
@@ -253,7 +270,7 @@ def run_case(case: regret_cases.Case, work: Path, threads: int, budget: float | 
     fix = getattr(rec, "fix", None)
     if fix is not None and fix["try"].split(".", 1)[0] in PLAIN_TRY_TABLES:
         # clipping is not the fix: the user makes the change recommend names; the plain loop scores it, unclipped
-        score = plain_run(with_try(raw, fix["try"]), None).score
+        score = _stored(plain_cache, text, fix["try"], lambda: plain_run(with_try(raw, fix["try"]), None)).score
         result.methods["gradscope"] = {"threshold": math.nan, "score": score, "try": fix["try"],
                                        "regret": regret(score, oracle, reference)}
 
@@ -378,6 +395,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reseed", type=int, default=0,
                         help="add K to every case's run seed (new initial weights and data order)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--plain-cache", type=Path, default=None,
+                        help="store the plain-loop runs here and reuse them on later runs (same config, same key)")
     parser.add_argument("--keep", type=Path, default=None,
                         help="keep the run folders here (default: a temp dir)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print recommend's trial table per case")
@@ -397,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         work = args.keep or Path(tmp)
         for case in cases:
             t0 = time.perf_counter()
-            result = run_case(case, work, args.threads, args.budget, args.reseed)
+            result = run_case(case, work, args.threads, args.budget, args.reseed, args.plain_cache)
             results.append(result)
             print_case(result, args.verbose)
             print(f"   ({time.perf_counter() - t0:.0f}s for this case)", flush=True)

@@ -19,10 +19,12 @@ from gradscope.drivers.loop import TrainingSession, train
 from gradscope.report.snippets import snippets
 from gradscope.trials.recommend import (
     DEFAULT_BUDGET,
+    Trial,
     _input_scale_note,
     alternatives_for,
     candidate_thresholds,
     is_adaptive,
+    judge,
     late_loss,
     plan_schedule,
     recommend,
@@ -159,7 +161,7 @@ def test_input_scale_and_learning_rate_are_not_clipping_problems(tmp_path):
     assert rec.clipping_helps is False
     text = " ".join(rec.notes)
     assert "standardise" in text and "lr 0.01 -> 0.001" in text
-    assert any("standardize = true" in n and "->" in n for n in rec.notes)  # the trial that shows the fix
+    assert any("standardize = true" in n and " against " in n for n in rec.notes)  # the trial that shows the fix
     # Each alternative trial names the `compare --try` change that reproduces it side by side.
     tries = [row["try"] for row in rec.evidence["alternatives"]]
     assert tries[0] == "data.standardize=true" and "optimizer.lr=0.001" in tries
@@ -273,3 +275,30 @@ def test_token_ids_are_not_features_to_standardise(tmp_path, write_config):
     assert not ids.is_floating_point() and float(spread.max() / spread.min()) > 100  # what the old rule saw
     assert _input_scale_note(session) == ""
     session.finish(write_plots=False)
+
+
+def measured(threshold, losses, *, clipped=1.0, changes="", note="") -> Trial:
+    """A trial someone else ran (e.g. a rerun of an attached script): its losses and clipped fraction."""
+    losses = np.asarray(losses, dtype=float)
+    return Trial(threshold, steps=len(losses), late_loss=late_loss(losses), clipped_fraction=clipped,
+                 changes=changes, note=note, losses=losses)
+
+
+def test_judge_names_a_script_alternative_that_beats_every_clip():
+    """The verdict for trials run elsewhere (an attached script's reruns, `--try ARGS` for the alternative)."""
+    falling = np.linspace(3.0, 2.0, 100)
+    trials = [measured(None, falling + 0.05, clipped=0.0), measured(0.01, falling), measured(1.0, falling + 0.04),
+              measured(None, np.linspace(3.0, 0.5, 100), clipped=0.0, changes="--lr=1e-3", note="lr 0.1 -> 0.001")]
+    verdict = judge(trials, mode="norm", total=100, initial=3.0, thresholds=[0.01, 1.0], optimizer="AdamW")
+    assert verdict.clipping_helps is False and verdict.fix is trials[-1]
+    assert verdict.top_clip.threshold == 0.01
+    assert any("--try '--lr=1e-3'" in n for n in verdict.notes)
+    assert any("under AdamW a clip barely changes" in n for n in verdict.notes)
+
+
+def test_judge_says_the_edge_was_reached_when_it_cannot_search_past_it():
+    trials = [measured(None, [3.0] * 50 + [math.inf], clipped=0.0), measured(0.1, np.linspace(3, 1, 51), clipped=0.4),
+              measured(1.0, np.linspace(3, 2, 51), clipped=0.1)]
+    verdict = judge(trials, mode="norm", total=51, initial=3.0, thresholds=[0.1, 1.0], optimizer="SGD")
+    assert verdict.clipping_helps and verdict.fix is None and verdict.top_clip.threshold == 0.1
+    assert any("lowest threshold tried (0.1)" in n and "--clip-norm 0.0316" in n for n in verdict.notes)

@@ -338,13 +338,13 @@ def _search(config: Config, run_dir: Path, mode: str, budget: float, steps: int 
     stats = gradient_statistics(probe.session.trace, mode)
     thresholds = _thin(candidate_thresholds(stats), plan.thresholds)
     trials = [probe] + [start(t) for t in thresholds] + [start_alternative(a) for a in raced]
-    _successive_halving(trials, plan, total, advance)
+    _successive_halving(trials, plan, total, advance, lambda: spent)
     initial = float(probe.session.trace.loss[0]) if len(probe.session.trace) else math.nan
     kinds = {s.kind for s in probe.session.finish(write_plots=False).diagnosis.symptoms}
 
-    search = _Search(config, mode, total, initial, thresholds, adaptive, trials, kinds,
-                     _input_scale_note(probe.session), lambda: budget_steps - spent, advance, start,
-                     start_alternative, [a for a in alternatives if a not in raced])
+    search = _Search(config.optimizer.name, mode, total, initial, thresholds, trials, kinds,
+                     _input_scale_note(probe.session), [a for a in alternatives if a not in raced],
+                     lambda: budget_steps - spent, advance, start, start_alternative)
     verdict = search.judge()
     for trial in search.trials:
         if trial.session is not None and trial is not probe:
@@ -387,6 +387,18 @@ def _search(config: Config, run_dir: Path, mode: str, budget: float, steps: int 
                           str(run_dir), spent, budget_steps, fix)
 
 
+def judge(trials: list[Trial], *, mode: str, total: int, initial: float, thresholds: list[float],
+          optimizer: str | None, kinds: set[Kind] | None = None, **runners: Any) -> Verdict:
+    """Whether a clip is the fix, from trials someone else ran: for runs gradscope cannot resume, e.g. a script
+    attached by command, whose trials are reruns with a threshold, or with `--try ARGS` for an alternative
+    (`Trial(None, changes="--lr=1e-3", note="lr 0.1 -> 0.001")`, with `steps`, `late_loss`, `clipped_fraction`
+    and `losses` set). `trials` holds the unclipped run, the clips (of the sorted `thresholds`) and any
+    alternatives raced. Optional `runners` (`scale_note`, `pending`, `budget_left`, `advance`, `start`,
+    `start_alternative`, as `_Search` takes them) let it run the alternatives and the threshold past the edge
+    that the judgement asks for; without them it says what it would have tried."""
+    return _Search(optimizer, mode, total, initial, list(thresholds), trials, set(kinds or ()), **runners).judge()
+
+
 @dataclass(frozen=True)
 class Verdict:
     """What the trials say: whether a clip is the fix, the top clip trial, the fix when it is not a clip, and the
@@ -400,23 +412,27 @@ class Verdict:
 
 @dataclass
 class _Search:
-    """The judgement after the race, with what it may still run: the alternatives not raced, a threshold past the
-    lower edge of the bracket. Not frozen: it adds the trials it runs to `trials`."""
+    """The judgement after the race, with what it may still run: the alternatives not raced (`pending`), a
+    threshold past the lower edge of the bracket. Not frozen: it adds the trials it runs to `trials`. Without
+    `advance` it runs nothing more (see `judge`)."""
 
-    config: Config
+    optimizer: str | None
     mode: str
     total: int
     initial: float
     thresholds: list[float]
-    adaptive: bool
     trials: list[Trial]
     kinds: set[Kind]
-    scale_note: str
-    budget_left: Callable[[], int]
-    advance: Callable[[Trial, int], None]
-    start: Callable[..., Trial]
-    start_alternative: Callable[[Alternative], Trial]
-    pending: list[Alternative]
+    scale_note: str = ""
+    pending: list[Alternative] = field(default_factory=list)
+    budget_left: Callable[[], int] = lambda: 0
+    advance: Callable[[Trial, int], None] | None = None
+    start: Callable[..., Trial] | None = None
+    start_alternative: Callable[[Alternative], Trial] | None = None
+
+    @property
+    def adaptive(self) -> bool:
+        return is_adaptive(self.optimizer)
 
     @property
     def probe(self) -> Trial:
@@ -478,7 +494,7 @@ class _Search:
                            f"{_fmt(top.late_at(common))} against {_fmt(self.probe.late_at(common))} unclipped at "
                            f"{common} steps)")
         if self.adaptive and top.threshold is not None:
-            reasons.append(f"under {self.config.optimizer.name} a clip barely changes the update's size "
+            reasons.append(f"under {self.optimizer} a clip barely changes the update's size "
                            "(the optimizer divides by a running gradient scale): the learning rate or a warm-up "
                            "is the likelier fix")
         if (not never_below_start and top.threshold is not None and top.threshold == self.thresholds[0]
@@ -487,7 +503,7 @@ class _Search:
                            f"{top.clipped_fraction:.0%} of steps: "
                            + ("below it only the step size changes (normalised SGD: step = lr x clip), which the "
                               "learning rate sets more simply" if not self.adaptive else
-                              f"under {self.config.optimizer.name} every threshold that always clips gives about the "
+                              f"under {self.optimizer} every threshold that always clips gives about the "
                               "same updates, so a lower one would change nothing"))
         if self.scale_note and not reasons:
             reasons.append("the input scale may be the cause")
@@ -506,7 +522,7 @@ class _Search:
         if top.threshold != self.thresholds[0] or top.clipped_fraction >= ALWAYS_ON:
             return top
         lower = float(f"{top.threshold / math.sqrt(10):.3g}")
-        if self.budget_left() < self.total:
+        if self.advance is None or self.start is None or self.budget_left() < self.total:
             notes.append(f"the top clip is the lowest threshold tried ({top.threshold:.3g}); the budget "
                          f"left no trial below it: a lower one may do better (gradscope compare CONFIG "
                          f"--clip-{self.mode} {lower:.3g})")
@@ -525,6 +541,8 @@ class _Search:
     def _run_pending(self) -> None:
         """The alternatives not raced, on what is left of the budget, shared equally: standardised inputs, a 10x
         lower lr and a warm-up; the 100x lower lr only where the 10x lower one still went non-finite."""
+        if self.advance is None or self.start_alternative is None:
+            return
         todo = [a for a in self.pending if not any(t.changes == a.changes for t in self.trials)]
         lrs = [a for a in todo if a.changes.startswith("optimizer.lr")]
         later = lrs[1:]  # the 100x lower lr: only if needed
@@ -658,30 +676,55 @@ def _as_good(probe: Trial, trials: list[Trial]) -> bool:
     return math.isfinite(probe.late_loss) and probe.late_loss <= HEALTHY_MARGIN * best
 
 
-def _successive_halving(trials: list[Trial], plan: Schedule, total: int, advance) -> list[Trial]:
+def _successive_halving(trials: list[Trial], plan: Schedule, total: int, advance,
+                        spent: Callable[[], int] = lambda: 0) -> list[Trial]:
     """Run every trial to the first horizon; keep the better half, double the horizon, until the finalists
-    have run `total` steps. Returns the finalists, best first."""
+    have run `total` steps. Steps the plan counted but trials that blew up did not spend buy one more survivor
+    per round when the rest of the plan still fits. Returns the finalists, best first."""
     alive = list(trials)
     horizon = plan.first_horizon
+    planned = plan.cost(total)
     while True:
         for trial in alive:
             if trial.session.stop is None:
                 advance(trial, horizon)
         if horizon >= total:
             return sorted(alive, key=_rank)
-        alive.sort(key=_rank)
+        alive.sort(key=lambda t: _rank(t, horizon))
         keep = max(plan.min_keep, len(alive) // 2)
+        if keep < len(alive) and math.isfinite(alive[keep].late_loss) and \
+                spent() + _rest_cost(keep + 1, horizon, total, plan.min_keep) <= planned:
+            keep += 1
         for trial in alive[keep:]:
             trial.eliminated_at = horizon
         alive = alive[:keep]
         horizon = min(total, horizon * 2)
 
 
-def _rank(trial: Trial) -> tuple[float, float]:
-    """Lower late loss first. Exact ties are runs that behaved identically so far: among runs that never
-    clipped (the unclipped trajectory) the smallest threshold is the safest; among runs that always clipped
-    (under Adam, any threshold that always clips gives the same updates) the largest interferes least."""
-    loss = float(f"{trial.late_loss:.9g}") if math.isfinite(trial.late_loss) else math.inf
+def _rest_cost(alive: int, horizon: int, total: int, min_keep: int) -> int:
+    """Steps the rest of a halving schedule costs at most, from `alive` survivors at `horizon`."""
+    cost = 0
+    while horizon < total:
+        nxt = min(total, horizon * 2)
+        cost += alive * (nxt - horizon)
+        alive, horizon = max(min_keep, alive // 2), nxt
+    return cost
+
+
+RANK_WINDOW = 0.25  # a trial cut short is ranked by the median of its last 25% of steps (at least 5)
+
+
+def _rank(trial: Trial, horizon: int | None = None) -> tuple[float, float]:
+    """Lower late loss first; at an intermediate `horizon`, the median of the last quarter of the steps (at least
+    5): the last 10% of a short horizon is a few noisy batches. Exact ties are runs that behaved identically so
+    far: among runs that never clipped (the unclipped trajectory) the smallest threshold is the safest; among runs
+    that always clipped (under Adam, any threshold that always clips gives the same updates) the largest
+    interferes least."""
+    loss = trial.late_loss
+    if horizon is not None and math.isfinite(loss) and len(trial.losses):
+        window = trial.losses[-max(5, math.ceil(RANK_WINDOW * len(trial.losses))):]
+        loss = float(np.median(window)) if np.all(np.isfinite(window)) else math.inf
+    loss = float(f"{loss:.9g}") if math.isfinite(loss) else math.inf
     threshold = trial.threshold if trial.threshold is not None else math.inf
     return loss, (-threshold if trial.clipped_fraction >= 0.999 else threshold)
 

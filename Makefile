@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # could pull a multi-GB CUDA build, so the venv gets this pin first. pyproject.toml keeps torch>=2.4 for users.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench clean wheel-check readme
 
 $(BIN)/gradscope: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,29 @@ $(BIN)/gradscope: pyproject.toml constraints.txt
 demo: $(BIN)/gradscope
 	$(BIN)/gradscope diagnose --sample linear_high_lr --fail-on never --out gradscope-runs/demo
 
+# Test processes: one per core, at most 4 (each may start a 2-rank torchrun). --dist loadscope keeps a module's
+# tests on one worker, so a module-scoped fixture (a torchrun launch, recommend's trials) runs once.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; [ $$n -lt 2 ] && n=2; echo $$n)
 test: $(BIN)/gradscope
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope
+
+# The wheel alone, as a user's `pip install torch-gradscope` gets it: a fresh venv, no test extra (whose packages
+# would bring in anything the core forgot to declare), the CLI's help and a bundled sample. Exit 1 is the
+# sample's findings; anything else (a traceback, exit 4) fails.
+WHEEL_TMP ?= $(or $(TMPDIR),/tmp)/gradscope-wheel-check
+wheel-check:
+	rm -rf $(WHEEL_TMP) && mkdir -p $(WHEEL_TMP)
+	$(PYTHON) -m pip wheel --quiet --no-deps -w $(WHEEL_TMP)/dist .
+	$(PYTHON) -m venv $(WHEEL_TMP)/venv
+	$(WHEEL_TMP)/venv/bin/pip install --quiet --upgrade pip
+	$(WHEEL_TMP)/venv/bin/pip install --quiet "$(TORCH_SPEC)" || $(WHEEL_TMP)/venv/bin/pip install --quiet --index-url https://download.pytorch.org/whl/cpu torch
+	$(WHEEL_TMP)/venv/bin/pip install --quiet -c constraints.txt $(WHEEL_TMP)/dist/*.whl
+	cd $(WHEEL_TMP) && venv/bin/gradscope --help > help.txt
+	cd $(WHEEL_TMP) && OMP_NUM_THREADS=1 venv/bin/gradscope diagnose --sample linear_high_lr --steps 20 --no-plots \
+		--out run > report.txt 2> stderr.txt; code=$$?; cat report.txt; \
+		if [ $$code -gt 1 ]; then cat stderr.txt; echo "wheel-check: diagnose exited $$code" >&2; exit 1; fi
+	rm -rf $(WHEEL_TMP)
+	@echo "wheel-check: the wheel alone installs and runs"
 
 bench: $(BIN)/gradscope
 	$(BIN)/python benchmarks/monitor_overhead.py

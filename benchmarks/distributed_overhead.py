@@ -67,7 +67,7 @@ def measure(kind: str, args: argparse.Namespace) -> dict[str, Any]:
 
     from gradscope import Monitor
     from gradscope.drivers.distributed import wrap
-    from gradscope.trace.row_layout import RowLayout
+    from gradscope.monitor.row_layout import RowLayout
 
     torch.manual_seed(0)
     layers: list[nn.Module] = []

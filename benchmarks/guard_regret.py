@@ -58,7 +58,7 @@ from recommend_regret import GRID, plain_run, plain_setup, regret
 import gradscope
 from gradscope.trials.recommend import LATE_FRACTION
 
-SPLITS = ["tune", "held-out", "held-out-2", "held-out-3", "held-out-4", "held-out-5"]
+SPLITS = ["tune", "held-out", "held-out-2", "held-out-3", "held-out-4", "held-out-5", "healthy-2", "held-out-6"]
 METHODS = ("gradscope", "gradscope-noramp", "fixed-1.0", "zclip", "autoclip", "agc", "agc-timm")
 NOT_INSTALLED = "not installed"
 CACHE_PATH: Path | None = None  # --cache

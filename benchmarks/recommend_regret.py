@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,8 @@ sys.path.insert(0, str(HERE))
 
 import regret_cases
 
-from gradscope.config.load import ClipConfig, load_config
+from gradscope.clip.setting import Clip
+from gradscope.config.load import load_config
 from gradscope.drivers.loop import train
 from gradscope.trials.recommend import late_loss, recommend
 
@@ -246,11 +247,11 @@ def run_case(case: regret_cases.Case, work: Path, threads: int, budget: float | 
     rec = recommend(config, folder / "recommend", mode="norm", **({"budget": budget} if budget else {}))
     rec_seconds = time.perf_counter() - t0
 
-    diag = train(config, folder / "train-unclipped", clip=ClipConfig(), write_plots=False)  # a diagnose run
+    diag = train(replace(config, clip=None), folder / "train-unclipped", write_plots=False)  # a diagnose run
     train_steps = len(diag.trace)
     # One full-length train run for the wall-time baseline: the unclipped one often stops at its first NaN.
     t0 = time.perf_counter()
-    clipped = train(config, folder / "train-recommended", clip=ClipConfig(norm=float(rec.threshold)),
+    clipped = train(replace(config, clip=Clip("norm", float(rec.threshold))), folder / "train-recommended",
                     write_plots=False)
     train_seconds = time.perf_counter() - t0
 

@@ -20,7 +20,13 @@ class GradscopeError(Exception):
 
 
 class ConfigError(GradscopeError):
-    """The config, an option or something it points at is invalid."""
+    """The config, an option or something it points at is invalid. Where a config's key is at fault, `file`,
+    `table` and `key` say which (`key` None: the table as a whole), so a caller can tell whose value it was."""
+
+    def __init__(self, message: str, *, file: str | None = None, table: str | None = None,
+                 key: str | None = None) -> None:
+        super().__init__(message)
+        self.file, self.table, self.key = file, table, key
 
 
 class UserCodeError(Exception):

@@ -149,15 +149,15 @@ def test_exit_0_and_fixed_when_clipping_fixes_the_run(tmp_path):
     result = invoke("--sample", SAMPLE, "--steps", str(STEPS), "--clip-norm", "1", "--no-plots",
                     "--out", str(tmp_path / "out"))
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == ""
+    assert result.stderr == ""  # the report is on stdout
     first_bad = plain_loop(STEPS).first_nonfinite_step
-    stderr = " ".join(result.stderr.split())  # rich wraps long lines
+    report = " ".join(result.stdout.split())  # rich wraps long lines
     # The plain loop's first non-finite value is the global norm (float32 overflow), before the loss is Inf.
     expected = f"clip-norm 1 fixed the run: no NaN/Inf (baseline: Inf grad norm at step {first_bad}), loss Inf -> "
-    assert expected in stderr
+    assert expected in report
     for row in ("verdict", "first NaN/Inf step", "final loss", "best loss", "max grad norm",
                 "median grad norm", "steps clipped", "wall time"):
-        assert row in result.stderr
+        assert row in result.stdout
 
 
 @pytest.mark.parametrize("fail_on, code", [("warning", 1), ("critical", 1), ("never", 0)])
@@ -336,8 +336,9 @@ def test_interrupted_comparison_keeps_the_runs_made(tmp_path):
     """Ctrl-C in the second run: the baseline and the partial run are kept and compared; nothing more runs."""
     from contextlib import contextmanager
 
+    from gradscope.clip.setting import Clip
     from gradscope.commands.common import resolve_config
-    from gradscope.trials.compare import ClipSetting, compare_config
+    from gradscope.trials.compare import compare_config
 
     @contextmanager
     def progress(label):
@@ -347,7 +348,7 @@ def test_interrupted_comparison_keeps_the_runs_made(tmp_path):
         yield update
 
     config = resolve_config(None, SAMPLE, [], 30)
-    comparison = compare_config(config, tmp_path, [ClipSetting("norm", 1.0), ClipSetting("norm", 2.0)],
+    comparison = compare_config(config, tmp_path, [Clip("norm", 1.0), Clip("norm", 2.0)],
                                 steps=30, progress=progress, plots=False)
     assert comparison.interrupted
     assert [len(r.trace) for r in comparison.runs] == [30, 5]

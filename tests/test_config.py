@@ -17,6 +17,7 @@ from conftest import MLP_CONFIG, MLP_FACTORIES
 from typer.testing import CliRunner
 
 from gradscope.cli import app
+from gradscope.clip.setting import Clip
 from gradscope.config.load import ConfigError, apply_overrides, find_config, load_config, parse_override
 
 runner = CliRunner()
@@ -120,7 +121,7 @@ def test_set_applies_to_any_key_and_keeps_the_rest(tmp_path, write_config):
     assert loaded.optimizer.options == {"lr": 0.5}
     assert isinstance(loaded.optimizer.options["lr"], float)
     assert loaded.model.kwargs == {"width": 8, "depth": 1}
-    assert (loaded.clip.norm, loaded.clip.value, loaded.run.seed) == (2.0, None, 7)
+    assert (loaded.clip, loaded.run.seed) == (Clip("norm", 2.0), 7)
 
 
 def test_apply_overrides_does_not_touch_the_original():
@@ -226,7 +227,7 @@ def test_defaults(tmp_path, write_config):
     assert (loaded.data.kwargs, loaded.model.kwargs, loaded.model.checkpoint) == ({}, {}, None)
     assert (loaded.loss.name, loaded.loss.step, loaded.loss.kwargs) == (None, None, {})
     assert (loaded.optimizer.name, loaded.optimizer.options) == ("SGD", {})
-    assert not loaded.clip.enabled and loaded.clip.describe() == "no clipping"
+    assert loaded.clip is None
     assert loaded.name == tmp_path.name  # gradscope.toml is named after its folder
     assert loaded.source == str(config)
 
@@ -266,3 +267,15 @@ def test_resolved_config_is_written_and_reruns_from_anywhere(tmp_path, write_con
     pd.testing.assert_frame_equal(pd.read_csv(first / "trace.csv")[columns],
                                   pd.read_csv(elsewhere / "again" / "trace.csv")[columns])
     assert tomllib.loads((elsewhere / "again" / "resolved_config.toml").read_text()) == resolved
+
+
+def test_a_bad_set_value_is_named_by_fields_not_by_its_text(write_config):
+    """The error carries the file, table and key it is about; a --set that gave the value claims it."""
+    config = write_config(MLP_CONFIG)
+    with pytest.raises(ConfigError) as bad_file:
+        load_config(config, ["run.steps=-3"])
+    assert (bad_file.value.file, bad_file.value.table, bad_file.value.key) == (str(config), "run", "steps")
+    assert str(bad_file.value).startswith(f"{config} with --set run.steps=-3: [run] steps must be")
+    with pytest.raises(ConfigError) as elsewhere:  # the file's own bad value: no --set claims it
+        load_config(write_config(MLP_CONFIG.replace("seed = 0", "seed = 0\ndevice = \"tpu\"")), ["run.steps=5"])
+    assert elsewhere.value.key == "device" and "with --set" not in str(elsewhere.value)

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from gradscope.diagnose.diagnosis import Diagnosis
+from gradscope.clip.setting import Clip
+from gradscope.diagnose.diagnosis import Diagnosis, Summary
 from gradscope.diagnose.symptoms import Symptom, SymptomKind
 from gradscope.levels import Severity
 from gradscope.report.compare_console import print_comparison
@@ -20,7 +21,7 @@ from gradscope.report.console import print_diagnosis
 from gradscope.report.recommend_console import print_recommendation
 from gradscope.report.snippets import fix_snippets, snippets
 from gradscope.trace.trace import RunInfo, Trace
-from gradscope.trials.compare import ClipSetting, ComparedRun, Comparison
+from gradscope.trials.compare import ComparedRun, Comparison
 from gradscope.trials.recommend import Recommendation
 
 WIDTH = 110
@@ -34,11 +35,11 @@ def render(print_report, result, width: int = WIDTH, **options) -> str:
     return out.getvalue()
 
 
-def summary(**changes) -> dict:
+def summary(**changes) -> Summary:
     base = {"final_loss": 0.0213, "best_loss": 0.0198, "initial_loss": 1.284, "max_grad_norm": 3.91,
             "median_grad_norm": 0.412, "first_nonfinite_step": None, "clipped_fraction": 0.0,
             "amp_skipped_steps": 0, "clip": None, "steps_requested": 200, "stopped": "completed", "seconds": 1.5}
-    return base | changes
+    return Summary(**(base | changes))
 
 
 def symptom(kind, severity, step, message, evidence, **where) -> Symptom:
@@ -151,7 +152,7 @@ def test_recommend_report(clipping_helps, golden):
     golden(f"recommend_{name}", render(print_recommendation, recommendation(clipping_helps)))
 
 
-def compared(label: str, diagnosis: Diagnosis, steps: int, clip: ClipSetting | None = None,
+def compared(label: str, diagnosis: Diagnosis, steps: int, clip: Clip | None = None,
              outcome: str | None = None) -> ComparedRun:
     trace = Trace.from_columns(RunInfo(["w"], [[1]]), {"loss": np.linspace(1.0, 0.5, steps)})
     return ComparedRun(label, clip, trace, diagnosis, diagnosis.summary, Path(f"out/{label}"), outcome)
@@ -163,8 +164,8 @@ def comparison(state: str) -> Comparison:
     warned = Diagnosis("warning", 200, CRITICAL_SYMPTOMS[5:7],
                        summary(final_loss=0.31, clip={"mode": "value", "threshold": 0.1}, clipped_fraction=1.0))
     base = compared("baseline", broken, 56)
-    fixed = compared("clip-norm 0.5", healthy, 200, ClipSetting("norm", 0.5), "fixed")
-    helped = compared("clip-value 0.1", warned, 200, ClipSetting("value", 0.1), "helped")
+    fixed = compared("clip-norm 0.5", healthy, 200, Clip("norm", 0.5), "fixed")
+    helped = compared("clip-value 0.1", warned, 200, Clip("value", 0.1), "helped")
     if state == "fixed_and_helped":
         return Comparison((base, fixed, helped), (
             ("fixed", "clip-norm 0.5 fixed the run: no NaN/Inf (baseline: Inf at step 55), loss NaN -> 0.0213"),
@@ -173,7 +174,7 @@ def comparison(state: str) -> Comparison:
     if state == "interrupted":
         return Comparison((base,), ((None, "interrupted before a compared run was recorded"),), Path("out"),
                           interrupted=True)
-    recommended = compared("clip-norm 7.82 (recommended)", broken, 56, ClipSetting("norm", 7.82, True), "no_help")
+    recommended = compared("clip-norm 7.82 (recommended)", broken, 56, Clip("norm", 7.82, True), "no_help")
     return Comparison((base, recommended), (("no_help", "clipping did not help: clip-norm 7.82 (recommended) is "
                                                         "still critical"),), Path("out"), recorded=True,
                       recommendation={"clipping_helps": False, "notes": ["the loss stays above its start"]})

@@ -154,7 +154,7 @@ def test_clipped_marks_the_steps_lightning_clipped(clipped_runs, algorithm):
     clipped = gradscope.load_run(callback.run_dir).trace["clipped"].astype(bool).tolist()
     assert clipped == [r["clipped"] for r in reference]
     assert any(clipped) and not all(clipped)
-    assert callback.diagnosis.summary["clip"]["mode"] == algorithm
+    assert callback.diagnosis.summary.clip["mode"] == algorithm
 
 
 def test_run_folder_holds_what_diagnose_writes_and_compare_reads_it(clipped_runs, tmp_path):
@@ -189,7 +189,7 @@ def test_blowup_is_critical_at_the_plain_loops_first_nonfinite_step(blowup):
     assert first == BLOWUP_STEP
     diagnosis = callback.diagnosis
     assert diagnosis.verdict == "critical"
-    assert diagnosis.summary["first_nonfinite_step"] == first
+    assert diagnosis.summary.first_nonfinite_step == first
     assert trainer.global_step == BLOWUP_STEPS  # stop_on="never": training went on
     loss_event = next(s for s in diagnosis.symptoms if s.kind.value == "nonfinite_loss")
     assert loss_event.step == first
@@ -279,7 +279,7 @@ def test_without_lightning_one_line_names_the_extra():
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1] == (
         "ImportError: gradscope.integrations.lightning needs lightning.pytorch or pytorch_lightning, which is not "
-        "installed (fix: pip install 'gradscope[lightning]')")
+        "installed (fix: pip install 'torch-gradscope[lightning]')")
 
 
 def guarded_plain_loop(data: list, *, lr: float, steps: int, linear: bool) -> gradscope.Guard:

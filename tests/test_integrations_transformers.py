@@ -143,7 +143,7 @@ def test_clipped_marks_the_steps_the_trainer_clipped(llama):
     assert run.trace["clipped"].astype(bool).tolist() == expected
     assert any(expected) and not all(expected)
     assert [h["gradscope/clipped"] for h in train_logs(trainer)] == [float(c) for c in expected]
-    assert run.diagnosis.summary["clip"] == {"mode": "norm", "threshold": MAX_GRAD_NORM}
+    assert run.diagnosis.summary.clip == {"mode": "norm", "threshold": MAX_GRAD_NORM}
 
 
 def test_trainer_is_left_as_it_was(llama):
@@ -156,8 +156,8 @@ def test_blowup_is_critical_at_the_plain_loops_first_nonfinite_step(blowup):
     callback, trainer, run = blowup
     assert plain_first_nonfinite_step() == BLOWUP_STEP
     assert callback.diagnosis.verdict == "critical"
-    assert callback.diagnosis.summary["first_nonfinite_step"] == BLOWUP_STEP
-    assert run.diagnosis.summary["first_nonfinite_step"] == BLOWUP_STEP
+    assert callback.diagnosis.summary.first_nonfinite_step == BLOWUP_STEP
+    assert run.diagnosis.summary.first_nonfinite_step == BLOWUP_STEP
     assert trainer.state.global_step == BLOWUP_STEPS
 
 
@@ -195,7 +195,7 @@ def test_without_transformers_one_line_names_the_extra():
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1] == (
         "ImportError: gradscope.integrations.transformers needs transformers, which is not installed "
-        "(fix: pip install 'gradscope[transformers]')")
+        "(fix: pip install 'torch-gradscope[transformers]')")
 
 
 @pytest.mark.parametrize("max_grad_norm", [0.0, 1.0])

@@ -422,8 +422,8 @@ def test_amp_occasional_skips_are_counted_not_reported(device: str) -> None:
     assert not any(e.kind == "nonfinite_gradient" for e in monitor.trace.info.events)
     diagnosis = monitor.diagnose()
     assert "nonfinite_gradient" not in diagnosis.kinds()
-    assert diagnosis.summary["amp_skipped_steps"] == 2
-    assert math.isfinite(diagnosis.summary["max_grad_norm"])  # the skipped steps' inf norms are left out
+    assert diagnosis.summary.amp_skipped_steps == 2
+    assert math.isfinite(diagnosis.summary.max_grad_norm)  # the skipped steps' inf norms are left out
 
 
 def test_amp_persistent_skips_are_a_nonfinite_gradient(device: str) -> None:

@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 
 from gradscope.build.loading import LossComputer
 from gradscope.cli import app
-from gradscope.drivers.recipe import Recipe
 from gradscope.record.op_overflow import OverflowWatch, find_overflow
+from gradscope.record.recipe import Recipe
+from gradscope.record.replay import restore_rng, rng_snapshot
 
 FP16_MAX = 65504.0
 
@@ -146,9 +147,9 @@ def test_find_overflow_replays_without_disturbing_the_run() -> None:
         p.grad = torch.full_like(p, 0.5)
     grads = [p.grad.clone() for p in model.parameters()]
     buffers = [b.clone() for b in model.buffers()]
-    rng = {"cpu": torch.get_rng_state(), "cuda": None}
+    rng = rng_snapshot(torch.device("cpu"))
     before = torch.rand(3, generator=None)
-    torch.set_rng_state(rng["cpu"])
+    restore_rng(rng)
     found, loss = find_overflow(model, loss_fn, batch, rng, recipe)
     assert found["forward"].module == "0.norm" and loss == loss  # finite: not NaN
     assert all(torch.equal(p.grad, g) for p, g in zip(model.parameters(), grads, strict=True))

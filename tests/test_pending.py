@@ -11,7 +11,7 @@ from torch import nn
 
 from gradscope.monitor.monitor import Monitor
 from gradscope.monitor.pending import PendingRows
-from gradscope.trace.row_layout import RowHeader, RowLayout
+from gradscope.monitor.row_layout import RowHeader, RowLayout
 
 
 class SmallConvNet(nn.Module):

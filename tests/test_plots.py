@@ -22,8 +22,8 @@ from gradscope.build.samples import list_samples  # noqa: E402
 from gradscope.config.load import load_config  # noqa: E402
 from gradscope.diagnose.diagnosis import diagnose_trace  # noqa: E402
 from gradscope.drivers.loop import train  # noqa: E402
+from gradscope.record.plots import layer_heatmap, loss_and_grad_norm  # noqa: E402
 from gradscope.report.console import print_diagnosis  # noqa: E402
-from gradscope.report.plots import layer_heatmap, loss_and_grad_norm  # noqa: E402
 from gradscope.trace.run_folder import HEATMAP_PLOT, LOSS_PLOT, finish_run_folder  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

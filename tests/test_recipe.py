@@ -206,7 +206,7 @@ def test_mixed_precision_matches_autocast_loop(tmp_path, precision):
     rows = plain_loop(tmp_path, 16, precision=precision, accumulate=2)
     result, frame = run(tmp_path, config_text(f'precision = "{precision}"\naccumulate = 2', steps=16))
     assert_matches(frame, rows, rel=1e-4)
-    assert result.diagnosis.summary["amp_skipped_steps"] == sum(r[3] for r in rows)
+    assert result.diagnosis.summary.amp_skipped_steps == sum(r[3] for r in rows)
     assert result.diagnosis.verdict == "healthy"
 
 
@@ -222,7 +222,7 @@ def test_fp16_skipped_steps_counted_as_the_scaler_skips_them(tmp_path):
     assert int(frame["amp_skipped"].sum()) == expected
     assert list(frame["amp_skipped"].astype(bool)) == [r[3] for r in rows]
     assert_matches(frame, rows, rel=1e-4)
-    assert result.diagnosis.summary["amp_skipped_steps"] == expected
+    assert result.diagnosis.summary.amp_skipped_steps == expected
     assert "nonfinite_gradient" not in result.diagnosis.kinds()
 
 
@@ -232,14 +232,14 @@ def test_fp16_overflow_names_the_module(tmp_path):
     body = config_text('precision = "fp16"', steps=5, lr=1e-12, model="build_overflowing", data="build_big_inputs")
     path = write(tmp_path, body)
     result = train(load_config(path), tmp_path / "run", write_plots=False)
-    assert result.diagnosis.summary["first_nonfinite_step"] == 0
+    assert result.diagnosis.summary.first_nonfinite_step == 0
     loss_symptom = next(s for s in result.diagnosis.symptoms if s.kind.value == "nonfinite_loss")
     assert loss_symptom.module == "1"
     assert "Amplify" in loss_symptom.message or "Amplify" in str(loss_symptom.evidence)
     # The same model in fp32 is finite.
     fp32 = config_text("", steps=5, lr=1e-12, model="build_overflowing", data="build_big_inputs")
     result32 = train(load_config(write(tmp_path, fp32)), tmp_path / "run32", write_plots=False)
-    assert result32.diagnosis.summary["first_nonfinite_step"] is None
+    assert result32.diagnosis.summary.first_nonfinite_step is None
 
 
 @pytest.mark.parametrize(("extra", "message"), [

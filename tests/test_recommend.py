@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,7 +15,8 @@ from conftest import MLP_CONFIG, SAMPLES
 from typer.testing import CliRunner
 
 from gradscope.cli import app
-from gradscope.config.load import ClipConfig, load_config
+from gradscope.clip.setting import Clip
+from gradscope.config.load import load_config
 from gradscope.drivers.loop import TrainingSession, train
 from gradscope.report.snippets import snippets
 from gradscope.trials.recommend import (
@@ -95,9 +97,9 @@ def test_snippets_compile_and_carry_the_threshold(mode):
 def test_interleaved_sessions_equal_runs_made_in_one_go(tmp_path):
     """Trials advance in pieces, interleaved; each must be step for step the run made in one go."""
     cfg = sample("healthy_transformer", "run.steps=24")
-    whole = train(cfg, tmp_path / "whole", clip=ClipConfig(norm=0.5), write_plots=False)
-    a = TrainingSession(cfg, tmp_path / "a", clip=ClipConfig(norm=0.5))
-    b = TrainingSession(cfg, tmp_path / "b", clip=ClipConfig(norm=0.05))
+    whole = train(replace(cfg, clip=Clip("norm", 0.5)), tmp_path / "whole", write_plots=False)
+    a = TrainingSession(replace(cfg, clip=Clip("norm", 0.5)), tmp_path / "a")
+    b = TrainingSession(replace(cfg, clip=Clip("norm", 0.05)), tmp_path / "b")
     for _ in range(3):
         a.advance(8)
         b.advance(8)
@@ -206,7 +208,7 @@ def test_write_keeps_comments_and_layout(tmp_path):
     assert text.startswith("# my experiment, do not lose this comment\n")
     assert "# Linear regression with a learning rate just past the stability limit" in text
     written = load_config(config)
-    assert written.clip.norm == pytest.approx(threshold, rel=1e-2) and written.clip.value is None
+    assert written.clip.mode == "norm" and written.clip.threshold == pytest.approx(threshold, rel=1e-2)
 
 
 @pytest.mark.parametrize("args, message", [

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from gradscope.monitor.monitor import Monitor
-from gradscope.trace.row_layout import RowLayout
+from gradscope.monitor.row_layout import RowLayout
 
 COMBINATIONS = list(itertools.product([False, True], repeat=3))
 IDS = [f"weights={w}-max_abs={m}-scaled={s}" for w, m, s in COMBINATIONS]

@@ -98,7 +98,7 @@ def test_a_diagnosis_recomputed_is_the_one_written(recorded, tmp_path):
     original = gradscope.load_run(recorded).diagnosis
     again = gradscope.load_run(folder).diagnosis
     assert again.verdict == original.verdict and again.kinds() == original.kinds()
-    assert again.summary["final_loss"] == pytest.approx(original.summary["final_loss"], rel=1e-8)
+    assert again.summary.final_loss == pytest.approx(original.summary.final_loss, rel=1e-8)
 
 
 @pytest.mark.parametrize(("spoil", "message"), [

@@ -48,7 +48,7 @@ def test_unstable_lr_is_unstable_but_finite_for_every_seed(seed, tmp_path):
     assert diagnosis.verdict == "warning", diagnosis.kinds()
     assert kinds & {"loss_spike", "loss_divergence"}
     assert not any(k.startswith("nonfinite") for k in kinds)
-    assert diagnosis.summary["first_nonfinite_step"] is None
+    assert diagnosis.summary.first_nonfinite_step is None
 
 
 @pytest.mark.parametrize("seed", [0, 1])

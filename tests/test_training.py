@@ -7,6 +7,7 @@ comparison is like for like on a machine with a GPU too.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import itertools
 import math
@@ -16,9 +17,10 @@ import pytest
 import torch
 from torch import nn
 
-from gradscope.config.load import ClipConfig, load_config
-from gradscope.drivers import loop as training
+from gradscope.clip.setting import Clip
+from gradscope.config.load import load_config
 from gradscope.drivers.loop import train
+from gradscope.record import locate
 from gradscope.record.locate import Location
 
 REL = 1e-5
@@ -170,10 +172,13 @@ def run(tmp_path, factories):
     """run(config text, **train kwargs) -> RunResult, from a fresh run folder each time."""
     counter = itertools.count()
 
-    def go(text: str, **kwargs):
+    def go(text: str, clip: Clip | None = None, **kwargs):
         path = tmp_path / f"config{next(counter)}.toml"
         path.write_text(text)
-        return train(load_config(path), tmp_path / f"run{next(counter)}", write_plots=False, **kwargs)
+        config = load_config(path)
+        if clip is not None:
+            config = dataclasses.replace(config, clip=clip)
+        return train(config, tmp_path / f"run{next(counter)}", write_plots=False, **kwargs)
 
     return go
 
@@ -270,25 +275,25 @@ def test_first_nonfinite_step_is_the_plain_loops(run, factories):
     assert np.isfinite(trace.grad_norm[:first_bad]).all()
     diagnosis = result.diagnosis
     assert diagnosis.verdict == "critical"
-    assert diagnosis.summary["first_nonfinite_step"] in (first_bad - 1, first_bad)  # weights may go first
+    assert diagnosis.summary.first_nonfinite_step in (first_bad - 1, first_bad)  # weights may go first
     nonfinite_steps = [s.step for s in diagnosis.symptoms if s.kind.value.startswith("nonfinite")]
     assert min(nonfinite_steps) in (first_bad - 1, first_bad)
 
 
-@pytest.mark.parametrize("clip", [ClipConfig(norm=0.5), ClipConfig(value=0.05)], ids=["norm", "value"])
+@pytest.mark.parametrize("clip", [Clip("norm", 0.5), Clip("value", 0.05)], ids=["norm", "value"])
 def test_clipping_matches_a_plain_loop_with_torch_clipping(run, factories, clip):
     text = config_text(steps=15, data_kwargs="{ scale = 2.0 }", optimizer='name = "SGD"\nlr = 0.05')
     result = run(text, clip=clip)
     losses, norms, _ = plain_loop(factories.build_model, lambda: factories.build_data(scale=2.0), 15, lr=0.05,
-                                  clip_norm=clip.norm, clip_value=clip.value)
+                                  clip_norm=clip.threshold if clip.mode == "norm" else None,
+                                  clip_value=clip.threshold if clip.mode == "value" else None)
     assert_close(result.trace.loss, losses)
     assert_close(result.trace.grad_norm, norms)  # recorded before clipping
     clipped = result.trace.column("clipped")
     assert clipped.any()  # the threshold bites on these steps, so the test compares clipped updates
-    if clip.norm is not None:
-        assert np.array_equal(clipped.astype(bool), norms > clip.norm)
-    assert result.diagnosis.summary["clip"] == {"mode": "norm" if clip.norm else "value",
-                                                "threshold": clip.norm or clip.value}
+    if clip.mode == "norm":
+        assert np.array_equal(clipped.astype(bool), norms > clip.threshold)
+    assert result.diagnosis.summary.clip == {"mode": clip.mode, "threshold": clip.threshold}
 
 
 def test_clip_table_in_the_config_is_applied(run, factories):
@@ -381,7 +386,7 @@ def test_locating_replays_dropout_without_disturbing_later_steps(run, monkeypatc
         calls.append(args)
         return Location("unknown")
 
-    monkeypatch.setattr(training, "locate_nonfinite", no_replay)
+    monkeypatch.setattr(locate, "locate_nonfinite", no_replay)
     plain = run(text)
     assert len(calls) == 1  # the run without the replay reached the bad step once, and skipped the replay
     loss = {s.kind.value: s for s in located.diagnosis.symptoms}["nonfinite_loss"]

@@ -15,7 +15,7 @@ def test_sample_runs_from_an_installed_wheel(tmp_path: Path) -> None:
     wheels = tmp_path / "wheels"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(wheels), str(REPO)],
                    check=True, capture_output=True, text=True)
-    [wheel] = wheels.glob("gradscope-*.whl")
+    [wheel] = wheels.glob("torch_gradscope-*.whl")  # the distribution torch-gradscope
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site),
                     str(wheel)], check=True, capture_output=True, text=True)

@@ -23,9 +23,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from gradscope.config.load import FLOAT32_MAX, Config
+from gradscope.config.load import Config
 from gradscope.errors import ConfigError, GradscopeError, UserCodeError, did_you_mean
 from gradscope.interrupts import is_ctrl_c
+from gradscope.numbers import FLOAT32_MAX
 
 _FILE_MODULES: dict[Path, Any] = {}
 
@@ -296,6 +297,7 @@ class Batches:
     first: Any
     where: str = "[data] factory"  # "<config>: [data] factory", for messages
     per_step: int = 1  # batches per optimizer step ([run] accumulate): messages name the optimizer step
+    batch_size_at: str = "[data] batch_size"  # where the user sets the batch size, for messages
 
     def __iter__(self) -> Iterator[Any]:
         source = self.first
@@ -339,19 +341,34 @@ def build_batches(config: Config, seed: int) -> Batches:
 
         dataset = csv_dataset(config)
         return Batches(lambda: dataset, _loader(dataset, config, seed), f"{config.source}: [data] path",
-                       config.run.accumulate)
+                       config.run.accumulate, f"{config.source}: [data] batch_size")
     where = f"{config.source}: [data] factory"
     factory = import_object(config.data.factory or "", config.base_dir, where)
+    returned_dataset = False
 
     def make() -> Any:
+        nonlocal returned_dataset
         data = call_factory(factory, config.data.kwargs, where, "the data factory")
-        return _loader(data, config, seed) if isinstance(data, torch.utils.data.Dataset) else data
+        returned_dataset = isinstance(data, torch.utils.data.Dataset)
+        return _loader(data, config, seed) if returned_dataset else data
 
     data = make()
     if isinstance(data, torch.Tensor) or not hasattr(data, "__iter__"):
         raise ConfigError(f"{where}: {config.data.factory} returned {type(data).__name__} (fix: return a "
                           "DataLoader, an iterable of batches, or a torch Dataset)")
-    return Batches(make, data, where, config.run.accumulate)
+    return Batches(make, data, where, config.run.accumulate, batch_size_at(config, returned_dataset))
+
+
+def batch_size_at(config: Config, returned_dataset: bool) -> str:
+    """Where the batch size of a factory's data is set: [data] batch_size batches a Dataset; a factory that
+    batches its own data sets it in its kwargs (a key naming a batch) or in its code."""
+    if returned_dataset:
+        return f"{config.source}: [data] batch_size"
+    key = next((k for k in config.data.kwargs if "batch" in k.lower()), None)
+    if key is not None:
+        return f"{config.source}: [data] kwargs.{key}"
+    return (f"{config.data.factory}, which batches its own data ([data] batch_size applies only to a Dataset it "
+            "returns)")
 
 
 def _loader(dataset: Any, config: Config, seed: int) -> torch.utils.data.DataLoader:

@@ -15,9 +15,9 @@ from typing import Any
 
 import torch
 
+from gradscope.build.loading import check_options, import_object, user_code
 from gradscope.config.load import Config
 from gradscope.errors import ConfigError, did_you_mean
-from gradscope.build.loading import check_options, import_object, user_code
 
 
 def constant_with_warmup(step: int, *, warmup: int) -> float:

@@ -47,8 +47,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from gradscope.diagnose.symptoms._stats import log_fit
+from gradscope.diagnose.symptoms.thresholds import DEFAULT
 from gradscope.monitor.monitor import Monitor, StepStats
+from gradscope.numbers import ratio_text
+from gradscope.stats import log_fit, robust_sigma
 
 WINDOW = 32  # recent norms (and losses) the robust levels are taken over
 MIN_HISTORY = 3  # finite norms needed before a spike can be judged; losses that set the starting level
@@ -56,10 +58,9 @@ SPIKE_FACTOR = 10.0  # a spike is a norm over this multiple of the recent median
 SPIKE_SIGMAS = 6.0  # robust sigmas (OLMo-core's skip-step uses 6 sigma), and over every norm the run survived
 SPIKE_CLIP = 1.0  # a spike engages the clip at this multiple of the recent median (its update is clipped, not
 #   skipped: skipping spikes as OLMo-core's skip-step does left an LSTM run skipping half its updates)
-GROWTH_WINDOWS = (8, 16)  # trailing windows over which log(norm) is fitted
-GROWTH_MAX_DOUBLING = 12.0  # the norm must double at least this often (as the exploding-gradient detector)
-GROWTH_MIN_R2 = 0.85  # and climb on a straight line in log space
-GROWTH_OVER = 2.0  # and already stand this many times above its level before the climb
+GROWTH_WINDOWS = (8, 16)  # trailing windows over which log(norm) must grow as the exploding-gradient detector's
+#   rule says (`LogFit.grows` with Thresholds' max_doubling_steps and min_r2) ...
+GROWTH_OVER = 2.0  # ... and already stand this many times above its level before the climb
 GROWTH_HOLD = 0.5  # hold at half that level: the climb began at it, so the stable step is below it
 LOSS_WINDOW = 5  # the loss level is the median of the last 5 losses, judged every step
 LOSS_RISE_ENGAGE = 0.5  # unclipped: the loss level 50% above its best so far engages the guard ...
@@ -135,8 +136,7 @@ class _LossLevel:
         level = float(np.median(list(self.recent)[-LOSS_WINDOW:]))
         self.levels.append(level)
         if level < self.best:
-            values = np.fromiter(self.recent, float)
-            sigma = 1.4826 * float(np.median(np.abs(values - np.median(values))))
+            sigma = robust_sigma(np.fromiter(self.recent, float))
             self.best, self.noise = level, 1.25 * sigma / math.sqrt(min(n, LOSS_WINDOW))
         return level
 
@@ -316,8 +316,7 @@ class Guard:
         if len(self._norms) < MIN_HISTORY or norm <= self._peak:
             return False  # a norm no larger than one the run already took is not a spike
         recent = np.fromiter(self._norms, float)
-        median = float(np.median(recent))
-        sigma = 1.4826 * float(np.median(np.abs(recent - median)))
+        median, sigma = float(np.median(recent)), robust_sigma(recent)
         if norm <= max(SPIKE_FACTOR * median, median + SPIKE_SIGMAS * sigma) or median <= 0:
             return False
         target = SPIKE_CLIP * median
@@ -342,9 +341,10 @@ class Guard:
             if raw[-1] < GROWTH_OVER * level or level <= 0:
                 continue
             fit = log_fit(raw[-window:])
-            if fit.slope < math.log(2) / GROWTH_MAX_DOUBLING or fit.r2 < GROWTH_MIN_R2:
+            if not fit.grows(DEFAULT.max_doubling_steps, DEFAULT.min_r2):
                 continue
-            why = (f"gradient norm grows exponentially (x{fit.factor_per_step:.2f} per step over {window} steps, "
+            why = (f"gradient norm grows exponentially (x{ratio_text(fit.factor_per_step)} per step over {window} "
+                   f"steps, "
                    f"R^2 {fit.r2:.2f}), now {raw[-1] / level:.3g}x its level {level:.3g} before the climb")
             hold = GROWTH_HOLD * level
             if self.threshold is None or hold < self.threshold:

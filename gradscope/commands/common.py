@@ -1,9 +1,10 @@
 """What the commands that run training share: the config they run, the folder they write, the progress bar,
-and stdout kept for the JSON document."""
+and the streams: stdout for the report (or the one JSON document), stderr for everything else."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterator
 from datetime import datetime
@@ -43,13 +44,38 @@ def default_run_dir(name: str, out: Path | None) -> Path:
 
 
 @contextlib.contextmanager
-def stdout_to_stderr(active: bool) -> Iterator[None]:
-    """In --json mode, anything the user's code prints goes to stderr: stdout carries only the JSON."""
+def stdout_to_stderr(active: bool = True) -> Iterator[None]:
+    """While training runs, what the user's code prints goes to stderr: stdout carries only the report, or the
+    JSON document (`gradscope diagnose X > report.txt` keeps the report and nothing else)."""
     if not active:
         yield
         return
     with contextlib.redirect_stdout(sys.stderr):
         yield
+
+
+@contextlib.contextmanager
+def report_output() -> Iterator[None]:
+    """Printing the report: a reader that went away (`| head -1`) is not an error. The rest of the report is
+    dropped, no traceback, and the command ends with the exit code its findings give."""
+    try:
+        yield
+    except BrokenPipeError:
+        silence_closed_output()
+
+
+def silence_closed_output() -> None:
+    """Point stdout (and stderr, when it is the same pipe, as under `2>&1 | head`) at os.devnull, so that later
+    writes and Python's own flush at exit go nowhere instead of raising again."""
+    try:
+        same = os.path.sameopenfile(sys.stdout.fileno(), sys.stderr.fileno())
+        streams = (sys.stdout, sys.stderr) if same else (sys.stdout,)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for stream in streams:
+            os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # not a real file descriptor (a test runner's capture): nothing to protect
+        pass
 
 
 @contextlib.contextmanager

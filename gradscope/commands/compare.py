@@ -8,7 +8,14 @@ from typing import Annotated
 
 import typer
 
-from gradscope.commands.common import default_run_dir, progress_bar, resolve_config, stdout_to_stderr
+from gradscope.clip.setting import THRESHOLD_MODES
+from gradscope.commands.common import (
+    default_run_dir,
+    progress_bar,
+    report_output,
+    resolve_config,
+    stdout_to_stderr,
+)
 from gradscope.commands.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_SYMPTOMS, check_fail_on, fails, handled
 from gradscope.commands.options import (
     DebugOpt,
@@ -78,10 +85,11 @@ def compare(
     with handled(debug):
         check_fail_on(fail_on)
         from gradscope.report.compare_console import print_comparison
-        from gradscope.report.export import dumps
+        from gradscope.report.console import report_console
+        from gradscope.strict_json import dumps
         from gradscope.trials import compare as lib
 
-        if mode not in lib.CLIP_MODES:
+        if mode not in THRESHOLD_MODES:
             raise ConfigError(f"--mode {mode!r} is not a clip mode (fix: --mode norm or --mode value)")
         config_path, recorded = lib.split_paths(paths or [])
         if recorded:
@@ -90,7 +98,7 @@ def compare(
             if given:
                 raise ConfigError(f"{given[0]} reruns a config and cannot be used with recorded run folders "
                                   "(fix: pass the config instead, or drop the option)")
-            with stdout_to_stderr(as_json):
+            with stdout_to_stderr():
                 result = lib.compare_recorded(recorded, default_run_dir("compare", out), plots=plots)
             for note in result.notes:
                 typer.echo(f"Note: {note}", err=True)
@@ -100,7 +108,7 @@ def compare(
             changed = [lib.ConfigChange(changes, resolve_config(config_path, sample, [*(overrides or []), *changes],
                                                                 steps), i)
                        for i, changes in enumerate((lib.split_changes(t) for t in tries or []), start=1)]
-            with stdout_to_stderr(as_json):
+            with stdout_to_stderr():
                 result = lib.compare_config(
                     cfg, default_run_dir(f"{cfg.name}-compare", out), clips, steps=steps, tries=changed,
                     recommend_mode=mode if recommended else None, plots=plots,
@@ -110,10 +118,11 @@ def compare(
 
             write_junit(junit, "compare", [JUnitCase(run.label, run.diagnosis, judged=i > 0)
                                            for i, run in enumerate(result.runs)], fail_on)
-        if as_json:
-            typer.echo(dumps(result.to_dict()))
-        else:
-            print_comparison(result)
+        with report_output():
+            if as_json:
+                typer.echo(dumps(result.to_dict()))
+            else:
+                print_comparison(result, report_console())
         if result.interrupted:
             raise typer.Exit(EXIT_INTERRUPTED)
         failed = any(fails(run.rank, fail_on) for run in result.compared)

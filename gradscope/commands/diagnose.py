@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from gradscope.commands.common import default_run_dir, progress_bar, resolve_config, stdout_to_stderr
+from gradscope.commands.common import (
+    default_run_dir,
+    progress_bar,
+    report_output,
+    resolve_config,
+    stdout_to_stderr,
+)
 from gradscope.commands.exits import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -46,11 +52,11 @@ def diagnose(
         check_fail_on(fail_on)
         cfg = resolve_config(config, sample, overrides, steps)
         from gradscope.drivers.loop import train
-        from gradscope.report.console import print_diagnosis
-        from gradscope.report.export import dumps
+        from gradscope.report.console import print_diagnosis, report_console
+        from gradscope.strict_json import dumps
 
         run_dir = default_run_dir(cfg.name, out)
-        with stdout_to_stderr(as_json), progress_bar(not as_json, f"diagnose {cfg.name}") as progress:
+        with stdout_to_stderr(), progress_bar(not as_json, f"diagnose {cfg.name}") as progress:
             result = train(cfg, run_dir, steps=steps, progress=progress, write_plots=plots)
         diagnosis = result.diagnosis
         recorded = f"{len(result.trace)} step(s) recorded before it are in {run_dir}"
@@ -64,17 +70,20 @@ def diagnose(
             user_code_failed(result.error, f"({recorded}: trace.csv, diagnosis.json)", debug=debug)
         if result.error is not None:
             raise result.error  # bad input found mid-run, or a full disk: one line and exit 2 (handled)
-        from gradscope.drivers.distributed import is_writer
+        from gradscope.ranks import is_writer
 
         if not is_writer():
             pass  # under torchrun rank 0 prints; every rank holds the same findings and exits with the same code
         elif as_json:
-            typer.echo(dumps(diagnosis.to_dict()))
+            with report_output():
+                typer.echo(dumps(diagnosis.to_dict()))
         else:
             target = f"--sample {sample}" if sample else (str(config) if config else "")
-            print_diagnosis(diagnosis, command_hint=f"gradscope recommend {target}".strip())
+            with report_output():
+                print_diagnosis(diagnosis, report_console(), command_hint=f"gradscope recommend {target}".strip())
         if result.interrupted:
-            typer.echo(f"Interrupted after {len(result.trace)} step(s): what was recorded is diagnosed and kept "
-                       f"in {run_dir}", err=True)
+            with report_output():
+                typer.echo(f"Interrupted after {len(result.trace)} step(s): what was recorded is diagnosed and kept "
+                           f"in {run_dir}", err=True)
             raise typer.Exit(EXIT_INTERRUPTED)
         raise typer.Exit(EXIT_SYMPTOMS if fails(diagnosis.severity_rank, fail_on) else EXIT_OK)

@@ -12,7 +12,6 @@ import errno
 import traceback
 from collections.abc import Iterator
 
-import click
 import typer
 
 from gradscope.errors import ConfigError, GradscopeError, UserCodeError, did_you_mean
@@ -36,7 +35,7 @@ def handled(debug: bool = False) -> Iterator[None]:
     with watching():  # from here on a KeyboardInterrupt raised by the user's code is told from Ctrl-C
         try:
             yield
-        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        except (typer.Exit, typer.Abort):  # typer's own types: typer 0.29 no longer brings click with it
             raise  # the command chose its exit already
         except GradscopeError as exc:
             if debug:
@@ -45,6 +44,11 @@ def handled(debug: bool = False) -> Iterator[None]:
             raise typer.Exit(EXIT_USAGE) from None
         except UserCodeError as exc:
             user_code_failed(exc, debug=debug)
+        except BrokenPipeError:  # the reader went away before the report (`2>&1 | head` as the run goes on)
+            from gradscope.commands.common import silence_closed_output
+
+            silence_closed_output()  # nothing failed: no traceback, and not 1, which means findings
+            raise typer.Exit(EXIT_OK) from None
         except KeyboardInterrupt:
             typer.echo("Interrupted.", err=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None

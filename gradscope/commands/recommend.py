@@ -6,10 +6,17 @@ from typing import Annotated
 
 import typer
 
-from gradscope.commands.common import default_run_dir, progress_bar, resolve_config, stdout_to_stderr
+from gradscope.commands.common import (
+    default_run_dir,
+    progress_bar,
+    report_output,
+    resolve_config,
+    stdout_to_stderr,
+)
 from gradscope.commands.exits import EXIT_INTERRUPTED, EXIT_OK, handled, user_code_failed
 from gradscope.commands.options import ConfigArg, DebugOpt, JsonOpt, OutOpt, SampleOpt, SetOpt, StepsOpt
 from gradscope.errors import ConfigError, UserCodeError
+from gradscope.numbers import number_text
 
 MAX_BUDGET = 1000.0  # trials of a thousand runs' worth of steps: more is a typo, not a plan
 
@@ -45,13 +52,13 @@ def recommend(
         cfg = resolve_config(config, sample, overrides, steps)
         if write and (sample is not None or cfg.path is None):
             raise ConfigError("--write needs a config file of yours (fix: pass CONFIG, not --sample)")
-        from gradscope.report.export import dumps
+        from gradscope.strict_json import dumps
         from gradscope.trials.recommend import recommend as run_recommend
 
         run_dir = default_run_dir(f"{cfg.name}-recommend", out)
         kept = f"every trial's record is kept in {run_dir}"
         try:
-            with stdout_to_stderr(as_json), progress_bar(not as_json, "recommend trials") as progress:
+            with stdout_to_stderr(), progress_bar(not as_json, "recommend trials") as progress:
                 rec = run_recommend(cfg, run_dir, mode=mode, budget=budget, steps=steps, progress=progress)
         except UserCodeError as exc:
             user_code_failed(exc, f"(no recommendation from a trial that crashed; {kept})", debug=debug)
@@ -62,12 +69,14 @@ def recommend(
             from gradscope.config.write import write_clip
 
             write_clip(cfg.path, rec.mode, rec.threshold)
-        if as_json:
-            typer.echo(dumps(rec.to_dict()))
-        else:
-            from gradscope.report.recommend_console import print_recommendation
+        with report_output():
+            if as_json:
+                typer.echo(dumps(rec.to_dict()))
+            else:
+                from gradscope.report.console import report_console
+                from gradscope.report.recommend_console import print_recommendation
 
-            print_recommendation(rec)
-            if write:
-                typer.echo(f"wrote [clip] {rec.mode} = {rec.threshold:.3g} to {cfg.path}", err=True)
+                print_recommendation(rec, report_console())
+                if write:
+                    typer.echo(f"wrote [clip] {rec.mode} = {number_text(rec.threshold, '.3g')} to {cfg.path}", err=True)
         raise typer.Exit(EXIT_OK)

@@ -9,11 +9,13 @@ from __future__ import annotations
 import math
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from gradscope.clip.setting import THRESHOLD_MODES, Clip
 from gradscope.errors import ConfigError, did_you_mean
+from gradscope.numbers import FLOAT32_MAX
 
 CONFIG_NAME = "gradscope.toml"
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -87,26 +89,6 @@ class ScheduleConfig:
 
 
 @dataclass(frozen=True)
-class ClipConfig:
-    norm: float | None = None
-    value: float | None = None
-    adaptive: bool = False  # gradscope.Guard: the threshold adapts online, in the run itself
-
-    @property
-    def enabled(self) -> bool:
-        return self.norm is not None or self.value is not None or self.adaptive
-
-    def describe(self) -> str:
-        if self.norm is not None:
-            return f"clip-norm {self.norm:g}"
-        if self.value is not None:
-            return f"clip-value {self.value:g}"
-        if self.adaptive:
-            return "adaptive clipping"
-        return "no clipping"
-
-
-@dataclass(frozen=True)
 class Config:
     """A validated config. `source` names where it came from, for messages; `base_dir` anchors relative paths."""
 
@@ -117,7 +99,7 @@ class Config:
     loss: LossConfig
     optimizer: OptimizerConfig
     run: RunConfig
-    clip: ClipConfig
+    clip: Clip | None  # [clip]: one kind of clipping, or none
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     name: str = "run"
     path: Path | None = None  # the file it was read from (a pyproject.toml for [tool.gradscope])
@@ -154,10 +136,8 @@ class Config:
             run["parallel"] = self.run.parallel
         tables = {"model": model, "data": data, "loss": loss,
                   "optimizer": {"name": imp(self.optimizer.name), **self.optimizer.options}, "run": run}
-        clip = {k: v for k, v in (("norm", self.clip.norm), ("value", self.clip.value),
-                                  ("adaptive", self.clip.adaptive or None)) if v is not None}
-        if clip:
-            tables["clip"] = clip
+        if self.clip is not None:
+            tables["clip"] = {self.clip.mode: True if self.clip.adaptive else self.clip.threshold}
         if self.schedule.name is not None:
             schedule: dict[str, Any] = {"name": imp(self.schedule.name), **self.schedule.options}
             if self.schedule.builtin:
@@ -170,7 +150,6 @@ class Config:
 _BOOL = (lambda v: isinstance(v, bool), "true or false")
 _STR = (lambda v: isinstance(v, str) and v.strip() != "", "a non-empty string")
 _TABLE = (lambda v: isinstance(v, dict), "a table, e.g. { hidden = 64 }")
-FLOAT32_MAX = 3.4028234663852886e38  # torch keeps optimizer state and gradients in float32: larger is inf there
 
 
 def _is_int(v: Any) -> bool:
@@ -326,14 +305,13 @@ def load_config(path: Path | None, overrides: list[str] | None = None, cwd: Path
 
 def _name_override(exc: ConfigError, source: str, raw: dict[str, Any], overrides: list[str]) -> ConfigError:
     """`exc`, saying which `--set` gave the bad value: the file named in the message does not hold it."""
-    message = str(exc)
+    if exc.file != source or exc.table is None:
+        return exc
     for text in reversed(overrides):  # the last --set of a key is the one that counts
         table, key = parse_override(text)[0][:2]
-        if (re.search(rf"\[{re.escape(table)}\] {re.escape(key)}\b", message)
-                or (table not in raw and f"table [{table}]" in message)):
-            if message.startswith(f"{source}: "):
-                return ConfigError(f"{source} with --set {text}: {message[len(source) + 2:]}")
-            break
+        if exc.table == table and (exc.key == key or (exc.key is None and table not in raw)):
+            message = str(exc)[len(source) + 2:]
+            return ConfigError(f"{source} with --set {text}: {message}", file=source, table=table, key=exc.key)
     return exc
 
 
@@ -344,7 +322,7 @@ def validate(raw: dict[str, Any], source: str, base_dir: Path, *, name: str = "r
         tables[t] for t in ("model", "data", "loss", "optimizer", "run", "clip", "schedule"))
     if "factory" not in model:
         raise ConfigError(f'{source}: [model] factory is required (fix: e.g. factory = "model.py:build_model", '
-                          "a callable returning a torch.nn.Module)")
+                          "a callable returning a torch.nn.Module)", file=source, table="model", key="factory")
     _check_import_path(source, "model", "factory", model["factory"])
     checkpoint = _resolve(base_dir, model["checkpoint"]) if "checkpoint" in model else None
     _check_data(source, data)
@@ -353,16 +331,17 @@ def validate(raw: dict[str, Any], source: str, base_dir: Path, *, name: str = "r
             _check_import_path(source, "loss", key, loss[key])
     if "name" not in opt:
         raise ConfigError(f'{source}: [optimizer] name is required (fix: e.g. name = "SGD" with lr = 0.01, '
-                          "or an import path)")
-    if run.get("device", "auto") not in DEVICES:
+                          "or an import path)", file=source, table="optimizer", key="name")
+    if run.get("device", RunConfig.device) not in DEVICES:
         raise ConfigError(f"{source}: [run] device must be one of {', '.join(DEVICES)}, got {run['device']!r}"
-                          f"{did_you_mean(run['device'], DEVICES)}")
-    if run.get("precision", "fp32") not in PRECISIONS:
+                          f"{did_you_mean(run['device'], DEVICES)}", file=source, table="run", key="device")
+    if run.get("precision", RunConfig.precision) not in PRECISIONS:
         raise ConfigError(f"{source}: [run] precision must be one of {', '.join(PRECISIONS)}, got "
-                          f"{run['precision']!r}{did_you_mean(run['precision'], PRECISIONS)}")
-    if run.get("parallel", "none") not in PARALLEL:
+                          f"{run['precision']!r}{did_you_mean(run['precision'], PRECISIONS)}",
+                          file=source, table="run", key="precision")
+    if run.get("parallel", RunConfig.parallel) not in PARALLEL:
         raise ConfigError(f"{source}: [run] parallel must be one of {', '.join(PARALLEL)}, got {run['parallel']!r}"
-                          f"{did_you_mean(run['parallel'], PARALLEL)}")
+                          f"{did_you_mean(run['parallel'], PARALLEL)}", file=source, table="run", key="parallel")
     _check_schedule(source, schedule)
     _check_clip(source, clip)
 
@@ -371,26 +350,22 @@ def validate(raw: dict[str, Any], source: str, base_dir: Path, *, name: str = "r
         base_dir=base_dir,
         name=name,
         model=ModelConfig(model["factory"], dict(model.get("kwargs", {})), checkpoint),
-        data=DataConfig(
-            factory=data.get("factory"),
-            kwargs=dict(data.get("kwargs", {})),
-            batch_size=data.get("batch_size", 32),
-            shuffle=data.get("shuffle", True),
-            source=data.get("source"),
-            path=_resolve(base_dir, data["path"]) if "path" in data else None,
-            target=data.get("target"),
-            standardize=data.get("standardize", False),
-        ),
+        data=DataConfig(**{**_given(data, DataConfig), "kwargs": dict(data.get("kwargs", {})),
+                           "path": _resolve(base_dir, data["path"]) if "path" in data else None}),
         loss=LossConfig(loss.get("name"), loss.get("step"),
                         {k: v for k, v in loss.items() if k not in ("name", "step")}),
         optimizer=OptimizerConfig(opt["name"], {k: v for k, v in opt.items() if k != "name"}),
-        run=RunConfig(run.get("steps", 200), run.get("seed", 0), run.get("device", "auto"), run.get("threads"),
-                      run.get("precision", "fp32"), run.get("accumulate", 1), run.get("parallel", "none")),
-        clip=ClipConfig(float(clip["norm"]) if "norm" in clip else None,
-                        float(clip["value"]) if "value" in clip else None, clip.get("adaptive", False)),
-        schedule=ScheduleConfig(schedule.get("name"), schedule.get("warmup_steps", 0),
-                                {k: v for k, v in schedule.items() if k not in ("name", "warmup_steps")}),
+        run=RunConfig(**_given(run, RunConfig)),
+        clip=_clip_of(clip),
+        schedule=ScheduleConfig(**_given(schedule, ScheduleConfig, "options"),
+                                options={k: v for k, v in schedule.items() if k not in ("name", "warmup_steps")}),
     )
+
+
+def _given(table: dict[str, Any], schema: type, *computed: str) -> dict[str, Any]:
+    """The keys of `table` that are fields of the dataclass `schema` (but the `computed` ones): a key left out keeps
+    the dataclass's default, the one place defaults are written."""
+    return {f.name: table[f.name] for f in fields(schema) if f.name in table and f.name not in computed}
 
 
 def _typed_tables(raw: dict[str, Any], source: str) -> dict[str, dict[str, Any]]:
@@ -398,9 +373,10 @@ def _typed_tables(raw: dict[str, Any], source: str) -> dict[str, dict[str, Any]]
     for table, value in raw.items():
         if table not in SCHEMA:
             raise ConfigError(f"{source}: unknown table [{table}]{did_you_mean(table, SCHEMA)} "
-                              f"(fix: use {', '.join(f'[{t}]' for t in SCHEMA)})")
+                              f"(fix: use {', '.join(f'[{t}]' for t in SCHEMA)})", file=source, table=table, key=None)
         if not isinstance(value, dict):
-            raise ConfigError(f"{source}: {table} must be a table [{table}], got {_show(value)}")
+            raise ConfigError(f"{source}: {table} must be a table [{table}], got {_show(value)}",
+                              file=source, table=table, key=None)
     tables = {t: dict(raw.get(t, {})) for t in SCHEMA}
     for table, values in tables.items():
         for key, value in values.items():
@@ -409,16 +385,18 @@ def _typed_tables(raw: dict[str, Any], source: str) -> dict[str, dict[str, Any]]
                 if table in _PASS_THROUGH:
                     continue
                 raise ConfigError(f"{source}: unknown key [{table}] {key}{did_you_mean(key, SCHEMA[table])} "
-                                  f"(fix: valid keys are {', '.join(SCHEMA[table])})")
+                                  f"(fix: valid keys are {', '.join(SCHEMA[table])})",
+                                  file=source, table=table, key=key)
             check, expected, *high = rule
             if not check(value):
                 if high and (_is_int(value) or (isinstance(value, float) and math.isfinite(value))) \
                         and value > high[0]:
                     most = f"{high[0]:,}" if isinstance(high[0], int) else f"{high[0]:.4g}"
-                    raise ConfigError(f"{source}: [{table}] {key} = {_show(value)} is too large (fix: at most {most})")
+                    raise ConfigError(f"{source}: [{table}] {key} = {_show(value)} is too large (fix: at most {most})",
+                                      file=source, table=table, key=key)
                 fix = _FIX.get((table, key))
                 raise ConfigError(f"{source}: [{table}] {key} must be {expected}, got {_show(value)}"
-                                  + (f" (fix: {fix})" if fix else ""))
+                                  + (f" (fix: {fix})" if fix else ""), file=source, table=table, key=key)
     return tables
 
 
@@ -427,16 +405,19 @@ def _check_data(source: str, data: dict[str, Any]) -> None:
     if data.get("source") is not None:
         if data["source"] not in DATA_SOURCES:
             raise ConfigError(f"{source}: [data] source must be one of {', '.join(DATA_SOURCES)}, got "
-                              f"{data['source']!r}{did_you_mean(data['source'], DATA_SOURCES)}")
+                              f"{data['source']!r}{did_you_mean(data['source'], DATA_SOURCES)}",
+                              file=source, table="data", key="source")
         if "factory" in data:
-            raise ConfigError(f"{source}: [data] has both factory and source (fix: keep one of them)")
+            raise ConfigError(f"{source}: [data] has both factory and source (fix: keep one of them)",
+                              file=source, table="data", key=None)
         for key in ("path", "target"):
             if key not in data:
                 raise ConfigError(f"{source}: [data] {key} is required with source = \"csv\" "
-                                  f'(fix: e.g. {key} = "{"houses.csv" if key == "path" else "price"}")')
+                                  f'(fix: e.g. {key} = "{"houses.csv" if key == "path" else "price"}")',
+                                  file=source, table="data", key=key)
     elif "factory" not in data:
         raise ConfigError(f'{source}: [data] factory is required (fix: e.g. factory = "data.py:build_data", '
-                          'or source = "csv" with path and target)')
+                          'or source = "csv" with path and target)', file=source, table="data", key="factory")
     else:
         _check_import_path(source, "data", "factory", data["factory"])
 
@@ -445,11 +426,20 @@ def _check_clip(source: str, clip: dict[str, Any]) -> None:
     """One kind of clipping at a time."""
     if "norm" in clip and "value" in clip:
         raise ConfigError(f"{source}: [clip] has both norm and value (fix: keep one: norm clips the global "
-                          "L2 norm, value clips each element)")
+                          "L2 norm, value clips each element)", file=source, table="clip", key=None)
     if clip.get("adaptive") and ("norm" in clip or "value" in clip):
         fixed = "norm" if "norm" in clip else "value"
         raise ConfigError(f"{source}: [clip] has both adaptive = true and {fixed} (fix: keep one: adaptive "
-                          f"finds its own threshold during the run, {fixed} is a fixed one)")
+                          f"finds its own threshold during the run, {fixed} is a fixed one)",
+                          file=source, table="clip", key=None)
+
+
+def _clip_of(clip: dict[str, Any]) -> Clip | None:
+    """The checked [clip] table as a `Clip` (None: no clipping)."""
+    for mode in THRESHOLD_MODES:
+        if mode in clip:
+            return Clip(mode, float(clip[mode]))
+    return Clip("adaptive") if clip.get("adaptive", False) else None
 
 
 def _check_schedule(source: str, schedule: dict[str, Any]) -> None:
@@ -459,7 +449,8 @@ def _check_schedule(source: str, schedule: dict[str, Any]) -> None:
     name = schedule.get("name")
     if name is None:
         raise ConfigError(f'{source}: [schedule] name is required (fix: e.g. name = "cosine" with warmup_steps = '
-                          '100, a torch.optim.lr_scheduler class such as "StepLR", or an import path)')
+                          '100, a torch.optim.lr_scheduler class such as "StepLR", or an import path)',
+                          file=source, table="schedule", key="name")
     if ":" in name:
         _check_import_path(source, "schedule", "name", name)
         return
@@ -468,19 +459,22 @@ def _check_schedule(source: str, schedule: dict[str, Any]) -> None:
         if extra or ("num_cycles" in schedule and name != "cosine"):
             bad = extra[0] if extra else "num_cycles"
             raise ConfigError(f"{source}: unknown key [schedule] {bad} for name = {name!r} (fix: the built-in "
-                              "schedules take warmup_steps" + (" and num_cycles" if name == "cosine" else "") + ")")
+                              "schedules take warmup_steps" + (" and num_cycles" if name == "cosine" else "") + ")",
+                              file=source, table="schedule", key=bad)
         return
     if "warmup_steps" in schedule:
         raise ConfigError(f"{source}: [schedule] warmup_steps goes with the built-in schedules "
                           f"({', '.join(BUILTIN_SCHEDULES)}), not {name!r} (fix: pass {name}'s own arguments, or "
-                          "use name = \"linear\" / \"cosine\" / \"constant\")")
+                          "use name = \"linear\" / \"cosine\" / \"constant\")",
+                          file=source, table="schedule", key="warmup_steps")
 
 
 def _check_import_path(source: str, table: str, key: str, spec: str) -> None:
     target, sep, attr = spec.rpartition(":")
     if not sep or not target or not attr or not attr.replace(".", "_").isidentifier():
         raise ConfigError(f"{source}: [{table}] {key} = {spec!r} is not an import path (fix: use "
-                          '"package.module:attribute" or "path/to/file.py:attribute")')
+                          '"package.module:attribute" or "path/to/file.py:attribute")',
+                          file=source, table=table, key=key)
 
 
 def _resolve(base_dir: Path, value: str) -> Path:

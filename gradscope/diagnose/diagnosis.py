@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,44 @@ from gradscope.diagnose.symptoms.base import Symptom
 from gradscope.diagnose.symptoms.catalogue import run_catalogue, symptom_from_dict
 from gradscope.diagnose.symptoms.thresholds import DEFAULT, Thresholds
 from gradscope.levels import VERDICTS, verdict_of
-from gradscope.trace.trace import COLUMNS, Trace, first_nonfinite_step
+from gradscope.trace.trace import COLUMNS, StopReason, Trace, first_nonfinite_step
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Headline numbers of a run: the `summary` of `diagnose --json`, in its order (NaN where unknown)."""
+
+    final_loss: float = math.nan
+    best_loss: float = math.nan
+    initial_loss: float = math.nan
+    max_grad_norm: float = math.nan  # AMP-skipped steps left out
+    median_grad_norm: float = math.nan
+    first_nonfinite_step: int | None = None
+    clipped_fraction: float = 0.0
+    amp_skipped_steps: int = 0
+    clip: dict[str, Any] | None = None  # {"mode", "threshold"} as recorded
+    steps_requested: int | None = None
+    stopped: str = StopReason.COMPLETED.value
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], base: Summary | None = None) -> Summary:
+        """A summary read back (diagnosis.json): NaN/Inf written as null plus `<key>_text` read as numbers again;
+        the keys it lacks keep `base`'s values (default: unknown); keys it does not know are ignored."""
+        known = {f.name for f in fields(cls)}
+        values = {}
+        for key, value in data.items():
+            if key not in known:
+                continue
+            text = data.get(f"{key}_text")
+            try:
+                values[key] = float(text) if value is None and isinstance(text, str) else value
+            except ValueError:  # a hand-edited diagnosis.json: the number stays unknown
+                values[key] = value
+        return replace(base or cls(), **values)
 
 
 @dataclass(frozen=True)
@@ -23,7 +60,7 @@ class Diagnosis:
     verdict: str
     steps_completed: int
     symptoms: list[Symptom]  # most severe first
-    summary: dict[str, Any]
+    summary: Summary
     run_dir: str | None = None
     label: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -38,14 +75,14 @@ class Diagnosis:
     def to_dict(self) -> dict[str, Any]:
         """The contract's `diagnose --json` document (floats still raw: export makes NaN/Inf strict)."""
         return {"verdict": self.verdict, "steps_completed": self.steps_completed,
-                "symptoms": [s.to_dict() for s in self.symptoms], "summary": dict(self.summary),
+                "symptoms": [s.to_dict() for s in self.symptoms], "summary": self.summary.to_dict(),
                 "run_dir": self.run_dir, **self.extra}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Diagnosis:
         known = {"verdict", "steps_completed", "symptoms", "summary", "run_dir"}
         return cls(data["verdict"], int(data["steps_completed"]),
-                   [symptom_from_dict(s) for s in data.get("symptoms", [])], dict(data.get("summary", {})),
+                   [symptom_from_dict(s) for s in data.get("symptoms", [])], Summary.from_dict(data.get("summary", {})),
                    data.get("run_dir"), extra={k: v for k, v in data.items() if k not in known})
 
 
@@ -83,7 +120,7 @@ def without_amp_skips(trace: Trace) -> Trace:
     return Trace.from_columns(trace.info, columns, grads, weights, param_steps=steps)
 
 
-def summarize(trace: Trace) -> dict[str, Any]:
+def summarize(trace: Trace) -> Summary:
     """Headline numbers of a run: losses, gradient norms (AMP-skipped steps left out), clipping, the end."""
     loss, norms = trace.loss, trace.grad_norm
     norms = norms[trace.column("amp_skipped") == 0]
@@ -91,17 +128,17 @@ def summarize(trace: Trace) -> dict[str, Any]:
     finite_norms = norms[np.isfinite(norms)]
     info = trace.info
     n = len(trace)
-    return {
-        "final_loss": float(loss[-1]) if n else math.nan,
-        "best_loss": float(finite_loss.min()) if len(finite_loss) else math.nan,
-        "initial_loss": float(loss[0]) if n else math.nan,
-        "max_grad_norm": float(np.nanmax(norms)) if n and not np.isnan(norms).all() else math.nan,
-        "median_grad_norm": float(np.median(finite_norms)) if len(finite_norms) else math.nan,
-        "first_nonfinite_step": first_nonfinite_step(trace),
-        "clipped_fraction": float(trace.column("clipped").mean()) if n else 0.0,
-        "amp_skipped_steps": int(trace.column("amp_skipped").sum()),
-        "clip": None if info.clip_mode is None else {"mode": info.clip_mode, "threshold": info.clip_threshold},
-        "steps_requested": info.steps_requested,
-        "stopped": info.stopped.value,
-        "seconds": float(trace.column("seconds")[-1]) if n else 0.0,
-    }
+    return Summary(
+        final_loss=float(loss[-1]) if n else math.nan,
+        best_loss=float(finite_loss.min()) if len(finite_loss) else math.nan,
+        initial_loss=float(loss[0]) if n else math.nan,
+        max_grad_norm=float(np.nanmax(norms)) if n and not np.isnan(norms).all() else math.nan,
+        median_grad_norm=float(np.median(finite_norms)) if len(finite_norms) else math.nan,
+        first_nonfinite_step=first_nonfinite_step(trace),
+        clipped_fraction=float(trace.column("clipped").mean()) if n else 0.0,
+        amp_skipped_steps=int(trace.column("amp_skipped").sum()),
+        clip=None if info.clip_mode is None else {"mode": info.clip_mode, "threshold": info.clip_threshold},
+        steps_requested=info.steps_requested,
+        stopped=info.stopped.value,
+        seconds=float(trace.column("seconds")[-1]) if n else 0.0,
+    )

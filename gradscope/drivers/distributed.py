@@ -4,8 +4,8 @@ each rank's part of every batch.
 Every rank builds the same model from the same seed and reads the same batches; each takes its slice of every
 batch along the first dimension, so the ranks together see the single-process run's global batch, and DDP's (or
 FSDP2's) averaging of the gradients gives the single-process gradients, up to the order of the sums. Only rank 0
-writes the run folder and prints (`is_writer`); every rank computes the same findings (the monitor reduces its
-statistics across ranks), so every rank exits with the same code.
+writes the run folder and prints (`gradscope.ranks.is_writer`); every rank computes the same findings (the monitor
+reduces its statistics across ranks), so every rank exits with the same code.
 
 Nothing here imports torch until a run needs it (`gradscope --help` stays light).
 """
@@ -14,25 +14,12 @@ from __future__ import annotations
 
 import atexit
 import os
-import sys
 from typing import Any
 
 from gradscope.errors import ConfigError
+from gradscope.ranks import rank
 
 TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
-
-
-def rank() -> int:
-    """This process's rank in the default process group; 0 without one."""
-    dist = sys.modules.get("torch.distributed")  # no process group can exist before torch is imported
-    if dist is None or not dist.is_available() or not dist.is_initialized():
-        return 0
-    return dist.get_rank()
-
-
-def is_writer() -> bool:
-    """True on the one process that writes run folders and prints results: rank 0, or the only process."""
-    return rank() == 0
 
 
 def start(run: Any, device: Any, source: str = "the config") -> tuple[Any, int]:
@@ -102,10 +89,11 @@ def replay_model(model: Any, parallel: str) -> Any:
     return unwrap(model) if parallel == "ddp" else model
 
 
-def rank_slice(batch: Any, world: int, where: str = "the batch") -> Any:
+def rank_slice(batch: Any, world: int, batch_size_at: str = "[data] batch_size") -> Any:
     """This rank's part of `batch`: every tensor in it (tuples, lists and dicts walked) cut along its first
     dimension into `world` equal parts; anything else as it is. A first dimension that does not divide is an
-    error: uneven parts would weight the ranks' samples unequally and change the numbers."""
+    error (naming `batch_size_at`, where the user sets it): uneven parts would weight the ranks' samples
+    unequally and change the numbers."""
     if world == 1:
         return batch
     import torch
@@ -117,8 +105,8 @@ def rank_slice(batch: Any, world: int, where: str = "the batch") -> Any:
             size = value.shape[0]
             if size % world:
                 even = max(world, size // world * world)
-                raise ConfigError(f"{where}: a batch of {size} does not split across {world} ranks (fix: a batch "
-                                  f"size divisible by {world}, e.g. [data] batch_size = {even})")
+                raise ConfigError(f"a batch of {size} does not split across {world} ranks (fix: a batch size "
+                                  f"divisible by {world}, e.g. {even}, in {batch_size_at})")
             part = size // world
             return value[index * part:(index + 1) * part]
         if isinstance(value, tuple | list):

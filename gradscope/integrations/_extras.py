@@ -17,4 +17,4 @@ def require(modules: tuple[str, ...], extra: str, integration: str) -> Any:
         except ImportError:
             continue
     raise ImportError(f"{integration} needs {' or '.join(modules)}, which is not installed "
-                      f"(fix: pip install 'gradscope[{extra}]')") from None
+                      f"(fix: pip install 'torch-gradscope[{extra}]')") from None

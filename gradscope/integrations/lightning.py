@@ -21,12 +21,9 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gradscope.integrations._extras import require
-
-if TYPE_CHECKING:
-    from gradscope.diagnose.diagnosis import Diagnosis
 
 
 def _callback_bases() -> tuple[type, ...]:
@@ -48,15 +45,13 @@ def _callback_bases() -> tuple[type, ...]:
 # First, so that without Lightning the one line naming the extra comes before torch is even imported.
 _BASES = _callback_bases()
 
-from gradscope.integrations._session import (  # noqa: E402
-    CallbackSession,
-    SessionViews,
-    check_stop_on,
-    default_out,
-)
+from gradscope.clip.setting import Clip  # noqa: E402
+from gradscope.integrations._session import RecorderCallback  # noqa: E402
+from gradscope.record.locate import ForwardReplays  # noqa: E402
+from gradscope.trace.trace import StopReason  # noqa: E402
 
 
-class GradscopeCallback(SessionViews, *_BASES):  # type: ignore[misc]
+class GradscopeCallback(RecorderCallback, *_BASES):  # type: ignore[misc]
     """Records one trace row per optimizer step and diagnoses the run at the end of `fit`.
 
     Args:
@@ -77,14 +72,7 @@ class GradscopeCallback(SessionViews, *_BASES):  # type: ignore[misc]
     def __init__(self, out: str | Path | None = None, *, stop_on: str = "never", log: bool = True,
                  report: bool = True, weight_every: int = 1, guard: bool = False) -> None:
         super().__init__()
-        self.use_guard = guard
-        self._stop_rank = check_stop_on(stop_on)
-        self.out = Path(out) if out is not None else None
-        self.log_scalars = log  # not `self.log`: Lightning sets callback.log to the module's log method
-        self.report = report
-        self.weight_every = weight_every
-        self.session: CallbackSession | None = None
-        self.diagnosis: Diagnosis | None = None
+        self._configure(out, stop_on, log, report, weight_every, guard)
         self._loss: Any = None
         self._replays: list[Any] = []
 
@@ -97,52 +85,47 @@ class GradscopeCallback(SessionViews, *_BASES):  # type: ignore[misc]
             steps = trainer.estimated_stepping_batches  # inf for an iterable without a length
         except Exception:  # noqa: BLE001 - only the "N of M steps" line needs it
             steps = None
-        out = self.out or default_out("lightning")
-        self.session = CallbackSession(
-            pl_module, out, stop_rank=self._stop_rank, scaler=getattr(trainer.precision_plugin, "scaler", None),
-            clip_mode=algorithm if clip else None, clip_threshold=float(clip) if clip else None,
-            steps_requested=int(steps) if isinstance(steps, int | float) and math.isfinite(steps) else None,
-            label=out.name, weight_every=self.weight_every, write=trainer.is_global_zero, guard=self.use_guard)
-        self.diagnosis = None
+        if clip and self.use_guard:
+            raise ValueError("GradscopeCallback(guard=True) clips itself, and the Trainer clips too (fix: "
+                             "remove the Trainer's gradient clipping, or drop guard=True)")
+        self._start(pl_module, "lightning", scaler=getattr(trainer.precision_plugin, "scaler", None),
+                    clipped_by_caller=Clip(algorithm, float(clip)) if clip else None,
+                    steps=int(steps) if isinstance(steps, int | float) and math.isfinite(steps) else None,
+                    write=trainer.is_global_zero)
 
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
-        if self.session is not None:
+        if self.recorder is not None:
             # Kept (a reference, no copy) to replay this micro-batch's forward if the step turns non-finite.
             self._replays.append(lambda: _replay_training_step(trainer, pl_module, batch, batch_idx))
 
     def on_before_backward(self, trainer: Any, pl_module: Any, loss: Any) -> None:
-        if self.session is not None:
+        if self.recorder is not None:
             loss = loss.detach()
             self._loss = loss if self._loss is None else self._loss + loss  # on the device: no host sync
 
     def on_before_optimizer_step(self, trainer: Any, pl_module: Any, optimizer: Any) -> None:
-        session = self.session
-        if session is None:
+        recorder = self.recorder
+        if recorder is None:
             return
         loss = self._loss if self._loss is not None else math.nan
-        scale = _live_scale(session.monitor.scaler)
+        scale = _live_scale(recorder.monitor.scaler)
         if scale is not None and self._loss is not None:
             loss = loss / scale  # the AMP plugin scaled the loss before on_before_backward saw it
         lr = optimizer.param_groups[0].get("lr") if optimizer.param_groups else None
-        session.record(loss, float(lr) if lr is not None else None, self._replays)
+        recorder.record(loss, lr=float(lr) if lr is not None else None, replay=ForwardReplays(pl_module, self._replays))
+        recorder.before_step(can_skip=False)  # Lightning steps the optimizer: a skipped update has no gradients
         self._loss, self._replays = None, []
         if self.log_scalars:
-            pl_module.log_dict(session.scalars(), on_step=True, on_epoch=False, batch_size=1)
-        if session.should_stop:
+            pl_module.log_dict(self.scalars(), on_step=True, on_epoch=False, batch_size=1)
+        if recorder.should_stop:
             trainer.should_stop = True
 
     def on_train_end(self, trainer: Any, pl_module: Any) -> None:
-        if self.session is not None:
-            self.diagnosis = self.session.finish(report=self.report)
+        self._finish()
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
         """Ctrl-C or an error in the user's code: what was recorded is kept, diagnosed, and written."""
-        if self.session is not None and self.diagnosis is None:
-            from gradscope.trace.trace import StopReason
-
-            self.session.monitor.trace.info.stopped = (
-                StopReason.INTERRUPTED if isinstance(exception, KeyboardInterrupt) else StopReason.ERROR)
-            self.diagnosis = self.session.finish(report=self.report)
+        self._finish(StopReason.INTERRUPTED if isinstance(exception, KeyboardInterrupt) else StopReason.ERROR)
 
 
 def _live_scale(scaler: Any) -> Any:

@@ -33,25 +33,19 @@ from __future__ import annotations
 import math
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gradscope.integrations._extras import require
 
 _transformers = require(("transformers",), "transformers", "gradscope.integrations.transformers")
 require(("accelerate",), "transformers", "gradscope.integrations.transformers")
 
-from gradscope.integrations._session import (  # noqa: E402
-    CallbackSession,
-    SessionViews,
-    check_stop_on,
-    default_out,
-)
-
-if TYPE_CHECKING:
-    from gradscope.diagnose.diagnosis import Diagnosis
+from gradscope.clip.setting import Clip  # noqa: E402
+from gradscope.integrations._session import RecorderCallback  # noqa: E402
+from gradscope.record.locate import ForwardReplays  # noqa: E402
 
 
-class GradscopeCallback(SessionViews, _transformers.TrainerCallback):
+class GradscopeCallback(RecorderCallback, _transformers.TrainerCallback):
     """Records one trace row per optimizer step and diagnoses the run at the end of `train()`.
 
     Args:
@@ -72,14 +66,7 @@ class GradscopeCallback(SessionViews, _transformers.TrainerCallback):
 
     def __init__(self, out: str | Path | None = None, *, stop_on: str = "never", log: bool = True,
                  report: bool = True, weight_every: int = 1, guard: bool = False) -> None:
-        self.use_guard = guard
-        self._stop_rank = check_stop_on(stop_on)
-        self.out = Path(out) if out is not None else None
-        self.log_scalars = log
-        self.report = report
-        self.weight_every = weight_every
-        self.session: CallbackSession | None = None
-        self.diagnosis: Diagnosis | None = None
+        self._configure(out, stop_on, log, report, weight_every, guard)
         self._trainer: Any = None
         self._undo: list[Any] = []
         self._loss: Any = None
@@ -91,25 +78,21 @@ class GradscopeCallback(SessionViews, _transformers.TrainerCallback):
         trainer = _calling_trainer()
         self._trainer = trainer
         model = trainer.model
-        out = self.out or default_out("transformers")
-        clip = 0.0 if self.use_guard else float(args.max_grad_norm or 0.0)
-        self.session = CallbackSession(
-            model, out, stop_rank=self._stop_rank, scaler=getattr(trainer.accelerator, "scaler", None),
-            clip_mode="norm" if clip > 0 else None, clip_threshold=clip if clip > 0 else None,
-            steps_requested=int(state.max_steps) if state.max_steps and state.max_steps > 0 else None,
-            label=out.name, weight_every=self.weight_every, write=state.is_world_process_zero, guard=self.use_guard)
-        self.diagnosis = None
+        clip = 0.0 if self.use_guard else float(args.max_grad_norm or 0.0)  # the guard replaces max_grad_norm
+        self._start(model, "transformers", scaler=getattr(trainer.accelerator, "scaler", None),
+                    clipped_by_caller=Clip("norm", clip) if clip > 0 else None,
+                    steps=int(state.max_steps) if state.max_steps and state.max_steps > 0 else None,
+                    write=state.is_world_process_zero)
         self._attach(trainer, model)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
-        if self.session is not None and self.session.should_stop:
+        if self.recorder is not None and self.recorder.should_stop:
             control.should_training_stop = True
         return control
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._detach()
-        if self.session is not None and self.diagnosis is None:
-            self.diagnosis = self.session.finish(report=self.report)
+        self._finish()
 
     # -- the wrappers --------------------------------------------------------------------------------
     def _attach(self, trainer: Any, model: Any) -> None:
@@ -136,8 +119,8 @@ class GradscopeCallback(SessionViews, _transformers.TrainerCallback):
             return loss
 
         def log_with_scalars(logs: dict[str, float], *args: Any, **kwargs: Any) -> Any:
-            if self.log_scalars and self.session is not None and "loss" in logs:
-                logs.update(self.session.scalars())
+            if self.log_scalars and self.recorder is not None and "loss" in logs:
+                logs.update(self.scalars())
             return log(logs, *args, **kwargs)
 
         accelerator.clip_grad_norm_ = recording_clip_grad_norm_
@@ -159,15 +142,16 @@ class GradscopeCallback(SessionViews, _transformers.TrainerCallback):
             self._inputs.append((args, kwargs))
 
     def _record(self) -> None:
-        session, trainer = self.session, self._trainer
-        if session is None:
+        recorder, trainer = self.recorder, self._trainer
+        if recorder is None:
             return
         groups = trainer.optimizer.param_groups if trainer.optimizer is not None else []
         lr = groups[0].get("lr") if groups else None
         model = trainer.model
         replays = [lambda a=a, k=k: model(*a, **k) for a, k in self._inputs]
-        session.record(self._loss if self._loss is not None else math.nan,
-                       float(lr) if lr is not None else None, replays)
+        recorder.record(self._loss if self._loss is not None else math.nan,
+                        lr=float(lr) if lr is not None else None, replay=ForwardReplays(model, replays))
+        recorder.before_step(can_skip=False)  # the Trainer steps the optimizer: a skipped update has no gradients
         self._loss, self._inputs = None, []
 
 

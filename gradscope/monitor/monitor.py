@@ -36,13 +36,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from gradscope.drivers.distributed import is_writer
 from gradscope.monitor.amp import AMP_PERSISTENT_SKIPS, AmpWatch
 from gradscope.monitor.norm_kernels import NormKernels
 from gradscope.monitor.param_names import owner_types, trainable_parameters
 from gradscope.monitor.pending import PendingRows
 from gradscope.monitor.rank_reduce import ranks_for
-from gradscope.trace.row_layout import HostRow, RowHeader, RowLayout, loss_tensor
+from gradscope.monitor.row_layout import HostRow, RowHeader, RowLayout, loss_tensor
+from gradscope.ranks import is_writer
 from gradscope.trace.trace import Event, RunInfo, Trace
 
 if TYPE_CHECKING:
@@ -314,13 +314,14 @@ class Monitor:
         Under torch.distributed only rank 0 writes (every rank holds the same statistics); the other ranks
         return the path and write nothing.
         """
+        from gradscope.record.plots import write_run_plots  # the one arrow up: save draws the run's plots
         from gradscope.trace.run_folder import finish_run_folder, prepare_run_folder
 
         diagnosis = self.diagnose()
         if not is_writer():
             return Path(path)
         run_dir = prepare_run_folder(Path(path), streaming=self.trace)  # a stream into `path` keeps its CSVs
-        finish_run_folder(run_dir, self.trace, diagnosis)
+        finish_run_folder(run_dir, self.trace, diagnosis, plots=write_run_plots)
         return run_dir
 
 

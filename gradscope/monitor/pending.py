@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gradscope.trace.row_layout import RowHeader
+from gradscope.monitor.row_layout import RowHeader
 
 
 class PendingRows:

@@ -27,9 +27,8 @@ import torch
 import torch.distributed as dist
 
 from gradscope.monitor.norm_kernels import exact_norms
-from gradscope.trace.row_layout import RowLayout
-
-FLOAT32_MAX = float(torch.finfo(torch.float32).max)
+from gradscope.monitor.row_layout import RowLayout
+from gradscope.numbers import FLOAT32_MAX
 
 
 def local(tensor: Any) -> Any:

@@ -1,1 +1,2 @@
-"""Record layer: turning a training step into a trace row, and finding where a non-finite value began."""
+"""Record layer: `RunRecorder`, the one place a training step becomes a trace row; where a non-finite value began
+(replaying the step); the AMP recipe a step runs under; the run folder's plots."""

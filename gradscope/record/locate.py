@@ -11,6 +11,8 @@ finds the backward half of this at 2.5-3x the cost of every step; this costs one
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,11 +20,11 @@ import torch
 from torch import nn
 
 from gradscope.build.loading import LossComputer
-from gradscope.record.op_overflow import OpOverflow, OverflowWatch
+from gradscope.record.op_overflow import OpOverflow, OverflowWatch, find_overflow
 from gradscope.record.replay import forward_backward, replaying
 
 if TYPE_CHECKING:
-    from gradscope.drivers.recipe import Recipe
+    from gradscope.record.recipe import Recipe
 
 
 @dataclass(frozen=True)
@@ -34,41 +36,54 @@ class Location:
     op: OpOverflow | None = None  # the first op that made inf/NaN from finite inputs (op_overflow.py)
 
 
-def _nonfinite(value: Any) -> bool:
+def _tensors(value: Any) -> list[torch.Tensor]:
+    """The tensors in a module's output or a batch: a tensor, or nested tuples, lists, dicts and transformers'
+    `ModelOutput`s of them."""
     if isinstance(value, torch.Tensor):
-        return value.is_floating_point() and not bool(torch.isfinite(value).all())
-    if isinstance(value, tuple | list):
-        return any(_nonfinite(v) for v in value)
+        return [value]
     if isinstance(value, dict):
-        return any(_nonfinite(v) for v in value.values())
-    return False
+        value = list(value.values())
+    elif hasattr(value, "to_tuple"):  # transformers' ModelOutput
+        value = list(value.to_tuple())
+    if isinstance(value, tuple | list):
+        return [t for v in value for t in _tensors(v)]
+    return []
 
 
-def _describe(value: Any) -> str:
-    tensors = [value] if isinstance(value, torch.Tensor) else [
-        v for v in (value if isinstance(value, tuple | list) else value.values()) if isinstance(v, torch.Tensor)]
-    for t in tensors:
-        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-            nan = int(torch.isnan(t).sum())
-            inf = int(torch.isinf(t).sum())
-            return f"{nan} NaN, {inf} Inf of {t.numel()} values"
-    return ""
+def _first_nonfinite(value: Any) -> torch.Tensor | None:
+    return next((t for t in _tensors(value) if t.is_floating_point() and not bool(torch.isfinite(t).all())), None)
+
+
+def _describe(t: torch.Tensor) -> str:
+    return f"{int(torch.isnan(t).sum())} NaN, {int(torch.isinf(t).sum())} Inf of {t.numel()} values"
+
+
+@contextmanager
+def _first_nonfinite_output(model: nn.Module) -> Iterator[list[tuple[str, str]]]:
+    """Forward hooks on every module; inside, the list holds (module name, what it output) of the first module
+    whose output held NaN/Inf. Hooks fire child before parent: the innermost module where it first appeared."""
+    names = {id(m): n for n, m in model.named_modules()}
+    first: list[tuple[str, str]] = []
+
+    def hook(module: nn.Module, _inputs: Any, output: Any) -> None:
+        if not first and (bad := _first_nonfinite(output)) is not None:
+            first.append((names.get(id(module), "") or type(module).__name__,
+                          f"{type(module).__name__}: {_describe(bad)}"))
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    try:
+        yield first
+    finally:
+        for h in handles:
+            h.remove()
 
 
 def locate_nonfinite(model: nn.Module, loss_fn: LossComputer, batch: Any, rng_state: dict[str, Any],
                      recipe: Recipe | None = None) -> Location:
     """Re-run one micro-batch on `batch` from `rng_state` as `recipe` ran it (autocast, loss scale), under an
     `OverflowWatch` that names the op as well; gradients, buffers and RNG are restored afterwards."""
-    if _nonfinite(batch if not isinstance(batch, dict) else list(batch.values())):
+    if _first_nonfinite(batch) is not None:
         return Location("data", detail="the input batch holds NaN/Inf")
-    names = {id(m): n for n, m in model.named_modules()}
-    first: list[tuple[str, str]] = []
-
-    def forward_hook(module: nn.Module, _inputs: Any, output: Any) -> None:
-        if not first and _nonfinite(output):
-            first.append((names.get(id(module), "") or type(module).__name__,
-                          f"{type(module).__name__}: {_describe(output)}"))
-
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     backward_first: list[str] = []
 
@@ -78,20 +93,21 @@ def locate_nonfinite(model: nn.Module, loss_fn: LossComputer, batch: Any, rng_st
                 backward_first.append(name)
         return hook
 
-    handles = [m.register_forward_hook(forward_hook) for m in model.modules()]
+    handles = []
     if hasattr(torch.Tensor, "register_post_accumulate_grad_hook"):
-        handles += [p.register_post_accumulate_grad_hook(grad_hook(n)) for n, p in params]
+        handles = [p.register_post_accumulate_grad_hook(grad_hook(n)) for n, p in params]
     try:
-        try:
-            with replaying(model, rng_state), OverflowWatch(model) as watch:
-                value = float(forward_backward(model, loss_fn, batch, recipe))
-            op = watch.earliest
-        except Exception:  # noqa: BLE001 - a model the dispatch mode cannot run: the hooks alone, as before
-            first.clear()
-            backward_first.clear()
-            with replaying(model, rng_state):
-                value = float(forward_backward(model, loss_fn, batch, recipe))
-            op = None
+        with _first_nonfinite_output(model) as first:
+            try:
+                with replaying(model, rng_state), OverflowWatch(model) as watch:
+                    value = float(forward_backward(model, loss_fn, batch, recipe))
+                op = watch.earliest
+            except Exception:  # noqa: BLE001 - a model the dispatch mode cannot run: the hooks alone, as before
+                first.clear()
+                backward_first.clear()
+                with replaying(model, rng_state):
+                    value = float(forward_backward(model, loss_fn, batch, recipe))
+                op = None
     finally:
         for h in handles:
             h.remove()
@@ -104,7 +120,58 @@ def locate_nonfinite(model: nn.Module, loss_fn: LossComputer, batch: Any, rng_st
     return Location("backward" if parameter else "unknown", parameter=parameter, op=op)
 
 
-def rng_snapshot(device: torch.device) -> dict[str, Any]:
-    """The RNG state before a step's forward, so the step can be replayed exactly (dropout included)."""
-    return {"cpu": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else None}
+def locate_in_forwards(model: nn.Module, forwards: list[Callable[[], Any]], loss_finite: bool) -> Location | None:
+    """Where a step went non-finite, from forwards alone (a framework's step replayed, one call per micro-batch,
+    under no_grad): the first module whose output held NaN/Inf; else, with a non-finite loss, the loss itself;
+    else None (the forward is finite: the gradients went non-finite in backward, as the Monitor's event says).
+    Buffers and RNG are restored afterwards."""
+    with _first_nonfinite_output(model) as first, replaying(model, None), torch.no_grad():
+        for forward in forwards:
+            forward()
+            if first:
+                break
+    if first:
+        module, detail = first[0]
+        return Location("forward", module=module, detail=detail)
+    if not loss_finite:
+        return Location("loss", detail="every module's output is finite; the loss is not")
+    return None
+
+
+class StepReplay:
+    """A config run's step, replayable: each micro-batch with the RNG state before it, as `recipe` ran it."""
+
+    def __init__(self, model: nn.Module, loss_fn: LossComputer, micro: list[tuple[Any, dict[str, Any]]],
+                 recipe: Recipe | None) -> None:
+        self.model, self.loss_fn, self.micro, self.recipe = model, loss_fn, micro, recipe
+
+    def locate(self, loss_finite: bool) -> Location | None:
+        """The location found in the first micro-batch that shows it (stage "unknown" when none does)."""
+        loc = Location("unknown")
+        for batch, rng in self.micro:
+            loc = locate_nonfinite(self.model, self.loss_fn, batch, rng, self.recipe)
+            if loc.stage != "unknown":
+                break
+        return loc
+
+    def overflow(self) -> OpOverflow | None:
+        """The first op of the forward that overflowed, in the first micro-batch with one (op_overflow.py)."""
+        for batch, rng in self.micro:
+            found, _ = find_overflow(self.model, self.loss_fn, batch, rng, self.recipe)
+            if "forward" in found:
+                return found["forward"]
+        return None
+
+
+class ForwardReplays:
+    """A framework's step, replayable as forwards only (callables that rerun each micro-batch's forward)."""
+
+    def __init__(self, model: nn.Module, forwards: list[Callable[[], Any]]) -> None:
+        self.model, self.forwards = model, forwards
+
+    def locate(self, loss_finite: bool) -> Location | None:
+        return locate_in_forwards(self.model, self.forwards, loss_finite) if self.forwards else None
+
+    def overflow(self) -> OpOverflow | None:
+        return None  # the op-level check needs the loss and backward too
+

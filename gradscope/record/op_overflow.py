@@ -23,7 +23,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from gradscope.build.loading import LossComputer
-from gradscope.drivers.recipe import Recipe
+from gradscope.record.recipe import Recipe
 from gradscope.record.replay import forward_backward, replaying
 
 

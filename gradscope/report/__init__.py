@@ -1,1 +1,2 @@
-"""Rendering: rich console text, strict JSON, CSV and PNG. Nothing here computes findings."""
+"""Services: rendering for people and CI: rich console text, JUnit XML, comparison plots, clipping snippets.
+Nothing here computes findings."""

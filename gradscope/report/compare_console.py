@@ -1,4 +1,4 @@
-"""The human report of `gradscope compare` on stderr: the runs side by side, then the conclusion."""
+"""The human report of `gradscope compare` (on stdout): the runs side by side, then the conclusion."""
 
 from __future__ import annotations
 
@@ -31,11 +31,11 @@ def _rows(run: ComparedRun) -> list[Text | str]:
     outcome = (Text(OUTCOME_TEXT[run.outcome], style=OUTCOME_STYLE[run.outcome]) if run.outcome
                else Text("(reference)", style="dim"))
     first = run.first_nonfinite_step
-    steps = f"{len(run.trace)}" + (f" of {s['steps_requested']}" if s.get("steps_requested") else "")
-    clipped = f"{s.get('clipped_fraction', 0.0):.0%}" if run.clip is not None else "-"
+    steps = f"{len(run.trace)}" + (f" of {s.steps_requested}" if s.steps_requested else "")
+    clipped = f"{s.clipped_fraction:.0%}" if run.clip is not None else "-"
     return [verdict, outcome, _symptoms(run), "-" if first is None else str(first), steps,
-            number_text(s.get("final_loss")), number_text(s.get("best_loss")), number_text(s.get("max_grad_norm")),
-            number_text(s.get("median_grad_norm")), clipped, f"{s.get('seconds') or 0.0:.2f}s"]
+            number_text(s.final_loss), number_text(s.best_loss), number_text(s.max_grad_norm),
+            number_text(s.median_grad_norm), clipped, f"{s.seconds or 0.0:.2f}s"]
 
 
 ROW_NAMES = ("verdict", "vs baseline", "symptoms", "first NaN/Inf step", "steps run", "final loss",

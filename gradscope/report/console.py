@@ -1,8 +1,14 @@
-"""The human report on stderr: verdict, a symptom table, what each symptom means and what to try next."""
+"""The human report: verdict, a symptom table, what each symptom means and what to try next.
+
+The commands print it on stdout (`gradscope diagnose X > report.txt` keeps it); a callback inside the user's own
+training script prints it on stderr, beside the script's own messages.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import errno
+import sys
+from typing import TYPE_CHECKING, TextIO
 
 from rich.console import Console
 from rich.table import Table
@@ -24,13 +30,27 @@ STOPPED_NOTE = {  # after "N of M steps", by the summary's `stopped`
 }
 
 
-def stderr_console() -> Console:
-    """Rich on stderr; when that is not a terminal (CI logs) lines are 120 wide instead of 80, so commands
-    and paths in the report are not split."""
-    import sys
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """rich exits 1 when the reader went away (`| head -1`), and 1 means findings: raise instead, and the
+        command (`commands.common.report_output`) ends with the exit code its findings give."""
+        raise BrokenPipeError(errno.EPIPE, "the reader of the report went away")
 
-    width = None if sys.stderr.isatty() else 120
-    return Console(stderr=True, highlight=False, width=width)
+
+def stderr_console() -> Console:
+    """Rich on stderr: progress, and a callback's report; 120 wide when not a terminal (see `_width`)."""
+    return _Console(stderr=True, highlight=False, width=_width(sys.stderr))
+
+
+def report_console() -> Console:
+    """Rich on stdout, where a command's report goes; 120 wide when not a terminal (see `_width`)."""
+    return _Console(highlight=False, width=_width(sys.stdout))
+
+
+def _width(stream: TextIO) -> int | None:
+    """A terminal's own width; elsewhere (a file, a pipe, CI logs) 120 instead of rich's 80, so commands and
+    paths in the report are not split."""
+    return None if stream.isatty() else 120
 
 
 def print_diagnosis(diagnosis: Diagnosis, console: Console | None = None, *, command_hint: str = "") -> None:
@@ -41,8 +61,8 @@ def print_diagnosis(diagnosis: Diagnosis, console: Console | None = None, *, com
     if diagnosis.label:
         header.append(f"  {diagnosis.label}", style="dim")
     console.print(header)
-    ran = f"{diagnosis.steps_completed} of {s.get('steps_requested') or diagnosis.steps_completed} steps"
-    ran += STOPPED_NOTE[StopReason(s.get("stopped") or StopReason.COMPLETED)]
+    ran = f"{diagnosis.steps_completed} of {s.steps_requested or diagnosis.steps_completed} steps"
+    ran += STOPPED_NOTE[StopReason(s.stopped or StopReason.COMPLETED)]
     verdict = Text("verdict: ")
     verdict.append(diagnosis.verdict.upper(), style=STYLE[diagnosis.verdict])
     verdict.append(f"  {ran}")
@@ -70,11 +90,11 @@ def print_diagnosis(diagnosis: Diagnosis, console: Console | None = None, *, com
         console.print("No symptoms: loss, gradients and weights stayed finite and well-behaved.")
     console.print()
     console.print(Text(
-        f"loss {number_text(s.get('initial_loss'))} -> {number_text(s.get('final_loss'))} "
-        f"(best {number_text(s.get('best_loss'))}); "
-        f"grad norm median {number_text(s.get('median_grad_norm'))}, max {number_text(s.get('max_grad_norm'))}"
-        + (f"; clipped {s['clipped_fraction']:.0%} of steps" if s.get("clip") else "")
-        + (f"; {s['amp_skipped_steps']} AMP-skipped steps" if s.get("amp_skipped_steps") else "")))
+        f"loss {number_text(s.initial_loss)} -> {number_text(s.final_loss)} "
+        f"(best {number_text(s.best_loss)}); "
+        f"grad norm median {number_text(s.median_grad_norm)}, max {number_text(s.max_grad_norm)}"
+        + (f"; clipped {s.clipped_fraction:.0%} of steps" if s.clip else "")
+        + (f"; {s.amp_skipped_steps} AMP-skipped steps" if s.amp_skipped_steps else "")))
     if command_hint and diagnosis.verdict != "healthy" and _clip_may_help(diagnosis):
         console.print(Text(f"next: {command_hint}", style="bold"))
     if diagnosis.run_dir:

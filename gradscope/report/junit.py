@@ -45,7 +45,7 @@ def junit_document(command: str, cases: Sequence[JUnitCase], fail_on: str) -> st
     failures = errors = 0
     total_time = 0.0
     for case in cases:
-        seconds = case.diagnosis.summary.get("seconds") or 0.0
+        seconds = case.diagnosis.summary.seconds or 0.0
         seconds = float(seconds) if isinstance(seconds, int | float) and math.isfinite(seconds) else 0.0
         total_time += seconds
         element = ET.SubElement(suite, "testcase", classname=f"gradscope.{command}", name=case.name,

@@ -168,3 +168,9 @@ def _event_ok(event: Event) -> bool:
     return (isinstance(event.kind, str) and type(event.step) is int
             and all(x is None or isinstance(x, str) for x in (event.parameter, event.module, event.stage))
             and (event.op is None or isinstance(event.op, dict)))
+
+
+def read_trace(run_dir: Path) -> Trace:
+    """Rebuild a `Trace` from a run folder's CSVs (a partial, interrupted or damaged run included). Per-parameter
+    rows are matched to global rows by step: after a long run they hold only some steps."""
+    return read_run(Path(run_dir)).trace

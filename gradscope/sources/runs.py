@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gradscope.sources.run_reader import read_run
+from gradscope.sources.run_reader import read_run, read_trace
 from gradscope.trace.run_folder import DIAGNOSIS_FILE, RESOLVED_CONFIG_FILE
-from gradscope.trace.trace import Trace, read_trace
+from gradscope.trace.trace import Trace
 
 
 @dataclass

@@ -5,14 +5,14 @@ CSVs, `run.json` (names, shapes, how the run ended), `diagnosis.json`, the resol
 `compare` and `recommend` put each run they make in a subfolder. Two moments matter:
 
 - `prepare_run_folder` before a run: a reused folder must not show an older run's trace, plots or trial folders
-  beside the new ones. Only what gradscope itself made is removed (files by these names, subfolders by the
-  names gradscope gives its runs, when they hold gradscope's files); a user's other files stay.
+  beside the new ones. Only what gradscope itself made is removed (files by these names, and subfolders that
+  hold the marker file every folder gradscope prepares gets, `.gradscope-run`); a user's other files stay.
 - `finish_run_folder` after it, whatever ended it: trace CSVs closed, `run.json` and `diagnosis.json` written
   atomically (a temporary file, then a rename), so a reader never sees half a JSON document.
 
 Names never change: folders written before this module read the same (`load_run`, `read_trace`).
 
-Under torch.distributed only rank 0 writes (`distributed.is_writer`): every rank holds the same statistics, and
+Under torch.distributed only rank 0 writes (`gradscope.ranks.is_writer`): every rank holds the same statistics, and
 on the other ranks these functions return what they would and touch nothing.
 """
 
@@ -23,11 +23,12 @@ import itertools
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gradscope.drivers.distributed import is_writer
+from gradscope.ranks import is_writer
+from gradscope.strict_json import strict as make_strict
 
 if TYPE_CHECKING:
     from gradscope.config.load import Config
@@ -54,11 +55,10 @@ TRACE_FILES = (TRACE_FILE, GRAD_NORMS_FILE, WEIGHT_NORMS_FILE)
 FILES = (*TRACE_FILES, RUN_FILE, DIAGNOSIS_FILE, RESOLVED_CONFIG_FILE, LOSS_PLOT, HEATMAP_PLOT,
          COMPARISON_FILE, COMPARE_LOSS_PLOT, COMPARE_GRAD_NORM_PLOT)
 
-# Names gradscope gives the runs it makes in a subfolder: compare's "baseline" and `ClipSetting.folder`
-# ("clip-norm-0.5", "recommended-clip-value-1"), recommend's trials ("unclipped", "clip-norm-0.5", "lr-x0.1",
-# "standardized") and its own folder under compare; "-b" ends a name that clashed with another.
-_SUBFOLDER = re.compile(r"(baseline|recommend|unclipped|standardized|(recommended-)?clip-(norm|value)-.+|lr-x.+)"
-                        r"(-b)*")
+# Every folder gradscope prepares holds this (empty) file: a subfolder holding it is one of gradscope's runs or
+# comparisons, whatever its name (compare's "baseline", "adaptive", "try-1-...", recommend's trials). Folders
+# written before the marker existed are not recognised: they stay.
+MARKER_FILE = ".gradscope-run"
 _TEMPORARY = re.compile(r"\.(" + "|".join(re.escape(f) for f in FILES) + r")\.\d+\.tmp")
 
 
@@ -87,6 +87,7 @@ def prepare_run_folder(run_dir: Path, *, streaming: Trace | None = None, keep: I
     _remove_files(run_dir, kept)
     for sub in _made_subfolders(run_dir):
         _remove_made(sub, kept)
+    (run_dir / MARKER_FILE).touch()
     return run_dir
 
 
@@ -101,14 +102,10 @@ def _remove_files(folder: Path, kept: set[Path]) -> None:
 
 
 def _made_subfolders(folder: Path) -> Iterator[Path]:
-    """The subfolders of `folder` that gradscope made (see `prepare_run_folder`)."""
+    """The subfolders of `folder` that gradscope made (they hold its marker file)."""
     for sub in sorted(folder.iterdir()):
-        if sub.is_dir() and not sub.is_symlink() and _SUBFOLDER.fullmatch(sub.name) and _holds_gradscope(sub):
+        if sub.is_dir() and not sub.is_symlink() and (sub / MARKER_FILE).is_file():
             yield sub
-
-
-def _holds_gradscope(folder: Path) -> bool:
-    return any((folder / name).is_file() for name in FILES) or any(True for _ in _made_subfolders(folder))
 
 
 def _remove_made(folder: Path, kept: set[Path]) -> None:
@@ -116,6 +113,7 @@ def _remove_made(folder: Path, kept: set[Path]) -> None:
     _remove_files(folder, kept)
     for sub in _made_subfolders(folder):
         _remove_made(sub, kept)
+    (folder / MARKER_FILE).unlink(missing_ok=True)
     if not any(folder.iterdir()):
         folder.rmdir()
 
@@ -129,12 +127,14 @@ def write_resolved_config(run_dir: Path, config: Config) -> None:
     write_text_atomic(Path(run_dir) / RESOLVED_CONFIG_FILE, header + tomlkit.dumps(config.to_toml_dict()))
 
 
-def finish_run_folder(run_dir: Path, trace: Trace, diagnosis: Diagnosis, *, plots: bool = True) -> Diagnosis:
+def finish_run_folder(run_dir: Path, trace: Trace, diagnosis: Diagnosis, *,
+                      plots: Callable[[Path, Trace, Diagnosis], None] | None = None) -> Diagnosis:
     """Write what completes a run folder, whatever ended the run; returns the diagnosis as written.
 
     The trace CSVs are closed (a trace streaming into `run_dir`) or written whole; then `run.json` and
-    `diagnosis.json` (naming `run_dir`), each atomically; then, unless `plots` is False, the PNG plots. The
-    diagnosis given is not changed: when its `run_dir` differs, a copy naming `run_dir` is written and returned.
+    `diagnosis.json` (naming `run_dir`), each atomically; then the plots, drawn by `plots` (the caller's renderer:
+    `gradscope.record.plots.write_run_plots`; this module knows none) when the trace has rows. The diagnosis given
+    is not changed: when its `run_dir` differs, a copy naming `run_dir` is written and returned.
     """
     run_dir = Path(run_dir)
     if diagnosis.run_dir != str(run_dir):
@@ -154,8 +154,8 @@ def finish_run_folder(run_dir: Path, trace: Trace, diagnosis: Diagnosis, *, plot
     write_json_atomic(run_dir / DIAGNOSIS_FILE, diagnosis.to_dict())
     if unwritten is not None:
         raise unwritten
-    if plots and len(trace):
-        _write_plots(run_dir, trace, diagnosis)
+    if plots is not None and len(trace):
+        plots(run_dir, trace, diagnosis)
     return diagnosis
 
 
@@ -163,26 +163,15 @@ def _same_folder(a: Path | None, b: Path) -> bool:
     return a is not None and Path(a).resolve() == Path(b).resolve()
 
 
-def _write_plots(run_dir: Path, trace: Trace, diagnosis: Diagnosis) -> None:
-    from gradscope.report.plots import layer_heatmap, loss_and_grad_norm
-
-    loss_and_grad_norm(trace, diagnosis).savefig(run_dir / LOSS_PLOT, dpi=110)
-    heatmap = layer_heatmap(trace)
-    if heatmap is not None:
-        heatmap.savefig(run_dir / HEATMAP_PLOT, dpi=110)
-
-
 # -- atomic writes ----------------------------------------------------------------------------------------
 def write_json_atomic(path: Path, document: Any, *, strict: bool = True) -> None:
     """`document` as indented JSON in `path`, all or nothing: a reader sees the old file or the whole new one.
 
-    `strict` writes NaN/Inf as null plus a `<key>_text` sibling (report.export); otherwise as JSON's NaN
+    `strict` writes NaN/Inf as null plus a `<key>_text` sibling (gradscope.strict_json); otherwise as JSON's NaN
     tokens (run.json, which Python reads back as is). A value that cannot be serialised fails the write
     midway and leaves `path` as it was.
     """
     if strict:
-        from gradscope.report.export import strict as make_strict
-
         document = make_strict(document)
     encoder = json.JSONEncoder(indent=2, allow_nan=not strict)
     _write_atomic(Path(path), itertools.chain(encoder.iterencode(document), ["\n"]))

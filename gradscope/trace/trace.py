@@ -17,6 +17,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from gradscope.clip.setting import THRESHOLD_MODES, Clip, ClipMode
 from gradscope.trace.run_folder import GRAD_NORMS_FILE, TRACE_FILE, WEIGHT_NORMS_FILE
 
 # name -> dtype of the global per-step columns, in CSV order. `grad_norm` is the global L2 norm before clipping.
@@ -68,8 +69,8 @@ class RunInfo:
     param_names: list[str]
     param_shapes: list[list[int]]
     param_modules: list[str] = field(default_factory=list)  # class name of each parameter's module
-    clip_mode: str | None = None  # "norm" | "value" | "adaptive" (gradscope.Guard) | None
-    clip_threshold: float | None = None
+    clip_mode: ClipMode | None = None  # "norm" | "value" | "adaptive" (gradscope.Guard) | None
+    clip_threshold: float | None = None  # with "adaptive": the Guard's threshold in force at the end
     steps_requested: int | None = None
     stopped: StopReason = StopReason.COMPLETED
     label: str = ""
@@ -77,6 +78,15 @@ class RunInfo:
 
     def __post_init__(self) -> None:
         self.stopped = StopReason(self.stopped)  # run.json holds the plain string
+
+    @property
+    def clip(self) -> Clip | None:
+        """The clip the run was recorded with (run.json keeps its mode and threshold as two fields)."""
+        if self.clip_mode == "adaptive":
+            return Clip("adaptive")
+        if self.clip_mode in THRESHOLD_MODES and self.clip_threshold is not None:
+            return Clip(self.clip_mode, float(self.clip_threshold))
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -134,6 +144,12 @@ class ParameterSeries:
         values = np.concatenate([self._history[: self._n_history], self._recent[valid]])
         steps, index = np.unique(steps, return_index=True)
         return steps, values[index].astype(np.float64)
+
+    def row_at(self, step: int) -> np.ndarray | None:
+        """The values of every parameter at `step`; None when that step is not held (decimated, or not recorded)."""
+        steps, values = self.series()
+        i = step_index(steps, step)
+        return None if i is None else values[i]
 
     @property
     def nbytes(self) -> int:
@@ -225,7 +241,23 @@ class Trace:
         return view
 
     def row(self, index: int) -> dict[str, Any]:
+        """The global columns of row `index` (rows count what was recorded; see `row_at` for a step)."""
         return {name: array[index].item() for name, array in self._columns.items()}
+
+    # Steps are not rows: a trace read back with damaged rows dropped, or a log written every k steps, has gaps.
+    # Detectors work in rows and name steps (`steps[row]`) once, when they build a Symptom.
+    def index_of(self, step: int) -> int | None:
+        """The row that holds `step`, or None when no row does."""
+        return step_index(self.steps, step)
+
+    def row_at(self, step: int) -> dict[str, Any] | None:
+        """The global columns at `step`, or None when no row holds it."""
+        i = self.index_of(step)
+        return None if i is None else self.row(i)
+
+    def rows_before(self, step: int) -> int:
+        """How many rows hold a step before `step` (the rows to look back over from it)."""
+        return int(np.searchsorted(self.steps, step))
 
     @property
     def steps(self) -> np.ndarray:
@@ -292,6 +324,15 @@ def first_nonfinite_step(trace: Trace) -> int | None:
     steps = [int(trace.steps[bad[0]])] if len(bad) else []
     steps += [e.step for e in trace.info.events if e.kind.startswith("nonfinite")]
     return min(steps, default=None)
+
+
+def step_index(steps: np.ndarray, step: int) -> int | None:
+    """Where `step` is in `steps` (increasing, as recorded; a log whose counter restarted is searched whole)."""
+    i = int(np.searchsorted(steps, step))
+    if i < len(steps) and steps[i] == step:
+        return i
+    hits = np.flatnonzero(steps == step)
+    return int(hits[0]) if len(hits) else None
 
 
 def _array(values: list[float] | None) -> np.ndarray | None:
@@ -364,12 +405,3 @@ class TraceWriter:
                 failure = failure or exc
         if failure is not None:
             raise failure
-
-
-def read_trace(run_dir: Path) -> Trace:
-    """Rebuild a `Trace` from a run folder's CSVs (a partial, interrupted or damaged run included; see
-    `gradscope.sources.run_reader`). Per-parameter rows are matched to global rows by step: after a long run they hold
-    only some steps."""
-    from gradscope.sources.run_reader import read_run
-
-    return read_run(Path(run_dir)).trace

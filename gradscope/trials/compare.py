@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gradscope.clip.setting import Clip
 from gradscope.errors import ConfigError, GradscopeError
 from gradscope.numbers import number_text
 from gradscope.trace.run_folder import (
@@ -29,15 +30,13 @@ from gradscope.trace.run_folder import (
 )
 
 if TYPE_CHECKING:
-    from gradscope.config.load import ClipConfig, Config
-    from gradscope.diagnose.diagnosis import Diagnosis
+    from gradscope.config.load import Config
+    from gradscope.diagnose.diagnosis import Diagnosis, Summary
     from gradscope.monitor.monitor import StepStats
     from gradscope.trace.trace import Trace
 
     ProgressFactory = Callable[[str], AbstractContextManager[Callable[[int, int, StepStats], None] | None]]
 
-CLIP_MODES = ("norm", "value")
-ADAPTIVE = "adaptive"  # the Guard's online clipping: its label, folder and clip mode
 BASELINE = "baseline"
 
 # What a compared run did relative to the baseline (the `outcome` field of the JSON).
@@ -46,38 +45,6 @@ HELPED = "helped"  # a lower verdict than the baseline, but not healthy
 NO_HELP = "no_help"  # the same verdict (or worse) as an unhealthy baseline
 WORSE = "worse"  # the baseline is healthy and this run is not
 HEALTHY = "healthy"  # both healthy
-
-
-@dataclass(frozen=True)
-class ClipSetting:
-    """One clip to try: `mode` "norm" (global L2 norm) or "value" (each element), and its threshold; or
-    "adaptive" (gradscope.Guard, no threshold given: it finds its own during the run)."""
-
-    mode: str
-    threshold: float | None
-    recommended: bool = False  # chosen by `gradscope recommend`
-
-    @property
-    def label(self) -> str:
-        if self.mode == ADAPTIVE:
-            return ADAPTIVE
-        return f"clip-{self.mode} {self.threshold:g}" + (" (recommended)" if self.recommended else "")
-
-    @property
-    def folder(self) -> str:
-        if self.mode == ADAPTIVE:
-            return ADAPTIVE
-        return ("recommended-" if self.recommended else "") + f"clip-{self.mode}-{self.threshold:g}"
-
-    def to_config(self) -> ClipConfig:
-        from gradscope.config.load import ClipConfig
-
-        if self.mode == ADAPTIVE:
-            return ClipConfig(adaptive=True)
-        return ClipConfig(norm=self.threshold) if self.mode == "norm" else ClipConfig(value=self.threshold)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"mode": self.mode, "threshold": self.threshold}
 
 
 @dataclass(frozen=True)
@@ -117,10 +84,10 @@ class ComparedRun:
     """One run of a comparison: its trace, findings, headline numbers and folder."""
 
     label: str
-    clip: ClipSetting | None
+    clip: Clip | None
     trace: Trace
     diagnosis: Diagnosis
-    summary: dict[str, Any]  # diagnosis.summarize(trace): final/best loss, grad norms, clipped fraction, ...
+    summary: Summary  # final/best loss, grad norms, clipped fraction, ...
     run_dir: Path
     outcome: str | None = None  # against the baseline (FIXED, HELPED, ...); None for the baseline itself
 
@@ -135,7 +102,7 @@ class ComparedRun:
 
     @property
     def first_nonfinite_step(self) -> int | None:
-        return self.summary.get("first_nonfinite_step")
+        return self.summary.first_nonfinite_step
 
     def to_dict(self) -> dict[str, Any]:
         """The contract's entry of `compare --json` `runs` (floats raw: export makes NaN/Inf strict)."""
@@ -143,20 +110,20 @@ class ComparedRun:
         return {
             "label": self.label,
             "clip": None if self.clip is None else self.clip.to_dict() | (
-                {"threshold": self.trace.info.clip_threshold} if self.clip.mode == ADAPTIVE else {}),
+                {"threshold": self.trace.info.clip_threshold} if self.clip.adaptive else {}),
             "recommended": bool(self.clip and self.clip.recommended),
             "verdict": self.verdict,
             "outcome": self.outcome,
             "steps_completed": len(self.trace),
-            "stopped": s.get("stopped"),
+            "stopped": s.stopped,
             "first_nonfinite_step": self.first_nonfinite_step,
-            "initial_loss": s.get("initial_loss"),
-            "final_loss": s.get("final_loss"),
-            "best_loss": s.get("best_loss"),
-            "max_grad_norm": s.get("max_grad_norm"),
-            "median_grad_norm": s.get("median_grad_norm"),
-            "clipped_fraction": s.get("clipped_fraction"),
-            "seconds": s.get("seconds"),
+            "initial_loss": s.initial_loss,
+            "final_loss": s.final_loss,
+            "best_loss": s.best_loss,
+            "max_grad_norm": s.max_grad_norm,
+            "median_grad_norm": s.median_grad_norm,
+            "clipped_fraction": s.clipped_fraction,
+            "seconds": s.seconds,
             "symptoms": [{"kind": x.kind.value, "severity": x.severity.value, "step": x.step}
                          for x in self.diagnosis.symptoms],
             "run_dir": str(self.run_dir),
@@ -196,7 +163,7 @@ class Comparison:
         """The compared run with the lowest verdict, then the lowest final loss (NaN last)."""
         if not self.compared:
             return None
-        return min(self.compared, key=lambda r: (r.rank, _sort_loss(r.summary.get("final_loss"))))
+        return min(self.compared, key=lambda r: (r.rank, _sort_loss(r.summary.final_loss)))
 
     def to_dict(self) -> dict[str, Any]:
         """The `compare --json` document."""
@@ -214,17 +181,17 @@ class Comparison:
 
 
 # -- input ----------------------------------------------------------------------------------------------
-def parse_clips(norms: Sequence[str] = (), values: Sequence[str] = (), *, adaptive: bool = False) -> list[ClipSetting]:
+def parse_clips(norms: Sequence[str] = (), values: Sequence[str] = (), *, adaptive: bool = False) -> list[Clip]:
     """The clip settings asked for, validated (positive, finite), duplicates dropped, in the order given; the
     adaptive run (`--clip-adaptive`) last."""
-    out: list[ClipSetting] = []
+    out: list[Clip] = []
     for mode, texts in (("norm", norms), ("value", values)):
         for text in texts:
-            setting = ClipSetting(mode, _positive(f"--clip-{mode}", text))
+            setting = Clip(mode, _positive(f"--clip-{mode}", text))
             if setting not in out:
                 out.append(setting)
     if adaptive:
-        out.append(ClipSetting(ADAPTIVE, None))
+        out.append(Clip("adaptive"))
     return out
 
 
@@ -264,7 +231,7 @@ def split_paths(paths: Sequence[Path]) -> tuple[Path | None, list[Path]]:
 
 
 # -- running ------------------------------------------------------------------------------------------------
-def compare_config(config: Config, run_dir: Path, clips: Sequence[ClipSetting], *, steps: int | None = None,
+def compare_config(config: Config, run_dir: Path, clips: Sequence[Clip], *, steps: int | None = None,
                    recommend_mode: str | None = None, progress: ProgressFactory | None = None,
                    plots: bool = True, tries: Sequence[ConfigChange] = ()) -> Comparison:
     """Run the unclipped baseline, then `config` once per clip setting and each changed config of `tries`,
@@ -274,7 +241,6 @@ def compare_config(config: Config, run_dir: Path, clips: Sequence[ClipSetting], 
     With no clip setting at all, the config's own `[clip]` is the one compared. A `UserCodeError` from the
     user's code is raised as soon as the run that hit it ends (its folder keeps the partial trace).
     """
-    from gradscope.config.load import ClipConfig
     from gradscope.drivers.loop import train
 
     run_dir = prepare_run_folder(Path(run_dir), keep=[config.path])  # an earlier comparison's runs are not ours
@@ -284,30 +250,27 @@ def compare_config(config: Config, run_dir: Path, clips: Sequence[ClipSetting], 
     if recommend_mode is not None:
         setting, recommendation = _recommend(config, run_dir, recommend_mode, steps, progress)
         clips = [c for c in clips if (c.mode, c.threshold) != (setting.mode, setting.threshold)] + [setting]
-    if not clips and config.clip.enabled:
-        own = config.clip
-        clips = [ClipSetting(ADAPTIVE, None) if own.adaptive else
-                 ClipSetting("norm", own.norm) if own.norm is not None else ClipSetting("value", own.value)]
+    if not clips and config.clip is not None:
+        clips = [config.clip]
     if not clips and not tries:
         raise ConfigError(f"{config.source}: nothing to compare the baseline with (fix: give --clip-norm X, "
                           "--clip-value X, --clip-adaptive, --recommended or --try CHANGES, or add a [clip] table "
                           "to the config)")
 
     # The baseline runs without clipping, not even the config's; a --try run keeps only what it changes.
-    variants = [(BASELINE, BASELINE, None, config, ClipConfig())]
-    variants += [(s.label, s.folder, s, config, s.to_config()) for s in clips]
-    variants += [(t.label, t.folder, None, t.config, t.config.clip if t.changes_clip else ClipConfig())
+    variants = [(BASELINE, BASELINE, None, replace(config, clip=None))]
+    variants += [(s.label, s.folder, s, replace(config, clip=s)) for s in clips]
+    variants += [(t.label, t.folder, None, t.config if t.changes_clip else replace(t.config, clip=None))
                  for t in tries]
     runs: list[ComparedRun] = []
     interrupted = False
     used: set[str] = set()
-    for label, name, setting, cfg, clip in variants:
+    for label, name, setting, cfg in variants:
         while name in used:  # thresholds equal to 6 significant digits: 1.0000001 and 1.0000002
             name += "-b"
         used.add(name)
         with progress(label) as update:
-            result = train(cfg, run_dir / name, steps=steps, clip=clip, progress=update, label=label,
-                           write_plots=plots)
+            result = train(cfg, run_dir / name, steps=steps, progress=update, label=label, write_plots=plots)
         if result.error is not None:
             raise result.error
         runs.append(ComparedRun(label, setting, result.trace, result.diagnosis, result.diagnosis.summary,
@@ -320,7 +283,7 @@ def compare_config(config: Config, run_dir: Path, clips: Sequence[ClipSetting], 
 
 
 def _recommend(config: Config, run_dir: Path, mode: str, steps: int | None,
-               progress: ProgressFactory) -> tuple[ClipSetting, dict[str, Any]]:
+               progress: ProgressFactory) -> tuple[Clip, dict[str, Any]]:
     """Ask `gradscope.trials.recommend` for a threshold; its own runs go into run_dir/recommend."""
     try:
         from gradscope.trials.recommend import recommend
@@ -331,12 +294,11 @@ def _recommend(config: Config, run_dir: Path, mode: str, steps: int | None,
                              "(fix: give the threshold with --clip-norm X or --clip-value X)") from None
     with progress("recommend") as update:
         rec = recommend(config, run_dir / RECOMMEND_FOLDER, mode=mode, steps=steps, progress=update)
-    return ClipSetting(rec.mode, float(rec.threshold), recommended=True), rec.to_dict()
+    return Clip(rec.mode, float(rec.threshold), recommended=True), rec.to_dict()
 
 
 def compare_recorded(paths: Sequence[Path], run_dir: Path, *, plots: bool = True) -> Comparison:
     """Compare run folders as recorded, the first as the baseline; nothing is rerun."""
-    from gradscope.diagnose.diagnosis import summarize
     from gradscope.sources.runs import load_run
 
     runs: list[ComparedRun] = []
@@ -346,30 +308,10 @@ def compare_recorded(paths: Sequence[Path], run_dir: Path, *, plots: bool = True
         recorded = load_run(path)
         notes += recorded.notes
         trace = recorded.rebuild_trace()
-        info = trace.info
-        clip = (ClipSetting(info.clip_mode, float(info.clip_threshold))
-                if info.clip_mode in CLIP_MODES and info.clip_threshold is not None else
-                ClipSetting(ADAPTIVE, None) if info.clip_mode == ADAPTIVE else None)
-        summary = summarize(trace) | _decoded(recorded.diagnosis.summary)
-        runs.append(ComparedRun(label, clip, trace, recorded.diagnosis, summary, Path(path)))
+        # diagnosis.json keeps full float precision (trace.csv 10 significant digits): its summary is the one used
+        runs.append(ComparedRun(label, trace.info.clip, trace, recorded.diagnosis, recorded.diagnosis.summary,
+                                Path(path)))
     return replace(_finish(runs, Path(run_dir), recorded=True, interrupted=False, plots=plots), notes=tuple(notes))
-
-
-def _decoded(summary: dict[str, Any]) -> dict[str, Any]:
-    """A summary read from diagnosis.json with null + `<key>_text` turned back into NaN/Inf.
-
-    diagnosis.json keeps full float precision (trace.csv keeps 10 significant digits), so its numbers win.
-    """
-    out: dict[str, Any] = {}
-    for key, value in summary.items():
-        if key.endswith("_text") and key[: -len("_text")] in summary:
-            continue
-        text = summary.get(f"{key}_text")
-        try:
-            out[key] = float(text) if value is None and isinstance(text, str) else value
-        except ValueError:  # a hand-edited diagnosis.json: the number stays unknown
-            out[key] = value
-    return out
 
 
 def _unique_labels(paths: list[Path]) -> list[str]:
@@ -387,7 +329,7 @@ def _unique_labels(paths: list[Path]) -> list[str]:
 def _finish(runs: list[ComparedRun], run_dir: Path, *, recorded: bool, interrupted: bool,
             recommendation: dict[str, Any] | None = None, plots: bool = True) -> Comparison:
     """The comparison of `runs` (each judged against the first), with its plots and comparison.json written."""
-    from gradscope.report.export import dumps
+    from gradscope.strict_json import dumps
 
     base = runs[0]
     runs = [base, *(replace(run, outcome=outcome(base, run)) for run in runs[1:])]
@@ -433,7 +375,7 @@ def conclude(runs: Sequence[ComparedRun], *, interrupted: bool = False) -> list[
         who = "both runs are healthy" if len(runs) == 2 else (
             f"all {len(runs)} runs are healthy" if len(healthy) == len(compared) else
             f"the baseline and {', '.join(r.label for r in healthy)} are healthy")
-        losses = ", ".join(f"{_num(r.summary.get('final_loss'))} ({r.label})" for r in [base, *healthy])
+        losses = ", ".join(f"{_num(r.summary.final_loss)} ({r.label})" for r in [base, *healthy])
         findings.append((HEALTHY, f"{who}: final loss {losses}"))
     findings += [(run.outcome, _sentence(base, run)) for run in compared if run.outcome != HEALTHY]
     if interrupted:
@@ -442,7 +384,7 @@ def conclude(runs: Sequence[ComparedRun], *, interrupted: bool = False) -> list[
 
 
 def _sentence(base: ComparedRun, run: ComparedRun) -> str:
-    loss = f"loss {_num(base.summary.get('final_loss'))} -> {_num(run.summary.get('final_loss'))}"
+    loss = f"loss {_num(base.summary.final_loss)} -> {_num(run.summary.final_loss)}"
     if run.outcome == FIXED:
         if base.first_nonfinite_step is not None:
             return f"{run.label} fixed the run: no NaN/Inf (baseline: {_nonfinite(base)}), {loss}"
@@ -476,9 +418,9 @@ def _trouble(run: ComparedRun) -> str:
 def _nonfinite(run: ComparedRun) -> str:
     step = run.first_nonfinite_step
     loss = run.trace.loss
-    index = int(step) - int(run.trace.steps[0]) if len(run.trace) else -1
-    value = float(loss[index]) if 0 <= index < len(loss) else math.nan
-    overflow = 0 <= index < len(loss) and bool(run.trace.column("norm_overflow")[index])
+    index = run.trace.index_of(int(step))
+    value = float(loss[index]) if index is not None else math.nan
+    overflow = index is not None and bool(run.trace.column("norm_overflow")[index])
     # A finite loss at that step means a gradient (or the float32 global norm) went non-finite first.
     if overflow and math.isfinite(value):
         what = "Inf grad norm"

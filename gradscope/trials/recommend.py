@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gradscope.config.load import ClipConfig, Config, ScheduleConfig
+from gradscope.clip.setting import Clip
+from gradscope.config.load import Config, ScheduleConfig
 from gradscope.diagnose.symptoms.catalogue import SymptomKind
 from gradscope.errors import GradscopeError, UserCodeError
 from gradscope.numbers import WORD, number_text
@@ -193,14 +194,12 @@ def candidate_thresholds(stats: dict[str, Any]) -> list[float]:
     return sorted({float(f"{g:.3g}") for g in grid})
 
 
-def _clip(mode: str, threshold: float | None) -> ClipConfig:
-    if threshold is None:
-        return ClipConfig()
-    return ClipConfig(norm=threshold) if mode == "norm" else ClipConfig(value=threshold)
+def _clip(mode: str, threshold: float | None) -> Clip | None:
+    return None if threshold is None else Clip(mode, threshold)
 
 
 def _label(mode: str, threshold: float | None) -> str:
-    return "unclipped" if threshold is None else f"clip-{mode}-{threshold:.3g}"
+    return "unclipped" if threshold is None else Clip(mode, threshold).folder  # thresholds have 3 digits
 
 
 def _measure(trial: Trial) -> None:
@@ -292,7 +291,7 @@ def _search(config: Config, run_dir: Path, mode: str, budget: float, steps: int 
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
     total = steps or config.run.steps
-    config = replace(config, run=replace(config.run, steps=total), clip=ClipConfig())
+    config = replace(config, run=replace(config.run, steps=total), clip=None)
     budget_steps = int(budget * total)
     run_dir = prepare_run_folder(Path(run_dir), keep=[config.path])  # an earlier recommend's trials are not ours
     spent = 0
@@ -310,8 +309,8 @@ def _search(config: Config, run_dir: Path, mode: str, budget: float, steps: int 
 
     def start(threshold: float | None, cfg: Config = config, label: str | None = None) -> Trial:
         name = label or _label(mode, threshold)
-        trial = Trial(threshold, TrainingSession(cfg, run_dir / name, steps=total, clip=_clip(mode, threshold),
-                                                 label=name))
+        trial = Trial(threshold, TrainingSession(replace(cfg, clip=_clip(mode, threshold)), run_dir / name,
+                                                 steps=total, label=name))
         started.append(trial.session)
         return trial
 
@@ -765,15 +764,18 @@ def _predicted_fraction(trace: Trace, mode: str, threshold: float, stable_steps:
 
 
 def _why(top: Trial, others: list[Trial], total: int) -> str:
-    """Why the top clip trial wins: its late loss at the full length, beside the other full-length trials'."""
-    parts = [f"{_label('x', top.threshold)} had the lowest late loss of the clips at {top.steps} steps "
+    """Why the top clip trial wins: its late loss where it stopped, beside the other full-length trials'."""
+    parts = [f"{_threshold_text(top.threshold)} had the lowest late loss of the clips at {top.steps} steps "
              f"({_fmt(top.late_loss)})"]
     for t in others:
-        name = t.changes or ("unclipped" if t.threshold is None else f"{t.threshold:.3g}")
-        parts.append(f"{name}: {_fmt(t.late_loss)}"
+        parts.append(f"{t.changes or _threshold_text(t.threshold)}: {_fmt(t.late_loss)}"
                      + (f" (non-finite at step {t.first_nonfinite_step})" if t.first_nonfinite_step is not None
                         else ""))
-    return "; ".join(parts).replace("clip-x-", "")
+    return "; ".join(parts)
+
+
+def _threshold_text(threshold: float | None) -> str:
+    return "unclipped" if threshold is None else f"{threshold:.3g}"
 
 
 def _fmt(value: float) -> str:

@@ -27,7 +27,7 @@ def test_settling_skips_at_the_start_are_no_symptom():
     trace = trace_with_skips([0, 1, 2, 3, 4, 5, 9])  # the scale falls 2**6 and once more at step 9
     assert detect_amp_unsettled(trace) == []
     diagnosis = diagnose_trace(trace)
-    assert "amp_unsettled" not in diagnosis.kinds() and diagnosis.summary["amp_skipped_steps"] == 7
+    assert "amp_unsettled" not in diagnosis.kinds() and diagnosis.summary.amp_skipped_steps == 7
 
 
 @pytest.mark.parametrize(("late", "flagged"), [([60, 120], False), ([60, 90, 120], False),
@@ -59,4 +59,4 @@ def test_skips_at_the_very_start_take_the_first_used_step_norms():
     trace = Trace.from_columns(base.info, columns, layers, np.ones((N, k)))
     diagnosis = diagnose_trace(trace)
     assert diagnosis.symptoms == [], [s.message for s in diagnosis.symptoms]
-    assert diagnosis.summary["amp_skipped_steps"] == 6
+    assert diagnosis.summary.amp_skipped_steps == 6

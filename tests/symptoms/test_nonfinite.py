@@ -11,6 +11,7 @@ from symptom_traces import MLP_PARAMS, make_trace
 from gradscope.diagnose.diagnosis import diagnose_trace
 from gradscope.diagnose.symptoms import Severity, SymptomKind
 from gradscope.diagnose.symptoms.nonfinite import detect_nonfinite
+from gradscope.sources.run_reader import read_trace
 from gradscope.trace.trace import Event
 
 N = 30
@@ -118,8 +119,30 @@ def test_all_three_kinds_make_the_verdict_critical_and_come_first():
     assert diagnosis.verdict == "critical"
     kinds = diagnosis.kinds()
     assert kinds[:3] == ["nonfinite_loss", "nonfinite_gradient", "nonfinite_weight"]
-    assert diagnosis.summary["first_nonfinite_step"] == 25
+    assert diagnosis.summary.first_nonfinite_step == 25
 
 
 def test_a_finite_run_has_no_nonfinite_symptom():
     assert detect_nonfinite(make_trace(np.linspace(3, 1, N), np.full(N, 2.0))) == []
+
+
+def test_a_trace_with_gaps_names_steps_not_rows(tmp_path):
+    """A run folder whose trace.csv lost rows 10-17 (damaged by hand, dropped on reading): the NaN weights
+    recorded at step 30 come from the update of step 29, the NaN gradients are at step 30 with their count,
+    wherever those rows now sit (row 22). Counting rows instead of steps put the weights at step 21."""
+    n = 36
+    weight_norm = np.full(n, 5.0)
+    weight_norm[30:] = math.nan
+    layer_grads = np.ones((n, len(MLP_PARAMS)))
+    layer_grads[30:, :2] = math.inf
+    make_trace(np.linspace(2.0, 1.0, n), weight_norm=weight_norm, layer_grads=layer_grads).write_csvs(tmp_path)
+    lines = (tmp_path / "trace.csv").read_text().splitlines(keepends=True)
+    damaged = lines[:11] + ["not,a,row\n"] * 8 + lines[19:]  # the header, steps 0-9, then garbage for 10-17
+    (tmp_path / "trace.csv").write_text("".join(damaged))
+    trace = read_trace(tmp_path)
+    assert len(trace) == n - 8 and trace.index_of(30) == 22 and trace.index_of(12) is None
+    found = by_kind(detect_nonfinite(trace))
+    weights, grads = found[SymptomKind.NONFINITE_WEIGHT], found[SymptomKind.NONFINITE_GRADIENT]
+    assert weights.step == 29 and "at step 29" in weights.message
+    assert grads.step == 30 and grads.evidence["parameters_affected"] == 2
+    assert grads.parameter == MLP_PARAMS[1]  # the last registered of the bad ones: nearest the output

@@ -69,7 +69,7 @@ def test_norm_overflow_is_critical_at_the_plain_loops_first_inf(tmp_path):
     assert 3 <= expected <= 8
     diagnosis = result.diagnosis
     assert diagnosis.verdict == "critical"
-    assert diagnosis.summary["first_nonfinite_step"] == expected
+    assert diagnosis.summary.first_nonfinite_step == expected
     symptom = next(s for s in diagnosis.symptoms if s.kind.value == "norm_overflow")
     assert symptom.step == expected and symptom.severity.value == "critical"
     assert symptom.parameter == "weight"

@@ -10,9 +10,9 @@ from symptom_traces import MLP_PARAMS, make_trace
 
 from gradscope.diagnose.diagnosis import diagnose_trace
 from gradscope.diagnose.symptoms import Severity, SymptomKind
-from gradscope.diagnose.symptoms._stats import MAD_TO_SIGMA
 from gradscope.diagnose.symptoms.spikes import detect_gradient_spike, detect_loss_spike
 from gradscope.diagnose.symptoms.thresholds import DEFAULT as T
+from gradscope.stats import MAD_TO_SIGMA
 
 CALM = 2 * T.spike_window  # steps before the candidate spike
 AT = CALM

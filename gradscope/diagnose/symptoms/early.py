@@ -17,7 +17,7 @@ import numpy as np
 from gradscope.diagnose.symptoms._stats import finite_prefix, robust_sigma, rolling_median
 from gradscope.diagnose.symptoms.base import NO_CONTEXT, Context, Detector, Kind, Severity, Symptom
 from gradscope.diagnose.symptoms.thresholds import DEFAULT, Thresholds
-from gradscope.numbers import number_text
+from gradscope.numbers import number_text, ratio_text
 from gradscope.trace.trace import Trace
 
 EARLY_INSTABILITY = Kind(
@@ -74,9 +74,9 @@ def _symptom(trace: Trace, first: int, peak: int, loss: np.ndarray, norms: np.nd
               "--try 'schedule.name=\"linear\";schedule.warmup_steps=...'")
     return Symptom(
         EARLY_INSTABILITY, Severity.WARNING, step,
-        f"unstable start: the loss rose to {loss_ratio:.2f}x its start by step {int(trace.steps[peak])} "
+        f"unstable start: the loss rose to {ratio_text(loss_ratio)}x its start by step {int(trace.steps[peak])} "
         f"({number_text(float(loss[0]))} -> {number_text(float(loss[peak]))}), the gradient norm to "
-        f"{grad_ratio:.1f}x{at_lr}",
+        f"{ratio_text(grad_ratio, '.1f')}x{at_lr}",
         evidence={"start_loss": float(loss[0]), "peak_loss": float(loss[peak]), "peak_step": int(trace.steps[peak]),
                   "loss_ratio": loss_ratio, "start_grad_norm": float(norms[0]), "grad_ratio": grad_ratio,
                   "lr": step_lr, "warming_up": bool(warming), "loss_bar": bar},

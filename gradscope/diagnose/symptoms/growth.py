@@ -14,18 +14,16 @@ from collections.abc import Callable
 
 import numpy as np
 
-from gradscope.diagnose.symptoms._stats import LogFit, log_fit
 from gradscope.diagnose.symptoms.base import NO_CONTEXT, Context, Detector, Kind, Severity, Symptom
 from gradscope.diagnose.symptoms.thresholds import DEFAULT, Thresholds
-from gradscope.numbers import number_text
+from gradscope.numbers import FLOAT32_MAX, number_text, ratio_text
+from gradscope.stats import LogFit, log_fit
 from gradscope.trace.trace import Trace, first_nonfinite_step
-
-FLOAT32_MAX = 3.4028234663852886e38
 
 EXPLODING_GRADIENT = Kind(
     "exploding_gradient",
     "The gradient norm multiplies step after step: it will overflow unless the updates are bounded.",
-    lambda ev: (f"x{ev['growth_per_step']:.2f}/step, doubling {ev['doubling_steps']:.1f} steps, "
+    lambda ev: (f"x{ratio_text(ev['growth_per_step'])}/step, doubling {ev['doubling_steps']:.1f} steps, "
                 f"R^2 {ev['r2']:.2f}, {number_text(ev['grad_norm_at_onset'])} -> "
                 f"{number_text(ev['grad_norm_at_end'])}"),
     ends_stable_phase=True)
@@ -49,7 +47,6 @@ def find_growth(values: np.ndarray, *, max_doubling: float, min_growth: float, m
     if len(series) < min(windows):
         return None
     baseline = float(np.median(series[:baseline_steps]))
-    min_slope = math.log(2) / max_doubling
     for t in range(min(windows) - 1, len(series)):
         if series[t] < min_growth * baseline:
             continue
@@ -58,7 +55,7 @@ def find_growth(values: np.ndarray, *, max_doubling: float, min_growth: float, m
                 break
             values_in = series[t - window + 1: t + 1]
             fit = log_fit(values_in)
-            if fit.slope >= min_slope and fit.r2 >= min_r2 and (accept is None or accept(values_in)):
+            if fit.grows(max_doubling, min_r2) and (accept is None or accept(values_in)):
                 return t, t - window + 1, fit
     return None
 
@@ -143,10 +140,11 @@ def detect_exploding_gradient(trace: Trace, thresholds: Thresholds = DEFAULT,
              else "")
     if recovered:
         message = (f"gradient norm grew exponentially from step {evidence['onset_step']} "
-                   f"(x{fit.factor_per_step:.2f} per step, {norms[end] / before:.3g}x in {end - onset + 1} steps), "
+                   f"(x{ratio_text(fit.factor_per_step)} per step, {norms[end] / before:.3g}x in "
+                   f"{end - onset + 1} steps), "
                    "then fell back: the run is at the edge of stability, each such burst throws the weights")
     else:
-        message = (f"gradient norm grows exponentially: x{fit.factor_per_step:.2f} per step (doubling every "
+        message = (f"gradient norm grows exponentially: x{ratio_text(fit.factor_per_step)} per step (doubling every "
                    f"{fit.doubling_steps:.1f} steps, R^2 {fit.r2:.2f}) from step {evidence['onset_step']}; "
                    f"detected at step {evidence['detected_step']}{ahead}")
     return [Symptom(EXPLODING_GRADIENT, Severity.WARNING if recovered else Severity.CRITICAL,
@@ -205,7 +203,7 @@ def detect_weight_growth(trace: Trace, thresholds: Thresholds = DEFAULT,
                else f"{peak / baseline:.3g}x its start")
         return [Symptom(WEIGHT_GROWTH, Severity.WARNING if stopped else Severity.CRITICAL,
                         int(trace.steps[detect]),
-                        f"weight norm grows exponentially: x{fit.factor_per_step:.2f} per step from step "
+                        f"weight norm grows exponentially: x{ratio_text(fit.factor_per_step)} per step from step "
                         f"{int(trace.steps[onset])}, {how}", evidence=evidence, advice=advice)]
     if peak >= t.weight_near_overflow:
         step = int(np.argmax(series >= t.weight_near_overflow))

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from gradscope.diagnose.symptoms._stats import finite_prefix
 from gradscope.diagnose.symptoms.base import NO_CONTEXT, Context, Detector, Kind, Severity, Symptom
 from gradscope.diagnose.symptoms.thresholds import DEFAULT, Thresholds
 from gradscope.numbers import number_text
+from gradscope.stats import edge_levels, finite_prefix
 from gradscope.trace.trace import Trace
 
 ACTIVATION_OVERFLOW = Kind(
@@ -64,8 +62,8 @@ def _start_and_end(trace: Trace, t: Thresholds) -> tuple[float, float]:
     loss = finite_prefix(trace.loss)
     if not len(loss):
         return float("nan"), float("nan")
-    k = max(3, int(len(loss) * t.edge_fraction))
-    return float(np.median(loss[:max(1, min(k, t.start_steps))])), float(np.median(loss[-k:]))
+    start, late, _, _ = edge_levels(loss, t.edge_fraction, t.start_steps)
+    return start, late
 
 
 def _advice(op: dict[str, Any]) -> str:

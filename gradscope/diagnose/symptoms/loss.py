@@ -10,10 +10,10 @@ import math
 
 import numpy as np
 
-from gradscope.diagnose.symptoms._stats import finite_prefix, robust_sigma, rolling_median
 from gradscope.diagnose.symptoms.base import NO_CONTEXT, Context, Detector, Kind, Severity, Symptom
 from gradscope.diagnose.symptoms.thresholds import DEFAULT, Thresholds
 from gradscope.numbers import number_text
+from gradscope.stats import edge_levels, finite_prefix, robust_sigma, rolling_median
 from gradscope.trace.trace import Trace
 
 LOSS_DIVERGENCE = Kind(
@@ -27,10 +27,7 @@ LOSS_PLATEAU = Kind(
 
 
 def _levels(loss: np.ndarray, t: Thresholds) -> tuple[float, float, float, int]:
-    k = max(3, int(len(loss) * t.edge_fraction))
-    head = max(3, min(k, t.start_steps))
-    start = float(np.median(loss[:head]))
-    late = float(np.median(loss[-k:]))
+    start, late, k, head = edge_levels(loss, t.edge_fraction, t.start_steps)
     best = float(np.min(rolling_median(loss, head)[head - 1:])) if len(loss) >= head else start
     return start, late, best, k
 

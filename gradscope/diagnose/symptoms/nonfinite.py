@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradscope.diagnose.symptoms._stats import first_nonfinite
 from gradscope.diagnose.symptoms.base import NO_CONTEXT, Context, Detector, Kind, Severity, Symptom
 from gradscope.diagnose.symptoms.thresholds import DEFAULT, Thresholds
 from gradscope.numbers import SIGNED, number_text
+from gradscope.stats import first_nonfinite
 from gradscope.trace.trace import Event, Trace
 
 NONFINITE_LOSS = Kind(
@@ -41,26 +41,27 @@ def detect_nonfinite(trace: Trace, thresholds: Thresholds = DEFAULT, context: Co
     """One critical symptom per kind (loss, gradient, weight) at the first step it went non-finite."""
     events = {e.kind: e for e in trace.info.events}
     found: list[Symptom] = []
-    loss_step = first_nonfinite(trace.loss)
-    if loss_step is not None:
-        event = events.get("nonfinite_loss") or Event("nonfinite_loss", loss_step, stage="forward")
-        value = number_text(trace.loss[loss_step], nonfinite=SIGNED)
+    loss_row = first_nonfinite(trace.loss)
+    if loss_row is not None:
+        event = events.get("nonfinite_loss") or Event("nonfinite_loss", int(trace.steps[loss_row]), stage="forward")
+        value = number_text(trace.loss[loss_row], nonfinite=SIGNED)
         where = _where(event)
         found.append(Symptom(
             NONFINITE_LOSS, Severity.CRITICAL, event.step,
             f"loss became {value} at step {event.step}{where}{_op_text(event)}",
             parameter=event.parameter, module=event.module,
-            evidence={"value": float(trace.loss[loss_step]), "stage": event.stage, "detail": event.detail,
-                      "last_finite_loss": _last_finite(trace.loss, loss_step), **_op_evidence(event)},
+            evidence={"value": float(trace.loss[loss_row]), "stage": event.stage, "detail": event.detail,
+                      "last_finite_loss": _last_finite(trace.loss, loss_row), **_op_evidence(event)},
             advice=_ADVICE.get(event.stage or "forward", _ADVICE["forward"])))
 
     grad_event = events.get("nonfinite_gradient")
-    bad_steps = np.flatnonzero(trace.column("nonfinite_grads") > 0)
-    if grad_event is None and len(bad_steps):
-        grad_event = Event("nonfinite_gradient", int(trace.steps[bad_steps[0]]),
-                           parameter=_first_bad_param(trace, int(trace.steps[bad_steps[0]])), stage="backward")
+    bad_rows = np.flatnonzero(trace.column("nonfinite_grads") > 0)
+    if grad_event is None and len(bad_rows):
+        step = int(trace.steps[bad_rows[0]])
+        grad_event = Event("nonfinite_gradient", step, parameter=_first_bad_param(trace, step), stage="backward")
     if grad_event is not None:
-        count = int(trace.column("nonfinite_grads")[grad_event.step]) if grad_event.step < len(trace) else 0
+        row = trace.index_of(grad_event.step)
+        count = int(trace.column("nonfinite_grads")[row]) if row is not None else 0
         if grad_event.stage in ("forward", "loss", "data"):
             cause = {"forward": f"the non-finite forward output of module {grad_event.module}",
                      "loss": "the non-finite loss", "data": "NaN/Inf in the input batch"}[grad_event.stage]
@@ -74,15 +75,15 @@ def detect_nonfinite(trace: Trace, thresholds: Thresholds = DEFAULT, context: Co
             NONFINITE_GRADIENT, Severity.CRITICAL, grad_event.step, message + _op_text(grad_event),
             parameter=grad_event.parameter, module=grad_event.module,
             evidence={"parameters_affected": count, "others": list(grad_event.others), **_op_evidence(grad_event),
-                      "stage": grad_event.stage, "last_finite_grad_norm": _last_finite(trace.grad_norm,
-                                                                                       grad_event.step)},
+                      "stage": grad_event.stage,
+                      "last_finite_grad_norm": _last_finite(trace.grad_norm, trace.rows_before(grad_event.step))},
             advice=_ADVICE.get(grad_event.stage or "backward", _ADVICE["backward"])))
 
     weight_event = events.get("nonfinite_weight")
     if weight_event is None:
-        bad_w = first_nonfinite(trace.weight_norm)
-        if bad_w is not None:
-            weight_event = Event("nonfinite_weight", max(bad_w - 1, 0), stage="step")
+        bad_row = first_nonfinite(trace.weight_norm)
+        if bad_row is not None:  # weights recorded at a step are the ones the step before produced
+            weight_event = Event("nonfinite_weight", max(int(trace.steps[bad_row]) - 1, 0), stage="step")
     if weight_event is not None:
         where = f" in {weight_event.parameter}" if weight_event.parameter else ""
         found.append(Symptom(
@@ -120,17 +121,14 @@ def _op_text(event: Event) -> str:
     return f"; made by {op.get('op')}{where} ({op.get('phase')}, {op.get('dtype')}{inputs})"
 
 
-def _last_finite(values: np.ndarray, before: int) -> float | None:
-    finite = values[:before][np.isfinite(values[:before])]
+def _last_finite(values: np.ndarray, before_row: int) -> float | None:
+    finite = values[:before_row][np.isfinite(values[:before_row])]
     return float(finite[-1]) if len(finite) else None
 
 
 def _first_bad_param(trace: Trace, step: int) -> str | None:
-    steps, norms = trace.grad_norms.series()
-    rows = np.flatnonzero(steps == step)
-    if not len(rows):
-        return None
-    bad = np.flatnonzero(~np.isfinite(norms[rows[0]]))
+    norms = trace.grad_norms.row_at(step)
+    bad = np.flatnonzero(~np.isfinite(norms)) if norms is not None else []
     return trace.info.param_names[int(bad[-1])] if len(bad) else None
 
 

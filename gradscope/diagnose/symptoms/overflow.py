@@ -12,10 +12,8 @@ import numpy as np
 
 from gradscope.diagnose.symptoms.base import NO_CONTEXT, Context, Detector, Kind, Severity, Symptom
 from gradscope.diagnose.symptoms.thresholds import DEFAULT, Thresholds
-from gradscope.numbers import number_text
+from gradscope.numbers import FLOAT32_NORM_MAX, number_text
 from gradscope.trace.trace import Trace
-
-FLOAT32_NORM_LIMIT = 1.8446744e19  # sqrt(float32 max): a sum of squares past it is inf in float32
 
 NORM_OVERFLOW = Kind(
     "norm_overflow",
@@ -40,7 +38,7 @@ def detect_norm_overflow(trace: Trace, thresholds: Thresholds = DEFAULT,
         f"the global gradient norm overflowed float32 at step {step} ({number_text(norm)}, every element still "
         f"finite): clip_grad_norm_ returns inf there and zeroes the gradients",
         parameter=_largest(trace, step),
-        evidence={"grad_norm": norm, "float32_limit": FLOAT32_NORM_LIMIT, "overflow_steps": len(flagged),
+        evidence={"grad_norm": norm, "float32_limit": FLOAT32_NORM_MAX, "overflow_steps": len(flagged),
                   "last_norm_before": float(finite_before[-1]) if len(finite_before) else None},
         advice="the gradients have grown ~1e19-fold: lower the learning rate, or clip from the start so they "
                "never get there (gradscope recommend); clipping after the overflow only zeroes the update")]
@@ -48,11 +46,10 @@ def detect_norm_overflow(trace: Trace, thresholds: Thresholds = DEFAULT,
 
 def _largest(trace: Trace, step: int) -> str | None:
     """The parameter whose gradient norm is largest at `step`: the one that overflowed the sum."""
-    steps, norms = trace.grad_norms.series()
-    rows = np.flatnonzero(steps == step)
-    if not len(rows) or not trace.info.param_names:
+    norms = trace.grad_norms.row_at(step)
+    if norms is None or not trace.info.param_names:
         return None
-    return trace.info.param_names[int(np.nanargmax(norms[rows[0]]))]
+    return trace.info.param_names[int(np.nanargmax(norms))]
 
 
 NORM_OVERFLOW_DETECTOR = Detector((NORM_OVERFLOW,), detect_norm_overflow)

@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradscope.diagnose.symptoms._stats import MAD_TO_SIGMA
 from gradscope.diagnose.symptoms.base import NO_CONTEXT, Context, Detector, Kind, Severity, Symptom
 from gradscope.diagnose.symptoms.thresholds import DEFAULT, Thresholds
-from gradscope.trace.trace import Trace
+from gradscope.numbers import ratio_text
+from gradscope.stats import MAD_TO_SIGMA
+from gradscope.trace.trace import Trace, step_index
 
 MAX_LISTED = 10  # spike steps listed in the evidence
 
 
 def _evidence_line(ev: dict) -> str:
-    return f"{ev['count']} spike(s), first {ev['ratio']:.1f}x the recent median"
+    return f"{ev['count']} spike(s), first {ratio_text(ev['ratio'], '.1f')}x the recent median"
 
 
 GRADIENT_SPIKE = Kind("gradient_spike", "Single steps with gradients far above normal: each can throw the weights "
@@ -85,8 +86,8 @@ def detect_gradient_spike(trace: Trace, thresholds: Thresholds = DEFAULT,
     worst = max(hits, key=lambda h: h[1])
     return [Symptom(
         GRADIENT_SPIKE, Severity.WARNING, step,
-        f"gradient norm spiked {ratio:.1f}x above its recent median at step {step}"
-        + (f" ({len(hits)} spikes, worst {worst[1]:.1f}x)" if len(hits) > 1 else ""),
+        f"gradient norm spiked {ratio_text(ratio, '.1f')}x above its recent median at step {step}"
+        + (f" ({len(hits)} spikes, worst {ratio_text(worst[1], '.1f')}x)" if len(hits) > 1 else ""),
         parameter=layer,
         evidence={"count": len(hits), "steps": [int(trace.steps[h[0]]) for h in hits[:MAX_LISTED]],
                   "ratio": ratio, "robust_z": score, "worst_ratio": worst[1],
@@ -108,7 +109,7 @@ def detect_loss_spike(trace: Trace, thresholds: Thresholds = DEFAULT, context: C
     step = int(trace.steps[first])
     return [Symptom(
         LOSS_SPIKE, Severity.WARNING, step,
-        f"loss spiked {ratio:.1f}x above its recent median at step {step}"
+        f"loss spiked {ratio_text(ratio, '.1f')}x above its recent median at step {step}"
         + (f" ({len(hits)} spikes)" if len(hits) > 1 else ""),
         evidence={"count": len(hits), "steps": [int(trace.steps[h[0]]) for h in hits[:MAX_LISTED]],
                   "ratio": ratio, "robust_z": score,
@@ -120,10 +121,9 @@ def detect_loss_spike(trace: Trace, thresholds: Thresholds = DEFAULT, context: C
 def _spiking_layer(trace: Trace, step: int, window: int) -> str | None:
     """The parameter whose gradient norm rose most, relative to its own recent median, at `step`."""
     steps, norms = trace.grad_norms.series()
-    rows = np.flatnonzero(steps == step)
-    if not len(rows) or rows[0] < 3:
+    row = step_index(steps, step)
+    if row is None or row < 3:
         return None
-    row = rows[0]
     ref = np.median(norms[max(0, row - window): row], axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         rise = np.where(ref > 0, norms[row] / ref, 0.0)

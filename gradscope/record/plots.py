@@ -1,4 +1,4 @@
-"""PNG plots built on `matplotlib.figure.Figure` (no pyplot: no global registry, no windows).
+"""A run folder's PNG plots, built on `matplotlib.figure.Figure` (no pyplot: no global registry, no windows).
 
 Non-finite steps are drawn, never dropped: a red band marks each step whose loss or gradient norm was NaN or
 Inf, the failure that wandb and TensorBoard charts silently leave out.
@@ -6,9 +6,12 @@ Inf, the failure that wandb and TensorBoard charts silently leave out.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from gradscope.trace.run_folder import HEATMAP_PLOT, LOSS_PLOT
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -102,3 +105,11 @@ def layer_heatmap(trace: Trace) -> Figure | None:
     ax.set_title("log10 gradient L2 norm per parameter (red: NaN/Inf)")
     fig.colorbar(image, ax=ax, label="log10 grad norm")
     return fig
+
+
+def write_run_plots(run_dir: Path, trace: Trace, diagnosis: Diagnosis) -> None:
+    """A run folder's PNGs: loss and global norm over steps, and the per-layer heatmap when there is one."""
+    loss_and_grad_norm(trace, diagnosis).savefig(run_dir / LOSS_PLOT, dpi=110)
+    heatmap = layer_heatmap(trace)
+    if heatmap is not None:
+        heatmap.savefig(run_dir / HEATMAP_PLOT, dpi=110)

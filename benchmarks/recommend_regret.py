@@ -276,12 +276,13 @@ def run_case(case: regret_cases.Case, work: Path, threads: int, budget: float | 
                                        "regret": regret(score, oracle, reference)}
 
     winner = rec.evidence["winner"]
-    rec_plain = plain(rec.threshold if winner["threshold"] is not None else None)
+    rec_plain = plain(winner["threshold"])  # the top clip trial (rec.threshold is a guard rail when not the fix)
     gs_winner = winner["late_loss"] if winner["steps"] >= steps else math.nan
     result.sanity = {
         "winner_late_gradscope": gs_winner,
         "winner_late_plain": rec_plain.score,
-        "winner_rel_diff": rel_diff(gs_winner, rec_plain.score),
+        # NaN where the top clip was cut short (clipping was not the fix): nothing full-length to compare
+        "winner_rel_diff": rel_diff(gs_winner, rec_plain.score) if not math.isnan(gs_winner) else math.nan,
         "train_late_gradscope": late_loss(diag.trace.loss) if train_steps >= steps else math.inf,
         "train_late_plain": base.score,
     }
@@ -378,7 +379,7 @@ def print_summary(results: list[CaseResult]) -> None:
           + f"{np.mean([r.cost['steps_ratio'] for r in results]):9.2f}"
           + f"{np.mean([r.cost['wall_ratio_train'] for r in results]):14.1f}")
     keys = ("winner_rel_diff", "train_rel_diff", "recommended_train_rel_diff")
-    worst = max(r.sanity[k] for r in results for k in keys)
+    worst = max(r.sanity[k] for r in results for k in keys if not math.isnan(r.sanity[k]))
     for m in METHODS:
         high = [r.name for r in results if r.methods[m]["regret"] > 0.25]
         listed = f" ({', '.join(high)})" if high else ""

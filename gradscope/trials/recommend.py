@@ -106,6 +106,7 @@ class Alternative:
     note: str  # "lr 0.1 -> 0.01"
     changes: str  # "optimizer.lr=0.01"
     config: Config | None = field(repr=False, default=None)
+    folder: str = ""  # its trial's run folder: "lr-x0.1", "standardized", "warmup"
 
 
 @dataclass(frozen=True)
@@ -264,23 +265,25 @@ def alternatives_for(config: Config, total: int) -> list[Alternative]:
     found: list[Alternative] = []
     if config.data.source == "csv" and not config.data.standardize:
         found.append(Alternative("standardised inputs ([data] standardize = true)", "data.standardize=true",
-                                 replace(config, data=replace(config.data, standardize=True))))
+                                 replace(config, data=replace(config.data, standardize=True)), "standardized"))
     lr = config.optimizer.options.get("lr")
     if isinstance(lr, int | float) and not isinstance(lr, bool) and lr > 0:
         for factor in (LR_TRIAL_FACTOR, LR_TRIAL_FACTOR**2):
             new = float(f"{lr * factor:.3g}")
             options = dict(config.optimizer.options, lr=new)
             found.append(Alternative(f"lr {lr:g} -> {new:g}", f"optimizer.lr={new:g}",
-                                     replace(config, optimizer=replace(config.optimizer, options=options))))
+                                     replace(config, optimizer=replace(config.optimizer, options=options)),
+                                     f"lr-x{factor:g}"))
     warm = max(10, math.ceil(WARMUP_FRACTION * total))
     schedule = config.schedule
     if 2 * warm <= total and schedule.name is None:
         found.append(Alternative(f"a warm-up over the first {warm} steps",
                                  f'schedule.name="constant";schedule.warmup_steps={warm}',
-                                 replace(config, schedule=ScheduleConfig(name="constant", warmup_steps=warm))))
+                                 replace(config, schedule=ScheduleConfig(name="constant", warmup_steps=warm)),
+                                 "warmup"))
     elif 2 * warm <= total and schedule.builtin and schedule.warmup_steps == 0:
         found.append(Alternative(f"a warm-up over the first {warm} steps", f"schedule.warmup_steps={warm}",
-                                 replace(config, schedule=replace(schedule, warmup_steps=warm))))
+                                 replace(config, schedule=replace(schedule, warmup_steps=warm)), "warmup"))
     return found
 
 
@@ -315,8 +318,7 @@ def _search(config: Config, run_dir: Path, mode: str, budget: float, steps: int 
         return trial
 
     def start_alternative(alt: Alternative) -> Trial:
-        slug = re.sub(r"[^A-Za-z0-9.=_-]+", "_", alt.changes).strip("_")[:60]
-        trial = start(None, alt.config, label=f"try-{slug}")
+        trial = start(None, alt.config, label=alt.folder)
         trial.note, trial.changes = alt.note, alt.changes
         return trial
 
@@ -538,8 +540,9 @@ class _Search:
         return top
 
     def _run_pending(self) -> None:
-        """The alternatives not raced, on what is left of the budget, shared equally: standardised inputs, a 10x
-        lower lr and a warm-up; the 100x lower lr only where the 10x lower one still went non-finite."""
+        """The alternatives not raced, on what is left of the budget, shared equally (at least 10 steps each, the
+        first ones first): standardised inputs, a 10x lower lr and a warm-up; the 100x lower lr only where the
+        10x lower one still went non-finite."""
         if self.advance is None or self.start_alternative is None:
             return
         todo = [a for a in self.pending if not any(t.changes == a.changes for t in self.trials)]
@@ -550,8 +553,9 @@ class _Search:
             if alt in later and (self._an_lr_trains() or not self._ran(lrs[0])):
                 continue
             share = len(first) - sum(self._ran(a) for a in first) + (alt in later)
-            steps = min(self.total, self.budget_left() // max(1, share))
-            if steps < min(self.total, 10):
+            shortest = min(self.total, 10)  # fewer steps say nothing: run fewer alternatives, in this order
+            steps = max(shortest, min(self.total, self.budget_left() // max(1, share)))
+            if steps > self.budget_left():
                 break
             trial = self.start_alternative(alt)
             self.advance(trial, steps)
@@ -651,12 +655,13 @@ def plan_schedule(total: int, budget: float, max_thresholds: int = len(BRACKET_E
     with it."""
     shortest = max(min(total, 10), math.ceil(MIN_FIRST_HORIZON * total))
     horizons = sorted({max(shortest, math.ceil(total / 2**r)) for r in range(8)}, reverse=True)
-    for reserve in (LR_TRIAL_RESERVE, 0.0):
+    # The reserve: 20% of a run, and at least 20 steps (two alternatives of 10 steps) where runs are short.
+    for reserve in (max(math.ceil(LR_TRIAL_RESERVE * total), min(total, 20)), 0):
         for n in range(max_thresholds, 1, -1):
             for min_keep in (2, 1):
                 for horizon in horizons:
                     plan = Schedule(n, horizon, min_keep, alternatives)
-                    if plan.cost(total) <= (budget - reserve) * total:
+                    if plan.cost(total) <= budget * total - reserve:
                         return plan
     return Schedule(2, shortest, 1, alternatives)
 

@@ -70,9 +70,11 @@ def test_schedule_fits_the_budget(total, budget):
 
 def test_default_budget_spans_the_bracket_within_two_runs():
     plan = plan_schedule(200, DEFAULT_BUDGET)
-    assert DEFAULT_BUDGET == 2.0 and (plan.thresholds, plan.min_keep) == (6, 1)
-    assert plan.cost(200) <= (DEFAULT_BUDGET - 0.2) * 200  # room left for an alternative after the race
-    assert plan_schedule(200, 8.0).thresholds == 9 and plan_schedule(200, 8.0).min_keep == 2  # more budget, more
+    assert DEFAULT_BUDGET == 2.0 and (plan.thresholds, plan.min_keep) == (6, 2)
+    assert plan.cost(200) <= DEFAULT_BUDGET * 200
+    roomy = plan_schedule(200, 8.0)  # more budget: the whole bracket, a longer first round, room for alternatives
+    assert roomy.thresholds == 9 and roomy.first_horizon > plan.first_horizon
+    assert roomy.cost(200) <= (8.0 - 0.2) * 200
 
 
 @pytest.mark.parametrize("mode", ["norm", "value"])

@@ -25,7 +25,7 @@ ModeOpt = Annotated[str, typer.Option(
     help="norm: clip the global L2 norm (clip_grad_norm_); value: clip each element (clip_grad_value_).")]
 BudgetOpt = Annotated[float, typer.Option(
     "--budget", metavar="B",
-    help="Total optimizer steps, in diagnose runs (default 4): more trials cost more and search finer.")]
+    help="Total optimizer steps, in diagnose runs (default 2): more trials cost more and search finer.")]
 WriteOpt = Annotated[bool, typer.Option("--write", help="Write the threshold into the config's [clip] table, "
                                                         "keeping comments and layout.")]
 
@@ -34,7 +34,7 @@ def recommend(
     config: ConfigArg = None,
     mode: ModeOpt = "norm",
     steps: StepsOpt = None,
-    budget: BudgetOpt = 4.0,
+    budget: BudgetOpt = 2.0,  # gradscope.trials.recommend.DEFAULT_BUDGET (not imported: --help stays torch-free)
     as_json: JsonOpt = False,
     write: WriteOpt = False,
     out: OutOpt = None,
@@ -48,7 +48,7 @@ def recommend(
             raise ConfigError(f"--mode {mode!r} is not a mode (fix: --mode norm or --mode value)")
         if not 1.5 <= budget <= MAX_BUDGET:  # NaN fails too
             raise ConfigError(f"--budget must be at least 1.5 and at most {MAX_BUDGET:g} diagnose runs, got {budget:g} "
-                              "(fix: e.g. --budget 4)")
+                              "(fix: e.g. --budget 2)")
         cfg = resolve_config(config, sample, overrides, steps)
         if write and (sample is not None or cfg.path is None):
             raise ConfigError("--write needs a config file of yours (fix: pass CONFIG, not --sample)")

@@ -322,19 +322,22 @@ def _search(config: Config, run_dir: Path, mode: str, budget: float, steps: int 
         trial.note, trial.changes = alt.note, alt.changes
         return trial
 
+    # Round 0: the unclipped probe; its first batch shows the input scale, its first horizon the gradient scale.
+    probe = start(None)
+    advance(probe, 1)
+    scale_note = _input_scale_note(probe.session)
     adaptive = is_adaptive(config.optimizer.name)
     alternatives = alternatives_for(config, total)
-    # Under an adaptive optimizer the learning rate and warm-up race beside the clips from the start.
-    raced = [a for a in alternatives if adaptive and not a.changes.startswith("data.")]
+    # Under an adaptive optimizer, or with badly scaled inputs, the alternatives race beside the clips from the
+    # start (standardised inputs, a lower learning rate, a warm-up): a clip is the less likely fix there.
+    raced = [a for a in alternatives if scale_note or (adaptive and not a.changes.startswith("data."))]
+    raced.sort(key=lambda a: a.folder == "lr-x0.01")  # the 100x lower lr is the first to go when they do not fit
     while True:
-        plan = plan_schedule(total, budget, ADAPTIVE_THRESHOLDS if adaptive else len(BRACKET_EXPONENTS),
+        plan = plan_schedule(total, budget, ADAPTIVE_THRESHOLDS if raced else len(BRACKET_EXPONENTS),
                              alternatives=len(raced))
         if not raced or plan.cost(total) <= budget_steps:
             break
-        raced.pop(-2 if len(raced) > 2 else -1)  # what does not fit: the 100x lower lr first, then the warm-up
-
-    # Round 0: the unclipped probe, long enough for the statistics (it is also a candidate).
-    probe = start(None)
+        raced.pop()  # what does not fit: the 100x lower lr first, then the warm-up, then the 10x lower lr
     advance(probe, plan.first_horizon)
     stats = gradient_statistics(probe.session.trace, mode)
     thresholds = _thin(candidate_thresholds(stats), plan.thresholds)
@@ -344,7 +347,7 @@ def _search(config: Config, run_dir: Path, mode: str, budget: float, steps: int 
     kinds = {s.kind for s in probe.session.finish(write_plots=False).diagnosis.symptoms}
 
     search = _Search(config.optimizer.name, mode, total, initial, thresholds, trials, kinds,
-                     _input_scale_note(probe.session), [a for a in alternatives if a not in raced],
+                     scale_note, [a for a in alternatives if a not in raced],
                      lambda: budget_steps - spent, advance, start, start_alternative)
     verdict = search.judge()
     for trial in search.trials:
@@ -621,12 +624,20 @@ def _with_result_notes(verdict: Verdict, mode: str, threshold: float, unclipped:
     return notes
 
 
+KEEP_UNTIL = 0.4  # `min_keep` trials survive each cut made before 40% of the run; later cuts keep the better half
+
+
+def _survivors(alive: int, horizon: int, total: int, min_keep: int) -> int:
+    """How many of `alive` trials go on after the cut at `horizon`."""
+    return max(min_keep if horizon < KEEP_UNTIL * total else 1, alive // 2)
+
+
 def schedule_cost(candidates: int, total: int, first_horizon: int, min_keep: int = 2) -> int:
     """Optimizer steps successive halving spends at most (runs that blow up stop early and cost less)."""
     alive, horizon = candidates, first_horizon
     cost = candidates * first_horizon
     while horizon < total:
-        alive = max(min_keep, alive // 2)
+        alive = _survivors(alive, horizon, total, min_keep)
         nxt = min(total, horizon * 2)
         cost += alive * (nxt - horizon)
         horizon = nxt
@@ -650,15 +661,16 @@ class Schedule:
 
 def plan_schedule(total: int, budget: float, max_thresholds: int = len(BRACKET_EXPONENTS),
                   alternatives: int = 0) -> Schedule:
-    """The richest successive-halving schedule that fits the budget: the most thresholds, then two finalists
-    rather than one, then the longest first horizon; without the reserve for alternatives only if nothing fits
-    with it."""
+    """The richest successive-halving schedule that fits the budget: the most thresholds, then two survivors
+    of the early cuts rather than one (a threshold that starts slower often ends better), then the reserve for
+    alternatives after the race, then the longest first horizon."""
     shortest = max(min(total, 10), math.ceil(MIN_FIRST_HORIZON * total))
     horizons = sorted({max(shortest, math.ceil(total / 2**r)) for r in range(8)}, reverse=True)
     # The reserve: 20% of a run, and at least 20 steps (two alternatives of 10 steps) where runs are short.
-    for reserve in (max(math.ceil(LR_TRIAL_RESERVE * total), min(total, 20)), 0):
-        for n in range(max_thresholds, 1, -1):
-            for min_keep in (2, 1):
+    reserves = (max(math.ceil(LR_TRIAL_RESERVE * total), min(total, 20)), 0)
+    for n in range(max_thresholds, 1, -1):
+        for min_keep in (2, 1):
+            for reserve in reserves:
                 for horizon in horizons:
                     plan = Schedule(n, horizon, min_keep, alternatives)
                     if plan.cost(total) <= budget * total - reserve:
@@ -666,11 +678,20 @@ def plan_schedule(total: int, budget: float, max_thresholds: int = len(BRACKET_E
     return Schedule(2, shortest, 1, alternatives)
 
 
+# Which points of the 9-point bracket a thinner search keeps first: its ends, its middle, then half-decade
+# neighbours, the lower ones first (winners fall below the stable median more often than above it).
+THIN_ORDER = (0, 8, 4, 2, 6, 3, 5, 1, 7)
+
+
 def _thin(thresholds: list[float], n: int) -> list[float]:
-    """`n` of the sorted `thresholds`, evenly spread over the bracket (its ends kept)."""
+    """`n` of the sorted `thresholds`: for the 9-point bracket in `THIN_ORDER`, otherwise evenly spread over the
+    bracket (its ends kept)."""
     if n >= len(thresholds):
         return thresholds
-    picks = {round(i * (len(thresholds) - 1) / (n - 1)) for i in range(n)}
+    if len(thresholds) == len(THIN_ORDER):
+        picks = set(THIN_ORDER[:n])
+    else:
+        picks = {round(i * (len(thresholds) - 1) / (n - 1)) for i in range(n)}
     return [t for i, t in enumerate(thresholds) if i in picks]
 
 
@@ -695,7 +716,7 @@ def _successive_halving(trials: list[Trial], plan: Schedule, total: int, advance
         if horizon >= total:
             return sorted(alive, key=_rank)
         alive.sort(key=lambda t: _rank(t, horizon))
-        keep = max(plan.min_keep, len(alive) // 2)
+        keep = _survivors(len(alive), horizon, total, plan.min_keep)
         if keep < len(alive) and math.isfinite(alive[keep].late_loss) and \
                 spent() + _rest_cost(keep + 1, horizon, total, plan.min_keep) <= planned:
             keep += 1
@@ -711,7 +732,7 @@ def _rest_cost(alive: int, horizon: int, total: int, min_keep: int) -> int:
     while horizon < total:
         nxt = min(total, horizon * 2)
         cost += alive * (nxt - horizon)
-        alive, horizon = max(min_keep, alive // 2), nxt
+        alive, horizon = _survivors(alive, nxt, total, min_keep), nxt
     return cost
 
 

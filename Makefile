@@ -42,6 +42,11 @@ wheel-check:
 	rm -rf $(WHEEL_TMP)
 	@echo "wheel-check: the wheel alone installs and runs"
 
+# README.md's console examples, shown files and generated tables, made again from the code (tools/readme.py):
+# run it after any change to what a command prints; tests/test_readme.py fails while a block is stale.
+readme: $(BIN)/gradscope
+	$(BIN)/python tools/readme.py --write
+
 bench: $(BIN)/gradscope
 	$(BIN)/python benchmarks/monitor_overhead.py
 

@@ -243,8 +243,8 @@ QUICK = ["rnn_tanh_echo", "rnn_lm_sgd", "linear_edge", "healthy_linear", "health
 # Four more held-out splits, each written blind (by someone who had not read the guard's rules) and scored once
 # before anyone looked at it: held-out-3 after the start ramp was designed, held-out-4 after the ramp and growth
 # changes that held-out-3 was looked at for, held-out-5 for the final guard, held-out-6 (guard_cases_blind: healthy
-# runs of every family, for issue 22's guard that does no harm). Their factories join this module's namespace,
-# where every case's TOML resolves.
+# runs of every family, for issue 22's guard that does no harm); and healthy-2 (guard_cases_healthy), healthy runs
+# the issue-22 guard was tuned on. Their factories join this module's namespace, where every case's TOML resolves.
 import guard_cases_blind  # noqa: E402
 import guard_cases_fresh  # noqa: E402
 import guard_cases_fresh2  # noqa: E402

@@ -30,7 +30,7 @@ Dataset = torch.utils.data.TensorDataset
 
 # -- models ---------------------------------------------------------------------------------------------------
 
-def build_he_mlp(inputs: int = 16, width: int = 64, depth: int = 10, outputs: int = 4) -> nn.Module:
+def build_kaiming_relu_mlp(inputs: int = 16, width: int = 64, depth: int = 10, outputs: int = 4) -> nn.Module:
     """A deep ReLU MLP with He (Kaiming-normal, fan-in) weights and zero biases: the textbook init for ReLU."""
     layers: list[nn.Module] = []
     n_in = inputs
@@ -45,7 +45,7 @@ def build_he_mlp(inputs: int = 16, width: int = 64, depth: int = 10, outputs: in
     return nn.Sequential(*layers)
 
 
-def build_digit_cnn(channels: int = 8, classes: int = 10) -> nn.Module:
+def build_lenet8(channels: int = 8, classes: int = 10) -> nn.Module:
     """A LeNet-style CNN for 8x8 digits: conv-ReLU-maxpool twice, a linear head on the flattened 2x2 maps."""
     return nn.Sequential(nn.Conv2d(1, channels, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                          nn.Conv2d(channels, 2 * channels, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
@@ -84,14 +84,14 @@ _FONT = ["111101101101111", "010110010010111", "111001111100111", "1110011110011
          "111100111001111", "111100111101111", "111001010010010", "111101111101111", "111101111001111"]  # 3x5 digits
 
 
-def digit_images(n: int = 1536, noise: float = 0.4, flip: float = 0.05, seed: int = 0) -> Dataset:
-    """8x8 images of the digits 0-9 (a 3x5 pixel font at a random place), at a random contrast, in Gaussian noise;
-    `flip` of the labels replaced by random ones."""
+def font_digits(n: int = 1536, noise: float = 0.3, flip: float = 0.05, seed: int = 0) -> Dataset:
+    """8x8 images of the digits 0-9 (a 3x5 pixel font, shifted by up to a pixel from the centre), at a random
+    contrast, in Gaussian noise; `flip` of the labels replaced by random ones."""
     g = torch.Generator().manual_seed(seed)
     glyphs = torch.tensor([[float(ch) for ch in row] for row in _FONT]).reshape(10, 5, 3)
     labels = torch.randint(0, 10, (n,), generator=g)
-    top = torch.randint(0, 4, (n,), generator=g)
-    left = torch.randint(0, 6, (n,), generator=g)
+    top = torch.randint(0, 3, (n,), generator=g) + 1
+    left = torch.randint(0, 3, (n,), generator=g) + 1
     contrast = 0.7 + 0.6 * torch.rand(n, generator=g)
     images = noise * torch.randn(n, 1, 8, 8, generator=g)
     for k in range(n):
@@ -103,7 +103,7 @@ def digit_images(n: int = 1536, noise: float = 0.4, flip: float = 0.05, seed: in
 
 
 FACTORIES: dict[str, Any] = {name: globals()[name] for name in (
-    "build_he_mlp", "build_digit_cnn", "build_res_cnn", "digit_images")}
+    "build_kaiming_relu_mlp", "build_lenet8", "build_res_cnn", "font_digits")}
 
 
 # -- cases ----------------------------------------------------------------------------------------------------
@@ -112,14 +112,14 @@ def _m(factory: str, kwargs: str) -> str:
     return f'factory = "{{cases}}:{factory}"\nkwargs = {{ {kwargs} }}'
 
 
-_BLOBS = _m("gaussian_blobs", "n = 2048, inputs = 16, classes = 4")
-_DIGITS = _m("digit_images", "n = 1536")
+_BLOBS = _m("gaussian_blobs", "n = 2048, inputs = 16, classes = 4, spread = 0.5")
+_DIGITS = _m("font_digits", "n = 1536")
 _TEXT = _m("markov_text", "n = 1024, seq_len = 32, vocab = 24")
 _REV = _m("token_reversal", "n = 2048, seq_len = 12, vocab = 16")
 _MOTIFS = _m("motif_tokens", "n = 1536, seq_len = 16, vocab = 12")
-_HE12 = _m("build_he_mlp", "inputs = 16, width = 64, depth = 12, outputs = 4")
-_HE8 = _m("build_he_mlp", "inputs = 16, width = 96, depth = 8, outputs = 4")
-_LENET = _m("build_digit_cnn", "channels = 8, classes = 10")
+_HE12 = _m("build_kaiming_relu_mlp", "inputs = 16, width = 64, depth = 12, outputs = 4")
+_HE8 = _m("build_kaiming_relu_mlp", "inputs = 16, width = 96, depth = 8, outputs = 4")
+_LENET = _m("build_lenet8", "channels = 16, classes = 10")
 _RESNET = _m("build_res_cnn", "channels = 8, classes = 10, blocks = 2")
 _LSTM = _m("build_char_rnn", 'vocab = 24, hidden = 64, cell = "lstm"')
 _GRU = _m("build_char_rnn", 'vocab = 24, hidden = 64, cell = "gru"')
@@ -129,33 +129,33 @@ _GPT = _m("build_causal_lm", "vocab = 12, d_model = 24, heads = 2, layers = 2, s
 _CE = "CrossEntropyLoss"
 
 SPECS: list[tuple[Case, str]] = [
-    (_case("healthy_he_mlp12_sgd", "feed-forward", "12-layer He-init ReLU MLP on blobs, SGD lr 0.02", _HE12, _BLOBS,
+    (_case("h2_he_mlp12_sgd", "feed-forward", "12-layer He-init ReLU MLP on blobs, SGD lr 0.02", _HE12, _BLOBS,
            32, _CE, 'name = "SGD"\nlr = 0.02', 200, 201), "healthy"),
-    (_case("healthy_he_mlp12_momentum", "feed-forward", "12-layer He-init ReLU MLP on blobs, SGD lr 0.005 momentum "
+    (_case("h2_he_mlp12_momentum", "feed-forward", "12-layer He-init ReLU MLP on blobs, SGD lr 0.005 momentum "
            "0.9", _HE12, _BLOBS, 32, _CE, 'name = "SGD"\nlr = 0.005\nmomentum = 0.9', 200, 202), "healthy"),
-    (_case("healthy_he_mlp8_adam", "feed-forward", "8-layer He-init ReLU MLP (width 96) on blobs, Adam lr 1e-3",
+    (_case("h2_he_mlp8_adam", "feed-forward", "8-layer He-init ReLU MLP (width 96) on blobs, Adam lr 1e-3",
            _HE8, _BLOBS, 64, _CE, 'name = "Adam"\nlr = 1e-3', 200, 203), "healthy"),
-    (_case("healthy_lenet_digits_momentum", "cnn", "LeNet-style CNN on 8x8 digits, SGD lr 0.05 momentum 0.9", _LENET,
+    (_case("h2_lenet_digits_momentum", "cnn", "LeNet-style CNN on 8x8 digits, SGD lr 0.05 momentum 0.9", _LENET,
            _DIGITS, 32, _CE, 'name = "SGD"\nlr = 0.05\nmomentum = 0.9', 200, 204), "healthy"),
-    (_case("healthy_lenet_digits_sgd", "cnn", "LeNet-style CNN on 8x8 digits, SGD lr 0.1", _LENET, _DIGITS, 32, _CE,
-           'name = "SGD"\nlr = 0.1', 200, 205), "healthy"),
-    (_case("healthy_lenet_digits_adam", "cnn", "LeNet-style CNN on 8x8 digits, Adam lr 3e-3", _LENET, _DIGITS, 32,
+    (_case("h2_lenet_digits_sgd", "cnn", "LeNet-style CNN on 8x8 digits, SGD lr 0.2", _LENET, _DIGITS, 32, _CE,
+           'name = "SGD"\nlr = 0.2', 250, 205), "healthy"),
+    (_case("h2_lenet_digits_adam", "cnn", "LeNet-style CNN on 8x8 digits, Adam lr 3e-3", _LENET, _DIGITS, 32,
            _CE, 'name = "Adam"\nlr = 3e-3', 200, 206), "healthy"),
-    (_case("healthy_resnet_digits_momentum", "cnn", "residual batch-norm CNN on 8x8 digits, SGD lr 0.05 momentum 0.9",
+    (_case("h2_resnet_digits_momentum", "cnn", "residual batch-norm CNN on 8x8 digits, SGD lr 0.05 momentum 0.9",
            _RESNET, _DIGITS, 32, _CE, 'name = "SGD"\nlr = 0.05\nmomentum = 0.9', 150, 207), "healthy"),
-    (_case("healthy_resnet_digits_adamw", "cnn", "residual batch-norm CNN on 8x8 digits, AdamW lr 2e-3", _RESNET,
+    (_case("h2_resnet_digits_adamw", "cnn", "residual batch-norm CNN on 8x8 digits, AdamW lr 2e-3", _RESNET,
            _DIGITS, 32, _CE, 'name = "AdamW"\nlr = 2e-3\nweight_decay = 0.01', 150, 208), "healthy"),
-    (_case("healthy_lstm_lm_adam", "recurrent", "LSTM language model on Markov text, Adam lr 3e-3", _LSTM, _TEXT,
+    (_case("h2_lstm_lm_adam", "recurrent", "LSTM language model on Markov text, Adam lr 3e-3", _LSTM, _TEXT,
            32, _CE, 'name = "Adam"\nlr = 3e-3', 200, 209), "healthy"),
-    (_case("healthy_lstm_lm_momentum", "recurrent", "LSTM language model on Markov text, SGD lr 1 momentum 0.9",
+    (_case("h2_lstm_lm_momentum", "recurrent", "LSTM language model on Markov text, SGD lr 1 momentum 0.9",
            _LSTM, _TEXT, 32, _CE, 'name = "SGD"\nlr = 1.0\nmomentum = 0.9', 200, 210), "healthy"),
-    (_case("healthy_gru_lm_sgd", "recurrent", "GRU language model on Markov text, SGD lr 2", _GRU, _TEXT, 32, _CE,
+    (_case("h2_gru_lm_sgd", "recurrent", "GRU language model on Markov text, SGD lr 2", _GRU, _TEXT, 32, _CE,
            'name = "SGD"\nlr = 2.0', 200, 211), "healthy"),
-    (_case("healthy_prenorm_adamw", "transformer", "pre-norm transformer reversing tokens, AdamW lr 2e-3", _PRE_LN,
+    (_case("h2_prenorm_adamw", "transformer", "pre-norm transformer reversing tokens, AdamW lr 2e-3", _PRE_LN,
            _REV, 32, _CE, 'name = "AdamW"\nlr = 2e-3\nweight_decay = 0.01', 200, 212), "healthy"),
-    (_case("healthy_postnorm_momentum", "transformer", "post-norm transformer reversing tokens, SGD lr 0.1 momentum "
-           "0.9", _POST_LN, _REV, 32, _CE, 'name = "SGD"\nlr = 0.1\nmomentum = 0.9', 200, 213), "healthy"),
-    (_case("healthy_gpt_motif_adam", "transformer", "pre-norm causal LM copying motifs, Adam lr 3e-3", _GPT, _MOTIFS,
+    (_case("h2_postnorm_momentum", "transformer", "post-norm transformer reversing tokens, SGD lr 0.1 momentum "
+           "0.9", _POST_LN, _REV, 32, _CE, 'name = "SGD"\nlr = 0.2\nmomentum = 0.9', 200, 213), "healthy"),
+    (_case("h2_gpt_motif_adam", "transformer", "pre-norm causal LM copying motifs, Adam lr 3e-3", _GPT, _MOTIFS,
            32, _CE, 'name = "Adam"\nlr = 3e-3', 200, 214), "healthy"),
 ]
 

@@ -15,6 +15,8 @@ each with a split: "tune" (looked at while the guard's rules were designed) or "
    zero_grad, loss, backward, `if method(loss): optimizer.step()`. A method that says skip leaves the update
    out; a non-finite loss the method did not skip ends the run (+inf). The score is the late loss of the run.
    - gradscope: `guard = gradscope.Guard(model)`; `guard.step(loss)`.
+   - gradscope-ramp: `Guard(model, ramp="always")`, the start ramp from the first update on (the default guard
+     before issue 22).
    - gradscope-noramp: the same with `Guard(model, ramp=False)` (no start ramp).
    - fixed-1.0: `torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)`.
    - zclip: ZClip's README, `ZClip(mode="zscore", alpha=0.97, z_thresh=2.5, clip_option="adaptive_scaling",
@@ -58,8 +60,8 @@ from recommend_regret import GRID, plain_run, plain_setup, regret
 import gradscope
 from gradscope.trials.recommend import LATE_FRACTION
 
-SPLITS = ["tune", "held-out", "held-out-2", "held-out-3", "held-out-4", "held-out-5", "healthy-2", "held-out-6"]
-METHODS = ("gradscope", "gradscope-noramp", "fixed-1.0", "zclip", "autoclip", "agc", "agc-timm")
+SPLITS = ["tune", "held-out", "held-out-2", "held-out-3", "held-out-4", "held-out-5", "held-out-6", "healthy-2"]
+METHODS = ("gradscope", "gradscope-ramp", "gradscope-noramp", "fixed-1.0", "zclip", "autoclip", "agc", "agc-timm")
 NOT_INSTALLED = "not installed"
 CACHE_PATH: Path | None = None  # --cache
 
@@ -70,6 +72,11 @@ Stepper = Callable[[torch.Tensor], bool]
 
 def make_gradscope(model: torch.nn.Module, optimizer: Any) -> tuple[Stepper, Any, Any]:
     guard = gradscope.Guard(model)
+    return guard.step, optimizer, guard
+
+
+def make_gradscope_ramp(model: torch.nn.Module, optimizer: Any) -> tuple[Stepper, Any, Any]:
+    guard = gradscope.Guard(model, ramp="always")
     return guard.step, optimizer, guard
 
 
@@ -140,9 +147,9 @@ def _timm_agc() -> Callable[..., None]:
     return module.adaptive_clip_grad
 
 
-MAKERS = {"gradscope": make_gradscope, "gradscope-noramp": make_gradscope_noramp, "fixed-1.0": make_fixed,
-          "zclip": make_zclip, "autoclip": make_autoclip,
-          "agc": make_agc, "agc-timm": make_agc_timm}
+MAKERS = {"gradscope": make_gradscope, "gradscope-ramp": make_gradscope_ramp, "gradscope-noramp": make_gradscope_noramp,
+          "fixed-1.0": make_fixed, "zclip": make_zclip, "autoclip": make_autoclip, "agc": make_agc,
+          "agc-timm": make_agc_timm}
 
 
 def available(method: str) -> bool:

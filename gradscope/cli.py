@@ -17,6 +17,7 @@ from gradscope.commands.diagnose import diagnose
 from gradscope.commands.exits import EXIT_BUG, EXIT_INTERRUPTED, EXIT_SYMPTOMS, EXIT_USAGE, EXIT_USER_CODE
 from gradscope.commands.recommend import recommend
 from gradscope.commands.samples import samples
+from gradscope.commands.script_args import ScriptCommand
 
 EPILOG = (f"Exit codes: 0 ran, nothing at or above --fail-on; {EXIT_SYMPTOMS} findings at or above --fail-on "
           f"(diagnose) or a clipped run still has one (compare); {EXIT_USAGE} bad input; {EXIT_USER_CODE} your "
@@ -46,8 +47,9 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
     """Find out why a PyTorch training run blows up, and fix it with the right gradient clipping."""
 
 
-for _command in (diagnose, recommend, compare, samples):
-    app.command()(_command)
+for _command in (diagnose, recommend, compare):  # each also runs a command given after `--`, attached
+    app.command(cls=ScriptCommand)(_command)
+app.command()(samples)
 
 
 def main() -> None:

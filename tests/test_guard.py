@@ -2,9 +2,10 @@
 `compare --clip-adaptive`.
 
 Real models and the contract's loop: `if guard.step(loss): optimizer.step()` after backward(). A healthy run is
-let go after the start ramp and never clipped again (without the ramp it is the unguarded run bit for bit); an
-exploding one is held finite; a run thrown by its first updates is caught by the ramp; a NaN loss skips the
-update.
+the unguarded run bit for bit (the start is watched, not clipped); a run thrown by its first updates is rolled
+back, weights and optimizer state, and restarted under the start ramp; an exploding one is held finite; a NaN
+loss skips the update. `ramp="always"` (the start ramp from the first update, the guard before issue 22) is
+tested too.
 """
 
 from __future__ import annotations
@@ -66,10 +67,61 @@ def mlp(seed: int = 0) -> nn.Module:
     return nn.Sequential(nn.Linear(8, 32), nn.Tanh(), nn.Linear(32, 1))
 
 
-def test_healthy_run_is_released_after_the_start_ramp_and_never_clipped_again():
+def test_a_healthy_run_under_the_default_guard_is_the_unguarded_run_bit_for_bit():
+    """The start is watched from a snapshot, not clipped: nothing a healthy run does changes, and the snapshot (a
+    copy of the weights) is freed once the watch is over."""
     batches = regression()
     plain, guarded = mlp(), mlp()
     guard = gradscope.Guard(guarded)
+    plain_losses = train(plain, batches, 0.05, 120, momentum=0.9)
+    guarded_losses = train(guarded, batches, 0.05, 120, guard, momentum=0.9)
+    assert plain_losses[-1] < 0.1 * plain_losses[0]  # it trains: a real healthy run
+    assert guard.events == [] and guard.threshold is None and guard.clipped == guard.skipped == 0
+    assert guarded_losses == plain_losses
+    for a, b in zip(plain.parameters(), guarded.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert guard._snapshot is None and not guard._watching
+
+
+def thrown_start() -> tuple[nn.Module, torch.optim.Optimizer, list, gradscope.Guard]:
+    """A linear regression on inputs of scale 10 under SGD with momentum 0.9 past its stable lr: its first updates
+    throw it (unguarded, it overflows)."""
+    torch.manual_seed(0)
+    model = nn.Linear(8, 1)
+    return model, torch.optim.SGD(model.parameters(), lr=0.012, momentum=0.9), regression(scale=10.0), \
+        gradscope.Guard(model)
+
+
+def test_a_thrown_start_is_rolled_back_with_the_optimizer_state_and_saved():
+    model, optimizer, batches, guard = thrown_start()
+    start = [p.detach().clone() for p in model.parameters()]
+    losses, rolled_back = [], None
+    for step, (x, y) in zip(range(150), itertools.cycle(batches)):
+        optimizer.zero_grad()
+        loss = nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        losses.append(float(loss.detach()))
+        taken = guard.step(loss)
+        if rolled_back is None and guard.events:
+            rolled_back = step
+            assert not taken  # the thrown weights' gradients are not applied
+            assert all(torch.equal(a, b) for a, b in zip(start, model.parameters(), strict=True))
+            assert all(not optimizer.state[p] for p in model.parameters())  # no momentum: as before step 0
+        if taken:
+            optimizer.step()
+    first = guard.events[0]
+    assert first.action == "engage" and "threw the run" in first.why and "state of its optimizer" in first.why
+    assert 2 <= rolled_back <= 6 and first.step == rolled_back
+    assert losses[rolled_back - 1] > 1.5 * losses[0]  # it was thrown: the loss had risen
+    assert all(math.isfinite(v) for v in losses) and losses[-1] < 0.1 * losses[0]  # saved
+    plain, _, _ = linear_runs(scale=10.0, lr=0.012, steps=150)
+    assert not all(math.isfinite(v) for v in plain)
+
+
+def test_with_the_ramp_always_a_healthy_run_is_released_after_it_and_never_clipped_again():
+    batches = regression()
+    plain, guarded = mlp(), mlp()
+    guard = gradscope.Guard(guarded, ramp="always")
     plain_losses = train(plain, batches, 0.05, 120, momentum=0.9)
     guarded_losses = train(guarded, batches, 0.05, 120, guard, momentum=0.9)
     assert plain_losses[-1] < 0.1 * plain_losses[0]  # it trains: a real healthy run
@@ -97,7 +149,7 @@ def test_without_the_ramp_a_healthy_run_equals_the_unguarded_run_bit_for_bit():
     assert not guard.monitor.trace.column("clipped").any()
 
 
-def test_a_run_thrown_by_its_first_updates_is_held_by_the_ramp():
+def test_a_run_thrown_by_its_first_updates_is_held_by_the_ramp_it_is_rolled_back_to():
     """Linear regression on inputs of scale 10 past the edge of stability: unguarded, the loss climbs from the first
     update on and overflows. The ramp bounds the first updates and holds once the loss has risen."""
     plain_losses, losses, guard = linear_runs(scale=10.0, lr=0.012, steps=150)
@@ -115,7 +167,7 @@ def test_a_spike_during_the_ramp_ends_it_below_the_spike():
     x, y = batches[4]
     batches[4] = (x, y + 300.0)
     model = mlp()
-    guard = gradscope.Guard(model)
+    guard = gradscope.Guard(model, ramp="always")
     losses = train(model, batches, 0.05, 60, guard, momentum=0.9)
     spike = next(e for e in guard.events if "(a spike)" in e.why)
     assert spike.step == 4 and spike.action == "hold" and "ramped" in spike.why
@@ -141,7 +193,7 @@ def test_exploding_run_engages_and_stays_finite():
 def test_nan_loss_skips_the_update_and_leaves_the_weights_unchanged():
     batches = regression()
     model = mlp()
-    guard = gradscope.Guard(model)
+    guard = gradscope.Guard(model, ramp="always")
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
     taken = []
     for step, (x, y) in zip(range(12), itertools.cycle(batches)):
@@ -168,7 +220,7 @@ def test_nan_loss_skips_the_update_and_leaves_the_weights_unchanged():
 def test_nan_loss_after_the_ramp_engages_at_the_recent_median_norm():
     batches = regression()
     model = mlp()
-    guard = gradscope.Guard(model)
+    guard = gradscope.Guard(model, ramp="always")
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
     for step, (x, y) in zip(range(30), itertools.cycle(batches)):
         optimizer.zero_grad()
@@ -207,6 +259,8 @@ def test_guard_refuses_a_monitor_that_does_not_land_every_step():
         gradscope.Guard(monitor=gradscope.Monitor(model, sync_every=4))
     with pytest.raises(ValueError, match="model or a monitor"):
         gradscope.Guard()
+    with pytest.raises(ValueError, match="ramp must be True, False or 'always'"):
+        gradscope.Guard(model, ramp="sometimes")
 
 
 # -- the CLI --------------------------------------------------------------------------------------------

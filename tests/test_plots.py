@@ -22,7 +22,7 @@ from gradscope.build.samples import list_samples  # noqa: E402
 from gradscope.config.load import load_config  # noqa: E402
 from gradscope.diagnose.diagnosis import diagnose_trace  # noqa: E402
 from gradscope.drivers.loop import train  # noqa: E402
-from gradscope.record.plots import layer_heatmap, loss_and_grad_norm  # noqa: E402
+from gradscope.record.plots import layer_heatmap, loss_and_grad_norm, write_run_plots  # noqa: E402
 from gradscope.report.console import print_diagnosis  # noqa: E402
 from gradscope.trace.run_folder import HEATMAP_PLOT, LOSS_PLOT, finish_run_folder  # noqa: E402
 
@@ -120,7 +120,7 @@ def test_a_finite_run_has_no_nan_markers():
 
 
 def test_artifacts_write_valid_pngs_for_a_trace_with_nan_steps(nan_trace, tmp_path):
-    finish_run_folder(tmp_path, nan_trace, diagnose_trace(nan_trace))
+    finish_run_folder(tmp_path, nan_trace, diagnose_trace(nan_trace), plots=write_run_plots)
     assert_png(tmp_path / LOSS_PLOT)
     assert_png(tmp_path / HEATMAP_PLOT)
 

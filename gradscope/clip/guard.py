@@ -47,6 +47,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from gradscope.clip.snapshot import StartSnapshot
 from gradscope.diagnose.symptoms.thresholds import DEFAULT
 from gradscope.monitor.monitor import Monitor, StepStats
 from gradscope.numbers import ratio_text
@@ -62,6 +63,8 @@ GROWTH_WINDOWS = (8, 16)  # trailing windows over which log(norm) must grow as t
 #   rule says (`LogFit.grows` with Thresholds' max_doubling_steps and min_r2) ...
 GROWTH_OVER = 2.0  # ... and already stand this many times above its level before the climb
 GROWTH_HOLD = 0.5  # hold at half that level: the climb began at it, so the stable step is below it
+GROWTH_LEARNING = 0.02  # unless the loss fell by 2% over the climb: a model leaving a plateau learns faster, and its
+#   norm grows with it (a LeNet at SGD lr 0.2 did, and was clipped for 141 steps: +42% late loss)
 LOSS_WINDOW = 5  # the loss level is the median of the last 5 losses, judged every step
 LOSS_RISE_ENGAGE = 0.5  # unclipped: the loss level 50% above its best so far engages the guard ...
 LOSS_ENGAGE = 0.5  # ... at half the recent median norm (the updates of that size are what made it rise)
@@ -89,6 +92,8 @@ RAMP_RISE = 0.5  # ... (risen: the last two losses 50% above the median of the l
 RAMP_NORM_RISE = 4.0  # ... or the last two norms 4x the median of the norms before them, the loss not lower ...
 RAMP_BACK = 0.25  # ... when it has, the threshold goes back to a quarter of the last one and holds there ...
 RAMP_RELEASE = 8.0  # ... and once it is over this multiple of the norms so far, the guard lets go
+WATCH = 12  # the start is watched this many steps with a snapshot to roll back to (SGD's momentum 0.9 carries an
+#   update ~10 steps: a throw shows within them); then the snapshot is freed
 
 
 @dataclass(frozen=True)
@@ -186,12 +191,14 @@ class Guard:
     Args:
         model: the module being trained (a `Monitor` is built on it), unless `monitor` is given.
         monitor: an existing `Monitor` to record through (it must copy statistics every step, sync_every=1).
-        ramp: bound the first updates (the start ramp, see the module's docstring); False: start unclipped.
+        ramp: True (the default): watch the first updates and, when they throw the run, roll it back and restart
+            it under the start ramp (see the module's docstring); "always": the start ramp from the first update
+            on, whatever it does (the guard before issue 22: it moves healthy runs); False: leave the start alone.
         monitor_options: passed to the `Monitor` built here (e.g. scaler=, label=).
     """
 
-    def __init__(self, model: nn.Module | None = None, *, monitor: Monitor | None = None, ramp: bool = True,
-                 **monitor_options: Any) -> None:
+    def __init__(self, model: nn.Module | None = None, *, monitor: Monitor | None = None,
+                 ramp: bool | str = True, **monitor_options: Any) -> None:
         if monitor is None:
             if model is None:
                 raise ValueError("Guard needs a model or a monitor")
@@ -200,6 +207,8 @@ class Guard:
             raise ValueError("pass monitor options to the Monitor, not to Guard, when giving a monitor")
         if monitor.sync_every != 1:
             raise ValueError("Guard decides every step: its Monitor needs sync_every=1")
+        if ramp not in (True, False, "always"):
+            raise ValueError(f"ramp must be True, False or 'always', not {ramp!r}")
         self.monitor = monitor
         self.threshold: float | None = None
         self.events: list[GuardEvent] = []
@@ -211,7 +220,10 @@ class Guard:
         self._loss = _LossLevel()
         self._last_change = -COOLDOWN
         self._clipped_recently: deque[bool] = deque(maxlen=PLATEAU)
-        self._ramping = ramp
+        self._ramping = ramp == "always"
+        self._watching = ramp is True  # the first WATCH steps, with a snapshot to roll a thrown start back to
+        self._snapshot: StartSnapshot | None = None
+        self._first: tuple[int, float, float] | None = None  # the first step, its loss and norm
 
     # -- the step ----------------------------------------------------------------------------------------
     def step(self, loss: torch.Tensor | float, *, lr: float | None = None) -> bool:
@@ -225,6 +237,8 @@ class Guard:
         that record themselves, the Lightning and Hugging Face callbacks)."""
         if stats.amp_skipped:  # the GradScaler skips this step itself
             return True
+        if self._watching and self._watch(stats):
+            return False  # rolled back: this step's gradients belong to the thrown weights
         if not stats.finite or not math.isfinite(stats.grad_norm):
             self._on_nonfinite(stats)
             return False
@@ -250,6 +264,63 @@ class Guard:
         self._norms.append(min(norm, self.threshold) if self.threshold is not None and not self._ramping else norm)
         self._peak = max(self._peak, norm)
         return True
+
+    # -- the start -----------------------------------------------------------------------------------------
+    def _watch(self, stats: StepStats) -> bool:
+        """The first WATCH steps: snapshot the start, then roll back when the updates taken since have thrown the
+        run (True: rolled back, skip this update)."""
+        finite = stats.finite and math.isfinite(stats.grad_norm)
+        if self._first is None:
+            if not finite:
+                self._watching = False  # no start to keep: the first step is already broken
+                return False
+            self._first = (stats.step, stats.loss, stats.grad_norm)
+            self._snapshot = StartSnapshot(self.monitor.model, self.monitor.params)
+            return False
+        if finite:
+            # the rules' trackers see this step as without the watch: the throw test reads them
+            losses, norms = [*self._loss.recent, stats.loss], [*self._raw, stats.grad_norm]
+            why = _thrown(losses, norms)
+        else:
+            last = self._loss.recent[-1] if self._loss.recent else self._first[1]
+            why = ("non-finite weights" if stats.nonfinite_weights else
+                   f"a non-finite loss or gradient after the loss rose to {last:.4g} from {self._first[1]:.4g}"
+                   if last - self._first[1] > RAMP_RISE * abs(self._first[1]) else "")
+        if why:
+            self._roll_back(stats.step, why)
+            return True
+        if stats.step - self._first[0] + 1 >= WATCH:
+            self._stop_watching()
+        return False
+
+    def _roll_back(self, step: int, why: str) -> None:
+        """Put the run back to its start and begin the start ramp from there."""
+        assert self._snapshot is not None and self._first is not None
+        self._snapshot.restore()
+        met = self._snapshot.optimizers
+        self._stop_watching()
+        first_step, loss, norm = self._first
+        self._loss = _LossLevel()
+        self._loss.add(loss)
+        self._raw.clear()
+        self._raw.append(norm)
+        self._norms.clear()
+        self._norms.append(norm)
+        self._peak = norm
+        self._clipped_recently.clear()
+        self._ramping = True
+        state = (f"and the state of its optimizer{'s' if met > 1 else ''}" if met else
+                 "(no torch optimizer was met: its state is as the thrown steps left it)")
+        self._set(step, norm * RAMP_START, f"the first {step - first_step} updates threw the run ({why}): rolled "
+                  f"back to the weights {state} before them, this update skipped; the start ramp begins, from "
+                  f"{RAMP_START:.3g} of the first norm {norm:.3g}, doubling each step while the loss does not rise",
+                  "engage")
+
+    def _stop_watching(self) -> None:
+        self._watching = False
+        if self._snapshot is not None:
+            self._snapshot.close()
+            self._snapshot = None
 
     # -- the rules ---------------------------------------------------------------------------------------
     def _ramp(self, step: int, norm: float, loss: float) -> None:
@@ -278,19 +349,7 @@ class Guard:
 
     def _ramp_rise(self) -> str:
         """Why the ramp must stop ('' while it may go on): the last two losses risen, or the last two norms."""
-        losses, norms = list(self._loss.recent), list(self._raw)
-        if len(losses) < 3:
-            return ""
-        before = losses[:-2]
-        ref = float(np.median(before))
-        last = min(losses[-2:])
-        if last - ref > max(RAMP_RISE * abs(ref), max(before) - min(before)):
-            return f"loss {losses[-1]:.4g} rose {(last - ref) / abs(ref):.0%} above its start {ref:.4g} on two steps"
-        level = float(np.median(norms[:-2]))
-        if min(norms[-2:]) > RAMP_NORM_RISE * level and last >= ref:
-            return (f"gradient norm {norms[-1]:.3g} rose to {min(norms[-2:]) / level:.3g}x its start {level:.3g} on "
-                    "two steps with the loss not lower")
-        return ""
+        return _thrown(list(self._loss.recent), list(self._raw))
 
     def _on_nonfinite(self, stats: StepStats) -> None:
         self.skipped += 1
@@ -341,7 +400,7 @@ class Guard:
             if raw[-1] < GROWTH_OVER * level or level <= 0:
                 continue
             fit = log_fit(raw[-window:])
-            if not fit.grows(DEFAULT.max_doubling_steps, DEFAULT.min_r2):
+            if not fit.grows(DEFAULT.max_doubling_steps, DEFAULT.min_r2) or self._learning(window):
                 continue
             why = (f"gradient norm grows exponentially (x{ratio_text(fit.factor_per_step)} per step over {window} "
                    f"steps, "
@@ -353,6 +412,15 @@ class Guard:
             elif step - self._last_change >= COOLDOWN:
                 self._set(step, self.threshold * TIGHTEN, why + " under the clip: tightened", "tighten")
             return
+
+    def _learning(self, window: int) -> bool:
+        """The loss level fell over the last `window` steps by more than GROWTH_LEARNING: the norm climbs because the
+        run has begun to learn (a model leaving a plateau), not because its updates are too large."""
+        losses = list(self._loss.recent)[-(window + LOSS_WINDOW):]  # this step's loss is not in yet
+        if len(losses) < window + LOSS_WINDOW:
+            return False
+        then, now = float(np.median(losses[:LOSS_WINDOW])), float(np.median(losses[-LOSS_WINDOW:]))
+        return now < then - GROWTH_LEARNING * abs(then)
 
     def _check_loss(self, step: int, loss: float) -> None:
         watch = self._loss
@@ -395,3 +463,21 @@ class Guard:
 
     def _log(self, step: int, why: str, action: str) -> None:
         self.events.append(GuardEvent(step, self.threshold, why, action))
+
+
+def _thrown(losses: list[float], norms: list[float]) -> str:
+    """Why the last two steps say the updates before them were too large ('' when they do not): both losses risen
+    RAMP_RISE over the median of the losses before them and beyond their range, or both norms RAMP_NORM_RISE x the
+    median of the norms before them with the loss not lower."""
+    if len(losses) < 3:
+        return ""
+    before = losses[:-2]
+    ref = float(np.median(before))
+    last = min(losses[-2:])
+    if last - ref > max(RAMP_RISE * abs(ref), max(before) - min(before)):
+        return f"loss {losses[-1]:.4g} rose {(last - ref) / abs(ref):.0%} above its start {ref:.4g} on two steps"
+    level = float(np.median(norms[:-2]))
+    if min(norms[-2:]) > RAMP_NORM_RISE * level and last >= ref:
+        return (f"gradient norm {norms[-1]:.3g} rose to {min(norms[-2:]) / level:.3g}x its start {level:.3g} on "
+                "two steps with the loss not lower")
+    return ""

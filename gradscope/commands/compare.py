@@ -1,5 +1,5 @@
-"""`gradscope compare`: rerun a config with clipping (same seed) beside the unclipped baseline, or compare
-recorded run folders, and say whether clipping fixed the run."""
+"""`gradscope compare`: rerun a config (or the user's own command, after `--`) with clipping from the same seed
+beside the unclipped baseline, or compare recorded run folders, and say whether clipping fixed the run."""
 
 from __future__ import annotations
 
@@ -16,25 +16,37 @@ from gradscope.commands.common import (
     resolve_config,
     stdout_to_stderr,
 )
-from gradscope.commands.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_SYMPTOMS, check_fail_on, fails, handled
+from gradscope.commands.exits import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SYMPTOMS,
+    EXIT_USER_CODE,
+    check_fail_on,
+    fails,
+    handled,
+)
 from gradscope.commands.options import (
     DebugOpt,
     FailOnOpt,
     JsonOpt,
     JUnitOpt,
+    MapOpt,
     OutOpt,
     PlotsOpt,
     SampleOpt,
+    SeedOpt,
     SetOpt,
     StepsOpt,
 )
+from gradscope.commands.script_args import script_command
 from gradscope.errors import ConfigError
 
 PathsArg = Annotated[list[Path] | None, typer.Argument(
-    metavar="CONFIG | RUN_DIR", show_default=False,
+    metavar="CONFIG | RUN_DIR | LOG", show_default=False,
     help="A TOML config to rerun with clipping (default: ./gradscope.toml, then [tool.gradscope] in "
-         "./pyproject.toml), or two or more recorded run folders (holding trace.csv) to compare as they are; "
-         "the first is the baseline.")]
+         "./pyproject.toml), or two or more runs already done to compare as they are, the first the baseline: "
+         "run folders (holding trace.csv) or logs (trainer_state.json, TensorBoard, Lightning CSVLogger, CSV, "
+         "JSONL), in any mix.")]
 # Thresholds are read as text so a bad one is a one-line error (exit 2), not click's usage block.
 ClipNormOpt = Annotated[list[str] | None, typer.Option(
     "--clip-norm", metavar="X", show_default=False,
@@ -49,7 +61,8 @@ RecommendedOpt = Annotated[bool, typer.Option(
 TryOpt = Annotated[list[str] | None, typer.Option(
     "--try", metavar="CHANGES", show_default=False,
     help="Rerun with config changes, KEY=VALUE (TOML values, as --set), several joined by ';', e.g. --try "
-         "optimizer.lr=1e-3 or --try 'schedule.name=\"cosine\";schedule.warmup_steps=100'. Repeat for more runs.")]
+         "optimizer.lr=1e-3 or --try 'schedule.name=\"cosine\";schedule.warmup_steps=100'. With a command after "
+         "--: arguments appended to it, e.g. --try '--learning_rate=1e-3'. Repeat for more runs.")]
 ModeOpt = Annotated[str, typer.Option(
     "--mode", metavar="norm|value", help="With --recommended: recommend a norm or a value clip.")]
 
@@ -58,6 +71,7 @@ _RERUN_OPTIONS = ("--clip-norm", "--clip-value", "--clip-adaptive", "--recommend
 
 
 def compare(
+    ctx: typer.Context,
     paths: PathsArg = None,
     clip_norm: ClipNormOpt = None,
     clip_value: ClipValueOpt = None,
@@ -74,6 +88,8 @@ def compare(
     plots: PlotsOpt = True,
     debug: DebugOpt = False,
     junit: JUnitOpt = None,
+    mapping: MapOpt = None,
+    seed: SeedOpt = None,
 ) -> None:
     """Rerun with gradient clipping or any config change from the same seed and show, side by side, whether
     it fixed the run.
@@ -81,28 +97,42 @@ def compare(
     The unclipped baseline (the run diagnose makes) comes first, then one run per --clip-norm / --clip-value /
     --clip-adaptive / --recommended / --try, each in its own subfolder of --out. Exit 1 when a compared run
     still has a symptom at or above --fail-on.
+
+    With `-- COMMAND [ARGS]...` each run is the command rerun attached: the clip applied where the script steps
+    (in place of its own clip_grad_norm_ threshold, or before optimizer.step()).
     """
     with handled(debug):
         check_fail_on(fail_on)
         from gradscope.report.compare_console import print_comparison
         from gradscope.report.console import report_console
+        from gradscope.sources.log_columns import parse_map
         from gradscope.strict_json import dumps
         from gradscope.trials import compare as lib
 
         if mode not in THRESHOLD_MODES:
             raise ConfigError(f"--mode {mode!r} is not a clip mode (fix: --mode norm or --mode value)")
-        config_path, recorded = lib.split_paths(paths or [])
-        if recorded:
+        command = script_command(ctx)
+        config_path, recorded = lib.split_paths(paths or []) if command is None else (None, [])
+        if command is not None:
+            result = _compare_command(command, paths, overrides, sample, steps, seed, out, plots,
+                                      lib.parse_clips(clip_norm or [], clip_value or [], adaptive=clip_adaptive),
+                                      tries or [], mode if recommended else None)
+        elif recorded:
             chosen = (clip_norm, clip_value, clip_adaptive, recommended, tries, steps, overrides, sample)
             given = [name for name, value in zip(_RERUN_OPTIONS, chosen, strict=True) if value]
             if given:
-                raise ConfigError(f"{given[0]} reruns a config and cannot be used with recorded run folders "
+                raise ConfigError(f"{given[0]} reruns a config and cannot be used with runs already done "
                                   "(fix: pass the config instead, or drop the option)")
             with stdout_to_stderr():
-                result = lib.compare_recorded(recorded, default_run_dir("compare", out), plots=plots)
+                result = lib.compare_recorded(recorded, default_run_dir("compare", out), plots=plots,
+                                              mapping=parse_map(mapping))
             for note in result.notes:
                 typer.echo(f"Note: {note}", err=True)
         else:
+            if mapping:
+                raise ConfigError("--map names the columns of logs (fix: pass two or more logs, or drop --map)")
+            if seed is not None:
+                overrides = [*(overrides or []), f"run.seed={seed}"]
             clips = lib.parse_clips(clip_norm or [], clip_value or [], adaptive=clip_adaptive)
             cfg = resolve_config(config_path, sample, overrides, steps)
             changed = [lib.ConfigChange(changes, resolve_config(config_path, sample, [*(overrides or []), *changes],
@@ -127,3 +157,30 @@ def compare(
             raise typer.Exit(EXIT_INTERRUPTED)
         failed = any(fails(run.rank, fail_on) for run in result.compared)
         raise typer.Exit(EXIT_SYMPTOMS if failed else EXIT_OK)
+
+
+def _compare_command(command: list[str], paths: list[Path] | None, overrides: list[str] | None, sample: str | None,
+                     steps: int | None, seed: int | None, out: Path | None, plots: bool,
+                     clips: list, tries: list[str], recommend_mode: str | None):
+    """`compare -- COMMAND`: the baseline and each trial a rerun of the command, attached (trials/script.py). A
+    trial whose script raised or exited non-zero is exit 3 (its run folder keeps what was recorded)."""
+    from gradscope.attach import command_label
+    from gradscope.attach.launch import check_command
+    from gradscope.trials.script import ArgsChange, ScriptFailed, compare_command
+
+    if paths or sample is not None or overrides:
+        given = f"CONFIG {paths[0]}" if paths else ("--sample" if sample is not None else "--set")
+        raise ConfigError(f"{given} and a command after -- were both given (fix: compare either a config or a "
+                          "command: gradscope compare --clip-norm 1.0 -- python train.py)")
+    if steps is not None and steps <= 0:
+        raise ConfigError(f"--steps must be a positive integer, got {steps} (fix: e.g. --steps 100)")
+    check_command(command)
+    changes = [ArgsChange.parse(text, i) for i, text in enumerate(tries, start=1)]
+    run_dir = default_run_dir(f"{Path(command_label(command)).stem or 'command'}-compare", out)
+    try:
+        with stdout_to_stderr():
+            return compare_command(command, run_dir, clips, tries=changes, steps=steps, seed=seed or 0,
+                                   recommend_mode=recommend_mode, plots=plots)
+    except ScriptFailed as exc:
+        typer.echo(f"Error: {exc} (its output is above); what it recorded is in {exc.run_dir}", err=True)
+        raise typer.Exit(EXIT_USER_CODE) from None

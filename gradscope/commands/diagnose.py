@@ -1,6 +1,10 @@
-"""`gradscope diagnose`: run instrumented training steps and report the symptoms found."""
+"""`gradscope diagnose`: run instrumented training steps (a config's, or the user's own command attached) and report
+the symptoms found."""
 
 from __future__ import annotations
+
+import shlex
+from pathlib import Path
 
 import typer
 
@@ -15,27 +19,33 @@ from gradscope.commands.exits import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_SYMPTOMS,
+    EXIT_USER_CODE,
     check_fail_on,
     fails,
     handled,
     user_code_failed,
 )
+from gradscope.commands.logs import diagnose_log_command, is_log_path
 from gradscope.commands.options import (
     ConfigArg,
     DebugOpt,
     FailOnOpt,
     JsonOpt,
     JUnitOpt,
+    MapOpt,
     OutOpt,
     PlotsOpt,
     SampleOpt,
+    SeedOpt,
     SetOpt,
     StepsOpt,
 )
-from gradscope.errors import UserCodeError
+from gradscope.commands.script_args import script_command
+from gradscope.errors import ConfigError, UserCodeError
 
 
 def diagnose(
+    ctx: typer.Context,
     config: ConfigArg = None,
     steps: StepsOpt = None,
     as_json: JsonOpt = False,
@@ -46,10 +56,28 @@ def diagnose(
     plots: PlotsOpt = True,
     debug: DebugOpt = False,
     junit: JUnitOpt = None,
+    mapping: MapOpt = None,
+    seed: SeedOpt = None,
 ) -> None:
-    """Run instrumented training steps and report exploding/vanishing gradient symptoms."""
+    """Run instrumented training steps and report exploding/vanishing gradient symptoms; or, given a log of a
+    run already done (trainer_state.json, TensorBoard, Lightning CSVLogger, CSV, JSONL, a run folder), read it.
+
+    With `-- COMMAND [ARGS]...` (e.g. `-- python train.py --lr 0.1`) the command runs unchanged, attached:
+    every optimizer step it takes is recorded.
+    """
     with handled(debug):
         check_fail_on(fail_on)
+        command = script_command(ctx)
+        if mapping and (command is not None or config is None or not is_log_path(config)):
+            raise ConfigError("--map names the columns of a log (fix: pass a log to read, or drop --map)")
+        if command is not None:
+            _diagnose_command(command, config, sample, overrides, steps, seed, as_json, out, fail_on, plots, junit)
+        if config is not None and is_log_path(config):
+            given = {"--steps": steps, "--out": out, "--set": overrides, "--sample": sample, "--seed": seed}
+            diagnose_log_command(config, mapping, as_json=as_json, fail_on=fail_on, junit=junit,
+                                 rerun_options=[name for name, value in given.items() if value is not None and value])
+        if seed is not None:
+            overrides = [*(overrides or []), f"run.seed={seed}"]
         cfg = resolve_config(config, sample, overrides, steps)
         from gradscope.drivers.loop import train
         from gradscope.report.console import print_diagnosis, report_console
@@ -87,3 +115,47 @@ def diagnose(
                            f"in {run_dir}", err=True)
             raise typer.Exit(EXIT_INTERRUPTED)
         raise typer.Exit(EXIT_SYMPTOMS if fails(diagnosis.severity_rank, fail_on) else EXIT_OK)
+
+
+def _diagnose_command(command: list[str], config: Path | None, sample: str | None, overrides: list[str] | None,
+                      steps: int | None, seed: int | None, as_json: bool, out: Path | None, fail_on: str,
+                      plots: bool, junit: Path | None) -> None:
+    """`diagnose -- COMMAND`: the command run attached (gradscope.attach), reported as a config's run is."""
+    if config is not None or sample is not None or overrides:
+        given = f"CONFIG {config}" if config is not None else ("--sample" if sample is not None else "--set")
+        raise ConfigError(f"{given} and a command after -- were both given (fix: diagnose either a config or a "
+                          "command: gradscope diagnose -- python train.py)")
+    if steps is not None and steps <= 0:
+        raise ConfigError(f"--steps must be a positive integer, got {steps} (fix: e.g. --steps 100)")
+    from gradscope.attach import command_label
+    from gradscope.attach.session import record_command
+    from gradscope.report.console import print_diagnosis, report_console
+    from gradscope.strict_json import dumps
+
+    label = command_label(command)
+    run_dir = default_run_dir(Path(label).stem or "command", out)
+    result = record_command(command, run_dir, steps=steps, seed=seed or 0, plots=plots, label=label)
+    rows = max((len(r.trace) for r in result.runs), default=0)
+    if junit is not None:
+        from gradscope.report.junit import JUnitCase, write_junit
+
+        write_junit(junit, "diagnose", [JUnitCase(r.label, r.diagnosis, error=result.error) for r in result.runs],
+                    fail_on)
+    if result.error is not None:
+        typer.echo(f"Error: {result.error} (its output is above); {rows} step(s) recorded before it are in "
+                   f"{result.run_dir}: trace.csv, diagnosis.json", err=True)
+        raise typer.Exit(EXIT_USER_CODE)
+    with report_output():
+        if as_json:
+            typer.echo(dumps(result.document()))
+        else:
+            hint = f"gradscope recommend -- {shlex.join(command)}"
+            for run in result.runs:
+                print_diagnosis(run.diagnosis, report_console(), command_hint=hint)
+        if result.interrupted:
+            typer.echo(f"Interrupted after {rows} step(s): what was recorded is diagnosed and kept in "
+                       f"{result.run_dir}", err=True)
+    if result.interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
+    worst = max(r.diagnosis.severity_rank for r in result.runs) if result.runs else 0
+    raise typer.Exit(EXIT_SYMPTOMS if fails(worst, fail_on) else EXIT_OK)

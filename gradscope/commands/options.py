@@ -30,3 +30,10 @@ SampleOpt = Annotated[str | None, typer.Option(
     "--sample", metavar="NAME", help="Run a bundled sample (see gradscope samples).")]
 PlotsOpt = Annotated[bool, typer.Option("--plots/--no-plots", help="Write PNG plots into the run folder.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show full tracebacks for errors.", hidden=True)]
+MapOpt = Annotated[list[str] | None, typer.Option(
+    "--map", metavar="KEY=COLUMN", show_default=False,
+    help="For a log: the column (or TensorBoard tag, or JSON key) holding KEY (step, loss, grad_norm, lr) when it "
+         "is not guessed, e.g. --map loss=train/total_loss. Repeatable.")]
+SeedOpt = Annotated[int | None, typer.Option(
+    "--seed", metavar="S", help="Seed Python, NumPy and torch before the command after -- starts (default 0; a "
+    "script that seeds itself keeps its seed). With a CONFIG: [run] seed.", show_default=False)]

@@ -1,7 +1,9 @@
-"""`gradscope recommend`: the clip threshold that fixes the run, measured by seeded trials."""
+"""`gradscope recommend`: the clip threshold that fixes the run, measured by seeded trials (of a config, or
+reruns of the user's own command after `--`)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -13,8 +15,9 @@ from gradscope.commands.common import (
     resolve_config,
     stdout_to_stderr,
 )
-from gradscope.commands.exits import EXIT_INTERRUPTED, EXIT_OK, handled, user_code_failed
-from gradscope.commands.options import ConfigArg, DebugOpt, JsonOpt, OutOpt, SampleOpt, SetOpt, StepsOpt
+from gradscope.commands.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_USER_CODE, handled, user_code_failed
+from gradscope.commands.options import ConfigArg, DebugOpt, JsonOpt, OutOpt, SampleOpt, SeedOpt, SetOpt, StepsOpt
+from gradscope.commands.script_args import script_command
 from gradscope.errors import ConfigError, UserCodeError
 from gradscope.numbers import number_text
 
@@ -25,12 +28,14 @@ ModeOpt = Annotated[str, typer.Option(
     help="norm: clip the global L2 norm (clip_grad_norm_); value: clip each element (clip_grad_value_).")]
 BudgetOpt = Annotated[float, typer.Option(
     "--budget", metavar="B",
-    help="Total optimizer steps, in diagnose runs (default 2): more trials cost more and search finer.")]
+    help="Total optimizer steps, in diagnose runs (default 2): more trials cost more and search finer. With a "
+         "command after --: in runs of the command (a trial that goes further is run again from its start).")]
 WriteOpt = Annotated[bool, typer.Option("--write", help="Write the threshold into the config's [clip] table, "
                                                         "keeping comments and layout.")]
 
 
 def recommend(
+    ctx: typer.Context,
     config: ConfigArg = None,
     mode: ModeOpt = "norm",
     steps: StepsOpt = None,
@@ -41,14 +46,23 @@ def recommend(
     overrides: SetOpt = None,
     sample: SampleOpt = None,
     debug: DebugOpt = False,
+    seed: SeedOpt = None,
 ) -> None:
-    """Recommend a gradient-clipping threshold, tested by trial runs from the same seed."""
+    """Recommend a gradient-clipping threshold, tested by trial runs from the same seed.
+
+    With `-- COMMAND [ARGS]...` the trials are reruns of the command, attached, each clipped where the script steps.
+    """
     with handled(debug):
         if mode not in ("norm", "value"):
             raise ConfigError(f"--mode {mode!r} is not a mode (fix: --mode norm or --mode value)")
         if not 1.5 <= budget <= MAX_BUDGET:  # NaN fails too
             raise ConfigError(f"--budget must be at least 1.5 and at most {MAX_BUDGET:g} diagnose runs, got {budget:g} "
                               "(fix: e.g. --budget 2)")
+        command = script_command(ctx)
+        if command is not None:
+            _recommend_command(command, config, sample, overrides, write, mode, budget, steps, seed, as_json, out)
+        if seed is not None:
+            overrides = [*(overrides or []), f"run.seed={seed}"]
         cfg = resolve_config(config, sample, overrides, steps)
         if write and (sample is not None or cfg.path is None):
             raise ConfigError("--write needs a config file of yours (fix: pass CONFIG, not --sample)")
@@ -80,3 +94,46 @@ def recommend(
                 if write:
                     typer.echo(f"wrote [clip] {rec.mode} = {number_text(rec.threshold, '.3g')} to {cfg.path}", err=True)
         raise typer.Exit(EXIT_OK)
+
+
+def _recommend_command(command: list[str], config: Path | None, sample: str | None, overrides: list[str] | None,
+                       write: bool, mode: str, budget: float, steps: int | None, seed: int | None, as_json: bool,
+                       out: Path | None) -> None:
+    """`recommend -- COMMAND`: the trials are reruns of the command, attached (trials/script.py)."""
+    from gradscope.attach import command_label
+    from gradscope.attach.launch import check_command
+    from gradscope.report.export import dumps
+    from gradscope.trials.script import ScriptFailed, recommend_command
+
+    if config is not None or sample is not None or overrides:
+        given = f"CONFIG {config}" if config is not None else ("--sample" if sample is not None else "--set")
+        raise ConfigError(f"{given} and a command after -- were both given (fix: recommend for either a config or "
+                          "a command: gradscope recommend -- python train.py)")
+    if write:
+        raise ConfigError("--write writes a config's [clip] table; a command has none (fix: drop --write and pass "
+                          "the threshold to your script's own clip_grad_norm_)")
+    if steps is not None and steps <= 0:
+        raise ConfigError(f"--steps must be a positive integer, got {steps} (fix: e.g. --steps 100)")
+    check_command(command)
+    run_dir = default_run_dir(f"{Path(command_label(command)).stem or 'command'}-recommend", out)
+    kept = f"every trial's record is kept in {run_dir}"
+    try:
+        with stdout_to_stderr(), progress_bar(not as_json, "recommend trials") as progress:
+            rec = recommend_command(command, run_dir, mode=mode, budget=budget, steps=steps, seed=seed or 0,
+                                    progress=progress)
+    except ScriptFailed as exc:
+        typer.echo(f"Error: {exc} (its output is above); no recommendation from a trial that failed; {kept}",
+                   err=True)
+        raise typer.Exit(EXIT_USER_CODE) from None
+    except KeyboardInterrupt:
+        typer.echo(f"Interrupted: no recommendation; {kept}", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    with report_output():
+        if as_json:
+            typer.echo(dumps(rec.to_dict()))
+        else:
+            from gradscope.report.console import report_console
+            from gradscope.report.recommend_console import print_recommendation
+
+            print_recommendation(rec, report_console())
+    raise typer.Exit(EXIT_OK)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -10,9 +11,10 @@ from typing import Any
 import numpy as np
 
 from gradscope.diagnose.symptoms.base import Symptom
-from gradscope.diagnose.symptoms.catalogue import run_catalogue, symptom_from_dict
+from gradscope.diagnose.symptoms.catalogue import CATALOGUE, run_catalogue, symptom_from_dict
 from gradscope.diagnose.symptoms.thresholds import DEFAULT, Thresholds
 from gradscope.levels import VERDICTS, verdict_of
+from gradscope.trace.measures import Measure
 from gradscope.trace.trace import COLUMNS, StopReason, Trace, first_nonfinite_step
 
 
@@ -54,6 +56,17 @@ class Summary:
 
 
 @dataclass(frozen=True)
+class Unchecked:
+    """A kind of finding the trace could not show: `why` names what it needs that the trace lacks."""
+
+    kind: str
+    why: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "why": self.why}
+
+
+@dataclass(frozen=True)
 class Diagnosis:
     """The findings of one run: `verdict` is the highest severity found (info counts as healthy)."""
 
@@ -64,6 +77,7 @@ class Diagnosis:
     run_dir: str | None = None
     label: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    unchecked: tuple[Unchecked, ...] = ()  # kinds a log could not show (a gradscope run checks every kind)
 
     @property
     def severity_rank(self) -> int:
@@ -76,24 +90,40 @@ class Diagnosis:
         """The contract's `diagnose --json` document (floats still raw: export makes NaN/Inf strict)."""
         return {"verdict": self.verdict, "steps_completed": self.steps_completed,
                 "symptoms": [s.to_dict() for s in self.symptoms], "summary": self.summary.to_dict(),
-                "run_dir": self.run_dir, **self.extra}
+                "run_dir": self.run_dir, "unchecked": [u.to_dict() for u in self.unchecked], **self.extra}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Diagnosis:
-        known = {"verdict", "steps_completed", "symptoms", "summary", "run_dir"}
+        known = {"verdict", "steps_completed", "symptoms", "summary", "run_dir", "unchecked"}
         return cls(data["verdict"], int(data["steps_completed"]),
                    [symptom_from_dict(s) for s in data.get("symptoms", [])], Summary.from_dict(data.get("summary", {})),
-                   data.get("run_dir"), extra={k: v for k, v in data.items() if k not in known})
+                   data.get("run_dir"), extra={k: v for k, v in data.items() if k not in known},
+                   unchecked=tuple(Unchecked(u["kind"], u["why"]) for u in data.get("unchecked") or ()))
 
 
 def diagnose_trace(trace: Trace, *, thresholds: Thresholds = DEFAULT, label: str = "",
-                   run_dir: str | Path | None = None) -> Diagnosis:
+                   run_dir: str | Path | None = None, lacks: Mapping[Measure, str] | None = None,
+                   extra: dict[str, Any] | None = None) -> Diagnosis:
     """All symptoms found in `trace` by the catalogue's detectors, most severe first, with the verdict and a
-    numeric summary; `run_dir` is the folder the run's artifacts are in, if any."""
+    numeric summary; `run_dir` is the folder the run's artifacts are in, if any. `lacks` (a log's: measure ->
+    why it is missing) makes the kinds that need one of them unchecked, unless they were found anyway."""
     summary = summarize(trace)
     symptoms = sorted(run_catalogue(without_amp_skips(trace), thresholds), key=lambda s: (-s.severity.rank, s.step))
     return Diagnosis(verdict_of(s.severity for s in symptoms), len(trace), symptoms, summary,
-                     run_dir=None if run_dir is None else str(run_dir), label=label or trace.info.label)
+                     run_dir=None if run_dir is None else str(run_dir), label=label or trace.info.label,
+                     extra=dict(extra or {}), unchecked=unchecked_kinds(lacks or {}, symptoms))
+
+
+def unchecked_kinds(lacks: Mapping[Measure, str], found: list[Symptom]) -> tuple[Unchecked, ...]:
+    """The catalogue's kinds that need a measure in `lacks` and were not found anyway, each with its reason."""
+    shown = {s.kind.value for s in found}
+    out = []
+    for detector in CATALOGUE:
+        for kind in detector.kinds:
+            missing = [m for m in kind.needs if m in lacks]
+            if missing and kind.value not in shown:
+                out.append(Unchecked(kind.value, f"needs {missing[0].words}: {lacks[missing[0]]}"))
+    return tuple(out)
 
 
 def without_amp_skips(trace: Trace) -> Trace:

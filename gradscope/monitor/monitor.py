@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from gradscope.monitor.amp import AMP_PERSISTENT_SKIPS, AmpWatch
-from gradscope.monitor.norm_kernels import NormKernels
+from gradscope.monitor.norm_kernels import NormKernels, row_dtype
 from gradscope.monitor.param_names import owner_types, trainable_parameters
 from gradscope.monitor.pending import PendingRows
 from gradscope.monitor.rank_reduce import ranks_for
@@ -117,7 +117,8 @@ class Monitor:
         self.track_max_abs = track_max_abs
         owners = owner_types(model)
         self.trace = Trace(RunInfo(self.names, [list(p.shape) for p in self.params],
-                                   [owners.get(n, "") for n in self.names], label=label),
+                                   [owners.get(n, "") for n in self.names], label=label,
+                                   grad_dtype=str(row_dtype(self.params)).removeprefix("torch.")),
                            recent=recent, history=history)
         # Under torch.distributed the kernels measure this rank's shards; one collective makes them the model's.
         self._ranks = ranks_for(self.params)
@@ -160,7 +161,8 @@ class Monitor:
             layout = RowLayout.of(kernels.n, step % self.weight_every == 0, self.track_max_abs, scale is not None)
             norms, total = kernels.measure(self._ranks.grads(self.params), layout.weights, layout.max_abs)
             # Under torch.distributed: the whole model's norms and the global mean loss, on every rank.
-            norms, total, step_loss = self._ranks.reduce(norms, total, loss_tensor(loss, kernels.device), layout)
+            step_loss = loss_tensor(loss, kernels.device, kernels.dtype)
+            norms, total, step_loss = self._ranks.reduce(norms, total, step_loss, layout)
             row = layout.device_row(norms, total, step_loss, scale)
             if scale is not None:
                 total = total / scale.reshape(())  # clip_norm_ then scales the still-scaled gradients right

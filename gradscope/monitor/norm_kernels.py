@@ -5,7 +5,8 @@ norm of the stacked per-tensor norms, so for float32 parameters the global norm 
 One device, one dtype and every gradient present (the common case) is the fast path: the gradient list goes to
 the fused call as it is, with no per-parameter Python work. Otherwise there is one fused call per group and one
 gather, by an index cached until the set of present gradients changes, puts the values back in parameter order.
-Norms come out in float32 whatever the parameters' dtype (float16 overflows at 65,504).
+Norms come out in float32 (float16 overflows at 65,504), or in float64 for a model with float64 parameters: a
+run keeps its own precision, and a float64 model's norm is judged in float64, as its `clip_grad_norm_` takes it.
 
 Everything here stays on the device: no `.item()`, no host copy (the row goes to the host later, in one copy).
 Under torch.distributed the kernels see each rank's local shards (`rank_reduce.local`): `Monitor` hands the row
@@ -32,7 +33,7 @@ _CHUNK = 256
 class NormKernels:
     """The fused norm calls over `params` (and their gradients), grouped by device and dtype once.
 
-    `measure` returns the float32 row [gradient norms, (gradient max-abs), (weight norms)], each block in
+    `measure` returns the row (in `dtype`) [gradient norms, (gradient max-abs), (weight norms)], each block in
     parameter order (the order `RowLayout` decodes), and the global gradient norm. A parameter whose gradient
     is None gets norm 0.
     """
@@ -45,7 +46,8 @@ class NormKernels:
         self.fast = len(self.groups) == 1
         self._group_kw = [_norm_kw(members[0].dtype) for _, members in self.groups]
         self._kw = self._group_kw[0]
-        self.zero = torch.zeros(1, device=self.device, dtype=torch.float32)
+        self.dtype = row_dtype(params)
+        self.zero = torch.zeros(1, device=self.device, dtype=self.dtype)
         order = [i for indices, _ in self.groups for i in indices]
         self._weight_gather = _gather_index(order, self.n, self.device)
         self._present: list[bool] | None = None  # which gradients were present when the gather was built
@@ -93,9 +95,9 @@ class NormKernels:
             if not members:
                 continue
             group = [grads[i] for i in members]
-            parts.append(stacked_norms(group, 2.0, kw).to(dev, torch.float32))
+            parts.append(stacked_norms(group, 2.0, kw).to(dev, self.dtype))
             if max_abs:
-                peak_parts.append(self._peaks(group, kw).to(dev, torch.float32))
+                peak_parts.append(self._peaks(group, kw).to(dev, self.dtype))
         zero = self.zero
         flat = torch.cat(parts) if parts else zero[:0]
         total = torch.linalg.vector_norm(flat, 2.0) if parts else zero[0]
@@ -103,7 +105,7 @@ class NormKernels:
         if max_abs:
             rows.append(self._in_order(torch.cat(peak_parts) if peak_parts else zero[:0], self._grad_gather))
         if weights:
-            norms = [stacked_norms(members, 2.0, kw).to(dev, torch.float32)
+            norms = [stacked_norms(members, 2.0, kw).to(dev, self.dtype)
                      for (_, members), kw in zip(self.groups, self._group_kw, strict=True)]
             rows.append(self._in_order(torch.cat(norms), self._weight_gather))
         return torch.cat(rows), total
@@ -133,14 +135,21 @@ class NormKernels:
                 torch._foreach_mul_(group, coef.to(group[0].device))
 
     def grad_peak(self, grads: list[Any]) -> torch.Tensor | None:
-        """The largest |element| of any of `grads` (parameter order), a float32 scalar on the device (None
+        """The largest |element| of any of `grads` (parameter order), a `dtype` scalar on the device (None
         without gradients)."""
         peaks = []
         for (indices, _), kw in zip(self.groups, self._group_kw, strict=True):
             present = [grads[i] for i in indices if grads[i] is not None and grads[i].numel()]
             if present:
-                peaks.append(stacked_norms(present, math.inf, kw).max().to(self.device, torch.float32))
+                peaks.append(stacked_norms(present, math.inf, kw).max().to(self.device, self.dtype))
         return torch.stack(peaks).max() if peaks else None
+
+
+def row_dtype(params: list[torch.Tensor]) -> torch.dtype:
+    """float64 when any parameter is float64 (its norms and loss may pass float32's range while finite), else
+    float32; MPS has no float64."""
+    wide = any(p.dtype == torch.float64 for p in params) and params[0].device.type != "mps"
+    return torch.float64 if wide else torch.float32
 
 
 def stacked_norms(tensors: list[torch.Tensor], order: float, kw: dict[str, Any]) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""One step's statistics as one flat float32 row: built on the device, copied once, decoded on the host.
+"""One step's statistics as one flat row (float32, float64 for a float64 model): built on the device, copied
+once, decoded on the host.
 
 A row is `[grad norms | grad max-abs | weight norms | global norm | loss | scale]`, each per-parameter block `n`
 wide in parameter order; the max-abs block is there only when it was tracked, the weight block only on steps
@@ -54,7 +55,7 @@ class RowLayout:
         1-element tensor, `scale` the scaler's scale or None; one `cat`, no host sync."""
         pieces = [norms, total.reshape(1), loss]
         if self.scaled:
-            pieces.append(scale.reshape(1).to(norms.device, torch.float32))
+            pieces.append(scale.reshape(1).to(norms.device, norms.dtype))
         return torch.cat(pieces)
 
     def decode(self, host: np.ndarray) -> HostRow:
@@ -96,11 +97,12 @@ class RowHeader(NamedTuple):
     seconds: float  # since the first record
 
 
-def loss_tensor(loss: torch.Tensor | float, device: torch.device) -> torch.Tensor:
-    """The loss as a 1-element float32 tensor on `device`, without a host sync."""
+def loss_tensor(loss: torch.Tensor | float, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The loss as a 1-element `dtype` tensor (the row's) on `device`, without a host sync: a float64 model's
+    finite loss of 1e40 stays finite."""
     if isinstance(loss, torch.Tensor):
         value = loss.detach()
         if value.numel() != 1:  # not a scalar: its first element (NaN when empty)
             value = value.reshape(-1)[:1] if value.numel() else torch.full((1,), math.nan, device=value.device)
-        return value.reshape(1).to(device, torch.float32)
-    return torch.tensor([float(loss)], device=device, dtype=torch.float32)
+        return value.reshape(1).to(device, dtype)
+    return torch.tensor([float(loss)], device=device, dtype=dtype)

@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import nn
@@ -22,6 +22,7 @@ from torch import nn
 from gradscope.build.loading import LossComputer
 from gradscope.record.op_overflow import OpOverflow, OverflowWatch, find_overflow
 from gradscope.record.replay import forward_backward, replaying
+from gradscope.trace.trace import Stage
 
 if TYPE_CHECKING:
     from gradscope.record.recipe import Recipe
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Location:
-    stage: str  # data | forward | loss | backward | unknown
+    stage: Stage | Literal["unknown"]  # "unknown": the replay found nothing non-finite
     module: str | None = None
     parameter: str | None = None
     detail: str = ""

@@ -23,6 +23,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from gradscope.build.loading import LossComputer
+from gradscope.diagnose.symptoms.base import op_module_text
 from gradscope.record.recipe import Recipe
 from gradscope.record.replay import forward_backward, replaying
 
@@ -46,9 +47,10 @@ class OpOverflow:
         return float(torch.finfo(getattr(torch, self.dtype)).max)
 
     def where(self) -> str:
-        if self.module is None:
+        module = op_module_text(self.module, self.module_type)
+        if module is None:
             return "outside the model's modules (the loss)" if self.phase == "forward" else "outside any module"
-        return f"in module {self.module or '(the model)'} ({self.module_type})"
+        return f"in {module}"
 
     def describe(self) -> str:
         """One line: 'aten.pow in module net.1 (RMSNorm) produced 1,024 inf of 1,024 float16 values in the

@@ -141,7 +141,7 @@ class RunRecorder:
         self.take = True  # whether the last recorded step's update is to be taken (the guard may skip it)
         self.nonfinite_steps = 0  # steps with a non-finite loss, gradient or weight
         self.should_stop = False  # stop_on: a symptom that severe was found
-        self.stop_reason = ""  # and which: "critical exploding_gradients at step 12"
+        self.stop_reason = ""  # and which: its severity, kind and step
         self._next_check = 0
         self._located: set[str] = set()  # event kinds already located by a replay
         self._weights_checked = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -35,7 +36,12 @@ def _rows(run: ComparedRun) -> list[Text | str]:
     clipped = f"{s.clipped_fraction:.0%}" if run.clip is not None else "-"
     return [verdict, outcome, _symptoms(run), "-" if first is None else str(first), steps,
             number_text(s.final_loss), number_text(s.best_loss), number_text(s.max_grad_norm),
-            number_text(s.median_grad_norm), clipped, f"{s.seconds or 0.0:.2f}s"]
+            number_text(s.median_grad_norm), clipped, _seconds(s.seconds)]
+
+
+def _seconds(value: object) -> str:
+    """A run's wall time; "-" for a log, which does not say it."""
+    return f"{value:.2f}s" if isinstance(value, int | float) and math.isfinite(value) else "-"
 
 
 ROW_NAMES = ("verdict", "vs baseline", "symptoms", "first NaN/Inf step", "steps run", "final loss",

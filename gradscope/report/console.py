@@ -61,8 +61,15 @@ def print_diagnosis(diagnosis: Diagnosis, console: Console | None = None, *, com
     if diagnosis.label:
         header.append(f"  {diagnosis.label}", style="dim")
     console.print(header)
-    ran = f"{diagnosis.steps_completed} of {s.steps_requested or diagnosis.steps_completed} steps"
-    ran += STOPPED_NOTE[StopReason(s.stopped or StopReason.COMPLETED)]
+    log = diagnosis.extra.get("log")
+    if log:
+        ran = (f"{log['rows']} {'recorded' if log['format'] == 'gradscope run folder' else 'logged'} steps "
+               f"({log['first_step']}..{log['last_step']}"
+               + (f", every {log['every']}" if log.get("every") and log["every"] > 1 else "")
+               + f") from {log['format']}: {log['path']}")
+    else:
+        ran = f"{diagnosis.steps_completed} of {s.steps_requested or diagnosis.steps_completed} steps"
+        ran += STOPPED_NOTE[StopReason(s.stopped or StopReason.COMPLETED)]
     verdict = Text("verdict: ")
     verdict.append(diagnosis.verdict.upper(), style=STYLE[diagnosis.verdict])
     verdict.append(f"  {ran}")
@@ -87,14 +94,18 @@ def print_diagnosis(diagnosis: Diagnosis, console: Console | None = None, *, com
             if sym.advice:
                 console.print(Text(f"  try: {sym.advice}"))
     else:
-        console.print("No symptoms: loss, gradients and weights stayed finite and well-behaved.")
+        console.print("No symptoms in what the log holds: see what it could not show below." if log else
+                      "No symptoms: loss, gradients and weights stayed finite and well-behaved.")
     console.print()
     console.print(Text(
         f"loss {number_text(s.initial_loss)} -> {number_text(s.final_loss)} "
         f"(best {number_text(s.best_loss)}); "
-        f"grad norm median {number_text(s.median_grad_norm)}, max {number_text(s.max_grad_norm)}"
+        + (f"grad norm median {number_text(s.median_grad_norm)}, max {number_text(s.max_grad_norm)}"
+           if not (log and "grad_norm" not in log.get("columns", {})) else "grad norm not logged")
         + (f"; clipped {s.clipped_fraction:.0%} of steps" if s.clip else "")
         + (f"; {s.amp_skipped_steps} AMP-skipped steps" if s.amp_skipped_steps else "")))
+    for unchecked in diagnosis.unchecked:
+        console.print(Text(f"unchecked {unchecked.kind}: {unchecked.why}", style="dim"))
     if command_hint and diagnosis.verdict != "healthy" and _clip_may_help(diagnosis):
         console.print(Text(f"next: {command_hint}", style="bold"))
     if diagnosis.run_dir:

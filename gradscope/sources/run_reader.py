@@ -153,6 +153,7 @@ def _checked_info(data: Any, notes: list[str], path: Path) -> RunInfo:
     if not (info.steps_requested is None or type(info.steps_requested) is int):
         info.steps_requested = None
     info.label = info.label if isinstance(info.label, str) else ""
+    info.grad_dtype = info.grad_dtype if info.grad_dtype in ("float32", "float64") else "float32"
     kept = [e for e in info.events if _event_ok(e)]
     if len(kept) < len(info.events):
         notes.append(f"{path}: {len(info.events) - len(kept)} event(s) not as gradscope writes them (left out)")

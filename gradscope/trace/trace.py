@@ -13,7 +13,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import numpy as np
 
@@ -38,15 +38,20 @@ COLUMNS: dict[str, Any] = {
 }
 
 
+# Where in a step a value first went non-finite: the input batch, the forward, the loss, the backward, or the
+# optimizer's step (weights).
+Stage = Literal["data", "forward", "loss", "backward", "step"]
+
+
 @dataclass(frozen=True)
 class Event:
-    """Where something first went non-finite: `kind` is a symptom kind, `stage` forward/loss/backward/step/data."""
+    """Where something first went non-finite: `kind` is a symptom kind, `stage` where in the step."""
 
     kind: str
     step: int
     parameter: str | None = None
     module: str | None = None
-    stage: str | None = None
+    stage: Stage | None = None
     detail: str = ""
     others: tuple[str, ...] = ()  # further parameters affected at the same step
     op: dict[str, Any] | None = None  # the op that made the first inf/NaN (op_overflow.OpOverflow.to_dict())
@@ -75,6 +80,7 @@ class RunInfo:
     stopped: StopReason = StopReason.COMPLETED
     label: str = ""
     events: list[Event] = field(default_factory=list)
+    grad_dtype: str = "float32"  # what the norms and the loss are kept in: float64 for a float64 model
 
     def __post_init__(self) -> None:
         self.stopped = StopReason(self.stopped)  # run.json holds the plain string
@@ -93,6 +99,8 @@ class RunInfo:
         out["stopped"] = self.stopped.value
         # an event's op (the op-level check's finding) is written only where there is one: run.json as before
         out["events"] = [{k: v for k, v in asdict(e).items() if k != "op" or v is not None} for e in self.events]
+        if self.grad_dtype == "float32":
+            del out["grad_dtype"]  # written only where it is not float32: run.json as before
         return out
 
     @classmethod
@@ -109,11 +117,11 @@ class ParameterSeries:
     `stride`-th step and doubles `stride` (dropping every other row) each time it fills.
     """
 
-    def __init__(self, n_params: int, *, recent: int = 256, history: int = 4096) -> None:
+    def __init__(self, n_params: int, *, recent: int = 256, history: int = 4096, dtype: str = "float32") -> None:
         self.n_params = n_params
-        self._recent = np.empty((recent, n_params), np.float32)
+        self._recent = np.empty((recent, n_params), dtype)
         self._recent_steps = np.full(recent, -1, np.int64)
-        self._history = np.empty((history, n_params), np.float32)
+        self._history = np.empty((history, n_params), dtype)
         self._history_steps = np.empty(history, np.int64)
         self._n_history = 0
         self.stride = 1
@@ -164,8 +172,8 @@ class Trace:
         self._n = 0
         self._columns = {name: np.zeros(capacity, dtype) for name, dtype in COLUMNS.items()}
         n_params = len(info.param_names)
-        self.grad_norms = ParameterSeries(n_params, recent=recent, history=history)
-        self.weight_norms = ParameterSeries(n_params, recent=recent, history=history)
+        self.grad_norms = ParameterSeries(n_params, recent=recent, history=history, dtype=info.grad_dtype)
+        self.weight_norms = ParameterSeries(n_params, recent=recent, history=history, dtype=info.grad_dtype)
         self._writer: TraceWriter | None = None
 
     # -- writing ---------------------------------------------------------------------------------
@@ -173,7 +181,7 @@ class Trace:
         """Write every row to CSV files in `run_dir` as it is appended; rows already recorded are written first
         (all global rows; the per-parameter rows still held in memory)."""
         self.close()  # a stream already open ends complete
-        self._writer = TraceWriter(Path(run_dir), self.info.param_names)
+        self._writer = TraceWriter(Path(run_dir), self.info.param_names, self.info.grad_dtype)
         held_g = dict(zip(*[a.tolist() for a in self.grad_norms.series()], strict=True))
         held_w = dict(zip(*[a.tolist() for a in self.weight_norms.series()], strict=True))
         for i in range(self._n):
@@ -300,6 +308,8 @@ class Trace:
         """A trace from whole columns (arrays or lists); per-parameter arrays are rows x parameters, one row per
         step, or one per entry of `param_steps` when they hold only some steps."""
         n = len(columns["loss"])
+        if not info.param_names:  # no parameters: per-parameter arrays, if any, are empty
+            return cls._from_global(info, columns, n)
         trace = cls(info, capacity=max(n, 1), recent=max(n, 1), history=max(n, 1))
         n_params = len(info.param_names)
         grads = np.zeros((n, n_params)) if grad_norms is None else np.asarray(grad_norms, np.float64)
@@ -312,6 +322,23 @@ class Trace:
             row.setdefault("weight_norm", 0.0)  # not given: unknown, not non-finite
             j = i if at is None else at.get(int(steps[i]))
             trace.append(row, None if j is None else grads[j], None if j is None else weights[j])
+        return trace
+
+    @classmethod
+    def _from_global(cls, info: RunInfo, columns: dict[str, Any], n: int) -> Trace:
+        """A trace of global columns only (a log read back: no parameters), filled whole, not row by row, so
+        a million rows take milliseconds; the defaults are `append`'s."""
+        trace = cls(info, capacity=max(n, 1), recent=1, history=1)
+        for name, dtype in COLUMNS.items():
+            if name in columns:
+                trace._columns[name][:n] = np.asarray(columns[name]).astype(dtype, copy=False)
+            elif dtype is np.float64:
+                trace._columns[name][:n] = math.nan
+        if "step" not in columns:
+            trace._columns["step"][:n] = np.arange(n)
+        if "weight_norm" not in columns:
+            trace._columns["weight_norm"][:n] = 0.0  # not given: unknown, not non-finite
+        trace._n = n
         return trace
 
 
@@ -339,8 +366,13 @@ def _array(values: list[float] | None) -> np.ndarray | None:
     return None if values is None else np.asarray(values, np.float64)
 
 
-def _fmt(value: Any) -> str:
-    return f"{value:.10g}" if isinstance(value, float) else str(value)  # NaN/Inf as nan/inf: pandas reads both
+def _fmt(value: Any, spec: str = ".10g") -> str:
+    return format(value, spec) if isinstance(value, float) else str(value)  # NaN/Inf as nan/inf: pandas reads both
+
+
+# Digits written (global columns, per-parameter norms) by the run's precision: a float32 norm has ~7, a float64
+# run's values keep all 17.
+DIGITS = {"float32": (".10g", ".7g"), "float64": (".17g", ".17g")}
 
 
 class TraceWriter:
@@ -351,8 +383,9 @@ class TraceWriter:
     truncate, write, flush), which leaves a whole row on disk before and after.
     """
 
-    def __init__(self, run_dir: Path, param_names: list[str]) -> None:
+    def __init__(self, run_dir: Path, param_names: list[str], grad_dtype: str = "float32") -> None:
         run_dir.mkdir(parents=True, exist_ok=True)
+        self._spec, self._norm_spec = DIGITS.get(grad_dtype, DIGITS["float32"])
         self.run_dir = run_dir
         self._files: list[IO[str]] = []
         self._trace = self._open(run_dir / TRACE_FILE, list(COLUMNS))
@@ -370,14 +403,14 @@ class TraceWriter:
         return writer
 
     def write(self, row: dict[str, Any], grad_norms: np.ndarray | None, weight_norms: np.ndarray | None) -> None:
-        self._last = [_fmt(row[name]) for name in COLUMNS]
+        self._last = [_fmt(row[name], self._spec) for name in COLUMNS]
         self._last_at = self._trace_file.tell()
         self._trace.writerow(self._last)
         step = str(row["step"])
         if grad_norms is not None:
-            self._grads.writerow([step, *(f"{v:.7g}" for v in grad_norms.tolist())])
+            self._grads.writerow([step, *(format(v, self._norm_spec) for v in grad_norms.tolist())])
         if weight_norms is not None:
-            self._weights.writerow([step, *(f"{v:.7g}" for v in weight_norms.tolist())])
+            self._weights.writerow([step, *(format(v, self._norm_spec) for v in weight_norms.tolist())])
 
     def amend_clipped(self, clipped: int) -> None:
         """Set `clipped` in the last global row written, on disk too."""

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,12 +40,17 @@ if TYPE_CHECKING:
 
 BASELINE = "baseline"
 
-# What a compared run did relative to the baseline (the `outcome` field of the JSON).
-FIXED = "fixed"  # the baseline had findings (warning or critical), this run has none
-HELPED = "helped"  # a lower verdict than the baseline, but not healthy
-NO_HELP = "no_help"  # the same verdict (or worse) as an unhealthy baseline
-WORSE = "worse"  # the baseline is healthy and this run is not
-HEALTHY = "healthy"  # both healthy
+class Outcome(StrEnum):
+    """What a compared run did relative to the baseline (the `outcome` field of the JSON)."""
+
+    FIXED = "fixed"  # the baseline had findings (warning or critical), this run has none
+    HELPED = "helped"  # a lower verdict than the baseline, but not healthy
+    NO_HELP = "no_help"  # the same verdict (or worse) as an unhealthy baseline
+    WORSE = "worse"  # the baseline is healthy and this run is not
+    HEALTHY = "healthy"  # both healthy
+
+
+FIXED, HELPED, NO_HELP, WORSE, HEALTHY = Outcome
 
 
 @dataclass(frozen=True)
@@ -89,7 +95,7 @@ class ComparedRun:
     diagnosis: Diagnosis
     summary: Summary  # final/best loss, grad norms, clipped fraction, ...
     run_dir: Path
-    outcome: str | None = None  # against the baseline (FIXED, HELPED, ...); None for the baseline itself
+    outcome: Outcome | None = None  # against the baseline; None for the baseline itself
 
     @property
     def verdict(self) -> str:
@@ -207,26 +213,31 @@ def _positive(option: str, text: str) -> float:
 
 
 def is_run_dir(path: Path) -> bool:
-    """Whether `path` is a recorded run folder (it holds trace.csv)."""
-    return is_run_folder(path)
+    """Whether `path` is a run already done: a recorded run folder (it holds trace.csv) or a log a source reads
+    (trainer_state.json, TensorBoard, Lightning CSVLogger, CSV, JSONL); a .toml file is a config."""
+    from gradscope.sources.registry import is_log
+
+    path = Path(path)
+    return is_run_folder(path) or (path.suffix.lower() != ".toml" and is_log(path))
 
 
 def split_paths(paths: Sequence[Path]) -> tuple[Path | None, list[Path]]:
-    """(config, []) for one config or none, (None, folders) for two or more recorded runs; else an error."""
+    """(config, []) for one config or none, (None, runs) for two or more runs already done (run folders or logs,
+    in any mix of formats); else an error."""
     paths = list(paths)
     runs = [p for p in paths if is_run_dir(p)]
     if not runs:
         if len(paths) > 1:
-            raise ConfigError(f"{paths[1]}: give one CONFIG, or two or more run folders (folders holding "
-                              "trace.csv) to compare as recorded")
+            raise ConfigError(f"{paths[1]}: give one CONFIG, or two or more runs already done (run folders or "
+                              "logs: trainer_state.json, TensorBoard, Lightning, CSV, JSONL) to compare as they are")
         return (paths[0] if paths else None), []
     others = [p for p in paths if p not in runs]
     if others:
-        raise ConfigError(f"{others[0]}: not a run folder (no trace.csv; fix: pass only run folders written "
-                          "by gradscope diagnose, compare or Monitor.save, or one CONFIG to rerun)")
+        raise ConfigError(f"{others[0]}: not a run folder nor a log gradscope reads (fix: pass only runs already "
+                          "done: run folders or logs, or one CONFIG to rerun)")
     if len(runs) < 2:
         raise ConfigError(f"{runs[0]}: one recorded run has nothing to compare with (fix: pass a second run "
-                          "folder, or the config with --clip-norm X to rerun it with clipping)")
+                          "folder or log, or the config with --clip-norm X to rerun it with clipping)")
     return None, runs
 
 
@@ -297,14 +308,24 @@ def _recommend(config: Config, run_dir: Path, mode: str, steps: int | None,
     return Clip(rec.mode, float(rec.threshold), recommended=True), rec.to_dict()
 
 
-def compare_recorded(paths: Sequence[Path], run_dir: Path, *, plots: bool = True) -> Comparison:
-    """Compare run folders as recorded, the first as the baseline; nothing is rerun."""
+def compare_recorded(paths: Sequence[Path], run_dir: Path, *, plots: bool = True,
+                     mapping: dict[str, str] | None = None) -> Comparison:
+    """Compare runs already done, run folders or logs of any format, the first as the baseline; nothing is
+    rerun. `mapping` (--map) names columns in the logs."""
+    from gradscope.diagnose.logs import diagnose_reading
+    from gradscope.sources.registry import read_log
     from gradscope.sources.runs import load_run
 
     runs: list[ComparedRun] = []
     notes: list[str] = []
     labels = _unique_labels([Path(p) for p in paths])
     for path, label in zip(paths, labels, strict=True):
+        if not is_run_folder(Path(path)):
+            reading = read_log(Path(path), mapping)
+            notes += reading.notes
+            diagnosis = diagnose_reading(reading, label=label)
+            runs.append(ComparedRun(label, None, reading.trace, diagnosis, diagnosis.summary, Path(path)))
+            continue
         recorded = load_run(path)
         notes += recorded.notes
         trace = recorded.rebuild_trace()
@@ -354,7 +375,7 @@ def write_plots(runs: Sequence[ComparedRun], run_dir: Path) -> list[Path]:
 
 
 # -- judging ------------------------------------------------------------------------------------------------
-def outcome(base: ComparedRun, run: ComparedRun) -> str:
+def outcome(base: ComparedRun, run: ComparedRun) -> Outcome:
     """What `run` did relative to `base`, by verdict: FIXED, HELPED, NO_HELP, WORSE or HEALTHY."""
     if base.rank == 0:
         return HEALTHY if run.rank == 0 else WORSE

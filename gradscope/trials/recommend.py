@@ -207,20 +207,21 @@ def _measure(trial: Trial) -> None:
     trace = trial.session.trace
     trial.steps = len(trace)
     trial.losses = loss = trace.loss
-    trial.late_loss = late_loss(loss) if not (_blew_up(trial.session) or collapsed(trace)) else math.inf
+    trial.late_loss = late_loss(loss) if not (_blew_up(trial.session) or collapsed(trial)) else math.inf
     trial.first_nonfinite_step = first_nonfinite_step(trace)
     trial.clipped_fraction = float(trace.column("clipped").mean()) if len(trace) else 0.0
 
 
-def collapsed(trace: Trace) -> bool:
-    """Whether the run collapsed (adversarial training: one side's loss pinned at 0 or its gradients gone): a
-    collapsed run scores like one that blew up, so it never wins. The rule is the diagnosis's
-    (`gradscope.diagnose.adversarial.collapsed`); until that module exists, no run counts as collapsed."""
-    try:
-        from gradscope.diagnose.adversarial import collapsed as rule
-    except ImportError:  # the hook: the verdicts helper's detector lands in gradscope/diagnose/adversarial.py
+def collapsed(trial: Trial) -> bool:
+    """Whether the trial is one side of an adversarial game that collapsed (one side's loss pinned near 0 or its
+    gradients gone; the rule is `gradscope.diagnose.adversarial.collapsed`): such a run scores like one that blew
+    up, so it never wins. Only a session that says it is a game's (`adversarial = True`, e.g. a script runner's
+    trial of a GAN) is judged so: a single network whose loss reaches 0 has fitted its data."""
+    if not getattr(trial.session, "adversarial", False):
         return False
-    return bool(rule(trace))
+    from gradscope.diagnose.adversarial import collapsed as rule
+
+    return bool(rule(trial.session.trace))
 
 
 def _blew_up(session: Any) -> bool:
@@ -235,17 +236,24 @@ def _stop_if_failed(session: Any) -> None:
         raise KeyboardInterrupt
 
 
-def recommend(config: Config, run_dir: Path, *, mode: str = "norm", budget: float = DEFAULT_BUDGET,
-              steps: int | None = None, progress: Callable[[int, int], None] | None = None) -> Recommendation:
+def recommend(config: Config | None, run_dir: Path, *, mode: str = "norm", budget: float = DEFAULT_BUDGET,
+              steps: int | None = None, progress: Callable[[int, int], None] | None = None,
+              runner: Any = None) -> Recommendation:
     """Probe, bracket, trial and pick a clip threshold for `config`, or the fix that is not a clip (see the
     module docstring).
+
+    `runner` makes the trials of something that is not a config (`gradscope.trials.script.ScriptRunner`: reruns
+    of the user's command): its `total` steps, `start(mode, threshold, run_dir, label)` a session like
+    `TrainingSession`, `restarts` (a trial advanced further is rerun from the start: the schedule counts that) and
+    `steps_run` (spent before the search); `config` is then None (no alternative trials here: a script's own
+    alternatives are `--try ARGS` reruns, judged by `judge`).
 
     Ctrl-C, or the user's code raising inside a trial, ends the search there (no winner from a crashed trial):
     every trial started keeps its record (trace, run.json, diagnosis.json), then the `KeyboardInterrupt` or the
     `UserCodeError` is raised."""
     started: list[Any] = []  # the sessions of the trials started, to finish if the search stops early
     try:
-        return _search(config, run_dir, mode, budget, steps, progress, started)
+        return _search(config, run_dir, mode, budget, steps, progress, started, runner)
     except (KeyboardInterrupt, UserCodeError, GradscopeError, OSError):  # what ended a trial: every record kept
         for session in started:
             session.finish(write_plots=False)
@@ -259,10 +267,12 @@ def is_adaptive(optimizer: str | None) -> bool:
     return bool(optimizer) and re.split(r"[:.]", optimizer)[-1] in ADAPTIVE_OPTIMIZERS
 
 
-def alternatives_for(config: Config, total: int) -> list[Alternative]:
+def alternatives_for(config: Config | None, total: int) -> list[Alternative]:
     """The fixes that are not a clip, for a config: standardised CSV inputs, a 10x and a 100x lower learning
-    rate, and a warm-up over the first 10% of the steps where the schedule has none."""
+    rate, and a warm-up over the first 10% of the steps where the schedule has none (none without a config)."""
     found: list[Alternative] = []
+    if config is None:
+        return found
     if config.data.source == "csv" and not config.data.standardize:
         found.append(Alternative("standardised inputs ([data] standardize = true)", "data.standardize=true",
                                  replace(config, data=replace(config.data, standardize=True)), "standardized"))
@@ -287,24 +297,32 @@ def alternatives_for(config: Config, total: int) -> list[Alternative]:
     return found
 
 
-def _search(config: Config, run_dir: Path, mode: str, budget: float, steps: int | None,
-            progress: Callable[[int, int], None] | None, started: list[Any]) -> Recommendation:
+def _search(config: Config | None, run_dir: Path, mode: str, budget: float, steps: int | None,
+            progress: Callable[[int, int], None] | None, started: list[Any], runner: Any) -> Recommendation:
     from gradscope.drivers.loop import TrainingSession
 
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
-    total = steps or config.run.steps
-    config = replace(config, run=replace(config.run, steps=total), clip=None)
+    # An earlier recommend's trials are not ours.
+    run_dir = prepare_run_folder(Path(run_dir), keep=[config.path] if config is not None else [])
+    if runner is None:
+        total = steps or config.run.steps
+        config = replace(config, run=replace(config.run, steps=total), clip=None)
+    else:
+        total = runner.total
+    restarts = bool(getattr(runner, "restarts", False))
     budget_steps = int(budget * total)
-    run_dir = prepare_run_folder(Path(run_dir), keep=[config.path])  # an earlier recommend's trials are not ours
-    spent = 0
+    spent = getattr(runner, "steps_run", 0)
+
+    def cost(session: Any) -> int:
+        return getattr(session, "steps_run", session.step)
 
     def advance(trial: Trial, to_step: int) -> None:
         nonlocal spent
         session = trial.session
-        before = session.step
+        before = cost(session)
         session.advance(max(0, to_step - session.step))
-        spent += session.step - before
+        spent += cost(session) - before
         _measure(trial)
         if progress is not None:
             progress(min(spent, budget_steps), budget_steps)
@@ -312,8 +330,9 @@ def _search(config: Config, run_dir: Path, mode: str, budget: float, steps: int 
 
     def start(threshold: float | None, cfg: Config = config, label: str | None = None) -> Trial:
         name = label or _label(mode, threshold)
-        trial = Trial(threshold, TrainingSession(replace(cfg, clip=_clip(mode, threshold)), run_dir / name,
-                                                 steps=total, label=name))
+        trial = Trial(threshold, runner.start(mode, threshold, run_dir / name, name) if runner is not None else
+                      TrainingSession(replace(cfg, clip=_clip(mode, threshold)), run_dir / name, steps=total,
+                                      label=name))
         started.append(trial.session)
         return trial
 
@@ -326,7 +345,8 @@ def _search(config: Config, run_dir: Path, mode: str, budget: float, steps: int 
     probe = start(None)
     advance(probe, 1)
     scale_note = _input_scale_note(probe.session)
-    adaptive = is_adaptive(config.optimizer.name)
+    optimizer_name = config.optimizer.name if config is not None else None
+    adaptive = is_adaptive(optimizer_name)
     alternatives = alternatives_for(config, total)
     # Under an adaptive optimizer, or with badly scaled inputs, the alternatives race beside the clips from the
     # start (standardised inputs, a lower learning rate, a warm-up): a clip is the less likely fix there.
@@ -334,7 +354,7 @@ def _search(config: Config, run_dir: Path, mode: str, budget: float, steps: int 
     raced.sort(key=lambda a: a.folder == "lr-x0.01")  # the 100x lower lr is the first to go when they do not fit
     while True:
         plan = plan_schedule(total, budget, ADAPTIVE_THRESHOLDS if raced else len(BRACKET_EXPONENTS),
-                             alternatives=len(raced))
+                             alternatives=len(raced), restarts=restarts)
         if not raced or plan.cost(total) <= budget_steps:
             break
         raced.pop()  # what does not fit: the 100x lower lr first, then the warm-up, then the 10x lower lr
@@ -342,11 +362,11 @@ def _search(config: Config, run_dir: Path, mode: str, budget: float, steps: int 
     stats = gradient_statistics(probe.session.trace, mode)
     thresholds = _thin(candidate_thresholds(stats), plan.thresholds)
     trials = [probe] + [start(t) for t in thresholds] + [start_alternative(a) for a in raced]
-    _successive_halving(trials, plan, total, advance, lambda: spent)
+    _successive_halving(trials, plan, total, advance, (lambda: spent) if not restarts else None)
     initial = float(probe.session.trace.loss[0]) if len(probe.session.trace) else math.nan
     kinds = {s.kind for s in probe.session.finish(write_plots=False).diagnosis.symptoms}
 
-    search = _Search(config.optimizer.name, mode, total, initial, thresholds, trials, kinds,
+    search = _Search(optimizer_name, mode, total, initial, thresholds, trials, kinds,
                      scale_note, [a for a in alternatives if a not in raced],
                      lambda: budget_steps - spent, advance, start, start_alternative)
     verdict = search.judge()
@@ -357,7 +377,7 @@ def _search(config: Config, run_dir: Path, mode: str, budget: float, steps: int 
     guard_rail = top.threshold is None or top.clipped_fraction == 0.0 or not verdict.clipping_helps
     threshold = stats["percentiles"]["p99"] * 2 if guard_rail else top.threshold
     predicted = _predicted_fraction(probe.session.trace, mode, threshold, stats["stable_steps"])
-    notes = _with_result_notes(verdict, mode, threshold, probe, total, guard_rail, config.optimizer.name)
+    notes = _with_result_notes(verdict, mode, threshold, probe, total, guard_rail, optimizer_name)
     clip_rows = [t for t in search.trials if not t.alternative]
     evidence = {
         "statistics": stats,
@@ -382,7 +402,7 @@ def _search(config: Config, run_dir: Path, mode: str, budget: float, steps: int 
               f"{stats['percentiles']['p50']:.3g}"
               + (f" + {len(raced)} alternatives" if raced else "")
               + f"), scored by the late loss at {total} steps")
-    optimizer, lr = optimizer_of(config)
+    optimizer, lr = optimizer_of(config) if config is not None else (None, None)
     if fix is not None:
         code = fix_snippets(fix["try"], optimizer, lr, total, mode, float(threshold))
     else:
@@ -632,14 +652,15 @@ def _survivors(alive: int, horizon: int, total: int, min_keep: int) -> int:
     return max(min_keep if horizon < KEEP_UNTIL * total else 1, alive // 2)
 
 
-def schedule_cost(candidates: int, total: int, first_horizon: int, min_keep: int = 2) -> int:
-    """Optimizer steps successive halving spends at most (runs that blow up stop early and cost less)."""
+def schedule_cost(candidates: int, total: int, first_horizon: int, min_keep: int = 2, restarts: bool = False) -> int:
+    """Optimizer steps successive halving spends at most (runs that blow up stop early and cost less). With
+    `restarts` a promoted trial runs again from its first step (a script cannot be resumed)."""
     alive, horizon = candidates, first_horizon
     cost = candidates * first_horizon
     while horizon < total:
         alive = _survivors(alive, horizon, total, min_keep)
         nxt = min(total, horizon * 2)
-        cost += alive * (nxt - horizon)
+        cost += alive * (nxt - (0 if restarts else horizon))
         horizon = nxt
     return cost
 
@@ -652,30 +673,34 @@ MIN_FIRST_HORIZON = 0.1  # the first round runs at least 10% of the steps: short
 class Schedule:
     thresholds: int  # how many clip thresholds (the unclipped run comes on top)
     first_horizon: int
-    min_keep: int  # finalists that run the full length
+    min_keep: int  # trials that survive each cut before KEEP_UNTIL of the run
     alternatives: int = 0  # alternatives that race beside the thresholds
+    restarts: bool = False  # trials rerun from the start; the unclipped probe has run whole before
 
     def cost(self, total: int) -> int:
+        if self.restarts:  # the probe's whole run, then the thresholds (the probe advances for free)
+            return total + schedule_cost(self.thresholds, total, self.first_horizon, self.min_keep, True)
         return schedule_cost(self.thresholds + 1 + self.alternatives, total, self.first_horizon, self.min_keep)
 
 
 def plan_schedule(total: int, budget: float, max_thresholds: int = len(BRACKET_EXPONENTS),
-                  alternatives: int = 0) -> Schedule:
+                  alternatives: int = 0, *, restarts: bool = False) -> Schedule:
     """The richest successive-halving schedule that fits the budget: the most thresholds, then two survivors
     of the early cuts rather than one (a threshold that starts slower often ends better), then the reserve for
-    alternatives after the race, then the longest first horizon."""
+    alternatives after the race, then the longest first horizon. `restarts`: trials of a script (see
+    `Schedule.restarts`), which has no alternative trials to reserve for."""
     shortest = max(min(total, 10), math.ceil(MIN_FIRST_HORIZON * total))
     horizons = sorted({max(shortest, math.ceil(total / 2**r)) for r in range(8)}, reverse=True)
     # The reserve: 20% of a run, and at least 20 steps (two alternatives of 10 steps) where runs are short.
-    reserves = (max(math.ceil(LR_TRIAL_RESERVE * total), min(total, 20)), 0)
+    reserves = (0,) if restarts else (max(math.ceil(LR_TRIAL_RESERVE * total), min(total, 20)), 0)
     for n in range(max_thresholds, 1, -1):
         for min_keep in (2, 1):
             for reserve in reserves:
                 for horizon in horizons:
-                    plan = Schedule(n, horizon, min_keep, alternatives)
+                    plan = Schedule(n, horizon, min_keep, alternatives, restarts)
                     if plan.cost(total) <= budget * total - reserve:
                         return plan
-    return Schedule(2, shortest, 1, alternatives)
+    return Schedule(2, shortest, 1, alternatives, restarts)
 
 
 # Which points of the 9-point bracket a thinner search keeps first: its ends, its middle, then half-decade
@@ -702,7 +727,7 @@ def _as_good(probe: Trial, trials: list[Trial]) -> bool:
 
 
 def _successive_halving(trials: list[Trial], plan: Schedule, total: int, advance,
-                        spent: Callable[[], int] = lambda: 0) -> list[Trial]:
+                        spent: Callable[[], int] | None = None) -> list[Trial]:
     """Run every trial to the first horizon; keep the better half, double the horizon, until the finalists
     have run `total` steps. Steps the plan counted but trials that blew up did not spend buy one more survivor
     per round when the rest of the plan still fits. Returns the finalists, best first."""
@@ -717,7 +742,7 @@ def _successive_halving(trials: list[Trial], plan: Schedule, total: int, advance
             return sorted(alive, key=_rank)
         alive.sort(key=lambda t: _rank(t, horizon))
         keep = _survivors(len(alive), horizon, total, plan.min_keep)
-        if keep < len(alive) and math.isfinite(alive[keep].late_loss) and \
+        if spent is not None and keep < len(alive) and math.isfinite(alive[keep].late_loss) and \
                 spent() + _rest_cost(keep + 1, horizon, total, plan.min_keep) <= planned:
             keep += 1
         for trial in alive[keep:]:

@@ -11,12 +11,14 @@ import numpy as np
 
 from gradscope.diagnose.symptoms.base import NO_CONTEXT, Context, Detector, Kind, Severity, Symptom
 from gradscope.diagnose.symptoms.thresholds import DEFAULT, Thresholds
+from gradscope.trace.measures import Measure
 from gradscope.trace.trace import Trace
 
 AMP_UNSETTLED = Kind(
     "amp_unsettled",
     "The fp16 GradScaler keeps skipping updates after it settled: values overflow float16 again and again.",
-    lambda ev: f"{ev['late_skips']} of {ev['late_steps']} steps skipped after settling ({ev['late_fraction']:.0%})")
+    lambda ev: f"{ev['late_skips']} of {ev['late_steps']} steps skipped after settling ({ev['late_fraction']:.0%})",
+    needs=(Measure.GRAD_NORM,))
 
 
 def detect_amp_unsettled(trace: Trace, thresholds: Thresholds = DEFAULT,

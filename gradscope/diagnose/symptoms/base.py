@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gradscope.levels import Severity
+from gradscope.trace.measures import Measure
 
 if TYPE_CHECKING:
     from gradscope.diagnose.symptoms.thresholds import Thresholds
@@ -26,6 +27,7 @@ class Kind:
     evidence_line: Callable[[dict[str, Any]], str]  # the few numbers of a symptom's evidence, one short line
     clipping_may_help: bool = True  # False: gradient clipping cannot fix it (the report does not suggest it)
     ends_stable_phase: bool = False  # True: the run's normal regime ends where it starts (recommend's statistics)
+    needs: tuple[Measure, ...] = ()  # what besides the loss it is found from: a log lacking one leaves it unchecked
 
     def __repr__(self) -> str:
         return f"Kind({self.value!r})"
@@ -75,3 +77,9 @@ class Detector:
 
 
 NO_CONTEXT = Context()
+
+
+def op_module_text(module: str | None, module_type: str | None) -> str | None:
+    """How reports name the module an op ran in (an `OpOverflow`, or an event's `op`): "module net.1 (RMSNorm)",
+    "module (the model) (Net)" for the root; None when it ran outside every module (the loss)."""
+    return None if module is None else f"module {module or '(the model)'} ({module_type})"

@@ -1,5 +1,6 @@
 """The catalogue: every detector, in the order they run. It is the only list of detectors; the kinds
-(`SymptomKind`) are the ones its detectors declare, and the couplings between detectors live in `couplings`.
+(`SymptomKind`) are the ones its detectors declare and the few judged over several traces (`GAME_KINDS`), and the
+couplings between detectors live in `couplings`.
 
 To add a detector: write `gradscope/diagnose/symptoms/<name>.py` with its `Kind`(s) and a `Detector`, add one line
 below, and a test file under tests/symptoms/ (README, "Adding a detector").
@@ -12,6 +13,7 @@ from typing import Any
 
 from gradscope.diagnose.symptoms import (
     amp_scale,
+    collapse,
     early,
     growth,
     hidden_overflow,
@@ -40,6 +42,10 @@ CATALOGUE: tuple[Detector, ...] = (
     growth.WEIGHTS,
     vanishing.VANISHING,
 )
+
+# Kinds found over several traces at once, not by a detector of one trace: an adversarial game's collapse
+# (gradscope.diagnose.adversarial judges the networks of a GAN together).
+GAME_KINDS: tuple[Kind, ...] = (collapse.ADVERSARIAL_COLLAPSE,)
 
 
 def couplings(found: list[Symptom]) -> Context:
@@ -102,7 +108,7 @@ class KindIndex:
         return any(kind is k for k in self._by_value.values())
 
 
-SymptomKind = KindIndex(kind for detector in CATALOGUE for kind in detector.kinds)
+SymptomKind = KindIndex([*(kind for detector in CATALOGUE for kind in detector.kinds), *GAME_KINDS])
 
 
 def symptom_from_dict(data: dict[str, Any]) -> Symptom:

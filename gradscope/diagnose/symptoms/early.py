@@ -30,7 +30,8 @@ EARLY_INSTABILITY = Kind(
 def detect_early_instability(trace: Trace, thresholds: Thresholds = DEFAULT,
                              context: Context = NO_CONTEXT) -> list[Symptom]:
     """Warning when, within the first `early_steps`, the loss over `early_window` consecutive steps sits on
-    average (geometric mean) >= `early_loss_rise` x step 0's, and beyond `early_noise_sigmas` of its noise.
+    average (geometric mean) >= `early_loss_rise` x step 0's, and beyond `early_noise_sigmas` of its noise; or
+    when a shorter rise comes with a gradient-norm jump and the run then settles high (`_thrown`).
 
     A window, not one step: minibatch noise is independent from step to step, an overshooting update is not
     (the loss stays up for several steps). The gradient norm is evidence, not a trigger: measured against
@@ -50,12 +51,32 @@ def detect_early_instability(trace: Trace, thresholds: Thresholds = DEFAULT,
     # The window's mean has the noise of k steps, step 0 that of one: sigma * sqrt(1 + 1/k) together.
     bar = max(math.log(t.early_loss_rise), t.early_noise_sigmas * _log_noise(loss) * math.sqrt(1 + 1 / k))
     hits = np.flatnonzero(rise >= bar)
-    if not len(hits):
-        return []
-    first = int(hits[0]) + 1
-    peak = int(np.argmax(loss[:end + k]))
     lr = trace.column("lr")[:len(loss)]
-    return [_symptom(trace, first, peak, loss, norms, lr, math.exp(bar))]
+    if len(hits):
+        first = int(hits[0]) + 1
+        return [_symptom(trace, first, int(np.argmax(loss[:end + k])), loss, norms, lr, math.exp(bar))]
+    first = _thrown(loss, norms, t)
+    if first is None:
+        return []
+    return [_symptom(trace, first, int(np.argmax(loss[:end + k])), loss, norms, lr, t.early_jump_loss_rise)]
+
+
+def _thrown(loss: np.ndarray, norms: np.ndarray, t: Thresholds) -> int | None:
+    """The first step of a start thrown off course, or None: a loss >= `early_jump_loss_rise` x step 0's (beyond
+    `early_noise_sigmas` of one step's noise) with the gradient norm >= `early_jump_grad_ratio` x step 0's by then,
+    in a run that then settles high: its late loss stays >= `early_jump_settles_above` x its start. Shorter than
+    the window's rise, so it needs both signs at once and the cost they left: Adam's healthy transients (a 2-5x
+    norm while the loss wobbles up to ~1.25x) go on to fall far below their start."""
+    if not norms[0] > 0 or not np.isfinite(norms[0]):
+        return None
+    k = max(3, int(len(loss) * t.edge_fraction))
+    if np.median(loss[-k:]) < t.early_jump_settles_above * loss[0]:
+        return None
+    bar = max(math.log(t.early_jump_loss_rise), t.early_noise_sigmas * _log_noise(loss) * math.sqrt(2))
+    end = min(len(loss), t.early_steps + 1)
+    jumped = np.fmax.accumulate(np.nan_to_num(norms[:end], nan=0.0)) >= t.early_jump_grad_ratio * norms[0]
+    hits = np.flatnonzero((np.log(loss[:end] / loss[0]) >= bar) & jumped)
+    return int(hits[0]) if len(hits) else None
 
 
 def _symptom(trace: Trace, first: int, peak: int, loss: np.ndarray, norms: np.ndarray, lr: np.ndarray,

@@ -18,19 +18,31 @@ from gradscope.diagnose.symptoms.base import NO_CONTEXT, Context, Detector, Kind
 from gradscope.diagnose.symptoms.thresholds import DEFAULT, Thresholds
 from gradscope.numbers import FLOAT32_MAX, number_text, ratio_text
 from gradscope.stats import LogFit, log_fit
+from gradscope.trace.measures import Measure
 from gradscope.trace.trace import Trace, first_nonfinite_step
+
+
+def largest(trace: Trace) -> float:
+    """The largest finite value of the run's own precision (float32's, or float64's for a float64 model)."""
+    return float(np.finfo(trace.info.grad_dtype).max)
+
+
+def steps_text(steps: float) -> str:
+    """A doubling time: one decimal, two significant digits below one step (never "0.0 steps")."""
+    return number_text(steps, ".2g" if abs(steps) < 1 else ".1f")
+
 
 EXPLODING_GRADIENT = Kind(
     "exploding_gradient",
     "The gradient norm multiplies step after step: it will overflow unless the updates are bounded.",
-    lambda ev: (f"x{ratio_text(ev['growth_per_step'])}/step, doubling {ev['doubling_steps']:.1f} steps, "
+    lambda ev: (f"x{ratio_text(ev['growth_per_step'])}/step, doubling {steps_text(ev['doubling_steps'])} steps, "
                 f"R^2 {ev['r2']:.2f}, {number_text(ev['grad_norm_at_onset'])} -> "
                 f"{number_text(ev['grad_norm_at_end'])}"),
-    ends_stable_phase=True)
+    ends_stable_phase=True, needs=(Measure.GRAD_NORM,))
 WEIGHT_GROWTH = Kind(
     "weight_growth", "The weights grow without bound: they are heading for overflow.",
     lambda ev: f"weight norm {number_text(ev['baseline_weight_norm'])} -> {number_text(ev['max_weight_norm'])}",
-    ends_stable_phase=True)
+    ends_stable_phase=True, needs=(Measure.WEIGHT_NORMS,))
 
 
 def find_growth(values: np.ndarray, *, max_doubling: float, min_growth: float, min_r2: float = DEFAULT.min_r2,
@@ -106,7 +118,7 @@ def detect_exploding_gradient(trace: Trace, thresholds: Thresholds = DEFAULT,
     overflow = min([*firsts, *([nonfinite] if nonfinite is not None else [])], default=None)
     baseline = float(np.median(norms[:t.baseline_steps]))
     layers = _fastest_layers(trace, onset, end)
-    steps_left = (math.log(FLOAT32_MAX / norms[end]) / fit.slope) if fit.slope > 0 and norms[end] > 0 else math.inf
+    steps_left = (math.log(largest(trace) / norms[end]) / fit.slope) if fit.slope > 0 and norms[end] > 0 else math.inf
     before = float(np.median(norms[max(0, onset - t.baseline_steps): onset + 1]))
     tail = norms[max(end + 1, len(norms) - t.recovery_tail_steps):]
     recovered = (overflow is None and len(tail) > 0 and end < len(norms) - 1
@@ -136,8 +148,8 @@ def detect_exploding_gradient(trace: Trace, thresholds: Thresholds = DEFAULT,
                        "min_growth_over_baseline": min_growth, "windows": list(t.growth_windows),
                        "recovered_within": t.recovered_within},
     }
-    ahead = (f", {overflow - int(trace.steps[detect])} steps before it overflowed" if overflow is not None
-             else "")
+    lead = None if overflow is None else overflow - int(trace.steps[detect])
+    ahead = f", {lead} steps before it overflowed" if lead is not None and lead > 0 else ""
     if recovered:
         message = (f"gradient norm grew exponentially from step {evidence['onset_step']} "
                    f"(x{ratio_text(fit.factor_per_step)} per step, {norms[end] / before:.3g}x in "
@@ -145,7 +157,7 @@ def detect_exploding_gradient(trace: Trace, thresholds: Thresholds = DEFAULT,
                    "then fell back: the run is at the edge of stability, each such burst throws the weights")
     else:
         message = (f"gradient norm grows exponentially: x{ratio_text(fit.factor_per_step)} per step (doubling every "
-                   f"{fit.doubling_steps:.1f} steps, R^2 {fit.r2:.2f}) from step {evidence['onset_step']}; "
+                   f"{steps_text(fit.doubling_steps)} steps, R^2 {fit.r2:.2f}) from step {evidence['onset_step']}; "
                    f"detected at step {evidence['detected_step']}{ahead}")
     return [Symptom(EXPLODING_GRADIENT, Severity.WARNING if recovered else Severity.CRITICAL,
                     int(trace.steps[detect]), message,
@@ -171,8 +183,10 @@ def _fastest_layers(trace: Trace, onset: int, end: int, top: int = 3) -> list[di
 
 def detect_weight_growth(trace: Trace, thresholds: Thresholds = DEFAULT,
                          context: Context = NO_CONTEXT) -> list[Symptom]:
-    """Weight norms growing toward overflow: critical when exponential or near float32 range, else a warning."""
+    """Weight norms growing toward overflow: critical when exponential or near the run's range, else a warning."""
     t = thresholds
+    # weight_near_overflow is float32's (its norm overflows at ~1.8e19); a float64 run's range is wider.
+    near_overflow = t.weight_near_overflow * math.sqrt(largest(trace) / FLOAT32_MAX)
     weights = trace.weight_norm
     positive = np.isfinite(weights) & (weights > 0)
     cut = int(np.argmin(positive)) if not positive.all() else len(weights)
@@ -195,7 +209,7 @@ def detect_weight_growth(trace: Trace, thresholds: Thresholds = DEFAULT,
         # Growth that stopped on its own long before the run ended (the last steps climb at a fraction of its
         # pace, nothing non-finite, far from overflow) threw the weights once: instability, not a runaway.
         tail = series[-t.settled_steps:]
-        stopped = (cut == len(weights) and len(series) - detect > t.settled_steps and peak < t.weight_near_overflow
+        stopped = (cut == len(weights) and len(series) - detect > t.settled_steps and peak < near_overflow
                    and log_fit(tail).slope < fit.slope * t.weight_stopped_pace)
         evidence |= {"onset_step": int(trace.steps[onset]), "growth_per_step": fit.factor_per_step,
                      "doubling_steps": fit.doubling_steps, "r2": fit.r2, "stopped": stopped}
@@ -205,10 +219,11 @@ def detect_weight_growth(trace: Trace, thresholds: Thresholds = DEFAULT,
                         int(trace.steps[detect]),
                         f"weight norm grows exponentially: x{ratio_text(fit.factor_per_step)} per step from step "
                         f"{int(trace.steps[onset])}, {how}", evidence=evidence, advice=advice)]
-    if peak >= t.weight_near_overflow:
-        step = int(np.argmax(series >= t.weight_near_overflow))
+    if peak >= near_overflow:
+        step = int(np.argmax(series >= near_overflow))
         return [Symptom(WEIGHT_GROWTH, Severity.CRITICAL, int(trace.steps[step]),
-                        f"weight norm reached {peak:.3g}, near float32 overflow", evidence=evidence, advice=advice)]
+                        f"weight norm reached {peak:.3g}, near {trace.info.grad_dtype} overflow", evidence=evidence,
+                        advice=advice)]
     if baseline > 0 and peak >= t.weight_growth_warning * baseline:
         step = int(np.argmax(series >= t.weight_growth_warning * baseline))
         return [Symptom(WEIGHT_GROWTH, Severity.WARNING, int(trace.steps[step]),

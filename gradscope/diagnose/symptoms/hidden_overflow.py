@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from gradscope.diagnose.symptoms.base import NO_CONTEXT, Context, Detector, Kind, Severity, Symptom
+from gradscope.diagnose.symptoms.base import NO_CONTEXT, Context, Detector, Kind, Severity, Symptom, op_module_text
 from gradscope.diagnose.symptoms.thresholds import DEFAULT, Thresholds
 from gradscope.numbers import number_text
 from gradscope.stats import edge_levels, finite_prefix
+from gradscope.trace.measures import Measure
 from gradscope.trace.trace import Trace
 
 ACTIVATION_OVERFLOW = Kind(
@@ -26,7 +27,7 @@ ACTIVATION_OVERFLOW = Kind(
     lambda ev: f"{ev.get('op')} in the {ev.get('phase', 'forward')}: {ev.get('nonfinite', 0):,} of "
                f"{ev.get('numel', 0):,} {ev.get('dtype')} values, inputs up to "
                f"{number_text(ev.get('input_max'), '.2g')}",
-    clipping_may_help=False)
+    clipping_may_help=False, needs=(Measure.OP_REPLAY,))
 
 
 def detect_activation_overflow(trace: Trace, thresholds: Thresholds = DEFAULT,
@@ -40,8 +41,7 @@ def detect_activation_overflow(trace: Trace, thresholds: Thresholds = DEFAULT,
     start, late = _start_and_end(trace, thresholds)
     improvement = (start - late) / abs(start) if start else 0.0
     stalled = improvement < thresholds.overflow_stall_improvement
-    module = op.get("module")
-    where = f"module {module or '(the model)'} ({op.get('module_type')})" if module is not None else "the loss"
+    where = op_module_text(op.get("module"), op.get("module_type")) or "the loss"
     count = int(op.get("inf") or 0) + int(op.get("nan") or 0)
     trained = (f"the run stalled with it: loss {number_text(start)} -> {number_text(late)} ({-improvement:+.0%})"
                if stalled else "the loss and gradients stay finite and the GradScaler skips nothing")

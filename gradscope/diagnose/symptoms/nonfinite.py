@@ -12,6 +12,7 @@ from gradscope.diagnose.symptoms.base import NO_CONTEXT, Context, Detector, Kind
 from gradscope.diagnose.symptoms.thresholds import DEFAULT, Thresholds
 from gradscope.numbers import SIGNED, number_text
 from gradscope.stats import first_nonfinite
+from gradscope.trace.measures import Measure
 from gradscope.trace.trace import Event, Trace
 
 NONFINITE_LOSS = Kind(
@@ -19,10 +20,12 @@ NONFINITE_LOSS = Kind(
     lambda ev: f"last finite loss {number_text(ev.get('last_finite_loss'))}")
 NONFINITE_GRADIENT = Kind(
     "nonfinite_gradient", "Gradients hold NaN/Inf: one optimizer step will spread them into the weights.",
-    lambda ev: f"{ev.get('parameters_affected', '?')} parameter(s) affected")
+    lambda ev: (f"{ev.get('parameters_affected', '?')} parameter(s) affected" if "grad_norm" not in ev
+                else f"grad norm {number_text(ev['grad_norm'])}"),
+    needs=(Measure.GRAD_NORM,))
 NONFINITE_WEIGHT = Kind(
     "nonfinite_weight", "Weights hold NaN/Inf: the model is destroyed and training cannot recover.",
-    lambda ev: "")  # the parameter (the table's "where") is the evidence
+    lambda ev: "", needs=(Measure.WEIGHT_NORMS,))  # the parameter (the table's "where") is the evidence
 
 _ADVICE = {
     "forward": "a layer's output overflowed: find what fed it (weights grown by large updates, unscaled inputs); "
@@ -67,14 +70,20 @@ def detect_nonfinite(trace: Trace, thresholds: Thresholds = DEFAULT, context: Co
                      "loss": "the non-finite loss", "data": "NaN/Inf in the input batch"}[grad_event.stage]
             message = (f"gradients became NaN/Inf at step {grad_event.step}, following {cause} "
                        f"({count} parameter{'s' if count != 1 else ''} affected)")
+        elif not trace.info.param_names:  # a log: its global gradient norm, no parameter to name
+            value = number_text(trace.grad_norm[row] if row is not None else float("nan"), nonfinite=SIGNED)
+            message = (f"the gradient norm became {value} at step {grad_event.step} and the run did not recover "
+                       "(not a GradScaler skip)")
         else:
             where = f" in {grad_event.parameter}" if grad_event.parameter else ""
             message = (f"gradient became NaN/Inf at step {grad_event.step}{where}, first in backward order "
                        f"({count} parameter{'s' if count != 1 else ''} affected)")
+        logged = {"grad_norm": float(trace.grad_norm[row])} if not trace.info.param_names and row is not None else {}
         found.append(Symptom(
             NONFINITE_GRADIENT, Severity.CRITICAL, grad_event.step, message + _op_text(grad_event),
             parameter=grad_event.parameter, module=grad_event.module,
             evidence={"parameters_affected": count, "others": list(grad_event.others), **_op_evidence(grad_event),
+                      **logged,
                       "stage": grad_event.stage,
                       "last_finite_grad_norm": _last_finite(trace.grad_norm, trace.rows_before(grad_event.step))},
             advice=_ADVICE.get(grad_event.stage or "backward", _ADVICE["backward"])))

@@ -13,13 +13,15 @@ import numpy as np
 from gradscope.diagnose.symptoms.base import NO_CONTEXT, Context, Detector, Kind, Severity, Symptom
 from gradscope.diagnose.symptoms.thresholds import DEFAULT, Thresholds
 from gradscope.numbers import FLOAT32_NORM_MAX, number_text
+from gradscope.trace.measures import Measure
 from gradscope.trace.trace import Trace
 
 NORM_OVERFLOW = Kind(
     "norm_overflow",
     "The global gradient norm passed float32's range (~1.8e19) while every element is finite: from here "
     "clip_grad_norm_ returns inf and zeroes every gradient, and loggers show inf.",
-    lambda ev: f"exact norm {number_text(ev.get('grad_norm'))} on {ev.get('overflow_steps', '?')} step(s)")
+    lambda ev: f"exact norm {number_text(ev.get('grad_norm'))} on {ev.get('overflow_steps', '?')} step(s)",
+    needs=(Measure.EXACT_NORM,))
 
 
 def detect_norm_overflow(trace: Trace, thresholds: Thresholds = DEFAULT,
@@ -33,9 +35,10 @@ def detect_norm_overflow(trace: Trace, thresholds: Thresholds = DEFAULT,
     norm = float(trace.grad_norm[first])
     before = trace.grad_norm[:first]
     finite_before = before[np.isfinite(before)]
+    dtype = trace.info.grad_dtype  # float32, or float64 for a float64 model (whose clip_grad_norm_ is float64)
     return [Symptom(
         NORM_OVERFLOW, Severity.CRITICAL, step,
-        f"the global gradient norm overflowed float32 at step {step} ({number_text(norm)}, every element still "
+        f"the global gradient norm overflowed {dtype} at step {step} ({number_text(norm)}, every element still "
         f"finite): clip_grad_norm_ returns inf there and zeroes the gradients",
         parameter=_largest(trace, step),
         evidence={"grad_norm": norm, "float32_limit": FLOAT32_NORM_MAX, "overflow_steps": len(flagged),

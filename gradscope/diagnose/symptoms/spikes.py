@@ -17,6 +17,7 @@ from gradscope.diagnose.symptoms.base import NO_CONTEXT, Context, Detector, Kind
 from gradscope.diagnose.symptoms.thresholds import DEFAULT, Thresholds
 from gradscope.numbers import ratio_text
 from gradscope.stats import MAD_TO_SIGMA
+from gradscope.trace.measures import Measure
 from gradscope.trace.trace import Trace, step_index
 
 MAX_LISTED = 10  # spike steps listed in the evidence
@@ -27,7 +28,7 @@ def _evidence_line(ev: dict) -> str:
 
 
 GRADIENT_SPIKE = Kind("gradient_spike", "Single steps with gradients far above normal: each can throw the weights "
-                      "far off.", _evidence_line, ends_stable_phase=True)
+                      "far off.", _evidence_line, ends_stable_phase=True, needs=(Measure.GRAD_NORM,))
 LOSS_SPIKE = Kind("loss_spike", "The loss jumps far above its recent level: the updates overshoot.", _evidence_line)
 
 

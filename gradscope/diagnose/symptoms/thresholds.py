@@ -38,6 +38,14 @@ class Thresholds:
     # 1.3x below 1.22x.
     early_loss_rise: float = 1.25
     early_noise_sigmas: float = 4.0  # ... and beyond this many sigmas of the run's step-to-step log-loss noise
+    # Or a start thrown off course by its first updates (issue 22: a Llama at AdamW lr 5e-2 without warm-up rose
+    # to 1.31x its start by step 5 with a 6x gradient-norm jump, then settled on a plateau far above its warm-up
+    # twin): one step's loss >= 1.3x step 0's (beyond early_noise_sigmas of one step's noise) once the gradient
+    # norm has reached >= 4x step 0's, in a run whose late loss stays >= 0.5x its start. Healthy Adam transients
+    # (2-5x norms, the loss wobbling up to ~1.25x) fall below that; the twins with warm-up do not rise at all.
+    early_jump_loss_rise: float = 1.3
+    early_jump_grad_ratio: float = 4.0
+    early_jump_settles_above: float = 0.5
 
     # -- amp_scale.py: a GradScaler that never settles --------------------------------------------------------
     amp_settle_fraction: float = 0.1  # the first skips, and this fraction of the run, are the scale settling
@@ -99,10 +107,27 @@ class Thresholds:
     # -- vanishing.py: vanishing gradients ------------------------------------------------------------------
     vanishing_ratio: float = 1e-3  # early/late layer gradient norm below this: three orders of magnitude
     min_weight_layers: int = 3  # depth needs at least three weight tensors to speak of early and late
+    # A depth ratio in a finite run whose late loss ends at 20% of its start or below is info, not a warning: it
+    # trained well all the same (issue 22: a wide bf16 MLP with an oversized init went 2.3 -> 0.05 under a real
+    # early/late ratio). The vanishing cases that never train end at 0.7-1.1x their start (a 10-layer sigmoid
+    # MLP under Adam: 0.73x, at chance).
+    vanishing_trains_well: float = 0.2
     collapse_ratio: float = 1e-4  # late global norm below this fraction of the early one ...
     collapse_min_loss_left: float = 0.5  # ... while the loss is above half its start: gradients died, not converged
     dead_fraction: float = 0.5  # half the weight matrices with exactly zero gradient: more than an unused branch
     min_dead_steps: int = 10  # judged over the second half of the run, at least this many steps
+
+    # -- collapse.py: one side of an adversarial game (GAN) won outright (judged by diagnose/adversarial.py) ------
+    collapse_min_steps: int = 20  # a shorter game says nothing about how it ended
+    # A side's loss is pinned near 0 when the late tail (the last edge_fraction of the run) sits at or below 5% of
+    # its start level (the median of its first start_steps). Measured on the 8x8 DCGAN of
+    # benchmarks/adversarial_cases.py: a netD that wins outright ends at ~1.5% of its start; healthy games keep
+    # netD near the equilibrium (log 4 ~ 1.39, at 0.9-1.05x of its start).
+    collapse_loss_fraction: float = 0.05
+    # ... or its gradient norm has fallen below 1e-3 of its start: a generator behind a Sigmoid saturated at 0
+    # gets exactly none (BCELoss clamps log(0) to -100: its loss is pinned at 100 with a zero gradient).
+    collapse_grad_ratio: float = 1e-3
+    collapse_pinned_quantile: float = 0.9  # "pinned": 90% of the late steps under the bar, not a few dips
 
     @classmethod
     def names(cls) -> list[str]:

@@ -16,6 +16,7 @@ from gradscope.diagnose.symptoms._stats import finite_prefix
 from gradscope.diagnose.symptoms.base import NO_CONTEXT, Context, Detector, Kind, Severity, Symptom
 from gradscope.diagnose.symptoms.thresholds import DEFAULT, Thresholds
 from gradscope.numbers import number_text
+from gradscope.trace.measures import Measure
 from gradscope.trace.trace import Trace, first_nonfinite_step
 
 JUMP_BEFORE_DEATH = 10.0  # a gradient norm this far above step 0's before units died: the updates killed them
@@ -35,12 +36,14 @@ def _evidence_line(ev: dict) -> str:
 
 VANISHING_GRADIENT = Kind(
     "vanishing_gradient", "Gradients shrink to nothing before they reach the early layers, which stop learning.",
-    _evidence_line, clipping_may_help=False)
+    _evidence_line, clipping_may_help=False, needs=(Measure.PARAM_GRAD_NORMS,))
 
 
 def detect_vanishing_gradient(trace: Trace, thresholds: Thresholds = DEFAULT,
                               context: Context = NO_CONTEXT) -> list[Symptom]:
-    """Warning with the early/late ratio and the layers at both ends, or the collapse of the global norm.
+    """Warning with the early/late ratio and the layers at both ends, or the collapse of the global norm. A depth
+    ratio in a run whose loss ends at `vanishing_trains_well` of its start or below is information (severity
+    info): the early layers' small gradients did not stop it learning.
 
     Only the steps before `context.climb_onset` are compared across depth: once a run blows up, its dead early
     layers say nothing about vanishing.
@@ -156,17 +159,36 @@ def _depth_ratio(trace: Trace, t: Thresholds, norms: np.ndarray, layers: list[in
     ratio = early / late
     smallest = layers[int(np.argmin(typical[:third]))]
     per_layer = {info.param_names[j]: float(v) for j, v in zip(layers, typical, strict=True)}
+    kept = _loss_kept(trace, t)
+    trains = kept is not None and kept <= t.vanishing_trains_well
     return [Symptom(
-        VANISHING_GRADIENT, Severity.WARNING, int(trace.steps[0]),
+        VANISHING_GRADIENT, Severity.INFO if trains else Severity.WARNING, int(trace.steps[0]),
         f"gradients vanish with depth: early {what} get {ratio:.2g}x the gradient norm of late ones "
-        f"({info.param_names[layers[0]]}: {typical[0]:.2g}, {info.param_names[layers[-1]]}: {typical[-1]:.2g})",
+        f"({info.param_names[layers[0]]}: {typical[0]:.2g}, {info.param_names[layers[-1]]}: {typical[-1]:.2g})"
+        + (f"; the run trains well all the same (its loss ends at {kept:.2g}x its start)" if trains else ""),
         parameter=info.param_names[smallest],
         evidence={"compared": what, "early_to_late_ratio": ratio, "early_median_grad_norm": early,
                   "late_median_grad_norm": late, "layer_median_grad_norms": per_layer,
-                  "thresholds": {"ratio": t.vanishing_ratio, "min_layers": t.min_weight_layers}},
-        advice=_before(trace, int(trace.steps[-1]) + 1)[1]
+                  "loss_end_over_start": kept, "trains_well": trains,
+                  "thresholds": {"ratio": t.vanishing_ratio, "min_layers": t.min_weight_layers,
+                                 "trains_well": t.vanishing_trains_well}},
+        advice=("nothing to fix while it trains this well; if the early layers should learn more, a "
+                "variance-preserving initialisation (Kaiming/Xavier), normalisation or residual connections "
+                "even out the gradients" if trains else "")
+        or _before(trace, int(trace.steps[-1]) + 1)[1]
         or "clipping cannot help: use ReLU/GELU instead of sigmoid/tanh, add normalisation or residual "
            "connections, or a variance-preserving initialisation (Kaiming/Xavier)")]
+
+
+def _loss_kept(trace: Trace, t: Thresholds) -> float | None:
+    """The late loss over the start loss (medians of the last `edge_fraction` and the first `start_steps` of a
+    finite run), None where that says nothing: a run that went non-finite, or a loss that is not positive."""
+    loss = trace.loss
+    if len(loss) < t.trend_min_steps or not np.all(np.isfinite(loss)):
+        return None
+    k = max(3, int(len(loss) * t.edge_fraction))
+    start, late = float(np.median(loss[:max(3, min(k, t.start_steps))])), float(np.median(loss[-k:]))
+    return late / start if start > 0 and late >= 0 else None
 
 
 def _collapse(trace: Trace, t: Thresholds) -> list[Symptom]:

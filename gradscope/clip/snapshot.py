@@ -1,0 +1,75 @@
+"""`StartSnapshot`: a model's weights and buffers, and its optimizers' state, before the first guarded update.
+
+The Guard takes its first updates as they come (a clip there would change every healthy run) and keeps this
+copy while it watches them; a run those updates threw is put back to it, and restarted with bounded updates.
+The optimizer is not passed to the Guard (the contract's loop is `Guard(model)`): a global optimizer pre-step
+hook meets every torch optimizer that steps one of the model's parameters, and copies its state for those
+parameters before its first step (usually empty: a fresh optimizer). Without one (a non-torch optimizer),
+only the weights and buffers are put back.
+"""
+
+from __future__ import annotations
+
+import copy
+import weakref
+from typing import Any
+
+import torch
+from torch import nn
+from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+
+class StartSnapshot:
+    """The weights, buffers and optimizer state to roll a thrown start back to; `close()` frees them."""
+
+    def __init__(self, model: nn.Module, params: list[torch.Tensor]) -> None:
+        self._params = params
+        self._owned = {id(p) for p in params}
+        with torch.no_grad():
+            self._weights = [p.detach().clone() for p in params]
+            self._buffers = [(b, b.detach().clone()) for b in model.buffers()]
+        # optimizer id -> (a weak reference to it, its parameters of this model, their state before its first step)
+        self._optimizers: dict[int, tuple[weakref.ref, list[torch.Tensor], dict[torch.Tensor, Any]]] = {}
+        me = weakref.ref(self)  # the hook must not keep the snapshot (and its copy of the weights) alive
+
+        def before_step(optimizer: torch.optim.Optimizer, _args: Any, _kwargs: Any) -> None:
+            snapshot = me()
+            if snapshot is not None:
+                snapshot._meet(optimizer)
+
+        self._hook = register_optimizer_step_pre_hook(before_step)
+
+    def _meet(self, optimizer: torch.optim.Optimizer) -> None:
+        if id(optimizer) in self._optimizers:
+            return
+        mine = [p for group in optimizer.param_groups for p in group["params"] if id(p) in self._owned]
+        if mine:
+            state = {p: copy.deepcopy(optimizer.state[p]) for p in mine if p in optimizer.state}
+            self._optimizers[id(optimizer)] = (weakref.ref(optimizer), mine, state)
+
+    @property
+    def optimizers(self) -> int:
+        """How many optimizers of this model's parameters were met (their state is put back too)."""
+        return sum(ref() is not None for ref, _, _ in self._optimizers.values())
+
+    def restore(self) -> None:
+        """Put the weights, buffers and optimizer state back as they were before the first update."""
+        with torch.no_grad():
+            for p, w in zip(self._params, self._weights, strict=True):
+                p.copy_(w)
+            for b, v in self._buffers:
+                b.copy_(v)
+        for ref, mine, state in self._optimizers.values():
+            optimizer = ref()
+            if optimizer is None:
+                continue
+            for p in mine:
+                if p in state:
+                    optimizer.state[p] = copy.deepcopy(state[p])
+                else:
+                    optimizer.state.pop(p, None)
+
+    def close(self) -> None:
+        """Stop meeting optimizers and free the copies."""
+        self._hook.remove()
+        self._weights, self._buffers, self._optimizers = [], [], {}

@@ -1,0 +1,283 @@
+"""compare and recommend on the user's own command: each trial is a rerun of the command, attached, with the clip
+applied where the script steps (`gradscope.attach`), or with arguments appended (`--try ARGS`).
+
+A script cannot be resumed, so a trial that must go further is run again from the start (recommend counts that
+cost in runs of the script), and trials are comparable only when the script runs the same way twice: every
+trial's first step must equal the baseline's (loss and gradient norm), else the comparison stops with one line
+naming both numbers. The comparison, its judging and its artifacts are a config's (`trials.compare`); the
+threshold search is `trials.recommend`'s, run through `ScriptRunner`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shlex
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gradscope.errors import ConfigError, GradscopeError
+from gradscope.numbers import number_text
+from gradscope.trace.run_folder import RECOMMEND_FOLDER, prepare_run_folder
+from gradscope.trace.trace import StopReason
+from gradscope.trials.compare import ADAPTIVE, BASELINE, ClipSetting, ComparedRun, Comparison, _finish
+
+# Two runs of a deterministic script agree to the last bit on one machine; this allows for reductions whose order
+# varies between runs (a threaded kernel), which move a float32 norm by a few ulps, never by 1e-6.
+SAME_START = 1e-6
+NO_LIMIT = 2**62  # a run without --steps goes as far as the script goes
+
+
+class ScriptFailed(Exception):
+    """A trial of the user's command raised or exited non-zero (exit 3): `message` says which trial and how."""
+
+    def __init__(self, message: str, run_dir: Path) -> None:
+        super().__init__(message)
+        self.run_dir = run_dir
+
+
+@dataclass(frozen=True)
+class ArgsChange:
+    """A `--try ARGS` run: the command with ARGS (shell-split) appended."""
+
+    args: tuple[str, ...]
+    index: int = 1  # its place among the --try runs, for its folder
+
+    @classmethod
+    def parse(cls, text: str, index: int = 1) -> ArgsChange:
+        try:
+            args = tuple(shlex.split(text))
+        except ValueError as exc:
+            raise ConfigError(f"--try {text!r}: {exc} (fix: quote it as the shell would, e.g. "
+                              "--try '--learning_rate=1e-3')") from None
+        if not args:
+            raise ConfigError(f"--try {text!r}: no arguments given (fix: e.g. --try '--learning_rate=1e-3')")
+        return cls(args, index)
+
+    @property
+    def label(self) -> str:
+        return shlex.join(self.args)
+
+    @property
+    def folder(self) -> str:
+        slug = re.sub(r"[^A-Za-z0-9.=_-]+", "_", "_".join(self.args)).strip("_")[:60]
+        return f"try-{self.index}-{slug}"
+
+
+def attach_clip(setting: ClipSetting | None) -> Any:
+    """The attach's form of a clip setting (None: the script's own clipping, unchanged)."""
+    from gradscope.attach.settings import Clip
+
+    if setting is None:
+        return None
+    return Clip(ADAPTIVE) if setting.mode == ADAPTIVE else Clip(setting.mode, float(setting.threshold))
+
+
+def run_command(command: Sequence[str], run_dir: Path, label: str, *, clip: ClipSetting | None = None,
+                steps: int | None = None, seed: int = 0, plots: bool = True, locate: bool = False) -> Any:
+    """One attached run of `command` into `run_dir`: its `CommandResult`. A script that raised or exited non-zero
+    is `ScriptFailed` (its folder keeps what was recorded); Ctrl-C is `KeyboardInterrupt` once it has stopped."""
+    from gradscope.attach.session import record_command
+
+    result = record_command(list(command), Path(run_dir), steps=steps, seed=seed, clip=attach_clip(clip),
+                            plots=plots, locate=locate, label=label)
+    if result.error is not None:
+        raise ScriptFailed(f"{label}: {result.error}", result.run_dir)
+    return result
+
+
+def first_run(result: Any, label: str) -> Any:
+    """The run a trial is judged by: the script's only optimizer's (the first, for a script with several)."""
+    if not result.runs:
+        raise GradscopeError(f"{label}: the command ended before its first optimizer step (fix: give it enough "
+                             "data for one step, or check it trains with torch in this Python)")
+    return result.runs[0]
+
+
+def check_same_start(baseline: Any, trial: Any, label: str) -> None:
+    """Stop (exit 2) unless `trial`'s first step has the baseline's loss and gradient norm."""
+    if not len(baseline.trace) or not len(trial.trace):
+        return
+    for what, column in (("loss", "loss"), ("gradient norm", "grad_norm")):
+        a, b = float(getattr(baseline.trace, column)[0]), float(getattr(trial.trace, column)[0])
+        same = (math.isnan(a) and math.isnan(b)) or a == b or (
+            math.isfinite(a) and math.isfinite(b) and abs(a - b) <= SAME_START * max(abs(a), abs(b)))
+        if not same:
+            raise ConfigError(
+                f"the command does not run the same way twice: its first step's {what} was {number_text(a, '.9g')} "
+                f"in the baseline and {number_text(b, '.9g')} in {label}, so trials cannot be compared (fix: seed "
+                "everything the script draws at random, or pass it its own seed flag; gradscope seeds Python, "
+                "NumPy and torch with --seed before it starts)")
+
+
+def _note(text: str) -> None:
+    print(f"gradscope: {text}", file=sys.stderr, flush=True)
+
+
+# -- compare ---------------------------------------------------------------------------------------------------
+def compare_command(command: Sequence[str], run_dir: Path, clips: Sequence[ClipSetting], *,
+                    tries: Sequence[ArgsChange] = (), steps: int | None = None, seed: int = 0,
+                    recommend_mode: str | None = None, budget: float | None = None,
+                    plots: bool = True) -> Comparison:
+    """The baseline run of `command` (its own clipping, if any, as written), then one rerun per clip setting
+    (the trial's threshold in place of the script's) and per `--try`, each in a subfolder of `run_dir`."""
+    run_dir = prepare_run_folder(Path(run_dir))
+    clips = list(clips)
+    recommendation = None
+    if recommend_mode is not None:
+        rec = recommend_command(command, run_dir / RECOMMEND_FOLDER, mode=recommend_mode, steps=steps, seed=seed,
+                                **({} if budget is None else {"budget": budget}))
+        setting = ClipSetting(rec.mode, float(rec.threshold), recommended=True)
+        clips = [c for c in clips if (c.mode, c.threshold) != (setting.mode, setting.threshold)] + [setting]
+        recommendation = rec.to_dict()
+    if not clips and not tries:
+        raise ConfigError("nothing to compare the baseline with (fix: give --clip-norm X, --clip-value X, "
+                          "--clip-adaptive, --recommended or --try ARGS)")
+    variants: list[tuple[str, str, ClipSetting | None, list[str]]] = [(BASELINE, BASELINE, None, list(command))]
+    variants += [(s.label, s.folder, s, list(command)) for s in clips]
+    variants += [(t.label, t.folder, None, [*command, *t.args]) for t in tries]
+    runs: list[ComparedRun] = []
+    interrupted = False
+    used: set[str] = set()
+    base = None
+    for i, (label, name, setting, cmd) in enumerate(variants, start=1):
+        while name in used:
+            name += "-b"
+        used.add(name)
+        _note(f"compare run {i}/{len(variants)}: {label}")
+        try:
+            result = run_command(cmd, run_dir / name, label, clip=setting, steps=steps, seed=seed, plots=plots,
+                                 locate=i == 1)
+        except KeyboardInterrupt:
+            interrupted = True
+            break
+        run = first_run(result, label)
+        if base is None:
+            base = run
+            if len(result.runs) > 1:
+                _note(f"the command trains {len(result.runs)} runs ({', '.join(r.label for r in result.runs)}): "
+                      f"compared by the first, {run.label}; each run's folder holds them all")
+        elif setting is not None:
+            check_same_start(base, run, label)
+        runs.append(ComparedRun(label, setting, run.trace, run.diagnosis, run.diagnosis.summary, run.run_dir))
+        if result.interrupted:
+            interrupted = True
+            break
+    if not runs:
+        raise KeyboardInterrupt
+    return _finish(runs, run_dir, recorded=False, interrupted=interrupted, recommendation=recommendation,
+                   plots=plots)
+
+
+# -- recommend -------------------------------------------------------------------------------------------------
+class ScriptTrial:
+    """A recommend trial of the command (what `TrainingSession` is for a config): `advance` reruns the command
+    from the start to the new length, since a script cannot be resumed. `steps_run` counts every step run."""
+
+    def __init__(self, runner: ScriptRunner, run_dir: Path, clip: ClipSetting | None, label: str) -> None:
+        self.runner, self.run_dir, self.clip, self.label = runner, Path(run_dir), clip, label
+        self.step = 0
+        self.steps_run = 0
+        self.stop: StopReason | None = None
+        self.error: BaseException | None = None
+        self.result: Any = None
+        self.trace: Any = None
+        self.first_batch = None  # what a config's session keeps for the input-scale check: nothing here
+
+    def advance(self, n: int, progress: Any = None) -> bool:
+        if self.stop is not None or n <= 0:
+            return self.stop is None
+        target = min(self.runner.limit, self.step + n)
+        try:
+            result = run_command(self.runner.command, self.run_dir, self.label, clip=self.clip,
+                                 steps=target if target < NO_LIMIT else None, seed=self.runner.seed, plots=False)
+        except KeyboardInterrupt:
+            self.stop = StopReason.INTERRUPTED
+            return False
+        except ScriptFailed as exc:
+            self.stop, self.error = StopReason.ERROR, exc
+            return False
+        self.result = result
+        run = first_run(result, self.label)
+        self.trace = run.trace
+        self.steps_run += len(run.trace)
+        self.step = len(run.trace)
+        if self.runner.probe is not None:
+            check_same_start(self.runner.probe, run, self.label)
+        if result.interrupted:
+            self.stop = StopReason.INTERRUPTED
+        elif result.stop is StopReason.NONFINITE_WEIGHTS:
+            self.stop = StopReason.NONFINITE_WEIGHTS
+        elif self.step >= self.runner.limit or self.step < target:  # done, or the script ended by itself
+            self.stop = StopReason.COMPLETED
+        return self.stop is None
+
+    def finish(self, write_plots: bool = False) -> Any:
+        """The last run's (folder already complete): what `TrainingSession.finish` returns, its `.diagnosis`."""
+        return None if self.result is None else first_run(self.result, self.label)
+
+
+class ScriptRunner:
+    """recommend's trials as reruns of `command` (see `gradscope.trials.recommend.recommend`'s `runner`).
+
+    The unclipped probe runs first and whole, when `total` is first asked for (after recommend has prepared its
+    folder): its length is the run's length when --steps is not given, and its first step is the one every
+    trial must reproduce."""
+
+    restarts = True  # a trial advanced further costs its whole new length
+
+    def __init__(self, command: Sequence[str], run_dir: Path, *, steps: int | None = None, seed: int = 0) -> None:
+        self.command = list(command)
+        self.seed = seed
+        self.probe: Any = None  # the probe's run (its trace is the reference first step)
+        self.limit = steps or NO_LIMIT  # the steps a trial may run: the probe's length once it has run
+        self.probe_trial = ScriptTrial(self, Path(run_dir) / "unclipped", None, "unclipped")
+
+    @property
+    def total(self) -> int:
+        if self.probe is None:
+            self._run_probe()
+        return self.limit
+
+    @property
+    def steps_run(self) -> int:
+        return self.probe_trial.steps_run
+
+    def _run_probe(self) -> None:
+        _note("recommend: the unclipped run first")
+        trial = self.probe_trial
+        trial.advance(self.limit)
+        if trial.error is not None:
+            raise trial.error
+        if trial.stop is StopReason.INTERRUPTED:
+            raise KeyboardInterrupt
+        self.probe = first_run(trial.result, "unclipped")
+        if len(trial.result.runs) > 1:
+            _note(f"the command trains {len(trial.result.runs)} runs: the threshold is chosen by the first, "
+                  f"{self.probe.label} (every trial clips them all)")
+        if trial.stop is StopReason.NONFINITE_WEIGHTS and self.limit == NO_LIMIT:
+            _note(f"the unclipped run's weights went non-finite at step {len(self.probe.trace) - 1}: the trials run "
+                  "that many steps too (give --steps N for longer ones)")
+        self.limit = min(self.limit, len(self.probe.trace))
+        trial.stop = trial.stop or StopReason.COMPLETED
+
+    def start(self, mode: str, threshold: float | None, run_dir: Path, label: str) -> ScriptTrial:
+        if threshold is None:
+            return self.probe_trial
+        _note(f"recommend trial {label}")
+        return ScriptTrial(self, run_dir, ClipSetting(mode, threshold), label)
+
+
+def recommend_command(command: Sequence[str], run_dir: Path, *, mode: str = "norm", budget: float | None = None,
+                      steps: int | None = None, seed: int = 0,
+                      progress: Callable[[int, int], None] | None = None) -> Any:
+    """recommend's threshold search (successive halving) with each trial a rerun of `command`: a Recommendation.
+    `budget` counts in runs of the script (the unclipped probe is the first)."""
+    from gradscope.trials.recommend import DEFAULT_BUDGET, recommend
+
+    runner = ScriptRunner(command, run_dir, steps=steps, seed=seed)
+    return recommend(None, run_dir, mode=mode, budget=DEFAULT_BUDGET if budget is None else budget,
+                     steps=steps, progress=progress, runner=runner)

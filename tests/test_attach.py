@@ -1,0 +1,198 @@
+"""`gradscope diagnose -- COMMAND`: real scripts, written as users write them (tests/scripts/), run as real child
+processes, attached. Each script logs the numbers it computes itself (the losses it backpropagated, what
+clip_grad_norm_ returned, or its own global gradient norm); every trace row must match them."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gradscope.attach import command_label
+from gradscope.attach.launch import child_environ
+from gradscope.attach.session import record_command
+from gradscope.attach.settings import BOOT, Settings
+from gradscope.cli import app
+from gradscope.clip.setting import Clip
+from gradscope.trace.trace import StopReason
+from tests.conftest import subprocess_env
+
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
+PYTHON = sys.executable
+# The script's float32 numbers are printed with .item() (17 digits), the trace's with 10 significant digits; the
+# norms are the same kernels' (clip_grad_norm_'s fused norm) or the script's own sum, which may add in another
+# order: 1e-5 relative holds on every CPU.
+RTOL = 1e-5
+
+
+def _same(trace, log: list[dict]) -> None:
+    assert len(log) > 0
+    for row, (loss, norm) in enumerate(zip(trace.loss[:len(log)], trace.grad_norm[:len(log)], strict=True)):
+        assert math.isclose(loss, log[row]["loss"], rel_tol=RTOL), (row, loss, log[row])
+        assert math.isclose(norm, log[row]["grad_norm"], rel_tol=RTOL), (row, norm, log[row])
+
+
+@pytest.mark.parametrize(("script", "clip"), [("adamw_accum.py", 1.0), ("lbfgs.py", None),
+                                              ("manual_sgd.py", 0.25), ("amp_fp16.py", 1.0)])
+def test_each_row_is_the_scripts_own_step(tmp_path: Path, script: str, clip: float | None) -> None:
+    log = tmp_path / "log.json"
+    result = record_command([PYTHON, str(SCRIPTS / script), str(log)], tmp_path / "run", plots=False)
+    assert result.error is None and result.stop is StopReason.COMPLETED
+    (run,) = result.runs
+    expected = json.loads(log.read_text())
+    assert len(run.trace) == len(expected)
+    _same(run.trace, expected)
+    assert (tmp_path / "run" / "trace.csv").is_file() and (tmp_path / "run" / "diagnosis.json").is_file()
+    if clip is not None:  # `clipped` where the script's own clip engaged
+        clipped = [int(math.isfinite(r["grad_norm"]) and r["grad_norm"] > clip) for r in expected]
+        assert run.trace.column("clipped").tolist() == clipped
+        assert run.diagnosis.summary.clip == {"mode": "norm", "threshold": clip}
+    if script == "amp_fp16.py":  # the GradScaler's skipped steps are rows, flagged, not findings
+        skipped = [int(not math.isfinite(r["grad_norm"])) for r in expected]
+        assert run.trace.column("amp_skipped").tolist() == skipped and sum(skipped) >= 1
+        assert run.diagnosis.verdict == "healthy"
+    if script == "manual_sgd.py":  # no optimizer: the module is found inside train(), its names kept
+        assert run.trace.info.param_names[0] == "encoder.weight"
+
+
+def test_a_shell_script_running_python_dash_m(tmp_path: Path) -> None:
+    log = tmp_path / "log.json"
+    command = ["bash", "-c", f'cd "{SCRIPTS}" && "{PYTHON}" -m sgd_mlp "{log}"']
+    result = record_command(command, tmp_path / "run", plots=False, label="sgd")
+    (run,) = result.runs
+    _same(run.trace, json.loads(log.read_text()))
+    assert len(run.trace) == 8 and run.diagnosis.label == "sgd"
+
+
+def test_a_gan_is_one_run_per_optimizer_named_by_the_script_and_steps_stops_it(tmp_path: Path) -> None:
+    log = tmp_path / "log.json"
+    result = record_command([PYTHON, str(SCRIPTS / "gan.py"), str(log)], tmp_path / "run", steps=3, plots=False)
+    assert [r.label for r in result.runs] == ["netD", "netG"]
+    expected = json.loads(log.read_text())  # the script logs after each step: the third step's never comes
+    for run in result.runs:
+        assert run.run_dir == tmp_path / "run" / run.label
+        assert len(run.trace) == 3 and run.diagnosis.summary.steps_requested == 3
+        _same(run.trace, expected[run.label])
+    assert result.stop is StopReason.COMPLETED
+    document = result.document()
+    assert [r["label"] for r in document["runs"]] == ["netD", "netG"] and document["verdict"] == "healthy"
+
+
+def test_torchrun_ranks_are_reduced_and_rank_0_writes(tmp_path: Path) -> None:
+    log = tmp_path / "log.json"
+    command = [PYTHON, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+               str(SCRIPTS / "ddp.py"), str(log)]
+    result = record_command(command, tmp_path / "run", plots=False)
+    (run,) = result.runs
+    _same(run.trace, json.loads(log.read_text()))  # the global mean loss, the norm of the averaged gradients
+    assert len(run.trace) == 4 and result.stop is StopReason.COMPLETED
+
+
+def test_where_it_went_nonfinite_is_named_by_a_second_run(tmp_path: Path) -> None:
+    result = record_command([PYTHON, str(SCRIPTS / "overflow.py")], tmp_path / "run", plots=False)
+    (run,) = result.runs
+    assert result.stop is StopReason.NONFINITE_WEIGHTS  # stopped there, as a config's run is
+    event = next(e for e in run.trace.info.events if e.kind == "nonfinite_loss")
+    assert event.module == "1" and event.stage == "forward" and "Scale" in event.detail
+    assert event.op["op"] == "aten.exp"
+    assert run.diagnosis.summary.first_nonfinite_step == event.step
+
+
+def test_the_scripts_failures_are_exit_3_with_what_was_recorded(tmp_path: Path) -> None:
+    runner = CliRunner()
+    raised = runner.invoke(app, ["diagnose", "--no-plots", "--out", str(tmp_path / "a"), "--",
+                                 PYTHON, str(SCRIPTS / "raises.py")])
+    assert raised.exit_code == 3, raised.output
+    assert "raised ValueError: batch 3 is corrupt" in raised.output and "3 step(s) recorded" in raised.output
+    assert len((tmp_path / "a" / "trace.csv").read_text().splitlines()) == 1 + 3
+    exited = runner.invoke(app, ["diagnose", "--no-plots", "--out", str(tmp_path / "b"), "--",
+                                 PYTHON, str(SCRIPTS / "exits2.py")])
+    assert exited.exit_code == 3 and "exited with status 2" in exited.output
+
+
+def test_bad_commands_are_exit_2_in_one_line(tmp_path: Path) -> None:
+    runner = CliRunner()
+    missing = runner.invoke(app, ["diagnose", "--", "no-such-trainer-xyz", "train.py"])
+    assert missing.exit_code == 2
+    assert missing.output.strip().splitlines() == [
+        "Error: no-such-trainer-xyz: command not found (fix: check its spelling, or the PATH it is on)"]
+    both = runner.invoke(app, ["diagnose", str(tmp_path / "x.toml"), "--", PYTHON, "train.py"])
+    assert both.exit_code == 2 and len(both.output.strip().splitlines()) == 1
+    defeated = runner.invoke(app, ["diagnose", "--out", str(tmp_path / "c"), "--",
+                                   PYTHON, str(SCRIPTS / "autograd_grad.py")])
+    assert defeated.exit_code == 2 and "torch.autograd.grad" in defeated.output, defeated.output
+    assert defeated.output.strip().splitlines()[-1].startswith("Error: ")
+
+
+def test_a_trials_clip_replaces_the_scripts_own_or_goes_before_the_step(tmp_path: Path) -> None:
+    log = tmp_path / "log.json"
+    trial = record_command([PYTHON, str(SCRIPTS / "adamw_accum.py"), str(log)], tmp_path / "norm",
+                           clip=Clip("norm", 0.3), plots=False)
+    (run,) = trial.runs
+    norms = [r["grad_norm"] for r in json.loads(log.read_text())]  # what the script's clip returned: pre-clip
+    assert run.trace.grad_norm.tolist() == pytest.approx(norms, rel=RTOL)
+    assert run.trace.column("clipped").tolist() == [int(n > 0.3) for n in norms]
+    assert run.diagnosis.summary.clip == {"mode": "norm", "threshold": 0.3}
+    guarded = record_command([PYTHON, str(SCRIPTS / "sgd_mlp.py"), str(tmp_path / "log2.json")],
+                             tmp_path / "adaptive", clip=Clip("adaptive"), plots=False)
+    (run,) = guarded.runs
+    assert run.diagnosis.summary.clip["mode"] == "adaptive"
+    assert run.trace.column("clipped")[0] == 1  # the guard's start ramp clips the first update
+
+
+def test_the_boot_code_chains_to_the_sitecustomize_it_shadows(tmp_path: Path) -> None:
+    import random
+
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "sitecustomize.py").write_text("MARK = 'theirs ran'\n")
+    env = {**child_environ(Settings(seed=7)), "PYTHONPATH": f"{BOOT}{os.pathsep}{theirs}"}
+    probe = ("import random, sitecustomize, sys; "
+             "print(sitecustomize.MARK, random.random(), 'torch' in sys.modules, sep='|')")
+    out = subprocess.run([PYTHON, "-c", probe], env=env, capture_output=True, text=True, check=True).stdout
+    mark, drawn, torch_loaded = out.strip().split("|")
+    random.seed(7)  # Python's random is seeded as the script starts; torch is imported only by a script that does
+    assert (mark, float(drawn), torch_loaded) == ("theirs ran", random.random(), "False")
+
+
+def test_settings_travel_through_the_environment_and_commands_have_short_names() -> None:
+    settings = Settings(out=Path("/x/run"), control=Path("/x/c.jsonl"), steps=5, seed=3, clip=Clip("norm", 0.5),
+                        locate=2, locate_label="netG")
+    assert Settings.from_environ(settings.environ()) == settings
+    assert Settings.from_environ({**settings.environ(), "GRADSCOPE_ATTACH_CLIP": "adaptive"}).clip == Clip("adaptive")
+    assert command_label(["torchrun", "--nproc-per-node", "2", "src/train.py", "--lr", "1"]) == "train.py"
+    assert command_label(["python", "-m", "pkg.train"]) == "pkg.train"
+    assert command_label(["./run_all"]) == "run_all"
+
+
+def test_ctrl_c_stops_the_whole_script_and_keeps_the_trace_and_json_stdout_holds_the_document(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    out = tmp_path / "run"
+    command = [PYTHON, "-m", "gradscope", "diagnose", "--json", "--no-plots", "--out", str(out), "--",
+               PYTHON, str(SCRIPTS / "forever.py"), str(pids)]
+    gradscope = subprocess.Popen(command, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        trace = out / "model" / "trace.csv"
+        if trace.is_file() and len(trace.read_text().splitlines()) > 3:
+            break
+        time.sleep(0.2)
+    gradscope.send_signal(signal.SIGINT)
+    document, err = gradscope.communicate(timeout=60)
+    assert gradscope.returncode == 130, err
+    assert json.loads(document)["summary"]["stopped"] == "interrupted"  # stdout: the one JSON document
+    assert "training until stopped" in err  # the script's own output: on stderr
+    assert len((out / "trace.csv").read_text().splitlines()) > 3  # kept, and diagnosed
+    assert json.loads((out / "diagnosis.json").read_text())["summary"]["stopped"] == "interrupted"
+    for pid in map(int, pids.read_text().split()):  # the script and its own helper process: both gone
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)

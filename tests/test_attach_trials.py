@@ -1,0 +1,89 @@
+"""`gradscope compare|recommend -- COMMAND`: trials are reruns of the user's own script, attached, with the clip
+applied where the script steps. Checked against the real script run with that clip through its own flag; real
+child processes, no mocks."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from attach_helpers import EXAMPLES, TRAIN_GPT, close, gradscope, read_trace, run_bare, script_cmd, worst_error
+
+WORD_LM = EXAMPLES / "word_lm.py"
+
+
+def test_compare_clip_norm_is_the_script_run_with_that_clip(tmp_path):
+    """The trial's threshold replaces the script's own clip_grad_norm_ threshold (word LM, SGD by hand), and a
+    --try run is the command with its arguments appended."""
+    command = script_cmd(WORD_LM, "--epochs", "1", "--clip", "1e9")
+    done = gradscope("compare", "--steps", "6", "--clip-norm", "0.05", "--try", "--lr 1", "--json", "--no-plots",
+                     "--out", str(tmp_path / "cmp"), command=command)
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    doc = json.loads(done.stdout)
+    assert [r["label"] for r in doc["runs"]] == ["baseline", "clip-norm 0.05", "--lr 1"]
+    assert doc["runs"][1]["clip"] == {"mode": "norm", "threshold": 0.05}
+    assert all(r["steps_completed"] == 6 for r in doc["runs"])
+    clipped = read_trace(doc["runs"][1]["run_dir"])
+    own = run_bare(script_cmd(WORD_LM, "--epochs", "1", "--clip", "0.05"),
+                   tmp_path / "own.jsonl")
+    assert worst_error(clipped, own, "loss", "loss") < 1e-5
+    assert worst_error(clipped, own, "grad_norm", "grad_norm") < 1e-5
+    assert clipped["clipped"].tolist() == [int(r["grad_norm"] > 0.05) for r in own[:6]]
+    tried = read_trace(doc["runs"][2]["run_dir"])  # the same first step (nothing trained yet), then its own
+    assert close(tried["loss"][0], own[0]["loss"]) and not close(tried["loss"][5], clipped["loss"][5])
+
+
+def test_compare_clips_before_the_step_of_a_script_that_does_not_clip(tmp_path):
+    """nanoGPT's loop with --grad_clip 0 (no clip call): the trial's clip goes in just before the step, and the
+    run equals the script run with --grad_clip at that threshold."""
+    args = ["--max_iters", "5", "--n_layer", "1", "--learning_rate", "1e-2"]
+    done = gradscope("compare", "--clip-norm", "0.3", "--json", "--no-plots", "--out", str(tmp_path / "cmp"),
+                     command=script_cmd(TRAIN_GPT, *args, "--grad_clip", "0"))
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    run = json.loads(done.stdout)["runs"][1]
+    trace = read_trace(run["run_dir"])
+    own = run_bare(script_cmd(TRAIN_GPT, *args, "--grad_clip", "0.3"), tmp_path / "own.jsonl")
+    assert len(trace) == len(own) == 5
+    assert worst_error(trace, own, "loss", "loss") < 1e-5
+    assert worst_error(trace, own, "grad_norm", "grad_norm") < 1e-5
+    assert run["clipped_fraction"] > 0
+
+
+def test_a_script_that_does_not_run_the_same_way_twice_stops_trials(tmp_path):
+    script = tmp_path / "unseeded.py"
+    script.write_text(
+        "import time, torch\n"
+        "torch.manual_seed(time.time_ns() % 2**31)  # a fresh seed every run\n"
+        "model = torch.nn.Linear(4, 1)\n"
+        "opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "for _ in range(3):\n"
+        "    opt.zero_grad()\n"
+        "    model(torch.randn(8, 4)).pow(2).mean().backward()\n"
+        "    opt.step()\n")
+    done = gradscope("compare", "--clip-norm", "1", "--no-plots", "--out", str(tmp_path / "cmp"),
+                     command=script_cmd(script))
+    assert done.returncode == 2, done.stderr[-3000:]
+    line = done.stderr.strip().splitlines()[-1]
+    assert line.startswith("Error: the command does not run the same way twice")
+    assert "in the baseline and" in line and "in clip-norm 1" in line
+
+
+def test_recommend_threshold_given_back_to_the_script(tmp_path):
+    """recommend on an RNN LM that diverges without clipping (an update by hand: the trial clips after backward):
+    its threshold, given to the script's own --clip, reproduces the winning trial step for step."""
+    args = ["--epochs", "1"]  # 52 steps: the README's example; unclipped it diverges from step ~22
+    done = gradscope("recommend", "--json", "--out", str(tmp_path / "rec"),
+                     command=script_cmd(WORD_LM, *args, "--clip", "0"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    rec = json.loads(done.stdout)
+    assert rec["mode"] == "norm" and rec["cost"]["steps_run"] <= rec["cost"]["budget_steps"]
+    threshold = rec["threshold"]
+    assert rec["evidence"]["winner"]["threshold"] == threshold and rec["clipping_helps"]
+    winner = next(p for p in (tmp_path / "rec").iterdir() if p.name == f"clip-norm-{threshold:.3g}")
+    trial = read_trace(winner)
+    own = run_bare(script_cmd(WORD_LM, *args, "--clip", repr(threshold)), tmp_path / "own.jsonl")
+    assert len(trial) == 52
+    assert worst_error(trial, own, "loss", "loss") < 1e-5
+    assert all(close(a, b["grad_norm"]) for a, b in zip(trial["grad_norm"], own, strict=False))
+    assert not math.isfinite(rec["evidence"]["unclipped"]["late_loss"]) or \
+        rec["evidence"]["unclipped"]["late_loss"] > rec["evidence"]["winner"]["late_loss"]

@@ -1,0 +1,209 @@
+"""Keep README.md true: every console example is the output of its command, every shown file is the file.
+
+The README marks what it shows, just before a fenced block:
+
+    <!-- example: gradscope diagnose examples/llama.toml -->     the block is `$ COMMAND` and what it prints
+    <!-- file: examples/rnn.toml -->                              the block is that file, whole
+    <!-- generated: thresholds -->  ...  <!-- /generated -->      the text between is made from the code
+
+`python tools/readme.py --write` reruns every command and rewrites the blocks; `--check` reruns them and exits 1
+naming each block that differs (tests/test_readme.py runs it); `--only TEXT` keeps the examples whose command
+contains TEXT. A command runs from a fresh folder holding `examples/` (a link to the repository's), with this
+checkout's gradscope (`gradscope`, `torchrun` and `python` mean this interpreter), one torch thread, no colour,
+stderr merged into stdout as a terminal shows them. What changes from run to run is normalised: wall times,
+the run folder's time stamp, the temporary folder's path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+README = REPO / "README.md"
+MARKER = re.compile(r"^<!-- (example|file|generated): (.+?) -->\n", re.M)
+FENCE = re.compile(r"(?P<open>```[a-z]*\n)(?P<body>.*?)^```\n", re.M | re.S)
+GENERATED_END = "<!-- /generated -->\n"
+STAMP = "20261202-051000"  # every run folder's time stamp reads as this one
+# Lightning's start-up lines name the machine's accelerators and advertise packages: not gradscope's output.
+MACHINE_BANNER = re.compile(r"^(GPU|TPU|HPU|IPU) available: |^💡 Tip: ")
+LANGUAGES = {".py": "python", ".toml": "toml", ".json": "json", ".yml": "yaml", ".yaml": "yaml"}
+
+
+@dataclass(frozen=True)
+class Block:
+    kind: str  # example | file | generated
+    what: str  # the command, the file's path, or the generator's name
+    start: int  # where the replaced text starts and ends in the README
+    end: int
+    current: str  # the text there now
+    opening: str = ""  # the fence's opening line (examples and files)
+
+
+def blocks(text: str) -> list[Block]:
+    """Every marked block of the README, in order."""
+    found = []
+    for marker in MARKER.finditer(text):
+        kind, what = marker.group(1), marker.group(2).strip()
+        if kind == "generated":
+            end = text.index(GENERATED_END, marker.end())
+            found.append(Block(kind, what, marker.end(), end, text[marker.end():end]))
+            continue
+        fence = FENCE.match(text, marker.end())
+        if fence is None:
+            raise SystemExit(f"README.md: <!-- {kind}: {what} --> is not followed by a fenced block")
+        found.append(Block(kind, what, fence.start("body"), fence.end("body"), fence.group("body"),
+                           fence.group("open")))
+    return found
+
+
+def runnable(command: str) -> str:
+    """The command as this checkout runs it: `gradscope`, `torchrun` and `python` are this interpreter."""
+    python = shlex.quote(sys.executable)
+    replacements = {"gradscope": f"{python} -m gradscope", "torchrun": f"{python} -m torch.distributed.run",
+                    "python": python}
+    return re.sub(r"(^|&& |\| |; )(gradscope|torchrun|python)\b",
+                  lambda m: m.group(1) + replacements[m.group(2)], command)
+
+
+def environment() -> dict[str, str]:
+    env = dict(os.environ, NO_COLOR="1", TERM="dumb", OMP_NUM_THREADS="1", PYTHONPATH=str(REPO),
+               TOKENIZERS_PARALLELISM="false", PYTHONWARNINGS="ignore")
+    for name in ("FORCE_COLOR", "COLUMNS", "LINES"):
+        env.pop(name, None)
+    return env
+
+
+def normalised(output: str, folder: Path) -> str:
+    """The output without what changes from run to run: the folder it ran in, the repository's path, wall
+    times, time stamps; no trailing spaces (rich pads table cells)."""
+    for path in (folder.resolve(), folder, REPO):
+        output = output.replace(f"{path}/", "").replace(str(path), ".")
+    output = re.sub(r"\d{8}-\d{6}", STAMP, output)
+    output = re.sub(r"'(train_runtime|train_samples_per_second|train_steps_per_second)': '[0-9.e+-]+'", r"'\1': '1.0'",
+                    output)  # the Hugging Face Trainer's own timings
+    lines = [line for line in output.splitlines() if not MACHINE_BANNER.match(line)]
+    output = "\n".join(_wall_times(line.rstrip()) for line in lines)
+    return output.strip("\n") + "\n"
+
+
+def _wall_times(line: str) -> str:
+    """`wall time │ 2.17s │ 12.3s` reads `wall time │ 1.0s  │ 1.0s ` whatever the machine: same widths."""
+    if not line.startswith("wall time"):
+        return re.sub(r'("seconds": )[0-9.e-]+', r"\g<1>0.1", line)
+    return re.sub(r"\d+(\.\d+)?s", lambda m: "1.0s".ljust(len(m.group())), line).rstrip()
+
+
+def run_example(command: str) -> str:
+    with tempfile.TemporaryDirectory(prefix="readme-") as tmp:
+        folder = Path(tmp)
+        (folder / "examples").symlink_to(REPO / "examples", target_is_directory=True)
+        done = subprocess.run(["bash", "-c", runnable(command)], cwd=folder, env=environment(), text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=900)
+        output = normalised(done.stdout, folder)
+    if "Traceback (most recent call last)" in output:
+        raise RuntimeError(f"`{command}` failed (exit {done.returncode}):\n{output}")
+    return f"$ {command}\n{output}"
+
+
+def show_file(path: str) -> str:
+    return (REPO / path).read_text()
+
+
+def thresholds_table() -> str:
+    """The main detector thresholds with their defaults, read from gradscope.Thresholds."""
+    sys.path.insert(0, str(REPO))
+    from gradscope import Thresholds
+
+    defaults = Thresholds()
+    groups = [
+        (("grad_spike_ratio", "loss_spike_ratio", "spike_z", "spike_window"),
+         "spikes: ratio to the median of the previous `spike_window` steps, robust z on the log scale"),
+        (("max_doubling_steps", "min_r2", "min_growth_over_baseline", "growth_windows"), "exploding gradient"),
+        (("diverged_over_start", "lost_progress", "lost_over_best", "plateau_max_improvement"),
+         "loss divergence and plateau"),
+        (("weight_max_doubling_steps", "weight_growth_warning", "weight_near_overflow"), "weight growth"),
+        (("vanishing_ratio", "dead_fraction", "collapse_ratio"), "vanishing gradients"),
+    ]
+    rows = ["| threshold | default | detector |", "|---|---|---|"]
+    for names, detector in groups:
+        values = ", ".join(_value(getattr(defaults, name)) for name in names)
+        rows.append(f"| {', '.join(f'`{n}`' for n in names)} | {values} | {detector} |")
+    return "\n".join(rows) + "\n"
+
+
+def _value(value: object) -> str:
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_value(v) for v in value) + ")"
+    if isinstance(value, float) and (abs(value) >= 1e5 or 0 < abs(value) < 1e-2):
+        return f"{value:.0e}".replace("e+", "e").replace("e-0", "e-").replace("e0", "e")
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+GENERATORS: dict[str, Callable[[], str]] = {"thresholds": thresholds_table}
+
+
+def fresh(block: Block) -> str:
+    if block.kind == "example":
+        return run_example(block.what)
+    if block.kind == "file":
+        return show_file(block.what)
+    if block.what not in GENERATORS:
+        raise SystemExit(f"README.md: no generator named {block.what!r} (known: {', '.join(GENERATORS)})")
+    return GENERATORS[block.what]()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    action = parser.add_mutually_exclusive_group(required=True)
+    action.add_argument("--write", action="store_true", help="rewrite the blocks in README.md")
+    action.add_argument("--check", action="store_true", help="exit 1 when a block differs from what it shows")
+    parser.add_argument("--only", help="only the examples whose command contains this text (files: always)")
+    parser.add_argument("--jobs", type=int, default=int(os.environ.get("README_JOBS", "2")),
+                        help="commands run at once (default 2, or $README_JOBS)")
+    args = parser.parse_args(argv)
+
+    text = README.read_text()
+    chosen = [b for b in blocks(text) if b.kind != "example" or not args.only or args.only in b.what]
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        # The slowest first, so that the pool's last minutes are not one long command alone.
+        order = sorted(chosen, key=lambda b: ("torchrun" not in b.what, "recommend" not in b.what))
+        made = dict(zip(order, pool.map(attempt, order), strict=True))
+    failed = [b for b in chosen if isinstance(made[b], Exception)]
+    for block in failed:
+        print(f"README.md: <!-- {block.kind}: {block.what} --> could not be made: {made[block]}", file=sys.stderr)
+    stale = [b for b in chosen if b not in failed and made[b] != b.current]
+    for block in stale:
+        print(f"README.md: <!-- {block.kind}: {block.what} --> differs:", file=sys.stderr)
+        sys.stderr.writelines(difflib.unified_diff(block.current.splitlines(keepends=True),
+                                                   made[block].splitlines(keepends=True), "README.md", "now"))
+    if args.write and stale:
+        for block in sorted(stale, key=lambda b: b.start, reverse=True):
+            text = text[:block.start] + made[block] + text[block.end:]
+        README.write_text(text)
+        print(f"README.md: {len(stale)} of {len(chosen)} block(s) rewritten", file=sys.stderr)
+    elif not stale and not failed:
+        print(f"README.md: all {len(chosen)} block(s) current", file=sys.stderr)
+    return 1 if failed or (stale and args.check) else 0
+
+
+def attempt(block: Block) -> str | Exception:
+    """The block's fresh text, or why it could not be made (the other blocks still are)."""
+    try:
+        return fresh(block)
+    except Exception as exc:  # a command that failed: reported with the others, its block left as it is
+        return exc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

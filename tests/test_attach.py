@@ -84,6 +84,10 @@ def test_a_gan_is_one_run_per_optimizer_named_by_the_script_and_steps_stops_it(t
     assert result.stop is StopReason.COMPLETED
     document = result.document()
     assert [r["label"] for r in document["runs"]] == ["netD", "netG"] and document["verdict"] == "healthy"
+    # Two optimizers stepping on different losses play a game: judged together (gradscope.diagnose.adversarial).
+    assert all(r["adversarial"]["sides"] == ["netD", "netG"] for r in document["runs"])
+    saved = json.loads((tmp_path / "run" / "netG" / "diagnosis.json").read_text())
+    assert saved["adversarial"]["collapsed"] == []
 
 
 def test_torchrun_ranks_are_reduced_and_rank_0_writes(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import shutil
 import signal
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +97,9 @@ def record_command(command: list[str], run_dir: Path, *, steps: int | None = Non
         (name, folder), = folders.items()
         runs = (_finish(label or name, _move_up(folder, run_dir), stop, steps, located.get(name), plots),)
     else:
-        runs = tuple(_finish(name, folder, stop, steps, located.get(name), plots) for name, folder in folders.items())
+        traces = {name: _read(name, folder, stop, steps, located.get(name)) for name, folder in folders.items()}
+        game = _as_game(traces)
+        runs = tuple(_complete(name, folders[name], trace, plots, game.get(name)) for name, trace in traces.items())
     result = CommandResult(runs, run_dir, stop, ended, error)
     if len(runs) > 1:
         write_json_atomic(run_dir / DIAGNOSIS_FILE, result.document())
@@ -134,8 +136,11 @@ def _move_up(folder: Path, run_dir: Path) -> Path:
 
 def _finish(label: str, folder: Path, stop: StopReason, steps: int | None, located: dict[str, Any] | None,
             plots: bool) -> ScriptRun:
-    from gradscope.diagnose.diagnosis import diagnose_trace
-    from gradscope.record.plots import write_run_plots
+    return _complete(label, folder, _read(label, folder, stop, steps, located), plots)
+
+
+def _read(label: str, folder: Path, stop: StopReason, steps: int | None, located: dict[str, Any] | None) -> Any:
+    """The run's trace as streamed, with how it ended and where it first went non-finite."""
     from gradscope.sources.run_reader import read_run
 
     trace = read_run(folder).trace
@@ -143,8 +148,32 @@ def _finish(label: str, folder: Path, stop: StopReason, steps: int | None, locat
     info.stopped, info.label, info.steps_requested = stop, label, steps
     if located is not None:
         _place(info, located)
-    diagnosis = finish_run_folder(folder, trace, diagnose_trace(trace, label=label, run_dir=folder),
-                                  plots=write_run_plots if plots else None)
+    return trace
+
+
+def _as_game(traces: dict[str, Any]) -> dict[str, Any]:
+    """Several optimizers that step on different losses (a GAN's netD and netG) play a game: they are diagnosed
+    together (gradscope.diagnose.adversarial: a generator's loss rising is not a divergence, a collapse is a
+    finding). Optimizers that share one loss (parts of one model) are diagnosed each on its own ({})."""
+    import numpy as np
+
+    from gradscope.diagnose.adversarial import diagnose_adversarial
+
+    firsts = [float(trace.loss[0]) for trace in traces.values() if len(trace) > 0]
+    if len(firsts) < 2 or np.allclose(firsts, firsts[0], rtol=1e-6, equal_nan=True):
+        return {}
+    return diagnose_adversarial(traces)
+
+
+def _complete(label: str, folder: Path, trace: Any, plots: bool, diagnosis: Any = None) -> ScriptRun:
+    from gradscope.diagnose.diagnosis import diagnose_trace
+    from gradscope.record.plots import write_run_plots
+
+    if diagnosis is None:
+        diagnosis = diagnose_trace(trace, label=label, run_dir=folder)
+    else:
+        diagnosis = replace(diagnosis, run_dir=str(folder))
+    diagnosis = finish_run_folder(folder, trace, diagnosis, plots=write_run_plots if plots else None)
     return ScriptRun(label, trace, diagnosis, folder)
 
 

@@ -8,7 +8,7 @@ The README marks what it shows, just before a fenced block:
 
 `python tools/readme.py --write` reruns every command and rewrites the blocks; `--check` reruns them and exits 1
 naming each block that differs (tests/test_readme.py runs it); `--only TEXT` keeps the examples whose command
-contains TEXT. A command runs from a fresh folder holding `examples/` (a link to the repository's), with this
+contains TEXT. A command runs from a fresh folder holding a copy of `examples/`, with this
 checkout's gradscope (`gradscope`, `torchrun` and `python` mean this interpreter), one torch thread, no colour,
 stderr merged into stdout as a terminal shows them. What changes from run to run is normalised: wall times,
 the run folder's time stamp, the temporary folder's path.
@@ -21,6 +21,7 @@ import difflib
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -107,7 +108,8 @@ def _wall_times(line: str) -> str:
 def run_example(command: str) -> str:
     with tempfile.TemporaryDirectory(prefix="readme-") as tmp:
         folder = Path(tmp)
-        (folder / "examples").symlink_to(REPO / "examples", target_is_directory=True)
+        # A copy, not a link: what a command writes (`--out run` in examples/pyproject) stays in the folder.
+        shutil.copytree(REPO / "examples", folder / "examples", ignore=shutil.ignore_patterns("__pycache__"))
         done = subprocess.run(["bash", "-c", runnable(command)], cwd=folder, env=environment(), text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=900)
         output = normalised(done.stdout, folder)

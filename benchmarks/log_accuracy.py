@@ -91,7 +91,8 @@ def main() -> None:
                                "path": path, "expected": case.expected,
                                "first_nonfinite_step": None if first is None else written_step(fmt, first)})
     for item in files:
-        scored.append({"case": Path(item.path).name, "kind": getattr(item, "kind", "?"), "format": item.format,
+        scored.append({"case": getattr(item, "case", Path(item.path).name), "kind": getattr(item, "kind", "?"),
+                       "format": item.format,
                        "every": item.every, "path": Path(item.path), "expected": item.expected,
                        "first_nonfinite_step": item.first_nonfinite_step})
     for entry in scored:

@@ -275,3 +275,75 @@ def test_every_source_says_what_its_format_cannot_hold():
     names = [s.name for s in SOURCES]
     assert names[0] == "gradscope run folder" and len(set(names)) == len(names)
     assert all(s.cannot_hold for s in SOURCES[1:]) and not SOURCES[0].cannot_hold
+
+
+def accumulated(folder) -> dict[str, tuple[list[int], list[float]]]:
+    """The scalars tensorboard's own `EventAccumulator` reads from `folder`, every event kept."""
+    from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
+
+    accumulator = EventAccumulator(str(folder), size_guidance={SCALARS: 0})
+    accumulator.Reload()
+    return {tag: ([e.step for e in accumulator.Scalars(tag)], [e.value for e in accumulator.Scalars(tag)])
+            for tag in accumulator.Tags()["scalars"]}
+
+
+def test_tensorboard_reader_reads_what_event_accumulator_reads(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    from gradscope.sources.tensorboard import event_files, read_scalars
+
+    rows = plain_loop(20, BLOWUP_LR)  # overflows: NaN and inf in the loss and the grad norm
+    rows[3]["grad_norm"], rows[4]["loss"] = math.inf, -math.inf
+    write_tensorboard(tmp_path / "run", rows)
+    writer = SummaryWriter(log_dir=str(tmp_path / "run"))  # a second file: the run resumed, steps 5.. again
+    for row in rows[4:]:
+        writer.add_scalar("train/loss", row["loss"] * 2, row["step"])
+    writer.close()
+    assert len(event_files(tmp_path / "run")) == 2
+    ours, notes = read_scalars(event_files(tmp_path / "run"))
+    theirs = accumulated(tmp_path / "run")
+    assert not notes and set(ours) == set(theirs) == {"train/loss", "train/grad_norm", "train/learning_rate"}
+    for tag in theirs:  # both are the float32 simple_value: equal, NaN where NaN
+        assert ours[tag][0] == theirs[tag][0]
+        np.testing.assert_array_equal(np.array(ours[tag][1]), np.array(theirs[tag][1]))
+    assert any(not math.isfinite(v) for v in ours["train/loss"][1]) and math.inf in ours["train/grad_norm"][1]
+    # The later file's loss replaces the earlier one at the same step, as TensorBoard shows it.
+    reading = read_log(tmp_path / "run")
+    loss = reading.trace.column("loss")
+    expected = [r["loss"] for r in rows[:4]] + [r["loss"] * 2 for r in rows[4:]]
+    # float32 on disk: a relative 1e-6 covers the rounding of the written value
+    np.testing.assert_allclose(np.asarray(loss, np.float64), np.float32(expected).astype(np.float64), rtol=1e-6)
+
+
+def test_tensorboard_new_style_scalars_are_read(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    from gradscope.sources.tensorboard import event_files, read_scalars
+
+    writer = SummaryWriter(log_dir=str(tmp_path))
+    for step in range(1, 6):
+        writer.add_scalar("loss", 1.0 / step, step, new_style=True)  # a float_val tensor
+        writer.add_scalar("lr", 1e-3 * step, step, new_style=True, double_precision=True)  # double_val
+    writer.close()
+    ours, notes = read_scalars(event_files(tmp_path))
+    assert not notes and ours["loss"][0] == [1, 2, 3, 4, 5]
+    np.testing.assert_allclose(ours["loss"][1], [1.0 / s for s in range(1, 6)], rtol=1e-6)  # float32 rounding
+    np.testing.assert_allclose(ours["lr"][1], [1e-3 * s for s in range(1, 6)], rtol=1e-12)  # float64
+
+
+def test_truncated_tensorboard_file_keeps_what_came_before(tmp_path):
+    rows = plain_loop(20, 0.001)
+    write_tensorboard(tmp_path / "run", rows)
+    path = next((tmp_path / "run").glob("*tfevents*"))
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) * 2 // 3 + 5])  # cut inside a record, as a killed writer leaves it
+    reading = read_log(tmp_path / "run")
+    kept = len(reading.trace)
+    assert 5 < kept < 20
+    assert any("truncated" in note and path.name in note for note in reading.notes)
+    result = CliRunner().invoke(app, ["diagnose", str(tmp_path / "run")])
+    assert result.exit_code in (0, 1) and "truncated" in result.stderr
+    path.write_bytes(data[:30])  # nothing but a cut first record: one line, exit 2
+    result = CliRunner().invoke(app, ["diagnose", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "cannot be read" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1

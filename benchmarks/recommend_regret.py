@@ -1,6 +1,6 @@
 """Regret of `gradscope recommend` against a full threshold grid, on unstable cases of its own.
 
-    .venv/bin/python benchmarks/recommend_regret.py [--quick] [--threads 1] [--cases a,b] [--budget 4]
+    .venv/bin/python benchmarks/recommend_regret.py [--quick] [--threads 1] [--cases a,b] [--budget B]
                                                     [--reseed K] [--json F] [-v]
 
 For every case in benchmarks/regret_cases.py (recurrent, feed-forward and transformer models whose unclipped
@@ -13,7 +13,9 @@ run is unstable):
    non-finite). oracle = the best score over the 13 thresholds.
 2. regret(c) = (score(c) - oracle) / (min(score(unclipped), initial loss) - oracle), capped to [0, 1]
    (0 when that denominator is <= 0). The initial loss is the unclipped run's loss at step 0.
-3. Methods: gradscope's recommendation (`gradscope.trials.recommend.recommend`, default budget), a fixed 1.0,
+3. Methods: gradscope's recommendation (`gradscope.trials.recommend.recommend`, default budget; where it says
+   clipping is not the fix and names a `--try` change of the optimizer or schedule, the plain loop makes that
+   change, unclipped, and that run is scored against the same clip-grid oracle), a fixed 1.0,
    AutoClip's 10th percentile from the probe's statistics, and the 10th percentile of the plain unclipped
    run's gradient norms over its first quarter (finite ones). Each threshold is scored by the plain loop.
 4. Sanity: gradscope's own losses equal the plain loop's for the same threshold (relative difference of the
@@ -51,6 +53,7 @@ from gradscope.trials.recommend import late_loss, recommend
 GRID = [10 ** (k / 2) for k in range(-6, 7)]  # 1e-3 .. 1e3, half-decade steps: 13 thresholds
 PLAIN_P10_FRACTION = 0.25  # the independent AutoClip p10 uses the first quarter of the unclipped plain run
 METHODS = ("gradscope", "fixed-1.0", "autoclip-p10", "p10-plain")
+PLAIN_TRY_TABLES = ("optimizer", "schedule")  # the `--try` changes the plain loop applies (see with_try)
 
 
 # -- the independent plain loop ------------------------------------------------------------------------------
@@ -94,11 +97,43 @@ def plain_setup(raw: dict[str, Any], cases_module: Any = regret_cases) -> tuple[
     return model, loader, criterion, optimizer, steps, seed
 
 
+def with_try(raw: dict[str, Any], changes: str) -> dict[str, Any]:
+    """The case's raw config with a `compare --try` text applied ('optimizer.lr=0.001;schedule.warmup_steps=20'),
+    values read as TOML, as gradscope reads them."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
+    for part in filter(None, (p.strip() for p in changes.split(";"))):
+        key, value = part.split("=", 1)
+        table, name = key.strip().split(".", 1)
+        out.setdefault(table, {})[name] = tomllib.loads(f"v = {value.strip()}")["v"]
+    return out
+
+
+def _warmup_multiplier(schedule: dict[str, Any], total: int):
+    """transformers' get_{constant,linear,cosine}_schedule_with_warmup, written out: lr multiplier per step."""
+    name, warm = schedule.get("name"), int(schedule.get("warmup_steps", 0))
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return step / max(1, warm)
+        progress = (step - warm) / max(1, total - warm)
+        if name == "linear":
+            return max(0.0, 1.0 - progress)
+        if name == "cosine":
+            return max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
+        if name == "constant":
+            return 1.0
+        raise SystemExit(f"benchmark plain loop: schedule {name!r} is not one it writes out")
+    return factor
+
+
 def plain_run(raw: dict[str, Any], threshold: float | None, cases_module: Any = regret_cases) -> PlainRun:
-    """Train the case with the loop a user writes; stop at the first non-finite loss (its score is +inf)."""
+    """Train the case with the loop a user writes; stop at the first non-finite loss (its score is +inf).
+    A [schedule] table (from a `--try`) is applied as a LambdaLR stepped after every optimizer step."""
     start = time.perf_counter()
     model, loader, criterion, optimizer, steps, seed = plain_setup(raw, cases_module)
     params = [p for p in model.parameters()]
+    schedule = (torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_multiplier(raw["schedule"], steps))
+                if raw.get("schedule") else None)
 
     def batches():
         while True:
@@ -123,6 +158,8 @@ def plain_run(raw: dict[str, Any], threshold: float | None, cases_module: Any = 
             first_bad = step
             break
         optimizer.step()
+        if schedule is not None:
+            schedule.step()
     seconds = time.perf_counter() - start
     return PlainRun(threshold, np.array(losses), np.array(norms), seconds, steps, first_bad)
 
@@ -163,7 +200,25 @@ class CaseResult:
     recommend: dict[str, Any] = field(default_factory=dict)
 
 
-def run_case(case: regret_cases.Case, work: Path, threads: int, budget: float, reseed: int = 0) -> CaseResult:
+def _stored(folder: Path | None, config_text: str, key: str, run) -> PlainRun:
+    """`run()`, or its result stored under `folder` for this exact config and key (--plain-cache: the plain
+    loop is deterministic on one machine, so reruns of the benchmark while tuning skip the 13-point grid)."""
+    if folder is None:
+        return run()
+    import hashlib
+    import pickle
+
+    path = folder / (hashlib.sha256(f"{config_text}\0{key}".encode()).hexdigest()[:24] + ".pkl")
+    if path.is_file():
+        return pickle.loads(path.read_bytes())
+    result = run()
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(result))
+    return result
+
+
+def run_case(case: regret_cases.Case, work: Path, threads: int, budget: float | None,
+             reseed: int = 0, plain_cache: Path | None = None) -> CaseResult:
     folder = work / case.name
     folder.mkdir(parents=True, exist_ok=True)
     text = case.config_text(str(Path(regret_cases.__file__).resolve()), threads, reseed)
@@ -178,7 +233,7 @@ def run_case(case: regret_cases.Case, work: Path, threads: int, budget: float, r
     def plain(c: float | None) -> PlainRun:
         key = None if c is None else float(c)
         if key not in cache:
-            cache[key] = plain_run(raw, key)
+            cache[key] = _stored(plain_cache, text, repr(key), lambda: plain_run(raw, key))
         return cache[key]
 
     base = plain(None)
@@ -189,7 +244,7 @@ def run_case(case: regret_cases.Case, work: Path, threads: int, budget: float, r
     reference = min(base.score, initial)
 
     t0 = time.perf_counter()
-    rec = recommend(config, folder / "recommend", mode="norm", budget=budget)
+    rec = recommend(config, folder / "recommend", mode="norm", **({"budget": budget} if budget else {}))
     rec_seconds = time.perf_counter() - t0
 
     diag = train(replace(config, clip=None), folder / "train-unclipped", write_plots=False)  # a diagnose run
@@ -213,14 +268,21 @@ def run_case(case: regret_cases.Case, work: Path, threads: int, budget: float, r
     for method, c in thresholds.items():
         score = plain(c).score
         result.methods[method] = {"threshold": c, "score": score, "regret": regret(score, oracle, reference)}
+    fix = getattr(rec, "fix", None)
+    if fix is not None and fix["try"].split(".", 1)[0] in PLAIN_TRY_TABLES:
+        # clipping is not the fix: the user makes the change recommend names; the plain loop scores it, unclipped
+        score = _stored(plain_cache, text, fix["try"], lambda: plain_run(with_try(raw, fix["try"]), None)).score
+        result.methods["gradscope"] = {"threshold": math.nan, "score": score, "try": fix["try"],
+                                       "regret": regret(score, oracle, reference)}
 
     winner = rec.evidence["winner"]
-    rec_plain = plain(rec.threshold if winner["threshold"] is not None else None)
+    rec_plain = plain(winner["threshold"])  # the top clip trial (rec.threshold is a guard rail when not the fix)
     gs_winner = winner["late_loss"] if winner["steps"] >= steps else math.nan
     result.sanity = {
         "winner_late_gradscope": gs_winner,
         "winner_late_plain": rec_plain.score,
-        "winner_rel_diff": rel_diff(gs_winner, rec_plain.score),
+        # NaN where the top clip was cut short (clipping was not the fix): nothing full-length to compare
+        "winner_rel_diff": rel_diff(gs_winner, rec_plain.score) if not math.isnan(gs_winner) else math.nan,
         "train_late_gradscope": late_loss(diag.trace.loss) if train_steps >= steps else math.inf,
         "train_late_plain": base.score,
     }
@@ -282,7 +344,8 @@ def print_case(r: CaseResult, verbose: bool) -> None:
     print("   grid: " + "  ".join(f"{c:.3g}:{fmt(s, 0)}" for c, s in r.grid.items()))
     print(f"   {'method':<13}{'threshold':>10}{'score':>10}{'regret':>8}")
     for method, m in r.methods.items():
-        print(f"   {method:<13}{fmt(m['threshold'], 10)}{fmt(m['score'], 10)}{m['regret']:8.2f}")
+        print(f"   {method:<13}{fmt(m['threshold'], 10)}{fmt(m['score'], 10)}{m['regret']:8.2f}"
+              + (f"  (--try {m['try']})" if "try" in m else ""))
     s, c = r.sanity, r.cost
     print(f"   sanity (gradscope vs plain late loss, rel diff): winner trial {s['winner_rel_diff']:.1e} "
           f"({fmt(s['winner_late_gradscope'], 0)} vs {fmt(s['winner_late_plain'], 0)}); unclipped train "
@@ -316,7 +379,7 @@ def print_summary(results: list[CaseResult]) -> None:
           + f"{np.mean([r.cost['steps_ratio'] for r in results]):9.2f}"
           + f"{np.mean([r.cost['wall_ratio_train'] for r in results]):14.1f}")
     keys = ("winner_rel_diff", "train_rel_diff", "recommended_train_rel_diff")
-    worst = max(r.sanity[k] for r in results for k in keys)
+    worst = max(r.sanity[k] for r in results for k in keys if not math.isnan(r.sanity[k]))
     for m in METHODS:
         high = [r.name for r in results if r.methods[m]["regret"] > 0.25]
         listed = f" ({', '.join(high)})" if high else ""
@@ -329,10 +392,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help=f"only {', '.join(regret_cases.QUICK)}")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     parser.add_argument("--cases", default="", help="comma-separated case names (default: all)")
-    parser.add_argument("--budget", type=float, default=4.0, help="recommend's budget, in runs (default 4)")
+    parser.add_argument("--budget", type=float, default=None,
+                        help="recommend's budget, in runs (default: recommend's own default)")
     parser.add_argument("--reseed", type=int, default=0,
                         help="add K to every case's run seed (new initial weights and data order)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--plain-cache", type=Path, default=None,
+                        help="store the plain-loop runs here and reuse them on later runs (same config, same key)")
     parser.add_argument("--keep", type=Path, default=None,
                         help="keep the run folders here (default: a temp dir)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print recommend's trial table per case")
@@ -352,12 +418,13 @@ def main(argv: list[str] | None = None) -> int:
         work = args.keep or Path(tmp)
         for case in cases:
             t0 = time.perf_counter()
-            result = run_case(case, work, args.threads, args.budget, args.reseed)
+            result = run_case(case, work, args.threads, args.budget, args.reseed, args.plain_cache)
             results.append(result)
             print_case(result, args.verbose)
             print(f"   ({time.perf_counter() - t0:.0f}s for this case)", flush=True)
     print_summary(results)
-    print(f"   total {time.perf_counter() - start:.0f}s, torch threads {args.threads}, budget {args.budget:g}"
+    print(f"   total {time.perf_counter() - start:.0f}s, torch threads {args.threads}, "
+          f"budget {args.budget or 'default'}"
           + (f", seeds +{args.reseed}" if args.reseed else ""))
     if args.json:
         args.json.write_text(json.dumps([r.__dict__ for r in results], indent=1, default=str))

@@ -88,6 +88,37 @@ def build_transformer(vocab: int = 16, d_model: int = 32, heads: int = 2, layers
     return TinyTransformer(vocab, d_model, heads, layers, seq_len, norm_first)
 
 
+class TinyGPT(nn.Module):
+    """A nanoGPT-shaped decoder: token and position embeddings, pre-norm blocks of causal self-attention and a
+    GELU MLP, a final LayerNorm and a head tied to the token embedding; logits shaped (batch, vocab, seq)."""
+
+    def __init__(self, vocab: int = 64, d_model: int = 64, heads: int = 4, layers: int = 2, seq_len: int = 32) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab, d_model)
+        self.pos = nn.Embedding(seq_len, d_model)
+        block = nn.TransformerEncoderLayer(d_model, heads, 4 * d_model, dropout=0.0, activation="gelu",
+                                           batch_first=True, norm_first=True)
+        self.blocks = nn.TransformerEncoder(block, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(d_model)
+        self.head = nn.Linear(d_model, vocab, bias=False)
+        self.head.weight = self.embed.weight  # weight tying, as nanoGPT
+        for name, p in self.named_parameters():  # nanoGPT's init: N(0, 0.02), residual projections scaled down
+            if p.dim() >= 2:
+                std = 0.02 / math.sqrt(2 * layers) if name.endswith(("out_proj.weight", "linear2.weight")) else 0.02
+                nn.init.normal_(p, 0.0, std)
+        self.register_buffer("causal", nn.Transformer.generate_square_subsequent_mask(seq_len), persistent=False)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        t = ids.shape[1]
+        h = self.embed(ids) + self.pos(torch.arange(t, device=ids.device))
+        h = self.blocks(h, mask=self.causal[:t, :t], is_causal=True)
+        return self.head(self.norm(h)).transpose(1, 2)
+
+
+def build_gpt(vocab: int = 64, d_model: int = 64, heads: int = 4, layers: int = 2, seq_len: int = 32) -> nn.Module:
+    return TinyGPT(vocab, d_model, heads, layers, seq_len)
+
+
 # ------------------------------------------------------------------------------------------------------------
 # Data (each factory returns a TensorDataset; gradscope and the plain loop batch it with a seeded DataLoader)
 
@@ -172,6 +203,19 @@ def token_reversal(n: int = 2048, seq_len: int = 12, vocab: int = 16, seed: int 
     g = torch.Generator().manual_seed(seed)
     ids = torch.randint(0, vocab, (n, seq_len), generator=g)
     return Dataset(ids, ids.flip(1).clone())
+
+
+def markov_tokens(n: int = 2048, seq_len: int = 32, vocab: int = 64, branching: int = 4, seed: int = 0) -> Dataset:
+    """Next-token prediction on a random Markov chain: each token is followed by one of `branching` tokens
+    (so the loss can fall from log(vocab) toward log(branching)); inputs are ids, targets the ids shifted by one."""
+    g = torch.Generator().manual_seed(seed)
+    successors = torch.stack([torch.randperm(vocab, generator=g)[:branching] for _ in range(vocab)])
+    ids = torch.empty(n, seq_len + 1, dtype=torch.long)
+    ids[:, 0] = torch.randint(0, vocab, (n,), generator=g)
+    for t in range(seq_len):
+        pick = torch.randint(0, branching, (n,), generator=g)
+        ids[:, t + 1] = successors[ids[:, t], pick]
+    return Dataset(ids[:, :-1].clone(), ids[:, 1:].clone())
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -394,6 +438,32 @@ lr = 0.03
 [run]
 steps = 200
 seed = 7
+device = "cpu"
+"""),
+    Case("nanogpt_adamw_high_lr", "transformer",
+         "nanoGPT-shaped 2-layer pre-norm GPT (d=32, tied head) on Markov-chain tokens; AdamW lr 0.1, no warm-up: "
+         "the fix is the learning rate, not a clip",
+         """
+[model]
+factory = "{cases}:build_gpt"
+kwargs = { vocab = 32, d_model = 32, heads = 2, layers = 2, seq_len = 16 }
+
+[data]
+factory = "{cases}:markov_tokens"
+kwargs = { n = 2048, seq_len = 16, vocab = 32, branching = 4 }
+batch_size = 32
+
+[loss]
+name = "CrossEntropyLoss"
+
+[optimizer]
+name = "AdamW"
+lr = 0.1
+weight_decay = 0.1
+
+[run]
+steps = 200
+seed = 8
 device = "cpu"
 """),
 ]

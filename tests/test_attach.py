@@ -145,7 +145,8 @@ def test_a_trials_clip_replaces_the_scripts_own_or_goes_before_the_step(tmp_path
                              tmp_path / "adaptive", clip=Clip("adaptive"), plots=False)
     (run,) = guarded.runs
     assert run.diagnosis.summary.clip["mode"] == "adaptive"
-    assert run.trace.column("clipped")[0] == 1  # the guard's start ramp clips the first update
+    # The guard engages only on evidence: this healthy MLP shows none, so no update is clipped (issue 22).
+    assert len(run.trace) > 0 and not run.trace.column("clipped").any()
 
 
 def test_the_boot_code_chains_to_the_sitecustomize_it_shadows(tmp_path: Path) -> None:

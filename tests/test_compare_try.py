@@ -85,4 +85,4 @@ def test_try_does_not_apply_to_recorded_runs(write_config, tmp_path):
         runner.invoke(app, ["diagnose", str(config), "--no-plots", "--out", str(tmp_path / name)])
     result = runner.invoke(app, ["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--try", "optimizer.lr=1"])
     assert result.exit_code == 2
-    assert "--try reruns a config and cannot be used with recorded run folders" in result.stderr
+    assert "--try reruns a config and cannot be used with runs already done" in result.stderr

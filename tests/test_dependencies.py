@@ -9,6 +9,7 @@ check a missing declaration passes every other test and breaks only a user's pla
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import sys
 import tomllib
@@ -40,9 +41,14 @@ def declared() -> tuple[set[str], dict[str, set[str]]]:
     return core, extras
 
 
+@functools.cache
+def installed_modules() -> dict[str, list[str]]:
+    return metadata.packages_distributions()  # reads every installed distribution's file list: once
+
+
 def distributions(module: str) -> set[str]:
     """The distributions that provide a top-level import name (installed ones say; else the usual mapping)."""
-    installed = metadata.packages_distributions().get(module)
+    installed = installed_modules().get(module)
     names = {normalised(d) for d in installed} if installed else set()
     return names | {normalised(DISTRIBUTION_OF.get(module, module))}
 

@@ -19,7 +19,7 @@ from gradscope.levels import Severity
 from gradscope.report.compare_console import print_comparison
 from gradscope.report.console import print_diagnosis
 from gradscope.report.recommend_console import print_recommendation
-from gradscope.report.snippets import snippets
+from gradscope.report.snippets import fix_snippets, snippets
 from gradscope.trace.trace import RunInfo, Trace
 from gradscope.trials.compare import ComparedRun, Comparison
 from gradscope.trials.recommend import Recommendation
@@ -120,8 +120,10 @@ def recommendation(clipping_helps: bool) -> Recommendation:
               trial(None, 100 if clipping_helps else 200, math.inf if clipping_helps else 1.93,
                     first_nonfinite=64 if clipping_helps else None, out_at=100 if clipping_helps else None)]
     notes = (["clip-norm 0.5: late loss 0.0412 at 200 steps; unclipped: late loss non-finite at 100 steps"]
-             if clipping_helps else ["no threshold beat the unclipped run", "lr 0.1 -> 0.01: late loss 1.93 "
-                                     "(best clip) -> 0.12 at 200 steps"])
+             if clipping_helps else ["no threshold beat the unclipped run", "lr 0.1 -> 0.01: late loss 0.12 "
+                                     "against 1.93 (unclipped) at 200 steps",
+                                     "fix the cause instead: lr 0.1 -> 0.01 (side by side, from the same seed: "
+                                     "gradscope compare CONFIG --try 'optimizer.lr=0.01')"])
     threshold = 0.5 if clipping_helps else 7.82
     evidence = {"statistics": {"quantity": "global L2 gradient norm", "stable_steps": 40,
                                "percentiles": {"p10": 0.21, "p25": 0.3, "p50": 0.42, "p75": 0.8, "p90": 1.6,
@@ -131,8 +133,17 @@ def recommendation(clipping_helps: bool) -> Recommendation:
                 "trials": trials, "winner": winner,
                 "why": "0.5 had the lowest late loss at 200 steps (0.0412); 0.05: 0.0533" if clipping_helps
                 else "unclipped had the lowest late loss at 200 steps (1.93)"}
-    return Recommendation("norm", threshold, "successive halving over 4 trials", clipping_helps, notes, evidence,
-                          snippets("norm", threshold), "gradscope-runs/rnn-recommend", 650, 800)
+    if clipping_helps:
+        return Recommendation("norm", threshold, "successive halving over 4 trials", True, notes, evidence,
+                              snippets("norm", threshold), "gradscope-runs/rnn-recommend", 650, 800)
+    # Clipping is not the fix: the alternative that works is the headline, and the snippets show that change.
+    evidence["alternatives"] = [trial(None, 200, 0.12) | {"try": "optimizer.lr=0.01", "note": "lr 0.1 -> 0.01"},
+                                trial(None, 40, 0.9, out_at=40) | {"try": "optimizer.lr=0.001",
+                                                                   "note": "lr 0.1 -> 0.001"}]
+    fix = {"note": "lr 0.1 -> 0.01", "try": "optimizer.lr=0.01", "late_loss": 0.12, "steps": 200}
+    return Recommendation("norm", threshold, "successive halving over 6 trials", False, notes, evidence,
+                          fix_snippets(fix["try"], "SGD", 0.1, 200, "norm", threshold),
+                          "gradscope-runs/rnn-recommend", 380, 400, fix)
 
 
 @pytest.mark.parametrize("clipping_helps", [True, False], ids=["clipping_helps", "clipping_is_not_the_fix"])

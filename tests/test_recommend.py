@@ -11,7 +11,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from conftest import SAMPLES
+from conftest import MLP_CONFIG, SAMPLES
 from typer.testing import CliRunner
 
 from gradscope.cli import app
@@ -21,7 +21,12 @@ from gradscope.drivers.loop import TrainingSession, train
 from gradscope.report.snippets import snippets
 from gradscope.trials.recommend import (
     DEFAULT_BUDGET,
+    Trial,
+    _input_scale_note,
+    alternatives_for,
     candidate_thresholds,
+    is_adaptive,
+    judge,
     late_loss,
     plan_schedule,
     recommend,
@@ -63,11 +68,13 @@ def test_schedule_fits_the_budget(total, budget):
     assert plan.first_horizon >= min(total, 10) and plan.first_horizon >= 0.1 * total
 
 
-def test_default_budget_keeps_the_full_bracket_and_two_finalists():
+def test_default_budget_spans_the_bracket_within_two_runs():
     plan = plan_schedule(200, DEFAULT_BUDGET)
-    assert (plan.thresholds, plan.min_keep) == (9, 2)
-    assert plan.cost(200) <= (DEFAULT_BUDGET - 0.5) * 200  # room left for the lower-lr trial
-    assert plan_schedule(200, 8.0).first_horizon > plan.first_horizon  # more budget, longer first round
+    assert DEFAULT_BUDGET == 2.0 and (plan.thresholds, plan.min_keep) == (6, 2)
+    assert plan.cost(200) <= DEFAULT_BUDGET * 200
+    roomy = plan_schedule(200, 8.0)  # more budget: the whole bracket, a longer first round, room for alternatives
+    assert roomy.thresholds == 9 and roomy.first_horizon > plan.first_horizon
+    assert roomy.cost(200) <= (8.0 - 0.2) * 200
 
 
 @pytest.mark.parametrize("mode", ["norm", "value"])
@@ -143,7 +150,7 @@ def test_recommend_fixes_an_exploding_run_within_budget(exploding_recommendation
     assert ev["winner"]["threshold"] == rec.threshold and ev["winner"]["steps"] == 120
     assert {"p10", "p50", "p90", "p99"} <= set(ev["statistics"]["percentiles"])
     assert 0.0 <= ev["predicted_clipped_fraction"] <= 1.0
-    assert len(ev["trials"]) >= 8 and rec.snippets["pytorch"].count(f"{rec.threshold:.3g}") == 1
+    assert len(ev["trials"]) >= 7 and rec.snippets["pytorch"].count(f"{rec.threshold:.3g}") == 1
 
 
 def test_the_winning_trial_is_what_a_plain_loop_gets(exploding_recommendation):
@@ -158,7 +165,7 @@ def test_input_scale_and_learning_rate_are_not_clipping_problems(tmp_path):
     assert rec.clipping_helps is False
     text = " ".join(rec.notes)
     assert "standardise" in text and "lr 0.01 -> 0.001" in text
-    assert any("standardize = true" in n and "->" in n for n in rec.notes)  # the trial that shows the fix
+    assert any("standardize = true" in n and " against " in n for n in rec.notes)  # the trial that shows the fix
     # Each alternative trial names the `compare --try` change that reproduces it side by side.
     tries = [row["try"] for row in rec.evidence["alternatives"]]
     assert tries[0] == "data.standardize=true" and "optimizer.lr=0.001" in tries
@@ -216,3 +223,86 @@ def test_bad_options_exit_2_with_one_line(args, message, tmp_path):
     assert result.exit_code == 2
     assert result.stdout == ""
     assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr
+
+
+# -- when the fix is not a clip -------------------------------------------------------------------------
+
+def test_adaptive_optimizers_and_the_alternatives_a_config_offers():
+    assert is_adaptive("AdamW") and is_adaptive("Adam") and is_adaptive("my_opt.py:Lion")
+    assert not is_adaptive("SGD") and not is_adaptive(None)
+    tries = [a.changes for a in alternatives_for(sample("healthy_transformer"), 200)]
+    assert tries == ["optimizer.lr=0.0001", "optimizer.lr=1e-05", 'schedule.name="constant";schedule.warmup_steps=20']
+    csv = [a.changes for a in alternatives_for(sample("csv_unscaled"), 15)]
+    assert csv[0] == "data.standardize=true" and not any("warmup" in c for c in csv)  # 15 steps: no room
+
+
+def test_under_adamw_at_a_too_high_lr_the_fix_is_the_learning_rate(tmp_path):
+    """Issue 22: under AdamW a clip barely changes the update; the lower lr raced beside the clips wins, and the
+    report names it with its `--try`, in place of clip snippets."""
+    cfg = sample("healthy_transformer", "run.steps=60", "optimizer.lr=0.1")
+    rec = recommend(cfg, tmp_path)
+    assert rec.clipping_helps is False and rec.fix is not None
+    assert rec.fix["try"].startswith("optimizer.lr=") and float(rec.fix["try"].split("=")[1]) < 0.1
+    assert rec.steps_run <= DEFAULT_BUDGET * 60
+    fix = next(r for r in rec.evidence["alternatives"] if r["try"] == rec.fix["try"])
+    assert fix["late_loss"] < rec.evidence["initial_loss"]  # the change trains
+    assert any(f"--try '{rec.fix['try']}'" in n for n in rec.notes)
+    code = rec.snippets["pytorch"]
+    assert f"lr={rec.fix['try'].split('=')[1]}" in code
+    assert all(line.startswith("#") for line in code.splitlines() if "clip" in line)  # no clip to paste
+
+
+TOKEN_FACTORIES = """
+import torch
+from torch import nn
+
+
+def build_model():
+    return nn.Sequential(nn.Embedding(500, 8), nn.Flatten(), nn.Linear(8 * 6, 500))
+
+
+def build_data():
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, 500, (64, 6), generator=g)
+    ids[:, 0] = torch.randint(0, 2, (64,), generator=g)  # a marker column: its ids spread ~300x less
+    return torch.utils.data.TensorDataset(ids, ids[:, -1].clone())
+"""
+
+
+def test_token_ids_are_not_features_to_standardise(tmp_path, write_config):
+    """Issue 18: ids fed to an embedding 'differ in scale' by construction; that is no reason to standardise."""
+    path = write_config(MLP_CONFIG.replace('"MSELoss"', '"CrossEntropyLoss"'), TOKEN_FACTORIES)
+    session = TrainingSession(load_config(path), tmp_path / "run")
+    session.advance(1)
+    ids = session.first_batch[0]
+    spread = ids.float().std(0)
+    assert not ids.is_floating_point() and float(spread.max() / spread.min()) > 100  # what the old rule saw
+    assert _input_scale_note(session) == ""
+    session.finish(write_plots=False)
+
+
+def measured(threshold, losses, *, clipped=1.0, changes="", note="") -> Trial:
+    """A trial someone else ran (e.g. a rerun of an attached script): its losses and clipped fraction."""
+    losses = np.asarray(losses, dtype=float)
+    return Trial(threshold, steps=len(losses), late_loss=late_loss(losses), clipped_fraction=clipped,
+                 changes=changes, note=note, losses=losses)
+
+
+def test_judge_names_a_script_alternative_that_beats_every_clip():
+    """The verdict for trials run elsewhere (an attached script's reruns, `--try ARGS` for the alternative)."""
+    falling = np.linspace(3.0, 2.0, 100)
+    trials = [measured(None, falling + 0.05, clipped=0.0), measured(0.01, falling), measured(1.0, falling + 0.04),
+              measured(None, np.linspace(3.0, 0.5, 100), clipped=0.0, changes="--lr=1e-3", note="lr 0.1 -> 0.001")]
+    verdict = judge(trials, mode="norm", total=100, initial=3.0, thresholds=[0.01, 1.0], optimizer="AdamW")
+    assert verdict.clipping_helps is False and verdict.fix is trials[-1]
+    assert verdict.top_clip.threshold == 0.01
+    assert any("--try '--lr=1e-3'" in n for n in verdict.notes)
+    assert any("under AdamW a clip barely changes" in n for n in verdict.notes)
+
+
+def test_judge_says_the_edge_was_reached_when_it_cannot_search_past_it():
+    trials = [measured(None, [3.0] * 50 + [math.inf], clipped=0.0), measured(0.1, np.linspace(3, 1, 51), clipped=0.4),
+              measured(1.0, np.linspace(3, 2, 51), clipped=0.1)]
+    verdict = judge(trials, mode="norm", total=51, initial=3.0, thresholds=[0.1, 1.0], optimizer="SGD")
+    assert verdict.clipping_helps and verdict.fix is None and verdict.top_clip.threshold == 0.1
+    assert any("lowest threshold tried (0.1)" in n and "--clip-norm 0.0316" in n for n in verdict.notes)

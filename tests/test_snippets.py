@@ -203,3 +203,48 @@ def test_recommend_passes_the_configs_optimizer_and_lr(write_config):
     assert optimizer_of(config) == ("AdamW", 0.01)
     assert "keras.optimizers.AdamW(learning_rate=0.01, global_clipnorm=0.5)" in snippets(
         "norm", THRESHOLD, *optimizer_of(config))["keras"]
+
+
+# -- when clipping is not the fix: what to change instead ----------------------------------------------
+
+def test_the_learning_rate_fix_builds_the_users_optimizer_with_the_new_lr():
+    from gradscope.report.snippets import fix_snippets
+
+    found = fix_snippets("optimizer.lr=0.003", "AdamW", 0.1, 200, "norm", THRESHOLD)
+    model = net()
+    namespace = {"torch": torch, "model": model}
+    exec(found["pytorch"], namespace)
+    assert type(namespace["optimizer"]) is torch.optim.AdamW
+    assert namespace["optimizer"].param_groups[0]["lr"] == 0.003
+    namespace = {"keras": keras}
+    exec(found["keras"], namespace)
+    assert type(namespace["optimizer"]).__name__ == "AdamW"
+    assert float(namespace["optimizer"].learning_rate) == pytest.approx(0.003)
+    namespace = {"TrainingArguments": TrainingArguments}
+    exec(found["transformers"].replace('output_dir="out"', 'output_dir="out", use_cpu=True'), namespace)
+    assert namespace["args"].learning_rate == 0.003 and namespace["args"].optim.value == "adamw_torch"
+    for code in found.values():  # the threshold stays only as a commented guard rail
+        assert all(line.startswith("#") for line in code.splitlines() if "clip" in line)
+
+
+def test_the_warmup_fix_ramps_the_lr_from_zero_over_the_warmup_steps():
+    from gradscope.report.snippets import fix_snippets
+
+    found = fix_snippets('schedule.name="constant";schedule.warmup_steps=20', "SGD", LR, 200, "norm", THRESHOLD)
+    optimizer = torch.optim.SGD(net().parameters(), lr=LR)
+    namespace = {"torch": torch, "optimizer": optimizer}
+    exec(found["pytorch"], namespace)
+    lrs = []
+    for _ in range(25):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        namespace["scheduler"].step()
+    assert lrs[0] == 0.0 and lrs[10] == pytest.approx(LR / 2) and lrs[20] == lrs[24] == pytest.approx(LR)
+    namespace = {"keras": keras}
+    exec(found["keras"], namespace)
+    schedule = namespace["schedule"]
+    assert float(schedule(0)) == 0.0 and float(schedule(20)) == pytest.approx(LR) == float(schedule(150))
+    namespace = {"TrainingArguments": TrainingArguments}
+    exec(found["transformers"].replace('output_dir="out"', 'output_dir="out", use_cpu=True'), namespace)
+    assert namespace["args"].warmup_steps == 20
+    assert namespace["args"].lr_scheduler_type.value == "constant_with_warmup"

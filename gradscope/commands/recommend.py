@@ -28,7 +28,7 @@ ModeOpt = Annotated[str, typer.Option(
     help="norm: clip the global L2 norm (clip_grad_norm_); value: clip each element (clip_grad_value_).")]
 BudgetOpt = Annotated[float, typer.Option(
     "--budget", metavar="B",
-    help="Total optimizer steps, in diagnose runs (default 4): more trials cost more and search finer. With a "
+    help="Total optimizer steps, in diagnose runs (default 2): more trials cost more and search finer. With a "
          "command after --: in runs of the command (a trial that goes further is run again from its start).")]
 WriteOpt = Annotated[bool, typer.Option("--write", help="Write the threshold into the config's [clip] table, "
                                                         "keeping comments and layout.")]
@@ -39,7 +39,7 @@ def recommend(
     config: ConfigArg = None,
     mode: ModeOpt = "norm",
     steps: StepsOpt = None,
-    budget: BudgetOpt = 4.0,
+    budget: BudgetOpt = 2.0,  # gradscope.trials.recommend.DEFAULT_BUDGET (not imported: --help stays torch-free)
     as_json: JsonOpt = False,
     write: WriteOpt = False,
     out: OutOpt = None,
@@ -57,7 +57,7 @@ def recommend(
             raise ConfigError(f"--mode {mode!r} is not a mode (fix: --mode norm or --mode value)")
         if not 1.5 <= budget <= MAX_BUDGET:  # NaN fails too
             raise ConfigError(f"--budget must be at least 1.5 and at most {MAX_BUDGET:g} diagnose runs, got {budget:g} "
-                              "(fix: e.g. --budget 4)")
+                              "(fix: e.g. --budget 2)")
         command = script_command(ctx)
         if command is not None:
             _recommend_command(command, config, sample, overrides, write, mode, budget, steps, seed, as_json, out)

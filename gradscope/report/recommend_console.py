@@ -20,9 +20,13 @@ def print_recommendation(rec: Recommendation, console: Console | None = None) ->
     console = console or stderr_console()
     ev = rec.evidence
     head = Text("gradscope recommend  ", style="bold")
-    head.append(f"clip-{rec.mode} {rec.threshold:.3g}", style="bold green" if rec.clipping_helps else "bold yellow")
-    if not rec.clipping_helps:
+    if rec.clipping_helps:
+        head.append(f"clip-{rec.mode} {rec.threshold:.3g}", style="bold green")
+    elif rec.fix is not None:
+        head.append(f"fix: {rec.fix['note']}", style="bold green")
         head.append("  (clipping is not the fix)", style="yellow")
+    else:
+        head.append("clipping is not the fix: see the notes", style="bold yellow")
     console.print(head)
     stats = ev["statistics"]
     pct = stats["percentiles"]
@@ -30,14 +34,15 @@ def print_recommendation(rec: Recommendation, console: Console | None = None) ->
         f"{stats['quantity']} over the {stats['stable_steps']} stable steps: p10 {pct['p10']:.3g}, "
         f"p50 {pct['p50']:.3g}, p90 {pct['p90']:.3g}, p99 {pct['p99']:.3g}; ZClip bound {stats['zclip_bound']:.3g}"))
     console.print(Text(f"predicted to clip on {ev['predicted_clipped_fraction']:.0%} of stable steps; "
-                       f"clipped on {ev['observed_clipped_fraction']:.0%} of the winning trial's steps"))
+                       f"clipped on {ev['observed_clipped_fraction']:.0%} of the top clip trial's steps"))
     table = Table(show_edge=False, header_style="bold", pad_edge=False, title="trials (same seed and data order)")
     for col in ("threshold", "steps", "late loss", "first non-finite", "clipped", "result"):
         table.add_column(col)
-    winner = ev["winner"]["threshold"]
+    winner = ev["winner"]["threshold"]  # the top clip trial: the winner only where clipping is the fix
     for row in ev["trials"]:
         t = row["threshold"]
-        result = ("winner" if t == winner else
+        result = (("winner" if rec.clipping_helps else "top clip" if t is not None else "top, no clip")
+                  if t == winner else
                   f"out at {row['eliminated_at_step']}" if row["eliminated_at_step"] is not None else "finalist")
         table.add_row("unclipped" if t is None else f"{t:.3g}", str(row["steps"]),
                       number_text(row["late_loss"], nonfinite=WORD),
@@ -45,10 +50,29 @@ def print_recommendation(rec: Recommendation, console: Console | None = None) ->
                       f"{row['clipped_fraction']:.0%}", result,
                       style="bold" if t == winner else None)
     console.print(table)
+    alternatives = ev.get("alternatives", [])
+    if alternatives:
+        alt = Table(show_edge=False, header_style="bold", pad_edge=False, title="alternatives (same seed, no clip)")
+        for col in ("--try", "steps", "late loss", "first non-finite", "result"):
+            alt.add_column(col)
+        fix = rec.fix["try"] if rec.fix is not None else None
+        for row in alternatives:
+            result = ("the fix" if row["try"] == fix else
+                      f"out at {row['eliminated_at_step']}" if row["eliminated_at_step"] is not None else "")
+            alt.add_row(row["try"], str(row["steps"]), number_text(row["late_loss"], nonfinite=WORD),
+                        "-" if row["first_nonfinite_step"] is None else str(row["first_nonfinite_step"]), result,
+                        style="bold" if row["try"] == fix else None)
+        console.print(alt)
     console.print(Text(f"why: {ev['why']}"))
     for note in rec.notes:
         console.print(Text(f"note: {note}"))
     console.print()
+    if not rec.clipping_helps and rec.fix is None:  # nothing to paste: the notes say what to change
+        console.print(Text(f"cost: {rec.steps_run} optimizer steps (budget {rec.budget_steps}); trials in "
+                           f"{rec.run_dir}", style="dim"))
+        return
+    if rec.fix is not None:
+        console.print(Text(f"what to change (clipping is not the fix): {rec.fix['note']}", style="bold"))
     for name, code in rec.snippets.items():
         console.print(Text("if you cannot afford trials (gradscope.Guard, online)" if name == "guard" else name,
                            style="bold"))

@@ -7,6 +7,9 @@ has no value-clipping option. Where the framework has the user's own optimizer (
 the HF Trainer's `optim`: SGD, AdamW, Adagrad, RMSprop), the snippet builds that one with the user's learning
 rate; Lightning and plain PyTorch keep the optimizer the user already has. The "guard"
 snippet is for a run that cannot afford trials: `gradscope.Guard` adapts its threshold in the run itself.
+
+When the trials show that clipping is not the fix, the snippets say what to change instead (`fix_snippets`: the
+learning rate, a warm-up, standardised inputs), and the clip threshold stays only as a commented guard rail.
 """
 
 from __future__ import annotations
@@ -71,11 +74,22 @@ def _hf_optimizer(optimizer: str | None, lr: float | None) -> str:
     return "".join(f", {p}" for p in parts)
 
 
-def snippets(mode: str, threshold: float, optimizer: str | None = None, lr: float | None = None) -> dict[str, str]:
+def snippets(mode: str, threshold: float, optimizer: str | None = None, lr: float | None = None, *,
+             guard_rail: bool = False) -> dict[str, str]:
     """{"pytorch", "keras", "lightning", "transformers", "guard"} -> snippet, for `mode` "norm" or "value".
 
-    `optimizer` is the torch.optim class name the run used (e.g. "SGD") and `lr` its learning rate.
+    `optimizer` is the torch.optim class name the run used (e.g. "SGD") and `lr` its learning rate. With
+    `guard_rail` (clipping is not the fix, and no other fix was found) each snippet first says so.
     """
+    found = _clip_snippets(mode, threshold, optimizer, lr)
+    if guard_rail:
+        head = ("# clipping is not the fix (see the notes): this threshold is only a guard rail that rarely "
+                "clips\n")
+        found = {name: head + code for name, code in found.items()}
+    return found
+
+
+def _clip_snippets(mode: str, threshold: float, optimizer: str | None, lr: float | None) -> dict[str, str]:
     t = _fmt(threshold)
     hf_args = _hf_optimizer(optimizer, lr)
     if mode == "norm":
@@ -122,3 +136,78 @@ def snippets(mode: str, threshold: float, optimizer: str | None = None, lr: floa
         raise ValueError(f"mode must be 'norm' or 'value', got {mode!r}")
     return {"pytorch": pytorch, "keras": keras, "lightning": lightning, "transformers": transformers,
             "guard": guard_snippet(mode, threshold)}
+
+
+def fix_snippets(changes: str, optimizer: str | None, lr: float | None, total: int, mode: str,
+                 threshold: float) -> dict[str, str]:
+    """What to change instead of clipping, per framework, for a `compare --try` text recommend found to work:
+    `optimizer.lr=X`, a warm-up (`schedule.warmup_steps=N`, with `schedule.name` when the run had no schedule)
+    or `data.standardize=true`. Each ends with the clip threshold as a commented, optional guard rail."""
+    parts = dict(p.split("=", 1) for p in (c.strip() for c in changes.split(";")) if "=" in p)
+    rail = (f"# optional guard rail, rarely clips: clip-{mode} {_fmt(threshold)} "
+            "(clipping is not the fix)\n")
+    if "optimizer.lr" in parts:
+        found = _lr_snippets(optimizer, float(parts["optimizer.lr"]), lr)
+    elif "schedule.warmup_steps" in parts:
+        name = parts.get("schedule.name", "").strip().strip('"') or None
+        found = _warmup_snippets(int(parts["schedule.warmup_steps"]), name, total, optimizer, lr)
+    elif "data.standardize" in parts:
+        code = ("# standardise every input feature with the training set's mean and std\n"
+                "mean, std = x_train.mean(0), x_train.std(0)\n"
+                "x_train = (x_train - mean) / std  # and the same mean/std for validation and test inputs\n")
+        found = {"pytorch": code, "keras": code, "lightning": code, "transformers": code}
+    else:
+        raise ValueError(f"no snippet for the change {changes!r}")
+    return {name: code + rail for name, code in found.items()}
+
+
+def _torch_optimizer(optimizer: str | None) -> str:
+    """`torch.optim.NAME` for a torch.optim class name; `YourOptimizer` (with a note) for anything else."""
+    known = optimizer is not None and optimizer.isidentifier()
+    return f"torch.optim.{optimizer}" if known else "YourOptimizer"
+
+
+def _lr_snippets(optimizer: str | None, new: float, old: float | None) -> dict[str, str]:
+    was = f"  # was lr={old!r}" if old is not None else ""
+    cls = _torch_optimizer(optimizer)
+    return {
+        "pytorch": f"optimizer = {cls}(model.parameters(), lr={new!r}){was}\n",
+        "keras": _keras_optimizer(optimizer, new, "").replace(", )", ")"),
+        "lightning": ("def configure_optimizers(self):  # in your LightningModule\n"
+                      f"    return {cls}(self.parameters(), lr={new!r}){was}\n"),
+        "transformers": f'args = TrainingArguments(output_dir="out", learning_rate={new!r}'
+                        f'{_hf_optimizer(optimizer, None)}){was}\n',
+    }
+
+
+def _warmup_snippets(warmup: int, schedule: str | None, total: int, optimizer: str | None,
+                     lr: float | None) -> dict[str, str]:
+    """A linear warm-up over the first `warmup` steps: to the constant lr (no schedule before), or in front of
+    the run's own built-in schedule (transformers' get_{schedule}_schedule_with_warmup)."""
+    name = schedule or "constant"
+    if name == "constant":
+        factor = f"lambda step: min(1.0, step / {warmup})"
+        scheduler = f"torch.optim.lr_scheduler.LambdaLR(optimizer, {factor})"
+    else:
+        scheduler = (f"transformers.get_{name}_schedule_with_warmup(optimizer, num_warmup_steps={warmup}, "
+                     f"num_training_steps={total})")
+    target = _lr(lr, 1e-3)
+    keras_decay = (f"decay_steps={max(1, total - warmup)}, alpha=0.0" if name != "constant"
+                   else "decay_steps=1, alpha=1.0")  # alpha=1.0: the lr stays at warmup_target after the warm-up
+    return {
+        "pytorch": (f"scheduler = {scheduler}\n"
+                    "# after every optimizer.step(): scheduler.step()\n"),
+        "keras": (f"# warm-up to learning_rate {target} over {warmup} steps"
+                  + (", then cosine decay (Keras' nearest schedule)" if name != "constant" else "") + "\n"
+                  f"schedule = keras.optimizers.schedules.CosineDecay(initial_learning_rate=0.0, {keras_decay}, "
+                  f"warmup_target={target}, warmup_steps={warmup})\n"
+                  f"optimizer = keras.optimizers.{KERAS_OPTIMIZERS.get(optimizer or '', 'Adam')}"
+                  "(learning_rate=schedule)\n"),
+        "lightning": ("def configure_optimizers(self):  # in your LightningModule\n"
+                      "    optimizer = ...  # your optimizer, as before\n"
+                      f"    scheduler = {scheduler}\n"
+                      '    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, '
+                      '"interval": "step"}}\n'),
+        "transformers": (f'args = TrainingArguments(output_dir="out", warmup_steps={warmup}, '
+                         f'lr_scheduler_type="{"constant_with_warmup" if name == "constant" else name}")\n'),
+    }

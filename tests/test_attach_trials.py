@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 import math
 
-from attach_helpers import EXAMPLES, TRAIN_GPT, close, gradscope, read_trace, run_bare, script_cmd, worst_error
+from attach_helpers import EXAMPLES, SCRIPTS, TRAIN_GPT, close, gradscope, read_trace, run_bare, script_cmd, worst_error
 
 WORD_LM = EXAMPLES / "word_lm.py"
+AMP_BF16 = SCRIPTS / "amp_bf16.py"
 
 
 def test_compare_clip_norm_is_the_script_run_with_that_clip(tmp_path):
@@ -47,6 +48,51 @@ def test_compare_clips_before_the_step_of_a_script_that_does_not_clip(tmp_path):
     assert worst_error(trace, own, "loss", "loss") < 1e-5
     assert worst_error(trace, own, "grad_norm", "grad_norm") < 1e-5
     assert run["clipped_fraction"] > 0
+
+
+def test_compare_clip_value_and_recommended_on_a_script(tmp_path):
+    """--clip-value replaces nothing (the bf16 script does not clip unless asked) and goes in before the step: the
+    trial equals the script run with its own clip_grad_value_ at that value. --recommended runs recommend first
+    (its trials in recommend/) and adds its threshold, a run equal to recommend's winning trial."""
+    done = gradscope("compare", "--clip-value", "0.01", "--recommended", "--json", "--no-plots",
+                     "--out", str(tmp_path / "cmp"), command=script_cmd(AMP_BF16, "--epochs", "1", "--lr", "2"))
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    doc = json.loads(done.stdout)
+    base, valued, recommended = doc["runs"]
+    assert valued["label"] == "clip-value 0.01" and valued["clip"] == {"mode": "value", "threshold": 0.01}
+    trace = read_trace(valued["run_dir"])
+    own = run_bare(script_cmd(AMP_BF16, "--epochs", "1", "--lr", "2", "--clip-value", "0.01"), tmp_path / "own.jsonl")
+    assert len(trace) == len(own) == 8
+    assert worst_error(trace, own, "loss", "loss") < 1e-5
+    assert worst_error(trace, own, "grad_norm", "grad_norm") < 1e-5  # pre-clip, as the script computed it
+    assert trace["clipped"].tolist() == [1] * 8  # 0.01 per element engages on every step
+    assert not close(trace["loss"][7], read_trace(base["run_dir"])["loss"][7])
+    rec = doc["recommendation"]
+    assert recommended["recommended"] and recommended["clip"] == {"mode": rec["mode"], "threshold": rec["threshold"]}
+    assert recommended["label"].endswith("(recommended)")
+    trial = read_trace(tmp_path / "cmp" / "recommend" / f"clip-{rec['mode']}-{rec['threshold']:g}")
+    rerun = read_trace(recommended["run_dir"])
+    assert len(rerun) == len(trial) == 8
+    assert worst_error(rerun, trial.to_dict("records"), "loss", "loss") < 1e-5
+    assert rerun["clipped"].tolist() == trial["clipped"].tolist()
+
+
+def test_compare_clip_adaptive_on_a_script_that_diverges(tmp_path):
+    """The word LM without clipping diverges from step ~22. The Guard leaves every step it does not clip as the
+    baseline's (the same numbers up to its first `clipped` row), then keeps the run from diverging."""
+    done = gradscope("compare", "--clip-adaptive", "--steps", "30", "--json", "--no-plots",
+                     "--out", str(tmp_path / "cmp"), command=script_cmd(WORD_LM, "--epochs", "1", "--clip", "0"))
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    base_doc, guarded_doc = json.loads(done.stdout)["runs"]
+    assert guarded_doc["label"] == "adaptive" and guarded_doc["clip"]["mode"] == "adaptive"
+    assert guarded_doc["clip"]["threshold"] > 0  # the threshold the guard ended with
+    base, guarded = read_trace(base_doc["run_dir"]), read_trace(guarded_doc["run_dir"])
+    assert len(base) == len(guarded) == 30
+    first = guarded["clipped"].tolist().index(1)
+    assert worst_error(guarded[:first + 1], base.to_dict("records"), "loss", "loss") < 1e-5
+    assert worst_error(guarded[:first + 1], base.to_dict("records"), "grad_norm", "grad_norm") < 1e-5
+    assert not close(guarded["loss"][first + 1], base["loss"][first + 1])  # the clipped update changed the run
+    assert base_doc["final_loss"] > 2 * guarded_doc["final_loss"]  # diverged (~25) against ~3.6
 
 
 def test_a_script_that_does_not_run_the_same_way_twice_stops_trials(tmp_path):

@@ -102,7 +102,7 @@ def _recommend_command(command: list[str], config: Path | None, sample: str | No
     """`recommend -- COMMAND`: the trials are reruns of the command, attached (trials/script.py)."""
     from gradscope.attach import command_label
     from gradscope.attach.launch import check_command
-    from gradscope.report.export import dumps
+    from gradscope.strict_json import dumps
     from gradscope.trials.script import ScriptFailed, recommend_command
 
     if config is not None or sample is not None or overrides:

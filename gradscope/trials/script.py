@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gradscope.clip.setting import Clip
 from gradscope.errors import ConfigError, GradscopeError
 from gradscope.numbers import number_text
 from gradscope.trace.run_folder import RECOMMEND_FOLDER, prepare_run_folder
 from gradscope.trace.trace import StopReason
-from gradscope.trials.compare import ADAPTIVE, BASELINE, ClipSetting, ComparedRun, Comparison, _finish
+from gradscope.trials.compare import BASELINE, ComparedRun, Comparison, _finish
 
 # Two runs of a deterministic script agree to the last bit on one machine; this allows for reductions whose order
 # varies between runs (a threaded kernel), which move a float32 norm by a few ulps, never by 1e-6.
@@ -67,22 +68,13 @@ class ArgsChange:
         return f"try-{self.index}-{slug}"
 
 
-def attach_clip(setting: ClipSetting | None) -> Any:
-    """The attach's form of a clip setting (None: the script's own clipping, unchanged)."""
-    from gradscope.attach.settings import Clip
-
-    if setting is None:
-        return None
-    return Clip(ADAPTIVE) if setting.mode == ADAPTIVE else Clip(setting.mode, float(setting.threshold))
-
-
-def run_command(command: Sequence[str], run_dir: Path, label: str, *, clip: ClipSetting | None = None,
+def run_command(command: Sequence[str], run_dir: Path, label: str, *, clip: Clip | None = None,
                 steps: int | None = None, seed: int = 0, plots: bool = True, locate: bool = False) -> Any:
     """One attached run of `command` into `run_dir`: its `CommandResult`. A script that raised or exited non-zero
     is `ScriptFailed` (its folder keeps what was recorded); Ctrl-C is `KeyboardInterrupt` once it has stopped."""
     from gradscope.attach.session import record_command
 
-    result = record_command(list(command), Path(run_dir), steps=steps, seed=seed, clip=attach_clip(clip),
+    result = record_command(list(command), Path(run_dir), steps=steps, seed=seed, clip=clip,
                             plots=plots, locate=locate, label=label)
     if result.error is not None:
         raise ScriptFailed(f"{label}: {result.error}", result.run_dir)
@@ -118,7 +110,7 @@ def _note(text: str) -> None:
 
 
 # -- compare ---------------------------------------------------------------------------------------------------
-def compare_command(command: Sequence[str], run_dir: Path, clips: Sequence[ClipSetting], *,
+def compare_command(command: Sequence[str], run_dir: Path, clips: Sequence[Clip], *,
                     tries: Sequence[ArgsChange] = (), steps: int | None = None, seed: int = 0,
                     recommend_mode: str | None = None, budget: float | None = None,
                     plots: bool = True) -> Comparison:
@@ -130,13 +122,13 @@ def compare_command(command: Sequence[str], run_dir: Path, clips: Sequence[ClipS
     if recommend_mode is not None:
         rec = recommend_command(command, run_dir / RECOMMEND_FOLDER, mode=recommend_mode, steps=steps, seed=seed,
                                 **({} if budget is None else {"budget": budget}))
-        setting = ClipSetting(rec.mode, float(rec.threshold), recommended=True)
+        setting = Clip(rec.mode, float(rec.threshold), recommended=True)
         clips = [c for c in clips if (c.mode, c.threshold) != (setting.mode, setting.threshold)] + [setting]
         recommendation = rec.to_dict()
     if not clips and not tries:
         raise ConfigError("nothing to compare the baseline with (fix: give --clip-norm X, --clip-value X, "
                           "--clip-adaptive, --recommended or --try ARGS)")
-    variants: list[tuple[str, str, ClipSetting | None, list[str]]] = [(BASELINE, BASELINE, None, list(command))]
+    variants: list[tuple[str, str, Clip | None, list[str]]] = [(BASELINE, BASELINE, None, list(command))]
     variants += [(s.label, s.folder, s, list(command)) for s in clips]
     variants += [(t.label, t.folder, None, [*command, *t.args]) for t in tries]
     runs: list[ComparedRun] = []
@@ -177,7 +169,7 @@ class ScriptTrial:
     """A recommend trial of the command (what `TrainingSession` is for a config): `advance` reruns the command
     from the start to the new length, since a script cannot be resumed. `steps_run` counts every step run."""
 
-    def __init__(self, runner: ScriptRunner, run_dir: Path, clip: ClipSetting | None, label: str) -> None:
+    def __init__(self, runner: ScriptRunner, run_dir: Path, clip: Clip | None, label: str) -> None:
         self.runner, self.run_dir, self.clip, self.label = runner, Path(run_dir), clip, label
         self.step = 0
         self.steps_run = 0
@@ -268,7 +260,7 @@ class ScriptRunner:
         if threshold is None:
             return self.probe_trial
         _note(f"recommend trial {label}")
-        return ScriptTrial(self, run_dir, ClipSetting(mode, threshold), label)
+        return ScriptTrial(self, run_dir, Clip(mode, threshold), label)
 
 
 def recommend_command(command: Sequence[str], run_dir: Path, *, mode: str = "norm", budget: float | None = None,

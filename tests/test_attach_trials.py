@@ -7,20 +7,37 @@ from __future__ import annotations
 import json
 import math
 
-from attach_helpers import EXAMPLES, SCRIPTS, TRAIN_GPT, close, gradscope, read_trace, run_bare, script_cmd, worst_error
+from attach_helpers import (
+    EXAMPLES,
+    SCRIPTS,
+    TRAIN_GPT,
+    close,
+    gradscope,
+    read_trace,
+    read_truth,
+    run_bare,
+    script_cmd,
+    worst_error,
+)
 
 WORD_LM = EXAMPLES / "word_lm.py"
 AMP_BF16 = SCRIPTS / "amp_bf16.py"
 
 
 def test_compare_clip_norm_is_the_script_run_with_that_clip(tmp_path):
-    """The trial's threshold replaces the script's own clip_grad_norm_ threshold (word LM, SGD by hand), and a
-    --try run is the command with its arguments appended."""
+    """The trial's threshold replaces the script's own clip_grad_norm_ threshold (word LM, SGD by hand, its hidden
+    state carried across batches), and a --try run is the command with its arguments appended. The baseline's rows
+    are the script's own numbers (the losses it backpropagated, what its clip_grad_norm_ returned)."""
     command = script_cmd(WORD_LM, "--epochs", "1", "--clip", "1e9")
+    truth = tmp_path / "truth.jsonl"
     done = gradscope("compare", "--steps", "6", "--clip-norm", "0.05", "--try", "--lr 1", "--json", "--no-plots",
-                     "--out", str(tmp_path / "cmp"), command=command)
+                     "--out", str(tmp_path / "cmp"), command=command, truth=truth)
     assert done.returncode in (0, 1), done.stderr[-3000:]
     doc = json.loads(done.stdout)
+    baseline, rows = read_trace(doc["runs"][0]["run_dir"]), read_truth(truth)  # the first run's rows: the baseline's
+    assert len(baseline) == len(rows) == 6
+    assert worst_error(baseline, rows, "loss", "loss") < 1e-5
+    assert worst_error(baseline, rows, "grad_norm", "grad_norm") < 1e-5
     assert [r["label"] for r in doc["runs"]] == ["baseline", "clip-norm 0.05", "--lr 1"]
     assert doc["runs"][1]["clip"] == {"mode": "norm", "threshold": 0.05}
     assert all(r["steps_completed"] == 6 for r in doc["runs"])
@@ -84,6 +101,7 @@ def test_compare_clip_adaptive_on_a_script_that_diverges(tmp_path):
                      "--out", str(tmp_path / "cmp"), command=script_cmd(WORD_LM, "--epochs", "1", "--clip", "0"))
     assert done.returncode in (0, 1), done.stderr[-3000:]
     base_doc, guarded_doc = json.loads(done.stdout)["runs"]
+    assert base_doc["verdict"] == "critical"  # the unstable setting is found so on a script
     assert guarded_doc["label"] == "adaptive" and guarded_doc["clip"]["mode"] == "adaptive"
     assert guarded_doc["clip"]["threshold"] > 0  # the threshold the guard ended with
     base, guarded = read_trace(base_doc["run_dir"]), read_trace(guarded_doc["run_dir"])

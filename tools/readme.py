@@ -69,11 +69,12 @@ def blocks(text: str) -> list[Block]:
 
 
 def runnable(command: str) -> str:
-    """The command as this checkout runs it: `gradscope`, `torchrun` and `python` are this interpreter."""
+    """The command as this checkout runs it: `gradscope`, `torchrun` and `python` are this interpreter (the
+    `python` after `gradscope ... --` too: an attached script runs in the interpreter that has torch)."""
     python = shlex.quote(sys.executable)
     replacements = {"gradscope": f"{python} -m gradscope", "torchrun": f"{python} -m torch.distributed.run",
                     "python": python}
-    return re.sub(r"(^|&& |\| |; )(gradscope|torchrun|python)\b",
+    return re.sub(r"(^|&& |\| |; |-- )(gradscope|torchrun|python)\b",
                   lambda m: m.group(1) + replacements[m.group(2)], command)
 
 
@@ -88,6 +89,7 @@ def environment() -> dict[str, str]:
 def normalised(output: str, folder: Path) -> str:
     """The output without what changes from run to run: the folder it ran in, the repository's path, wall
     times, time stamps; no trailing spaces (rich pads table cells)."""
+    output = output.replace(sys.executable, "python")  # an attached command's interpreter, as the README types it
     for path in (folder.resolve(), folder, REPO):
         output = output.replace(f"{path}/", "").replace(str(path), ".")
     output = re.sub(r"\d{8}-\d{6}", STAMP, output)

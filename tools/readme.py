@@ -69,17 +69,18 @@ def blocks(text: str) -> list[Block]:
 
 
 def runnable(command: str) -> str:
-    """The command as this checkout runs it: `gradscope`, `torchrun` and `python` are this interpreter (the
-    `python` after `gradscope ... --` too: an attached script runs in the interpreter that has torch)."""
+    """The command as this checkout runs it: `gradscope`, `torchrun` and `python` are this interpreter (and the
+    `python` of an attached command, after `--`, is found first on the PATH `environment` gives)."""
     python = shlex.quote(sys.executable)
     replacements = {"gradscope": f"{python} -m gradscope", "torchrun": f"{python} -m torch.distributed.run",
                     "python": python}
-    return re.sub(r"(^|&& |\| |; |-- )(gradscope|torchrun|python)\b",
+    return re.sub(r"(^|&& |\| |; )(gradscope|torchrun|python)\b",
                   lambda m: m.group(1) + replacements[m.group(2)], command)
 
 
 def environment() -> dict[str, str]:
-    env = dict(os.environ, NO_COLOR="1", TERM="dumb", OMP_NUM_THREADS="1", PYTHONPATH=str(REPO),
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"  # `-- python` is this one
+    env = dict(os.environ, NO_COLOR="1", TERM="dumb", OMP_NUM_THREADS="1", PYTHONPATH=str(REPO), PATH=path,
                TOKENIZERS_PARALLELISM="false", PYTHONWARNINGS="ignore")
     for name in ("FORCE_COLOR", "COLUMNS", "LINES"):
         env.pop(name, None)
@@ -89,7 +90,7 @@ def environment() -> dict[str, str]:
 def normalised(output: str, folder: Path) -> str:
     """The output without what changes from run to run: the folder it ran in, the repository's path, wall
     times, time stamps; no trailing spaces (rich pads table cells)."""
-    output = output.replace(sys.executable, "python")  # an attached command's interpreter, as the README types it
+    output = re.sub(r"(time )\d+(\.\d+)?ms", r"\g<1>1.00ms", output)  # an attached script's own step timings
     for path in (folder.resolve(), folder, REPO):
         output = output.replace(f"{path}/", "").replace(str(path), ".")
     output = re.sub(r"\d{8}-\d{6}", STAMP, output)

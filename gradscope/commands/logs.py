@@ -14,10 +14,15 @@ LOG_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv", ".tsv")
 
 
 def is_log_path(path: Path) -> bool:
-    """Whether PATH is read as a log rather than loaded as a config: a folder, or a file that is not .toml; a
-    path that does not exist, when its name is a log's (the log reader then says it is missing)."""
+    """Whether PATH is read as a log rather than loaded as a config: a folder (but one holding a gradscope.toml
+    and no log), or a file that is not .toml; a path that does not exist, when its name is a log's (the log reader
+    then says it is missing)."""
     if not path.exists():
         return path.suffix.lower() in LOG_SUFFIXES or "tfevents" in path.name
+    if path.is_dir() and (path / "gradscope.toml").is_file():
+        from gradscope.sources.registry import is_log  # torch-free; only for a folder that holds a config
+
+        return is_log(path)  # a project folder, not a log: the config error points at the file inside
     return path.is_dir() or path.suffix.lower() != ".toml"
 
 

@@ -67,7 +67,7 @@ ModeOpt = Annotated[str, typer.Option(
     "--mode", metavar="norm|value", help="With --recommended: recommend a norm or a value clip.")]
 
 _RERUN_OPTIONS = ("--clip-norm", "--clip-value", "--clip-adaptive", "--recommended", "--try", "--steps", "--set",
-                  "--sample")
+                  "--sample", "--seed")
 
 
 def compare(
@@ -118,8 +118,9 @@ def compare(
                                       lib.parse_clips(clip_norm or [], clip_value or [], adaptive=clip_adaptive),
                                       tries or [], mode if recommended else None)
         elif recorded:
-            chosen = (clip_norm, clip_value, clip_adaptive, recommended, tries, steps, overrides, sample)
-            given = [name for name, value in zip(_RERUN_OPTIONS, chosen, strict=True) if value]
+            chosen = (clip_norm, clip_value, clip_adaptive, recommended, tries, steps, overrides, sample, seed)
+            given = [name for name, value in zip(_RERUN_OPTIONS, chosen, strict=True)
+                     if value is not None and value is not False]  # --seed 0 and --steps 0 are given too
             if given:
                 raise ConfigError(f"{given[0]} reruns a config and cannot be used with runs already done "
                                   "(fix: pass the config instead, or drop the option)")

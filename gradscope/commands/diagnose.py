@@ -25,7 +25,7 @@ from gradscope.commands.exits import (
     handled,
     user_code_failed,
 )
-from gradscope.commands.logs import diagnose_log_command, is_log_path
+from gradscope.commands.logs import diagnose_log_command, is_log_path, refuse_run_options
 from gradscope.commands.options import (
     ConfigArg,
     DebugOpt,
@@ -73,9 +73,10 @@ def diagnose(
         if command is not None:
             _diagnose_command(command, config, sample, overrides, steps, seed, as_json, out, fail_on, plots, junit)
         if config is not None and is_log_path(config):
-            given = {"--steps": steps, "--out": out, "--set": overrides, "--sample": sample, "--seed": seed}
-            diagnose_log_command(config, mapping, as_json=as_json, fail_on=fail_on, junit=junit,
-                                 rerun_options=[name for name, value in given.items() if value is not None and value])
+            explicit_plots = ctx.get_parameter_source("plots").name == "COMMANDLINE" and plots  # --no-plots: none
+            refuse_run_options(config, {"--steps": steps, "--seed": seed, "--set": overrides or None,
+                                        "--sample": sample, "--out": out, "--plots": explicit_plots or None})
+            diagnose_log_command(config, mapping, as_json=as_json, fail_on=fail_on, junit=junit)
         if seed is not None:
             overrides = [*(overrides or []), f"run.seed={seed}"]
         cfg = resolve_config(config, sample, overrides, steps)

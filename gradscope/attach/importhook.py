@@ -21,8 +21,11 @@ from gradscope.attach.settings import Settings
 
 def _torch_imported(module: ModuleType) -> None:
     from gradscope.attach.child import attach
+    from gradscope.attach.precision import watch_precision
 
-    attach(Settings.from_environ())
+    settings = Settings.from_environ()
+    attach(settings)
+    watch_precision(settings)
 
 
 def _numpy_imported(module: ModuleType) -> None:

@@ -36,6 +36,9 @@ from gradscope.trace.trace import StopReason
 
 # Why a script's run in float16/bfloat16 leaves `activation_overflow` unchecked (precision.py tells the parent it is
 # one): a config's run finds it by replaying its last step under an op-level check.
+# Why a trial's learning-rate change cannot apply (lr_change.py): the script never called an optimizer's step.
+NO_OPTIMIZER = ("the script takes no torch.optim optimizer step (it updates its weights by hand), so gradscope cannot "
+                "change its learning rate (fix: pass your script's own learning-rate flag with --try ARGS)")
 LOW_PRECISION_UNCHECKED = ("the script computes in {dtype}, and an attached script's step cannot be replayed "
                            "(gradscope holds neither its batch nor its loss code): this check runs on configs only")
 
@@ -48,6 +51,7 @@ class ScriptRun:
     trace: Any  # gradscope.trace.trace.Trace
     diagnosis: Any  # gradscope.Diagnosis
     run_dir: Path
+    optimizer: str | None = None  # its torch.optim class name ("AdamW"); None: the script updates by hand
 
 
 @dataclass(frozen=True)
@@ -77,18 +81,25 @@ class CommandResult:
 
 def record_command(command: list[str], run_dir: Path, *, steps: int | None = None, seed: int = 0,
                    clip: Clip | None = None, plots: bool = True, locate: bool = True,
-                   label: str | None = None) -> CommandResult:
-    """Run `command` attached and write its run folder(s) into `run_dir`; see the module docstring."""
+                   label: str | None = None, lr_scale: float | None = None,
+                   warmup: int | None = None) -> CommandResult:
+    """Run `command` attached and write its run folder(s) into `run_dir`; see the module docstring. `lr_scale`
+    and `warmup`: a trial's learning-rate change where the script steps (lr_change.py)."""
     run_dir = prepare_run_folder(Path(run_dir)).resolve()
     with tempfile.TemporaryDirectory(prefix="gradscope-attach-") as scratch:
-        settings = Settings(out=run_dir, control=Path(scratch) / "control.jsonl", steps=steps, seed=seed, clip=clip)
+        settings = Settings(out=run_dir, control=Path(scratch) / "control.jsonl", steps=steps, seed=seed, clip=clip,
+                            lr_scale=lr_scale, warmup=warmup)
         ended = run(command, settings)
         messages = control.read(settings.control)
     defeated = next((m["defeated"] for m in messages if "defeated" in m), None)
     if defeated is not None:
         raise GradscopeError(f"{' '.join(command)}: {defeated}")
+
     stop, error = _how_it_ended(ended, messages)
     folders = {m["run"]: Path(m["folder"]) for m in messages if "run" in m and m.get("rank", 0) == 0}
+    optimizers = {m["run"]: m.get("optimizer") for m in messages if "run" in m and m.get("rank", 0) == 0}
+    if folders and (lr_scale is not None or warmup) and not any(optimizers.values()):
+        raise GradscopeError(f"{' '.join(command)}: {NO_OPTIMIZER}")  # the trial would be the script unchanged
     if not folders and error is None and stop is not StopReason.INTERRUPTED:
         raise GradscopeError(f"{' '.join(command)}: ended without an optimizer step gradscope could record "
                              "(fix: a script that trains with torch in this Python; see `gradscope diagnose "
@@ -109,6 +120,8 @@ def record_command(command: list[str], run_dir: Path, *, steps: int | None = Non
         game = _as_game(traces)
         runs = tuple(_complete(name, folders[name], trace, plots, game.get(name), lacks)
                      for name, trace in traces.items())
+    named = [optimizers.get(name) for name in folders]  # in the order the runs are
+    runs = tuple(replace(r, optimizer=o) for r, o in zip(runs, named, strict=True))
     result = CommandResult(runs, run_dir, stop, ended, error)
     if len(runs) > 1:
         write_json_atomic(run_dir / DIAGNOSIS_FILE, result.document())

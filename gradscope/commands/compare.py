@@ -63,11 +63,19 @@ TryOpt = Annotated[list[str] | None, typer.Option(
     help="Rerun with config changes, KEY=VALUE (TOML values, as --set), several joined by ';', e.g. --try "
          "optimizer.lr=1e-3 or --try 'schedule.name=\"cosine\";schedule.warmup_steps=100'. With a command after "
          "--: arguments appended to it, e.g. --try '--learning_rate=1e-3'. Repeat for more runs.")]
+LrScaleOpt = Annotated[list[str] | None, typer.Option(
+    "--lr-scale", metavar="F", show_default=False,
+    help="With a command after --: rerun with every optimizer step's learning rate x F (e.g. 0.1: 10x lower), the "
+         "script's own schedule kept. Repeat to try several. (A config: --try optimizer.lr=X.)")]
+WarmupOpt = Annotated[list[str] | None, typer.Option(
+    "--warmup", metavar="W", show_default=False,
+    help="With a command after --: rerun with a linear warm-up over the first W optimizer steps, in front of the "
+         "script's own schedule. Repeat to try several. (A config: --try schedule.warmup_steps=W.)")]
 ModeOpt = Annotated[str, typer.Option(
     "--mode", metavar="norm|value", help="With --recommended: recommend a norm or a value clip.")]
 
 _RERUN_OPTIONS = ("--clip-norm", "--clip-value", "--clip-adaptive", "--recommended", "--try", "--steps", "--set",
-                  "--sample", "--seed")
+                  "--sample", "--seed", "--lr-scale", "--warmup")
 
 
 def compare(
@@ -78,6 +86,8 @@ def compare(
     clip_adaptive: ClipAdaptiveOpt = False,
     recommended: RecommendedOpt = False,
     tries: TryOpt = None,
+    lr_scales: LrScaleOpt = None,
+    warmups: WarmupOpt = None,
     mode: ModeOpt = "norm",
     steps: StepsOpt = None,
     as_json: JsonOpt = False,
@@ -116,9 +126,10 @@ def compare(
         if command is not None:
             result = _compare_command(command, paths, overrides, sample, steps, seed, out, plots,
                                       lib.parse_clips(clip_norm or [], clip_value or [], adaptive=clip_adaptive),
-                                      tries or [], mode if recommended else None)
+                                      tries or [], mode if recommended else None, lr_scales or [], warmups or [])
         elif recorded:
-            chosen = (clip_norm, clip_value, clip_adaptive, recommended, tries, steps, overrides, sample, seed)
+            chosen = (clip_norm, clip_value, clip_adaptive, recommended, tries, steps, overrides, sample, seed,
+                      lr_scales, warmups)
             given = [name for name, value in zip(_RERUN_OPTIONS, chosen, strict=True)
                      if value is not None and value is not False]  # --seed 0 and --steps 0 are given too
             if given:
@@ -132,6 +143,10 @@ def compare(
         else:
             if mapping:
                 raise ConfigError("--map names the columns of logs (fix: pass two or more logs, or drop --map)")
+            if lr_scales or warmups:
+                given = "--lr-scale" if lr_scales else "--warmup"
+                raise ConfigError(f"{given} changes the learning rate where a command after -- steps; a config says "
+                                  "it in its own keys (fix: --try optimizer.lr=X, or --try schedule.warmup_steps=W)")
             if seed is not None:
                 overrides = [*(overrides or []), f"run.seed={seed}"]
             clips = lib.parse_clips(clip_norm or [], clip_value or [], adaptive=clip_adaptive)
@@ -162,12 +177,13 @@ def compare(
 
 def _compare_command(command: list[str], paths: list[Path] | None, overrides: list[str] | None, sample: str | None,
                      steps: int | None, seed: int | None, out: Path | None, plots: bool,
-                     clips: list, tries: list[str], recommend_mode: str | None):
+                     clips: list, tries: list[str], recommend_mode: str | None, lr_scales: list[str],
+                     warmups: list[str]):
     """`compare -- COMMAND`: the baseline and each trial a rerun of the command, attached (trials/script.py). A
     trial whose script raised or exited non-zero is exit 3 (its run folder keeps what was recorded)."""
     from gradscope.attach import command_label
     from gradscope.attach.launch import check_command
-    from gradscope.trials.script import ArgsChange, ScriptFailed, compare_command
+    from gradscope.trials.script import ArgsChange, ScriptFailed, StepChange, compare_command
 
     if paths or sample is not None or overrides:
         given = f"CONFIG {paths[0]}" if paths else ("--sample" if sample is not None else "--set")
@@ -177,10 +193,11 @@ def _compare_command(command: list[str], paths: list[Path] | None, overrides: li
         raise ConfigError(f"--steps must be a positive integer, got {steps} (fix: e.g. --steps 100)")
     check_command(command)
     changes = [ArgsChange.parse(text, i) for i, text in enumerate(tries, start=1)]
+    stepped = [StepChange.parse_scale(t) for t in lr_scales] + [StepChange.parse_warmup(t) for t in warmups]
     run_dir = default_run_dir(f"{Path(command_label(command)).stem or 'command'}-compare", out)
     try:
         with stdout_to_stderr():
-            return compare_command(command, run_dir, clips, tries=changes, steps=steps, seed=seed or 0,
+            return compare_command(command, run_dir, clips, tries=changes, changes=stepped, steps=steps, seed=seed or 0,
                                    recommend_mode=recommend_mode, plots=plots)
     except ScriptFailed as exc:
         typer.echo(f"Error: {exc} (its output is above); what it recorded is in {exc.run_dir}", err=True)

@@ -68,14 +68,60 @@ class ArgsChange:
         return f"try-{self.index}-{slug}"
 
 
+@dataclass(frozen=True)
+class StepChange:
+    """A run with the learning rate changed where the script steps, its own schedule kept (attach/lr_change.py):
+    `--lr-scale F` (every step's lr x F) or `--warmup W` (a linear warm-up over the first W optimizer steps)."""
+
+    lr_scale: float | None = None
+    warmup: int | None = None
+
+    @classmethod
+    def parse_scale(cls, text: str) -> StepChange:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"--lr-scale {text!r} is not a positive number (fix: e.g. --lr-scale 0.1 for a 10x "
+                              "lower learning rate)")
+        return cls(lr_scale=value)
+
+    @classmethod
+    def parse_warmup(cls, text: str) -> StepChange:
+        if not text.strip().isdigit() or int(text) < 1:
+            raise ConfigError(f"--warmup {text!r} is not a number of steps (fix: e.g. --warmup 50 for a linear "
+                              "warm-up over the first 50 optimizer steps)")
+        return cls(warmup=int(text))
+
+    @property
+    def label(self) -> str:
+        parts = [f"lr x{self.lr_scale:g}"] if self.lr_scale is not None else []
+        return ", ".join(parts + ([f"warm-up {self.warmup}"] if self.warmup else []))
+
+    @property
+    def options(self) -> str:
+        """The `compare` options that make this run: `--lr-scale 0.1`, `--warmup 50`."""
+        parts = [f"--lr-scale {self.lr_scale:g}"] if self.lr_scale is not None else []
+        return " ".join(parts + ([f"--warmup {self.warmup}"] if self.warmup else []))
+
+    @property
+    def folder(self) -> str:
+        parts = [f"lr-x{self.lr_scale:g}"] if self.lr_scale is not None else []
+        return "-".join(parts + ([f"warmup-{self.warmup}"] if self.warmup else []))
+
+
 def run_command(command: Sequence[str], run_dir: Path, label: str, *, clip: Clip | None = None,
-                steps: int | None = None, seed: int = 0, plots: bool = True, locate: bool = False) -> Any:
+                steps: int | None = None, seed: int = 0, plots: bool = True, locate: bool = False,
+                change: StepChange | None = None) -> Any:
     """One attached run of `command` into `run_dir`: its `CommandResult`. A script that raised or exited non-zero
     is `ScriptFailed` (its folder keeps what was recorded); Ctrl-C is `KeyboardInterrupt` once it has stopped."""
     from gradscope.attach.session import record_command
 
+    change = change or StepChange()
     result = record_command(list(command), Path(run_dir), steps=steps, seed=seed, clip=clip,
-                            plots=plots, locate=locate, label=label)
+                            plots=plots, locate=locate, label=label, lr_scale=change.lr_scale,
+                            warmup=change.warmup)
     if result.error is not None:
         raise ScriptFailed(f"{label}: {result.error}", result.run_dir)
     return result
@@ -111,11 +157,12 @@ def _note(text: str) -> None:
 
 # -- compare ---------------------------------------------------------------------------------------------------
 def compare_command(command: Sequence[str], run_dir: Path, clips: Sequence[Clip], *,
-                    tries: Sequence[ArgsChange] = (), steps: int | None = None, seed: int = 0,
-                    recommend_mode: str | None = None, budget: float | None = None,
+                    tries: Sequence[ArgsChange] = (), changes: Sequence[StepChange] = (), steps: int | None = None,
+                    seed: int = 0, recommend_mode: str | None = None, budget: float | None = None,
                     plots: bool = True) -> Comparison:
     """The baseline run of `command` (its own clipping, if any, as written), then one rerun per clip setting
-    (the trial's threshold in place of the script's) and per `--try`, each in a subfolder of `run_dir`."""
+    (the trial's threshold in place of the script's), per learning-rate change (`--lr-scale`, `--warmup`) and per
+    `--try`, each in a subfolder of `run_dir`."""
     run_dir = prepare_run_folder(Path(run_dir))
     clips = list(clips)
     recommendation = None
@@ -125,24 +172,26 @@ def compare_command(command: Sequence[str], run_dir: Path, clips: Sequence[Clip]
         setting = Clip(rec.mode, float(rec.threshold), recommended=True)
         clips = [c for c in clips if (c.mode, c.threshold) != (setting.mode, setting.threshold)] + [setting]
         recommendation = rec.to_dict()
-    if not clips and not tries:
+    if not clips and not tries and not changes:
         raise ConfigError("nothing to compare the baseline with (fix: give --clip-norm X, --clip-value X, "
-                          "--clip-adaptive, --recommended or --try ARGS)")
-    variants: list[tuple[str, str, Clip | None, list[str]]] = [(BASELINE, BASELINE, None, list(command))]
-    variants += [(s.label, s.folder, s, list(command)) for s in clips]
-    variants += [(t.label, t.folder, None, [*command, *t.args]) for t in tries]
+                          "--clip-adaptive, --recommended, --lr-scale F, --warmup W or --try ARGS)")
+    Variant = tuple[str, str, Clip | None, list[str], StepChange | None]
+    variants: list[Variant] = [(BASELINE, BASELINE, None, list(command), None)]
+    variants += [(s.label, s.folder, s, list(command), None) for s in clips]
+    variants += [(c.label, c.folder, None, list(command), c) for c in changes]
+    variants += [(t.label, t.folder, None, [*command, *t.args], None) for t in tries]
     runs: list[ComparedRun] = []
     interrupted = False
     used: set[str] = set()
     base = None
-    for i, (label, name, setting, cmd) in enumerate(variants, start=1):
+    for i, (label, name, setting, cmd, change) in enumerate(variants, start=1):
         while name in used:
             name += "-b"
         used.add(name)
         _note(f"compare run {i}/{len(variants)}: {label}")
         try:
             result = run_command(cmd, run_dir / name, label, clip=setting, steps=steps, seed=seed, plots=plots,
-                                 locate=i == 1)
+                                 locate=i == 1, change=change)
         except KeyboardInterrupt:
             interrupted = True
             break
@@ -152,7 +201,7 @@ def compare_command(command: Sequence[str], run_dir: Path, clips: Sequence[Clip]
             if len(result.runs) > 1:
                 _note(f"the command trains {len(result.runs)} runs ({', '.join(r.label for r in result.runs)}): "
                       f"compared by the first, {run.label}; each run's folder holds them all")
-        elif setting is not None:
+        elif setting is not None or change is not None:  # the first step is taken before any change shows
             check_same_start(base, run, label)
         runs.append(ComparedRun(label, setting, run.trace, run.diagnosis, run.diagnosis.summary, run.run_dir))
         if result.interrupted:

@@ -82,6 +82,7 @@ class Trial:
     eliminated_at: int | None = None
     note: str = ""
     changes: str = ""  # an alternative trial's config change, as `compare --try` takes it
+    command: str = ""  # the gradscope command that shows the alternative (default: compare CONFIG --try CHANGES)
     losses: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
 
     @property
@@ -124,9 +125,19 @@ class Alternative:
     """A fix that is not a clip: what it changes in words, the `compare --try` text, and the changed config."""
 
     note: str  # "lr 0.1 -> 0.01"
-    changes: str  # "optimizer.lr=0.01"
+    changes: str  # "optimizer.lr=0.01"; a script's: "--lr-scale 0.1" (compare's options)
     config: Config | None = field(repr=False, default=None)
     folder: str = ""  # its trial's run folder: "lr-x0.1", "standardized", "warmup"
+    command: str = ""  # the gradscope command that shows it, where not `compare CONFIG --try CHANGES` (a script's)
+
+    @property
+    def lowers_lr(self) -> bool:
+        return _lowers_lr(self.changes)
+
+
+def _lowers_lr(changes: str) -> bool:
+    """Whether an alternative's change is a lower learning rate (a config's key, or a script's --lr-scale)."""
+    return changes.startswith(("optimizer.lr", "--lr-scale"))
 
 
 PERCENTILES = (10, 25, 50, 75, 90, 99)
@@ -200,12 +211,14 @@ class Fix:
     its late loss where it stopped."""
 
     note: str  # "lr 0.1 -> 0.01"
-    changes: str  # "optimizer.lr=0.01" ("try" in JSON)
+    changes: str  # "optimizer.lr=0.01" ("try" in JSON); a script's: "--lr-scale 0.1", compare's options
     late_loss: float
     steps: int
+    command: str = ""  # a script's: the gradscope command that shows it ("command" in JSON)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"note": self.note, "try": self.changes, "late_loss": self.late_loss, "steps": self.steps}
+        return {"note": self.note, "try": self.changes, "late_loss": self.late_loss, "steps": self.steps,
+                **({"command": self.command} if self.command else {})}
 
 
 @dataclass(frozen=True)
@@ -379,9 +392,10 @@ def recommend(config: Config | None, run_dir: Path, *, mode: str = "norm", budge
 
     `runner` makes the trials of something that is not a config (`gradscope.trials.script.ScriptRunner`: reruns
     of the user's command): its `total` steps, `start(mode, threshold, run_dir, label)` a session like
-    `TrainingSession`, `restarts` (a trial advanced further is rerun from the start: the schedule counts that) and
-    `steps_run` (spent before the search); `config` is then None (no alternative trials here: a script's own
-    alternatives are `--try ARGS` reruns, judged by `judge`).
+    `TrainingSession`, `restarts` (a trial advanced further is rerun from the start: the schedule counts that),
+    `steps_run` (spent before the search), and optionally `optimizer` (its class name), `lr`, `alternatives(total)`
+    (the fixes that are not a clip, as `Alternative`s), `start_alternative(alt, run_dir)` and `no_alternatives`
+    (why there are none, said where a clip is suspect); `config` is then None.
 
     Ctrl-C, or the user's code raising inside a trial, ends the search there (no winner from a crashed trial):
     every trial started keeps its record (trace, run.json, diagnosis.json), then the `KeyboardInterrupt` or the
@@ -432,6 +446,17 @@ class TrialBench:
     def budget_left(self) -> int:
         return self.budget_steps - self.spent
 
+    @property
+    def optimizer(self) -> str | None:
+        """The optimizer's class name (a config's, or the runner's script's); None when unknown or none."""
+        return self.config.optimizer.name if self.config is not None else getattr(self.runner, "optimizer", None)
+
+    def alternatives(self) -> list[Alternative]:
+        """The fixes that are not a clip: a config's (`alternatives_for`), or the runner's for its script."""
+        if self.runner is not None:
+            return list(getattr(self.runner, "alternatives", lambda total: [])(self.total))
+        return alternatives_for(self.config, self.total)
+
     def start(self, threshold: float | None, config: Config | None = None, label: str | None = None) -> Trial:
         """A trial clipped at `threshold` (None: unclipped), from `config` (default: the search's)."""
         from gradscope.drivers.loop import TrainingSession
@@ -448,9 +473,14 @@ class TrialBench:
         return trial
 
     def start_alternative(self, alt: Alternative) -> Trial:
-        """An unclipped trial of the alternative's changed config, in the alternative's folder."""
-        trial = self.start(None, alt.config, label=alt.folder)
-        trial.note, trial.changes = alt.note, alt.changes
+        """An unclipped trial of the alternative's changed config (or the runner's change to its script), in the
+        alternative's folder."""
+        if self.runner is not None:
+            trial = Trial(None, self.runner.start_alternative(alt, self.run_dir / alt.folder))
+            self.started.append(trial.session)
+        else:
+            trial = self.start(None, alt.config, label=alt.folder)
+        trial.note, trial.changes, trial.command = alt.note, alt.changes, alt.command
         return trial
 
     def advance(self, trial: Trial, to_step: int) -> None:
@@ -488,16 +518,16 @@ def _open(bench: TrialBench, budget: float) -> Opening:
     probe = bench.start(None)
     bench.advance(probe, 1)
     scale_note = _input_scale_note(probe.session)
-    config = bench.config
-    adaptive = is_adaptive(config.optimizer.name if config is not None else None)
-    alternatives = alternatives_for(config, bench.total)
+    adaptive = is_adaptive(bench.optimizer)
+    alternatives = bench.alternatives()
     # Under an adaptive optimizer, or with badly scaled inputs, the alternatives race beside the clips from the
     # start (standardised inputs, a lower learning rate, a warm-up): a clip is the less likely fix there.
     raced = [a for a in alternatives if scale_note or (adaptive and not a.changes.startswith("data."))]
     raced.sort(key=lambda a: a.folder == "lr-x0.01")  # the 100x lower lr is the first to go when they do not fit
     while True:
         plan = plan_schedule(bench.total, budget, ADAPTIVE_THRESHOLDS if raced else len(BRACKET_EXPONENTS),
-                             alternatives=len(raced), restarts=bench.restarts)
+                             alternatives=len(raced), restarts=bench.restarts,
+                             reserve=len(raced) < len(alternatives) if bench.restarts else None)
         if not raced or plan.cost(bench.total) <= bench.budget_steps:
             break
         raced.pop()  # what does not fit: the 100x lower lr first, then the warm-up, then the 10x lower lr
@@ -511,16 +541,16 @@ def _search(bench: TrialBench, budget: float) -> Recommendation:
     probe, plan = opening.probe, opening.plan
     bench.advance(probe, plan.first_horizon)
     stats = gradient_statistics(probe.session.trace, bench.mode)
-    thresholds = _thin(candidate_thresholds(stats), plan.thresholds)
+    thresholds = _thin(candidate_thresholds(stats), plan.thresholds, stats.percentiles.p50)
     trials = ([probe] + [bench.start(t) for t in thresholds]
               + [bench.start_alternative(a) for a in opening.raced])
     _successive_halving(trials, plan, bench.total, bench.advance,
                         (lambda: bench.spent) if not bench.restarts else None)
     initial = float(probe.session.trace.loss[0]) if len(probe.session.trace) else math.nan
     kinds = {s.kind for s in probe.session.finish(write_plots=False).diagnosis.symptoms}
-    optimizer = bench.config.optimizer.name if bench.config is not None else None
-    search = _Search(optimizer, bench.mode, bench.total, initial, thresholds, trials, kinds, opening.scale_note,
-                     list(opening.pending), bench)
+    search = _Search(bench.optimizer, bench.mode, bench.total, initial, thresholds, trials, kinds,
+                     opening.scale_note, list(opening.pending), bench,
+                     getattr(bench.runner, "no_alternatives", ""))
     verdict = search.judge()
     for trial in search.trials:
         if trial.session is not None and trial is not probe:
@@ -538,14 +568,15 @@ def _recommendation(search: _Search, verdict: Verdict, stats: GradientStatistics
     notes = _with_result_notes(verdict, mode, threshold, probe, bench.total, guard_rail, search.optimizer)
     evidence = _evidence(search, verdict, stats, probe, threshold)
     fix = None if verdict.fix is None else Fix(verdict.fix.note, verdict.fix.changes, verdict.fix.late_loss,
-                                               verdict.fix.steps)
+                                               verdict.fix.steps, verdict.fix.command)
     thresholds = search.thresholds  # with any trial past the lower edge of the bracket
     method = (f"successive halving over {len(search.trials)} trials (unclipped + {len(thresholds)} thresholds "
               f"from {thresholds[0]:.3g} to {thresholds[-1]:.3g} around the stable-phase median "
               f"{stats.percentiles.p50:.3g}"
               + (f" + {len(opening.raced)} alternatives" if opening.raced else "")
               + f"), scored by the late loss at {bench.total} steps")
-    optimizer, lr = optimizer_of(bench.config) if bench.config is not None else (None, None)
+    optimizer, lr = (optimizer_of(bench.config) if bench.config is not None
+                     else (bench.optimizer, getattr(bench.runner, "lr", None)))
     if fix is not None:
         code = fix_snippets(fix.changes, optimizer, lr, bench.total, mode, float(threshold))
     else:
@@ -626,6 +657,7 @@ class _Search:
     scale_note: str = ""
     pending: list[Alternative] = field(default_factory=list)
     bench: TrialBench | None = None
+    no_alternatives: str = ""  # why no alternative could be tried (a script without optimizer), said when suspect
 
     @property
     def adaptive(self) -> bool:
@@ -665,6 +697,8 @@ class _Search:
         if not reasons and not any(t.alternative for t in self.trials):
             return Verdict(clipping_helps, top, None, tuple(notes))
         notes += reasons
+        if self.no_alternatives and not self.pending and not any(t.alternative for t in self.trials):
+            notes.append(self.no_alternatives)
         if self.scale_note:
             notes.append(self.scale_note)
         self._run_pending()
@@ -704,7 +738,7 @@ class _Search:
             reasons.append(f"clip-{self.mode} {top.threshold:.3g} barely beats no clip (late loss "
                            f"{_fmt(top.late_at(common))} against {_fmt(self.probe.late_at(common))} unclipped at "
                            f"{common} steps)")
-        if self.adaptive and top.threshold is not None:
+        if self.adaptive:  # whether a clip or no clip came out on top
             reasons.append(f"under {self.optimizer} a clip barely changes the update's size "
                            "(the optimizer divides by a running gradient scale): the learning rate or a warm-up "
                            "is the likelier fix")
@@ -756,7 +790,7 @@ class _Search:
         if self.bench is None:
             return
         todo = [a for a in self.pending if not any(t.changes == a.changes for t in self.trials)]
-        lrs = [a for a in todo if a.changes.startswith("optimizer.lr")]
+        lrs = [a for a in todo if a.lowers_lr]
         later = lrs[1:]  # the 100x lower lr: only if needed
         first = [a for a in todo if a not in later]
         for alt in first + later:
@@ -775,7 +809,7 @@ class _Search:
         return any(t.changes == alt.changes for t in self.trials)
 
     def _an_lr_trains(self) -> bool:
-        return any(t.changes.startswith("optimizer.lr") and t.first_nonfinite_step is None for t in self.trials)
+        return any(_lowers_lr(t.changes) and t.first_nonfinite_step is None for t in self.trials)
 
     def _weigh(self, standing: Standing, clipping_helps: bool, suspect: bool, notes: list[str]) -> Verdict:
         """The alternatives against the top clip at equal length: which is the fix."""
@@ -789,22 +823,27 @@ class _Search:
             further = f"; {_fmt(t.late_loss)} at {t.steps} steps" if t.steps > n else ""
             notes.append(f"{t.note}: late loss {_fmt(t.late_at(n))} against {_fmt(clip_there[id(t)])} ({where}) at "
                          f"{n} steps{further}")
-        best = min(alternatives, key=lambda t: (t.late_at(common[id(t)]) - clip_there[id(t)], t.late_loss),
-                   default=None)
-        if best is None:
+        if not alternatives:
             return Verdict(False if never_below_start else clipping_helps, top, None, tuple(notes))
-        own, clip = best.late_at(common[id(best)]), clip_there[id(best)]
-        if self.scale_note:
-            wins = own <= clip
-        elif suspect and math.isfinite(own):
-            wins = own < clip and (clip - own) >= ALTERNATIVE_GAIN * (self.initial - own)
-        else:
-            wins = own <= ALTERNATIVE_WINS * clip
-        fix = best if wins and own < min(self.initial, clip) else None
+
+        def wins(t: Trial) -> bool:
+            own, clip = t.late_at(common[id(t)]), clip_there[id(t)]
+            if self.scale_note:
+                return own <= clip
+            if suspect and math.isfinite(own):
+                return own < clip and (clip - own) >= ALTERNATIVE_GAIN * (self.initial - own)
+            return own <= ALTERNATIVE_WINS * clip
+
+        winning = [t for t in alternatives if wins(t)]
+        # The fix: of those that win and end below the start, the one compared over the most steps (a raced
+        # alternative that outlasted another beat it in the race), then the largest gain over the top clip there.
+        fixes = sorted((t for t in winning if t.late_at(common[id(t)]) < min(self.initial, clip_there[id(t)])),
+                       key=lambda t: (-common[id(t)], t.late_at(common[id(t)]) - clip_there[id(t)], t.late_loss))
+        fix = fixes[0] if fixes else None
         if fix is not None:
-            notes.append(f"fix the cause instead: {fix.note} (side by side, from the same seed: "
-                         f"gradscope compare CONFIG --try '{fix.changes}')")
-        return Verdict(clipping_helps and not wins and not never_below_start, top, fix, tuple(notes))
+            shows = fix.command or f"gradscope compare CONFIG --try '{fix.changes}'"
+            notes.append(f"fix the cause instead: {fix.note} (side by side, from the same seed: {shows})")
+        return Verdict(clipping_helps and not winning and not never_below_start, top, fix, tuple(notes))
 
 
 def _with_result_notes(verdict: Verdict, mode: str, threshold: float, unclipped: Trial, total: int,
@@ -866,28 +905,32 @@ class Schedule:
 
     def cost(self, total: int) -> int:
         if self.restarts:  # the probe's whole run, then the thresholds (the probe advances for free)
-            return total + schedule_cost(self.thresholds, total, self.first_horizon, self.min_keep, True)
+            return total + schedule_cost(self.thresholds + self.alternatives, total, self.first_horizon,
+                                         self.min_keep, True)
         return schedule_cost(self.thresholds + 1 + self.alternatives, total, self.first_horizon, self.min_keep)
 
 
 def plan_schedule(total: int, budget: float, max_thresholds: int = len(BRACKET_EXPONENTS),
-                  alternatives: int = 0, *, restarts: bool = False) -> Schedule:
+                  alternatives: int = 0, *, restarts: bool = False, reserve: bool | None = None) -> Schedule:
     """The richest successive-halving schedule that fits the budget: the most thresholds, then two survivors
     of the early cuts rather than one (a threshold that starts slower often ends better), then the reserve for
-    alternatives after the race, then the longest first horizon. `restarts`: trials of a script (see
-    `Schedule.restarts`), which has no alternative trials to reserve for."""
+    alternatives after the race (`reserve`: whether some wait for it; by default a config's do), then the longest
+    first horizon. `restarts`: trials of a script (see `Schedule.restarts`). When no race of two thresholds fits,
+    the cheapest plan: one threshold (a script's runs the whole length at once: a rerun to a longer horizon
+    repeats the shorter one)."""
     shortest = max(min(total, 10), math.ceil(MIN_FIRST_HORIZON * total))
     horizons = sorted({max(shortest, math.ceil(total / 2**r)) for r in range(8)}, reverse=True)
     # The reserve: 20% of a run, and at least 20 steps (two alternatives of 10 steps) where runs are short.
-    reserves = (0,) if restarts else (max(math.ceil(LR_TRIAL_RESERVE * total), min(total, 20)), 0)
+    reserve = not restarts if reserve is None else reserve
+    reserves = (max(math.ceil(LR_TRIAL_RESERVE * total), min(total, 20)), 0) if reserve else (0,)
     for n in range(max_thresholds, 1, -1):
         for min_keep in (2, 1):
-            for reserve in reserves:
+            for kept in reserves:
                 for horizon in horizons:
                     plan = Schedule(n, horizon, min_keep, alternatives, restarts)
-                    if plan.cost(total) <= budget * total - reserve:
+                    if plan.cost(total) <= budget * total - kept:
                         return plan
-    return Schedule(2, shortest, 1, alternatives, restarts)
+    return Schedule(1, total if restarts else shortest, 1, alternatives, restarts)
 
 
 # Which points of the 9-point bracket a thinner search keeps first: its ends, its middle, then half-decade
@@ -895,11 +938,13 @@ def plan_schedule(total: int, budget: float, max_thresholds: int = len(BRACKET_E
 THIN_ORDER = (0, 8, 4, 2, 6, 3, 5, 1, 7)
 
 
-def _thin(thresholds: list[float], n: int) -> list[float]:
+def _thin(thresholds: list[float], n: int, median: float) -> list[float]:
     """`n` of the sorted `thresholds`: for the 9-point bracket in `THIN_ORDER`, otherwise evenly spread over the
-    bracket (its ends kept)."""
+    bracket (its ends kept); a single one is the nearest the stable `median` (it clips about half the steps)."""
     if n >= len(thresholds):
         return thresholds
+    if n == 1:
+        return [min(thresholds, key=lambda t: abs(math.log(t / median)) if median > 0 else 0.0)]
     if len(thresholds) == len(THIN_ORDER):
         picks = set(THIN_ORDER[:n])
     else:
@@ -917,7 +962,9 @@ def _successive_halving(trials: list[Trial], plan: Schedule, total: int, advance
                         spent: Callable[[], int] | None = None) -> list[Trial]:
     """Run every trial to the first horizon; keep the better half, double the horizon, until the finalists
     have run `total` steps. Steps the plan counted but trials that blew up did not spend buy one more survivor
-    per round when the rest of the plan still fits. Returns the finalists, best first."""
+    per round when the rest of the plan still fits. A trial that has run the whole length already (a script's
+    unclipped probe, run whole first) is a finalist and takes no survivor's place. Returns the finalists, best
+    first."""
     alive = list(trials)
     horizon = plan.first_horizon
     planned = plan.cost(total)
@@ -927,6 +974,8 @@ def _successive_halving(trials: list[Trial], plan: Schedule, total: int, advance
                 advance(trial, horizon)
         if horizon >= total:
             return sorted(alive, key=_rank)
+        finished = [t for t in alive if t.steps >= total]
+        alive = [t for t in alive if t.steps < total]
         alive.sort(key=lambda t: _rank(t, horizon))
         keep = _survivors(len(alive), horizon, total, plan.min_keep)
         if spent is not None and keep < len(alive) and math.isfinite(alive[keep].late_loss) and \
@@ -934,7 +983,7 @@ def _successive_halving(trials: list[Trial], plan: Schedule, total: int, advance
             keep += 1
         for trial in alive[keep:]:
             trial.eliminated_at = horizon
-        alive = alive[:keep]
+        alive = finished + alive[:keep]
         horizon = min(total, horizon * 2)
 
 

@@ -30,6 +30,7 @@ from gradscope.trials.compare import BASELINE, ComparedRun, Comparison, _finish
 # varies between runs (a threaded kernel), which move a float32 norm by a few ulps, never by 1e-6.
 SAME_START = 1e-6
 NO_LIMIT = 2**62  # a run without --steps goes as far as the script goes
+MIN_SCRIPT_BUDGET = 2.0  # recommend on a script: the unclipped run and at least one whole trial
 
 
 class ScriptFailed(Exception):
@@ -218,8 +219,10 @@ class ScriptTrial:
     """A recommend trial of the command (what `TrainingSession` is for a config): `advance` reruns the command
     from the start to the new length, since a script cannot be resumed. `steps_run` counts every step run."""
 
-    def __init__(self, runner: ScriptRunner, run_dir: Path, clip: Clip | None, label: str) -> None:
+    def __init__(self, runner: ScriptRunner, run_dir: Path, clip: Clip | None, label: str,
+                 change: StepChange | None = None) -> None:
         self.runner, self.run_dir, self.clip, self.label = runner, Path(run_dir), clip, label
+        self.change = change  # an alternative's learning-rate change (no clip)
         self.step = 0
         self.steps_run = 0
         self.stop: StopReason | None = None
@@ -234,7 +237,8 @@ class ScriptTrial:
         target = min(self.runner.limit, self.step + n)
         try:
             result = run_command(self.runner.command, self.run_dir, self.label, clip=self.clip,
-                                 steps=target if target < NO_LIMIT else None, seed=self.runner.seed, plots=False)
+                                 steps=target if target < NO_LIMIT else None, seed=self.runner.seed, plots=False,
+                                 change=self.change)
         except KeyboardInterrupt:
             self.stop = StopReason.INTERRUPTED
             return False
@@ -276,6 +280,61 @@ class ScriptRunner:
         self.probe: Any = None  # the probe's run (its trace is the reference first step)
         self.limit = steps or NO_LIMIT  # the steps a trial may run: the probe's length once it has run
         self.probe_trial = ScriptTrial(self, Path(run_dir) / "unclipped", None, "unclipped")
+        self.changes: dict[str, StepChange] = {}  # an alternative's folder -> its learning-rate change
+
+    # -- the fixes that are not a clip: the learning rate changed where the script steps (attach/lr_change.py) ---
+    @property
+    def optimizer(self) -> str | None:
+        """The probe's optimizer class ("AdamW"); None for a script that updates its weights by hand."""
+        return None if self.probe is None else self.probe.optimizer
+
+    @property
+    def lr(self) -> float | None:
+        """The largest learning rate the script stepped at (the peak of its own schedule), if it has one."""
+        lrs = self.probe.trace.column("lr") if self.probe is not None and len(self.probe.trace) else []
+        lrs = [float(v) for v in lrs if math.isfinite(v) and v > 0]
+        return max(lrs) if lrs else None
+
+    @property
+    def no_alternatives(self) -> str:
+        """Why no learning-rate alternative is tried, if none is: said where a clip is suspect."""
+        if self.optimizer is not None:
+            return ""
+        return ("no learning-rate alternative was tried: the script updates its weights by hand (no torch.optim "
+                "optimizer), so gradscope cannot change its learning rate (try your own with gradscope compare "
+                f"--try ARGS -- {shlex.join(self.command)})")
+
+    def alternatives(self, total: int) -> list[Any]:
+        """A 10x and a 100x lower learning rate, and a warm-up over the first 10% of the steps (at least 10) where
+        the script's own schedule does not start low: each applied where the script steps, its schedule kept."""
+        from gradscope.trials.recommend import LR_TRIAL_FACTOR, WARMUP_FRACTION, Alternative
+
+        if self.optimizer is None:
+            return []
+        lr = self.lr
+        stepped = f" (the script stepped at lr {lr:.3g})" if lr is not None else ""
+        found = []
+        for factor in (LR_TRIAL_FACTOR, LR_TRIAL_FACTOR**2):
+            change = StepChange(lr_scale=float(f"{factor:.3g}"))
+            found.append((f"lower the learning rate {1 / factor:.0f}x{stepped}", change))
+        warm = max(10, math.ceil(WARMUP_FRACTION * total))
+        if 2 * warm <= total and not self._warms_up(warm):
+            found.append((f"a warm-up over the first {warm} steps, in front of the script's own schedule",
+                          StepChange(warmup=warm)))
+        self.changes = {change.folder: change for _, change in found}
+        shown = shlex.join(self.command)
+        return [Alternative(note, change.options, folder=change.folder,
+                            command=f"gradscope compare {change.options} -- {shown}") for note, change in found]
+
+    def _warms_up(self, warm: int) -> bool:
+        """Whether the script's own lr rises over its first steps (it has a warm-up)."""
+        lrs = self.probe.trace.column("lr")[:2 * warm]
+        lrs = lrs[lrs == lrs]  # finite
+        return len(lrs) > 1 and float(lrs[1:].max()) > 1.01 * float(lrs[0])
+
+    def start_alternative(self, alt: Any, run_dir: Path) -> ScriptTrial:
+        _note(f"recommend trial {alt.folder}")
+        return ScriptTrial(self, run_dir, None, alt.folder, self.changes[alt.folder])
 
     @property
     def total(self) -> int:
@@ -316,9 +375,12 @@ def recommend_command(command: Sequence[str], run_dir: Path, *, mode: str = "nor
                       steps: int | None = None, seed: int = 0,
                       progress: Callable[[int, int], None] | None = None) -> Any:
     """recommend's threshold search (successive halving) with each trial a rerun of `command`: a Recommendation.
-    `budget` counts in runs of the script (the unclipped probe is the first)."""
+    `budget` counts in runs of the script (the unclipped probe is the first; at least 2: it and one trial)."""
     from gradscope.trials.recommend import DEFAULT_BUDGET, recommend
 
+    if budget is not None and not budget >= MIN_SCRIPT_BUDGET:
+        raise ConfigError(f"--budget {budget:g} is less than two runs of the command: the unclipped run and one trial "
+                          f"(fix: --budget {MIN_SCRIPT_BUDGET:g} or more; each trial reruns the script)")
     runner = ScriptRunner(command, run_dir, steps=steps, seed=seed)
     return recommend(None, run_dir, mode=mode, budget=DEFAULT_BUDGET if budget is None else budget,
                      steps=steps, progress=progress, runner=runner)

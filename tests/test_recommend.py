@@ -69,6 +69,20 @@ def test_schedule_fits_the_budget(total, budget):
     assert plan.first_horizon >= min(total, 10) and plan.first_horizon >= 0.1 * total
 
 
+@pytest.mark.parametrize("total", [12, 52, 200])
+@pytest.mark.parametrize("budget", [2.0, 3.0, 4.0, 8.0])
+@pytest.mark.parametrize("alternatives", [0, 2])
+def test_a_scripts_schedule_fits_its_budget(total, budget, alternatives):
+    """A script's trials rerun from the start, after its unclipped run: every plan, the raced alternatives counted,
+    costs at most budget x one run (it was 184 steps for a 104-step budget: 2 runs of 52)."""
+    plan = plan_schedule(total, budget, alternatives=alternatives, restarts=True, reserve=False)
+    if budget >= 2 + alternatives:  # the unclipped run, one threshold and each alternative run whole
+        assert plan.cost(total) <= budget * total
+    assert plan.thresholds >= 1
+    tight = plan_schedule(52, 2.0, restarts=True)
+    assert (tight.thresholds, tight.first_horizon, tight.cost(52)) == (1, 52, 104)  # one threshold, run whole
+
+
 def test_default_budget_spans_the_bracket_within_two_runs():
     plan = plan_schedule(200, DEFAULT_BUDGET)
     assert DEFAULT_BUDGET == 2.0 and (plan.thresholds, plan.min_keep) == (6, 2)

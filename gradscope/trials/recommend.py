@@ -760,7 +760,11 @@ class _Search:
         upper edge is said: it only trims rare spikes."""
         if top.threshold is None or top.clipped_fraction == 0.0:
             return top
-        if top.threshold == self.thresholds[-1] and len(self.thresholds) > 1:
+        if len(self.thresholds) == 1:
+            notes.append(f"the budget fit one threshold ({top.threshold:.3g}, the nearest the stable-phase median): "
+                         "a larger --budget searches a bracket around it")
+            return top
+        if top.threshold == self.thresholds[-1]:
             notes.append(f"the top clip is the largest threshold tried ({top.threshold:.3g}, clipping on "
                          f"{top.clipped_fraction:.0%} of steps): it only trims rare spikes")
             return top
@@ -769,8 +773,8 @@ class _Search:
         lower = float(f"{top.threshold / math.sqrt(10):.3g}")
         if self.bench is None or self.bench.budget_left() < self.total:
             notes.append(f"the top clip is the lowest threshold tried ({top.threshold:.3g}); the budget "
-                         f"left no trial below it: a lower one may do better (gradscope compare CONFIG "
-                         f"--clip-{self.mode} {lower:.3g})")
+                         f"left no trial below it: a lower one may do better "
+                         f"({self._compare(f'--clip-{self.mode} {lower:.3g}')})")
             return top
         trial = self.bench.start(lower)
         self.bench.advance(trial, self.total)
@@ -782,6 +786,12 @@ class _Search:
         notes.append(f"{top.threshold:.3g} was the lowest threshold of the bracket; {lower:.3g} below it did "
                      f"worse (late loss {_fmt(trial.late_loss)})")
         return top
+
+    def _compare(self, options: str) -> str:
+        """The `gradscope compare` command that shows `options` on this run (a script's, or CONFIG)."""
+        runner = getattr(self.bench, "runner", None)
+        return runner.compare_command(options) if hasattr(runner, "compare_command") else \
+            f"gradscope compare CONFIG {options}"
 
     def _run_pending(self) -> None:
         """The alternatives not raced, on what is left of the budget, shared equally (at least 10 steps each, the
@@ -841,7 +851,7 @@ class _Search:
                        key=lambda t: (-common[id(t)], t.late_at(common[id(t)]) - clip_there[id(t)], t.late_loss))
         fix = fixes[0] if fixes else None
         if fix is not None:
-            shows = fix.command or f"gradscope compare CONFIG --try '{fix.changes}'"
+            shows = fix.command or self._compare(f"--try '{fix.changes}'")
             notes.append(f"fix the cause instead: {fix.note} (side by side, from the same seed: {shows})")
         return Verdict(clipping_helps and not winning and not never_below_start, top, fix, tuple(notes))
 

@@ -184,11 +184,15 @@ def compare_command(command: Sequence[str], run_dir: Path, clips: Sequence[Clip]
     runs: list[ComparedRun] = []
     interrupted = False
     used: set[str] = set()
-    base = None
+    base, base_optimizers = None, []
     for i, (label, name, setting, cmd, change) in enumerate(variants, start=1):
         while name in used:
             name += "-b"
         used.add(name)
+        if change is not None and base is not None and base_optimizers == [None]:
+            from gradscope.attach.session import NO_OPTIMIZER
+
+            raise GradscopeError(f"{change.options}: {NO_OPTIMIZER}")  # the run would be the baseline again
         _note(f"compare run {i}/{len(variants)}: {label}")
         try:
             result = run_command(cmd, run_dir / name, label, clip=setting, steps=steps, seed=seed, plots=plots,
@@ -198,7 +202,7 @@ def compare_command(command: Sequence[str], run_dir: Path, clips: Sequence[Clip]
             break
         run = first_run(result, label)
         if base is None:
-            base = run
+            base, base_optimizers = run, list({r.optimizer for r in result.runs})
             if len(result.runs) > 1:
                 _note(f"the command trains {len(result.runs)} runs ({', '.join(r.label for r in result.runs)}): "
                       f"compared by the first, {run.label}; each run's folder holds them all")
@@ -322,9 +326,12 @@ class ScriptRunner:
             found.append((f"a warm-up over the first {warm} steps, in front of the script's own schedule",
                           StepChange(warmup=warm)))
         self.changes = {change.folder: change for _, change in found}
-        shown = shlex.join(self.command)
-        return [Alternative(note, change.options, folder=change.folder,
-                            command=f"gradscope compare {change.options} -- {shown}") for note, change in found]
+        return [Alternative(note, change.options, folder=change.folder, command=self.compare_command(change.options))
+                for note, change in found]
+
+    def compare_command(self, options: str) -> str:
+        """The `gradscope compare` command that shows `options` on the user's command."""
+        return f"gradscope compare {options} -- {shlex.join(self.command)}"
 
     def _warms_up(self, warm: int) -> bool:
         """Whether the script's own lr rises over its first steps (it has a warm-up)."""

@@ -39,11 +39,12 @@ inherits (a shell script, torchrun's ranks, DataLoader workers), set by `launch.
   GRADSCOPE_ATTACH_WARMUP    a trial's linear warm-up over the first W optimizer steps
 
 The pieces: `launch` (the child process, its process group, signals), `session` (the parent: one attached run,
-the locating rerun, the run folders), `child` (the hooks in the attached process), `runs` (one optimizer's rows,
-through the `RunRecorder` every driver drives), `naming` (which module an optimizer trains, and the script's
-name for it), `locating` (where a non-finite value began), `lr_change` (a trial's learning-rate change at the
-optimizer step), `precision` (whether the script computes in fp16/bf16), `control` (child -> parent
-messages), `importhook` and `boot/` (the way in). Nothing here imports torch until a command runs
+the locating rerun, the run folders), `child` (what the hooks share in the attached process: the runs, the rows,
+when to stop), `hooks` (the torch calls intercepted: backward, the script's clip, the optimizer's step), `runs`
+(one optimizer's rows, through the `RunRecorder` every driver drives), `naming` (which module an optimizer
+trains, and the script's name for it), `locating` (where a non-finite value began), `lr_change` (a trial's
+learning-rate change at the optimizer step), `precision` (whether the script computes in fp16/bf16), `control`
+(child -> parent messages), `importhook` and `boot/` (the way in). Nothing here imports torch until a command runs
 (`gradscope --help` stays light).
 """
 

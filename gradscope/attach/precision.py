@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-from gradscope.attach.child import _wrap
 from gradscope.attach.control import tell
+from gradscope.attach.hooks import wrap
 from gradscope.attach.settings import Settings
 
 _told = False
@@ -55,8 +55,8 @@ def watch_precision(settings: Settings) -> None:
             return original(self, *args, **kwargs)
         return hook
 
-    _wrap(autocast, "__enter__", on_autocast)
-    _wrap(GradScaler, "__init__", on_scaler)
-    _wrap(torch.nn.Module, "half", on_cast(torch.float16))
-    _wrap(torch.nn.Module, "bfloat16", on_cast(torch.bfloat16))
+    wrap(autocast, "__enter__", on_autocast)
+    wrap(GradScaler, "__init__", on_scaler)
+    wrap(torch.nn.Module, "half", on_cast(torch.float16))
+    wrap(torch.nn.Module, "bfloat16", on_cast(torch.bfloat16))
 

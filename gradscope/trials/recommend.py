@@ -38,6 +38,7 @@ from gradscope.diagnose.symptoms.catalogue import SymptomKind
 from gradscope.errors import GradscopeError, UserCodeError
 from gradscope.numbers import WORD, number_text
 from gradscope.report.snippets import fix_snippets, optimizer_of, snippets
+from gradscope.stats import late_level
 from gradscope.trace.run_folder import prepare_run_folder
 from gradscope.trace.trace import StopReason, Trace, first_nonfinite_step
 
@@ -246,11 +247,11 @@ class Recommendation:
 
 
 def late_loss(losses: np.ndarray) -> float:
-    """Median of the last 10% of the losses; +inf when any loss is non-finite (a run that blew up loses)."""
+    """A trial's score: its late level (the median of the last 10% of the losses, `gradscope.stats.late_level`);
+    +inf when any loss is non-finite (a run that blew up loses)."""
     if not len(losses) or not np.all(np.isfinite(losses)):
         return math.inf
-    k = max(3, math.ceil(len(losses) * LATE_FRACTION))
-    return float(np.median(losses[-k:]))
+    return late_level(losses, LATE_FRACTION, round_up=True)
 
 
 def stable_phase(trace: Trace) -> int:
@@ -259,13 +260,12 @@ def stable_phase(trace: Trace) -> int:
 
     n = len(trace)
     end = n
-    bad = np.flatnonzero(~np.isfinite(trace.loss) | ~np.isfinite(trace.grad_norm)
-                         | (trace.column("nonfinite_grads") > 0))
-    if len(bad):
-        end = min(end, int(bad[0]))
+    bad = first_nonfinite_step(trace)
+    if bad is not None:
+        end = min(end, trace.rows_before(bad))
     for s in diagnose_trace(trace).symptoms:
         if s.kind.ends_stable_phase:  # the onset of growth, or the step of a spike
-            end = min(end, int(s.evidence.get("onset_step", s.step)))
+            end = min(end, trace.rows_before(int(s.evidence.get("onset_step", s.step))))
     return max(end, min(n, 3))
 
 
@@ -1018,8 +1018,7 @@ def _rank(trial: Trial, horizon: int | None = None) -> tuple[float, float]:
     interferes least."""
     loss = trial.late_loss
     if horizon is not None and math.isfinite(loss) and len(trial.losses):
-        window = trial.losses[-max(5, math.ceil(RANK_WINDOW * len(trial.losses))):]
-        loss = float(np.median(window)) if np.all(np.isfinite(window)) else math.inf
+        loss = late_level(trial.losses, RANK_WINDOW, round_up=True, at_least=5)
     loss = float(f"{loss:.9g}") if math.isfinite(loss) else math.inf
     threshold = trial.threshold if trial.threshold is not None else math.inf
     return loss, (-threshold if trial.clipped_fraction >= 0.999 else threshold)

@@ -4,7 +4,7 @@ beside the unclipped baseline, or compare recorded run folders, and say whether 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -40,6 +40,9 @@ from gradscope.commands.options import (
 )
 from gradscope.commands.script_args import script_command
 from gradscope.errors import ConfigError
+
+if TYPE_CHECKING:
+    from gradscope.trials.compare import Comparison
 
 PathsArg = Annotated[list[Path] | None, typer.Argument(
     metavar="CONFIG | RUN_DIR | LOG", show_default=False,
@@ -103,10 +106,6 @@ def compare(
     """
     with handled(debug):
         check_fail_on(fail_on)
-        from gradscope.report.compare_console import print_comparison
-        from gradscope.report.console import report_console
-        from gradscope.sources.log_columns import parse_map
-        from gradscope.strict_json import dumps
         from gradscope.trials import compare as lib
 
         if mode not in THRESHOLD_MODES:
@@ -123,40 +122,67 @@ def compare(
             if given:
                 raise ConfigError(f"{given[0]} reruns a config and cannot be used with runs already done "
                                   "(fix: pass the config instead, or drop the option)")
-            with stdout_to_stderr():
-                result = lib.compare_recorded(recorded, default_run_dir("compare", out), plots=plots,
-                                              mapping=parse_map(mapping))
-            for note in result.notes:
-                typer.echo(f"Note: {note}", err=True)
+            result = _compare_recorded(recorded, out, plots, mapping)
         else:
             if mapping:
                 raise ConfigError("--map names the columns of logs (fix: pass two or more logs, or drop --map)")
             if seed is not None:
                 overrides = [*(overrides or []), f"run.seed={seed}"]
             clips = lib.parse_clips(clip_norm or [], clip_value or [], adaptive=clip_adaptive)
-            cfg = resolve_config(config_path, sample, overrides, steps)
-            changed = [lib.ConfigChange(changes, resolve_config(config_path, sample, [*(overrides or []), *changes],
-                                                                steps), i)
-                       for i, changes in enumerate((lib.split_changes(t) for t in tries or []), start=1)]
-            with stdout_to_stderr():
-                result = lib.compare_config(
-                    cfg, default_run_dir(f"{cfg.name}-compare", out), clips, steps=steps, tries=changed,
-                    recommend_mode=mode if recommended else None, plots=plots,
-                    progress=lambda label: progress_bar(not as_json, f"compare {label}"))
-        if junit is not None:
-            from gradscope.report.junit import JUnitCase, write_junit
+            result = _compare_config(config_path, sample, overrides, steps, clips, tries or [],
+                                     mode if recommended else None, out, plots, as_json)
+        _report(result, as_json, junit, fail_on)
 
-            write_junit(junit, "compare", [JUnitCase(run.label, run.diagnosis, judged=i > 0)
-                                           for i, run in enumerate(result.runs)], fail_on)
-        with report_output():
-            if as_json:
-                typer.echo(dumps(result.to_dict()))
-            else:
-                print_comparison(result, report_console())
-        if result.interrupted:
-            raise typer.Exit(EXIT_INTERRUPTED)
-        failed = any(fails(run.rank, fail_on) for run in result.compared)
-        raise typer.Exit(EXIT_SYMPTOMS if failed else EXIT_OK)
+
+def _compare_recorded(recorded: list[Path], out: Path | None, plots: bool,
+                      mapping: list[str] | None) -> Comparison:
+    """`compare RUN RUN ...`: runs already done, compared as they are; the notes of reading their logs on stderr."""
+    from gradscope.sources.log_columns import parse_map
+    from gradscope.trials.compare import compare_recorded
+
+    with stdout_to_stderr():
+        result = compare_recorded(recorded, default_run_dir("compare", out), plots=plots, mapping=parse_map(mapping))
+    for note in result.notes:
+        typer.echo(f"Note: {note}", err=True)
+    return result
+
+
+def _compare_config(config_path: Path | None, sample: str | None, overrides: list[str] | None, steps: int | None,
+                    clips: list, tries: list[str], recommend_mode: str | None, out: Path | None, plots: bool,
+                    as_json: bool) -> Comparison:
+    """`compare CONFIG`: the config rerun unclipped, then with each clip and each `--try` change."""
+    from gradscope.trials import compare as lib
+
+    cfg = resolve_config(config_path, sample, overrides, steps)
+    changed = [lib.ConfigChange(changes, resolve_config(config_path, sample, [*(overrides or []), *changes], steps), i)
+               for i, changes in enumerate((lib.split_changes(t) for t in tries), start=1)]
+    with stdout_to_stderr():
+        return lib.compare_config(cfg, default_run_dir(f"{cfg.name}-compare", out), clips, steps=steps, tries=changed,
+                                  recommend_mode=recommend_mode, plots=plots,
+                                  progress=lambda label: progress_bar(not as_json, f"compare {label}"))
+
+
+def _report(result: Comparison, as_json: bool, junit: Path | None, fail_on: str) -> None:
+    """The comparison on stdout (console or JSON) and in JUnit, then the exit code: interrupted, or whether a
+    compared run still has a symptom at or above `fail_on`."""
+    from gradscope.report.compare_console import print_comparison
+    from gradscope.report.console import report_console
+    from gradscope.strict_json import dumps
+
+    if junit is not None:
+        from gradscope.report.junit import JUnitCase, write_junit
+
+        write_junit(junit, "compare", [JUnitCase(run.label, run.diagnosis, judged=i > 0)
+                                       for i, run in enumerate(result.runs)], fail_on)
+    with report_output():
+        if as_json:
+            typer.echo(dumps(result.to_dict()))
+        else:
+            print_comparison(result, report_console())
+    if result.interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
+    failed = any(fails(run.rank, fail_on) for run in result.compared)
+    raise typer.Exit(EXIT_SYMPTOMS if failed else EXIT_OK)
 
 
 def _compare_command(command: list[str], paths: list[Path] | None, overrides: list[str] | None, sample: str | None,

@@ -565,7 +565,7 @@ def _recommendation(search: _Search, verdict: Verdict, stats: GradientStatistics
     top, probe, mode = verdict.top_clip, opening.probe, bench.mode
     guard_rail = top.threshold is None or top.clipped_fraction == 0.0 or not verdict.clipping_helps
     threshold = stats.percentiles.p99 * 2 if guard_rail else top.threshold
-    notes = _with_result_notes(verdict, mode, threshold, probe, bench.total, guard_rail, search.optimizer)
+    notes = _with_result_notes(verdict, mode, threshold, probe, guard_rail, search.optimizer)
     evidence = _evidence(search, verdict, stats, probe, threshold)
     fix = None if verdict.fix is None else Fix(verdict.fix.note, verdict.fix.changes, verdict.fix.late_loss,
                                                verdict.fix.steps, verdict.fix.command)
@@ -600,7 +600,7 @@ def _evidence(search: _Search, verdict: Verdict, stats: GradientStatistics, prob
         unclipped=probe.result(),
         trials=tuple(t.result() for t in clips),
         winner=top.result(),
-        why=_why(top, [t for t in search.trials if t is not top and t.steps >= search.total], search.total),
+        why=_why(top, [t for t in search.trials if t is not top and t.steps >= search.total]),
         probe_symptoms=tuple(sorted(k.value for k in search.kinds)),
         alternatives=tuple(t.result() for t in search.trials if t.alternative))
 
@@ -856,8 +856,8 @@ class _Search:
         return Verdict(clipping_helps and not winning and not never_below_start, top, fix, tuple(notes))
 
 
-def _with_result_notes(verdict: Verdict, mode: str, threshold: float, unclipped: Trial, total: int,
-                       guard_rail: bool, optimizer: str | None) -> list[str]:
+def _with_result_notes(verdict: Verdict, mode: str, threshold: float, unclipped: Trial, guard_rail: bool,
+                       optimizer: str | None) -> list[str]:
     """The judgement's notes with the result: first the winner against the unclipped run when clipping helps,
     last what a clip on (nearly) every step means under this optimizer, or the guard rail."""
     notes = list(verdict.notes)
@@ -1059,14 +1059,12 @@ def _predicted_fraction(trace: Trace, mode: str, threshold: float, stable_steps:
     return float(np.mean(values > threshold)) if len(values) else 0.0
 
 
-def _why(top: Trial, others: list[Trial], total: int) -> str:
+def _why(top: Trial, others: list[Trial]) -> str:
     """Why the top clip trial wins: its late loss where it stopped, beside the other full-length trials'."""
     parts = [f"{_threshold_text(top.threshold)} had the lowest late loss of the clips at {top.steps} steps "
              f"({_fmt(top.late_loss)})"]
     for t in others:
-        parts.append(f"{t.changes or _threshold_text(t.threshold)}: {_fmt(t.late_loss)}"
-                     + (f" (non-finite at step {t.first_nonfinite_step})" if t.first_nonfinite_step is not None
-                        else ""))
+        parts.append(f"{t.changes or _threshold_text(t.threshold)}: {_fmt(t.late_loss)}{_nan_note(t)}")
     return "; ".join(parts)
 
 

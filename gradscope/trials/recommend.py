@@ -13,12 +13,15 @@ inputs), with the `compare --try` that shows it.
 3. Successive halving: every candidate runs a short horizon from the same seed and data order; the better half
    (by the late loss; any non-finite run loses) continues to twice the horizon, and so on, until the finalists
    run the full configured length. Runs are resumed, not restarted, so promotion costs only the extra steps.
-   The default budget is 2x the steps of one diagnose run.
+   The default budget is 2x the steps of one diagnose run. (A script's trials are reruns: a promotion costs the
+   new length whole, its unclipped run has run whole first and takes no survivor's place, and when no race fits
+   the budget one threshold runs whole.)
 4. The winner is the finalist with the lowest full-length late loss. When a clip is not the fix (no threshold
    brings the loss below its start, the winning clip barely beats no clip, sits at the edge of the bracket, or
    an alternative trains clearly better), the alternatives not yet tried run on what is left of the budget, and
    the one that works is reported with `clipping_helps: false`. A winning threshold at the lower edge that does
    not clip on every step is extended one half-decade below when the budget allows; otherwise the edge is said.
+   A script's alternatives are the same changes made where it steps (trials/script.py, attach/lr_change.py).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """compare and recommend on the user's own command: each trial is a rerun of the command, attached, with the clip
-applied where the script steps (`gradscope.attach`), or with arguments appended (`--try ARGS`).
+applied where the script steps (`gradscope.attach`), with its learning rate changed where it steps (`StepChange`:
+`--lr-scale F`, `--warmup W`; recommend's alternatives), or with arguments appended (`--try ARGS`).
 
 A script cannot be resumed, so a trial that must go further is run again from the start (recommend counts that
 cost in runs of the script), and trials are comparable only when the script runs the same way twice: every

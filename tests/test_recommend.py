@@ -18,6 +18,7 @@ from gradscope.cli import app
 from gradscope.clip.setting import Clip
 from gradscope.config.load import load_config
 from gradscope.drivers.loop import TrainingSession, train
+from gradscope.report.compare_plots import loss_overlay
 from gradscope.report.snippets import snippets
 from gradscope.trials.recommend import (
     DEFAULT_BUDGET,
@@ -33,6 +34,7 @@ from gradscope.trials.recommend import (
     plan_schedule,
     recommend,
 )
+from gradscope.trials.trial_plots import trials_in
 
 runner = CliRunner()
 
@@ -211,6 +213,26 @@ def test_cli_json_is_the_contract_document(tmp_path):
     assert {"mode", "threshold", "method", "clipping_helps", "notes", "evidence", "snippets"} <= set(doc)
     assert doc["mode"] == "norm" and isinstance(doc["threshold"], float)
     assert (tmp_path / "out" / "unclipped" / "trace.csv").is_file()  # each trial in its own subfolder
+
+
+def test_the_trials_are_drawn_beside_their_folders_unless_no_plots(tmp_path):
+    """recommend draws every trial it kept (its loss, its gradient norm with its threshold): the unclipped run
+    first, then the clips by threshold; --no-plots draws nothing."""
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["recommend", "--sample", "linear_high_lr", "--steps", "30", "--out", str(out)])
+    assert result.exit_code == 0, result.stderr
+    for name in ("trials_loss.png", "trials_grad_norm.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    folders = sorted(p.name for p in out.iterdir() if (p / "trace.csv").is_file())
+    trials = trials_in(out)
+    assert sorted(t.label for t in trials) == folders and trials[0].label == "unclipped"
+    thresholds = [t.clip.threshold for t in trials[1:]]
+    assert len(thresholds) >= 2 and thresholds == sorted(thresholds)
+    drawn = [line.get_label() for line in loss_overlay(trials).axes[0].get_lines()]
+    assert [label.split(" (NaN")[0] for label in drawn] == [t.label for t in trials]  # one line per trial
+    again = runner.invoke(app, ["recommend", "--sample", "linear_high_lr", "--steps", "30", "--no-plots",
+                                "--out", str(out)])
+    assert again.exit_code == 0 and not list(out.glob("*.png"))  # the reused folder keeps no earlier picture
 
 
 def test_write_keeps_comments_and_layout(tmp_path):

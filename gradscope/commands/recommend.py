@@ -16,7 +16,17 @@ from gradscope.commands.common import (
     stdout_to_stderr,
 )
 from gradscope.commands.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_USER_CODE, handled, user_code_failed
-from gradscope.commands.options import ConfigArg, DebugOpt, JsonOpt, OutOpt, SampleOpt, SeedOpt, SetOpt, StepsOpt
+from gradscope.commands.options import (
+    ConfigArg,
+    DebugOpt,
+    JsonOpt,
+    OutOpt,
+    PlotsOpt,
+    SampleOpt,
+    SeedOpt,
+    SetOpt,
+    StepsOpt,
+)
 from gradscope.commands.script_args import script_command
 from gradscope.errors import ConfigError, UserCodeError
 from gradscope.numbers import number_text
@@ -50,6 +60,7 @@ def recommend(
     sample: SampleOpt = None,
     debug: DebugOpt = False,
     seed: SeedOpt = None,
+    plots: PlotsOpt = True,
 ) -> None:
     """Recommend a gradient-clipping threshold, tested by trial runs from the same seed.
 
@@ -67,7 +78,8 @@ def recommend(
                               "(fix: e.g. --budget 2)")
         command = script_command(ctx)
         if command is not None:
-            _recommend_command(command, config, sample, overrides, write, mode, budget, steps, seed, as_json, out)
+            _recommend_command(command, config, sample, overrides, write, mode, budget, steps, seed, as_json, out,
+                               plots)
         if seed is not None:
             overrides = [*(overrides or []), f"run.seed={seed}"]
         cfg = resolve_config(config, sample, overrides, steps)
@@ -86,6 +98,7 @@ def recommend(
         except KeyboardInterrupt:
             typer.echo(f"Interrupted: no recommendation; {kept}", err=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None
+        _draw(run_dir, plots)
         if write:
             from gradscope.config.write import write_clip
 
@@ -105,7 +118,7 @@ def recommend(
 
 def _recommend_command(command: list[str], config: Path | None, sample: str | None, overrides: list[str] | None,
                        write: bool, mode: str, budget: float, steps: int | None, seed: int | None, as_json: bool,
-                       out: Path | None) -> None:
+                       out: Path | None, plots: bool) -> None:
     """`recommend -- COMMAND`: the trials are reruns of the command, attached (trials/script.py)."""
     from gradscope.attach import command_label
     from gradscope.attach.launch import check_command
@@ -135,6 +148,7 @@ def _recommend_command(command: list[str], config: Path | None, sample: str | No
     except KeyboardInterrupt:
         typer.echo(f"Interrupted: no recommendation; {kept}", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    _draw(run_dir, plots)
     with report_output():
         if as_json:
             typer.echo(dumps(rec.to_dict()))
@@ -144,3 +158,11 @@ def _recommend_command(command: list[str], config: Path | None, sample: str | No
 
             print_recommendation(rec, report_console())
     raise typer.Exit(EXIT_OK)
+
+
+def _draw(run_dir: Path, plots: bool) -> None:
+    """The trials' loss and gradient norms overlaid, beside their folders (trials_loss.png, trials_grad_norm.png)."""
+    if plots:
+        from gradscope.trials.trial_plots import write_trial_plots
+
+        write_trial_plots(run_dir)

@@ -8,7 +8,7 @@ scale, with each run's clip threshold drawn in its colour.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -16,7 +16,19 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from gradscope.trials.compare import ComparedRun
+    from gradscope.clip.setting import Clip
+    from gradscope.trace.trace import Trace
+
+
+class Plotted(Protocol):
+    """What a drawn run needs: compare's runs and recommend's trials both have it."""
+
+    label: str
+    clip: Clip | None
+    trace: Trace
+
+    @property
+    def first_nonfinite_step(self) -> int | None: ...
 
 BASELINE_COLOR = "#2c3e50"
 COLORS = ("#2980b9", "#27ae60", "#e67e22", "#8e44ad", "#16a085", "#c0392b", "#d35400", "#7f8c8d")
@@ -35,7 +47,7 @@ def _color(index: int) -> str:
     return BASELINE_COLOR if index == 0 else COLORS[(index - 1) % len(COLORS)]
 
 
-def _plot_series(ax: Axes, runs: Sequence[ComparedRun], column: str, *, log: bool = False,
+def _plot_series(ax: Axes, runs: Sequence[Plotted], column: str, *, log: bool = False,
                  clip_mode: str | None = None) -> None:
     """One line per run over its finite values, the `clip_mode` thresholds, and last (so the y-limits are
     final) an x for each NaN/Inf step."""
@@ -68,7 +80,7 @@ def _finish(ax: Axes, ylabel: str) -> None:
     ax.legend(loc="best", fontsize=8)
 
 
-def loss_overlay(runs: Sequence[ComparedRun]) -> Figure:
+def loss_overlay(runs: Sequence[Plotted]) -> Figure:
     """The loss of every run over optimizer steps, one colour per run (the baseline dark), NaN/Inf marked."""
     fig = _figure(4.5)
     ax = fig.subplots()
@@ -79,7 +91,7 @@ def loss_overlay(runs: Sequence[ComparedRun]) -> Figure:
     return fig
 
 
-def grad_norm_overlay(runs: Sequence[ComparedRun]) -> Figure:
+def grad_norm_overlay(runs: Sequence[Plotted]) -> Figure:
     """Global gradient L2 norm before clipping (log scale) with each norm clip drawn; NaN/Inf marked.
 
     Value clipping bounds each element, not the norm, so when a run clips by value a second panel shows the

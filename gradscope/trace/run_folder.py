@@ -50,10 +50,13 @@ COMPARISON_FILE = "comparison.json"
 COMPARE_LOSS_PLOT = "compare_loss.png"
 COMPARE_GRAD_NORM_PLOT = "compare_grad_norm.png"
 RECOMMEND_FOLDER = "recommend"  # `compare --recommended`: recommend's trials
+# -- recommend's pictures of its trials, beside the trials' subfolders ------------------------------------------
+TRIALS_LOSS_PLOT = "trials_loss.png"
+TRIALS_GRAD_NORM_PLOT = "trials_grad_norm.png"
 
 TRACE_FILES = (TRACE_FILE, GRAD_NORMS_FILE, WEIGHT_NORMS_FILE)
 FILES = (*TRACE_FILES, RUN_FILE, DIAGNOSIS_FILE, RESOLVED_CONFIG_FILE, LOSS_PLOT, HEATMAP_PLOT,
-         COMPARISON_FILE, COMPARE_LOSS_PLOT, COMPARE_GRAD_NORM_PLOT)
+         COMPARISON_FILE, COMPARE_LOSS_PLOT, COMPARE_GRAD_NORM_PLOT, TRIALS_LOSS_PLOT, TRIALS_GRAD_NORM_PLOT)
 
 # Every folder gradscope prepares holds this (empty) file: a subfolder holding it is one of gradscope's runs or
 # comparisons, whatever its name (compare's "baseline", "adaptive", "try-1-...", recommend's trials). Folders

@@ -22,7 +22,7 @@ from typing import Any
 
 from gradscope.clip.setting import Clip
 from gradscope.errors import ConfigError, GradscopeError
-from gradscope.numbers import number_text
+from gradscope.numbers import number_text, ratio_text
 from gradscope.trace.run_folder import RECOMMEND_FOLDER, prepare_run_folder
 from gradscope.trace.trace import StopReason
 from gradscope.trials.compare import BASELINE, ComparedRun, Comparison, _finish
@@ -321,7 +321,7 @@ class ScriptRunner:
         found = []
         for factor in (LR_TRIAL_FACTOR, LR_TRIAL_FACTOR**2):
             change = StepChange(lr_scale=float(f"{factor:.3g}"))
-            found.append((f"lower the learning rate {1 / factor:.0f}x{stepped}", change))
+            found.append((f"lower the learning rate {ratio_text(1 / factor, '.0f')}x{stepped}", change))
         warm = max(10, math.ceil(WARMUP_FRACTION * total))
         if 2 * warm <= total and not self._warms_up(warm):
             found.append((f"a warm-up over the first {warm} steps, in front of the script's own schedule",

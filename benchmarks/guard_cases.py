@@ -21,8 +21,8 @@ from regret_cases import Case
 from torch import nn
 
 # regret_cases' factories, re-exported: every case's factories then resolve in this one module
-REEXPORTED = ("adding_problem", "build_mlp", "build_recurrent", "build_transformer", "delayed_echo",
-              "gaussian_blobs", "heavy_tailed_regression", "noisy_sine_sequences", "token_reversal",
+REEXPORTED = ("adding_problem", "build_gpt", "build_mlp", "build_recurrent", "build_transformer", "delayed_echo",
+              "gaussian_blobs", "heavy_tailed_regression", "markov_tokens", "noisy_sine_sequences", "token_reversal",
               "unscaled_features")
 globals().update({name: getattr(regret_cases, name) for name in REEXPORTED})
 

@@ -25,7 +25,12 @@ in `events` with the step, the threshold and why:
   run has taken: clip at that level.
 - Runaway growth: log(norm) climbing on a straight line (the exponential-growth fit the diagnosis uses) to a
   multiple (2x) of its level before the climb, while the loss is not falling (a model leaving a plateau learns
-  faster and its norm grows with it): hold the norm at half that level; if it still climbs, tighten.
+  faster and its norm grows with it), and with evidence that it is an explosion: the loss level doubled over
+  its level before the climb, or the norm 8x every norm before it, or the guard has acted in this run before
+  (an edge-of-stability excursion climbs a few-fold and turns back, its loss far less moved; a healthy run
+  never met the guard): hold the norm at half that level; if it still climbs, tighten. The hold is released
+  once the evidence is gone (the norms back under 2x the level before the climb, the loss not above its best);
+  a climb that comes back after that is held for good.
 - The loss's response: a loss far above its best (beyond its noise and a fraction of the starting loss) with
   no clipping engages at half the recent median norm; once clipping, a loss that rose since the last change,
   or stays far above its best without coming down, means the threshold is still too loose (the clip bounds the
@@ -70,6 +75,13 @@ GROWTH_WINDOWS = (8, 16)  # trailing windows over which log(norm) must grow as t
 #   rule says (`LogFit.grows` with Thresholds' max_doubling_steps and min_r2) ...
 GROWTH_OVER = 2.0  # ... and already stand this many times above its level before the climb
 GROWTH_HOLD = 0.5  # hold at half that level: the climb began at it, so the stable step is below it
+GROWTH_LOSS = 2.0  # ... and either the loss level this multiple of its level before the climb, or ...
+GROWTH_FAR = 8.0  # ... the norm this far above every norm before the climb: near a minimum the loss grows as the
+#   norm squared, so a run that explodes shows it in its loss (a norm at GROWTH_OVER x its level: a loss ~4x);
+#   an edge-of-stability excursion (a catapult) climbs a few-fold and turns back by itself, its loss level far
+#   less moved (a LeNet at SGD lr 0.2: norm 4x in 8 steps, loss level +4%, held for the rest of its run: +41%
+#   late loss; a polynomial regression: norm 8x its median, 4.6x its peak, loss level +53%); an RNN's norm can
+#   explode before its loss moves, far past anything it had
 GROWTH_LEARNING = 0.02  # unless the loss fell by 2% over the climb: a model leaving a plateau learns faster, and its
 #   norm grows with it (a LeNet at SGD lr 0.2 did, and was clipped for 141 steps: +42% late loss)
 LOSS_WINDOW = 5  # the loss level is the median of the last 5 losses, judged every step
@@ -231,6 +243,8 @@ class Guard:
         self._watching = ramp is True  # the first WATCH steps, with a snapshot to roll a thrown start back to
         self._snapshot: StartSnapshot | None = None
         self._first: tuple[int, float, float] | None = None  # the first step, its loss and norm
+        self._growth_hold: float | None = None  # the level before the climb, while the threshold is the growth hold
+        self._growth_released = False  # a growth hold was released once: a climb that comes back is held for good
 
     # -- the step ----------------------------------------------------------------------------------------
     def step(self, loss: torch.Tensor | float, *, lr: float | None = None) -> bool:
@@ -261,7 +275,8 @@ class Guard:
         else:
             self._check_spike(stats.step, norm)
             self._raw.append(norm)
-            self._check_growth(stats.step)
+            self._check_growth(stats.step, stats.loss)
+            self._check_release(stats.step)
             self._check_loss(stats.step, stats.loss)
         clipped = self.threshold is not None and norm > self.threshold
         if clipped:
@@ -398,7 +413,7 @@ class Guard:
                       "engage" if self.threshold is None else "tighten")
         return True
 
-    def _check_growth(self, step: int) -> None:
+    def _check_growth(self, step: int, loss: float) -> None:
         raw = np.fromiter(self._raw, float)
         for window in GROWTH_WINDOWS:
             if len(raw) < window + 1:
@@ -407,7 +422,8 @@ class Guard:
             if raw[-1] < GROWTH_OVER * level or level <= 0:
                 continue
             fit = log_fit(raw[-window:])
-            if not fit.grows(DEFAULT.max_doubling_steps, DEFAULT.min_r2) or self._learning(window):
+            if (not fit.grows(DEFAULT.max_doubling_steps, DEFAULT.min_r2) or self._learning(window)
+                    or not self._climb_shows(window, loss, float(raw[:-window][-WINDOW:].max()))):
                 continue
             why = (f"gradient norm grows exponentially (x{ratio_text(fit.factor_per_step)} per step over {window} "
                    f"steps, "
@@ -416,9 +432,47 @@ class Guard:
             if self.threshold is None or hold < self.threshold:
                 self._set(step, hold, why + f": hold the norm at {GROWTH_HOLD:g}x that level",
                           "engage" if self.threshold is None else "hold")
+                self._growth_hold = None if self._growth_released else level
             elif step - self._last_change >= COOLDOWN:
                 self._set(step, self.threshold * TIGHTEN, why + " under the clip: tightened", "tighten")
             return
+
+    def _climb_shows(self, window: int, loss: float, peak: float) -> bool:
+        """The climb over the last `window` steps is an explosion, not a catapult: the loss level (this step's loss
+        with the last ones) GROWTH_LOSS x its level before the climb, or the norm GROWTH_FAR x `peak`,
+        the largest norm before it; or the guard has acted in this run before (a run that was thrown once, or
+        clipped, has shown its updates can be too large: a climb there is believed at once, as it must be right
+        after a start ramp, where a delay of 3 steps let a GRU and a GPT blow up)."""
+        if self.events or self._raw[-1] >= GROWTH_FAR * peak:
+            return True
+        losses = list(self._loss.recent)
+        before = losses[:-(window - 1)][-LOSS_WINDOW:]
+        if len(before) < MIN_HISTORY:
+            return False
+        then, now = float(np.median(before)), float(np.median([*losses[-(LOSS_WINDOW - 1):], loss]))
+        return then > 0 and now > GROWTH_LOSS * then
+
+    def _loss_risen(self) -> bool:
+        """The loss level (through the last step) stands above its best by more than its noise."""
+        levels = self._loss.levels
+        return bool(levels) and self._loss.rise(levels[-1], LOSS_RISE_OF_START[1]) > 0
+
+    def _check_release(self, step: int) -> None:
+        """Let go of a growth hold once its evidence is gone: the norms before the clip back under GROWTH_OVER x
+        the level before the climb for LOSS_WINDOW steps, and the loss not above its best. The climb turned back
+        (as an edge-of-stability excursion does): the hold only slows a healthy run from here on. Once only: a
+        climb that comes back after a release is the run's step size, and is held for good."""
+        level = self._growth_hold
+        if level is None or step - self._last_change < LOSS_WINDOW:
+            return
+        if max(list(self._raw)[-LOSS_WINDOW:]) > GROWTH_OVER * level or self._loss_risen():
+            return
+        self._growth_hold, self._growth_released = None, True
+        self.threshold = None
+        self._last_change = step
+        self._loss.mark()
+        self._log(step, f"the climb turned back: the last {LOSS_WINDOW} norms are under {GROWTH_OVER:g}x its level "
+                  f"{level:.3g} before it and the loss is not above its best; released", "release")
 
     def _learning(self, window: int) -> bool:
         """The loss level fell over the last `window` steps by more than GROWTH_LEARNING: the norm climbs because the
@@ -463,6 +517,7 @@ class Guard:
         return float(np.median(np.fromiter(self._norms, float))) if self._norms else None
 
     def _set(self, step: int, threshold: float, why: str, action: str) -> None:
+        self._growth_hold = None  # another rule moved the threshold: no longer the growth hold alone
         self.threshold = float(threshold)
         self._last_change = step
         self._loss.mark()

@@ -201,13 +201,13 @@ def noisy(level: float, spread: float, n: int, seed: int) -> list[float]:
 
 CLIMB = [1.3 ** k for k in range(1, 9)]  # the norm x1.3 a step for 8 steps: 8.2x where it was
 CALM, LEVEL = noisy(1.0, 0.2, 120, 0), noisy(1.0, 0.05, 120, 1)  # norms, losses
+JUMP = [1.05] * 5 + [2.5] * 3  # the loss over the climb (not falling): its level 2.5x at the climb's last step
 
 
 def test_a_climb_with_a_rising_loss_is_held_and_released_once_it_turns_back():
     """The norm climbs exponentially and the loss rises with it (an explosion's signature): held at half the level
     before the climb; the climb turns back by itself (an edge-of-stability excursion), and the hold is let go."""
-    losses = LEVEL[:60] + [1 + 0.12 * k for k in range(1, 9)] + LEVEL[68:]
-    guard = scripted(CALM[:60] + CLIMB + CALM[68:], losses)
+    guard = scripted(CALM[:60] + CLIMB + CALM[68:], LEVEL[:60] + JUMP + LEVEL[68:])
     *held, release = guard.events
     engaged = held[0].step
     hold = next(e for e in held if "grows exponentially" in e.why)
@@ -219,13 +219,24 @@ def test_a_climb_with_a_rising_loss_is_held_and_released_once_it_turns_back():
 
 
 def test_a_climb_that_comes_back_after_its_release_is_held_for_good():
-    climbing = [1 + 0.12 * k for k in range(1, 9)]
     norms = CALM[:60] + CLIMB + CALM[68:90] + CLIMB + CALM[98:]
-    guard = scripted(norms, LEVEL[:60] + climbing + LEVEL[68:90] + climbing + LEVEL[98:])
+    guard = scripted(norms, LEVEL[:60] + JUMP + LEVEL[68:90] + JUMP + LEVEL[98:])
     first = next(i for i, e in enumerate(guard.events) if e.action == "release")
     assert guard.events[first].step < 90  # the first climb is let go of
     assert all(e.action != "release" for e in guard.events[first + 1:]) and guard.events[first + 1].step >= 90
     assert guard.threshold is not None and guard.monitor.trace.column("clipped")[-20:].all()
+
+
+def test_a_climb_in_a_run_the_guard_already_acted_in_is_held_for_good():
+    """A spike at step 40 engaged the guard: the run has shown its updates can be too large, so the climb at 60
+    is held at once (no loss evidence needed) and never released (the README's linear_high_lr sample, released,
+    climbed again and ended at 1.02 where held it ends at 0.025)."""
+    norms = CALM[:40] + [30.0] + CALM[41:60] + CLIMB + CALM[68:]
+    guard = scripted(norms, LEVEL)
+    spike, hold, *rest = guard.events
+    assert "(a spike)" in spike.why and spike.step == 40
+    assert "grows exponentially" in hold.why and hold.action == "hold" and 62 <= hold.step <= 67
+    assert all(e.action != "release" for e in rest) and guard.threshold is not None
 
 
 def test_a_catapult_the_loss_does_not_follow_is_left_alone():

@@ -29,8 +29,8 @@ in `events` with the step, the threshold and why:
   its level before the climb, or the norm 8x every norm before it, or the guard has acted in this run before
   (an edge-of-stability excursion climbs a few-fold and turns back, its loss far less moved; a healthy run
   never met the guard): hold the norm at half that level; if it still climbs, tighten. The hold is released
-  once the evidence is gone (the norms back under 2x the level before the climb, the loss not above its best);
-  a climb that comes back after that is held for good.
+  once the evidence is gone (the norms back under 2x the level before the climb, the loss not above its best)
+  if the guard had not acted in the run before it; a climb that comes back after that is held for good.
 - The loss's response: a loss far above its best (beyond its noise and a fraction of the starting loss) with
   no clipping engages at half the recent median norm; once clipping, a loss that rose since the last change,
   or stays far above its best without coming down, means the threshold is still too loose (the clip bounds the
@@ -430,9 +430,12 @@ class Guard:
                    f"R^2 {fit.r2:.2f}), now {raw[-1] / level:.3g}x its level {level:.3g} before the climb")
             hold = GROWTH_HOLD * level
             if self.threshold is None or hold < self.threshold:
+                # releasable only in a run the guard had left alone until now: one it has acted in (a thrown
+                # start, a spike) has shown its updates can be too large, and its climbs are held for good
+                releasable = not self.events and not self._growth_released
                 self._set(step, hold, why + f": hold the norm at {GROWTH_HOLD:g}x that level",
                           "engage" if self.threshold is None else "hold")
-                self._growth_hold = None if self._growth_released else level
+                self._growth_hold = level if releasable else None
             elif step - self._last_change >= COOLDOWN:
                 self._set(step, self.threshold * TIGHTEN, why + " under the clip: tightened", "tighten")
             return
@@ -460,7 +463,9 @@ class Guard:
     def _check_release(self, step: int) -> None:
         """Let go of a growth hold once its evidence is gone: the norms before the clip back under GROWTH_OVER x
         the level before the climb for LOSS_WINDOW steps, and the loss not above its best. The climb turned back
-        (as an edge-of-stability excursion does): the hold only slows a healthy run from here on. Once only: a
+        (as an edge-of-stability excursion does): the hold only slows a healthy run from here on. Only in a run
+        the guard had not acted in before the hold (the README's linear_high_lr sample, rolled back at its start,
+        released a hold at step 21 and climbed again: final loss 1.02 against 0.025 held), and once only: a
         climb that comes back after a release is the run's step size, and is held for good."""
         level = self._growth_hold
         if level is None or step - self._last_change < LOSS_WINDOW:

@@ -18,11 +18,12 @@ $(BIN)/gradscope: pyproject.toml constraints.txt
 demo: $(BIN)/gradscope
 	$(BIN)/gradscope diagnose --sample linear_high_lr --fail-on never --out gradscope-runs/demo
 
-# Test processes: one per core, at most 4 (each may start a 2-rank torchrun). --dist loadscope keeps a module's
-# tests on one worker, so a module-scoped fixture (a torchrun launch, recommend's trials) runs once.
+# Test processes: one per core, at most 4 (each may start a 2-rank torchrun). --dist loadgroup hands the tests out
+# one at a time, and keeps a module with a module-scoped fixture (a torchrun launch, recommend's trials) on one
+# worker so that the fixture runs once (tests/conftest.py marks them).
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; [ $$n -lt 2 ] && n=2; echo $$n)
 test: $(BIN)/gradscope
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 # The wheel alone, as a user's `pip install torch-gradscope` gets it: a fresh venv, no test extra (whose packages
 # would bring in anything the core forgot to declare), the CLI's help and a bundled sample. Exit 1 is the

@@ -58,6 +58,7 @@ import guard_cases
 from recommend_regret import GRID, plain_run, plain_setup, regret
 
 import gradscope
+from gradscope.stats import late_level
 from gradscope.trials.recommend import LATE_FRACTION
 
 SPLITS = ["tune", "held-out", "held-out-2", "held-out-3", "held-out-4", "held-out-5", "held-out-6", "held-out-7",
@@ -203,8 +204,8 @@ def method_run(raw: dict[str, Any], method: str) -> MethodRun:
             bad += not math.isfinite(value)
     complete = len(losses) == steps and (not bad or skipped)
     weights_ok = all(bool(torch.isfinite(p).all()) for p in model.parameters())
-    tail = np.array(losses[-max(3, math.ceil(steps * LATE_FRACTION)):])  # late_loss's tail
-    score = float(np.median(tail)) if complete and weights_ok and np.isfinite(tail).all() else math.inf
+    # late_loss's level; only its window must be finite (a guard may skip a non-finite loss and go on)
+    score = late_level(np.array(losses), LATE_FRACTION, round_up=True) if complete and weights_ok else math.inf
     run = MethodRun(score, losses, skipped, bad)
     if guard is not None:
         run.engaged = guard.threshold is not None

@@ -260,7 +260,7 @@ def run_case(case: regret_cases.Case, work: Path, threads: int, budget: float | 
     thresholds = {
         "gradscope": float(rec.threshold),
         "fixed-1.0": 1.0,
-        "autoclip-p10": float(rec.evidence["statistics"]["autoclip_p10"]),
+        "autoclip-p10": float(rec.evidence.statistics.autoclip_p10),
         "p10-plain": float(np.percentile(finite_norms, 10)) if len(finite_norms) else 1.0,
     }
     result = CaseResult(case.name, case.family, case.description, steps, initial, base.score,
@@ -269,15 +269,15 @@ def run_case(case: regret_cases.Case, work: Path, threads: int, budget: float | 
         score = plain(c).score
         result.methods[method] = {"threshold": c, "score": score, "regret": regret(score, oracle, reference)}
     fix = getattr(rec, "fix", None)
-    if fix is not None and fix["try"].split(".", 1)[0] in PLAIN_TRY_TABLES:
+    if fix is not None and fix.changes.split(".", 1)[0] in PLAIN_TRY_TABLES:
         # clipping is not the fix: the user makes the change recommend names; the plain loop scores it, unclipped
-        score = _stored(plain_cache, text, fix["try"], lambda: plain_run(with_try(raw, fix["try"]), None)).score
-        result.methods["gradscope"] = {"threshold": math.nan, "score": score, "try": fix["try"],
+        score = _stored(plain_cache, text, fix.changes, lambda: plain_run(with_try(raw, fix.changes), None)).score
+        result.methods["gradscope"] = {"threshold": math.nan, "score": score, "try": fix.changes,
                                        "regret": regret(score, oracle, reference)}
 
-    winner = rec.evidence["winner"]
-    rec_plain = plain(winner["threshold"])  # the top clip trial (rec.threshold is a guard rail when not the fix)
-    gs_winner = winner["late_loss"] if winner["steps"] >= steps else math.nan
+    winner = rec.evidence.winner
+    rec_plain = plain(winner.threshold)  # the top clip trial (rec.threshold is a guard rail when not the fix)
+    gs_winner = winner.late_loss if winner.steps >= steps else math.nan
     result.sanity = {
         "winner_late_gradscope": gs_winner,
         "winner_late_plain": rec_plain.score,
@@ -313,10 +313,10 @@ def run_case(case: regret_cases.Case, work: Path, threads: int, budget: float | 
     result.recommend = {
         "threshold": rec.threshold,
         "clipping_helps": rec.clipping_helps,
-        "stable_steps": rec.evidence["statistics"]["stable_steps"],
-        "p50": rec.evidence["statistics"]["percentiles"]["p50"],
-        "trials": rec.evidence["trials"],
-        "notes": rec.notes,
+        "stable_steps": rec.evidence.statistics.stable_steps,
+        "p50": rec.evidence.statistics.percentiles.p50,
+        "trials": [t.to_dict() for t in rec.evidence.trials],
+        "notes": list(rec.notes),
         "method": rec.method,
     }
     return result

@@ -63,12 +63,35 @@ def log_fit(values: np.ndarray) -> LogFit:
     return LogFit(slope, r2)
 
 
-def edge_levels(values: np.ndarray, edge_fraction: float, start_steps: int) -> tuple[float, float, int, int]:
-    """(start level, late level, late window, start window): the medians of the first and the last `edge_fraction`
-    of `values`, each over at least 3 steps, the start over at most `start_steps` (a run can blow up early)."""
+def late_level(values: np.ndarray, fraction: float, *, round_up: bool = False, at_least: int = 3) -> float:
+    """Where a run ends: the median of its last `fraction` of `values` (at least `at_least` of them), +inf when
+    that window holds a NaN/Inf (a run that ends blown up has no level). The window is `fraction` of the values
+    rounded down (the detectors' loss levels) or, with `round_up`, up (recommend's trial scores); the two
+    roundings predate this one home and are kept so that neither report's numbers move."""
+    n = len(values) * fraction
+    window = values[-max(at_least, math.ceil(n) if round_up else int(n)):]
+    return float(np.median(window)) if np.all(np.isfinite(window)) else math.inf
+
+
+@dataclass(frozen=True)
+class EdgeLevels:
+    """The start and the end of a run's series, its noise averaged out: the medians of its first and last
+    windows."""
+
+    start: float
+    late: float
+    window: int  # the steps the late level is the median of
+    head: int  # the steps the start level is the median of
+
+
+def edge_levels(values: np.ndarray, edge_fraction: float, start_steps: int) -> EdgeLevels:
+    """The medians of the first and the last `edge_fraction` of `values` (finite), each over at least 3 steps, the
+    start over at most `start_steps` (a run can blow up early); NaN levels for no values."""
     k = max(3, int(len(values) * edge_fraction))
     head = max(3, min(k, start_steps))
-    return float(np.median(values[:head])), float(np.median(values[-k:])), k, head
+    if not len(values):
+        return EdgeLevels(math.nan, math.nan, k, head)
+    return EdgeLevels(float(np.median(values[:head])), late_level(values, edge_fraction), k, head)
 
 
 def rolling_median(values: np.ndarray, window: int) -> np.ndarray:

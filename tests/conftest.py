@@ -116,6 +116,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="Rewrite the rendered reports under tests/golden/ instead of comparing with them.")
 
 
+# Modules whose tests are long (child processes, trials, torchrun), run first so that the workers end together
+# rather than one finishing a long test alone; the order changes nothing else.
+LONG_FIRST = ("test_readme", "test_attach_trials", "test_attach", "test_attach_scripts", "test_distributed",
+              "test_streams", "test_exit_codes", "test_faults")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under `pytest -n N --dist loadgroup` (make test) each test goes to whichever worker is free, except that the
+    tests of a module with a module-scoped fixture (a torchrun launch, recommend's trials, a Trainer.fit) stay on
+    one worker, so that the fixture runs once. The long modules go first."""
+    rank = {name: i for i, name in enumerate(LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(item.module.__name__.rpartition(".")[2], len(rank)))  # stable
+    for item in items:
+        definitions = getattr(item, "_fixtureinfo", None)
+        shared = definitions and any(d.scope == "module" for defs in definitions.name2fixturedefs.values()
+                                     for d in defs)
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
 @pytest.fixture
 def golden(request: pytest.FixtureRequest):
     """`golden(name, text)`: assert `text` equals tests/golden/<name>.txt (trailing spaces aside); with

@@ -19,6 +19,10 @@ torch.set_num_threads(1)
 STEPS = 5
 BATCH = 8
 NAN_STEP = 3  # the step whose batch holds a NaN (on rank 1's half only) in the "nan" scenario
+# The float64 scenario: inputs ~1e21 make the loss ~1e43 and the gradient norms pass float32's range (3.4e38) while
+# every value is finite in float64; a tiny lr keeps the updates the size of the weights.
+FLOAT64 = {"scale": 1e21, "dtype": torch.float64}
+FLOAT64_LR = 1e-44
 
 
 class Block(nn.Module):
@@ -30,16 +34,17 @@ class Block(nn.Module):
         return torch.relu(self.fc(x))
 
 
-def build_model() -> nn.Module:
+def build_model(dtype: torch.dtype = torch.float32) -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Linear(4, 16), nn.ReLU(), Block(), nn.Linear(16, 1))
+    return nn.Sequential(nn.Linear(4, 16), nn.ReLU(), Block(), nn.Linear(16, 1)).to(dtype)
 
 
-def batches(nan: bool = False) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def batches(nan: bool = False, scale: float = 3.0,
+            dtype: torch.dtype = torch.float32) -> list[tuple[torch.Tensor, torch.Tensor]]:
     g = torch.Generator().manual_seed(1)
     out = []
     for step in range(STEPS):
-        x = torch.randn(BATCH, 4, generator=g) * 3
+        x = (torch.randn(BATCH, 4, generator=g) * scale).to(dtype)
         y = x.sum(dim=1, keepdim=True)
         if nan and step == NAN_STEP:
             x[BATCH - 1, 0] = math.nan  # the last sample: on rank 1's half of the batch
@@ -48,14 +53,15 @@ def batches(nan: bool = False) -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 
 def plain_loop(lr: float = 0.05, clip: float | None = None, nan: bool = False,
-               clip_value: float | None = None) -> dict:
+               clip_value: float | None = None, float64: bool = False) -> dict:
     """The single-process reference: zero_grad, loss, backward, clip_grad_norm_ (or clip_grad_value_), step;
     norms as torch takes them."""
-    model = build_model()
+    wide = FLOAT64 if float64 else {}
+    model = build_model(wide.get("dtype", torch.float32))
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     out: dict = {"grad_norm": [], "param_norms": [], "loss": [], "weight_norm": [], "grad_max_abs": [],
                  "names": [n for n, _ in model.named_parameters()]}
-    for x, y in batches(nan):
+    for x, y in batches(nan, **wide):
         opt.zero_grad()
         loss = nn.functional.mse_loss(model(x), y)
         loss.backward()
@@ -73,17 +79,18 @@ def plain_loop(lr: float = 0.05, clip: float | None = None, nan: bool = False,
 
 def distributed_loop(kind: str, lr: float = 0.05, clip: float | None = None, nan: bool = False,
                      sync_every: int = 1, clip_value: float | None = None, save: Path | None = None,
-                     track_max_abs: bool = True) -> dict:
+                     track_max_abs: bool = True, float64: bool = False) -> dict:
     """The same loop with the model under `kind` (ddp | fsdp) and gradscope's Monitor; what this rank recorded."""
     import torch.distributed as dist
 
     from gradscope import Monitor
     from gradscope.drivers.distributed import rank_slice, wrap
 
-    model = wrap(build_model(), kind, torch.device("cpu"))
+    wide = FLOAT64 if float64 else {}
+    model = wrap(build_model(wide.get("dtype", torch.float32)), kind, torch.device("cpu"))
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     monitor = Monitor(model, sync_every=sync_every, weight_every=1, track_max_abs=track_max_abs)
-    for x, y in batches(nan):
+    for x, y in batches(nan, **wide):
         opt.zero_grad()
         xs, ys = rank_slice((x, y), dist.get_world_size())
         loss = nn.functional.mse_loss(model(xs), ys)
@@ -115,6 +122,8 @@ SCENARIOS = {
     "ddp_nan": {"kind": "ddp", "nan": True},
     "fsdp_sync": {"kind": "fsdp", "sync_every": 2, "clip": 0.5, "lr": 0.2},
     "fsdp_value": {"kind": "fsdp", "clip_value": 0.3, "track_max_abs": False},  # clip_value_ takes the peak
+    "ddp_float64": {"kind": "ddp", "float64": True, "lr": FLOAT64_LR},
+    "fsdp_float64": {"kind": "fsdp", "float64": True, "lr": FLOAT64_LR},
 }
 
 

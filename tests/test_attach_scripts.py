@@ -35,8 +35,10 @@ def test_rows_are_the_scripts_own_numbers(name, tmp_path):
     assert len(rows) >= 2 and len(trace) == len(rows), (len(trace), len(rows))
     assert worst_error(trace, rows, "loss", "loss") < 1e-5
     assert worst_error(trace, rows, "grad_norm", "grad_norm") < 1e-5
+    unchecked = {u["kind"]: u["why"] for u in json.loads(done.stdout)["unchecked"]}
     if name == "amp-bf16":  # clip_grad_value_(0.01) engages on every step
         assert trace["clipped"].all()
+        assert "computes in bfloat16" in unchecked["activation_overflow"]  # its replay check is a config's only
 
 
 @pytest.mark.parametrize(("args", "verdict"), [

@@ -151,3 +151,60 @@ def test_recommend_threshold_given_back_to_the_script(tmp_path):
     assert all(close(a, b["grad_norm"]) for a, b in zip(trial["grad_norm"], own, strict=False))
     assert not math.isfinite(rec["evidence"]["unclipped"]["late_loss"]) or \
         rec["evidence"]["unclipped"]["late_loss"] > rec["evidence"]["winner"]["late_loss"]
+
+
+# A nanoGPT-shaped run small enough for a few seconds a run: AdamW, its own cosine set on every param group each
+# iteration, its own clip_grad_norm_ 1.0, no warm-up.
+TINY_GPT = ["--n_layer", "1", "--n_embd", "16", "--batch_size", "4", "--block_size", "16",
+            "--gradient_accumulation_steps", "1", "--warmup_iters", "0"]
+
+
+def test_compare_lr_scale_changes_the_lr_where_the_script_steps(tmp_path):
+    """--lr-scale F multiplies every step's lr, the script's own schedule kept: the run equals the script run at F
+    times its learning rate (its cosine's floor is lr/10, so scaled too), here its --try twin. The rows record the
+    lr each step applied."""
+    args = [*TINY_GPT, "--max_iters", "6", "--learning_rate", "0.1"]
+    done = gradscope("compare", "--lr-scale", "0.1", "--try", "--learning_rate 0.01", "--json", "--no-plots",
+                     "--out", str(tmp_path / "cmp"), command=script_cmd(TRAIN_GPT, *args))
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    base_doc, scaled_doc, own_doc = json.loads(done.stdout)["runs"]
+    assert scaled_doc["label"] == "lr x0.1" and scaled_doc["clip"] is None
+    base, scaled = read_trace(base_doc["run_dir"]), read_trace(scaled_doc["run_dir"])
+    own = read_trace(own_doc["run_dir"]).to_dict("records")  # the script's own numbers at lr 0.01 (see above)
+    assert len(scaled) == len(own) == 6
+    assert worst_error(scaled, own, "loss", "loss") < 1e-5
+    assert worst_error(scaled, own, "grad_norm", "grad_norm") < 1e-5
+    assert worst_error(scaled, own, "lr", "lr") < 1e-9
+    assert worst_error(scaled, [{"lr": 0.1 * lr} for lr in base["lr"]], "lr", "lr") < 1e-9
+    assert not close(scaled["loss"][5], base["loss"][5])
+
+
+def test_an_lr_change_on_a_script_without_optimizer_is_refused_in_one_line(tmp_path):
+    """Known from the baseline run (no optimizer ever stepped): refused before a run that would equal it."""
+    done = gradscope("compare", "--lr-scale", "0.1", "--no-plots", "--out", str(tmp_path / "cmp"),
+                     command=script_cmd(SCRIPTS / "manual_sgd.py", str(tmp_path / "log.json")))
+    assert done.returncode == 2, done.stderr[-3000:]
+    line = done.stderr.strip().splitlines()[-1]
+    assert line.startswith("Error: ") and "updates its weights by hand" in line and "--try ARGS" in line
+
+
+def test_recommend_on_a_nanogpt_script_at_a_too_high_adamw_lr_names_the_lr_or_a_warmup(tmp_path):
+    """The issue's case, unmodified script: AdamW at lr 0.1 without warm-up. A clip barely changes Adam's update;
+    the alternatives tried where the script steps train better, and the fix named is one of them, with what to
+    change in the script and the compare command that shows it, within the budget (4 runs of the script)."""
+    command = script_cmd(TRAIN_GPT, *TINY_GPT, "--max_iters", "20", "--learning_rate", "0.1")
+    done = gradscope("recommend", "--json", "--out", str(tmp_path / "rec"), command=command)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rec = json.loads(done.stdout)
+    assert rec["clipping_helps"] is False and rec["fix"] is not None
+    fix = rec["fix"]
+    assert fix["try"] in ("--lr-scale 0.1", "--lr-scale 0.01", "--warmup 10")
+    assert ("learning rate" in fix["note"] and "stepped at lr 0.1" in fix["note"]) or "warm-up" in fix["note"]
+    assert fix["command"].startswith(f"gradscope compare {fix['try']} -- ")
+    assert rec["cost"]["steps_run"] <= rec["cost"]["budget_steps"] == 4 * 20
+    tried = {a["try"]: a for a in rec["evidence"]["alternatives"]}
+    assert fix["try"] in tried and tried[fix["try"]]["late_loss"] < rec["evidence"]["unclipped"]["late_loss"]
+    assert "param_group" in rec["snippets"]["pytorch"]  # what to change in the script itself
+    warm = read_trace(tmp_path / "rec" / "warmup-10")  # the warm-up trial: step k at k/10 of the script's lr
+    probe = read_trace(tmp_path / "rec" / "unclipped")
+    assert all(close(w, p * min(1.0, k / 10)) for k, (w, p) in enumerate(zip(warm["lr"], probe["lr"], strict=False)))

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 import torch
 from conftest import MLP_CONFIG, MLP_FACTORIES, subprocess_env
-from distributed_worker import NAN_STEP, SCENARIOS, build_model, plain_loop
+from distributed_worker import FLOAT64_LR, NAN_STEP, SCENARIOS, build_model, plain_loop
 from typer.testing import CliRunner
 
 from gradscope.cli import app
@@ -29,6 +29,7 @@ from gradscope.monitor.param_names import clean_name, trainable_parameters
 
 TESTS = Path(__file__).resolve().parent
 REL = 1e-4
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 # conftest's MLP config, shorter, with the parallel mode left to fill in
 HEALTHY = MLP_CONFIG.replace("steps = 30\nseed = 0", 'steps = 6\nseed = 0\nparallel = "{parallel}"')
@@ -127,6 +128,20 @@ def test_clip_value_matches_the_single_process_run(launched):
         assert close(got["fsdp_value"]["grad_norm"], want["grad_norm"])
         assert close(got["fsdp_value"]["grad_max_abs"][1:], want["grad_max_abs"][1:])  # tracked from step 1
         assert got["fsdp_value"]["clipped"] == [1] * len(want["grad_norm"])
+
+
+@pytest.mark.parametrize("name", ["ddp_float64", "fsdp_float64"])
+def test_a_float64_model_keeps_its_precision_across_ranks(launched, name):
+    """A float64 model whose loss and gradient norms pass float32's range while finite: every rank's trace holds
+    the single-process float64 numbers, not the inf that a float32 reduction would make of them."""
+    want = plain_loop(lr=FLOAT64_LR, float64=True)
+    assert min(want["grad_norm"]) > FLOAT32_MAX and min(want["loss"]) > FLOAT32_MAX  # the scenario does what it says
+    for got in launched[:2]:
+        assert close(got[name]["grad_norm"], want["grad_norm"])
+        assert close(got[name]["loss"], want["loss"])
+        assert close(np.asarray(got[name]["param_norms"]).ravel(), np.asarray(want["param_norms"]).ravel())
+        assert close(got[name]["grad_max_abs"], want["grad_max_abs"])
+        assert not [kind for kind, _ in got[name]["events"] if kind.startswith("nonfinite")]
 
 
 @pytest.mark.parametrize("name", ["fsdp_nan", "ddp_nan"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,14 @@ from gradscope.report.recommend_console import print_recommendation
 from gradscope.report.snippets import fix_snippets, snippets
 from gradscope.trace.trace import RunInfo, Trace
 from gradscope.trials.compare import ComparedRun, Comparison
-from gradscope.trials.recommend import Recommendation
+from gradscope.trials.recommend import (
+    Evidence,
+    Fix,
+    GradientStatistics,
+    Percentiles,
+    Recommendation,
+    TrialResult,
+)
 
 WIDTH = 110
 
@@ -108,41 +116,39 @@ def test_the_report_asks_each_symptoms_detector_for_explanation_and_evidence_lin
         assert f"│ {s.evidence_line}".rstrip() + "\n" in text
 
 
-def trial(threshold, steps, late, *, first_nonfinite=None, clipped=0.0, out_at=None) -> dict:
-    return {"threshold": threshold, "steps": steps, "late_loss": late, "first_nonfinite_step": first_nonfinite,
-            "clipped_fraction": clipped, "eliminated_at_step": out_at, "note": ""}
+def trial(threshold, steps, late, *, first_nonfinite=None, clipped=0.0, out_at=None, changes="",
+          note="") -> TrialResult:
+    return TrialResult(threshold, steps, late, first_nonfinite, clipped, out_at, note, changes)
 
 
 def recommendation(clipping_helps: bool) -> Recommendation:
     winner = trial(0.5, 200, 0.0412, clipped=0.31) if clipping_helps else trial(None, 200, 1.93)
-    trials = [trial(0.05, 200, 0.0533, clipped=0.97), winner if clipping_helps else trial(0.5, 50, 2.2, out_at=50),
-              trial(5.0, 100, math.inf, first_nonfinite=71, out_at=100),
-              trial(None, 100 if clipping_helps else 200, math.inf if clipping_helps else 1.93,
-                    first_nonfinite=64 if clipping_helps else None, out_at=100 if clipping_helps else None)]
-    notes = (["clip-norm 0.5: late loss 0.0412 at 200 steps; unclipped: late loss non-finite at 100 steps"]
-             if clipping_helps else ["no threshold beat the unclipped run", "lr 0.1 -> 0.01: late loss 0.12 "
+    unclipped = trial(None, 100 if clipping_helps else 200, math.inf if clipping_helps else 1.93,
+                      first_nonfinite=64 if clipping_helps else None, out_at=100 if clipping_helps else None)
+    trials = (trial(0.05, 200, 0.0533, clipped=0.97), winner if clipping_helps else trial(0.5, 50, 2.2, out_at=50),
+              trial(5.0, 100, math.inf, first_nonfinite=71, out_at=100), unclipped)
+    notes = (("clip-norm 0.5: late loss 0.0412 at 200 steps; unclipped: late loss non-finite at 100 steps",)
+             if clipping_helps else ("no threshold beat the unclipped run", "lr 0.1 -> 0.01: late loss 0.12 "
                                      "against 1.93 (unclipped) at 200 steps",
                                      "fix the cause instead: lr 0.1 -> 0.01 (side by side, from the same seed: "
-                                     "gradscope compare CONFIG --try 'optimizer.lr=0.01')"])
+                                     "gradscope compare CONFIG --try 'optimizer.lr=0.01')"))
     threshold = 0.5 if clipping_helps else 7.82
-    evidence = {"statistics": {"quantity": "global L2 gradient norm", "stable_steps": 40,
-                               "percentiles": {"p10": 0.21, "p25": 0.3, "p50": 0.42, "p75": 0.8, "p90": 1.6,
-                                               "p99": 3.91},
-                               "zclip_bound": 1.73, "autoclip_p10": 0.21},
-                "predicted_clipped_fraction": 0.12, "observed_clipped_fraction": 0.31 if clipping_helps else 0.0,
-                "trials": trials, "winner": winner,
-                "why": "0.5 had the lowest late loss at 200 steps (0.0412); 0.05: 0.0533" if clipping_helps
-                else "unclipped had the lowest late loss at 200 steps (1.93)"}
+    evidence = Evidence(
+        GradientStatistics("global L2 gradient norm", 40, Percentiles(0.21, 0.3, 0.42, 0.8, 1.6, 3.91), 1.73),
+        predicted_clipped_fraction=0.12, observed_clipped_fraction=0.31 if clipping_helps else 0.0,
+        initial_loss=2.3, unclipped=unclipped, trials=trials, winner=winner,
+        why="0.5 had the lowest late loss at 200 steps (0.0412); 0.05: 0.0533" if clipping_helps
+        else "unclipped had the lowest late loss at 200 steps (1.93)", probe_symptoms=())
     if clipping_helps:
         return Recommendation("norm", threshold, "successive halving over 4 trials", True, notes, evidence,
                               snippets("norm", threshold), "gradscope-runs/rnn-recommend", 650, 800)
     # Clipping is not the fix: the alternative that works is the headline, and the snippets show that change.
-    evidence["alternatives"] = [trial(None, 200, 0.12) | {"try": "optimizer.lr=0.01", "note": "lr 0.1 -> 0.01"},
-                                trial(None, 40, 0.9, out_at=40) | {"try": "optimizer.lr=0.001",
-                                                                   "note": "lr 0.1 -> 0.001"}]
-    fix = {"note": "lr 0.1 -> 0.01", "try": "optimizer.lr=0.01", "late_loss": 0.12, "steps": 200}
+    evidence = replace(evidence, alternatives=(
+        trial(None, 200, 0.12, changes="optimizer.lr=0.01", note="lr 0.1 -> 0.01"),
+        trial(None, 40, 0.9, out_at=40, changes="optimizer.lr=0.001", note="lr 0.1 -> 0.001")))
+    fix = Fix("lr 0.1 -> 0.01", "optimizer.lr=0.01", 0.12, 200)
     return Recommendation("norm", threshold, "successive halving over 6 trials", False, notes, evidence,
-                          fix_snippets(fix["try"], "SGD", 0.1, 200, "norm", threshold),
+                          fix_snippets(fix.changes, "SGD", 0.1, 200, "norm", threshold),
                           "gradscope-runs/rnn-recommend", 380, 400, fix)
 
 

@@ -80,7 +80,7 @@ def test_a_healthy_run_under_the_default_guard_is_the_unguarded_run_bit_for_bit(
     assert guarded_losses == plain_losses
     for a, b in zip(plain.parameters(), guarded.parameters(), strict=True):
         assert torch.equal(a, b)
-    assert guard._snapshot is None and not guard._watching
+    assert guard._start is None  # the watch is over and its snapshot freed
 
 
 def thrown_start() -> tuple[nn.Module, torch.optim.Optimizer, list, gradscope.Guard]:

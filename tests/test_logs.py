@@ -261,6 +261,28 @@ def test_unreadable_logs_are_one_line_naming_the_file_exit_2(tmp_path):
     assert result.exit_code == 2 and "gone.jsonl: no such file or folder" in result.output
 
 
+@pytest.mark.parametrize("option", [["--seed", "0"], ["--steps", "0"], ["--steps", "5"], ["--out", "OUT"],
+                                    ["--set", "optimizer.lr=0.1"], ["--sample", "rnn"], ["--plots"]])
+def test_an_option_that_cannot_apply_to_a_log_is_refused_in_one_line(tmp_path, option):
+    """A log is a run already done: an option that shapes a run (even --seed 0, a falsy value) is exit 2 in one
+    line naming it, never silently ignored. --no-plots (what a log gets anyway), --json, --fail-on, --junit and
+    --map apply."""
+    (tmp_path / "run.jsonl").write_text("".join(json.dumps(r) + "\n" for r in plain_loop(5, 0.002)))
+    option = [str(tmp_path / "out") if word == "OUT" else word for word in option]
+    result = CliRunner().invoke(app, ["diagnose", str(tmp_path / "run.jsonl"), *option])
+    assert result.exit_code == 2, result.output
+    line, = result.output.strip().splitlines()
+    assert line.startswith(f"Error: {' '.join(option)}: ") and "a log of a run already done" in line
+    assert f"fix: drop {option[0]}" in line
+    if option[0] in ("--seed", "--steps", "--set", "--sample"):  # compare LOG LOG refuses them too
+        result = CliRunner().invoke(app, ["compare", str(tmp_path / "run.jsonl"), str(tmp_path / "run.jsonl"),
+                                          *option])
+        assert result.exit_code == 2 and option[0] in result.output, result.output
+    result = CliRunner().invoke(app, ["diagnose", str(tmp_path / "run.jsonl"), "--no-plots", "--json",
+                                      "--fail-on", "never"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["verdict"] == "healthy"
+
+
 def test_junit_and_fail_on_as_for_a_config(tmp_path):
     rows = plain_loop(20, BLOWUP_LR)
     (tmp_path / "run.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))

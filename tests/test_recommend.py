@@ -21,6 +21,8 @@ from gradscope.drivers.loop import TrainingSession, train
 from gradscope.report.snippets import snippets
 from gradscope.trials.recommend import (
     DEFAULT_BUDGET,
+    GradientStatistics,
+    Percentiles,
     Trial,
     _input_scale_note,
     alternatives_for,
@@ -50,13 +52,12 @@ def test_late_loss_is_median_of_last_tenth_and_nonfinite_loses():
 
 
 def test_candidates_bracket_the_median_and_include_the_evidence():
-    stats = {"percentiles": {"p50": 2.0, "p90": 5.0}, "autoclip_p10": 0.7, "zclip_bound": 4.1,
-             "stable_steps": 50}
+    stats = GradientStatistics("global L2 gradient norm", 50, Percentiles(0.7, 1.0, 2.0, 3.0, 5.0, 8.0), 4.1)
     cands = candidate_thresholds(stats)
     assert cands == sorted(cands)
     assert min(cands) == pytest.approx(2e-3, rel=0.01) and max(cands) == pytest.approx(20.0, rel=0.01)
     assert 0.7 in cands and 5.0 in cands  # AutoClip's p10 and the p90 are snapped into the bracket
-    short = candidate_thresholds(stats | {"stable_steps": 3})
+    short = candidate_thresholds(replace(stats, stable_steps=3))
     assert min(short) < min(cands)  # a short stable phase reaches further down
 
 
@@ -66,6 +67,20 @@ def test_schedule_fits_the_budget(total, budget):
     plan = plan_schedule(total, budget)
     assert plan.cost(total) <= budget * total
     assert plan.first_horizon >= min(total, 10) and plan.first_horizon >= 0.1 * total
+
+
+@pytest.mark.parametrize("total", [12, 52, 200])
+@pytest.mark.parametrize("budget", [2.0, 3.0, 4.0, 8.0])
+@pytest.mark.parametrize("alternatives", [0, 2])
+def test_a_scripts_schedule_fits_its_budget(total, budget, alternatives):
+    """A script's trials rerun from the start, after its unclipped run: every plan, the raced alternatives counted,
+    costs at most budget x one run (it was 184 steps for a 104-step budget: 2 runs of 52)."""
+    plan = plan_schedule(total, budget, alternatives=alternatives, restarts=True, reserve=False)
+    if budget >= 2 + alternatives:  # the unclipped run, one threshold and each alternative run whole
+        assert plan.cost(total) <= budget * total
+    assert plan.thresholds >= 1
+    tight = plan_schedule(52, 2.0, restarts=True)
+    assert (tight.thresholds, tight.first_horizon, tight.cost(52)) == (1, 52, 104)  # one threshold, run whole
 
 
 def test_default_budget_spans_the_bracket_within_two_runs():
@@ -145,18 +160,19 @@ def test_recommend_fixes_an_exploding_run_within_budget(exploding_recommendation
     assert rec.mode == "norm" and rec.clipping_helps
     assert rec.steps_run <= DEFAULT_BUDGET * 120
     ev = rec.evidence
-    assert ev["unclipped"]["late_loss"] == math.inf or ev["unclipped"]["first_nonfinite_step"] is not None \
-        or ev["winner"]["late_loss"] < ev["unclipped"]["late_loss"]
-    assert ev["winner"]["threshold"] == rec.threshold and ev["winner"]["steps"] == 120
-    assert {"p10", "p50", "p90", "p99"} <= set(ev["statistics"]["percentiles"])
-    assert 0.0 <= ev["predicted_clipped_fraction"] <= 1.0
-    assert len(ev["trials"]) >= 7 and rec.snippets["pytorch"].count(f"{rec.threshold:.3g}") == 1
+    assert ev.unclipped.late_loss == math.inf or ev.unclipped.first_nonfinite_step is not None \
+        or ev.winner.late_loss < ev.unclipped.late_loss
+    assert ev.winner.threshold == rec.threshold and ev.winner.steps == 120
+    pct = ev.statistics.percentiles
+    assert pct.p10 <= pct.p50 <= pct.p90 <= pct.p99 and ev.statistics.autoclip_p10 == pct.p10
+    assert 0.0 <= ev.predicted_clipped_fraction <= 1.0
+    assert len(ev.trials) >= 7 and rec.snippets["pytorch"].count(f"{rec.threshold:.3g}") == 1
 
 
 def test_the_winning_trial_is_what_a_plain_loop_gets(exploding_recommendation):
     cfg, rec = exploding_recommendation
     plain = plain_clipped_loss(cfg, rec.threshold, 120)
-    assert late_loss(plain) == pytest.approx(rec.evidence["winner"]["late_loss"], rel=1e-4)
+    assert late_loss(plain) == pytest.approx(rec.evidence.winner.late_loss, rel=1e-4)
     assert late_loss(plain) < plain[0]  # the recommended clip trains: the loss ends below its start
 
 
@@ -167,7 +183,7 @@ def test_input_scale_and_learning_rate_are_not_clipping_problems(tmp_path):
     assert "standardise" in text and "lr 0.01 -> 0.001" in text
     assert any("standardize = true" in n and " against " in n for n in rec.notes)  # the trial that shows the fix
     # Each alternative trial names the `compare --try` change that reproduces it side by side.
-    tries = [row["try"] for row in rec.evidence["alternatives"]]
+    tries = [row.changes for row in rec.evidence.alternatives]
     assert tries[0] == "data.standardize=true" and "optimizer.lr=0.001" in tries
     assert any("gradscope compare CONFIG --try '" in n for n in rec.notes)
 
@@ -180,7 +196,7 @@ def test_vanishing_gradients_are_not_a_clipping_problem(tmp_path):
 
 def test_value_mode_uses_element_statistics(tmp_path):
     rec = recommend(sample("linear_high_lr", "run.steps=60"), tmp_path, mode="value")
-    assert rec.mode == "value" and rec.evidence["statistics"]["quantity"] == "largest |gradient element|"
+    assert rec.mode == "value" and rec.evidence.statistics.quantity == "largest |gradient element|"
     assert "clip_grad_value_" in rec.snippets["pytorch"]
     assert rec.threshold > 0
 
@@ -242,13 +258,13 @@ def test_under_adamw_at_a_too_high_lr_the_fix_is_the_learning_rate(tmp_path):
     cfg = sample("healthy_transformer", "run.steps=60", "optimizer.lr=0.1")
     rec = recommend(cfg, tmp_path)
     assert rec.clipping_helps is False and rec.fix is not None
-    assert rec.fix["try"].startswith("optimizer.lr=") and float(rec.fix["try"].split("=")[1]) < 0.1
+    assert rec.fix.changes.startswith("optimizer.lr=") and float(rec.fix.changes.split("=")[1]) < 0.1
     assert rec.steps_run <= DEFAULT_BUDGET * 60
-    fix = next(r for r in rec.evidence["alternatives"] if r["try"] == rec.fix["try"])
-    assert fix["late_loss"] < rec.evidence["initial_loss"]  # the change trains
-    assert any(f"--try '{rec.fix['try']}'" in n for n in rec.notes)
+    fix = next(r for r in rec.evidence.alternatives if r.changes == rec.fix.changes)
+    assert fix.late_loss < rec.evidence.initial_loss  # the change trains
+    assert any(f"--try '{rec.fix.changes}'" in n for n in rec.notes)
     code = rec.snippets["pytorch"]
-    assert f"lr={rec.fix['try'].split('=')[1]}" in code
+    assert f"lr={rec.fix.changes.split('=')[1]}" in code
     assert all(line.startswith("#") for line in code.splitlines() if "clip" in line)  # no clip to paste
 
 

@@ -35,12 +35,17 @@ inherits (a shell script, torchrun's ranks, DataLoader workers), set by `launch.
                              when they are imported; a script that seeds itself keeps its own seed
   GRADSCOPE_ATTACH_CLIP      a trial's clip: "norm:1.5", "value:0.5", "adaptive"
   GRADSCOPE_ATTACH_LOCATE    "<step>[:<label>]": the second run watches that step, then stops
+  GRADSCOPE_ATTACH_LR_SCALE  a trial's learning rate: every optimizer step's lr x this (lr_change.py)
+  GRADSCOPE_ATTACH_WARMUP    a trial's linear warm-up over the first W optimizer steps
 
 The pieces: `launch` (the child process, its process group, signals), `session` (the parent: one attached run,
-the locating rerun, the run folders), `child` (the hooks in the attached process), `runs` (one optimizer's rows,
-through the `RunRecorder` every driver drives), `naming` (which module an optimizer trains, and the script's
-name for it), `locating` (where a non-finite value began), `control` (child -> parent messages), `importhook`
-and `boot/` (the way in). Nothing here imports torch until a command runs (`gradscope --help` stays light).
+the locating rerun, the run folders), `child` (what the hooks share in the attached process: the runs, the rows,
+when to stop), `hooks` (the torch calls intercepted: backward, the script's clip, the optimizer's step), `runs`
+(one optimizer's rows, through the `RunRecorder` every driver drives), `naming` (which module an optimizer
+trains, and the script's name for it), `locating` (where a non-finite value began), `lr_change` (a trial's
+learning-rate change at the optimizer step), `precision` (whether the script computes in fp16/bf16), `control`
+(child -> parent messages), `importhook` and `boot/` (the way in). Nothing here imports torch until a command runs
+(`gradscope --help` stays light).
 """
 
 from __future__ import annotations

@@ -12,17 +12,17 @@ script") and where it is taken:
   `backward()` while the script does not clip.
 - each optimizer is its own run (runs.py), recorded by the `RunRecorder` every driver drives.
 
-`--steps` stops the script with `SystemExit` at the end of the step that completes it; so does a non-finite
-weight (nothing more to learn, as in a config's run). What the process must tell the parent goes to the control
-file (control.py); the rows stream into the run folders as they are recorded.
+The hooks themselves are in hooks.py (`BackwardHooks`, `ClipHooks`, `StepHooks`); `Attached` holds what they
+share: the runs, the step's losses, the rows, and when to stop. `--steps` stops the script with `SystemExit` at
+the end of the step that completes it; so does a non-finite weight (nothing more to learn, as in a config's run).
+What the process must tell the parent goes to the control file (control.py); the rows stream into the run
+folders as they are recorded.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import functools
-import math
 import sys
 import weakref
 from typing import Any
@@ -30,6 +30,7 @@ from typing import Any
 import torch
 
 from gradscope.attach.control import tell
+from gradscope.attach.hooks import BackwardHooks, ClipHooks, StepHooks, StepLoss, wrap
 from gradscope.attach.runs import AttachedRun
 from gradscope.attach.settings import Settings
 from gradscope.clip.setting import Clip
@@ -49,226 +50,45 @@ def attach(settings: Settings) -> None:
 
 
 class Attached:
-    """The hooks' shared state in one process: the runs, the losses since the last step, where a step is."""
+    """What the hooks share in one process: the runs, the losses since the last step, the rows, and when the
+    script stops."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.optimizers: list[weakref.ref[Any]] = []  # in construction order: optimizer-<i>
         self.runs: dict[int, AttachedRun] = {}  # id(optimizer) -> its run; MANUAL -> the run without optimizer
-        self.loss: torch.Tensor | None = None  # the scalar losses backpropagated since the last row
-        self.last_loss: torch.Tensor | float = math.nan  # the previous row's: a step with no backward of its own
-        self.inside_backward = False
-        self.grad_calls = 0  # torch.autograd.grad calls since the last row (a script with no backward)
-        self.backwards = 0  # backward() calls since the last row
-        self.scaler_step: Any = None  # the optimizer a GradScaler.step is stepping now
+        self.losses = StepLoss()
         self.stopping = False
         self.manual_clips = False  # the script without optimizer clips: a row per clip call
         self.watch: Any = None  # locating.StepWatch on the watched step of the second run
-        self.scaler: Any = None  # the GradScaler that scaled the last loss: the runs it steps skip with it
         self.failed: StopReason | None = None  # the script raised (ERROR) or was interrupted (INTERRUPTED)
         self.stop_reason: str | None = None  # why the attach stopped the script: "steps", "nonfinite_weights"...
 
-    # -- installing ----------------------------------------------------------------------------------
     def install(self) -> None:
-        from torch.optim.optimizer import (
-            Optimizer,
-            register_optimizer_step_post_hook,
-            register_optimizer_step_pre_hook,
-        )
-
-        _wrap(Optimizer, "__init__", self._optimizer_init)
-        register_optimizer_step_pre_hook(self._pre_step)
-        register_optimizer_step_post_hook(self._post_step)
-        _wrap(torch.Tensor, "backward", self._backward)
-        _wrap(torch.autograd, "backward", self._autograd_backward)
-        _wrap(torch.autograd, "grad", self._autograd_grad)
-        import torch.nn.utils.clip_grad as clip_grad
-
-        for module in (torch.nn.utils, clip_grad):
-            _wrap(module, "clip_grad_norm_", self._clip_norm)
-            _wrap(module, "clip_grad_value_", self._clip_value)
-        from torch.amp.grad_scaler import GradScaler
-
-        _wrap(GradScaler, "scale", self._scale)
-        _wrap(GradScaler, "step", self._scaler_step)
+        for hooks in (StepHooks(self), BackwardHooks(self), ClipHooks(self)):
+            hooks.install()
         previous = sys.excepthook
         sys.excepthook = lambda kind, value, tb: (self._raised(kind, value), previous(kind, value, tb))
         atexit.register(self.finish)
         if self.settings.locate == 0:
             self._start_locating()
 
-    # -- the hooks ---------------------------------------------------------------------------------------
-    def _optimizer_init(self, original: Any, optimizer: Any, *args: Any, **kwargs: Any) -> None:
-        original(optimizer, *args, **kwargs)
-        if not any(ref() is optimizer for ref in self.optimizers):
-            self.optimizers.append(weakref.ref(optimizer))
-            self._run_for(optimizer)  # the module is looked up while the frame that builds it is live
-
-    def _backward(self, original: Any, tensor: Any, *args: Any, **kwargs: Any) -> Any:
-        if self.inside_backward:
-            return original(tensor, *args, **kwargs)
-        return self._around_backward([tensor], lambda: original(tensor, *args, **kwargs))
-
-    def _autograd_backward(self, original: Any, tensors: Any, *args: Any, **kwargs: Any) -> Any:
-        if self.inside_backward:
-            return original(tensors, *args, **kwargs)
-        listed = [tensors] if isinstance(tensors, torch.Tensor) else list(tensors)
-        return self._around_backward(listed, lambda: original(tensors, *args, **kwargs))
-
-    def _around_backward(self, tensors: list[Any], call: Any) -> Any:
-        manual = self._manual()
-        if manual is not None and manual.pending:
-            manual.end_cycle()  # the previous update is done: a new one starts with this backward
-            self._check_stop()
-        for t in tensors:
-            if isinstance(t, torch.Tensor) and t.numel() == 1:
-                value = getattr(t, UNSCALED, None)  # a loss GradScaler.scale made: the loss it scaled
-                value = (t if value is None else value).detach().reshape(()).float()
-                self.loss = value if self.loss is None else self.loss + value
-        self.backwards += 1
-        self.inside_backward = True
-        try:
-            result = call()
-        finally:
-            self.inside_backward = False
-        if not self.optimizers and not self.manual_clips:
-            run = self._manual(create=True)
-            if run is not None:
-                self._record(run)
-                run.apply_trial_clip()  # a trial's clip on an update by hand that does not clip: before it
-        return result
-
-    def _autograd_grad(self, original: Any, *args: Any, **kwargs: Any) -> Any:
-        if not self.inside_backward:
-            self.grad_calls += 1
-        return original(*args, **kwargs)
-
-    def _scale(self, original: Any, scaler: Any, outputs: Any) -> Any:
-        scaled = original(scaler, outputs)
-        if isinstance(outputs, torch.Tensor) and isinstance(scaled, torch.Tensor) and scaled is not outputs:
-            setattr(scaled, UNSCALED, outputs.detach())
-            self.scaler = scaler
-        return scaled
-
-    def _clip_norm(self, original: Any, parameters: Any, max_norm: float, *args: Any, **kwargs: Any) -> Any:
-        params = _tensors(parameters)
-        run = self._run_for_params(params)
-        if run is None:
-            return original(params, max_norm, *args, **kwargs)
-        l2 = float(args[0] if args else kwargs.get("norm_type", 2.0)) == 2.0  # `clipped` is judged by the L2 norm
-        script = Clip("norm", float(max_norm)) if l2 else None
-        stats = self._record(run, script) if not run.pending else run.last
-        if script is not None:
-            run.script_clips(script, stats.grad_norm)
-        trial = run.trial
-        if trial is None:
-            return original(params, max_norm, *args, **kwargs)
-        run.trial_done()
-        if trial.mode != "norm":  # the trial's own clip (value, or the guard's) replaces the script's
-            run.apply_trial_clip()
-            return torch.as_tensor(stats.grad_norm)
-        result = original(params, trial.threshold, *args, **kwargs)
-        if l2:
-            run.mark_clipped(math.isfinite(stats.grad_norm) and stats.grad_norm > trial.threshold)
-        return result
-
-    def _clip_value(self, original: Any, parameters: Any, clip_value: float, *args: Any, **kwargs: Any) -> Any:
-        params = _tensors(parameters)
-        run = self._run_for_params(params)
-        if run is None:
-            return original(params, clip_value, *args, **kwargs)
-        run.monitor_max_abs()
-        script = Clip("value", float(clip_value))
-        stats = self._record(run, script) if not run.pending else run.last
-        run.script_clips(script, stats.grad_max_abs)
-        trial = run.trial
-        if trial is None:
-            return original(params, clip_value, *args, **kwargs)
-        run.trial_done()
-        if trial.mode != "value":
-            run.apply_trial_clip()
-            return None
-        result = original(params, trial.threshold, *args, **kwargs)
-        run.mark_clipped(math.isfinite(stats.grad_max_abs) and stats.grad_max_abs > trial.threshold)
-        return result
-
-    def _scaler_step(self, original: Any, scaler: Any, optimizer: Any, *args: Any, **kwargs: Any) -> Any:
-        if not scaler.is_enabled() or self.stopping:
-            return original(scaler, optimizer, *args, **kwargs)
-        run = self._run_for(optimizer)
-        state = scaler._per_optimizer_states[id(optimizer)]
-        if getattr(state.get("stage"), "name", "") == "READY":
-            scaler.unscale_(optimizer)  # what step() does first: the row sees the true gradients
-        run.scaler = scaler
-        if not run.pending:
-            self._record(run)
-        if not run.apply_trial_clip():
-            run.skip_update()  # no gradients: the step leaves the weights and the optimizer's state as they are
-        self.scaler_step = optimizer
-        try:
-            result = original(scaler, optimizer, *args, **kwargs)
-        finally:
-            self.scaler_step = None
-        self._end_step(run)
-        return result
-
-    def _pre_step(self, optimizer: Any, args: Any, kwargs: Any) -> Any:
-        if self.stopping or self.scaler_step is optimizer:
-            return None
-        run = self._run_for(optimizer)
-        closure = args[1] if len(args) > 1 else kwargs.get("closure")
-        if closure is not None:
-            return self._wrap_closure(run, args, kwargs, closure)
-        if not run.pending:
-            self._record(run)
-        if not run.apply_trial_clip():
-            run.skip_update()
-        return None
-
-    def _wrap_closure(self, run: AttachedRun, args: Any, kwargs: Any, closure: Any) -> Any:
-        """The first evaluation of a closure is the row (LBFGS evaluates it many times per step). Its loss adds to
-        the losses backpropagated before the step (Lightning runs a step's last micro-batch in the closure, after
-        the others); the later evaluations' losses count for no row."""
-        first = [True]
-
-        @functools.wraps(closure)
-        def evaluated(*a: Any, **k: Any) -> Any:
-            if first[0]:
-                value = closure(*a, **k)
-                first[0] = False
-                if not run.pending:
-                    self._record(run)
-            else:
-                before = self.loss, self.backwards
-                value = closure(*a, **k)
-                self.loss, self.backwards = before
-            run.apply_trial_clip()
-            return value
-
-        if len(args) > 1:
-            return (args[0], evaluated, *args[2:]), kwargs
-        return args, {**kwargs, "closure": evaluated}
-
-    def _post_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        if self.stopping or self.scaler_step is optimizer:
-            return
-        self._end_step(self._run_for(optimizer))
-
     # -- rows --------------------------------------------------------------------------------------------
-    def _record(self, run: AttachedRun, script_clip: Clip | None = None) -> Any:
-        if self.backwards == 0 and self.grad_calls:
-            self._defeated("the script computes its gradients with torch.autograd.grad, not backward(): "
-                           "gradscope cannot tell which loss an update applies, so it records nothing")
+    def record(self, run: AttachedRun, script_clip: Clip | None = None) -> Any:
+        """One row of `run` with the losses since the last row; the watched step's finding told to the parent."""
+        if self.losses.backwards == 0 and self.losses.grad_calls:
+            self.defeated("the script computes its gradients with torch.autograd.grad, not backward(): "
+                          "gradscope cannot tell which loss an update applies, so it records nothing")
         if self.settings.steps is not None and run.rows >= self.settings.steps and not self.stopping:
             self._stop("steps")  # an optimizer that never steps does not keep the script going
-        loss = self.loss if self.loss is not None else self.last_loss
-        self.last_loss, self.loss, self.backwards, self.grad_calls = loss, None, 0, 0
+        loss = self.losses.take()
         watch = self.watch if self._watched(run) and run.rows == self.settings.locate else None
         self.watch = None if watch is not None else self.watch
         if watch is not None:  # the watched step's row: the watch ends before the Monitor's own ops run
             finding = watch.stop(run.model_for_names, float(loss))
-        if run.scaler is None and self.scaler is not None and self.scaler.is_enabled():
-            run.scaler = self.scaler  # the Monitor counts the steps it skips, and divides by its scale if needed
+        scaler = self.losses.scaler
+        if run.scaler is None and scaler is not None and scaler.is_enabled():
+            run.scaler = scaler  # the Monitor counts the steps it skips, and divides by its scale if needed
         stats = run.record(loss, script_clip)
         if watch is not None:
             tell(self.settings, located={**finding, "step": stats.step, "label": run.label})
@@ -276,40 +96,29 @@ class Attached:
             self._start_locating(run)  # no optimizer step ends the update: the next forward may come at once
         return stats
 
-    def _end_step(self, run: AttachedRun) -> None:
+    def end_step(self, run: AttachedRun) -> None:
+        """After the optimizer's update: its row if none was taken, then whether the script stops here."""
         if not run.pending:  # a step the script made without a row (no backward, no clip): recorded now
-            self._record(run)
+            self.record(run)
         run.end_cycle()
         if self._watched(run) and run.rows == self.settings.locate:
             self._start_locating(run)
-        self._check_stop()
+        self.check_stop()
 
     def _watched(self, run: AttachedRun) -> bool:
         """Whether `run` is the one whose step the second run watches (see settings.LOCATE)."""
         label = self.settings.locate_label
         return self.settings.locate is not None and (label is None or run.label == label)
 
-    def _check_stop(self) -> None:
-        """At the end of a step: stop the script when the run is done (see `_stop`)."""
-        if self.stopping or not self.runs:
-            return
-        if any(run.nonfinite_weights for run in self.runs.values()):
-            self._stop("nonfinite_weights")
-        elif self.settings.steps is not None and all(r.rows >= self.settings.steps for r in self.runs.values()):
-            self._stop("steps")
-        elif any(self._watched(r) and r.rows > self.settings.locate for r in self.runs.values()):
-            self._stop("located")
-
-    def _stop(self, reason: str) -> None:
-        """End the script here, as a normal end (SystemExit 0: its own `finally` and atexit code run), and say why.
-        `--steps N` ends it once every optimizer has stepped N times; one that never steps (built and left idle)
-        ends it when another is about to take its step N+1 instead (`_record`)."""
-        self.stopping, self.stop_reason = True, reason
-        tell(self.settings, stopped=reason)
-        raise SystemExit(0)
-
     # -- runs ----------------------------------------------------------------------------------------------
-    def _run_for(self, optimizer: Any) -> AttachedRun:
+    def add_optimizer(self, optimizer: Any) -> None:
+        """A new optimizer: its run, named while the frame that builds it is live (the module is looked up
+        there)."""
+        if not any(ref() is optimizer for ref in self.optimizers):
+            self.optimizers.append(weakref.ref(optimizer))
+            self.run_for(optimizer)
+
+    def run_for(self, optimizer: Any) -> AttachedRun:
         run = self.runs.get(id(optimizer))
         if run is None:
             index = next((i for i, ref in enumerate(self.optimizers) if ref() is optimizer), len(self.optimizers))
@@ -319,7 +128,7 @@ class Attached:
             self.runs[id(optimizer)] = run
         return run
 
-    def _run_for_params(self, params: list[torch.Tensor]) -> AttachedRun | None:
+    def run_for_params(self, params: list[torch.Tensor]) -> AttachedRun | None:
         """The run of the optimizer holding most of `params`; the run without optimizer when none does."""
         ids = {id(p) for p in params}
         best, overlap = None, 0
@@ -331,13 +140,14 @@ class Attached:
             if held > overlap:
                 best, overlap = optimizer, held
         if best is not None:
-            return self._run_for(best)
+            return self.run_for(best)
         if not self.optimizers:
             self.manual_clips = True
-            return self._manual(create=True, params=params)
+            return self.manual(create=True, params=params)
         return None
 
-    def _manual(self, create: bool = False, params: list[torch.Tensor] | None = None) -> AttachedRun | None:
+    def manual(self, create: bool = False, params: list[torch.Tensor] | None = None) -> AttachedRun | None:
+        """The run of a script without optimizer (its updates by hand), made on first use when `create`."""
         run = self.runs.get(MANUAL)
         if run is None and create:
             run = AttachedRun.start_manual(self.settings, params, taken=[])
@@ -352,8 +162,28 @@ class Attached:
         self.watch = StepWatch(run.named_parameters() if run is not None else None)
         self.watch.start()
 
-    # -- the end -------------------------------------------------------------------------------------------
-    def _defeated(self, why: str) -> None:
+    # -- stopping and the end ------------------------------------------------------------------------------
+    def check_stop(self) -> None:
+        """At the end of a step: stop the script when the run is done (see `_stop`)."""
+        if self.stopping or not self.runs:
+            return
+        if any(run.nonfinite_weights for run in self.runs.values()):
+            self._stop("nonfinite_weights")
+        elif self.settings.steps is not None and all(r.rows >= self.settings.steps for r in self.runs.values()):
+            self._stop("steps")
+        elif any(self._watched(r) and r.rows > self.settings.locate for r in self.runs.values()):
+            self._stop("located")
+
+    def _stop(self, reason: str) -> None:
+        """End the script here, as a normal end (SystemExit 0: its own `finally` and atexit code run), and say why.
+        `--steps N` ends it once every optimizer has stepped N times; one that never steps (built and left idle)
+        ends it when another is about to take its step N+1 instead (`record`)."""
+        self.stopping, self.stop_reason = True, reason
+        tell(self.settings, stopped=reason)
+        raise SystemExit(0)
+
+    def defeated(self, why: str) -> None:
+        """The script does something the attach cannot record right: stop it, and the parent says why."""
         self.stopping = True
         tell(self.settings, defeated=why)
         raise SystemExit(0)  # the parent says why, in one line
@@ -399,31 +229,12 @@ def watch_for_defeat(module: Any) -> None:
 
     def defeated(original: Any, *args: Any, **kwargs: Any) -> Any:
         if _STATE is not None and not _STATE.stopping:
-            _STATE._defeated(f"{why}: gradscope cannot record this run")
+            _STATE.defeated(f"{why}: gradscope cannot record this run")
         return original(*args, **kwargs)
 
-    _wrap(owner, method, defeated)
+    wrap(owner, method, defeated)
 
 
 MANUAL = -1  # the key of the run without optimizer
-UNSCALED = "_gradscope_unscaled"  # on a tensor GradScaler.scale returned: the loss before scaling
-
-
-def _tensors(parameters: Any) -> list[torch.Tensor]:
-    if isinstance(parameters, torch.Tensor):
-        return [parameters]
-    return [p for p in parameters if isinstance(p, torch.Tensor)]
-
-
-def _wrap(owner: Any, name: str, hook: Any) -> None:
-    """Replace `owner.name` with a function that calls `hook(original, *args, **kwargs)`."""
-    original = getattr(owner, name)
-
-    @functools.wraps(original)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        return hook(original, *args, **kwargs)
-
-    setattr(owner, name, wrapper)
-
 
 __all__ = ["Attached", "attach", "watch_for_defeat"]

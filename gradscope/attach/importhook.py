@@ -20,9 +20,14 @@ from gradscope.attach.settings import Settings
 
 
 def _torch_imported(module: ModuleType) -> None:
+    from gradscope.attach import lr_change
     from gradscope.attach.child import attach
+    from gradscope.attach.precision import watch_precision
 
-    attach(Settings.from_environ())
+    settings = Settings.from_environ()
+    lr_change.install(settings)  # first: its step hooks run before the attach's (which may end the script)
+    attach(settings)
+    watch_precision(settings)
 
 
 def _numpy_imported(module: ModuleType) -> None:

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from gradscope.attach.control import tell
+from gradscope.attach.lr_change import effective_lr
 from gradscope.attach.naming import find_module, find_trained_module, monitored_model
 from gradscope.attach.settings import Settings
 from gradscope.clip.setting import Clip
@@ -77,7 +78,8 @@ class AttachedRun:
         if self.scaler is not None:
             recorder.monitor.scaler = self.scaler
         lr = None if self.optimizer is None else self.optimizer.param_groups[0].get("lr")
-        stats = recorder.record(loss, lr=float(lr) if isinstance(lr, int | float) else None)
+        lr = effective_lr(self.optimizer, float(lr)) if isinstance(lr, int | float) else None  # a trial's change
+        stats = recorder.record(loss, lr=lr)
         self.rows += 1
         self.pending, self.last, self._trial_applied = True, stats, recorder.guard is not None
         self.nonfinite_weights = self.nonfinite_weights or bool(stats.nonfinite_weights)
@@ -99,7 +101,8 @@ class AttachedRun:
                                     recent=max(steps or 0, 256), history=max(steps or 0, 4096))
         if write:
             self._write_info()
-            tell(self.settings, run=self.label, folder=str(self.folder))
+            tell(self.settings, run=self.label, folder=str(self.folder),
+                 optimizer=None if self.optimizer is None else type(self.optimizer).__name__)
 
     def _write_info(self) -> None:
         """run.json as it stands; until the end it says 'interrupted' (what a reader should assume)."""

@@ -24,6 +24,7 @@ from gradscope.attach.launch import Ended, run
 from gradscope.attach.settings import Settings
 from gradscope.clip.setting import Clip
 from gradscope.errors import GradscopeError
+from gradscope.trace.measures import Measure
 from gradscope.trace.run_folder import (
     DIAGNOSIS_FILE,
     FILES,
@@ -32,6 +33,14 @@ from gradscope.trace.run_folder import (
     write_json_atomic,
 )
 from gradscope.trace.trace import StopReason
+
+# Why a script's run in float16/bfloat16 leaves `activation_overflow` unchecked (precision.py tells the parent it is
+# one): a config's run finds it by replaying its last step under an op-level check.
+# Why a trial's learning-rate change cannot apply (lr_change.py): the script never called an optimizer's step.
+NO_OPTIMIZER = ("the script takes no torch.optim optimizer step (it updates its weights by hand), so gradscope cannot "
+                "change its learning rate (fix: pass your script's own learning-rate flag with --try ARGS)")
+LOW_PRECISION_UNCHECKED = ("the script computes in {dtype}, and an attached script's step cannot be replayed "
+                           "(gradscope holds neither its batch nor its loss code): this check runs on configs only")
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,7 @@ class ScriptRun:
     trace: Any  # gradscope.trace.trace.Trace
     diagnosis: Any  # gradscope.Diagnosis
     run_dir: Path
+    optimizer: str | None = None  # its torch.optim class name ("AdamW"); None: the script updates by hand
 
 
 @dataclass(frozen=True)
@@ -71,23 +81,32 @@ class CommandResult:
 
 def record_command(command: list[str], run_dir: Path, *, steps: int | None = None, seed: int = 0,
                    clip: Clip | None = None, plots: bool = True, locate: bool = True,
-                   label: str | None = None) -> CommandResult:
-    """Run `command` attached and write its run folder(s) into `run_dir`; see the module docstring."""
+                   label: str | None = None, lr_scale: float | None = None,
+                   warmup: int | None = None) -> CommandResult:
+    """Run `command` attached and write its run folder(s) into `run_dir`; see the module docstring. `lr_scale`
+    and `warmup`: a trial's learning-rate change where the script steps (lr_change.py)."""
     run_dir = prepare_run_folder(Path(run_dir)).resolve()
     with tempfile.TemporaryDirectory(prefix="gradscope-attach-") as scratch:
-        settings = Settings(out=run_dir, control=Path(scratch) / "control.jsonl", steps=steps, seed=seed, clip=clip)
+        settings = Settings(out=run_dir, control=Path(scratch) / "control.jsonl", steps=steps, seed=seed, clip=clip,
+                            lr_scale=lr_scale, warmup=warmup)
         ended = run(command, settings)
         messages = control.read(settings.control)
     defeated = next((m["defeated"] for m in messages if "defeated" in m), None)
     if defeated is not None:
         raise GradscopeError(f"{' '.join(command)}: {defeated}")
+
     stop, error = _how_it_ended(ended, messages)
     folders = {m["run"]: Path(m["folder"]) for m in messages if "run" in m and m.get("rank", 0) == 0}
+    optimizers = {m["run"]: m.get("optimizer") for m in messages if "run" in m and m.get("rank", 0) == 0}
+    if folders and (lr_scale is not None or warmup) and not any(optimizers.values()):
+        raise GradscopeError(f"{' '.join(command)}: {NO_OPTIMIZER}")  # the trial would be the script unchanged
     if not folders and error is None and stop is not StopReason.INTERRUPTED:
         raise GradscopeError(f"{' '.join(command)}: ended without an optimizer step gradscope could record "
                              "(fix: a script that trains with torch in this Python; see `gradscope diagnose "
                              "--help`)")
     located = _locate(command, settings, folders) if locate and stop is not StopReason.INTERRUPTED else {}
+    low = next((m["low_precision"] for m in messages if m.get("low_precision")), None)
+    lacks = {Measure.OP_REPLAY: LOW_PRECISION_UNCHECKED.format(dtype=low)} if low else {}
     if not folders:  # the script ended (raised, was interrupted) before its first step: an empty run, as a config's
         from gradscope.record.recorder import write_empty_run
 
@@ -95,11 +114,14 @@ def record_command(command: list[str], run_dir: Path, *, steps: int | None = Non
         return CommandResult((), run_dir, stop, ended, error)
     if len(folders) == 1:  # one optimizer: its run folder is run_dir itself, labelled as the caller says
         (name, folder), = folders.items()
-        runs = (_finish(label or name, _move_up(folder, run_dir), stop, steps, located.get(name), plots),)
+        runs = (_finish(label or name, _move_up(folder, run_dir), stop, steps, located.get(name), plots, lacks),)
     else:
         traces = {name: _read(name, folder, stop, steps, located.get(name)) for name, folder in folders.items()}
         game = _as_game(traces)
-        runs = tuple(_complete(name, folders[name], trace, plots, game.get(name)) for name, trace in traces.items())
+        runs = tuple(_complete(name, folders[name], trace, plots, game.get(name), lacks)
+                     for name, trace in traces.items())
+    named = [optimizers.get(name) for name in folders]  # in the order the runs are
+    runs = tuple(replace(r, optimizer=o) for r, o in zip(runs, named, strict=True))
     result = CommandResult(runs, run_dir, stop, ended, error)
     if len(runs) > 1:
         write_json_atomic(run_dir / DIAGNOSIS_FILE, result.document())
@@ -135,8 +157,8 @@ def _move_up(folder: Path, run_dir: Path) -> Path:
 
 
 def _finish(label: str, folder: Path, stop: StopReason, steps: int | None, located: dict[str, Any] | None,
-            plots: bool) -> ScriptRun:
-    return _complete(label, folder, _read(label, folder, stop, steps, located), plots)
+            plots: bool, lacks: dict[Measure, str]) -> ScriptRun:
+    return _complete(label, folder, _read(label, folder, stop, steps, located), plots, lacks=lacks)
 
 
 def _read(label: str, folder: Path, stop: StopReason, steps: int | None, located: dict[str, Any] | None) -> Any:
@@ -165,14 +187,17 @@ def _as_game(traces: dict[str, Any]) -> dict[str, Any]:
     return diagnose_adversarial(traces)
 
 
-def _complete(label: str, folder: Path, trace: Any, plots: bool, diagnosis: Any = None) -> ScriptRun:
-    from gradscope.diagnose.diagnosis import diagnose_trace
+def _complete(label: str, folder: Path, trace: Any, plots: bool, diagnosis: Any = None,
+              lacks: dict[Measure, str] | None = None) -> ScriptRun:
+    """The run folder completed and diagnosed; `lacks`: the measures a script's run cannot have (unchecked)."""
+    from gradscope.diagnose.diagnosis import diagnose_trace, unchecked_kinds
     from gradscope.record.plots import write_run_plots
 
     if diagnosis is None:
-        diagnosis = diagnose_trace(trace, label=label, run_dir=folder)
+        diagnosis = diagnose_trace(trace, label=label, run_dir=folder, lacks=lacks)
     else:
-        diagnosis = replace(diagnosis, run_dir=str(folder))
+        diagnosis = replace(diagnosis, run_dir=str(folder),
+                            unchecked=unchecked_kinds(lacks or {}, list(diagnosis.symptoms)))
     diagnosis = finish_run_folder(folder, trace, diagnosis, plots=write_run_plots if plots else None)
     return ScriptRun(label, trace, diagnosis, folder)
 

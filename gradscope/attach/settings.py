@@ -19,6 +19,8 @@ STEPS = "GRADSCOPE_ATTACH_STEPS"  # stop the script (SystemExit) once every run 
 SEED = "GRADSCOPE_ATTACH_SEED"  # Python, NumPy and torch are seeded with it (default 0)
 CLIP = "GRADSCOPE_ATTACH_CLIP"  # a trial's clip: "norm:1.5", "value:0.5" or "adaptive"
 LOCATE = "GRADSCOPE_ATTACH_LOCATE"  # "<step>[:<label>]": watch that step of that run (hooks), then stop
+LR_SCALE = "GRADSCOPE_ATTACH_LR_SCALE"  # a trial's learning rate: every param group's lr x this at each step
+WARMUP = "GRADSCOPE_ATTACH_WARMUP"  # a trial's linear warm-up over the first W optimizer steps (lr_change.py)
 BOOT = Path(__file__).resolve().parent / "boot"  # the sitecustomize put first on PYTHONPATH
 
 
@@ -46,24 +48,28 @@ class Settings:
     clip: Clip | None = None
     locate: int | None = None
     locate_label: str | None = None  # the run whose step `locate` is watched (None: the first to record it)
+    lr_scale: float | None = None  # a trial's lr change where the script steps (lr_change.py)
+    warmup: int | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        steps, clip = env.get(STEPS), env.get(CLIP)
+        steps, clip, scale, warmup = env.get(STEPS), env.get(CLIP), env.get(LR_SCALE), env.get(WARMUP)
         locate, _, locate_label = (env.get(LOCATE) or "").partition(":")
         return cls(out=Path(env[OUT]) if env.get(OUT) else None,
                    control=Path(env[CONTROL]) if env.get(CONTROL) else None,
                    steps=int(steps) if steps else None, seed=int(env.get(SEED) or 0),
                    clip=parse_clip(clip) if clip else None, locate=int(locate) if locate else None,
-                   locate_label=locate_label or None)
+                   locate_label=locate_label or None, lr_scale=float(scale) if scale else None,
+                   warmup=int(warmup) if warmup else None)
 
     def environ(self) -> dict[str, str]:
         """The variables that give these settings to a child (merged into the user's environment)."""
         env = {ENABLE: "1", SEED: str(self.seed)}
         for name, value in ((OUT, self.out), (CONTROL, self.control), (STEPS, self.steps),
                             (CLIP, clip_text(self.clip) if self.clip else None),
-                            (LOCATE, None if self.locate is None else f"{self.locate}:{self.locate_label or ''}")):
+                            (LOCATE, None if self.locate is None else f"{self.locate}:{self.locate_label or ''}"),
+                            (LR_SCALE, None if self.lr_scale is None else repr(self.lr_scale)), (WARMUP, self.warmup)):
             if value is not None:
                 env[name] = str(value)
         return env

@@ -63,7 +63,7 @@ from gradscope.clip.snapshot import StartSnapshot
 from gradscope.diagnose.symptoms.thresholds import DEFAULT
 from gradscope.monitor.monitor import Monitor, StepStats
 from gradscope.numbers import ratio_text
-from gradscope.stats import log_fit, robust_sigma
+from gradscope.stats import LogFit, log_fit, robust_sigma
 
 WINDOW = 32  # recent norms (and losses) the robust levels are taken over
 MIN_HISTORY = 3  # finite norms needed before a spike can be judged; losses that set the starting level
@@ -240,10 +240,8 @@ class Guard:
         self._last_change = -COOLDOWN
         self._clipped_recently: deque[bool] = deque(maxlen=PLATEAU)
         self._ramping = ramp == "always"
-        self._watching = ramp is True  # the first WATCH steps, with a snapshot to roll a thrown start back to
-        self._snapshot: StartSnapshot | None = None
-        self._first: tuple[int, float, float] | None = None  # the first step, its loss and norm
-        self._growth_hold: float | None = None  # the level before the climb, while the threshold is the growth hold
+        self._start = StartWatch() if ramp is True else None  # None once the watch is over (or with no watch)
+        self._growth_hold: float | None = None  # the level before the climb, while the threshold is a releasable hold
         self._growth_released = False  # a growth hold was released once: a climb that comes back is held for good
 
     # -- the step ----------------------------------------------------------------------------------------
@@ -258,7 +256,7 @@ class Guard:
         that record themselves, the Lightning and Hugging Face callbacks)."""
         if stats.amp_skipped:  # the GradScaler skips this step itself
             return True
-        if self._watching and self._watch(stats):
+        if self._start is not None and self._watch(stats):
             return False  # rolled back: this step's gradients belong to the thrown weights
         if not stats.finite or not math.isfinite(stats.grad_norm):
             self._on_nonfinite(stats)
@@ -289,39 +287,23 @@ class Guard:
 
     # -- the start -----------------------------------------------------------------------------------------
     def _watch(self, stats: StepStats) -> bool:
-        """The first WATCH steps: snapshot the start, then roll back when the updates taken since have thrown the
-        run (True: rolled back, skip this update)."""
-        finite = stats.finite and math.isfinite(stats.grad_norm)
-        if self._first is None:
-            if not finite:
-                self._watching = False  # no start to keep: the first step is already broken
-                return False
-            self._first = (stats.step, stats.loss, stats.grad_norm)
-            self._snapshot = StartSnapshot(self.monitor.model, self.monitor.params)
-            return False
-        if finite:
-            # the rules' trackers see this step as without the watch: the throw test reads them
-            losses, norms = [*self._loss.recent, stats.loss], [*self._raw, stats.grad_norm]
-            why = _thrown(losses, norms)
-        else:
-            last = self._loss.recent[-1] if self._loss.recent else self._first[1]
-            why = ("non-finite weights" if stats.nonfinite_weights else
-                   f"a non-finite loss or gradient after the loss rose to {last:.4g} from {self._first[1]:.4g}"
-                   if last - self._first[1] > RAMP_RISE * abs(self._first[1]) else "")
+        """The first WATCH steps: roll the run back when the updates taken since its start have thrown it (True:
+        rolled back, skip this update)."""
+        start = self._start
+        assert start is not None
+        # the rules' trackers see this step as without the watch: the throw test reads them
+        why = start.thrown(stats, self.monitor, self._loss.recent, self._raw)
         if why:
             self._roll_back(stats.step, why)
-            return True
-        if stats.step - self._first[0] + 1 >= WATCH:
-            self._stop_watching()
-        return False
+        if start.over:
+            self._start = None
+        return bool(why)
 
     def _roll_back(self, step: int, why: str) -> None:
         """Put the run back to its start and begin the start ramp from there."""
-        assert self._snapshot is not None and self._first is not None
-        self._snapshot.restore()
-        met = self._snapshot.optimizers
-        self._stop_watching()
-        first_step, loss, norm = self._first
+        assert self._start is not None and self._start.first is not None
+        met = self._start.roll_back()
+        first_step, loss, norm = self._start.first
         self._loss = _LossLevel()
         self._loss.add(loss)
         self._raw.clear()
@@ -338,12 +320,6 @@ class Guard:
                   f"{RAMP_START:.3g} of the first norm {norm:.3g}, doubling each step while the loss does not rise",
                   "engage")
 
-    def _stop_watching(self) -> None:
-        self._watching = False
-        if self._snapshot is not None:
-            self._snapshot.close()
-            self._snapshot = None
-
     # -- the rules ---------------------------------------------------------------------------------------
     def _ramp(self, step: int, norm: float, loss: float) -> None:
         """The start: a threshold from 1/8 of the first norm, doubling while neither the loss nor the norm rises."""
@@ -352,7 +328,7 @@ class Guard:
                       f"first norm {norm:.3g}, doubling each step while the loss does not rise (a warm-up of the "
                       "update's size)", "engage")
             return
-        why = self._ramp_rise()
+        why = _thrown(list(self._loss.recent), list(self._raw))  # the last two losses risen, or the last two norms
         if why:
             self._ramping = False
             self._set(step, self.threshold / RAMP_FACTOR * RAMP_BACK, why + ": the last steps were too large; hold "
@@ -368,10 +344,6 @@ class Guard:
                       f"(max {max(self._raw):.3g}) with the loss not rising; released", "release")
             return
         self.threshold = ramped
-
-    def _ramp_rise(self) -> str:
-        """Why the ramp must stop ('' while it may go on): the last two losses risen, or the last two norms."""
-        return _thrown(list(self._loss.recent), list(self._raw))
 
     def _on_nonfinite(self, stats: StepStats) -> None:
         self.skipped += 1
@@ -415,78 +387,39 @@ class Guard:
 
     def _check_growth(self, step: int, loss: float) -> None:
         raw = np.fromiter(self._raw, float)
-        for window in GROWTH_WINDOWS:
-            if len(raw) < window + 1:
-                return
-            level = float(np.median(raw[:-window][-WINDOW:]))
-            if raw[-1] < GROWTH_OVER * level or level <= 0:
-                continue
-            fit = log_fit(raw[-window:])
-            if (not fit.grows(DEFAULT.max_doubling_steps, DEFAULT.min_r2) or self._learning(window)
-                    or not self._climb_shows(window, loss, float(raw[:-window][-WINDOW:].max()))):
-                continue
-            why = (f"gradient norm grows exponentially (x{ratio_text(fit.factor_per_step)} per step over {window} "
-                   f"steps, "
-                   f"R^2 {fit.r2:.2f}), now {raw[-1] / level:.3g}x its level {level:.3g} before the climb")
-            hold = GROWTH_HOLD * level
-            if self.threshold is None or hold < self.threshold:
-                # releasable only in a run the guard had left alone until now: one it has acted in (a thrown
-                # start, a spike) has shown its updates can be too large, and its climbs are held for good
-                releasable = not self.events and not self._growth_released
-                self._set(step, hold, why + f": hold the norm at {GROWTH_HOLD:g}x that level",
-                          "engage" if self.threshold is None else "hold")
-                self._growth_hold = level if releasable else None
-            elif step - self._last_change >= COOLDOWN:
-                self._set(step, self.threshold * TIGHTEN, why + " under the clip: tightened", "tighten")
+        # a run the guard has acted in (a thrown start, a spike) has shown its updates can be too large: its climbs
+        # are believed without more evidence (right after a start ramp a delay of 3 steps let a GRU and a GPT blow
+        # up), and held for good
+        acted = bool(self.events)
+        runaway = _runaway_growth(raw, [*self._loss.recent, loss], believed=acted)
+        if runaway is None:
             return
-
-    def _climb_shows(self, window: int, loss: float, peak: float) -> bool:
-        """The climb over the last `window` steps is an explosion, not a catapult: the loss level (this step's loss
-        with the last ones) GROWTH_LOSS x its level before the climb, or the norm GROWTH_FAR x `peak`,
-        the largest norm before it; or the guard has acted in this run before (a run that was thrown once, or
-        clipped, has shown its updates can be too large: a climb there is believed at once, as it must be right
-        after a start ramp, where a delay of 3 steps let a GRU and a GPT blow up)."""
-        if self.events or self._raw[-1] >= GROWTH_FAR * peak:
-            return True
-        losses = list(self._loss.recent)
-        before = losses[:-(window - 1)][-LOSS_WINDOW:]
-        if len(before) < MIN_HISTORY:
-            return False
-        then, now = float(np.median(before)), float(np.median([*losses[-(LOSS_WINDOW - 1):], loss]))
-        return then > 0 and now > GROWTH_LOSS * then
-
-    def _loss_risen(self) -> bool:
-        """The loss level (through the last step) stands above its best by more than its noise."""
-        levels = self._loss.levels
-        return bool(levels) and self._loss.rise(levels[-1], LOSS_RISE_OF_START[1]) > 0
+        window, level, fit = runaway
+        why = (f"gradient norm grows exponentially (x{ratio_text(fit.factor_per_step)} per step over {window} "
+               f"steps, "
+               f"R^2 {fit.r2:.2f}), now {raw[-1] / level:.3g}x its level {level:.3g} before the climb")
+        hold = GROWTH_HOLD * level
+        if self.threshold is None or hold < self.threshold:
+            self._set(step, hold, why + f": hold the norm at {GROWTH_HOLD:g}x that level",
+                      "engage" if self.threshold is None else "hold")
+            self._growth_hold = None if acted or self._growth_released else level
+        elif step - self._last_change >= COOLDOWN:
+            self._set(step, self.threshold * TIGHTEN, why + " under the clip: tightened", "tighten")
 
     def _check_release(self, step: int) -> None:
         """Let go of a growth hold once its evidence is gone: the norms before the clip back under GROWTH_OVER x
-        the level before the climb for LOSS_WINDOW steps, and the loss not above its best. The climb turned back
-        (as an edge-of-stability excursion does): the hold only slows a healthy run from here on. Only in a run
-        the guard had not acted in before the hold (the README's linear_high_lr sample, rolled back at its start,
-        released a hold at step 21 and climbed again: final loss 1.02 against 0.025 held), and once only: a
-        climb that comes back after a release is the run's step size, and is held for good."""
-        level = self._growth_hold
-        if level is None or step - self._last_change < LOSS_WINDOW:
+        the level before the climb for LOSS_WINDOW steps, the loss level not above its best. The climb turned back
+        (as an edge-of-stability excursion does): the hold would only slow a healthy run from here on. Only in a
+        run the guard had not acted in before the hold (the README's linear_high_lr sample, rolled back at its
+        start, released a hold at step 21 and climbed again: final loss 1.02 against 0.025 held), and once."""
+        level, watch = self._growth_hold, self._loss
+        if level is None or step - self._last_change < LOSS_WINDOW or max(list(self._raw)[-LOSS_WINDOW:]) > \
+                GROWTH_OVER * level or (watch.levels and watch.rise(watch.levels[-1], LOSS_RISE_OF_START[1]) > 0):
             return
-        if max(list(self._raw)[-LOSS_WINDOW:]) > GROWTH_OVER * level or self._loss_risen():
-            return
-        self._growth_hold, self._growth_released = None, True
-        self.threshold = None
-        self._last_change = step
-        self._loss.mark()
+        self._growth_hold, self._growth_released, self.threshold, self._last_change = None, True, None, step
+        watch.mark()
         self._log(step, f"the climb turned back: the last {LOSS_WINDOW} norms are under {GROWTH_OVER:g}x its level "
                   f"{level:.3g} before it and the loss is not above its best; released", "release")
-
-    def _learning(self, window: int) -> bool:
-        """The loss level fell over the last `window` steps by more than GROWTH_LEARNING: the norm climbs because the
-        run has begun to learn (a model leaving a plateau), not because its updates are too large."""
-        losses = list(self._loss.recent)[-(window + LOSS_WINDOW):]  # this step's loss is not in yet
-        if len(losses) < window + LOSS_WINDOW:
-            return False
-        then, now = float(np.median(losses[:LOSS_WINDOW])), float(np.median(losses[-LOSS_WINDOW:]))
-        return now < then - GROWTH_LEARNING * abs(then)
 
     def _check_loss(self, step: int, loss: float) -> None:
         watch = self._loss
@@ -522,7 +455,7 @@ class Guard:
         return float(np.median(np.fromiter(self._norms, float))) if self._norms else None
 
     def _set(self, step: int, threshold: float, why: str, action: str) -> None:
-        self._growth_hold = None  # another rule moved the threshold: no longer the growth hold alone
+        self._growth_hold = None  # another rule moved the threshold: no longer a growth hold alone
         self.threshold = float(threshold)
         self._last_change = step
         self._loss.mark()
@@ -530,6 +463,97 @@ class Guard:
 
     def _log(self, step: int, why: str, action: str) -> None:
         self.events.append(GuardEvent(step, self.threshold, why, action))
+
+
+class StartWatch:
+    """The first WATCH steps of a guarded run: a snapshot of its start to roll back to, and whether the updates
+    taken since have thrown the run. Not frozen: it takes the snapshot at the first step and frees it at the end."""
+
+    def __init__(self) -> None:
+        self.first: tuple[int, float, float] | None = None  # the first step, its loss and norm
+        self.snapshot: StartSnapshot | None = None
+        self.over = False
+
+    def thrown(self, stats: StepStats, monitor: Monitor, losses: deque[float], norms: deque[float]) -> str:
+        """Why the updates taken since the start threw the run ('' while they have not; the first step takes the
+        snapshot). `losses` and `norms`: the guard's recent ones, this step's not in yet. The watch is `over`
+        after WATCH steps, or at once when the first step is already broken (no start to keep)."""
+        finite = stats.finite and math.isfinite(stats.grad_norm)
+        if self.first is None:
+            if finite:
+                self.first = (stats.step, stats.loss, stats.grad_norm)
+                self.snapshot = StartSnapshot(monitor.model, monitor.params)
+            else:
+                self.over = True
+            return ""
+        if finite:
+            why = _thrown([*losses, stats.loss], [*norms, stats.grad_norm])
+        else:
+            start = self.first[1]
+            last = losses[-1] if losses else start
+            why = ("non-finite weights" if stats.nonfinite_weights else
+                   f"a non-finite loss or gradient after the loss rose to {last:.4g} from {start:.4g}"
+                   if last - start > RAMP_RISE * abs(start) else "")
+        if not why and stats.step - self.first[0] + 1 >= WATCH:
+            self.close()
+        return why
+
+    def roll_back(self) -> int:
+        """Put the run back to its start, and end the watch; how many optimizers' state came back too."""
+        assert self.snapshot is not None
+        self.snapshot.restore()
+        met = self.snapshot.optimizers
+        self.close()
+        return met
+
+    def close(self) -> None:
+        """The watch is over: free the snapshot (a copy of the weights)."""
+        self.over = True
+        if self.snapshot is not None:
+            self.snapshot.close()
+            self.snapshot = None
+
+
+def _runaway_growth(raw: np.ndarray, losses: list[float], believed: bool) -> tuple[int, float, LogFit] | None:
+    """The runaway-growth rule on the recent pre-clip norms `raw`: over the first of GROWTH_WINDOWS where log(norm)
+    climbs on a straight line (the exploding-gradient detector's fit) to GROWTH_OVER x its level before the
+    climb, while the loss (`losses`, this step's last) is not falling, and the climb is `believed` or shows
+    itself an explosion (`_explodes`): (that window, that level, the fit)."""
+    for window in GROWTH_WINDOWS:
+        if len(raw) < window + 1:
+            return None
+        level = float(np.median(raw[:-window][-WINDOW:]))
+        if raw[-1] < GROWTH_OVER * level or level <= 0:
+            continue
+        fit = log_fit(raw[-window:])
+        if not fit.grows(DEFAULT.max_doubling_steps, DEFAULT.min_r2) or _learning(losses[:-1], window):
+            continue
+        if believed or _explodes(raw, losses, window):
+            return window, level, fit
+    return None
+
+
+def _explodes(raw: np.ndarray, losses: list[float], window: int) -> bool:
+    """The climb over the last `window` steps is an explosion, not a catapult: the loss level (median of the last
+    LOSS_WINDOW losses, this step's in) GROWTH_LOSS x its level before the climb, or the norm GROWTH_FAR x the
+    largest norm before it."""
+    if raw[-1] >= GROWTH_FAR * float(raw[:-window][-WINDOW:].max()):
+        return True
+    before = losses[:-window][-LOSS_WINDOW:]
+    if len(before) < MIN_HISTORY:
+        return False
+    then, now = float(np.median(before)), float(np.median(losses[-LOSS_WINDOW:]))
+    return then > 0 and now > GROWTH_LOSS * then
+
+
+def _learning(losses: list[float], window: int) -> bool:
+    """The loss level fell over the last `window` steps by more than GROWTH_LEARNING: the norm climbs because the
+    run has begun to learn (a model leaving a plateau), not because its updates are too large."""
+    losses = losses[-(window + LOSS_WINDOW):]
+    if len(losses) < window + LOSS_WINDOW:
+        return False
+    then, now = float(np.median(losses[:LOSS_WINDOW])), float(np.median(losses[-LOSS_WINDOW:]))
+    return now < then - GROWTH_LEARNING * abs(then)
 
 
 def _thrown(losses: list[float], norms: list[float]) -> str:

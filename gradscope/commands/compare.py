@@ -4,7 +4,7 @@ beside the unclipped baseline, or compare recorded run folders, and say whether 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -41,6 +41,9 @@ from gradscope.commands.options import (
 from gradscope.commands.script_args import script_command
 from gradscope.errors import ConfigError
 
+if TYPE_CHECKING:
+    from gradscope.trials.compare import Comparison
+
 PathsArg = Annotated[list[Path] | None, typer.Argument(
     metavar="CONFIG | RUN_DIR | LOG", show_default=False,
     help="A TOML config to rerun with clipping (default: ./gradscope.toml, then [tool.gradscope] in "
@@ -63,11 +66,19 @@ TryOpt = Annotated[list[str] | None, typer.Option(
     help="Rerun with config changes, KEY=VALUE (TOML values, as --set), several joined by ';', e.g. --try "
          "optimizer.lr=1e-3 or --try 'schedule.name=\"cosine\";schedule.warmup_steps=100'. With a command after "
          "--: arguments appended to it, e.g. --try '--learning_rate=1e-3'. Repeat for more runs.")]
+LrScaleOpt = Annotated[list[str] | None, typer.Option(
+    "--lr-scale", metavar="F", show_default=False,
+    help="With a command after --: rerun with every optimizer step's learning rate x F (e.g. 0.1: 10x lower), the "
+         "script's own schedule kept. Repeat to try several. (A config: --try optimizer.lr=X.)")]
+WarmupOpt = Annotated[list[str] | None, typer.Option(
+    "--warmup", metavar="W", show_default=False,
+    help="With a command after --: rerun with a linear warm-up over the first W optimizer steps, in front of the "
+         "script's own schedule. Repeat to try several. (A config: --try schedule.warmup_steps=W.)")]
 ModeOpt = Annotated[str, typer.Option(
     "--mode", metavar="norm|value", help="With --recommended: recommend a norm or a value clip.")]
 
 _RERUN_OPTIONS = ("--clip-norm", "--clip-value", "--clip-adaptive", "--recommended", "--try", "--steps", "--set",
-                  "--sample")
+                  "--sample", "--seed", "--lr-scale", "--warmup")
 
 
 def compare(
@@ -78,6 +89,8 @@ def compare(
     clip_adaptive: ClipAdaptiveOpt = False,
     recommended: RecommendedOpt = False,
     tries: TryOpt = None,
+    lr_scales: LrScaleOpt = None,
+    warmups: WarmupOpt = None,
     mode: ModeOpt = "norm",
     steps: StepsOpt = None,
     as_json: JsonOpt = False,
@@ -103,10 +116,6 @@ def compare(
     """
     with handled(debug):
         check_fail_on(fail_on)
-        from gradscope.report.compare_console import print_comparison
-        from gradscope.report.console import report_console
-        from gradscope.sources.log_columns import parse_map
-        from gradscope.strict_json import dumps
         from gradscope.trials import compare as lib
 
         if mode not in THRESHOLD_MODES:
@@ -116,57 +125,91 @@ def compare(
         if command is not None:
             result = _compare_command(command, paths, overrides, sample, steps, seed, out, plots,
                                       lib.parse_clips(clip_norm or [], clip_value or [], adaptive=clip_adaptive),
-                                      tries or [], mode if recommended else None)
+                                      tries or [], mode if recommended else None, lr_scales or [], warmups or [])
         elif recorded:
-            chosen = (clip_norm, clip_value, clip_adaptive, recommended, tries, steps, overrides, sample)
-            given = [name for name, value in zip(_RERUN_OPTIONS, chosen, strict=True) if value]
+            chosen = (clip_norm, clip_value, clip_adaptive, recommended, tries, steps, overrides, sample, seed,
+                      lr_scales, warmups)
+            given = [name for name, value in zip(_RERUN_OPTIONS, chosen, strict=True)
+                     if value is not None and value is not False]  # --seed 0 and --steps 0 are given too
             if given:
                 raise ConfigError(f"{given[0]} reruns a config and cannot be used with runs already done "
                                   "(fix: pass the config instead, or drop the option)")
-            with stdout_to_stderr():
-                result = lib.compare_recorded(recorded, default_run_dir("compare", out), plots=plots,
-                                              mapping=parse_map(mapping))
-            for note in result.notes:
-                typer.echo(f"Note: {note}", err=True)
+            result = _compare_recorded(recorded, out, plots, mapping)
         else:
             if mapping:
                 raise ConfigError("--map names the columns of logs (fix: pass two or more logs, or drop --map)")
+            if lr_scales or warmups:
+                given = "--lr-scale" if lr_scales else "--warmup"
+                raise ConfigError(f"{given} changes the learning rate where a command after -- steps; a config says "
+                                  "it in its own keys (fix: --try optimizer.lr=X, or --try schedule.warmup_steps=W)")
             if seed is not None:
                 overrides = [*(overrides or []), f"run.seed={seed}"]
             clips = lib.parse_clips(clip_norm or [], clip_value or [], adaptive=clip_adaptive)
-            cfg = resolve_config(config_path, sample, overrides, steps)
-            changed = [lib.ConfigChange(changes, resolve_config(config_path, sample, [*(overrides or []), *changes],
-                                                                steps), i)
-                       for i, changes in enumerate((lib.split_changes(t) for t in tries or []), start=1)]
-            with stdout_to_stderr():
-                result = lib.compare_config(
-                    cfg, default_run_dir(f"{cfg.name}-compare", out), clips, steps=steps, tries=changed,
-                    recommend_mode=mode if recommended else None, plots=plots,
-                    progress=lambda label: progress_bar(not as_json, f"compare {label}"))
-        if junit is not None:
-            from gradscope.report.junit import JUnitCase, write_junit
+            result = _compare_config(config_path, sample, overrides, steps, clips, tries or [],
+                                     mode if recommended else None, out, plots, as_json)
+        _report(result, as_json, junit, fail_on)
 
-            write_junit(junit, "compare", [JUnitCase(run.label, run.diagnosis, judged=i > 0)
-                                           for i, run in enumerate(result.runs)], fail_on)
-        with report_output():
-            if as_json:
-                typer.echo(dumps(result.to_dict()))
-            else:
-                print_comparison(result, report_console())
-        if result.interrupted:
-            raise typer.Exit(EXIT_INTERRUPTED)
-        failed = any(fails(run.rank, fail_on) for run in result.compared)
-        raise typer.Exit(EXIT_SYMPTOMS if failed else EXIT_OK)
+
+def _compare_recorded(recorded: list[Path], out: Path | None, plots: bool,
+                      mapping: list[str] | None) -> Comparison:
+    """`compare RUN RUN ...`: runs already done, compared as they are; the notes of reading their logs on stderr."""
+    from gradscope.sources.log_columns import parse_map
+    from gradscope.trials.compare import compare_recorded
+
+    with stdout_to_stderr():
+        result = compare_recorded(recorded, default_run_dir("compare", out), plots=plots, mapping=parse_map(mapping))
+    for note in result.notes:
+        typer.echo(f"Note: {note}", err=True)
+    return result
+
+
+def _compare_config(config_path: Path | None, sample: str | None, overrides: list[str] | None, steps: int | None,
+                    clips: list, tries: list[str], recommend_mode: str | None, out: Path | None, plots: bool,
+                    as_json: bool) -> Comparison:
+    """`compare CONFIG`: the config rerun unclipped, then with each clip and each `--try` change."""
+    from gradscope.trials import compare as lib
+
+    cfg = resolve_config(config_path, sample, overrides, steps)
+    changed = [lib.ConfigChange(changes, resolve_config(config_path, sample, [*(overrides or []), *changes], steps), i)
+               for i, changes in enumerate((lib.split_changes(t) for t in tries), start=1)]
+    with stdout_to_stderr():
+        return lib.compare_config(cfg, default_run_dir(f"{cfg.name}-compare", out), clips, steps=steps, tries=changed,
+                                  recommend_mode=recommend_mode, plots=plots,
+                                  progress=lambda label: progress_bar(not as_json, f"compare {label}"))
+
+
+def _report(result: Comparison, as_json: bool, junit: Path | None, fail_on: str) -> None:
+    """The comparison on stdout (console or JSON) and in JUnit, then the exit code: interrupted, or whether a
+    compared run still has a symptom at or above `fail_on`."""
+    from gradscope.report.compare_console import print_comparison
+    from gradscope.report.console import report_console
+    from gradscope.strict_json import dumps
+
+    if junit is not None:
+        from gradscope.report.junit import JUnitCase, write_junit
+
+        write_junit(junit, "compare", [JUnitCase(run.label, run.diagnosis, judged=i > 0)
+                                       for i, run in enumerate(result.runs)], fail_on)
+    with report_output():
+        if as_json:
+            typer.echo(dumps(result.to_dict()))
+        else:
+            print_comparison(result, report_console())
+    if result.interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
+    failed = any(fails(run.rank, fail_on) for run in result.compared)
+    raise typer.Exit(EXIT_SYMPTOMS if failed else EXIT_OK)
 
 
 def _compare_command(command: list[str], paths: list[Path] | None, overrides: list[str] | None, sample: str | None,
                      steps: int | None, seed: int | None, out: Path | None, plots: bool,
-                     clips: list, tries: list[str], recommend_mode: str | None):
+                     clips: list, tries: list[str], recommend_mode: str | None, lr_scales: list[str],
+                     warmups: list[str]):
     """`compare -- COMMAND`: the baseline and each trial a rerun of the command, attached (trials/script.py). A
     trial whose script raised or exited non-zero is exit 3 (its run folder keeps what was recorded)."""
     from gradscope.attach import command_label
     from gradscope.attach.launch import check_command
-    from gradscope.trials.script import ArgsChange, ScriptFailed, compare_command
+    from gradscope.trials.script import ArgsChange, ScriptFailed, StepChange, compare_command
 
     if paths or sample is not None or overrides:
         given = f"CONFIG {paths[0]}" if paths else ("--sample" if sample is not None else "--set")
@@ -176,10 +219,11 @@ def _compare_command(command: list[str], paths: list[Path] | None, overrides: li
         raise ConfigError(f"--steps must be a positive integer, got {steps} (fix: e.g. --steps 100)")
     check_command(command)
     changes = [ArgsChange.parse(text, i) for i, text in enumerate(tries, start=1)]
+    stepped = [StepChange.parse_scale(t) for t in lr_scales] + [StepChange.parse_warmup(t) for t in warmups]
     run_dir = default_run_dir(f"{Path(command_label(command)).stem or 'command'}-compare", out)
     try:
         with stdout_to_stderr():
-            return compare_command(command, run_dir, clips, tries=changes, steps=steps, seed=seed or 0,
+            return compare_command(command, run_dir, clips, tries=changes, changes=stepped, steps=steps, seed=seed or 0,
                                    recommend_mode=recommend_mode, plots=plots)
     except ScriptFailed as exc:
         typer.echo(f"Error: {exc} (its output is above); what it recorded is in {exc.run_dir}", err=True)

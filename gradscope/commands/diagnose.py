@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -25,7 +26,7 @@ from gradscope.commands.exits import (
     handled,
     user_code_failed,
 )
-from gradscope.commands.logs import diagnose_log_command, is_log_path
+from gradscope.commands.logs import diagnose_log_command, is_log_path, refuse_run_options
 from gradscope.commands.options import (
     ConfigArg,
     DebugOpt,
@@ -42,6 +43,9 @@ from gradscope.commands.options import (
 )
 from gradscope.commands.script_args import script_command
 from gradscope.errors import ConfigError, UserCodeError
+
+if TYPE_CHECKING:
+    from gradscope.drivers.loop import RunResult
 
 
 def diagnose(
@@ -73,9 +77,10 @@ def diagnose(
         if command is not None:
             _diagnose_command(command, config, sample, overrides, steps, seed, as_json, out, fail_on, plots, junit)
         if config is not None and is_log_path(config):
-            given = {"--steps": steps, "--out": out, "--set": overrides, "--sample": sample, "--seed": seed}
-            diagnose_log_command(config, mapping, as_json=as_json, fail_on=fail_on, junit=junit,
-                                 rerun_options=[name for name, value in given.items() if value is not None and value])
+            explicit_plots = ctx.get_parameter_source("plots").name == "COMMANDLINE" and plots  # --no-plots: none
+            refuse_run_options(config, {"--steps": steps, "--seed": seed, "--set": overrides or None,
+                                        "--sample": sample, "--out": out, "--plots": explicit_plots or None})
+            diagnose_log_command(config, mapping, as_json=as_json, fail_on=fail_on, junit=junit)
         if seed is not None:
             overrides = [*(overrides or []), f"run.seed={seed}"]
         cfg = resolve_config(config, sample, overrides, steps)
@@ -89,11 +94,7 @@ def diagnose(
         diagnosis = result.diagnosis
         recorded = f"{len(result.trace)} step(s) recorded before it are in {run_dir}"
         if junit is not None:
-            from gradscope.report.junit import JUnitCase, write_junit
-
-            error = result.error.render() if isinstance(result.error, UserCodeError) else (
-                str(result.error) if result.error is not None else None)
-            write_junit(junit, "diagnose", [JUnitCase(cfg.name, diagnosis, error=error)], fail_on)
+            _write_junit(junit, cfg.name, result, fail_on)
         if isinstance(result.error, UserCodeError):
             user_code_failed(result.error, f"({recorded}: trace.csv, diagnosis.json)", debug=debug)
         if result.error is not None:
@@ -115,6 +116,15 @@ def diagnose(
                            f"in {run_dir}", err=True)
             raise typer.Exit(EXIT_INTERRUPTED)
         raise typer.Exit(EXIT_SYMPTOMS if fails(diagnosis.severity_rank, fail_on) else EXIT_OK)
+
+
+def _write_junit(junit: Path, name: str, result: RunResult, fail_on: str) -> None:
+    """The config run's diagnosis as one JUnit case; a run that failed is an error case with its message."""
+    from gradscope.report.junit import JUnitCase, write_junit
+
+    error = result.error.render() if isinstance(result.error, UserCodeError) else (
+        str(result.error) if result.error is not None else None)
+    write_junit(junit, "diagnose", [JUnitCase(name, result.diagnosis, error=error)], fail_on)
 
 
 def _diagnose_command(command: list[str], config: Path | None, sample: str | None, overrides: list[str] | None,

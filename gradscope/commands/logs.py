@@ -26,12 +26,31 @@ def is_log_path(path: Path) -> bool:
     return path.is_dir() or path.suffix.lower() != ".toml"
 
 
+# The options of `diagnose` that shape a run gradscope makes, and why each cannot apply to a log (a run already
+# done: nothing runs, nothing is written but the report and --junit).
+NOT_FOR_LOGS = {
+    "--steps": "it sets how many steps to run",
+    "--seed": "it seeds a run gradscope makes",
+    "--set": "it changes a config",
+    "--sample": "it runs a bundled sample",
+    "--out": "it names the folder for a run's artifacts, and reading a log writes none",
+    "--plots": "it asks for a run folder's plots, and reading a log writes none",
+}
+
+
+def refuse_run_options(path: Path, given: dict[str, object]) -> None:
+    """Exit 2 (ConfigError) on the first option in `given` (name -> value, None when not given) that cannot apply
+    to the log at `path`: silently ignoring it would let a user think it did something."""
+    for name, value in given.items():
+        if value is not None:
+            shown = name if value is True else f"{name} {value[0] if isinstance(value, list) else value}"
+            raise ConfigError(f"{shown}: {path} is a log of a run already done, so {name} cannot apply: "
+                              f"{NOT_FOR_LOGS[name]} (fix: drop {name}, or pass a config to run)")
+
+
 def diagnose_log_command(path: Path, mapping: list[str] | None, *, as_json: bool, fail_on: str,
-                         junit: Path | None, rerun_options: list[str]) -> None:
+                         junit: Path | None) -> None:
     """Read the log, report it, exit 0/1 by --fail-on (2 for an unreadable log, through `handled`)."""
-    if rerun_options:
-        raise ConfigError(f"{rerun_options[0]} applies to a config run; {path} is a log of a run already done "
-                          "(fix: drop the option)")
     from gradscope.diagnose.logs import diagnose_log
     from gradscope.report.console import print_diagnosis, report_console
     from gradscope.sources.log_columns import parse_map

@@ -31,8 +31,8 @@ ModeOpt = Annotated[str, typer.Option(
 BudgetOpt = Annotated[float | None, typer.Option(
     "--budget", metavar="B",
     help="Total optimizer steps, in diagnose runs (default 2): more trials cost more and search finer. With a "
-         "command after --: in runs of the command (default 4; a trial that goes further is run again from its "
-         "start).", show_default=False)]
+         "command after --: in runs of the command (default 4, at least 2; a trial that goes further is run again "
+         "from its start).", show_default=False)]
 WriteOpt = Annotated[bool, typer.Option("--write", help="Write the threshold into the config's [clip] table, "
                                                         "keeping comments and layout.")]
 
@@ -53,7 +53,9 @@ def recommend(
 ) -> None:
     """Recommend a gradient-clipping threshold, tested by trial runs from the same seed.
 
-    With `-- COMMAND [ARGS]...` the trials are reruns of the command, attached, each clipped where the script steps.
+    With `-- COMMAND [ARGS]...` the trials are reruns of the command, attached, each clipped where the script steps;
+    the fixes that are not a clip (a lower learning rate, a warm-up) are tried where it steps too, as compare's
+    --lr-scale and --warmup.
     """
     with handled(debug):
         if mode not in ("norm", "value"):

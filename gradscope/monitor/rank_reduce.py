@@ -11,10 +11,11 @@ when per-parameter peaks are tracked, each rank's peaks in a slot of their own, 
 gather and the maximum is taken after it. Every rank then decodes the same row: the same norms, flags and
 findings, at the same step.
 
-Norms are rebuilt as float32 sees them: a norm whose square passes float32's range is inf (as `_foreach_norm`
-gives for |g| > ~1.8e19), and the global norm is the float32 norm of the per-parameter norms, as
-`clip_grad_norm_` takes it. The rare step with such a norm is rechecked in float64 with one more collective that
-every rank makes, since every rank decodes the same row.
+Norms are rebuilt as the run's precision sees them. In a float32 model a norm whose square passes float32's range
+is inf (as `_foreach_norm` gives for |g| > ~1.8e19), and the global norm is the float32 norm of the per-parameter
+norms, as `clip_grad_norm_` takes it; the rare step with such a norm is rechecked in float64 with one more
+collective that every rank makes, since every rank decodes the same row. A float64 model keeps float64 norms and
+loss (finite past float32's range, as its own `clip_grad_norm_` sees them).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from gradscope.monitor.norm_kernels import exact_norms
+from gradscope.monitor.norm_kernels import exact_norms, row_dtype
 from gradscope.monitor.row_layout import RowLayout
 from gradscope.numbers import FLOAT32_MAX
 
@@ -97,6 +98,7 @@ class RankReduce:
         self.rank = dist.get_rank()
         self.n = len(params)
         self.dtype = torch.float32 if device.type == "mps" else torch.float64
+        self.row_dtype = row_dtype(params)  # the row comes back in the run's precision, as in one process
         self.device = device
         self._share = torch.tensor([1.0 / copies(p, self.world) for p in params], dtype=self.dtype, device=device)
         self._host_share = self._share.cpu().numpy()
@@ -126,16 +128,16 @@ class RankReduce:
             pieces.append(slots.reshape(-1))
         flat = torch.cat(pieces)
         dist.all_reduce(flat, op=dist.ReduceOp.SUM)
-        grads = _float32_norm(flat[:n])
+        grads = _norms(flat[:n], self.row_dtype)
         rows = [grads]
         at = n + 1
         if max_abs:
             start = at + (n if weights else 0)
-            rows.append(flat[start:start + self.world * n].reshape(self.world, n).amax(0).float())
+            rows.append(flat[start:start + self.world * n].reshape(self.world, n).amax(0).to(self.row_dtype))
         if weights:
-            rows.append(_float32_norm(flat[at:at + n]))
+            rows.append(_norms(flat[at:at + n], self.row_dtype))
         row = torch.cat(rows) if len(rows) > 1 else grads
-        return row, torch.linalg.vector_norm(grads, 2.0), (flat[n:n + 1] / self.world).float()
+        return row, torch.linalg.vector_norm(grads, 2.0), (flat[n:n + 1] / self.world).to(self.row_dtype)
 
     def exact_norms(self, tensors: list[Any], bad: list[int], norms: np.ndarray,
                     divide: float = 1.0) -> tuple[list[int], np.ndarray]:
@@ -162,7 +164,8 @@ class RankReduce:
 
     def peak(self, value: torch.Tensor | None) -> float:
         """The largest |gradient element| over all ranks (0 without gradients), on the host."""
-        flat = torch.zeros(1, dtype=torch.float32, device=self.device) if value is None else value.reshape(1).float()
+        flat = (torch.zeros(1, dtype=self.row_dtype, device=self.device) if value is None
+                else value.reshape(1).to(self.row_dtype))
         dist.all_reduce(flat, op=dist.ReduceOp.MAX)
         return float(flat)
 
@@ -176,7 +179,10 @@ class RankReduce:
         return [not bool(f) for f in flags.cpu()]
 
 
-def _float32_norm(squares: torch.Tensor) -> torch.Tensor:
-    """Norms from their squares, as float32 computes them: inf once the square passes float32's range."""
+def _norms(squares: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Norms from their (float64) squares, as the run's precision computes them: a float32 norm is inf once its
+    square passes float32's range; a float64 model's stays as float64 holds it."""
     norms = squares.sqrt()
+    if dtype == torch.float64:
+        return norms.to(dtype)
     return torch.where(squares > FLOAT32_MAX, torch.full_like(norms, math.inf), norms).float()

@@ -13,7 +13,7 @@ from gradscope.numbers import WORD, number_text
 from gradscope.report.console import stderr_console
 
 if TYPE_CHECKING:
-    from gradscope.trials.recommend import Recommendation
+    from gradscope.trials.recommend import Recommendation, TrialResult
 
 
 def print_recommendation(rec: Recommendation, console: Console | None = None) -> None:
@@ -23,47 +23,45 @@ def print_recommendation(rec: Recommendation, console: Console | None = None) ->
     if rec.clipping_helps:
         head.append(f"clip-{rec.mode} {rec.threshold:.3g}", style="bold green")
     elif rec.fix is not None:
-        head.append(f"fix: {rec.fix['note']}", style="bold green")
+        head.append(f"fix: {rec.fix.note}", style="bold green")
         head.append("  (clipping is not the fix)", style="yellow")
     else:
         head.append("clipping is not the fix: see the notes", style="bold yellow")
     console.print(head)
-    stats = ev["statistics"]
-    pct = stats["percentiles"]
+    stats = ev.statistics
+    pct = stats.percentiles
     console.print(Text(
-        f"{stats['quantity']} over the {stats['stable_steps']} stable steps: p10 {pct['p10']:.3g}, "
-        f"p50 {pct['p50']:.3g}, p90 {pct['p90']:.3g}, p99 {pct['p99']:.3g}; ZClip bound {stats['zclip_bound']:.3g}"))
-    console.print(Text(f"predicted to clip on {ev['predicted_clipped_fraction']:.0%} of stable steps; "
-                       f"clipped on {ev['observed_clipped_fraction']:.0%} of the top clip trial's steps"))
+        f"{stats.quantity} over the {stats.stable_steps} stable steps: p10 {pct.p10:.3g}, "
+        f"p50 {pct.p50:.3g}, p90 {pct.p90:.3g}, p99 {pct.p99:.3g}; ZClip bound {stats.zclip_bound:.3g}"))
+    console.print(Text(f"predicted to clip on {ev.predicted_clipped_fraction:.0%} of stable steps; "
+                       f"clipped on {ev.observed_clipped_fraction:.0%} of the top clip trial's steps"))
     table = Table(show_edge=False, header_style="bold", pad_edge=False, title="trials (same seed and data order)")
     for col in ("threshold", "steps", "late loss", "first non-finite", "clipped", "result"):
         table.add_column(col)
-    winner = ev["winner"]["threshold"]  # the top clip trial: the winner only where clipping is the fix
-    for row in ev["trials"]:
-        t = row["threshold"]
+    winner = ev.winner.threshold  # the top clip trial: the winner only where clipping is the fix
+    for row in ev.trials:
+        t = row.threshold
         result = (("winner" if rec.clipping_helps else "top clip" if t is not None else "top, no clip")
                   if t == winner else
-                  f"out at {row['eliminated_at_step']}" if row["eliminated_at_step"] is not None else "finalist")
-        table.add_row("unclipped" if t is None else f"{t:.3g}", str(row["steps"]),
-                      number_text(row["late_loss"], nonfinite=WORD),
-                      "-" if row["first_nonfinite_step"] is None else str(row["first_nonfinite_step"]),
-                      f"{row['clipped_fraction']:.0%}", result,
+                  f"out at {row.eliminated_at_step}" if row.eliminated_at_step is not None else "finalist")
+        table.add_row("unclipped" if t is None else f"{t:.3g}", str(row.steps),
+                      number_text(row.late_loss, nonfinite=WORD), _first_nonfinite(row),
+                      f"{row.clipped_fraction:.0%}", result,
                       style="bold" if t == winner else None)
     console.print(table)
-    alternatives = ev.get("alternatives", [])
+    alternatives = ev.alternatives
     if alternatives:
         alt = Table(show_edge=False, header_style="bold", pad_edge=False, title="alternatives (same seed, no clip)")
         for col in ("--try", "steps", "late loss", "first non-finite", "result"):
             alt.add_column(col)
-        fix = rec.fix["try"] if rec.fix is not None else None
+        fix = rec.fix.changes if rec.fix is not None else None
         for row in alternatives:
-            result = ("the fix" if row["try"] == fix else
-                      f"out at {row['eliminated_at_step']}" if row["eliminated_at_step"] is not None else "")
-            alt.add_row(row["try"], str(row["steps"]), number_text(row["late_loss"], nonfinite=WORD),
-                        "-" if row["first_nonfinite_step"] is None else str(row["first_nonfinite_step"]), result,
-                        style="bold" if row["try"] == fix else None)
+            result = ("the fix" if row.changes == fix else
+                      f"out at {row.eliminated_at_step}" if row.eliminated_at_step is not None else "")
+            alt.add_row(row.changes, str(row.steps), number_text(row.late_loss, nonfinite=WORD),
+                        _first_nonfinite(row), result, style="bold" if row.changes == fix else None)
         console.print(alt)
-    console.print(Text(f"why: {ev['why']}"))
+    console.print(Text(f"why: {ev.why}"))
     for note in rec.notes:
         console.print(Text(f"note: {note}"))
     console.print()
@@ -72,10 +70,14 @@ def print_recommendation(rec: Recommendation, console: Console | None = None) ->
                            f"{rec.run_dir}", style="dim"))
         return
     if rec.fix is not None:
-        console.print(Text(f"what to change (clipping is not the fix): {rec.fix['note']}", style="bold"))
+        console.print(Text(f"what to change (clipping is not the fix): {rec.fix.note}", style="bold"))
     for name, code in rec.snippets.items():
         console.print(Text("if you cannot afford trials (gradscope.Guard, online)" if name == "guard" else name,
                            style="bold"))
         console.print(Syntax(code.rstrip(), "python", theme="ansi_dark", background_color="default", word_wrap=True))
     console.print(Text(f"cost: {rec.steps_run} optimizer steps (budget {rec.budget_steps}); trials in {rec.run_dir}",
                        style="dim"))
+
+
+def _first_nonfinite(row: TrialResult) -> str:
+    return "-" if row.first_nonfinite_step is None else str(row.first_nonfinite_step)

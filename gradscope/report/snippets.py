@@ -146,7 +146,9 @@ def fix_snippets(changes: str, optimizer: str | None, lr: float | None, total: i
     parts = dict(p.split("=", 1) for p in (c.strip() for c in changes.split(";")) if "=" in p)
     rail = (f"# optional guard rail, rarely clips: clip-{mode} {_fmt(threshold)} "
             "(clipping is not the fix)\n")
-    if "optimizer.lr" in parts:
+    if changes.startswith("--"):  # an attached script's change, as compare's options: --lr-scale F / --warmup W
+        found = _script_snippets(changes.split(), optimizer, lr, total)
+    elif "optimizer.lr" in parts:
         found = _lr_snippets(optimizer, float(parts["optimizer.lr"]), lr)
     elif "schedule.warmup_steps" in parts:
         name = parts.get("schedule.name", "").strip().strip('"') or None
@@ -159,6 +161,27 @@ def fix_snippets(changes: str, optimizer: str | None, lr: float | None, total: i
     else:
         raise ValueError(f"no snippet for the change {changes!r}")
     return {name: code + rail for name, code in found.items()}
+
+
+def _script_snippets(options: list[str], optimizer: str | None, lr: float | None, total: int) -> dict[str, str]:
+    """What to change in the user's own script for `--lr-scale F` or `--warmup W` (the change recommend tried
+    where the script steps); the other frameworks' snippets are the same change in their terms."""
+    if options[0] == "--lr-scale":
+        factor = float(options[1])
+        new = float(f"{lr * factor:.3g}") if lr is not None else None
+        found = _lr_snippets(optimizer, new if new is not None else factor, lr)
+        at = f" (it stepped at lr {lr:.3g}: now {new:.3g})" if lr is not None and new is not None else ""
+        found["pytorch"] = (f"# in your script: every learning rate it sets, x{factor:g}{at}; its schedule as it is\n"
+                            + found["pytorch"]
+                            + f"# and wherever it sets the lr itself, e.g. param_group[\"lr\"] = lr * {factor:g}\n")
+        return found
+    warmup = int(options[1])
+    found = _warmup_snippets(warmup, None, total, optimizer, lr)
+    found["pytorch"] = (f"# in your script, just before optimizer.step() (or scaler.step(optimizer)): a linear warm-up "
+                        f"over the first {warmup} steps, in front of its own schedule (step counts from 0)\n"
+                        "for param_group in optimizer.param_groups:\n"
+                        f"    param_group[\"lr\"] = lr * min(1.0, step / {warmup})  # lr: the rate it sets now\n")
+    return found
 
 
 def _torch_optimizer(optimizer: str | None) -> str:

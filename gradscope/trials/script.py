@@ -1,5 +1,6 @@
 """compare and recommend on the user's own command: each trial is a rerun of the command, attached, with the clip
-applied where the script steps (`gradscope.attach`), or with arguments appended (`--try ARGS`).
+applied where the script steps (`gradscope.attach`), with its learning rate changed where it steps (`StepChange`:
+`--lr-scale F`, `--warmup W`; recommend's alternatives), or with arguments appended (`--try ARGS`).
 
 A script cannot be resumed, so a trial that must go further is run again from the start (recommend counts that
 cost in runs of the script), and trials are comparable only when the script runs the same way twice: every
@@ -30,6 +31,7 @@ from gradscope.trials.compare import BASELINE, ComparedRun, Comparison, _finish
 # varies between runs (a threaded kernel), which move a float32 norm by a few ulps, never by 1e-6.
 SAME_START = 1e-6
 NO_LIMIT = 2**62  # a run without --steps goes as far as the script goes
+MIN_SCRIPT_BUDGET = 2.0  # recommend on a script: the unclipped run and at least one whole trial
 
 
 class ScriptFailed(Exception):
@@ -68,14 +70,60 @@ class ArgsChange:
         return f"try-{self.index}-{slug}"
 
 
+@dataclass(frozen=True)
+class StepChange:
+    """A run with the learning rate changed where the script steps, its own schedule kept (attach/lr_change.py):
+    `--lr-scale F` (every step's lr x F) or `--warmup W` (a linear warm-up over the first W optimizer steps)."""
+
+    lr_scale: float | None = None
+    warmup: int | None = None
+
+    @classmethod
+    def parse_scale(cls, text: str) -> StepChange:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"--lr-scale {text!r} is not a positive number (fix: e.g. --lr-scale 0.1 for a 10x "
+                              "lower learning rate)")
+        return cls(lr_scale=value)
+
+    @classmethod
+    def parse_warmup(cls, text: str) -> StepChange:
+        if not text.strip().isdigit() or int(text) < 1:
+            raise ConfigError(f"--warmup {text!r} is not a number of steps (fix: e.g. --warmup 50 for a linear "
+                              "warm-up over the first 50 optimizer steps)")
+        return cls(warmup=int(text))
+
+    @property
+    def label(self) -> str:
+        parts = [f"lr x{self.lr_scale:g}"] if self.lr_scale is not None else []
+        return ", ".join(parts + ([f"warm-up {self.warmup}"] if self.warmup else []))
+
+    @property
+    def options(self) -> str:
+        """The `compare` options that make this run: `--lr-scale 0.1`, `--warmup 50`."""
+        parts = [f"--lr-scale {self.lr_scale:g}"] if self.lr_scale is not None else []
+        return " ".join(parts + ([f"--warmup {self.warmup}"] if self.warmup else []))
+
+    @property
+    def folder(self) -> str:
+        parts = [f"lr-x{self.lr_scale:g}"] if self.lr_scale is not None else []
+        return "-".join(parts + ([f"warmup-{self.warmup}"] if self.warmup else []))
+
+
 def run_command(command: Sequence[str], run_dir: Path, label: str, *, clip: Clip | None = None,
-                steps: int | None = None, seed: int = 0, plots: bool = True, locate: bool = False) -> Any:
+                steps: int | None = None, seed: int = 0, plots: bool = True, locate: bool = False,
+                change: StepChange | None = None) -> Any:
     """One attached run of `command` into `run_dir`: its `CommandResult`. A script that raised or exited non-zero
     is `ScriptFailed` (its folder keeps what was recorded); Ctrl-C is `KeyboardInterrupt` once it has stopped."""
     from gradscope.attach.session import record_command
 
+    change = change or StepChange()
     result = record_command(list(command), Path(run_dir), steps=steps, seed=seed, clip=clip,
-                            plots=plots, locate=locate, label=label)
+                            plots=plots, locate=locate, label=label, lr_scale=change.lr_scale,
+                            warmup=change.warmup)
     if result.error is not None:
         raise ScriptFailed(f"{label}: {result.error}", result.run_dir)
     return result
@@ -111,11 +159,12 @@ def _note(text: str) -> None:
 
 # -- compare ---------------------------------------------------------------------------------------------------
 def compare_command(command: Sequence[str], run_dir: Path, clips: Sequence[Clip], *,
-                    tries: Sequence[ArgsChange] = (), steps: int | None = None, seed: int = 0,
-                    recommend_mode: str | None = None, budget: float | None = None,
+                    tries: Sequence[ArgsChange] = (), changes: Sequence[StepChange] = (), steps: int | None = None,
+                    seed: int = 0, recommend_mode: str | None = None, budget: float | None = None,
                     plots: bool = True) -> Comparison:
     """The baseline run of `command` (its own clipping, if any, as written), then one rerun per clip setting
-    (the trial's threshold in place of the script's) and per `--try`, each in a subfolder of `run_dir`."""
+    (the trial's threshold in place of the script's), per learning-rate change (`--lr-scale`, `--warmup`) and per
+    `--try`, each in a subfolder of `run_dir`."""
     run_dir = prepare_run_folder(Path(run_dir))
     clips = list(clips)
     recommendation = None
@@ -125,34 +174,40 @@ def compare_command(command: Sequence[str], run_dir: Path, clips: Sequence[Clip]
         setting = Clip(rec.mode, float(rec.threshold), recommended=True)
         clips = [c for c in clips if (c.mode, c.threshold) != (setting.mode, setting.threshold)] + [setting]
         recommendation = rec.to_dict()
-    if not clips and not tries:
+    if not clips and not tries and not changes:
         raise ConfigError("nothing to compare the baseline with (fix: give --clip-norm X, --clip-value X, "
-                          "--clip-adaptive, --recommended or --try ARGS)")
-    variants: list[tuple[str, str, Clip | None, list[str]]] = [(BASELINE, BASELINE, None, list(command))]
-    variants += [(s.label, s.folder, s, list(command)) for s in clips]
-    variants += [(t.label, t.folder, None, [*command, *t.args]) for t in tries]
+                          "--clip-adaptive, --recommended, --lr-scale F, --warmup W or --try ARGS)")
+    Variant = tuple[str, str, Clip | None, list[str], StepChange | None]
+    variants: list[Variant] = [(BASELINE, BASELINE, None, list(command), None)]
+    variants += [(s.label, s.folder, s, list(command), None) for s in clips]
+    variants += [(c.label, c.folder, None, list(command), c) for c in changes]
+    variants += [(t.label, t.folder, None, [*command, *t.args], None) for t in tries]
     runs: list[ComparedRun] = []
     interrupted = False
     used: set[str] = set()
-    base = None
-    for i, (label, name, setting, cmd) in enumerate(variants, start=1):
+    base, base_optimizers = None, []
+    for i, (label, name, setting, cmd, change) in enumerate(variants, start=1):
         while name in used:
             name += "-b"
         used.add(name)
+        if change is not None and base is not None and base_optimizers == [None]:
+            from gradscope.attach.session import NO_OPTIMIZER
+
+            raise GradscopeError(f"{change.options}: {NO_OPTIMIZER}")  # the run would be the baseline again
         _note(f"compare run {i}/{len(variants)}: {label}")
         try:
             result = run_command(cmd, run_dir / name, label, clip=setting, steps=steps, seed=seed, plots=plots,
-                                 locate=i == 1)
+                                 locate=i == 1, change=change)
         except KeyboardInterrupt:
             interrupted = True
             break
         run = first_run(result, label)
         if base is None:
-            base = run
+            base, base_optimizers = run, list({r.optimizer for r in result.runs})
             if len(result.runs) > 1:
                 _note(f"the command trains {len(result.runs)} runs ({', '.join(r.label for r in result.runs)}): "
                       f"compared by the first, {run.label}; each run's folder holds them all")
-        elif setting is not None:
+        elif setting is not None or change is not None:  # the first step is taken before any change shows
             check_same_start(base, run, label)
         runs.append(ComparedRun(label, setting, run.trace, run.diagnosis, run.diagnosis.summary, run.run_dir))
         if result.interrupted:
@@ -169,8 +224,10 @@ class ScriptTrial:
     """A recommend trial of the command (what `TrainingSession` is for a config): `advance` reruns the command
     from the start to the new length, since a script cannot be resumed. `steps_run` counts every step run."""
 
-    def __init__(self, runner: ScriptRunner, run_dir: Path, clip: Clip | None, label: str) -> None:
+    def __init__(self, runner: ScriptRunner, run_dir: Path, clip: Clip | None, label: str,
+                 change: StepChange | None = None) -> None:
         self.runner, self.run_dir, self.clip, self.label = runner, Path(run_dir), clip, label
+        self.change = change  # an alternative's learning-rate change (no clip)
         self.step = 0
         self.steps_run = 0
         self.stop: StopReason | None = None
@@ -185,7 +242,8 @@ class ScriptTrial:
         target = min(self.runner.limit, self.step + n)
         try:
             result = run_command(self.runner.command, self.run_dir, self.label, clip=self.clip,
-                                 steps=target if target < NO_LIMIT else None, seed=self.runner.seed, plots=False)
+                                 steps=target if target < NO_LIMIT else None, seed=self.runner.seed, plots=False,
+                                 change=self.change)
         except KeyboardInterrupt:
             self.stop = StopReason.INTERRUPTED
             return False
@@ -227,6 +285,64 @@ class ScriptRunner:
         self.probe: Any = None  # the probe's run (its trace is the reference first step)
         self.limit = steps or NO_LIMIT  # the steps a trial may run: the probe's length once it has run
         self.probe_trial = ScriptTrial(self, Path(run_dir) / "unclipped", None, "unclipped")
+        self.changes: dict[str, StepChange] = {}  # an alternative's folder -> its learning-rate change
+
+    # -- the fixes that are not a clip: the learning rate changed where the script steps (attach/lr_change.py) ---
+    @property
+    def optimizer(self) -> str | None:
+        """The probe's optimizer class ("AdamW"); None for a script that updates its weights by hand."""
+        return None if self.probe is None else self.probe.optimizer
+
+    @property
+    def lr(self) -> float | None:
+        """The largest learning rate the script stepped at (the peak of its own schedule), if it has one."""
+        lrs = self.probe.trace.column("lr") if self.probe is not None and len(self.probe.trace) else []
+        lrs = [float(v) for v in lrs if math.isfinite(v) and v > 0]
+        return max(lrs) if lrs else None
+
+    @property
+    def no_alternatives(self) -> str:
+        """Why no learning-rate alternative is tried, if none is: said where a clip is suspect."""
+        if self.optimizer is not None:
+            return ""
+        return ("no learning-rate alternative was tried: the script updates its weights by hand (no torch.optim "
+                "optimizer), so gradscope cannot change its learning rate (try your own with gradscope compare "
+                f"--try ARGS -- {shlex.join(self.command)})")
+
+    def alternatives(self, total: int) -> list[Any]:
+        """A 10x and a 100x lower learning rate, and a warm-up over the first 10% of the steps (at least 10) where
+        the script's own schedule does not start low: each applied where the script steps, its schedule kept."""
+        from gradscope.trials.recommend import LR_TRIAL_FACTOR, WARMUP_FRACTION, Alternative
+
+        if self.optimizer is None:
+            return []
+        lr = self.lr
+        stepped = f" (the script stepped at lr {lr:.3g})" if lr is not None else ""
+        found = []
+        for factor in (LR_TRIAL_FACTOR, LR_TRIAL_FACTOR**2):
+            change = StepChange(lr_scale=float(f"{factor:.3g}"))
+            found.append((f"lower the learning rate {1 / factor:.0f}x{stepped}", change))
+        warm = max(10, math.ceil(WARMUP_FRACTION * total))
+        if 2 * warm <= total and not self._warms_up(warm):
+            found.append((f"a warm-up over the first {warm} steps, in front of the script's own schedule",
+                          StepChange(warmup=warm)))
+        self.changes = {change.folder: change for _, change in found}
+        return [Alternative(note, change.options, folder=change.folder, command=self.compare_command(change.options))
+                for note, change in found]
+
+    def compare_command(self, options: str) -> str:
+        """The `gradscope compare` command that shows `options` on the user's command."""
+        return f"gradscope compare {options} -- {shlex.join(self.command)}"
+
+    def _warms_up(self, warm: int) -> bool:
+        """Whether the script's own lr rises over its first steps (it has a warm-up)."""
+        lrs = self.probe.trace.column("lr")[:2 * warm]
+        lrs = lrs[lrs == lrs]  # finite
+        return len(lrs) > 1 and float(lrs[1:].max()) > 1.01 * float(lrs[0])
+
+    def start_alternative(self, alt: Any, run_dir: Path) -> ScriptTrial:
+        _note(f"recommend trial {alt.folder}")
+        return ScriptTrial(self, run_dir, None, alt.folder, self.changes[alt.folder])
 
     @property
     def total(self) -> int:
@@ -267,9 +383,12 @@ def recommend_command(command: Sequence[str], run_dir: Path, *, mode: str = "nor
                       steps: int | None = None, seed: int = 0,
                       progress: Callable[[int, int], None] | None = None) -> Any:
     """recommend's threshold search (successive halving) with each trial a rerun of `command`: a Recommendation.
-    `budget` counts in runs of the script (the unclipped probe is the first)."""
+    `budget` counts in runs of the script (the unclipped probe is the first; at least 2: it and one trial)."""
     from gradscope.trials.recommend import DEFAULT_BUDGET, recommend
 
+    if budget is not None and not budget >= MIN_SCRIPT_BUDGET:
+        raise ConfigError(f"--budget {budget:g} is less than two runs of the command: the unclipped run and one trial "
+                          f"(fix: --budget {MIN_SCRIPT_BUDGET:g} or more; each trial reruns the script)")
     runner = ScriptRunner(command, run_dir, steps=steps, seed=seed)
     return recommend(None, run_dir, mode=mode, budget=DEFAULT_BUDGET if budget is None else budget,
                      steps=steps, progress=progress, runner=runner)

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gradscope.diagnose.symptoms._stats import finite_prefix
 from gradscope.diagnose.symptoms.base import Kind
 from gradscope.diagnose.symptoms.thresholds import DEFAULT, Thresholds
 from gradscope.numbers import number_text
+from gradscope.stats import finite_prefix
 from gradscope.trace.trace import Trace
 
 

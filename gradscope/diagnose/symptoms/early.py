@@ -14,10 +14,10 @@ import math
 
 import numpy as np
 
-from gradscope.diagnose.symptoms._stats import finite_prefix, robust_sigma, rolling_median
 from gradscope.diagnose.symptoms.base import NO_CONTEXT, Context, Detector, Kind, Severity, Symptom
 from gradscope.diagnose.symptoms.thresholds import DEFAULT, Thresholds
 from gradscope.numbers import number_text, ratio_text
+from gradscope.stats import finite_prefix, robust_sigma, rolling_median
 from gradscope.trace.trace import Trace
 
 EARLY_INSTABILITY = Kind(

@@ -38,7 +38,8 @@ def detect_activation_overflow(trace: Trace, thresholds: Thresholds = DEFAULT,
     if event is None:
         return []
     op: dict[str, Any] = event.op or {}
-    start, late = _start_and_end(trace, thresholds)
+    levels = edge_levels(finite_prefix(trace.loss), thresholds.edge_fraction, thresholds.start_steps)
+    start, late = levels.start, levels.late  # as the loss-trend detectors take them
     improvement = (start - late) / abs(start) if start else 0.0
     stalled = improvement < thresholds.overflow_stall_improvement
     where = op_module_text(op.get("module"), op.get("module_type")) or "the loss"
@@ -54,16 +55,6 @@ def detect_activation_overflow(trace: Trace, thresholds: Thresholds = DEFAULT,
         evidence={**op, "nonfinite": count, "start_loss": start, "late_loss": late, "improvement": improvement,
                   "stalled": stalled, "stall_improvement": thresholds.overflow_stall_improvement},
         advice=_advice(op))]
-
-
-def _start_and_end(trace: Trace, t: Thresholds) -> tuple[float, float]:
-    """Medians of the first and last tenth of the finite losses (at least 3 steps; the start at most
-    `start_steps`), as the loss-trend detectors take them."""
-    loss = finite_prefix(trace.loss)
-    if not len(loss):
-        return float("nan"), float("nan")
-    start, late, _, _ = edge_levels(loss, t.edge_fraction, t.start_steps)
-    return start, late
 
 
 def _advice(op: dict[str, Any]) -> str:

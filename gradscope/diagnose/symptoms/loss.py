@@ -27,9 +27,12 @@ LOSS_PLATEAU = Kind(
 
 
 def _levels(loss: np.ndarray, t: Thresholds) -> tuple[float, float, float, int]:
-    start, late, k, head = edge_levels(loss, t.edge_fraction, t.start_steps)
-    best = float(np.min(rolling_median(loss, head)[head - 1:])) if len(loss) >= head else start
-    return start, late, best, k
+    """The start and late levels of the finite `loss`, its best (the lowest median over a start-sized window) and
+    the late window's length."""
+    edges = edge_levels(loss, t.edge_fraction, t.start_steps)
+    head = edges.head
+    best = float(np.min(rolling_median(loss, head)[head - 1:])) if len(loss) >= head else edges.start
+    return edges.start, edges.late, best, edges.window
 
 
 def detect_loss_divergence(trace: Trace, thresholds: Thresholds = DEFAULT,

@@ -12,10 +12,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from gradscope.diagnose.symptoms._stats import finite_prefix
 from gradscope.diagnose.symptoms.base import NO_CONTEXT, Context, Detector, Kind, Severity, Symptom
 from gradscope.diagnose.symptoms.thresholds import DEFAULT, Thresholds
 from gradscope.numbers import number_text
+from gradscope.stats import finite_prefix
 from gradscope.trace.measures import Measure
 from gradscope.trace.trace import Trace, first_nonfinite_step
 

@@ -387,9 +387,9 @@ class Guard:
 
     def _check_growth(self, step: int, loss: float) -> None:
         raw = np.fromiter(self._raw, float)
-        # a run the guard has acted in (a thrown start, a spike) has shown its updates can be too large: its climbs
-        # are believed without more evidence (right after a start ramp a delay of 3 steps let a GRU and a GPT blow
-        # up), and held for good
+        # a run the guard acted in (a thrown start, a spike) showed its updates can be too large: its climbs are
+        # believed at once (3 steps' delay after a start ramp let a GRU and a GPT blow up) and held for good (the
+        # README's linear_high_lr sample, released at step 21 after a roll-back, climbed again: 1.02 against 0.025)
         acted = bool(self.events)
         runaway = _runaway_growth(raw, [*self._loss.recent, loss], believed=acted)
         if runaway is None:
@@ -407,17 +407,12 @@ class Guard:
             self._set(step, self.threshold * TIGHTEN, why + " under the clip: tightened", "tighten")
 
     def _check_release(self, step: int) -> None:
-        """Let go of a growth hold once its evidence is gone: the norms before the clip back under GROWTH_OVER x
-        the level before the climb for LOSS_WINDOW steps, the loss level not above its best. The climb turned back
-        (as an edge-of-stability excursion does): the hold would only slow a healthy run from here on. Only in a
-        run the guard had not acted in before the hold (the README's linear_high_lr sample, rolled back at its
-        start, released a hold at step 21 and climbed again: final loss 1.02 against 0.025 held), and once."""
-        level, watch = self._growth_hold, self._loss
-        if level is None or step - self._last_change < LOSS_WINDOW or max(list(self._raw)[-LOSS_WINDOW:]) > \
-                GROWTH_OVER * level or (watch.levels and watch.rise(watch.levels[-1], LOSS_RISE_OF_START[1]) > 0):
+        """Let go of a releasable growth hold (see `_check_growth`) once the climb turned back."""
+        level = self._growth_hold
+        if level is None or step - self._last_change < LOSS_WINDOW or not _turned_back(self._raw, level, self._loss):
             return
         self._growth_hold, self._growth_released, self.threshold, self._last_change = None, True, None, step
-        watch.mark()
+        self._loss.mark()
         self._log(step, f"the climb turned back: the last {LOSS_WINDOW} norms are under {GROWTH_OVER:g}x its level "
                   f"{level:.3g} before it and the loss is not above its best; released", "release")
 
@@ -544,6 +539,13 @@ def _explodes(raw: np.ndarray, losses: list[float], window: int) -> bool:
         return False
     then, now = float(np.median(before)), float(np.median(losses[-LOSS_WINDOW:]))
     return then > 0 and now > GROWTH_LOSS * then
+
+
+def _turned_back(raw: deque[float], level: float, loss: _LossLevel) -> bool:
+    """A held climb is over: the last LOSS_WINDOW norms before the clip under GROWTH_OVER x `level`, the level before
+    it, and the loss level not above its best (an edge-of-stability excursion's hold would only slow the run)."""
+    return max(list(raw)[-LOSS_WINDOW:]) <= GROWTH_OVER * level and \
+        loss.rise(loss.levels[-1], LOSS_RISE_OF_START[1]) == 0
 
 
 def _learning(losses: list[float], window: int) -> bool:

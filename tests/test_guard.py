@@ -4,8 +4,9 @@
 Real models and the contract's loop: `if guard.step(loss): optimizer.step()` after backward(). A healthy run is
 the unguarded run bit for bit (the start is watched, not clipped); a run thrown by its first updates is rolled
 back, weights and optimizer state, and restarted under the start ramp; an exploding one is held finite; a NaN
-loss skips the update. `ramp="always"` (the start ramp from the first update, the guard before issue 22) is
-tested too.
+loss skips the update. A norm climbing with its loss is held and let go once it turns back (once, and only in a
+run the guard had not acted in); a climb its loss does not follow (a catapult) is left alone. `ramp="always"`
+(the start ramp from the first update, the guard before issue 22) is tested too.
 """
 
 from __future__ import annotations

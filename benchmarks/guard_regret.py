@@ -29,8 +29,8 @@ each with a split: "tune" (looked at while the guard's rules were designed) or "
      `--clip-mode agc --clip-grad 0.01`: every parameter but the head's last two (`exclude_head`).
    The anchors come from benchmarks/requirements-guard.txt, not from gradscope's dependencies; a missing one
    prints "not installed".
-3. Healthy cases: harm = late loss / unclipped late loss - 1 (target <= 5%, goal 1%), and whether the guard
-   engaged at all (it should not).
+3. Healthy cases: harm = late loss / unclipped late loss - 1 (issue 22's goal: at most 1% on every one), and
+   whether the guard engaged at all (it should not); the worst harm per split.
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ import gradscope
 from gradscope.stats import late_level
 from gradscope.trials.recommend import LATE_FRACTION
 
-SPLITS = ["tune", "held-out", "held-out-2", "held-out-3", "held-out-4", "held-out-5", "held-out-6", "healthy-2"]
+SPLITS = ["tune", "held-out", "held-out-2", "held-out-3", "held-out-4", "held-out-5", "held-out-6", "held-out-7",
+          "healthy-2"]
 METHODS = ("gradscope", "gradscope-ramp", "gradscope-noramp", "fixed-1.0", "zclip", "autoclip", "agc", "agc-timm")
 NOT_INSTALLED = "not installed"
 CACHE_PATH: Path | None = None  # --cache
@@ -334,12 +335,16 @@ def print_summary(results: list[CaseResult], methods: tuple[str, ...]) -> None:
             cells.append(f"{np.mean(values):.2f}" if len(values) == len(chosen) else "n/i")
         print(f"   {'MEAN regret ' + split:<36}" + "".join(f"{c:>11}" for c in cells))
     healthy = [r for r in results if r.kind == "healthy"]
-    if healthy:
+    for split in (*SPLITS, "all"):
+        chosen = [r for r in healthy if split == "all" or r.split == split]
+        if not chosen or (split == "all" and len({r.split for r in healthy}) == 1):
+            continue
         cells = []
         for m in methods:
-            values = [r.methods[m]["harm"] for r in healthy if "harm" in r.methods.get(m, {})]
-            cells.append(f"{max(values):+.1%}" if len(values) == len(healthy) else "n/i")
-        print(f"   {'WORST harm (healthy)':<36}" + "".join(f"{c:>11}" for c in cells))
+            values = [r.methods[m]["harm"] for r in chosen if "harm" in r.methods.get(m, {})]
+            cells.append(f"{max(values):+.1%}" if len(values) == len(chosen) else "n/i")
+        print(f"   {'WORST harm ' + split:<36}" + "".join(f"{c:>11}" for c in cells))
+    if healthy:
         engaged = [r.name for r in healthy if r.methods.get("gradscope", {}).get("engaged")]
         print(f"   guard engaged on {len(engaged)}/{len(healthy)} healthy cases"
               + (f" ({', '.join(engaged)})" if engaged else ""))

@@ -4,8 +4,9 @@
 Real models and the contract's loop: `if guard.step(loss): optimizer.step()` after backward(). A healthy run is
 the unguarded run bit for bit (the start is watched, not clipped); a run thrown by its first updates is rolled
 back, weights and optimizer state, and restarted under the start ramp; an exploding one is held finite; a NaN
-loss skips the update. `ramp="always"` (the start ramp from the first update, the guard before issue 22) is
-tested too.
+loss skips the update. A norm climbing with its loss is held and let go once it turns back (once, and only in a
+run the guard had not acted in); a climb its loss does not follow (a catapult) is left alone. `ramp="always"`
+(the start ramp from the first update, the guard before issue 22) is tested too.
 """
 
 from __future__ import annotations
@@ -176,6 +177,74 @@ def test_a_spike_during_the_ramp_ends_it_below_the_spike():
     assert clipped[4::8].all()  # every pass over the outlier batch is clipped
     assert guard.threshold is not None and guard.threshold <= spike.threshold
     assert all(math.isfinite(v) for v in losses)
+
+
+def scripted(norms: list[float], losses: list[float]) -> gradscope.Guard:
+    """A one-weight model whose gradient norm and loss follow a script (loss = s * w + c: its gradient is s, its
+    value the script's), trained by SGD in the contract's loop under a guard without the start watch."""
+    torch.manual_seed(0)
+    model = nn.Linear(1, 1, bias=False)
+    guard = gradscope.Guard(model, ramp=False)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    for s, value in zip(norms, losses, strict=True):
+        optimizer.zero_grad()
+        loss = s * model.weight.sum() + (value - s * float(model.weight.detach().sum()))
+        loss.backward()
+        if guard.step(loss):
+            optimizer.step()
+    return guard
+
+
+def noisy(level: float, spread: float, n: int, seed: int) -> list[float]:
+    g = torch.Generator().manual_seed(seed)
+    return (level * (1 + spread * (2 * torch.rand(n, generator=g) - 1))).tolist()
+
+
+CLIMB = [1.3 ** k for k in range(1, 9)]  # the norm x1.3 a step for 8 steps: 8.2x where it was
+CALM, LEVEL = noisy(1.0, 0.2, 120, 0), noisy(1.0, 0.05, 120, 1)  # norms, losses
+JUMP = [1.05] * 5 + [2.5] * 3  # the loss over the climb (not falling): its level 2.5x at the climb's last step
+
+
+def test_a_climb_with_a_rising_loss_is_held_and_released_once_it_turns_back():
+    """The norm climbs exponentially and the loss rises with it (an explosion's signature): held at half the level
+    before the climb; the climb turns back by itself (an edge-of-stability excursion), and the hold is let go."""
+    guard = scripted(CALM[:60] + CLIMB + CALM[68:], LEVEL[:60] + JUMP + LEVEL[68:])
+    *held, release = guard.events
+    engaged = held[0].step
+    hold = next(e for e in held if "grows exponentially" in e.why)
+    assert 62 <= engaged <= hold.step <= 67 and hold.threshold == pytest.approx(0.5, rel=0.1)  # half the level ~1
+    assert release.action == "release" and "turned back" in release.why and release.step <= 67 + 8
+    clipped = guard.monitor.trace.column("clipped")
+    assert clipped[engaged:release.step].all() and not clipped[release.step:].any()
+    assert guard.threshold is None
+
+
+def test_a_climb_that_comes_back_after_its_release_is_held_for_good():
+    norms = CALM[:60] + CLIMB + CALM[68:90] + CLIMB + CALM[98:]
+    guard = scripted(norms, LEVEL[:60] + JUMP + LEVEL[68:90] + JUMP + LEVEL[98:])
+    first = next(i for i, e in enumerate(guard.events) if e.action == "release")
+    assert guard.events[first].step < 90  # the first climb is let go of
+    assert all(e.action != "release" for e in guard.events[first + 1:]) and guard.events[first + 1].step >= 90
+    assert guard.threshold is not None and guard.monitor.trace.column("clipped")[-20:].all()
+
+
+def test_a_climb_in_a_run_the_guard_already_acted_in_is_held_for_good():
+    """A spike at step 40 engaged the guard: the run has shown its updates can be too large, so the climb at 60
+    is held at once (no loss evidence needed) and never released (the README's linear_high_lr sample, released,
+    climbed again and ended at 1.02 where held it ends at 0.025)."""
+    norms = CALM[:40] + [30.0] + CALM[41:60] + CLIMB + CALM[68:]
+    guard = scripted(norms, LEVEL)
+    spike, hold, *rest = guard.events
+    assert "(a spike)" in spike.why and spike.step == 40
+    assert "grows exponentially" in hold.why and hold.action == "hold" and 62 <= hold.step <= 67
+    assert all(e.action != "release" for e in rest) and guard.threshold is not None
+
+
+def test_a_catapult_the_loss_does_not_follow_is_left_alone():
+    """The same climb with the loss level unmoved: a healthy run at the edge of stability does this and turns
+    back; clipping it would change the run (a LeNet held for the rest of its run ended 41% higher)."""
+    guard = scripted(CALM[:60] + CLIMB + CALM[68:], LEVEL)
+    assert guard.events == [] and guard.clipped == 0
 
 
 def test_exploding_run_engages_and_stays_finite():

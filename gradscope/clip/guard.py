@@ -25,7 +25,12 @@ in `events` with the step, the threshold and why:
   run has taken: clip at that level.
 - Runaway growth: log(norm) climbing on a straight line (the exponential-growth fit the diagnosis uses) to a
   multiple (2x) of its level before the climb, while the loss is not falling (a model leaving a plateau learns
-  faster and its norm grows with it): hold the norm at half that level; if it still climbs, tighten.
+  faster and its norm grows with it), and with evidence that it is an explosion: the loss level doubled over
+  its level before the climb, or the norm 8x every norm before it, or the guard has acted in this run before
+  (an edge-of-stability excursion climbs a few-fold and turns back, its loss far less moved; a healthy run
+  never met the guard): hold the norm at half that level; if it still climbs, tighten. The hold is released
+  once the evidence is gone (the norms back under 2x the level before the climb, the loss not above its best)
+  if the guard had not acted in the run before it; a climb that comes back after that is held for good.
 - The loss's response: a loss far above its best (beyond its noise and a fraction of the starting loss) with
   no clipping engages at half the recent median norm; once clipping, a loss that rose since the last change,
   or stays far above its best without coming down, means the threshold is still too loose (the clip bounds the
@@ -70,6 +75,13 @@ GROWTH_WINDOWS = (8, 16)  # trailing windows over which log(norm) must grow as t
 #   rule says (`LogFit.grows` with Thresholds' max_doubling_steps and min_r2) ...
 GROWTH_OVER = 2.0  # ... and already stand this many times above its level before the climb
 GROWTH_HOLD = 0.5  # hold at half that level: the climb began at it, so the stable step is below it
+GROWTH_LOSS = 2.0  # ... and either the loss level this multiple of its level before the climb, or ...
+GROWTH_FAR = 8.0  # ... the norm this far above every norm before the climb: near a minimum the loss grows as the
+#   norm squared, so a run that explodes shows it in its loss (a norm at GROWTH_OVER x its level: a loss ~4x);
+#   an edge-of-stability excursion (a catapult) climbs a few-fold and turns back by itself, its loss level far
+#   less moved (a LeNet at SGD lr 0.2: norm 4x in 8 steps, loss level +4%, held for the rest of its run: +41%
+#   late loss; a polynomial regression: norm 8x its median, 4.6x its peak, loss level +53%); an RNN's norm can
+#   explode before its loss moves, far past anything it had
 GROWTH_LEARNING = 0.02  # unless the loss fell by 2% over the climb: a model leaving a plateau learns faster, and its
 #   norm grows with it (a LeNet at SGD lr 0.2 did, and was clipped for 141 steps: +42% late loss)
 LOSS_WINDOW = 5  # the loss level is the median of the last 5 losses, judged every step
@@ -229,6 +241,8 @@ class Guard:
         self._clipped_recently: deque[bool] = deque(maxlen=PLATEAU)
         self._ramping = ramp == "always"
         self._start = StartWatch() if ramp is True else None  # None once the watch is over (or with no watch)
+        self._growth_hold: float | None = None  # the level before the climb, while the threshold is a releasable hold
+        self._growth_released = False  # a growth hold was released once: a climb that comes back is held for good
 
     # -- the step ----------------------------------------------------------------------------------------
     def step(self, loss: torch.Tensor | float, *, lr: float | None = None) -> bool:
@@ -259,7 +273,8 @@ class Guard:
         else:
             self._check_spike(stats.step, norm)
             self._raw.append(norm)
-            self._check_growth(stats.step)
+            self._check_growth(stats.step, stats.loss)
+            self._check_release(stats.step)
             self._check_loss(stats.step, stats.loss)
         clipped = self.threshold is not None and norm > self.threshold
         if clipped:
@@ -370,9 +385,13 @@ class Guard:
                       "engage" if self.threshold is None else "tighten")
         return True
 
-    def _check_growth(self, step: int) -> None:
+    def _check_growth(self, step: int, loss: float) -> None:
         raw = np.fromiter(self._raw, float)
-        runaway = _runaway_growth(raw, list(self._loss.recent))
+        # a run the guard acted in (a thrown start, a spike) showed its updates can be too large: its climbs are
+        # believed at once (3 steps' delay after a start ramp let a GRU and a GPT blow up) and held for good (the
+        # README's linear_high_lr sample, released at step 21 after a roll-back, climbed again: 1.02 against 0.025)
+        acted = bool(self.events)
+        runaway = _runaway_growth(raw, [*self._loss.recent, loss], believed=acted)
         if runaway is None:
             return
         window, level, fit = runaway
@@ -383,8 +402,19 @@ class Guard:
         if self.threshold is None or hold < self.threshold:
             self._set(step, hold, why + f": hold the norm at {GROWTH_HOLD:g}x that level",
                       "engage" if self.threshold is None else "hold")
+            self._growth_hold = None if acted or self._growth_released else level
         elif step - self._last_change >= COOLDOWN:
             self._set(step, self.threshold * TIGHTEN, why + " under the clip: tightened", "tighten")
+
+    def _check_release(self, step: int) -> None:
+        """Let go of a releasable growth hold (see `_check_growth`) once the climb turned back."""
+        level = self._growth_hold
+        if level is None or step - self._last_change < LOSS_WINDOW or not _turned_back(self._raw, level, self._loss):
+            return
+        self._growth_hold, self._growth_released, self.threshold, self._last_change = None, True, None, step
+        self._loss.mark()
+        self._log(step, f"the climb turned back: the last {LOSS_WINDOW} norms are under {GROWTH_OVER:g}x its level "
+                  f"{level:.3g} before it and the loss is not above its best; released", "release")
 
     def _check_loss(self, step: int, loss: float) -> None:
         watch = self._loss
@@ -420,6 +450,7 @@ class Guard:
         return float(np.median(np.fromiter(self._norms, float))) if self._norms else None
 
     def _set(self, step: int, threshold: float, why: str, action: str) -> None:
+        self._growth_hold = None  # another rule moved the threshold: no longer a growth hold alone
         self.threshold = float(threshold)
         self._last_change = step
         self._loss.mark()
@@ -478,10 +509,11 @@ class StartWatch:
             self.snapshot = None
 
 
-def _runaway_growth(raw: np.ndarray, losses: list[float]) -> tuple[int, float, LogFit] | None:
+def _runaway_growth(raw: np.ndarray, losses: list[float], believed: bool) -> tuple[int, float, LogFit] | None:
     """The runaway-growth rule on the recent pre-clip norms `raw`: over the first of GROWTH_WINDOWS where log(norm)
     climbs on a straight line (the exploding-gradient detector's fit) to GROWTH_OVER x its level before the
-    climb, while the loss (`losses`, this step's not in yet) is not falling: (that window, that level, the fit)."""
+    climb, while the loss (`losses`, this step's last) is not falling, and the climb is `believed` or shows
+    itself an explosion (`_explodes`): (that window, that level, the fit)."""
     for window in GROWTH_WINDOWS:
         if len(raw) < window + 1:
             return None
@@ -489,10 +521,31 @@ def _runaway_growth(raw: np.ndarray, losses: list[float]) -> tuple[int, float, L
         if raw[-1] < GROWTH_OVER * level or level <= 0:
             continue
         fit = log_fit(raw[-window:])
-        if not fit.grows(DEFAULT.max_doubling_steps, DEFAULT.min_r2) or _learning(losses, window):
+        if not fit.grows(DEFAULT.max_doubling_steps, DEFAULT.min_r2) or _learning(losses[:-1], window):
             continue
-        return window, level, fit
+        if believed or _explodes(raw, losses, window):
+            return window, level, fit
     return None
+
+
+def _explodes(raw: np.ndarray, losses: list[float], window: int) -> bool:
+    """The climb over the last `window` steps is an explosion, not a catapult: the loss level (median of the last
+    LOSS_WINDOW losses, this step's in) GROWTH_LOSS x its level before the climb, or the norm GROWTH_FAR x the
+    largest norm before it."""
+    if raw[-1] >= GROWTH_FAR * float(raw[:-window][-WINDOW:].max()):
+        return True
+    before = losses[:-window][-LOSS_WINDOW:]
+    if len(before) < MIN_HISTORY:
+        return False
+    then, now = float(np.median(before)), float(np.median(losses[-LOSS_WINDOW:]))
+    return then > 0 and now > GROWTH_LOSS * then
+
+
+def _turned_back(raw: deque[float], level: float, loss: _LossLevel) -> bool:
+    """A held climb is over: the last LOSS_WINDOW norms before the clip under GROWTH_OVER x `level`, the level before
+    it, and the loss level not above its best (an edge-of-stability excursion's hold would only slow the run)."""
+    return max(list(raw)[-LOSS_WINDOW:]) <= GROWTH_OVER * level and \
+        loss.rise(loss.levels[-1], LOSS_RISE_OF_START[1]) == 0
 
 
 def _learning(losses: list[float], window: int) -> bool:

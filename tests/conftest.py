@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import os
+import signal
 import sys
 import textwrap
 import tomllib
@@ -109,6 +110,14 @@ seed = 0
 
 
 GOLDEN = REPO / "tests" / "golden"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A suite started with SIGINT ignored (a background job of a non-interactive shell, as some CI runners start
+    it) passes that on to every child process, and a Python started so cannot be interrupted: the Ctrl-C tests
+    would time out. Python's own handler is put back, in the main process and in each test worker."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

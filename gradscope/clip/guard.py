@@ -302,7 +302,7 @@ class Guard:
     def _roll_back(self, step: int, why: str) -> None:
         """Put the run back to its start and begin the start ramp from there."""
         assert self._start is not None and self._start.first is not None
-        met = self._start.roll_back()
+        state = self._start.roll_back()
         first_step, loss, norm = self._start.first
         self._loss = _LossLevel()
         self._loss.add(loss)
@@ -313,8 +313,6 @@ class Guard:
         self._peak = norm
         self._clipped_recently.clear()
         self._ramping = True
-        state = (f"and the state of its optimizer{'s' if met > 1 else ''}" if met else
-                 "(no torch optimizer was met: its state is as the thrown steps left it)")
         self._set(step, norm * RAMP_START, f"the first {step - first_step} updates threw the run ({why}): rolled "
                   f"back to the weights {state} before them, this update skipped; the start ramp begins, from "
                   f"{RAMP_START:.3g} of the first norm {norm:.3g}, doubling each step while the loss does not rise",
@@ -395,9 +393,7 @@ class Guard:
         if runaway is None:
             return
         window, level, fit = runaway
-        why = (f"gradient norm grows exponentially (x{ratio_text(fit.factor_per_step)} per step over {window} "
-               f"steps, "
-               f"R^2 {fit.r2:.2f}), now {raw[-1] / level:.3g}x its level {level:.3g} before the climb")
+        why = _growth_text(fit, window, raw[-1] / level, level)
         hold = GROWTH_HOLD * level
         if self.threshold is None or hold < self.threshold:
             self._set(step, hold, why + f": hold the norm at {GROWTH_HOLD:g}x that level",
@@ -493,13 +489,14 @@ class StartWatch:
             self.close()
         return why
 
-    def roll_back(self) -> int:
-        """Put the run back to its start, and end the watch; how many optimizers' state came back too."""
+    def roll_back(self) -> str:
+        """Put the run back to its start, and end the watch; what came back besides the weights, in words."""
         assert self.snapshot is not None
         self.snapshot.restore()
         met = self.snapshot.optimizers
         self.close()
-        return met
+        return (f"and the state of its optimizer{'s' if met > 1 else ''}" if met else
+                "(no torch optimizer was met: its state is as the thrown steps left it)")
 
     def close(self) -> None:
         """The watch is over: free the snapshot (a copy of the weights)."""
@@ -507,6 +504,11 @@ class StartWatch:
         if self.snapshot is not None:
             self.snapshot.close()
             self.snapshot = None
+
+
+def _growth_text(fit: LogFit, window: int, over: float, level: float) -> str:
+    return (f"gradient norm grows exponentially (x{ratio_text(fit.factor_per_step)} per step over {window} steps, "
+            f"R^2 {fit.r2:.2f}), now {over:.3g}x its level {level:.3g} before the climb")
 
 
 def _runaway_growth(raw: np.ndarray, losses: list[float], believed: bool) -> tuple[int, float, LogFit] | None:

@@ -131,18 +131,20 @@ LONG_FIRST = ("test_readme", "test_attach_trials", "test_attach", "test_attach_s
               "test_streams", "test_exit_codes", "test_faults")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_itemcollected(item: pytest.Item) -> None:
     """Under `pytest -n N --dist loadgroup` (make test) each test goes to whichever worker is free, except that the
-    tests of a module with a module-scoped fixture (a torchrun launch, recommend's trials, a Trainer.fit) stay on
-    one worker, so that the fixture runs once. The long modules go first."""
+    tests using a module-scoped fixture (a torchrun launch, recommend's trials, a Trainer.fit) stay together on one
+    worker, so that the fixture runs once. Marked as each test is collected: xdist reads the marks in its own
+    `pytest_collection_modifyitems`."""
+    definitions = getattr(item, "_fixtureinfo", None)
+    if definitions and any(d.scope == "module" for defs in definitions.name2fixturedefs.values() for d in defs):
+        item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The long modules first (stable: each module's own order kept)."""
     rank = {name: i for i, name in enumerate(LONG_FIRST)}
-    items.sort(key=lambda item: rank.get(item.module.__name__.rpartition(".")[2], len(rank)))  # stable
-    for item in items:
-        definitions = getattr(item, "_fixtureinfo", None)
-        shared = definitions and any(d.scope == "module" for defs in definitions.name2fixturedefs.values()
-                                     for d in defs)
-        if shared:
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+    items.sort(key=lambda item: rank.get(item.module.__name__.rpartition(".")[2], len(rank)))
 
 
 @pytest.fixture

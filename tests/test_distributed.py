@@ -26,10 +26,10 @@ from typer.testing import CliRunner
 
 from gradscope.cli import app
 from gradscope.monitor.param_names import clean_name, trainable_parameters
+from gradscope.numbers import FLOAT32_MAX
 
 TESTS = Path(__file__).resolve().parent
 REL = 1e-4
-FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 # conftest's MLP config, shorter, with the parallel mode left to fill in
 HEALTHY = MLP_CONFIG.replace("steps = 30\nseed = 0", 'steps = 6\nseed = 0\nparallel = "{parallel}"')

@@ -4,7 +4,7 @@ reruns of the user's own command after `--`)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -30,6 +30,9 @@ from gradscope.commands.options import (
 from gradscope.commands.script_args import script_command
 from gradscope.errors import ConfigError, UserCodeError
 from gradscope.numbers import number_text
+
+if TYPE_CHECKING:
+    from gradscope.trials.recommend import Recommendation
 
 CONFIG_BUDGET = 2.0  # gradscope.trials.recommend.DEFAULT_BUDGET (not imported: --help stays torch-free)
 SCRIPT_BUDGET = 4.0  # runs of a script: the unclipped run and three thresholds, each restarted from its start
@@ -85,7 +88,6 @@ def recommend(
         cfg = resolve_config(config, sample, overrides, steps)
         if write and (sample is not None or cfg.path is None):
             raise ConfigError("--write needs a config file of yours (fix: pass CONFIG, not --sample)")
-        from gradscope.strict_json import dumps
         from gradscope.trials.recommend import recommend as run_recommend
 
         run_dir = default_run_dir(f"{cfg.name}-recommend", out)
@@ -98,22 +100,13 @@ def recommend(
         except KeyboardInterrupt:
             typer.echo(f"Interrupted: no recommendation; {kept}", err=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None
-        _draw(run_dir, plots)
+        note = None
         if write:
             from gradscope.config.write import write_clip
 
             write_clip(cfg.path, rec.mode, rec.threshold)
-        with report_output():
-            if as_json:
-                typer.echo(dumps(rec.to_dict()))
-            else:
-                from gradscope.report.console import report_console
-                from gradscope.report.recommend_console import print_recommendation
-
-                print_recommendation(rec, report_console())
-                if write:
-                    typer.echo(f"wrote [clip] {rec.mode} = {number_text(rec.threshold, '.3g')} to {cfg.path}", err=True)
-        raise typer.Exit(EXIT_OK)
+            note = f"wrote [clip] {rec.mode} = {number_text(rec.threshold, '.3g')} to {cfg.path}"
+        _report(rec, run_dir, plots, as_json, note)
 
 
 def _recommend_command(command: list[str], config: Path | None, sample: str | None, overrides: list[str] | None,
@@ -122,7 +115,6 @@ def _recommend_command(command: list[str], config: Path | None, sample: str | No
     """`recommend -- COMMAND`: the trials are reruns of the command, attached (trials/script.py)."""
     from gradscope.attach import command_label
     from gradscope.attach.launch import check_command
-    from gradscope.strict_json import dumps
     from gradscope.trials.script import ScriptFailed, recommend_command
 
     if config is not None or sample is not None or overrides:
@@ -148,7 +140,18 @@ def _recommend_command(command: list[str], config: Path | None, sample: str | No
     except KeyboardInterrupt:
         typer.echo(f"Interrupted: no recommendation; {kept}", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    _draw(run_dir, plots)
+    _report(rec, run_dir, plots, as_json)
+
+
+def _report(rec: Recommendation, run_dir: Path, plots: bool, as_json: bool, note: str | None = None) -> None:
+    """The trials drawn beside their folders (trials_loss.png, trials_grad_norm.png), then the recommendation on
+    stdout (the JSON document, or the report with `note` after it on stderr); exit 0."""
+    from gradscope.strict_json import dumps
+
+    if plots:
+        from gradscope.trials.trial_plots import write_trial_plots
+
+        write_trial_plots(run_dir)
     with report_output():
         if as_json:
             typer.echo(dumps(rec.to_dict()))
@@ -157,12 +160,6 @@ def _recommend_command(command: list[str], config: Path | None, sample: str | No
             from gradscope.report.recommend_console import print_recommendation
 
             print_recommendation(rec, report_console())
+            if note is not None:
+                typer.echo(note, err=True)
     raise typer.Exit(EXIT_OK)
-
-
-def _draw(run_dir: Path, plots: bool) -> None:
-    """The trials' loss and gradient norms overlaid, beside their folders (trials_loss.png, trials_grad_norm.png)."""
-    if plots:
-        from gradscope.trials.trial_plots import write_trial_plots
-
-        write_trial_plots(run_dir)

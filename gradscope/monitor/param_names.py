@@ -10,6 +10,7 @@ FSDP2's `fully_shard` does not rename (it changes the module's class in place).
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 # Path components that wrappers insert inside a model; no user layer is named like these.
@@ -18,11 +19,12 @@ WRAPPER_PARTS = frozenset({"_fsdp_wrapped_module", "_checkpoint_wrapped_module",
 
 def unwrap(model: Any) -> Any:
     """The user's model inside DDP / DataParallel (`.module`) and torch.compile (`._orig_mod`), any nesting."""
-    import torch
     from torch import nn
 
     wrappers: tuple[type, ...] = (nn.DataParallel, nn.parallel.DistributedDataParallel)
-    compiled = getattr(getattr(torch, "_dynamo", None), "eval_frame", None)
+    # A compiled model has imported torch._dynamo; asking torch for it would import it (2 s of start-up in a
+    # process that never compiles nor builds a torch.optim optimizer: a script that updates by hand).
+    compiled = sys.modules.get("torch._dynamo.eval_frame")
     optimized = getattr(compiled, "OptimizedModule", None)
     while True:
         if isinstance(model, wrappers):

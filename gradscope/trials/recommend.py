@@ -462,12 +462,12 @@ class TrialBench:
 
     def start(self, threshold: float | None, config: Config | None = None, label: str | None = None) -> Trial:
         """A trial clipped at `threshold` (None: unclipped), from `config` (default: the search's)."""
-        from gradscope.drivers.loop import TrainingSession
-
         name = label or _label(self.mode, threshold)
         if self.runner is not None:
             session = self.runner.start(self.mode, threshold, self.run_dir / name, name)
         else:
+            from gradscope.drivers.loop import TrainingSession  # torch: not for a script's trials
+
             cfg = self.config if config is None else config
             session = TrainingSession(replace(cfg, clip=_clip(self.mode, threshold)), self.run_dir / name,
                                       steps=self.total, label=name)
@@ -1030,10 +1030,12 @@ def _rank(trial: Trial, horizon: int | None = None) -> tuple[float, float]:
 def _input_scale_note(session: Any) -> str:
     """A note when the first batch's input features differ in scale by 100x or more. Integer inputs (token ids,
     class indices) and models that start with an embedding take ids, not features: no note."""
+    batch = getattr(session, "first_batch", None)
+    if not isinstance(batch, tuple | list) or not batch:  # a script's trial: its batches are the script's own
+        return ""
     import torch
 
-    batch = getattr(session, "first_batch", None)
-    if not isinstance(batch, tuple | list) or not isinstance(batch[0], torch.Tensor) or batch[0].ndim != 2:
+    if not isinstance(batch[0], torch.Tensor) or batch[0].ndim != 2:
         return ""
     if not batch[0].is_floating_point() or _embedding_first(getattr(session, "model", None)):
         return ""

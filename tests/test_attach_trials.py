@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 from attach_helpers import (
     EXAMPLES,
@@ -70,7 +71,8 @@ def test_compare_clips_before_the_step_of_a_script_that_does_not_clip(tmp_path):
 def test_compare_clip_value_and_recommended_on_a_script(tmp_path):
     """--clip-value replaces nothing (the bf16 script does not clip unless asked) and goes in before the step: the
     trial equals the script run with its own clip_grad_value_ at that value. --recommended runs recommend first
-    (its trials in recommend/) and adds its threshold, a run equal to recommend's winning trial."""
+    (its trials in recommend/) and adds its threshold: recommend's winning trial and its unclipped run, both whole,
+    are the comparison's runs, not run a second time."""
     done = gradscope("compare", "--clip-value", "0.01", "--recommended", "--json", "--no-plots",
                      "--out", str(tmp_path / "cmp"), command=script_cmd(AMP_BF16, "--epochs", "1", "--lr", "2"))
     assert done.returncode in (0, 1), done.stderr[-3000:]
@@ -87,11 +89,12 @@ def test_compare_clip_value_and_recommended_on_a_script(tmp_path):
     rec = doc["recommendation"]
     assert recommended["recommended"] and recommended["clip"] == {"mode": rec["mode"], "threshold": rec["threshold"]}
     assert recommended["label"].endswith("(recommended)")
-    trial = read_trace(tmp_path / "cmp" / "recommend" / f"clip-{rec['mode']}-{rec['threshold']:g}")
-    rerun = read_trace(recommended["run_dir"])
-    assert len(rerun) == len(trial) == 8
-    assert worst_error(rerun, trial.to_dict("records"), "loss", "loss") < 1e-5
-    assert rerun["clipped"].tolist() == trial["clipped"].tolist()
+    winner = tmp_path / "cmp" / "recommend" / f"clip-{rec['mode']}-{rec['threshold']:g}"
+    assert Path(recommended["run_dir"]) == winner.resolve() and len(read_trace(winner)) == 8
+    assert Path(base["run_dir"]) == (tmp_path / "cmp" / "recommend" / "unclipped").resolve()
+    assert "not run again" in done.stderr and done.stderr.count("compare run ") == 3
+    assert sorted(p.name for p in (tmp_path / "cmp").iterdir() if p.is_dir()) == ["clip-value-0.01", "recommend"]
+    assert base["steps_completed"] == 8 and base["first_nonfinite_step"] is None
 
 
 def test_compare_clip_adaptive_on_a_script_that_diverges(tmp_path):

@@ -23,6 +23,7 @@ from typing import Any
 from gradscope.clip.setting import Clip
 from gradscope.errors import ConfigError, GradscopeError
 from gradscope.numbers import number_text, ratio_text
+from gradscope.record.plots import write_run_plots
 from gradscope.trace.run_folder import RECOMMEND_FOLDER, prepare_run_folder
 from gradscope.trace.trace import StopReason
 from gradscope.trials.compare import BASELINE, ComparedRun, Comparison, _finish
@@ -168,12 +169,15 @@ def compare_command(command: Sequence[str], run_dir: Path, clips: Sequence[Clip]
     run_dir = prepare_run_folder(Path(run_dir))
     clips = list(clips)
     recommendation = None
+    done: dict[str, Any] = {}  # a variant's label -> recommend's whole run of it: not run again
     if recommend_mode is not None:
-        rec = recommend_command(command, run_dir / RECOMMEND_FOLDER, mode=recommend_mode, steps=steps, seed=seed,
-                                **({} if budget is None else {"budget": budget}))
+        runner = ScriptRunner(command, run_dir / RECOMMEND_FOLDER, steps=steps, seed=seed)
+        rec = _recommend(runner, mode=recommend_mode, budget=budget, steps=steps)
         setting = Clip(rec.mode, float(rec.threshold), recommended=True)
         clips = [c for c in clips if (c.mode, c.threshold) != (setting.mode, setting.threshold)] + [setting]
         recommendation = rec.to_dict()
+        done = {label: run for label, run in ((BASELINE, runner.whole_run(None)),
+                                                (setting.label, runner.whole_run(setting))) if run is not None}
     if not clips and not tries and not changes:
         raise ConfigError("nothing to compare the baseline with (fix: give --clip-norm X, --clip-value X, "
                           "--clip-adaptive, --recommended, --lr-scale F, --warmup W or --try ARGS)")
@@ -194,23 +198,30 @@ def compare_command(command: Sequence[str], run_dir: Path, clips: Sequence[Clip]
             from gradscope.attach.session import NO_OPTIMIZER
 
             raise GradscopeError(f"{change.options}: {NO_OPTIMIZER}")  # the run would be the baseline again
-        _note(f"compare run {i}/{len(variants)}: {label}")
-        try:
-            result = run_command(cmd, run_dir / name, label, clip=setting, steps=steps, seed=seed, plots=plots,
-                                 locate=i == 1, change=change)
-        except KeyboardInterrupt:
-            interrupted = True
-            break
-        run = first_run(result, label)
+        if label in done:
+            run, result = done[label], None
+            _note(f"compare run {i}/{len(variants)}: {label}: recommend's own run, "
+                  f"{RECOMMEND_FOLDER}/{run.run_dir.name} (not run again)")
+            if plots:
+                write_run_plots(run.run_dir, run.trace, run.diagnosis)
+        else:
+            _note(f"compare run {i}/{len(variants)}: {label}")
+            try:
+                result = run_command(cmd, run_dir / name, label, clip=setting, steps=steps, seed=seed, plots=plots,
+                                     locate=i == 1, change=change)
+            except KeyboardInterrupt:
+                interrupted = True
+                break
+            run = first_run(result, label)
         if base is None:
-            base, base_optimizers = run, list({r.optimizer for r in result.runs})
-            if len(result.runs) > 1:
+            base, base_optimizers = run, [run.optimizer] if result is None else list({r.optimizer for r in result.runs})
+            if result is not None and len(result.runs) > 1:
                 _note(f"the command trains {len(result.runs)} runs ({', '.join(r.label for r in result.runs)}): "
                       f"compared by the first, {run.label}; each run's folder holds them all")
         elif setting is not None or change is not None:  # the first step is taken before any change shows
             check_same_start(base, run, label)
         runs.append(ComparedRun(label, setting, run.trace, run.diagnosis, run.diagnosis.summary, run.run_dir))
-        if result.interrupted:
+        if result is not None and result.interrupted:
             interrupted = True
             break
     if not runs:
@@ -281,11 +292,13 @@ class ScriptRunner:
 
     def __init__(self, command: Sequence[str], run_dir: Path, *, steps: int | None = None, seed: int = 0) -> None:
         self.command = list(command)
+        self.run_dir = Path(run_dir)
         self.seed = seed
         self.probe: Any = None  # the probe's run (its trace is the reference first step)
         self.limit = steps or NO_LIMIT  # the steps a trial may run: the probe's length once it has run
         self.probe_trial = ScriptTrial(self, Path(run_dir) / "unclipped", None, "unclipped")
         self.changes: dict[str, StepChange] = {}  # an alternative's folder -> its learning-rate change
+        self.trials: list[ScriptTrial] = []  # the clipped trials started, in order
 
     # -- the fixes that are not a clip: the learning rate changed where the script steps (attach/lr_change.py) ---
     @property
@@ -376,7 +389,26 @@ class ScriptRunner:
         if threshold is None:
             return self.probe_trial
         _note(f"recommend trial {label}")
-        return ScriptTrial(self, run_dir, Clip(mode, threshold), label)
+        trial = ScriptTrial(self, run_dir, Clip(mode, threshold), label)
+        self.trials.append(trial)
+        return trial
+
+    def whole_run(self, clip: Clip | None) -> Any:
+        """The run of a trial clipped by `clip` (None: the unclipped probe) that went the whole length, as
+        `compare` would run it again; None when there is none. The probe only when it stayed finite: a
+        compare baseline that goes non-finite runs a second time to find where (`locate`), the probe did not."""
+        if clip is None:
+            trial = self.probe_trial
+            if self.probe is None or self.probe.diagnosis.summary.first_nonfinite_step is not None:
+                return None
+        else:
+            trial = next((t for t in self.trials
+                          if t.clip is not None and (t.clip.mode, t.clip.threshold) == (clip.mode, clip.threshold)),
+                         None)
+        if trial is None or trial.result is None or trial.stop is not StopReason.COMPLETED or \
+                trial.step != self.limit:
+            return None
+        return first_run(trial.result, trial.label)
 
 
 def recommend_command(command: Sequence[str], run_dir: Path, *, mode: str = "norm", budget: float | None = None,
@@ -384,11 +416,17 @@ def recommend_command(command: Sequence[str], run_dir: Path, *, mode: str = "nor
                       progress: Callable[[int, int], None] | None = None) -> Any:
     """recommend's threshold search (successive halving) with each trial a rerun of `command`: a Recommendation.
     `budget` counts in runs of the script (the unclipped probe is the first; at least 2: it and one trial)."""
+    return _recommend(ScriptRunner(command, run_dir, steps=steps, seed=seed), mode=mode, budget=budget, steps=steps,
+                      progress=progress)
+
+
+def _recommend(runner: ScriptRunner, *, mode: str, budget: float | None, steps: int | None,
+               progress: Callable[[int, int], None] | None = None) -> Any:
     from gradscope.trials.recommend import DEFAULT_BUDGET, recommend
 
     if budget is not None and not budget >= MIN_SCRIPT_BUDGET:
         raise ConfigError(f"--budget {budget:g} is less than two runs of the command: the unclipped run and one trial "
                           f"(fix: --budget {MIN_SCRIPT_BUDGET:g} or more; each trial reruns the script)")
-    runner = ScriptRunner(command, run_dir, steps=steps, seed=seed)
-    return recommend(None, run_dir, mode=mode, budget=DEFAULT_BUDGET if budget is None else budget,
-                     steps=steps, progress=progress, runner=runner)
+    return recommend(None, runner.run_dir, mode=mode,
+                     budget=DEFAULT_BUDGET if budget is None else budget, steps=steps, progress=progress,
+                     runner=runner)

@@ -9,7 +9,7 @@ in `events` with the step, the threshold and why:
   its first steps cannot be recovered by any clip applied later. A clip there would change every healthy run
   too (bounding the first updates moved healthy runs' late loss by up to 40%: issue 22), so the guard only
   watches: it keeps a snapshot of the weights, buffers and optimizer state from before the first update
-  (`StartSnapshot`; the optimizer is met through a torch pre-step hook) for WATCH steps, taking the updates as
+  (`Snapshot`; the optimizer is met through a torch pre-step hook) for WATCH steps, taking the updates as
   they come. When two losses in a row rise 50% above where the run began (and beyond the spread of its first
   batches), or two norms 4x their start with the loss not lower, or the weights go non-finite, it rolls the run
   back to the snapshot, skips that update, and restarts under the start ramp: the threshold from 1/8 of the
@@ -50,6 +50,7 @@ of this against a 13-point grid oracle, beside ZClip, AutoClip and AGC.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -59,7 +60,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from gradscope.clip.snapshot import StartSnapshot
+from gradscope.clip.snapshot import Saves, Snapshot
 from gradscope.diagnose.symptoms.thresholds import DEFAULT
 from gradscope.monitor.monitor import Monitor, StepStats
 from gradscope.numbers import ratio_text
@@ -111,6 +112,11 @@ RAMP_RISE = 0.5  # ... (risen: the last two losses 50% above the median of the l
 RAMP_NORM_RISE = 4.0  # ... or the last two norms 4x the median of the norms before them, the loss not lower ...
 RAMP_BACK = 0.25  # ... when it has, the threshold goes back to a quarter of the last one and holds there ...
 RAMP_RELEASE = 8.0  # ... and once it is over this multiple of the norms so far, the guard lets go
+SAVE_EVERY = 10  # after the start watch, a calm run (its loss level at its best, within the noise) is saved every
+#   10 steps, the last SAVES kept: a run thrown later is put back to the older one (MAX_RESTORES times at most) and
+#   clipped from there, not from where the throw left it (SGD's momentum carries thrown updates on after a clip)
+SAVES = 2
+MAX_RESTORES = 3
 WATCH = 12  # the start is watched this many steps with a snapshot to roll back to (SGD's momentum 0.9 carries an
 #   update ~10 steps: a throw shows within them); then the snapshot is freed
 
@@ -213,11 +219,14 @@ class Guard:
         ramp: True (the default): watch the first updates and, when they throw the run, roll it back and restart
             it under the start ramp (see the module's docstring); "always": the start ramp from the first update
             on, whatever it does (the guard before issue 22: it moves healthy runs); False: leave the start alone.
+        saves: how many saves of a calm run to keep (SAVES; each a copy of the weights, buffers and optimizer state
+            on their device, taken every SAVE_EVERY steps) to put a run thrown later back to; 0: none (a model
+            whose copies do not fit: a throw is then only clipped from where it left the run).
         monitor_options: passed to the `Monitor` built here (e.g. scaler=, label=).
     """
 
     def __init__(self, model: nn.Module | None = None, *, monitor: Monitor | None = None,
-                 ramp: bool | str = True, **monitor_options: Any) -> None:
+                 ramp: bool | str = True, saves: int = SAVES, **monitor_options: Any) -> None:
         if monitor is None:
             if model is None:
                 raise ValueError("Guard needs a model or a monitor")
@@ -228,6 +237,8 @@ class Guard:
             raise ValueError("Guard decides every step: its Monitor needs sync_every=1")
         if ramp not in (True, False, "always"):
             raise ValueError(f"ramp must be True, False or 'always', not {ramp!r}")
+        if not (isinstance(saves, int) and saves >= 0):
+            raise ValueError(f"saves must be a number of saves, 0 or more, not {saves!r}")
         self.monitor = monitor
         self.threshold: float | None = None
         self.events: list[GuardEvent] = []
@@ -243,6 +254,10 @@ class Guard:
         self._start = StartWatch() if ramp is True else None  # None once the watch is over (or with no watch)
         self._growth_hold: float | None = None  # the level before the climb, while the threshold is a releasable hold
         self._growth_released = False  # a growth hold was released once: a climb that comes back is held for good
+        self._saves = Saves(saves)  # with each, the guard's own trackers as they were
+        self._last_save = -SAVE_EVERY
+        self._restores = 0
+        self._restore_why = ""  # a rule found the run thrown since the last save: this step puts it back
 
     # -- the step ----------------------------------------------------------------------------------------
     def step(self, loss: torch.Tensor | float, *, lr: float | None = None) -> bool:
@@ -259,6 +274,10 @@ class Guard:
         if self._start is not None and self._watch(stats):
             return False  # rolled back: this step's gradients belong to the thrown weights
         if not stats.finite or not math.isfinite(stats.grad_norm):
+            if self._can_restore() and (stats.nonfinite_weights or self._rising()):
+                self._restore(stats.step, "non-finite " + ("weights" if stats.nonfinite_weights else
+                                                           "loss" if not stats.loss_finite else "gradient"))
+                return False
             self._on_nonfinite(stats)
             return False
         norm = stats.grad_norm
@@ -276,6 +295,9 @@ class Guard:
             self._check_growth(stats.step, stats.loss)
             self._check_release(stats.step)
             self._check_loss(stats.step, stats.loss)
+        if self._restore_why:
+            self._restore(stats.step, self._restore_why)
+            return False
         clipped = self.threshold is not None and norm > self.threshold
         if clipped:
             self.monitor.clip_norm_(self.threshold)
@@ -283,7 +305,46 @@ class Guard:
         self._clipped_recently.append(clipped)
         self._norms.append(min(norm, self.threshold) if self.threshold is not None and not self._ramping else norm)
         self._peak = max(self._peak, norm)
+        self._save(stats.step)
         return True
+
+    # -- saves ---------------------------------------------------------------------------------------------
+    def _save(self, step: int) -> None:
+        """Every SAVE_EVERY steps of a calm run (its loss level at its best, within the noise), after the start."""
+        loss = self._loss
+        if (not self._saves.keep or self._start is not None or self._ramping or step - self._last_save < SAVE_EVERY
+                or not loss.levels
+                or loss.rise(loss.levels[-1], LOSS_RISE_OF_START[1]) > 0):
+            return
+        self._saves.save(step, self.monitor.model, self.monitor.params,
+                         (copy.deepcopy(loss), list(self._raw), list(self._norms)))
+        self._last_save = step
+
+    def _can_restore(self) -> bool:
+        return bool(self._saves) and self._restores < MAX_RESTORES
+
+    def _rising(self) -> bool:
+        """The loss level is above its best (by LOSS_RISE_TIGHTEN): a non-finite step is the end of a throw, where
+        in a calm run it is a bad batch (skipped, as OLMo-core's skip-step does; a roll-back would lose every step
+        since the save for it)."""
+        loss = self._loss
+        return bool(loss.levels) and loss.rise(loss.levels[-1], LOSS_RISE_OF_START[1]) > LOSS_RISE_TIGHTEN
+
+    def _restore(self, step: int, why: str) -> None:
+        """Put the run back to a save, this update skipped, and clip from there: at LOSS_ENGAGE x the norms before
+        the save, and at least TIGHTEN x the threshold that let the throw happen."""
+        saved_at, (self._loss, raw, norms) = self._saves.restore_oldest()
+        self._restore_why, self._restores, self._last_save = "", self._restores + 1, step
+        self._raw.clear()
+        self._raw.extend(raw)
+        self._norms.clear()
+        self._norms.extend(norms)
+        self._clipped_recently.clear()
+        target = LOSS_ENGAGE * float(np.median(norms))
+        if self.threshold is not None:
+            target = min(target, TIGHTEN * self.threshold)
+        self._set(step, target, f"{why}: rolled back to the weights and optimizer state saved at step {saved_at}, "
+                  f"this update skipped; clipped at {target:.3g} from there", "engage")
 
     # -- the start -----------------------------------------------------------------------------------------
     def _watch(self, stats: StepStats) -> bool:
@@ -420,7 +481,9 @@ class Guard:
             return
         if self.threshold is None:
             rise, median = watch.rise(level, LOSS_RISE_OF_START[0]), self._level()
-            if rise > LOSS_RISE_ENGAGE and median is not None:
+            if rise > LOSS_RISE_ENGAGE and median is not None and self._can_restore():
+                self._restore_why = f"loss level {level:.4g} is {rise:.0%} above its best {best:.4g}"
+            elif rise > LOSS_RISE_ENGAGE and median is not None:
                 self._set(step, LOSS_ENGAGE * median, f"loss level {level:.4g} is {rise:.0%} above its best "
                           f"{best:.4g}: the updates are too large at their recent size; engaged at "
                           f"{LOSS_ENGAGE:g}x the recent median norm {median:.3g}", "engage")
@@ -430,6 +493,9 @@ class Guard:
         if (any(recent[-LOSS_WINDOW:]) and rise > LOSS_RISE_TIGHTEN
                 and watch.change_failed(level, far=rise > LOSS_RISE_ENGAGE)):
             factor = min(TIGHTEN, max(MAX_TIGHTEN, best / level)) if best > 0 else TIGHTEN
+            if rise > LOSS_RISE_ENGAGE and self._can_restore():
+                self._restore_why = f"loss level {level:.4g} is {rise:.0%} above its best {best:.4g} while clipping"
+                return
             self._set(step, self.threshold * factor,
                       f"loss level {level:.4g} is {rise:.0%} above its best {best:.4g} and the last change did not "
                       f"bring it down, while clipping "
@@ -462,7 +528,7 @@ class StartWatch:
 
     def __init__(self) -> None:
         self.first: tuple[int, float, float] | None = None  # the first step, its loss and norm
-        self.snapshot: StartSnapshot | None = None
+        self.snapshot: Snapshot | None = None
         self.over = False
 
     def thrown(self, stats: StepStats, monitor: Monitor, losses: deque[float], norms: deque[float]) -> str:
@@ -473,7 +539,7 @@ class StartWatch:
         if self.first is None:
             if finite:
                 self.first = (stats.step, stats.loss, stats.grad_norm)
-                self.snapshot = StartSnapshot(monitor.model, monitor.params)
+                self.snapshot = Snapshot(monitor.model, monitor.params)
             else:
                 self.over = True
             return ""

@@ -1,17 +1,20 @@
-"""`StartSnapshot`: a model's weights and buffers, and its optimizers' state, before the first guarded update.
+"""`Snapshot`: a model's weights and buffers, and its optimizers' state, before an update; `Saves`: the last few.
 
-The Guard takes its first updates as they come (a clip there would change every healthy run) and keeps this
-copy while it watches them; a run those updates threw is put back to it, and restarted with bounded updates.
-The optimizer is not passed to the Guard (the contract's loop is `Guard(model)`): a global optimizer pre-step
-hook meets every torch optimizer that steps one of the model's parameters, and copies its state for those
-parameters before its first step (usually empty: a fresh optimizer). Without one (a non-torch optimizer),
-only the weights and buffers are put back.
+The Guard takes its first updates as they come (a clip there would change every healthy run) and keeps a
+snapshot while it watches them; a run those updates threw is put back to it, and restarted with bounded updates.
+Later it saves a calm run every few steps (`Saves`), so a run thrown after its start is put back to before the
+throw rather than clipped from where the throw left it. The optimizer is not passed to the Guard (the
+contract's loop is `Guard(model)`): a global optimizer pre-step hook meets every torch optimizer that steps one
+of the model's parameters, and copies its state for those parameters before its next step, so the state matches
+the weights copied before that step's update. Without one (a non-torch optimizer), only the weights and buffers
+are put back.
 """
 
 from __future__ import annotations
 
 import copy
 import weakref
+from collections import deque
 from typing import Any
 
 import torch
@@ -19,8 +22,8 @@ from torch import nn
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 
-class StartSnapshot:
-    """The weights, buffers and optimizer state to roll a thrown start back to; `close()` frees them."""
+class Snapshot:
+    """The weights, buffers and optimizer state to roll a thrown run back to; `close()` frees them."""
 
     def __init__(self, model: nn.Module, params: list[torch.Tensor]) -> None:
         self._params = params
@@ -28,7 +31,7 @@ class StartSnapshot:
         with torch.no_grad():
             self._weights = [p.detach().clone() for p in params]
             self._buffers = [(b, b.detach().clone()) for b in model.buffers()]
-        # optimizer id -> (a weak reference to it, its parameters of this model, their state before its first step)
+        # optimizer id -> (a weak reference to it, its parameters of this model, their state before its next step)
         self._optimizers: dict[int, tuple[weakref.ref, list[torch.Tensor], dict[torch.Tensor, Any]]] = {}
         me = weakref.ref(self)  # the hook must not keep the snapshot (and its copy of the weights) alive
 
@@ -53,7 +56,7 @@ class StartSnapshot:
         return sum(ref() is not None for ref, _, _ in self._optimizers.values())
 
     def restore(self) -> None:
-        """Put the weights, buffers and optimizer state back as they were before the first update."""
+        """Put the weights, buffers and optimizer state back as they were when the snapshot was taken."""
         with torch.no_grad():
             for p, w in zip(self._params, self._weights, strict=True):
                 p.copy_(w)
@@ -73,3 +76,33 @@ class StartSnapshot:
         """Stop meeting optimizers and free the copies."""
         self._hook.remove()
         self._weights, self._buffers, self._optimizers = [], [], {}
+
+
+class Saves:
+    """The last `keep` snapshots of a run, each with its step and what its owner keeps beside it (the Guard's own
+    trackers, as they were then)."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+        self._saves: deque[tuple[int, Snapshot, Any]] = deque()
+
+    def __bool__(self) -> bool:
+        return bool(self._saves)
+
+    def save(self, step: int, model: nn.Module, params: list[torch.Tensor], beside: Any) -> None:
+        self._saves.append((step, Snapshot(model, params), beside))
+        while len(self._saves) > self.keep:
+            self._saves.popleft()[1].close()
+
+    def restore_oldest(self) -> tuple[int, Any]:
+        """Put the run back to the oldest save (a throw may have begun before the newest: its loss had not shown
+        it yet), free them all, and return its step and what was kept beside it."""
+        step, snapshot, beside = self._saves.popleft()
+        snapshot.restore()
+        snapshot.close()
+        self.close()
+        return step, beside
+
+    def close(self) -> None:
+        while self._saves:
+            self._saves.pop()[1].close()

@@ -374,17 +374,17 @@ SPECS: list[tuple[Case, str]] = [
     (_case("b8_wide_mlp_sgd_high_lr", "feed-forward", "wide shallow ReLU MLP (512 units) regressing plane waves, "
            "plain SGD lr 1 (past its edge)", _WIDE, _RIPPLE, 64, _MSE, 'name = "SGD"\nlr = 1.0', 200, 811),
      "unstable"),
-    (_case("b8_rnn_first_reading_exploding", "recurrent", "tanh RNN (recurrent gain 1.5) recalling a sequence's "
+    (_case("b8_rnn_recall_exploding", "recurrent", "tanh RNN (recurrent gain 1.5) recalling a sequence's "
            "first reading, SGD lr 0.05 momentum 0.9: exploding gradients", _RNN, _FIRST, 32, _MSE,
            'name = "SGD"\nlr = 0.05\nmomentum = 0.9', 200, 812), "unstable"),
-    (_case("b8_wide_mlp_cauchy_outliers_sgd", "feed-forward", "wide shallow ReLU MLP regressing plane waves with 2% "
+    (_case("b8_wide_mlp_cauchy_sgd", "feed-forward", "wide shallow ReLU MLP regressing plane waves with 2% "
            "Cauchy outliers (x30), plain SGD lr 0.05", _WIDE, _RIPPLE_OUTLIERS, 32, _MSE,
            'name = "SGD"\nlr = 0.05', 250, 813), "unstable"),
-    (_case("b8_deep_plain_mlp_sgd_high_lr", "feed-forward", "12-layer plain He-init ReLU MLP (no norm) classifying "
+    (_case("b8_deep_mlp_sgd_high_lr", "feed-forward", "12-layer plain He-init ReLU MLP (no norm) classifying "
            "shells, "
            "SGD lr 0.1 momentum 0.9", _DEEP, _SHELLS_CLEAN, 64, _CE, 'name = "SGD"\nlr = 0.1\nmomentum = 0.9', 200,
            814), "unstable"),
-    (_case("b8_encoder_sgd_mom_high_lr", "transformer", "post-norm transformer encoder naming the majority token, "
+    (_case("b8_encoder_sgd_high_lr", "transformer", "post-norm transformer encoder naming the majority token, "
            "SGD lr 0.5 momentum 0.9 (too high)", _ENCODER, _MAJORITY, 32, _CE,
            'name = "SGD"\nlr = 0.5\nmomentum = 0.9', 200, 815), "unstable"),
     (_case("b8_conv1d_sgd_mom_high_lr", "cnn", "1D CNN without BatchNorm classifying waveform shapes, SGD lr 0.8 "

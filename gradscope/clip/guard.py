@@ -19,7 +19,16 @@ in `events` with the step, the threshold and why:
   gradient's scale and not the step, and the ramp still helps: its first updates see normalised gradients,
   which keeps its second moments from being set by the early transient. A run that is not thrown is never
   touched: the snapshot is freed after WATCH steps.
-- A non-finite loss or gradient: skip the update (as OLMo-core's skip-step does) and tighten (or engage).
+- Saves: after the start, a calm run (its loss level at its best, within the noise) is saved every SAVE_EVERY
+  steps, the last SAVES kept (`Saves`: copies of the weights, buffers and optimizer state on their device, with
+  the guard's own trackers). When the loss rule below finds the run thrown (its level 50% above its best), or a
+  non-finite step ends a rise (or the weights are non-finite), the run goes back to the older save, the update
+  is skipped, and it is clipped from there at half the norms before the save (at most half the threshold that
+  let the throw happen): clipping from where a throw left the run cannot undo it (SGD's momentum carries the
+  thrown updates on, the weights have moved far). At most MAX_RESTORES times in a run; a save is taken only in
+  a calm run, so a run never thrown never goes back, and its steps are the unguarded run's bit for bit.
+- A non-finite loss or gradient in a calm run (a bad batch): skip the update (as OLMo-core's skip-step does) and
+  tighten (or engage).
 - A spike: a norm far above the robust level of the recent norms (median and MAD, which one spike cannot
   inflate, unlike ZClip's EMA or AutoClip's percentiles, which follow an explosion up) and above every norm the
   run has taken: clip at that level.
@@ -42,10 +51,12 @@ in `events` with the step, the threshold and why:
 Healthy noise engages nothing: each rule needs a change far outside what noise does (see the constants), and a
 healthy run is the unguarded run bit for bit. `Guard(model, ramp=False)` does not watch the start (no snapshot:
 a run with its own lr warm-up needs no second one); `Guard(model, ramp="always")` ramps every start from the
-first update, as the guard did before (it moves healthy runs). What it cannot do: undo a run thrown after its
-watch (SGD's momentum carries thrown updates on after any clip), or see a run that learns badly without any
-signal; `recommend`'s trials find those thresholds. benchmarks/guard_regret.py measures all
-of this against a 13-point grid oracle, beside ZClip, AutoClip and AGC.
+first update, as the guard did before (it moves healthy runs); `Guard(model, saves=0)` keeps no saves (a model
+whose copies do not fit beside it: a throw after the start is then only clipped from where it left the run).
+What it cannot do: see a run that learns badly without any signal (a model stalled at chance by a learning rate
+too high, with no loss rise), or find a threshold far below the norms before a throw without the loss's slow
+response; `recommend`'s trials find those. benchmarks/guard_regret.py measures all of this against a 13-point
+grid oracle, beside ZClip, AutoClip and AGC.
 """
 
 from __future__ import annotations
@@ -178,6 +189,15 @@ class _LossLevel:
             return 0.0
         return gap / max(abs(self.best), 1e-12)
 
+    def calm(self) -> bool:
+        """The level is at its best, within the noise: a state worth saving."""
+        return bool(self.levels) and self.rise(self.levels[-1], LOSS_RISE_OF_START[1]) == 0
+
+    def rising(self) -> bool:
+        """The level is LOSS_RISE_TIGHTEN above its best: a non-finite step now ends a throw, where in a calm run
+        it is a bad batch (skipped: a roll-back would lose every step since the save for it)."""
+        return bool(self.levels) and self.rise(self.levels[-1], LOSS_RISE_OF_START[1]) > LOSS_RISE_TIGHTEN
+
     def change_failed(self, level: float, far: bool) -> bool:
         """Since the threshold last changed the level rose by LOSS_RISE_TIGHTEN (the change did not hold it), or,
         when it is `far` above its best, it has not fallen by that much over the last 2 x LOSS_WINDOW steps."""
@@ -208,6 +228,32 @@ class _LossLevel:
         if level < self.since_mark:
             self.since_mark, self.marked_at = level, self.seen
         return self.seen - self.marked_at
+
+
+class Recovery:
+    """The saves of a calm run (see the module's docstring, "Saves"), the restores made from them, and the rule's
+    finding that waits for the end of its step to be acted on."""
+
+    def __init__(self, keep: int) -> None:
+        self.saves = Saves(keep)  # with each, the guard's trackers as they were: (_LossLevel, raw norms, norms)
+        self.last_save = -SAVE_EVERY
+        self.restores = 0
+        self.why = ""  # a rule found the run thrown: this step puts it back
+
+    def ready(self) -> bool:
+        return bool(self.saves) and self.restores < MAX_RESTORES
+
+    def save(self, step: int, monitor: Monitor, loss: _LossLevel, raw: deque[float], norms: deque[float]) -> None:
+        """Every SAVE_EVERY steps of a calm run."""
+        if self.saves.keep and step - self.last_save >= SAVE_EVERY and loss.calm():
+            self.saves.save(step, monitor.model, monitor.params, (copy.deepcopy(loss), list(raw), list(norms)))
+            self.last_save = step
+
+    def restore(self, step: int) -> tuple[int, _LossLevel, list[float], list[float]]:
+        """Put the run back to the older save: (its step, and the guard's trackers as they were then)."""
+        saved_at, (loss, raw, norms) = self.saves.restore_oldest()
+        self.why, self.restores, self.last_save = "", self.restores + 1, step
+        return saved_at, loss, raw, norms
 
 
 class Guard:
@@ -254,10 +300,7 @@ class Guard:
         self._start = StartWatch() if ramp is True else None  # None once the watch is over (or with no watch)
         self._growth_hold: float | None = None  # the level before the climb, while the threshold is a releasable hold
         self._growth_released = False  # a growth hold was released once: a climb that comes back is held for good
-        self._saves = Saves(saves)  # with each, the guard's own trackers as they were
-        self._last_save = -SAVE_EVERY
-        self._restores = 0
-        self._restore_why = ""  # a rule found the run thrown since the last save: this step puts it back
+        self._recovery = Recovery(saves)
 
     # -- the step ----------------------------------------------------------------------------------------
     def step(self, loss: torch.Tensor | float, *, lr: float | None = None) -> bool:
@@ -274,10 +317,6 @@ class Guard:
         if self._start is not None and self._watch(stats):
             return False  # rolled back: this step's gradients belong to the thrown weights
         if not stats.finite or not math.isfinite(stats.grad_norm):
-            if self._can_restore() and (stats.nonfinite_weights or self._rising()):
-                self._restore(stats.step, "non-finite " + ("weights" if stats.nonfinite_weights else
-                                                           "loss" if not stats.loss_finite else "gradient"))
-                return False
             self._on_nonfinite(stats)
             return False
         norm = stats.grad_norm
@@ -295,8 +334,8 @@ class Guard:
             self._check_growth(stats.step, stats.loss)
             self._check_release(stats.step)
             self._check_loss(stats.step, stats.loss)
-        if self._restore_why:
-            self._restore(stats.step, self._restore_why)
+        if self._recovery.why:
+            self._restore(stats.step, self._recovery.why)
             return False
         clipped = self.threshold is not None and norm > self.threshold
         if clipped:
@@ -305,41 +344,16 @@ class Guard:
         self._clipped_recently.append(clipped)
         self._norms.append(min(norm, self.threshold) if self.threshold is not None and not self._ramping else norm)
         self._peak = max(self._peak, norm)
-        self._save(stats.step)
+        if self._start is None and not self._ramping:
+            self._recovery.save(stats.step, self.monitor, self._loss, self._raw, self._norms)
         return True
 
-    # -- saves ---------------------------------------------------------------------------------------------
-    def _save(self, step: int) -> None:
-        """Every SAVE_EVERY steps of a calm run (its loss level at its best, within the noise), after the start."""
-        loss = self._loss
-        if (not self._saves.keep or self._start is not None or self._ramping or step - self._last_save < SAVE_EVERY
-                or not loss.levels
-                or loss.rise(loss.levels[-1], LOSS_RISE_OF_START[1]) > 0):
-            return
-        self._saves.save(step, self.monitor.model, self.monitor.params,
-                         (copy.deepcopy(loss), list(self._raw), list(self._norms)))
-        self._last_save = step
-
-    def _can_restore(self) -> bool:
-        return bool(self._saves) and self._restores < MAX_RESTORES
-
-    def _rising(self) -> bool:
-        """The loss level is above its best (by LOSS_RISE_TIGHTEN): a non-finite step is the end of a throw, where
-        in a calm run it is a bad batch (skipped, as OLMo-core's skip-step does; a roll-back would lose every step
-        since the save for it)."""
-        loss = self._loss
-        return bool(loss.levels) and loss.rise(loss.levels[-1], LOSS_RISE_OF_START[1]) > LOSS_RISE_TIGHTEN
-
+    # -- the restore -------------------------------------------------------------------------------------
     def _restore(self, step: int, why: str) -> None:
         """Put the run back to a save, this update skipped, and clip from there: at LOSS_ENGAGE x the norms before
         the save, and at least TIGHTEN x the threshold that let the throw happen."""
-        saved_at, (self._loss, raw, norms) = self._saves.restore_oldest()
-        self._restore_why, self._restores, self._last_save = "", self._restores + 1, step
-        self._raw.clear()
-        self._raw.extend(raw)
-        self._norms.clear()
-        self._norms.extend(norms)
-        self._clipped_recently.clear()
+        saved_at, loss, raw, norms = self._recovery.restore(step)
+        self._reset(loss, raw, norms)
         target = LOSS_ENGAGE * float(np.median(norms))
         if self.threshold is not None:
             target = min(target, TIGHTEN * self.threshold)
@@ -365,14 +379,8 @@ class Guard:
         assert self._start is not None and self._start.first is not None
         state = self._start.roll_back()
         first_step, loss, norm = self._start.first
-        self._loss = _LossLevel()
+        self._reset(_LossLevel(), [norm], [norm])
         self._loss.add(loss)
-        self._raw.clear()
-        self._raw.append(norm)
-        self._norms.clear()
-        self._norms.append(norm)
-        self._peak = norm
-        self._clipped_recently.clear()
         self._ramping = True
         self._set(step, norm * RAMP_START, f"the first {step - first_step} updates threw the run ({why}): rolled "
                   f"back to the weights {state} before them, this update skipped; the start ramp begins, from "
@@ -405,6 +413,10 @@ class Guard:
         self.threshold = ramped
 
     def _on_nonfinite(self, stats: StepStats) -> None:
+        if self._recovery.ready() and (stats.nonfinite_weights or self._loss.rising()):  # the end of a throw
+            self._restore(stats.step, "non-finite " + ("weights" if stats.nonfinite_weights else
+                                                       "loss" if not stats.loss_finite else "gradient"))
+            return
         self.skipped += 1
         what = ("loss" if not stats.loss_finite else
                 f"gradient of {stats.nonfinite_grads[0]}" if stats.nonfinite_grads else
@@ -481,8 +493,8 @@ class Guard:
             return
         if self.threshold is None:
             rise, median = watch.rise(level, LOSS_RISE_OF_START[0]), self._level()
-            if rise > LOSS_RISE_ENGAGE and median is not None and self._can_restore():
-                self._restore_why = f"loss level {level:.4g} is {rise:.0%} above its best {best:.4g}"
+            if rise > LOSS_RISE_ENGAGE and median is not None and self._recovery.ready():
+                self._recovery.why = f"loss level {level:.4g} is {rise:.0%} above its best {best:.4g}"
             elif rise > LOSS_RISE_ENGAGE and median is not None:
                 self._set(step, LOSS_ENGAGE * median, f"loss level {level:.4g} is {rise:.0%} above its best "
                           f"{best:.4g}: the updates are too large at their recent size; engaged at "
@@ -493,8 +505,8 @@ class Guard:
         if (any(recent[-LOSS_WINDOW:]) and rise > LOSS_RISE_TIGHTEN
                 and watch.change_failed(level, far=rise > LOSS_RISE_ENGAGE)):
             factor = min(TIGHTEN, max(MAX_TIGHTEN, best / level)) if best > 0 else TIGHTEN
-            if rise > LOSS_RISE_ENGAGE and self._can_restore():
-                self._restore_why = f"loss level {level:.4g} is {rise:.0%} above its best {best:.4g} while clipping"
+            if rise > LOSS_RISE_ENGAGE and self._recovery.ready():
+                self._recovery.why = f"loss level {level:.4g} is {rise:.0%} above its best {best:.4g} while clipping"
                 return
             self._set(step, self.threshold * factor,
                       f"loss level {level:.4g} is {rise:.0%} above its best {best:.4g} and the last change did not "
@@ -508,6 +520,16 @@ class Guard:
                       f"lower for {PLATEAU} steps: the clipped steps bounce; tightened", "tighten")
 
     # -- bookkeeping -------------------------------------------------------------------------------------
+    def _reset(self, loss: _LossLevel, raw: list[float], norms: list[float]) -> None:
+        """The trackers as they were at the point the run was put back to (a save, or its start)."""
+        self._loss = loss
+        self._raw.clear()
+        self._raw.extend(raw)
+        self._norms.clear()
+        self._norms.extend(norms)
+        self._peak = max(raw)
+        self._clipped_recently.clear()
+
     def _level(self) -> float | None:
         return float(np.median(np.fromiter(self._norms, float))) if self._norms else None
 

@@ -374,6 +374,9 @@ def test_guard_refuses_a_monitor_that_does_not_land_every_step():
         gradscope.Guard()
     with pytest.raises(ValueError, match="ramp must be True, False or 'always'"):
         gradscope.Guard(model, ramp="sometimes")
+    for saves in (-1, 1.5, None):
+        with pytest.raises(ValueError, match="saves must be a number of saves, 0 or more"):
+            gradscope.Guard(model, saves=saves)
 
 
 # -- the CLI --------------------------------------------------------------------------------------------

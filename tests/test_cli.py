@@ -299,5 +299,6 @@ def test_ctrl_c_keeps_the_trace_and_diagnoses_it(tmp_path, write_config):
     assert trace["loss"].notna().all() and len(trace) < 5000
     diagnosis = strict_loads((tmp_path / "run" / "diagnosis.json").read_text())
     assert diagnosis["steps_completed"] == len(trace)
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["stopped"] == "interrupted"
     assert strict_loads(stdout) == diagnosis  # --json still prints the diagnosis of what was recorded
     assert f"Interrupted after {len(trace)} step(s)" in stderr

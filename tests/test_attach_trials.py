@@ -71,9 +71,9 @@ def test_compare_clips_before_the_step_of_a_script_that_does_not_clip(tmp_path):
 def test_compare_clip_value_and_recommended_on_a_script(tmp_path):
     """--clip-value replaces nothing (the bf16 script does not clip unless asked) and goes in before the step: the
     trial equals the script run with its own clip_grad_value_ at that value. --recommended runs recommend first
-    (its trials in recommend/) and adds its threshold: recommend's winning trial and its unclipped run, both whole,
-    are the comparison's runs, not run a second time."""
-    done = gradscope("compare", "--clip-value", "0.01", "--recommended", "--json", "--no-plots",
+    (its trials in recommend/, within --budget runs of the script) and adds its threshold: recommend's winning trial
+    and its unclipped run, both whole, are the comparison's runs, not run a second time."""
+    done = gradscope("compare", "--clip-value", "0.01", "--recommended", "--budget", "2", "--json", "--no-plots",
                      "--out", str(tmp_path / "cmp"), command=script_cmd(AMP_BF16, "--epochs", "1", "--lr", "2"))
     assert done.returncode in (0, 1), done.stderr[-3000:]
     doc = json.loads(done.stdout)
@@ -93,6 +93,7 @@ def test_compare_clip_value_and_recommended_on_a_script(tmp_path):
     assert Path(recommended["run_dir"]) == winner.resolve() and len(read_trace(winner)) == 8
     assert Path(base["run_dir"]) == (tmp_path / "cmp" / "recommend" / "unclipped").resolve()
     assert "not run again" in done.stderr and done.stderr.count("compare run ") == 3
+    assert doc["recommendation"]["cost"]["budget_steps"] == 2 * 8
     assert sorted(p.name for p in (tmp_path / "cmp").iterdir() if p.is_dir()) == ["clip-value-0.01", "recommend"]
     assert base["steps_completed"] == 8 and base["first_nonfinite_step"] is None
 

@@ -307,16 +307,28 @@ def test_recommended_value_mode_adds_the_recommendation_to_the_runs(write_config
     """--recommended --mode value: recommend runs in its own subfolder, and its threshold is rerun."""
     config = write_config(MLP_CONFIG)
     out = tmp_path / "out"
-    result = invoke(str(config), "--recommended", "--mode", "value", "--steps", "12", "--json", "--no-plots",
-                    "--out", str(out))
+    result = invoke(str(config), "--recommended", "--mode", "value", "--budget", "3", "--steps", "12", "--json",
+                    "--no-plots", "--out", str(out))
     assert result.exit_code == 0, result.stderr
     doc = strict_json(result.stdout)
     threshold = doc["recommendation"]["threshold"]
     assert doc["recommendation"]["mode"] == "value"
+    assert doc["recommendation"]["cost"]["budget_steps"] == 3 * 12  # --budget reaches recommend
     assert [(r["clip"], r["recommended"]) for r in doc["runs"]] == [
         (None, False), ({"mode": "value", "threshold": threshold}, True)]
     assert (out / "recommend" / "unclipped" / "trace.csv").is_file()
     assert any(p.name.startswith("recommended-clip-value-") and (p / "trace.csv").is_file() for p in out.iterdir())
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--clip-norm", "1", "--budget", "2"], "--budget bounds the trials of --recommended (fix: add --recommended"),
+    (["--recommended", "--budget", "1"], "--budget must be at least 1.5 and at most 1000 diagnose runs, got 1"),
+])
+def test_a_budget_without_recommended_or_out_of_range_is_one_line_exit_2(write_config, args, message):
+    result = invoke(str(write_config(MLP_CONFIG)), *args)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {message}"), result.stderr
 
 
 def test_recommended_with_the_real_recommend(tmp_path):

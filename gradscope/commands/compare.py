@@ -26,6 +26,7 @@ from gradscope.commands.exits import (
     handled,
 )
 from gradscope.commands.options import (
+    BudgetOpt,
     DebugOpt,
     FailOnOpt,
     JsonOpt,
@@ -37,6 +38,7 @@ from gradscope.commands.options import (
     SeedOpt,
     SetOpt,
     StepsOpt,
+    checked_budget,
 )
 from gradscope.commands.script_args import script_command
 from gradscope.errors import ConfigError
@@ -92,6 +94,7 @@ def compare(
     lr_scales: LrScaleOpt = None,
     warmups: WarmupOpt = None,
     mode: ModeOpt = "norm",
+    budget: BudgetOpt = None,
     steps: StepsOpt = None,
     as_json: JsonOpt = False,
     out: OutOpt = None,
@@ -121,11 +124,15 @@ def compare(
         if mode not in THRESHOLD_MODES:
             raise ConfigError(f"--mode {mode!r} is not a clip mode (fix: --mode norm or --mode value)")
         command = script_command(ctx)
+        if budget is not None and not recommended:
+            raise ConfigError("--budget bounds the trials of --recommended (fix: add --recommended, or drop --budget)")
+        budget = checked_budget(budget, script=command is not None) if recommended else None
         config_path, recorded = lib.split_paths(paths or []) if command is None else (None, [])
         if command is not None:
             result = _compare_command(command, paths, overrides, sample, steps, seed, out, plots,
                                       lib.parse_clips(clip_norm or [], clip_value or [], adaptive=clip_adaptive),
-                                      tries or [], mode if recommended else None, lr_scales or [], warmups or [])
+                                      tries or [], mode if recommended else None, lr_scales or [], warmups or [],
+                                      budget)
         elif recorded:
             chosen = (clip_norm, clip_value, clip_adaptive, recommended, tries, steps, overrides, sample, seed,
                       lr_scales, warmups)
@@ -146,7 +153,7 @@ def compare(
                 overrides = [*(overrides or []), f"run.seed={seed}"]
             clips = lib.parse_clips(clip_norm or [], clip_value or [], adaptive=clip_adaptive)
             result = _compare_config(config_path, sample, overrides, steps, clips, tries or [],
-                                     mode if recommended else None, out, plots, as_json)
+                                     mode if recommended else None, budget, out, plots, as_json)
         _report(result, as_json, junit, fail_on)
 
 
@@ -164,8 +171,8 @@ def _compare_recorded(recorded: list[Path], out: Path | None, plots: bool,
 
 
 def _compare_config(config_path: Path | None, sample: str | None, overrides: list[str] | None, steps: int | None,
-                    clips: list, tries: list[str], recommend_mode: str | None, out: Path | None, plots: bool,
-                    as_json: bool) -> Comparison:
+                    clips: list, tries: list[str], recommend_mode: str | None, budget: float | None,
+                    out: Path | None, plots: bool, as_json: bool) -> Comparison:
     """`compare CONFIG`: the config rerun unclipped, then with each clip and each `--try` change."""
     from gradscope.trials import compare as lib
 
@@ -174,7 +181,7 @@ def _compare_config(config_path: Path | None, sample: str | None, overrides: lis
                for i, changes in enumerate((lib.split_changes(t) for t in tries), start=1)]
     with stdout_to_stderr():
         return lib.compare_config(cfg, default_run_dir(f"{cfg.name}-compare", out), clips, steps=steps, tries=changed,
-                                  recommend_mode=recommend_mode, plots=plots,
+                                  recommend_mode=recommend_mode, recommend_budget=budget, plots=plots,
                                   progress=lambda label: progress_bar(not as_json, f"compare {label}"))
 
 
@@ -204,7 +211,7 @@ def _report(result: Comparison, as_json: bool, junit: Path | None, fail_on: str)
 def _compare_command(command: list[str], paths: list[Path] | None, overrides: list[str] | None, sample: str | None,
                      steps: int | None, seed: int | None, out: Path | None, plots: bool,
                      clips: list, tries: list[str], recommend_mode: str | None, lr_scales: list[str],
-                     warmups: list[str]):
+                     warmups: list[str], budget: float | None):
     """`compare -- COMMAND`: the baseline and each trial a rerun of the command, attached (trials/script.py). A
     trial whose script raised or exited non-zero is exit 3 (its run folder keeps what was recorded)."""
     from gradscope.attach import command_label
@@ -224,7 +231,7 @@ def _compare_command(command: list[str], paths: list[Path] | None, overrides: li
     try:
         with stdout_to_stderr():
             return compare_command(command, run_dir, clips, tries=changes, changes=stepped, steps=steps, seed=seed or 0,
-                                   recommend_mode=recommend_mode, plots=plots)
+                                   recommend_mode=recommend_mode, budget=budget, plots=plots)
     except ScriptFailed as exc:
         typer.echo(f"Error: {exc} (its output is above); what it recorded is in {exc.run_dir}", err=True)
         raise typer.Exit(EXIT_USER_CODE) from None

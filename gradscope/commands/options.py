@@ -37,3 +37,24 @@ MapOpt = Annotated[list[str] | None, typer.Option(
 SeedOpt = Annotated[int | None, typer.Option(
     "--seed", metavar="S", help="Seed Python, NumPy and torch before the command after -- starts (default 0; a "
     "script that seeds itself keeps its seed). With a CONFIG: [run] seed.", show_default=False)]
+
+CONFIG_BUDGET = 2.0  # gradscope.trials.recommend.DEFAULT_BUDGET (not imported: --help stays torch-free)
+SCRIPT_BUDGET = 4.0  # runs of a script: the unclipped run and three thresholds, each restarted from its start
+MAX_BUDGET = 1000.0  # trials of a thousand runs' worth of steps: more is a typo, not a plan
+BudgetOpt = Annotated[float | None, typer.Option(
+    "--budget", metavar="B",
+    help="recommend's total optimizer steps, in diagnose runs (default 2): more trials cost more and search finer. "
+         "With a command after --: in runs of the command (default 4, at least 2; a trial that goes further is run "
+         "again from its start).", show_default=False)]
+
+
+def checked_budget(budget: float | None, script: bool) -> float:
+    """`--budget`, or its default for a config (whose trials resume) or a script (whose trials restart)."""
+    from gradscope.errors import ConfigError
+
+    if budget is None:
+        return SCRIPT_BUDGET if script else CONFIG_BUDGET
+    if not 1.5 <= budget <= MAX_BUDGET:  # NaN fails too
+        raise ConfigError(f"--budget must be at least 1.5 and at most {MAX_BUDGET:g} diagnose runs, got {budget:g} "
+                          "(fix: e.g. --budget 2)")
+    return budget

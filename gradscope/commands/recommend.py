@@ -17,6 +17,7 @@ from gradscope.commands.common import (
 )
 from gradscope.commands.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_USER_CODE, handled, user_code_failed
 from gradscope.commands.options import (
+    BudgetOpt,
     ConfigArg,
     DebugOpt,
     JsonOpt,
@@ -26,6 +27,7 @@ from gradscope.commands.options import (
     SeedOpt,
     SetOpt,
     StepsOpt,
+    checked_budget,
 )
 from gradscope.commands.script_args import script_command
 from gradscope.errors import ConfigError, UserCodeError
@@ -34,18 +36,9 @@ from gradscope.numbers import number_text
 if TYPE_CHECKING:
     from gradscope.trials.recommend import Recommendation
 
-CONFIG_BUDGET = 2.0  # gradscope.trials.recommend.DEFAULT_BUDGET (not imported: --help stays torch-free)
-SCRIPT_BUDGET = 4.0  # runs of a script: the unclipped run and three thresholds, each restarted from its start
-MAX_BUDGET = 1000.0  # trials of a thousand runs' worth of steps: more is a typo, not a plan
-
 ModeOpt = Annotated[str, typer.Option(
     "--mode", metavar="norm|value",
     help="norm: clip the global L2 norm (clip_grad_norm_); value: clip each element (clip_grad_value_).")]
-BudgetOpt = Annotated[float | None, typer.Option(
-    "--budget", metavar="B",
-    help="Total optimizer steps, in diagnose runs (default 2): more trials cost more and search finer. With a "
-         "command after --: in runs of the command (default 4, at least 2; a trial that goes further is run again "
-         "from its start).", show_default=False)]
 WriteOpt = Annotated[bool, typer.Option("--write", help="Write the threshold into the config's [clip] table, "
                                                         "keeping comments and layout.")]
 
@@ -74,11 +67,7 @@ def recommend(
     with handled(debug):
         if mode not in ("norm", "value"):
             raise ConfigError(f"--mode {mode!r} is not a mode (fix: --mode norm or --mode value)")
-        if budget is None:  # a config's trials resume (2 runs' steps); a script's restart, so it needs more runs
-            budget = SCRIPT_BUDGET if script_command(ctx) is not None else CONFIG_BUDGET
-        if not 1.5 <= budget <= MAX_BUDGET:  # NaN fails too
-            raise ConfigError(f"--budget must be at least 1.5 and at most {MAX_BUDGET:g} diagnose runs, got {budget:g} "
-                              "(fix: e.g. --budget 2)")
+        budget = checked_budget(budget, script=script_command(ctx) is not None)
         command = script_command(ctx)
         if command is not None:
             _recommend_command(command, config, sample, overrides, write, mode, budget, steps, seed, as_json, out,

@@ -245,12 +245,14 @@ def split_paths(paths: Sequence[Path]) -> tuple[Path | None, list[Path]]:
 
 # -- running ------------------------------------------------------------------------------------------------
 def compare_config(config: Config, run_dir: Path, clips: Sequence[Clip], *, steps: int | None = None,
-                   recommend_mode: str | None = None, progress: ProgressFactory | None = None,
-                   plots: bool = True, tries: Sequence[ConfigChange] = ()) -> Comparison:
+                   recommend_mode: str | None = None, recommend_budget: float | None = None,
+                   progress: ProgressFactory | None = None, plots: bool = True,
+                   tries: Sequence[ConfigChange] = ()) -> Comparison:
     """Run the unclipped baseline, then `config` once per clip setting and each changed config of `tries`,
     each in a subfolder of `run_dir`, all from the same seed (the same initial weights and data order).
 
-    With `recommend_mode` ("norm" or "value"), `gradscope.trials.recommend` runs first and its threshold is added.
+    With `recommend_mode` ("norm" or "value"), `gradscope.trials.recommend` runs first (within `recommend_budget`,
+    default its own) and its threshold is added.
     With no clip setting at all, the config's own `[clip]` is the one compared. A `UserCodeError` from the
     user's code is raised as soon as the run that hit it ends (its folder keeps the partial trace).
     """
@@ -261,7 +263,7 @@ def compare_config(config: Config, run_dir: Path, clips: Sequence[Clip], *, step
     clips = list(clips)
     recommendation = None
     if recommend_mode is not None:
-        setting, recommendation = _recommend(config, run_dir, recommend_mode, steps, progress)
+        setting, recommendation = _recommend(config, run_dir, recommend_mode, steps, recommend_budget, progress)
         clips = [c for c in clips if (c.mode, c.threshold) != (setting.mode, setting.threshold)] + [setting]
     if not clips and config.clip is not None:
         clips = [config.clip]
@@ -295,7 +297,7 @@ def compare_config(config: Config, run_dir: Path, clips: Sequence[Clip], *, step
                    plots=plots)
 
 
-def _recommend(config: Config, run_dir: Path, mode: str, steps: int | None,
+def _recommend(config: Config, run_dir: Path, mode: str, steps: int | None, budget: float | None,
                progress: ProgressFactory) -> tuple[Clip, dict[str, Any]]:
     """Ask `gradscope.trials.recommend` for a threshold; its own runs go into run_dir/recommend."""
     try:
@@ -306,7 +308,8 @@ def _recommend(config: Config, run_dir: Path, mode: str, steps: int | None,
         raise GradscopeError("--recommended needs gradscope.trials.recommend, which this installation lacks "
                              "(fix: give the threshold with --clip-norm X or --clip-value X)") from None
     with progress("recommend") as update:
-        rec = recommend(config, run_dir / RECOMMEND_FOLDER, mode=mode, steps=steps, progress=update)
+        rec = recommend(config, run_dir / RECOMMEND_FOLDER, mode=mode, steps=steps, progress=update,
+                        **({} if budget is None else {"budget": budget}))
     return Clip(rec.mode, float(rec.threshold), recommended=True), rec.to_dict()
 
 

@@ -67,8 +67,8 @@ def recommend(
     with handled(debug):
         if mode not in ("norm", "value"):
             raise ConfigError(f"--mode {mode!r} is not a mode (fix: --mode norm or --mode value)")
-        budget = checked_budget(budget, script=script_command(ctx) is not None)
         command = script_command(ctx)
+        budget = checked_budget(budget, script=command is not None)
         if command is not None:
             _recommend_command(command, config, sample, overrides, write, mode, budget, steps, seed, as_json, out,
                                plots)

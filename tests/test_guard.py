@@ -158,9 +158,10 @@ def test_a_run_thrown_after_its_start_is_put_back_to_a_save_from_before_the_thro
     assert all(torch.equal(a, b) for a, b in zip(momentum, saved_momentum, strict=True))
     unsaved, unsaved_guard = thrown_later(saves=0)
     assert not any("rolled back" in e.why for e in unsaved_guard.events)
-    # The throw took the loss from ~0.3 to ~600; put back, the run ends below where it was before the throw, and
-    # far below the run clipped where the throw left it (~26): factors of 2 and 10 leave room for any CPU's rounding.
-    assert losses[-1] < 0.5 * losses[39] and 10 * losses[-1] < unsaved[-1]
+    # The throw took the loss from ~0.3 to ~600; put back, the run ends below where it was before the throw (~0.13
+    # here) and far below the run clipped where the throw left it (~26): the margins leave room for any CPU's
+    # rounding of the thrown steps.
+    assert losses[-1] < losses[39] and 10 * losses[-1] < unsaved[-1]
 
 
 def test_with_the_ramp_always_a_healthy_run_is_released_after_it_and_never_clipped_again():

@@ -121,18 +121,13 @@ def compare(
         check_fail_on(fail_on)
         from gradscope.trials import compare as lib
 
-        if mode not in THRESHOLD_MODES:
-            raise ConfigError(f"--mode {mode!r} is not a clip mode (fix: --mode norm or --mode value)")
         command = script_command(ctx)
-        if budget is not None and not recommended:
-            raise ConfigError("--budget bounds the trials of --recommended (fix: add --recommended, or drop --budget)")
-        budget = checked_budget(budget, script=command is not None) if recommended else None
+        recommend_mode, budget = _recommend_options(recommended, mode, budget, script=command is not None)
         config_path, recorded = lib.split_paths(paths or []) if command is None else (None, [])
         if command is not None:
             result = _compare_command(command, paths, overrides, sample, steps, seed, out, plots,
                                       lib.parse_clips(clip_norm or [], clip_value or [], adaptive=clip_adaptive),
-                                      tries or [], mode if recommended else None, lr_scales or [], warmups or [],
-                                      budget)
+                                      tries or [], recommend_mode, lr_scales or [], warmups or [], budget)
         elif recorded:
             chosen = (clip_norm, clip_value, clip_adaptive, recommended, tries, steps, overrides, sample, seed,
                       lr_scales, warmups)
@@ -153,8 +148,18 @@ def compare(
                 overrides = [*(overrides or []), f"run.seed={seed}"]
             clips = lib.parse_clips(clip_norm or [], clip_value or [], adaptive=clip_adaptive)
             result = _compare_config(config_path, sample, overrides, steps, clips, tries or [],
-                                     mode if recommended else None, budget, out, plots, as_json)
+                                     recommend_mode, budget, out, plots, as_json)
         _report(result, as_json, junit, fail_on)
+
+
+def _recommend_options(recommended: bool, mode: str, budget: float | None,
+                       script: bool) -> tuple[str | None, float | None]:
+    """--recommended's --mode and --budget checked: (the mode, the budget), or (None, None) without it."""
+    if mode not in THRESHOLD_MODES:
+        raise ConfigError(f"--mode {mode!r} is not a clip mode (fix: --mode norm or --mode value)")
+    if budget is not None and not recommended:
+        raise ConfigError("--budget bounds the trials of --recommended (fix: add --recommended, or drop --budget)")
+    return (mode, checked_budget(budget, script)) if recommended else (None, None)
 
 
 def _compare_recorded(recorded: list[Path], out: Path | None, plots: bool,

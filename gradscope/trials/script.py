@@ -296,7 +296,7 @@ class ScriptRunner:
         self.seed = seed
         self.probe: Any = None  # the probe's run (its trace is the reference first step)
         self.limit = steps or NO_LIMIT  # the steps a trial may run: the probe's length once it has run
-        self.probe_trial = ScriptTrial(self, Path(run_dir) / "unclipped", None, "unclipped")
+        self.probe_trial = ScriptTrial(self, self.run_dir / "unclipped", None, "unclipped")
         self.changes: dict[str, StepChange] = {}  # an alternative's folder -> its learning-rate change
         self.trials: list[ScriptTrial] = []  # the clipped trials started, in order
 

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from gradscope.record.plots import figure
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -32,15 +34,6 @@ class Plotted(Protocol):
 
 BASELINE_COLOR = "#2c3e50"
 COLORS = ("#2980b9", "#27ae60", "#e67e22", "#8e44ad", "#16a085", "#c0392b", "#d35400", "#7f8c8d")
-
-
-def _figure(height: float) -> Figure:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(9, height), layout="constrained")
 
 
 def _color(index: int) -> str:
@@ -82,7 +75,7 @@ def _finish(ax: Axes, ylabel: str) -> None:
 
 def loss_overlay(runs: Sequence[Plotted]) -> Figure:
     """The loss of every run over optimizer steps, one colour per run (the baseline dark), NaN/Inf marked."""
-    fig = _figure(4.5)
+    fig = figure(4.5)
     ax = fig.subplots()
     _plot_series(ax, runs, "loss")
     ax.set_xlabel("optimizer step")
@@ -98,7 +91,7 @@ def grad_norm_overlay(runs: Sequence[Plotted]) -> Figure:
     largest |gradient element| with those thresholds.
     """
     by_value = [r for r in runs if r.clip is not None and r.clip.mode == "value"]
-    fig = _figure(7.5 if by_value else 4.5)
+    fig = figure(7.5 if by_value else 4.5)
     axes = fig.subplots(2 if by_value else 1, 1, sharex=True, squeeze=False)[:, 0]
     ax = axes[0]
     # Always log: norms span decades when a run explodes, and thresholds read better against them.

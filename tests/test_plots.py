@@ -22,7 +22,7 @@ from gradscope.build.samples import list_samples  # noqa: E402
 from gradscope.config.load import load_config  # noqa: E402
 from gradscope.diagnose.diagnosis import diagnose_trace  # noqa: E402
 from gradscope.drivers.loop import train  # noqa: E402
-from gradscope.record.plots import layer_heatmap, loss_and_grad_norm, write_run_plots  # noqa: E402
+from gradscope.record.plots import figure, layer_heatmap, loss_and_grad_norm, mark_nonfinite, write_run_plots  # noqa: E402
 from gradscope.report.console import print_diagnosis  # noqa: E402
 from gradscope.trace.run_folder import HEATMAP_PLOT, LOSS_PLOT, finish_run_folder  # noqa: E402
 
@@ -58,20 +58,21 @@ def nonfinite_markers(ax) -> list[Line2D]:
     return [line for line in ax.get_lines() if line.get_label().endswith("NaN/Inf")]
 
 
-def shaded_steps(ax) -> list[float]:
-    """Centres of the vertical bands axvspan drew (a Rectangle in matplotlib >= 3.9, a Polygon before)."""
-    centres = []
+def shaded_steps(ax) -> list[int]:
+    """The steps the vertical bands axvspan drew cover (a band spans step - 0.5 .. step + 0.5 of each step in it;
+    a Rectangle in matplotlib >= 3.9, a Polygon before)."""
+    spans = []
     for patch in ax.patches:
         if isinstance(patch, Rectangle):
-            centres.append(patch.get_x() + patch.get_width() / 2)
+            spans.append((patch.get_x(), patch.get_x() + patch.get_width()))
         elif isinstance(patch, Polygon):
             xs = patch.get_xy()[:, 0]
-            centres.append((xs.min() + xs.max()) / 2)
+            spans.append((xs.min(), xs.max()))
     for collection in ax.collections:
         if isinstance(collection, PolyCollection):
             for path in collection.get_paths():
-                centres.append(float(path.vertices[:, 0].mean()))
-    return sorted(centres)
+                spans.append((path.vertices[:, 0].min(), path.vertices[:, 0].max()))
+    return sorted(step for lo, hi in spans for step in range(round(lo + 0.5), round(hi - 0.5) + 1))
 
 
 def test_nan_steps_are_marked_on_both_panels_and_kept_on_the_x_axis(nan_trace):
@@ -82,12 +83,24 @@ def test_nan_steps_are_marked_on_both_panels_and_kept_on_the_x_axis(nan_trace):
         [marker] = nonfinite_markers(ax)
         assert marker.get_label() == label
         assert list(marker.get_xdata()) == BAD
-        assert shaded_steps(ax) == pytest.approx(BAD)
+        assert shaded_steps(ax) == BAD
+        assert len(ax.patches) == 1  # the three steps in a row are one band
         assert label in [t.get_text() for t in ax.get_legend().get_texts()]
     # The series keeps every step: a gap (NaN) where the value was not finite, not a shorter line.
     [loss_line] = [line for line in ax_loss.get_lines() if line.get_label() == "loss"]
     assert len(loss_line.get_xdata()) == N
     assert np.isnan(np.asarray(loss_line.get_ydata())[BAD]).all()
+
+
+def test_each_run_of_nonfinite_steps_is_one_band():
+    """A run stuck at NaN for hundreds of steps is one band, not one per step (each band is a patch to draw);
+    steps apart get bands apart."""
+    steps = np.arange(20)
+    values = np.where(np.isin(steps, [5, 6, 7, 12]), np.nan, 1.0)
+    ax = figure(4.0).subplots()
+    mark_nonfinite(ax, steps, values, "loss")
+    assert shaded_steps(ax) == [5, 6, 7, 12]
+    assert len(ax.patches) == 2
 
 
 def test_each_symptom_is_marked_at_its_step(nan_trace):

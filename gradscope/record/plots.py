@@ -49,10 +49,19 @@ def mark_nonfinite(ax, steps: np.ndarray, values: np.ndarray, label: str) -> Non
     bad = ~np.isfinite(values)
     if not bad.any():
         return
-    for s in steps[bad]:
-        ax.axvspan(s - 0.5, s + 0.5, color="#c0392b", alpha=0.25, lw=0)
+    for first, last in _runs(steps[bad]):  # one band per run of consecutive steps: a run stuck at NaN is one
+        ax.axvspan(first - 0.5, last + 0.5, color="#c0392b", alpha=0.25, lw=0)
     top = ax.get_ylim()[1]
     ax.plot(steps[bad], np.full(bad.sum(), top), "x", color="#c0392b", label=f"{label} NaN/Inf")
+
+
+def _runs(steps: np.ndarray) -> list[tuple[int, int]]:
+    """(first, last) of each run of consecutive steps in the sorted `steps`."""
+    if not len(steps):
+        return []
+    breaks = np.flatnonzero(np.diff(steps) != 1)
+    starts, ends = np.r_[0, breaks + 1], np.r_[breaks, len(steps) - 1]
+    return [(int(steps[a]), int(steps[b])) for a, b in zip(starts, ends, strict=True)]
 
 
 def loss_and_grad_norm(trace: Trace, diagnosis: Diagnosis | None = None, clip: float | None = None) -> Figure:

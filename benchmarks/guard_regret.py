@@ -344,6 +344,12 @@ def print_summary(results: list[CaseResult], methods: tuple[str, ...]) -> None:
             values = [r.methods[m]["harm"] for r in chosen if "harm" in r.methods.get(m, {})]
             cells.append(f"{max(values):+.1%}" if len(values) == len(chosen) else "n/i")
         print(f"   {'WORST harm ' + split:<36}" + "".join(f"{c:>11}" for c in cells))
+    unstable = [r for r in results if r.kind == "unstable" and "events" in r.methods.get("gradscope", {})]
+    unseen = [r for r in unstable if not r.methods["gradscope"]["events"]]
+    if unseen:  # runs that showed the guard nothing to act on: no rule of its can lower this part of the mean
+        share = sum(r.methods["gradscope"]["regret"] for r in unseen) / len(unstable)
+        print(f"   guard saw no sign on {len(unseen)}/{len(unstable)} unstable cases (no event); their regret is "
+              f"{share:.2f} of its mean ({', '.join(r.name for r in unseen)})")
     if healthy:
         engaged = [r.name for r in healthy if r.methods.get("gradscope", {}).get("engaged")]
         print(f"   guard engaged on {len(engaged)}/{len(healthy)} healthy cases"

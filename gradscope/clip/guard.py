@@ -54,8 +54,9 @@ a run with its own lr warm-up needs no second one); `Guard(model, ramp="always")
 first update, as the guard did before (it moves healthy runs); `Guard(model, saves=0)` keeps no saves (a model
 whose copies do not fit beside it: a throw after the start is then only clipped from where it left the run).
 What it cannot do: see a run that learns badly without any signal (a model stalled at chance by a learning rate
-too high, with no loss rise), or find a threshold far below the norms before a throw without the loss's slow
-response; `recommend`'s trials find those. benchmarks/guard_regret.py measures all of this against a 13-point
+too high, with no loss rise: healthy CNNs start as flat, a digits CNN under SGD no lower by step 60 than a ReLU MLP
+stalled for good, benchmarks/guard_start.py), or find a threshold far below the norms before a throw without the
+loss's slow response; `recommend`'s trials find those. benchmarks/guard_regret.py measures all of this against a 13-point
 grid oracle, beside ZClip, AutoClip and AGC.
 """
 

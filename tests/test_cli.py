@@ -150,6 +150,19 @@ def test_human_report_names_verdict_and_next_step(tmp_path, mlp):
     assert (tmp_path / "run" / "loss_grad_norm.png").stat().st_size > 0  # plots are on by default
 
 
+def test_best_has_one_meaning_in_the_report(tmp_path):
+    """"best" is the summary's lowest single loss; the divergence finding judges levels (medians over several steps)
+    and calls its own "lowest level" (the sample's summary says best 177.4 where no 10-step median got below 252.4)."""
+    result = runner.invoke(app, ["diagnose", "--sample", "linear_high_lr", "--no-plots", "--out", str(tmp_path / "r")],
+                           env={"COLUMNS": "300"})
+    assert result.exit_code == 1, result.stderr
+    report = result.stdout.replace(str(tmp_path), "TMP")  # the folder's name holds the word too
+    [summary] = [line for line in report.splitlines() if "best" in line]
+    assert summary.startswith("loss ") and "(best " in summary
+    divergence = " ".join(report[report.index("loss_divergence: "):].split("\n", 2)[:2])  # wrapped once
+    assert "at its lowest" in divergence and "median of" in divergence
+
+
 # --- samples ---------------------------------------------------------------------------------------------
 
 

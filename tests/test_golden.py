@@ -73,7 +73,7 @@ CRITICAL_SYMPTOMS = [
     symptom(K.LOSS_SPIKE, Severity.WARNING, 9, "loss spiked 4.1x above its recent median at step 9",
             {"count": 1, "ratio": 4.1}),
     symptom(K.LOSS_DIVERGENCE, Severity.WARNING, 40, "loss diverges: it ends at nan",
-            {"start_loss": 2.3, "best_loss": 0.12, "late_loss": math.nan}),
+            {"start_loss": 2.3, "lowest_level": 0.12, "late_loss": math.nan}),
     symptom(K.LOSS_PLATEAU, Severity.WARNING, 0, "loss does not train",
             {"start_loss": 0.693, "late_loss": 0.6925, "improvement": 0.0007}),
     symptom(K.VANISHING_GRADIENT, Severity.WARNING, 0, "gradients vanish with depth",

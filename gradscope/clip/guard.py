@@ -56,8 +56,8 @@ whose copies do not fit beside it: a throw after the start is then only clipped 
 What it cannot do: see a run that learns badly without any signal (a model stalled at chance by a learning rate
 too high, with no loss rise: healthy CNNs start as flat, a digits CNN under SGD no lower by step 60 than a ReLU MLP
 stalled for good, benchmarks/guard_start.py), or find a threshold far below the norms before a throw without the
-loss's slow response; `recommend`'s trials find those. benchmarks/guard_regret.py measures all of this against a 13-point
-grid oracle, beside ZClip, AutoClip and AGC.
+loss's slow response; `recommend`'s trials find those. benchmarks/guard_regret.py measures all of this against a
+13-point grid oracle, beside ZClip, AutoClip and AGC.
 """
 
 from __future__ import annotations

@@ -63,12 +63,12 @@ def test_giving_back_nearly_all_progress_is_critical(given_back, severity):
 @pytest.mark.parametrize("fraction, flagged", [(T.lost_progress * 0.96, False), (T.lost_progress * 1.04, True)])
 def test_divergence_when_it_gives_back_half_of_what_it_learned(fraction, flagged):
     start, best = 2.0, 0.5
-    late = best + fraction * (start - best)  # 1.22 or 1.28: below its start, far above its best
+    late = best + fraction * (start - best)  # 1.22 or 1.28: below its start, far above its lowest level
     found = detect_loss_divergence(make_trace(three_levels(start, best, late)))
     assert bool(found) is flagged
     if flagged:
-        assert found[0].evidence["best_loss"] == pytest.approx(best)
-        assert "its best" in found[0].message
+        assert found[0].evidence["lowest_level"] == pytest.approx(best)
+        assert "its lowest level" in found[0].message
 
 
 @pytest.mark.parametrize("over_best, flagged", [(T.lost_over_best * 0.98, False),

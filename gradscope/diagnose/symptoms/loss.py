@@ -1,4 +1,4 @@
-"""Loss trends: divergence (it ends far above its start or its best) and plateau (it does not train).
+"""Loss trends: divergence (it ends far above its start or its lowest level) and plateau (it does not train).
 
 Both compare medians of the first and last tenth of the finite losses, so minibatch noise averages out,
 and both look only at the finite prefix: a NaN is its own, critical, symptom.
@@ -17,8 +17,9 @@ from gradscope.stats import edge_levels, finite_prefix, robust_sigma, rolling_me
 from gradscope.trace.trace import Trace
 
 LOSS_DIVERGENCE = Kind(
-    "loss_divergence", "The loss ends far above where it started or above its best: training is undoing itself.",
-    lambda ev: f"start {number_text(ev['start_loss'])}, best {number_text(ev['best_loss'])}, "
+    "loss_divergence",
+    "The loss ends far above where it started or above its lowest level: training is undoing itself.",
+    lambda ev: f"start {number_text(ev['start_loss'])}, lowest {number_text(ev['lowest_level'])}, "
                f"end {number_text(ev['late_loss'])}")
 LOSS_PLATEAU = Kind(
     "loss_plateau", "The loss does not move: the model is not learning.",
@@ -27,8 +28,9 @@ LOSS_PLATEAU = Kind(
 
 
 def _levels(loss: np.ndarray, t: Thresholds) -> tuple[float, float, float, int]:
-    """The start and late levels of the finite `loss`, its best (the lowest median over a start-sized window) and
-    the late window's length."""
+    """The start and late levels of the finite `loss`, its lowest level (the lowest median over a start-sized
+    window: "lowest level", never "best", which the report's summary keeps for the lowest single loss) and the late
+    window's length."""
     edges = edge_levels(loss, t.edge_fraction, t.start_steps)
     head = edges.head
     best = float(np.min(rolling_median(loss, head)[head - 1:])) if len(loss) >= head else edges.start
@@ -37,8 +39,8 @@ def _levels(loss: np.ndarray, t: Thresholds) -> tuple[float, float, float, int]:
 
 def detect_loss_divergence(trace: Trace, thresholds: Thresholds = DEFAULT,
                            context: Context = NO_CONTEXT) -> list[Symptom]:
-    """When the loss ends far above its start or best: critical when the run is broken (it ends at or above its
-    start, or gave back `broken_lost_progress` of its progress, and stayed finite), else a warning."""
+    """When the loss ends far above its start or its lowest level: critical when the run is broken (it ends at or
+    above its start, or gave back `broken_lost_progress` of its progress, and stayed finite), else a warning."""
     t = thresholds
     loss = finite_prefix(trace.loss)
     if len(loss) < t.trend_min_steps:
@@ -63,9 +65,9 @@ def detect_loss_divergence(trace: Trace, thresholds: Thresholds = DEFAULT,
     if start > 0 and over_start:
         how = f"{late / start:.3g}x its start"
     elif best > 0:
-        how = f"{late / best:.3g}x its best"
+        how = f"{late / best:.3g}x its lowest level"
     else:
-        how = f"{late - best:.4g} above its best"
+        how = f"{late - best:.4g} above its lowest level"
     given_back = (late - best) / (start - best) if start > best else math.inf
     # A run that went NaN/Inf is critical for that (its own symptom comes first); here the trend is context.
     finite_run = len(loss) == len(trace.loss)
@@ -75,8 +77,9 @@ def detect_loss_divergence(trace: Trace, thresholds: Thresholds = DEFAULT,
         f"it gave back {given_back:.0%} of its progress" if start > best else "it never got below its start"
     return [Symptom(
         LOSS_DIVERGENCE, Severity.CRITICAL if broken else Severity.WARNING, step,
-        f"loss diverges: it ends at {late:.4g}, {how} ({start:.4g} at the start, best {best:.4g}); {verdict}",
-        evidence={"start_loss": start, "late_loss": late, "best_loss": best, "window_steps": k,
+        f"loss diverges: its level (the median of {k} steps) ends at {late:.4g}, {how} ({start:.4g} at the start, "
+        f"{best:.4g} at its lowest); {verdict}",
+        evidence={"start_loss": start, "late_loss": late, "lowest_level": best, "window_steps": k,
                   "progress_given_back": given_back if math.isfinite(given_back) else None, "broken": broken,
                   "thresholds": {"over_start": t.diverged_over_start, "lost_progress": t.lost_progress,
                                  "over_best": t.lost_over_best, "runaway_over_start": t.runaway_over_start,

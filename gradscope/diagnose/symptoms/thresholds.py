@@ -63,9 +63,9 @@ class Thresholds:
     edge_fraction: float = 0.1  # start / late levels are medians over this fraction of the run (at least 3 steps)
     start_steps: int = 10  # the start level is the median of at most the first 10 steps: a run can blow up early
     diverged_over_start: float = 1.5  # late loss >= 1.5x the start: training made it worse
-    lost_progress: float = 0.3  # or it gave back 30% of what it gained from start to best ... (a ResNet whose
-    # lr jumped 20x gave back 35%: a real loss of progress; healthy runs end within 1.5x of their best anyway)
-    lost_over_best: float = 1.5  # ... and sits >= 1.5x above the best level
+    lost_progress: float = 0.3  # or it gave back 30% of what it gained from start to its lowest level ... (a
+    # ResNet whose lr jumped 20x gave back 35%: a real loss of progress; healthy runs end within 1.5x of it anyway)
+    lost_over_best: float = 1.5  # ... and sits >= 1.5x above its lowest level
     runaway_over_start: float = 10.0  # ending 10x above the start: reported as runaway in the evidence
     # A divergence is critical (the run is broken: a user throws it away) when the loss ends at or above its
     # start, or has given back this much of its progress from start to best; less is a warning.

@@ -16,7 +16,7 @@ from matplotlib.patches import Polygon, Rectangle
 from rich.console import Console
 
 sys.path.insert(0, str(Path(__file__).parent / "symptoms"))
-from symptom_traces import MLP_PARAMS, make_trace  # noqa: E402
+from symptom_traces import MLP_PARAMS, MLP_SHAPES, make_trace, mlp_info  # noqa: E402
 
 from gradscope.build.samples import list_samples  # noqa: E402
 from gradscope.config.load import load_config  # noqa: E402
@@ -101,6 +101,19 @@ def test_each_run_of_nonfinite_steps_is_one_band():
     mark_nonfinite(ax, steps, values, "loss")
     assert shaded_steps(ax) == [5, 6, 7, 12]
     assert len(ax.patches) == 2
+
+
+def test_heatmap_names_too_long_for_the_margin_keep_their_end(tmp_path):
+    """A deep model's names (a 120-character one here) are shortened from the front to fit the margin: the plot
+    still draws, and each label ends as the name does."""
+    names = ["model." + "block." * 19 + f"{i}.weight" for i in range(len(MLP_PARAMS))]
+    trace = make_trace(np.linspace(2, 1, N), info=mlp_info(names, MLP_SHAPES))
+    fig = layer_heatmap(trace)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert [label[-9:] for label in labels] == [name[-9:] for name in names]
+    assert all(label.startswith("...") and len(label) < len(name) for label, name in zip(labels, names, strict=True))
+    fig.savefig(tmp_path / "heat.png")
+    assert_png(tmp_path / "heat.png")
 
 
 def test_each_symptom_is_marked_at_its_step(nan_trace):

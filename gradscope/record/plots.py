@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from gradscope.diagnose.diagnosis import Diagnosis
     from gradscope.trace.trace import Trace
 
-TICK_FONT = 7  # the heatmap's parameter names
+TICK_FONT = 7  # the heatmap's parameter names ...
+NAME_MARGIN = 3.5  # ... in at most this many inches of its width, shortened from the front beyond
 _MARKERS = {"critical": "#c0392b", "warning": "#e67e22", "info": "#7f8c8d"}
 
 
@@ -101,6 +102,13 @@ def loss_and_grad_norm(trace: Trace, diagnosis: Diagnosis | None = None, clip: f
     return fig
 
 
+def _fitted(name: str) -> str:
+    """A parameter's name as the heatmap's margin (at most NAME_MARGIN inches) holds it: its end, the most specific
+    part (`...layers.11.self_attn.q_proj.weight`), when it is longer."""
+    room = int(NAME_MARGIN * 72 / (CHAR_WIDTH * TICK_FONT))
+    return name if len(name) <= room else "..." + name[-(room - 3):]
+
+
 def layer_heatmap(trace: Trace) -> Figure | None:
     """log10 gradient norm per parameter (rows, model order) over steps (columns); NaN/Inf in red."""
     steps, norms = trace.grad_norms.series()
@@ -114,7 +122,8 @@ def layer_heatmap(trace: Trace) -> Figure | None:
     bad = ~np.isfinite(norms.T)
     shown = np.where(np.isfinite(logn), logn, np.nan)
     height = min(2.0 + 0.22 * len(names), 14)
-    labels = names if len(names) <= 60 else [n if i % 5 == 0 else "" for i, n in enumerate(names)]
+    labels = [_fitted(n) for n in names] if len(names) <= 60 else \
+        [_fitted(n) if i % 5 == 0 else "" for i, n in enumerate(names)]
     fig = figure(height, left=0.25 + max(map(len, labels)) * CHAR_WIDTH * TICK_FONT / 72, right=0.4)
     ax = fig.subplots()
     extent = (steps[0] - 0.5, steps[-1] + 0.5, len(names) - 0.5, -0.5)

@@ -68,7 +68,7 @@ class Thresholds:
     lost_over_best: float = 1.5  # ... and sits >= 1.5x above its lowest level
     runaway_over_start: float = 10.0  # ending 10x above the start: reported as runaway in the evidence
     # A divergence is critical (the run is broken: a user throws it away) when the loss ends at or above its
-    # start, or has given back this much of its progress from start to best; less is a warning.
+    # start, or has given back this much of its progress from start to its lowest level; less is a warning.
     broken_lost_progress: float = 0.8
     plateau_min_steps: int = 20
     plateau_max_improvement: float = 0.01  # less than 1% better than the start after the whole run: not training

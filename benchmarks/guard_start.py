@@ -26,7 +26,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 import guard_cases
-from recommend_regret import plain_setup
+from recommend_regret import plain_run
 
 LEVEL = 5  # the loss level: the median of this many losses, as the Guard's
 RISEN = 1.5  # a level this multiple of the start is a rise the guard's loss rule sees
@@ -34,24 +34,10 @@ SLOW = 0.15  # the runs shown: at most this far below their start (a run stalled
 
 
 def unclipped_losses(case: guard_cases.GuardCase) -> list[float]:
+    """The case's losses in the oracle's own plain loop (`recommend_regret.plain_run`), unclipped, up to the first
+    non-finite one."""
     raw = tomllib.loads(case.case.config_text(str(Path(guard_cases.__file__).resolve()), 1))
-    model, loader, criterion, optimizer, steps, _seed = plain_setup(raw, guard_cases)
-
-    def batches():
-        while True:
-            yield from loader
-
-    stream, losses = batches(), []
-    for _ in range(steps):
-        x, y = next(stream)
-        optimizer.zero_grad(set_to_none=True)
-        loss = criterion(model(x), y)
-        loss.backward()
-        losses.append(float(loss.detach()))
-        if not math.isfinite(losses[-1]):
-            break
-        optimizer.step()
-    return losses
+    return plain_run(raw, None, guard_cases).losses.tolist()
 
 
 def levels(losses: list[float]) -> np.ndarray:

@@ -12,14 +12,14 @@ import textwrap
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-import torch  # noqa: E402
+if TYPE_CHECKING:
+    import torch
 
-torch.set_num_threads(1)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "sample_models"
@@ -35,6 +35,8 @@ def subprocess_env() -> dict[str, str]:
 def sample_setup(name: str) -> tuple[torch.nn.Module, Iterator[Any], torch.optim.Optimizer]:
     """A bundled (SGD) sample built the way a user's script builds it from its config: seeded, then the model,
     its batches cycled without end, and its optimizer."""
+    import torch
+
     folder = SAMPLES / name
     config = tomllib.loads((folder / "gradscope.toml").read_text())
     spec = importlib.util.spec_from_file_location(f"{name}_model", folder / "model.py")
@@ -115,9 +117,14 @@ GOLDEN = REPO / "tests" / "golden"
 def pytest_configure(config: pytest.Config) -> None:
     """A suite started with SIGINT ignored (a background job of a non-interactive shell, as some CI runners start
     it) passes that on to every child process, and a Python started so cannot be interrupted: the Ctrl-C tests
-    would time out. Python's own handler is put back, in the main process and in each test worker."""
+    would time out. Python's own handler is put back, in the main process and in each test worker. Where tests
+    run, torch gets one thread before any test module imports it."""
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    if not getattr(config.option, "numprocesses", None) or hasattr(config, "workerinput"):
+        import torch  # not in xdist's controller, which runs no test: it would only wait 2 s for it
+
+        torch.set_num_threads(1)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

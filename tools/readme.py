@@ -8,10 +8,11 @@ The README marks what it shows, just before a fenced block:
 
 `python tools/readme.py --write` reruns every command and rewrites the blocks; `--check` reruns them and exits 1
 naming each block that differs (tests/test_readme.py runs it); `--only TEXT` keeps the examples whose command
-contains TEXT. A command runs from a fresh folder holding a copy of `examples/`, with this
-checkout's gradscope (`gradscope`, `torchrun` and `python` mean this interpreter), one torch thread, no colour,
-stderr merged into stdout as a terminal shows them. What changes from run to run is normalised: wall times,
-the run folder's time stamp, the temporary folder's path.
+contains TEXT. A command runs from a fresh folder holding a copy of `examples/`, with this checkout's gradscope
+(`gradscope`, `torchrun` and `python` mean this interpreter), one torch thread, no colour, stderr merged into
+stdout as a terminal shows them. A plain `gradscope ARGS` (no pipe, no attached command) runs the app in this
+process, with the same arguments, folder and environment; anything else runs in bash. What changes from run to
+run is normalised: wall times, the run folder's time stamp, the temporary folder's path.
 """
 
 from __future__ import annotations
@@ -108,17 +109,64 @@ def _wall_times(line: str) -> str:
     return re.sub(r"\d+(\.\d+)?s", lambda m: "1.0s".ljust(len(m.group())), line).rstrip()
 
 
+def in_process(command: str) -> tuple[str, list[str]] | None:
+    """(folder, arguments) of a plain `[cd FOLDER && ]gradscope ARGS` that attaches no command (no `--`): it can run
+    in this process; None for anything else (a pipe, torchrun, a script, an attached command)."""
+    match = re.fullmatch(r"(?:cd (\S+) && )?gradscope ([^|;&<>]*)", command)
+    if match is None:
+        return None
+    args = shlex.split(match.group(2))
+    return None if "--" in args else (match.group(1) or ".", args)
+
+
 def run_example(command: str) -> str:
     with tempfile.TemporaryDirectory(prefix="readme-") as tmp:
         folder = Path(tmp)
         # A copy, not a link: what a command writes (`--out run` in examples/pyproject) stays in the folder.
         shutil.copytree(REPO / "examples", folder / "examples", ignore=shutil.ignore_patterns("__pycache__"))
-        done = subprocess.run(["bash", "-c", runnable(command)], cwd=folder, env=environment(), text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=900)
-        output = normalised(done.stdout, folder)
+        plain = in_process(command)
+        code, output = _invoke(folder / plain[0], plain[1]) if plain else _shell(command, folder)
+        output = normalised(output, folder)
     if "Traceback (most recent call last)" in output:
-        raise RuntimeError(f"`{command}` failed (exit {done.returncode}):\n{output}")
+        raise RuntimeError(f"`{command}` failed (exit {code}):\n{output}")
     return f"$ {command}\n{output}"
+
+
+def _shell(command: str, folder: Path) -> tuple[int, str]:
+    done = subprocess.run(["bash", "-c", runnable(command)], cwd=folder, env=environment(), text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=900)
+    return done.returncode, done.stdout
+
+
+def _invoke(folder: Path, args: list[str]) -> tuple[int, str]:
+    """The gradscope app itself, through typer's CliRunner: the same arguments, folder, environment and merged
+    output as in bash, without a new interpreter's torch import (4 s each, most of what a small example costs).
+    Not thread-safe (it changes folder and streams): main() runs these one at a time."""
+    import warnings
+
+    import torch
+    from typer.testing import CliRunner
+
+    sys.path.insert(0, str(REPO))
+    from gradscope.cli import app
+
+    changes = {name: value for name, value in environment().items() if os.environ.get(name) != value}
+    changes |= {name: None for name in ("FORCE_COLOR", "LINES")} | {"COLUMNS": "80"}  # bash's: not a terminal
+    threads, cwd = torch.get_num_threads(), Path.cwd()
+    torch.set_num_threads(1)  # OMP_NUM_THREADS=1 in bash
+    os.chdir(folder)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PYTHONWARNINGS=ignore in bash
+            result = CliRunner(env=changes).invoke(app, args, prog_name="gradscope")
+    finally:
+        os.chdir(cwd)
+        torch.set_num_threads(threads)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        import traceback
+
+        return 4, result.output + "".join(traceback.format_exception(result.exception))
+    return result.exit_code, result.output
 
 
 def show_file(path: str) -> str:
@@ -180,10 +228,15 @@ def main(argv: list[str] | None = None) -> int:
 
     text = README.read_text()
     chosen = [b for b in blocks(text) if b.kind != "example" or not args.only or args.only in b.what]
+    # The commands run in bash, the slowest first, so that the pool's last minutes are not one long command alone;
+    # those that run in this process, one at a time meanwhile.
+    alone = [b for b in chosen if b.kind == "example" and in_process(b.what)]
+    order = sorted((b for b in chosen if b not in alone),
+                   key=lambda b: ("torchrun" not in b.what, "recommend" not in b.what))
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        # The slowest first, so that the pool's last minutes are not one long command alone.
-        order = sorted(chosen, key=lambda b: ("torchrun" not in b.what, "recommend" not in b.what))
-        made = dict(zip(order, pool.map(attempt, order), strict=True))
+        pending = pool.map(attempt, order)
+        made = {b: attempt(b) for b in alone}
+        made |= dict(zip(order, pending, strict=True))
     failed = [b for b in chosen if isinstance(made[b], Exception)]
     for block in failed:
         print(f"README.md: <!-- {block.kind}: {block.what} --> could not be made: {made[block]}", file=sys.stderr)

@@ -1,6 +1,7 @@
 """A 12-layer sigmoid MLP: gradients vanish before they reach the early layers.
 
-Expected verdict: critical (loss_plateau: it never trains, so the run is broken; vanishing_gradient says why; never exploding).
+Expected verdict: critical (loss_plateau: it never trains, so the run is broken; vanishing_gradient says why;
+never exploding).
 The sigmoid's slope is at most 1/4, so each layer scales the backpropagated signal by ~0.15: the first layer's
 gradients are about 1e-9 of the last layer's, and the early layers do not learn.
 """

@@ -9,17 +9,21 @@ TORCH_SPEC ?= torch==2.13.0
 .PHONY: demo test bench clean wheel-check readme
 
 # pip compiles every module it installs, used or not (transformers' hundreds of model files): torch and the test
-# extra took 89 s to install here, 41 s with --no-compile. The first run then compiles only what it imports, once,
-# and keeps it: demo and test let Python write its bytecode cache even where PYTHONDONTWRITEBYTECODE is set (some
-# images set it), which would otherwise compile gradscope's and torch's modules again in every process.
+# extra took 89 s to install here, 41 s with --no-compile. The set-up then compiles what a gradscope run imports, by
+# importing it once (15 s), so that the test processes do not all compile the same modules at once; the rest is
+# compiled by the first process that imports it.
+# RUN lets Python write its bytecode cache even where PYTHONDONTWRITEBYTECODE is set (some images set it), which
+# would otherwise compile gradscope's and torch's modules again in every process.
 PIP := $(BIN)/pip install --quiet --no-compile
 RUN := PYTHONDONTWRITEBYTECODE=
+IMPORTED := gradscope.cli, gradscope.drivers.loop, gradscope.attach.child, torch._dynamo, pandas, matplotlib.pyplot, rich.table
 
 $(BIN)/gradscope: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(PIP) "$(TORCH_SPEC)" || $(PIP) --index-url https://download.pytorch.org/whl/cpu torch
 	$(PIP) -c constraints.txt -e ".[test]"
+	$(RUN) $(BIN)/python -c "import $(IMPORTED)"
 	@touch $@
 
 demo: $(BIN)/gradscope

@@ -147,7 +147,8 @@ def _invoke(folder: Path, args: list[str]) -> tuple[int, str]:
     import torch
     from typer.testing import CliRunner
 
-    sys.path.insert(0, str(REPO))
+    if str(REPO) not in sys.path:  # PYTHONPATH=REPO in bash
+        sys.path.insert(0, str(REPO))
     from gradscope.cli import app
 
     changes = {name: value for name, value in environment().items() if os.environ.get(name) != value}

@@ -16,7 +16,8 @@ TORCH_SPEC ?= torch==2.13.0
 # would otherwise compile gradscope's and torch's modules again in every process.
 PIP := $(BIN)/pip install --quiet --no-compile
 RUN := PYTHONDONTWRITEBYTECODE=
-IMPORTED := gradscope.cli, gradscope.drivers.loop, gradscope.attach.child, torch._dynamo, pandas, matplotlib.pyplot, rich.table
+IMPORTED := gradscope.cli, gradscope.drivers.loop, gradscope.attach.child, torch._dynamo, pandas, \
+	matplotlib.pyplot, rich.table
 
 $(BIN)/gradscope: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -41,13 +42,14 @@ test: $(BIN)/gradscope
 # no source tree, so that the sample is the one the wheel carries. It must exit 1, the blow-up found; 0 would mean
 # it did not run the sample that blows up, anything else is a traceback or exit 4.
 WHEEL_TMP ?= $(or $(TMPDIR),/tmp)/gradscope-wheel-check
+WHEEL_PIP := $(WHEEL_TMP)/venv/bin/pip install --quiet --no-compile
 wheel-check:
 	rm -rf $(WHEEL_TMP) && mkdir -p $(WHEEL_TMP)
 	$(PYTHON) -m pip wheel --quiet --no-deps -w $(WHEEL_TMP)/dist .
 	$(PYTHON) -m venv $(WHEEL_TMP)/venv
 	$(WHEEL_TMP)/venv/bin/pip install --quiet --upgrade pip
-	$(WHEEL_TMP)/venv/bin/pip install --quiet --no-compile "$(TORCH_SPEC)" || $(WHEEL_TMP)/venv/bin/pip install --quiet --no-compile --index-url https://download.pytorch.org/whl/cpu torch
-	$(WHEEL_TMP)/venv/bin/pip install --quiet --no-compile -c constraints.txt $(WHEEL_TMP)/dist/*.whl
+	$(WHEEL_PIP) "$(TORCH_SPEC)" || $(WHEEL_PIP) --index-url https://download.pytorch.org/whl/cpu torch
+	$(WHEEL_PIP) -c constraints.txt $(WHEEL_TMP)/dist/*.whl
 	cd $(WHEEL_TMP) && $(RUN) venv/bin/gradscope --help > help.txt
 	cd $(WHEEL_TMP) && $(RUN) OMP_NUM_THREADS=1 venv/bin/gradscope diagnose --sample linear_high_lr --steps 20 --no-plots \
 		--out run > report.txt 2> stderr.txt; code=$$?; cat report.txt; \

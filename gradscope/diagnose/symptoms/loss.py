@@ -33,8 +33,8 @@ def _levels(loss: np.ndarray, t: Thresholds) -> tuple[float, float, float, int]:
     window's length."""
     edges = edge_levels(loss, t.edge_fraction, t.start_steps)
     head = edges.head
-    best = float(np.min(rolling_median(loss, head)[head - 1:])) if len(loss) >= head else edges.start
-    return edges.start, edges.late, best, edges.window
+    lowest = float(np.min(rolling_median(loss, head)[head - 1:])) if len(loss) >= head else edges.start
+    return edges.start, edges.late, lowest, edges.window
 
 
 def detect_loss_divergence(trace: Trace, thresholds: Thresholds = DEFAULT,
@@ -45,41 +45,41 @@ def detect_loss_divergence(trace: Trace, thresholds: Thresholds = DEFAULT,
     loss = finite_prefix(trace.loss)
     if len(loss) < t.trend_min_steps:
         return []
-    start, late, best, k = _levels(loss, t)
+    start, late, lowest, k = _levels(loss, t)
     start = min(start, float(loss[0]))  # a run that jumps up at step 1 and stays there has diverged from step 0
-    best = min(best, start)
+    lowest = min(lowest, start)
     scale = abs(start) if start else 1.0
     over_start = late - start >= (t.diverged_over_start - 1) * scale
-    lost = (start > best and late - best >= t.lost_progress * (start - best)
-            and (best <= 0 or late >= t.lost_over_best * best))
+    lost = (start > lowest and late - lowest >= t.lost_progress * (start - lowest)
+            and (lowest <= 0 or late >= t.lost_over_best * lowest))
     if not (over_start or lost):
         return []
     runaway = start > 0 and late >= t.runaway_over_start * start
     # The symptom shows from where the smoothed loss rose over the bar it broke for the last time (the final
     # excursion: the loss stays above the bar from there to the end).
     smooth = rolling_median(loss, 3)
-    bar = start + (t.diverged_over_start - 1) * scale if over_start else best + t.lost_progress * (start - best)
+    bar = start + (t.diverged_over_start - 1) * scale if over_start else lowest + t.lost_progress * (start - lowest)
     below = np.flatnonzero(smooth < bar)
     at = int(below[-1]) + 1 if len(below) else 1
     step = int(trace.steps[min(max(at, 1), len(loss) - 1)])
     if start > 0 and over_start:
         how = f"{late / start:.3g}x its start"
-    elif best > 0:
-        how = f"{late / best:.3g}x its lowest level"
+    elif lowest > 0:
+        how = f"{late / lowest:.3g}x its lowest level"
     else:
-        how = f"{late - best:.4g} above its lowest level"
-    given_back = (late - best) / (start - best) if start > best else math.inf
+        how = f"{late - lowest:.4g} above its lowest level"
+    given_back = (late - lowest) / (start - lowest) if start > lowest else math.inf
     # A run that went NaN/Inf is critical for that (its own symptom comes first); here the trend is context.
     finite_run = len(loss) == len(trace.loss)
     broken = finite_run and (late >= start or given_back >= t.broken_lost_progress)
     verdict = ("the run is broken: it ends at or above where it started" if late >= start else
                f"the run is broken: it gave back {given_back:.0%} of its progress") if broken else \
-        f"it gave back {given_back:.0%} of its progress" if start > best else "it never got below its start"
+        f"it gave back {given_back:.0%} of its progress" if start > lowest else "it never got below its start"
     return [Symptom(
         LOSS_DIVERGENCE, Severity.CRITICAL if broken else Severity.WARNING, step,
         f"loss diverges: its level (the median of {k} steps) ends at {late:.4g}, {how} ({start:.4g} at the start, "
-        f"{best:.4g} at its lowest); {verdict}",
-        evidence={"start_loss": start, "late_loss": late, "lowest_level": best, "window_steps": k,
+        f"{lowest:.4g} at its lowest); {verdict}",
+        evidence={"start_loss": start, "late_loss": late, "lowest_level": lowest, "window_steps": k,
                   "progress_given_back": given_back if math.isfinite(given_back) else None, "broken": broken,
                   "thresholds": {"over_start": t.diverged_over_start, "lost_progress": t.lost_progress,
                                  "over_best": t.lost_over_best, "runaway_over_start": t.runaway_over_start,
@@ -97,7 +97,7 @@ def detect_loss_plateau(trace: Trace, thresholds: Thresholds = DEFAULT,
     loss = finite_prefix(trace.loss)
     if len(loss) < t.plateau_min_steps or len(loss) < len(trace.loss):
         return []
-    start, late, best, k = _levels(loss, t)
+    start, late, lowest, k = _levels(loss, t)
     if abs(start) < 1e-8:
         return []  # already at zero: nothing left to train
     improvement = (start - late) / abs(start)

@@ -31,9 +31,7 @@ def test_shown_files_and_generated_tables_are_current():
     assert not stale, f"README.md is stale ({', '.join(stale)}): run `make readme`"
 
 
-# The slowest first (torchrun, recommend's trials), as tools/readme.py orders them, so no worker ends on one alone.
-EXAMPLES = sorted((b for b in tool.blocks(TEXT) if b.kind == "example"),
-                  key=lambda b: ("torchrun" not in b.what, "recommend" not in b.what))
+EXAMPLES = tool.slowest_first([b for b in tool.blocks(TEXT) if b.kind == "example"])  # no worker ends on one alone
 
 
 @pytest.mark.parametrize("block", EXAMPLES, ids=[f"line{TEXT.count(chr(10), 0, b.start)}" for b in EXAMPLES])

@@ -147,12 +147,13 @@ def _invoke(folder: Path, args: list[str]) -> tuple[int, str]:
     import torch
     from typer.testing import CliRunner
 
-    if str(REPO) not in sys.path:  # PYTHONPATH=REPO in bash
-        sys.path.insert(0, str(REPO))
+    _import_checkout()  # PYTHONPATH=REPO in bash
     from gradscope.cli import app
 
-    changes = {name: value for name, value in environment().items() if os.environ.get(name) != value}
-    changes |= {name: None for name in ("FORCE_COLOR", "LINES")} | {"COLUMNS": "80"}  # bash's: not a terminal
+    env = environment()
+    changes: dict[str, str | None] = {name: value for name, value in env.items() if os.environ.get(name) != value}
+    changes |= {name: None for name in os.environ if name not in env}  # what bash's environment leaves out
+    changes["COLUMNS"] = "80"  # bash's width, not a terminal's: this process may have one
     threads, cwd = torch.get_num_threads(), Path.cwd()
     torch.set_num_threads(1)  # OMP_NUM_THREADS=1 in bash
     os.chdir(folder)
@@ -170,13 +171,25 @@ def _invoke(folder: Path, args: list[str]) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+def _import_checkout() -> None:
+    """This checkout's gradscope is the one imported, ahead of any installed copy."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+
+
+def slowest_first(chosen: list[Block]) -> list[Block]:
+    """torchrun's and recommend's commands first, so that the last minutes of a pool (or of the test workers) are
+    not one long command alone."""
+    return sorted(chosen, key=lambda b: ("torchrun" not in b.what, "recommend" not in b.what))
+
+
 def show_file(path: str) -> str:
     return (REPO / path).read_text()
 
 
 def thresholds_table() -> str:
     """The main detector thresholds with their defaults, read from gradscope.Thresholds."""
-    sys.path.insert(0, str(REPO))
+    _import_checkout()
     from gradscope import Thresholds
 
     defaults = Thresholds()
@@ -229,11 +242,10 @@ def main(argv: list[str] | None = None) -> int:
 
     text = README.read_text()
     chosen = [b for b in blocks(text) if b.kind != "example" or not args.only or args.only in b.what]
-    # The commands run in bash, the slowest first, so that the pool's last minutes are not one long command alone;
-    # those that run in this process, one at a time meanwhile.
+    # The commands run in bash go to the pool, the slowest first; those that run in this process, one at a time
+    # meanwhile.
     alone = [b for b in chosen if b.kind == "example" and in_process(b.what)]
-    order = sorted((b for b in chosen if b not in alone),
-                   key=lambda b: ("torchrun" not in b.what, "recommend" not in b.what))
+    order = slowest_first([b for b in chosen if b not in alone])
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         pending = pool.map(attempt, order)
         made = {b: attempt(b) for b in alone}

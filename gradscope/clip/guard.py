@@ -12,13 +12,17 @@ in `events` with the step, the threshold and why:
   (`Snapshot`; the optimizer is met through a torch pre-step hook) for WATCH steps, taking the updates as
   they come. When two losses in a row rise 50% above where the run began (and beyond the spread of its first
   batches), or two norms 4x their start with the loss not lower, or the weights go non-finite, it rolls the run
-  back to the snapshot, skips that update, and restarts under the start ramp: the threshold from 1/8 of the
-  first norm, doubling each step; the same rises hold it at a quarter of the last step's threshold (the stable
-  step is below it), a spike (below) ends the ramp too, the threshold kept under the spike's level; otherwise
-  the guard lets go once the threshold is 8x above the norms, after about 6 steps. Under Adam a clip bounds the
-  gradient's scale and not the step, and the ramp still helps: its first updates see normalised gradients,
-  which keeps its second moments from being set by the early transient. A run that is not thrown is never
-  touched: the snapshot is freed after WATCH steps.
+  back to the snapshot and skips that update. Under SGD (its update is the gradient times the lr: a clip bounds
+  it) the run restarts at a clip of a quarter of the first norm, held; thrown again within WATCH steps, it goes
+  back to its start again at a quarter of that clip (SEARCH_TRIES restarts at most): one run's search for the
+  loosest clip its start survives. A ramp that lets go once the run looks stable threw most of these runs again
+  later. Under an adaptive optimizer (Adam, RMSprop, Adagrad: it divides the gradient's scale out, so a clip
+  does not bound its step) it restarts under the start ramp, a warm-up of the update: the threshold from 1/8 of
+  the first norm, doubling each step; the same rises hold it at a quarter of the last step's threshold (the
+  stable step is below it), a spike (below) ends the ramp too, the threshold kept under the spike's level;
+  otherwise the guard lets go once the threshold is 8x above the norms, after about 6 steps. The ramp's first
+  updates see normalised gradients, which keeps the optimizer's second moments from being set by the early
+  transient. A run that is not thrown is never touched: the snapshot is freed after WATCH steps.
 - Saves: after the start, a calm run (its loss level at its best, within the noise) is saved every SAVE_EVERY
   steps, the last SAVES kept (`Saves`: copies of the weights, buffers and optimizer state on their device, with
   the guard's own trackers). When the loss rule below finds the run thrown (its level 50% above its best), or a
@@ -129,6 +133,13 @@ SAVE_EVERY = 10  # after the start watch, a calm run (its loss level at its best
 #   clipped from there, not from where the throw left it (SGD's momentum carries thrown updates on after a clip)
 SAVES = 2
 MAX_RESTORES = 3
+SEARCH_START = 1 / 4  # under SGD, a run its first updates threw restarts from its start at a clip of this fraction of
+#   the first norm, held: the throw showed its unclipped updates too large, and a ramp that let go threw it again ...
+SEARCH_FACTOR = 1 / 4  # ... and a throw within WATCH steps of a restart puts it back again at this fraction of that
+#   clip, up to SEARCH_TRIES restarts (1/4 .. 1/256 of the first norm): the clips that saved the benchmark's thrown
+#   SGD runs lay from 1/2 to 1/700 of their first norm. Held at 1/8 or 1/2 of it instead, the same runs' regret
+#   summed 3.7 and 5.2 against this search's 2.0 (benchmarks/guard_regret.py)
+SEARCH_TRIES = 4
 WATCH = 12  # the start is watched this many steps with a snapshot to roll back to (SGD's momentum 0.9 carries an
 #   update ~10 steps: a throw shows within them); then the snapshot is freed
 
@@ -264,7 +275,8 @@ class Guard:
         model: the module being trained (a `Monitor` is built on it), unless `monitor` is given.
         monitor: an existing `Monitor` to record through (it must copy statistics every step, sync_every=1).
         ramp: True (the default): watch the first updates and, when they throw the run, roll it back and restart
-            it under the start ramp (see the module's docstring); "always": the start ramp from the first update
+            it, under SGD at a held clip (tighter at each throw), otherwise under the start ramp (see the module's
+            docstring); "always": the start ramp from the first update
             on, whatever it does (the guard before issue 22: it moves healthy runs); False: leave the start alone.
         saves: how many saves of a calm run to keep (SAVES; each a copy of the weights, buffers and optimizer state
             on their device, taken every SAVE_EVERY steps) to put a run thrown later back to; 0: none (a model
@@ -376,17 +388,23 @@ class Guard:
         return bool(why)
 
     def _roll_back(self, step: int, why: str) -> None:
-        """Put the run back to its start and begin the start ramp from there."""
+        """Put the run back to its start and restart it: at a held clip under SGD, under the start ramp otherwise."""
         assert self._start is not None and self._start.first is not None
-        state = self._start.roll_back()
+        state, clip = self._start.roll_back(step)
         first_step, loss, norm = self._start.first
         self._reset(_LossLevel(), [norm], [norm])
         self._loss.add(loss)
+        what = (f"the first {step - first_step} updates threw the run ({why}): rolled back to the weights {state} "
+                "before them, this update skipped; ")
+        if clip is not None:
+            clip = min(clip, SEARCH_FACTOR * self.threshold) if self.threshold is not None else clip
+            self._set(step, clip, what + f"clipped at {clip:.3g} ({clip / norm:.3g} of the first norm {norm:.3g}) "
+                      "from there, held (under SGD a clip bounds the update)", "engage")
+            return
         self._ramping = True
-        self._set(step, norm * RAMP_START, f"the first {step - first_step} updates threw the run ({why}): rolled "
-                  f"back to the weights {state} before them, this update skipped; the start ramp begins, from "
-                  f"{RAMP_START:.3g} of the first norm {norm:.3g}, doubling each step while the loss does not rise",
-                  "engage")
+        self._set(step, norm * RAMP_START, what + f"the start ramp begins, from {RAMP_START:.3g} of the first norm "
+                  f"{norm:.3g}, doubling each step while the loss does not rise (an adaptive optimizer's step is not "
+                  "bounded by a clip: the ramp warms it up)", "engage")
 
     # -- the rules ---------------------------------------------------------------------------------------
     def _ramp(self, step: int, norm: float, loss: float) -> None:
@@ -553,6 +571,8 @@ class StartWatch:
         self.first: tuple[int, float, float] | None = None  # the first step, its loss and norm
         self.snapshot: Snapshot | None = None
         self.over = False
+        self.began = 0  # the step the watch began (again, after a restart)
+        self.tries = 0  # restarts so far
 
     def thrown(self, stats: StepStats, monitor: Monitor, losses: deque[float], norms: deque[float]) -> str:
         """Why the updates taken since the start threw the run ('' while they have not; the first step takes the
@@ -562,6 +582,7 @@ class StartWatch:
         if self.first is None:
             if finite:
                 self.first = (stats.step, stats.loss, stats.grad_norm)
+                self.began = stats.step
                 self.snapshot = Snapshot(monitor.model, monitor.params)
             else:
                 self.over = True
@@ -574,18 +595,24 @@ class StartWatch:
             why = ("non-finite weights" if stats.nonfinite_weights else
                    f"a non-finite loss or gradient after the loss rose to {last:.4g} from {start:.4g}"
                    if last - start > RAMP_RISE * abs(start) else "")
-        if not why and stats.step - self.first[0] + 1 >= WATCH:
+        if not why and stats.step - self.began + 1 >= WATCH:
             self.close()
         return why
 
-    def roll_back(self) -> str:
-        """Put the run back to its start, and end the watch; what came back besides the weights, in words."""
-        assert self.snapshot is not None
+    def roll_back(self, step: int) -> tuple[str, float | None]:
+        """Put the run back to its start: (what came back besides the weights, in words; the clip to restart at,
+        None for the start ramp). Under SGD the watch begins again here with the snapshot kept, for the next
+        restart (SEARCH_TRIES in all); otherwise it ends."""
+        assert self.snapshot is not None and self.first is not None
         self.snapshot.restore()
         met = self.snapshot.optimizers
-        self.close()
+        clip = self.first[2] * SEARCH_START * SEARCH_FACTOR ** self.tries if self.snapshot.gradient_steps else None
+        self.tries += 1
+        self.began = step
+        if clip is None or self.tries >= SEARCH_TRIES:
+            self.close()
         return (f"and the state of its optimizer{'s' if met > 1 else ''}" if met else
-                "(no torch optimizer was met: its state is as the thrown steps left it)")
+                "(no torch optimizer was met: its state is as the thrown steps left it)"), clip
 
     def close(self) -> None:
         """The watch is over: free the snapshot (a copy of the weights)."""

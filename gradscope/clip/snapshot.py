@@ -55,6 +55,13 @@ class Snapshot:
         """How many optimizers of this model's parameters were met (their state is put back too)."""
         return sum(ref() is not None for ref, _, _ in self._optimizers.values())
 
+    @property
+    def gradient_steps(self) -> bool:
+        """Every optimizer met steps in proportion to the gradient (torch's SGD, with or without momentum): a clip
+        bounds its update. An adaptive one (Adam, RMSprop, Adagrad...) divides the gradient's scale out."""
+        met = [ref() for ref, _, _ in self._optimizers.values()]
+        return bool(met) and all(type(o) is torch.optim.SGD for o in met if o is not None)
+
     def restore(self) -> None:
         """Put the weights, buffers and optimizer state back as they were when the snapshot was taken."""
         with torch.no_grad():

@@ -227,6 +227,50 @@ def test_a_thrown_sgd_start_restarts_from_it_at_a_clip_a_quarter_as_large_at_eac
     assert not all(math.isfinite(v) for v in plain)
 
 
+def sign_classes(n: int = 2048, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """4 classes from the signs of two products of inputs (XOR-like: no linear feature gives them away)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 16, generator=g)
+    y = (x[:, 0] * x[:, 1] > 0).long() + 2 * (x[:, 2] * x[:, 3] > 0).long()
+    return [(x[i:i + 64], y[i:i + 64]) for i in range(0, n, 64)]
+
+
+def sign_mlp_run(guarded: bool) -> tuple[list[float], gradscope.Guard | None, bool]:
+    """A ReLU MLP on `sign_classes` at SGD lr 1 with momentum 0.9 (updates too large to learn from), 200 steps.
+    Returns the losses, the guard, and whether the weights were back at their start on the step after its first
+    event."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(16, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 4))
+    guard = gradscope.Guard(model) if guarded else None
+    start = [p.detach().clone() for p in model.parameters()]
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0, momentum=0.9)
+    losses, back_at_start = [], False
+    for step, (x, y) in zip(range(200), itertools.cycle(sign_classes())):
+        if guard is not None and guard.events and guard.events[0].step == step - 1:
+            back_at_start = all(torch.equal(a, b) for a, b in zip(start, model.parameters(), strict=True))
+        optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        losses.append(float(loss.detach()))
+        if guard is None or guard.step(loss):
+            optimizer.step()
+    return losses, guard, back_at_start
+
+
+def test_a_start_whose_weights_move_far_without_learning_is_restarted_as_a_thrown_one():
+    """Unguarded, the run never raises its loss: it sits at chance (ln 4), its weights thrown about by updates too
+    large to learn from (no loss rise, no spike for any other rule to see). At the watch's end a weight matrix has
+    moved over its own norm while the loss has not come 10% down: back to the start, at a clip of a quarter of the
+    first norm, and the run learns."""
+    plain, _, _ = sign_mlp_run(guarded=False)
+    assert max(plain) < 1.5 * plain[0] and sorted(plain[-20:])[10] > 1.3  # never rose, and stuck at chance
+    losses, guard, back_at_start = sign_mlp_run(guarded=True)
+    first = guard.events[0]
+    assert first.step == 11 and "moved" in first.why and "threw the run" in first.why  # the watch's 12th step
+    assert back_at_start and first.threshold == pytest.approx(float(guard.monitor.trace.column("grad_norm")[0]) / 4)
+    assert sorted(losses[-20:])[10] < 0.5  # it learns (about 0.18 here; chance is 1.39)
+
+
 def test_a_thrown_adam_start_restarts_under_the_start_ramp():
     """Under Adam a clip does not bound the step (Adam divides the gradient's scale out): a tanh MLP its first
     updates at lr 1 threw restarts from its start under the ramp, a warm-up of the update, from 1/8 of the first

@@ -11,8 +11,10 @@ in `events` with the step, the threshold and why:
   watches: it keeps a snapshot of the weights, buffers and optimizer state from before the first update
   (`Snapshot`; the optimizer is met through a torch pre-step hook) for WATCH steps, taking the updates as
   they come. When two losses in a row rise 50% above where the run began (and beyond the spread of its first
-  batches), or two norms 4x their start with the loss not lower, or the weights go non-finite, it rolls the run
-  back to the snapshot and skips that update. Under SGD (its update is the gradient times the lr: a clip bounds
+  batches), or two norms 4x their start with the loss not lower, or the weights go non-finite, or at the watch's
+  end a weight matrix has moved over its own norm while the loss has not come 10% down (updates too large to
+  learn from: a model stalled at chance by its lr shows nothing else), it rolls the run back to the snapshot
+  and skips that update. Under SGD (its update is the gradient times the lr: a clip bounds
   it) the run restarts at a clip of a quarter of the first norm, held; thrown again within WATCH steps, it goes
   back to its start again at a quarter of that clip (SEARCH_TRIES restarts at most): one run's search for the
   loosest clip its start survives. A ramp that lets go once the run looks stable threw most of these runs again
@@ -57,10 +59,10 @@ healthy run is the unguarded run bit for bit. `Guard(model, ramp=False)` does no
 a run with its own lr warm-up needs no second one); `Guard(model, ramp="always")` ramps every start from the
 first update, as the guard did before (it moves healthy runs); `Guard(model, saves=0)` keeps no saves (a model
 whose copies do not fit beside it: a throw after the start is then only clipped from where it left the run).
-What it cannot do: see a run that learns badly without any signal (a model stalled at chance by a learning rate
-too high, with no loss rise: healthy CNNs start as flat, a digits CNN under SGD no lower by step 60 than a ReLU MLP
-stalled for good, benchmarks/guard_start.py), or find a threshold far below the norms before a throw without the
-loss's slow response; `recommend`'s trials find those. benchmarks/guard_regret.py measures all of this against a
+What it cannot do: see a run that learns badly without any signal (a model stalled at chance whose weights do not
+move far either: healthy CNNs start as flat, a digits CNN under SGD no lower by step 60 than a ReLU MLP stalled
+for good, benchmarks/guard_start.py), or find a threshold far below the norms before a throw without the loss's
+slow response; `recommend`'s trials find those. benchmarks/guard_regret.py measures all of this against a
 13-point grid oracle, beside ZClip, AutoClip and AGC.
 """
 
@@ -140,6 +142,11 @@ SEARCH_FACTOR = 1 / 4  # ... and a throw within WATCH steps of a restart puts it
 #   SGD runs lay from 1/2 to 1/700 of their first norm. Held at 1/8 or 1/2 of it instead, the same runs' regret
 #   summed 3.7 and 5.2 against this search's 2.0 (benchmarks/guard_regret.py)
 SEARCH_TRIES = 4
+MOVED = 1.0  # at the watch's end, a weight matrix this many times its own norm from where it began ...
+MOVED_LEARNED = 0.1  # ... while the loss level is not this fraction below its start: the updates were too large to
+#   learn from (a model stalled at chance by its lr), and the run is put back as a thrown one. The benchmark's
+#   healthy runs moved at most 0.67x with less progress (a post-norm transformer under momentum, 4.6%), and the
+#   ones that moved more had learned at least 18.5% (an LSTM language model under momentum, moved 1.84x)
 WATCH = 12  # the start is watched this many steps with a snapshot to roll back to (SGD's momentum 0.9 carries an
 #   update ~10 steps: a throw shows within them); then the snapshot is freed
 
@@ -596,8 +603,21 @@ class StartWatch:
                    f"a non-finite loss or gradient after the loss rose to {last:.4g} from {start:.4g}"
                    if last - start > RAMP_RISE * abs(start) else "")
         if not why and stats.step - self.began + 1 >= WATCH:
-            self.close()
+            why = "" if self.tries else self._unlearned(losses, stats.loss)  # a restart's clip bounds the moves
+            if not why:
+                self.close()
         return why
+
+    def _unlearned(self, losses: deque[float], loss: float) -> str:
+        """At the watch's end: why the weights moved too far for what the loss learned ('' when they did not)."""
+        assert self.snapshot is not None
+        moved = self.snapshot.moved()
+        recent = [*losses, loss]
+        start, level = float(np.median(recent[:MIN_HISTORY])), float(np.median(recent[-LOSS_WINDOW:]))
+        if moved < MOVED or level < start - MOVED_LEARNED * abs(start):
+            return ""
+        return (f"a weight matrix moved {moved:.3g}x its norm in {WATCH} steps while the loss level {level:.4g} "
+                f"stayed within {MOVED_LEARNED:.0%} of its start {start:.4g}")
 
     def roll_back(self, step: int) -> tuple[str, float | None]:
         """Put the run back to its start: (what came back besides the weights, in words; the clip to restart at,
@@ -638,6 +658,8 @@ def _runaway_growth(raw: np.ndarray, losses: list[float], believed: bool) -> tup
         level = float(np.median(raw[:-window][-WINDOW:]))
         if raw[-1] < GROWTH_OVER * level or level <= 0:
             continue
+        if not (raw[-window:] > 0).all():
+            continue  # a norm of 0 (a dead network's) in the window: no straight line in log(norm) to fit
         fit = log_fit(raw[-window:])
         if not fit.grows(DEFAULT.max_doubling_steps, DEFAULT.min_r2) or _learning(losses[:-1], window):
             continue

@@ -62,6 +62,13 @@ class Snapshot:
         met = [ref() for ref, _, _ in self._optimizers.values()]
         return bool(met) and all(type(o) is torch.optim.SGD for o in met if o is not None)
 
+    def moved(self) -> float:
+        """How far the weights have moved since the copy: the largest distance of a weight matrix (2 or more
+        dimensions; a bias or a norm's gain may start at 0) from its copy, over the copy's norm."""
+        with torch.no_grad():
+            return max((float((p - w).norm() / w.norm()) for p, w in zip(self._params, self._weights, strict=True)
+                        if p.dim() >= 2 and w.norm() > 0), default=0.0)
+
     def restore(self) -> None:
         """Put the weights, buffers and optimizer state back as they were when the snapshot was taken."""
         with torch.no_grad():

@@ -271,6 +271,43 @@ def test_a_start_whose_weights_move_far_without_learning_is_restarted_as_a_throw
     assert sorted(losses[-20:])[10] < 0.5  # it learns (about 0.18 here; chance is 1.39)
 
 
+def large_targets(n: int = 2048, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """A smooth regression whose targets are not standardised (scale 100: losses in the tens of thousands)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 8, generator=g)
+    w = torch.randn(8, 4, generator=g)
+    y = 100 * (torch.tanh(x @ w).sum(1, keepdim=True) + 0.1 * torch.randn(n, 1, generator=g))
+    return [(x[i:i + 32], y[i:i + 32]) for i in range(0, n, 32)]
+
+
+def test_adams_early_norm_jump_and_far_moves_in_a_healthy_run_are_left_alone():
+    """A GELU MLP under Adam at lr 0.03 fitting targets of scale 100: its gradient norm jumps ~50x in its first
+    steps, its loss rises 25% before it falls, and its weights move far (they must grow to reach the targets), then
+    it trains to under a tenth of its start. Adam divides the gradient's scale out, so none of that is a step too
+    large: the guard takes no action, and the run is the unguarded one bit for bit."""
+    def run(guard_it: bool) -> tuple[list[float], gradscope.Guard | None]:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(8, 64), nn.GELU(), nn.Linear(64, 64), nn.GELU(), nn.Linear(64, 1))
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.03)
+        guard = gradscope.Guard(model) if guard_it else None
+        losses = []
+        for _, (x, y) in zip(range(200), itertools.cycle(large_targets())):
+            optimizer.zero_grad()
+            loss = nn.functional.mse_loss(model(x), y)
+            loss.backward()
+            losses.append(float(loss.detach()))
+            if guard is None or guard.step(loss):
+                optimizer.step()
+        return losses, guard
+
+    plain, _ = run(False)
+    guarded, guard = run(True)
+    norms = guard.monitor.trace.column("grad_norm")
+    assert max(norms[:12]) > 10 * norms[0] and max(plain[:12]) > 1.15 * plain[0]  # the rough start
+    assert plain[-1] < 0.1 * plain[0]  # a healthy run
+    assert guard.events == [] and guarded == plain
+
+
 def test_a_thrown_adam_start_restarts_under_the_start_ramp():
     """Under Adam a clip does not bound the step (Adam divides the gradient's scale out): a tanh MLP its first
     updates at lr 1 threw restarts from its start under the ramp, a warm-up of the update, from 1/8 of the first

@@ -5,26 +5,28 @@ its one transfer), decides, clips with `Monitor.clip_norm_` (the norm record com
 a step whose norm is over the threshold, and says whether to take the optimizer step. Its rules, each logged
 in `events` with the step, the threshold and why:
 
-- The start: the first update is taken blind (no history says how large a safe step is), and a run thrown in
-  its first steps cannot be recovered by any clip applied later. A clip there would change every healthy run
-  too (bounding the first updates moved healthy runs' late loss by up to 40%: issue 22), so the guard only
-  watches: it keeps a snapshot of the weights, buffers and optimizer state from before the first update
-  (`Snapshot`; the optimizer is met through a torch pre-step hook) for WATCH steps, taking the updates as
-  they come. When two losses in a row rise 50% above where the run began (and beyond the spread of its first
-  batches), or two norms 4x their start with the loss not lower, or the weights go non-finite, or at the watch's
-  end a weight matrix has moved over its own norm while the loss has not come 10% down (updates too large to
-  learn from: a model stalled at chance by its lr shows nothing else), it rolls the run back to the snapshot
-  and skips that update. Under SGD (its update is the gradient times the lr: a clip bounds
-  it) the run restarts at a clip of a quarter of the first norm, held; thrown again within WATCH steps, it goes
-  back to its start again at a quarter of that clip (SEARCH_TRIES restarts at most): one run's search for the
-  loosest clip its start survives. A ramp that lets go once the run looks stable threw most of these runs again
-  later. Under an adaptive optimizer (Adam, RMSprop, Adagrad: it divides the gradient's scale out, so a clip
-  does not bound its step) it restarts under the start ramp, a warm-up of the update: the threshold from 1/8 of
-  the first norm, doubling each step; the same rises hold it at a quarter of the last step's threshold (the
-  stable step is below it), a spike (below) ends the ramp too, the threshold kept under the spike's level;
-  otherwise the guard lets go once the threshold is 8x above the norms, after about 6 steps. The ramp's first
-  updates see normalised gradients, which keeps the optimizer's second moments from being set by the early
-  transient. A run that is not thrown is never touched: the snapshot is freed after WATCH steps.
+- The start: the first update is taken blind (no history says how large a safe step is), and a run thrown in its
+  first steps cannot be recovered by any clip applied later. A clip there would change every healthy run too
+  (bounding the first updates moved healthy runs' late loss by up to 40%: issue 22), so the guard only watches: it
+  keeps a snapshot of the weights, buffers and optimizer state from before the first update (`Snapshot`; the
+  optimizer is met through a torch pre-step hook) for WATCH steps, taking the updates as they come. When two losses
+  in a row rise 50% above where the run began (and beyond the spread of its first batches), or the weights go non-
+  finite, it rolls the run back to the snapshot and skips that update. Under SGD (its update is the gradient times
+  the lr: a clip bounds it, and a larger gradient is a larger step) two norms 4x their start with the loss not lower
+  count too, and so does a weight matrix that has moved over its own norm by the watch's end while the loss has not
+  come 10% down (updates too large to learn from: a model stalled at chance by its lr shows nothing else). An
+  adaptive optimizer (Adam, RMSprop, Adagrad: it divides the gradient's scale out) moves each weight by about its lr
+  whatever the gradient, and its healthy first steps jump the norm 4-25x: only its loss shows a throw. The optimizer
+  is told apart at its first step (`Snapshot.proportional`). Under SGD the thrown run restarts at a clip of a
+  quarter of the first norm, held; thrown again within WATCH steps, it goes back to its start again at a quarter of
+  that clip (SEARCH_TRIES restarts at most): one run's search for the loosest clip its start survives (a ramp that
+  let go once the run looked stable threw most of these runs again later). Under an adaptive optimizer a clip does
+  not bound the step, and the run restarts under the start ramp, a warm-up of the update: the threshold from 1/8 of
+  the first norm, doubling each step; the same rises hold it at a quarter of the last step's threshold (the stable
+  step is below it), a spike (below) ends the ramp too, the threshold kept under the spike's level; otherwise the
+  guard lets go once the threshold is 8x above the norms, after about 6 steps. The ramp's first updates see
+  normalised gradients, which keeps the optimizer's second moments from being set by the early transient. A run that
+  is not thrown is never touched: the snapshot is freed after WATCH steps.
 - Saves: after the start, a calm run (its loss level at its best, within the noise) is saved every SAVE_EVERY
   steps, the last SAVES kept (`Saves`: copies of the weights, buffers and optimizer state on their device, with
   the guard's own trackers). When the loss rule below finds the run thrown (its level 50% above its best), or a
@@ -41,7 +43,8 @@ in `events` with the step, the threshold and why:
 - Runaway growth: log(norm) climbing on a straight line (the exponential-growth fit the diagnosis uses) to a
   multiple (2x) of its level before the climb, while the loss is not falling (a model leaving a plateau learns
   faster and its norm grows with it), and with evidence that it is an explosion: the loss level doubled over
-  its level before the climb, or the norm 8x every norm before it, or the guard has acted in this run before
+  its level before the climb, or the norm 8x every norm before it (not under an adaptive optimizer, learned by
+  the start watch: its step does not grow with the norm), or the guard has acted in this run before
   (an edge-of-stability excursion climbs a few-fold and turns back, its loss far less moved; a healthy run
   never met the guard): hold the norm at half that level; if it still climbs, tighten. The hold is released
   once the evidence is gone (the norms back under 2x the level before the climb, the loss not above its best)
@@ -321,6 +324,7 @@ class Guard:
         self._growth_hold: float | None = None  # the level before the climb, while the threshold is a releasable hold
         self._growth_released = False  # a growth hold was released once: a climb that comes back is held for good
         self._recovery = Recovery(saves)
+        self._adaptive = False  # an adaptive optimizer steps the model (learned by the start watch): see _thrown
 
     # -- the step ----------------------------------------------------------------------------------------
     def step(self, loss: torch.Tensor | float, *, lr: float | None = None) -> bool:
@@ -386,6 +390,8 @@ class Guard:
         rolled back, skip this update)."""
         start = self._start
         assert start is not None
+        if start.snapshot is not None:  # the optimizer is met at its first step
+            self._adaptive = start.snapshot.proportional is False
         # the rules' trackers see this step as without the watch: the throw test reads them
         why = start.thrown(stats, self.monitor, self._loss.recent, self._raw)
         if why:
@@ -421,7 +427,7 @@ class Guard:
                       f"first norm {norm:.3g}, doubling each step while the loss does not rise (a warm-up of the "
                       "update's size)", "engage")
             return
-        why = _thrown(list(self._loss.recent), list(self._raw))  # the last two losses risen, or the last two norms
+        why = _thrown(list(self._loss.recent), list(self._raw), by_norm=not self._adaptive)  # risen: the last two
         if why:
             self._ramping = False
             self._set(step, self.threshold / RAMP_FACTOR * RAMP_BACK, why + ": the last steps were too large; hold "
@@ -488,7 +494,7 @@ class Guard:
         # believed at once (3 steps' delay after a start ramp let a GRU and a GPT blow up) and held for good (the
         # README's linear_high_lr sample, released at step 21 after a roll-back, climbed again: 1.02 against 0.025)
         acted = bool(self.events)
-        runaway = _runaway_growth(raw, [*self._loss.recent, loss], believed=acted)
+        runaway = _runaway_growth(raw, [*self._loss.recent, loss], believed=acted, by_norm=not self._adaptive)
         if runaway is None:
             return
         window, level, fit = runaway
@@ -595,7 +601,8 @@ class StartWatch:
                 self.over = True
             return ""
         if finite:
-            why = _thrown([*losses, stats.loss], [*norms, stats.grad_norm])
+            why = _thrown([*losses, stats.loss], [*norms, stats.grad_norm],
+                          by_norm=self.snapshot is None or self.snapshot.proportional is not False)
         else:
             start = self.first[1]
             last = losses[-1] if losses else start
@@ -603,7 +610,11 @@ class StartWatch:
                    f"a non-finite loss or gradient after the loss rose to {last:.4g} from {start:.4g}"
                    if last - start > RAMP_RISE * abs(start) else "")
         if not why and stats.step - self.began + 1 >= WATCH:
-            why = "" if self.tries else self._unlearned(losses, stats.loss)  # a restart's clip bounds the moves
+            # under SGD only (a step is the gradient times the lr: moved far, the steps were large), and not after a
+            # restart (its clip bounds the moves); an adaptive optimizer moves each weight by about its lr a step,
+            # whatever the gradient: a model fitting large targets moves far by design (a GELU MLP under Adam on
+            # targets of scale 100 moved 1.33x its norm in 12 steps, its loss 2% down, and trained to 0.05x)
+            why = self._unlearned(losses, stats.loss) if self.snapshot.proportional and not self.tries else ""
             if not why:
                 self.close()
         return why
@@ -626,7 +637,7 @@ class StartWatch:
         assert self.snapshot is not None and self.first is not None
         self.snapshot.restore()
         met = self.snapshot.optimizers
-        clip = self.first[2] * SEARCH_START * SEARCH_FACTOR ** self.tries if self.snapshot.gradient_steps else None
+        clip = self.first[2] * SEARCH_START * SEARCH_FACTOR ** self.tries if self.snapshot.proportional else None
         self.tries += 1
         self.began = step
         if clip is None or self.tries >= SEARCH_TRIES:
@@ -647,11 +658,12 @@ def _growth_text(fit: LogFit, window: int, over: float, level: float) -> str:
             f"R^2 {fit.r2:.2f}), now {over:.3g}x its level {level:.3g} before the climb")
 
 
-def _runaway_growth(raw: np.ndarray, losses: list[float], believed: bool) -> tuple[int, float, LogFit] | None:
+def _runaway_growth(raw: np.ndarray, losses: list[float], believed: bool,
+                    by_norm: bool) -> tuple[int, float, LogFit] | None:
     """The runaway-growth rule on the recent pre-clip norms `raw`: over the first of GROWTH_WINDOWS where log(norm)
     climbs on a straight line (the exploding-gradient detector's fit) to GROWTH_OVER x its level before the
     climb, while the loss (`losses`, this step's last) is not falling, and the climb is `believed` or shows
-    itself an explosion (`_explodes`): (that window, that level, the fit)."""
+    itself an explosion (`_explodes`, its norm evidence only `by_norm`): (that window, that level, the fit)."""
     for window in GROWTH_WINDOWS:
         if len(raw) < window + 1:
             return None
@@ -663,16 +675,16 @@ def _runaway_growth(raw: np.ndarray, losses: list[float], believed: bool) -> tup
         fit = log_fit(raw[-window:])
         if not fit.grows(DEFAULT.max_doubling_steps, DEFAULT.min_r2) or _learning(losses[:-1], window):
             continue
-        if believed or _explodes(raw, losses, window):
+        if believed or _explodes(raw, losses, window, by_norm):
             return window, level, fit
     return None
 
 
-def _explodes(raw: np.ndarray, losses: list[float], window: int) -> bool:
+def _explodes(raw: np.ndarray, losses: list[float], window: int, by_norm: bool) -> bool:
     """The climb over the last `window` steps is an explosion, not a catapult: the loss level (median of the last
-    LOSS_WINDOW losses, this step's in) GROWTH_LOSS x its level before the climb, or the norm GROWTH_FAR x the
-    largest norm before it."""
-    if raw[-1] >= GROWTH_FAR * float(raw[:-window][-WINDOW:].max()):
+    LOSS_WINDOW losses, this step's in) GROWTH_LOSS x its level before the climb, or (`by_norm`) the norm
+    GROWTH_FAR x the largest norm before it."""
+    if by_norm and raw[-1] >= GROWTH_FAR * float(raw[:-window][-WINDOW:].max()):
         return True
     before = losses[:-window][-LOSS_WINDOW:]
     if len(before) < MIN_HISTORY:
@@ -698,10 +710,13 @@ def _learning(losses: list[float], window: int) -> bool:
     return now < then - GROWTH_LEARNING * abs(then)
 
 
-def _thrown(losses: list[float], norms: list[float]) -> str:
+def _thrown(losses: list[float], norms: list[float], by_norm: bool) -> str:
     """Why the last two steps say the updates before them were too large ('' when they do not): both losses risen
-    RAMP_RISE over the median of the losses before them and beyond their range, or both norms RAMP_NORM_RISE x the
-    median of the norms before them with the loss not lower."""
+    RAMP_RISE over the median of the losses before them and beyond their range, or (`by_norm`) both norms
+    RAMP_NORM_RISE x the median of the norms before them with the loss not lower. Not by the norm under an
+    adaptive optimizer: it divides the gradient's scale out, so a larger norm is not a larger step, and its
+    healthy first steps jump 4-25x (a GELU MLP under Adam on targets of scale 100: 10x in 8 steps, its loss up
+    30%, then down to 0.05x its start); its throws show in the loss."""
     if len(losses) < 3:
         return ""
     before = losses[:-2]
@@ -710,7 +725,7 @@ def _thrown(losses: list[float], norms: list[float]) -> str:
     if last - ref > max(RAMP_RISE * abs(ref), max(before) - min(before)):
         return f"loss {losses[-1]:.4g} rose {(last - ref) / abs(ref):.0%} above its start {ref:.4g} on two steps"
     level = float(np.median(norms[:-2]))
-    if min(norms[-2:]) > RAMP_NORM_RISE * level and last >= ref:
+    if by_norm and min(norms[-2:]) > RAMP_NORM_RISE * level and last >= ref:
         return (f"gradient norm {norms[-1]:.3g} rose to {min(norms[-2:]) / level:.3g}x its start {level:.3g} on "
                 "two steps with the loss not lower")
     return ""

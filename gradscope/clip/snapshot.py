@@ -56,11 +56,12 @@ class Snapshot:
         return sum(ref() is not None for ref, _, _ in self._optimizers.values())
 
     @property
-    def gradient_steps(self) -> bool:
-        """Every optimizer met steps in proportion to the gradient (torch's SGD, with or without momentum): a clip
-        bounds its update. An adaptive one (Adam, RMSprop, Adagrad...) divides the gradient's scale out."""
-        met = [ref() for ref, _, _ in self._optimizers.values()]
-        return bool(met) and all(type(o) is torch.optim.SGD for o in met if o is not None)
+    def proportional(self) -> bool | None:
+        """Whether every optimizer met steps in proportion to the gradient (torch's SGD, with or without momentum: a
+        clip bounds its update, and a larger gradient is a larger step); False when one is adaptive (Adam, RMSprop,
+        Adagrad... divide the gradient's scale out); None when none was met."""
+        met = [o for o in (ref() for ref, _, _ in self._optimizers.values()) if o is not None]
+        return all(type(o) is torch.optim.SGD for o in met) if met else None
 
     def moved(self) -> float:
         """How far the weights have moved since the copy: the largest distance of a weight matrix (2 or more

@@ -386,8 +386,8 @@ class Guard:
 
     # -- the start -----------------------------------------------------------------------------------------
     def _watch(self, stats: StepStats) -> bool:
-        """The first WATCH steps: roll the run back when the updates taken since its start have thrown it (True:
-        rolled back, skip this update)."""
+        """The first WATCH steps: roll the run back when the updates taken since its start have thrown it, and
+        restart it (True: rolled back, skip this update)."""
         start = self._start
         assert start is not None
         if start.snapshot is not None:  # the optimizer is met at its first step
@@ -395,29 +395,14 @@ class Guard:
         # the rules' trackers see this step as without the watch: the throw test reads them
         why = start.thrown(stats, self.monitor, self._loss.recent, self._raw)
         if why:
-            self._roll_back(stats.step, why)
+            restart = start.roll_back(stats.step, why, self.threshold)
+            self._reset(_LossLevel(), [restart.norm], [restart.norm])
+            self._loss.add(restart.loss)
+            self._ramping = restart.ramp
+            self._set(stats.step, restart.threshold, restart.why, "engage")
         if start.over:
             self._start = None
         return bool(why)
-
-    def _roll_back(self, step: int, why: str) -> None:
-        """Put the run back to its start and restart it: at a held clip under SGD, under the start ramp otherwise."""
-        assert self._start is not None and self._start.first is not None
-        state, clip = self._start.roll_back(step)
-        first_step, loss, norm = self._start.first
-        self._reset(_LossLevel(), [norm], [norm])
-        self._loss.add(loss)
-        what = (f"the first {step - first_step} updates threw the run ({why}): rolled back to the weights {state} "
-                "before them, this update skipped; ")
-        if clip is not None:
-            clip = min(clip, SEARCH_FACTOR * self.threshold) if self.threshold is not None else clip
-            self._set(step, clip, what + f"clipped at {clip:.3g} ({clip / norm:.3g} of the first norm {norm:.3g}) "
-                      "from there, held (under SGD a clip bounds the update)", "engage")
-            return
-        self._ramping = True
-        self._set(step, norm * RAMP_START, what + f"the start ramp begins, from {RAMP_START:.3g} of the first norm "
-                  f"{norm:.3g}, doubling each step while the loss does not rise (an adaptive optimizer's step is not "
-                  "bounded by a clip: the ramp warms it up)", "engage")
 
     # -- the rules ---------------------------------------------------------------------------------------
     def _ramp(self, step: int, norm: float, loss: float) -> None:
@@ -576,6 +561,18 @@ class Guard:
         self.events.append(GuardEvent(step, self.threshold, why, action))
 
 
+@dataclass(frozen=True)
+class Restart:
+    """How a run its first updates threw starts again: at `threshold`, under the start ramp or held, for `why`;
+    the first step's `loss` and `norm`, which the guard's trackers start again from."""
+
+    threshold: float
+    ramp: bool
+    why: str
+    loss: float
+    norm: float
+
+
 class StartWatch:
     """The first WATCH steps of a guarded run: a snapshot of its start to roll back to, and whether the updates
     taken since have thrown the run. Not frozen: it takes the snapshot at the first step and frees it at the end."""
@@ -602,7 +599,7 @@ class StartWatch:
             return ""
         if finite:
             why = _thrown([*losses, stats.loss], [*norms, stats.grad_norm],
-                          by_norm=self.snapshot is None or self.snapshot.proportional is not False)
+                          by_norm=self.snapshot is not None and self.snapshot.proportional is not False)
         else:
             start = self.first[1]
             last = losses[-1] if losses else start
@@ -630,20 +627,32 @@ class StartWatch:
         return (f"a weight matrix moved {moved:.3g}x its norm in {WATCH} steps while the loss level {level:.4g} "
                 f"stayed within {MOVED_LEARNED:.0%} of its start {start:.4g}")
 
-    def roll_back(self, step: int) -> tuple[str, float | None]:
-        """Put the run back to its start: (what came back besides the weights, in words; the clip to restart at,
-        None for the start ramp). Under SGD the watch begins again here with the snapshot kept, for the next
-        restart (SEARCH_TRIES in all); otherwise it ends."""
+    def roll_back(self, step: int, why: str, threshold: float | None) -> Restart:
+        """Put the run back to its start, thrown for `why` with `threshold` in force: how it restarts. Under SGD at a
+        held clip, a quarter of the first norm and a quarter of `threshold` at each later throw, the watch beginning
+        again here with the snapshot kept (SEARCH_TRIES restarts in all); otherwise under the start ramp, the watch
+        over."""
         assert self.snapshot is not None and self.first is not None
         self.snapshot.restore()
         met = self.snapshot.optimizers
-        clip = self.first[2] * SEARCH_START * SEARCH_FACTOR ** self.tries if self.snapshot.proportional else None
+        first_step, loss, norm = self.first
+        what = (f"the first {step - first_step} updates threw the run ({why}): rolled back to the weights "
+                + (f"and the state of its optimizer{'s' if met > 1 else ''}" if met else
+                   "(no torch optimizer was met: its state is as the thrown steps left it)")
+                + " before them, this update skipped; ")
+        search = bool(self.snapshot.proportional)
+        clip = norm * SEARCH_START * SEARCH_FACTOR ** self.tries
+        clip = min(clip, SEARCH_FACTOR * threshold) if threshold is not None else clip
         self.tries += 1
         self.began = step
-        if clip is None or self.tries >= SEARCH_TRIES:
+        if not search or self.tries >= SEARCH_TRIES:
             self.close()
-        return (f"and the state of its optimizer{'s' if met > 1 else ''}" if met else
-                "(no torch optimizer was met: its state is as the thrown steps left it)"), clip
+        if search:
+            return Restart(clip, False, what + f"clipped at {clip:.3g} ({clip / norm:.3g} of the first norm "
+                           f"{norm:.3g}) from there, held (under SGD a clip bounds the update)", loss, norm)
+        return Restart(norm * RAMP_START, True, what + f"the start ramp begins, from {RAMP_START:.3g} of the first "
+                       f"norm {norm:.3g}, doubling each step while the loss does not rise (an adaptive optimizer's "
+                       "step is not bounded by a clip: the ramp warms it up)", loss, norm)
 
     def close(self) -> None:
         """The watch is over: free the snapshot (a copy of the weights)."""

@@ -280,16 +280,18 @@ def large_targets(n: int = 2048, seed: int = 0) -> list[tuple[torch.Tensor, torc
     return [(x[i:i + 32], y[i:i + 32]) for i in range(0, n, 32)]
 
 
-def test_adams_early_norm_jump_and_far_moves_in_a_healthy_run_are_left_alone():
+@pytest.mark.parametrize("ramp", [True, False])
+def test_adams_early_norm_jump_and_far_moves_in_a_healthy_run_are_left_alone(ramp):
     """A GELU MLP under Adam at lr 0.03 fitting targets of scale 100: its gradient norm jumps ~50x in its first
     steps, its loss rises 25% before it falls, and its weights move far (they must grow to reach the targets), then
     it trains to under a tenth of its start. Adam divides the gradient's scale out, so none of that is a step too
-    large: the guard takes no action, and the run is the unguarded one bit for bit."""
+    large: the guard takes no action, and the run is the unguarded one bit for bit (with the start watch, and
+    without it: the optimizer is told apart at its first step either way)."""
     def run(guard_it: bool) -> tuple[list[float], gradscope.Guard | None]:
         torch.manual_seed(0)
         model = nn.Sequential(nn.Linear(8, 64), nn.GELU(), nn.Linear(64, 64), nn.GELU(), nn.Linear(64, 1))
         optimizer = torch.optim.Adam(model.parameters(), lr=0.03)
-        guard = gradscope.Guard(model) if guard_it else None
+        guard = gradscope.Guard(model, ramp=ramp) if guard_it else None
         losses = []
         for _, (x, y) in zip(range(200), itertools.cycle(large_targets())):
             optimizer.zero_grad()

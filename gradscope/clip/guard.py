@@ -17,7 +17,7 @@ in `events` with the step, the threshold and why:
   come 10% down (updates too large to learn from: a model stalled at chance by its lr shows nothing else). An
   adaptive optimizer (Adam, RMSprop, Adagrad: it divides the gradient's scale out) moves each weight by about its lr
   whatever the gradient, and its healthy first steps jump the norm 4-25x: only its loss shows a throw. The optimizer
-  is told apart at its first step (`Snapshot.proportional`). Under SGD the thrown run restarts at a clip of a
+  is told apart at its first step (`StepKind`). Under SGD the thrown run restarts at a clip of a
   quarter of the first norm, held; thrown again within WATCH steps, it goes back to its start again at a quarter of
   that clip (SEARCH_TRIES restarts at most): one run's search for the loosest clip its start survives (a ramp that
   let go once the run looked stable threw most of these runs again later). Under an adaptive optimizer a clip does
@@ -81,7 +81,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from gradscope.clip.snapshot import Saves, Snapshot
+from gradscope.clip.snapshot import Saves, Snapshot, StepKind
 from gradscope.diagnose.symptoms.thresholds import DEFAULT
 from gradscope.monitor.monitor import Monitor, StepStats
 from gradscope.numbers import ratio_text
@@ -324,7 +324,7 @@ class Guard:
         self._growth_hold: float | None = None  # the level before the climb, while the threshold is a releasable hold
         self._growth_released = False  # a growth hold was released once: a climb that comes back is held for good
         self._recovery = Recovery(saves)
-        self._adaptive = False  # an adaptive optimizer steps the model (learned by the start watch): see _thrown
+        self._kind = StepKind(monitor.params)  # SGD or an adaptive optimizer, learned at its first step
 
     # -- the step ----------------------------------------------------------------------------------------
     def step(self, loss: torch.Tensor | float, *, lr: float | None = None) -> bool:
@@ -390,12 +390,10 @@ class Guard:
         restart it (True: rolled back, skip this update)."""
         start = self._start
         assert start is not None
-        if start.snapshot is not None:  # the optimizer is met at its first step
-            self._adaptive = start.snapshot.proportional is False
         # the rules' trackers see this step as without the watch: the throw test reads them
-        why = start.thrown(stats, self.monitor, self._loss.recent, self._raw)
+        why = start.thrown(stats, self.monitor, self._loss.recent, self._raw, self._kind)
         if why:
-            restart = start.roll_back(stats.step, why, self.threshold)
+            restart = start.roll_back(stats.step, why, self.threshold, bool(self._kind.proportional))
             self._reset(_LossLevel(), [restart.norm], [restart.norm])
             self._loss.add(restart.loss)
             self._ramping = restart.ramp
@@ -412,7 +410,7 @@ class Guard:
                       f"first norm {norm:.3g}, doubling each step while the loss does not rise (a warm-up of the "
                       "update's size)", "engage")
             return
-        why = _thrown(list(self._loss.recent), list(self._raw), by_norm=not self._adaptive)  # risen: the last two
+        why = _thrown(list(self._loss.recent), list(self._raw), by_norm=not self._kind.adaptive)  # risen: the last two
         if why:
             self._ramping = False
             self._set(step, self.threshold / RAMP_FACTOR * RAMP_BACK, why + ": the last steps were too large; hold "
@@ -479,7 +477,7 @@ class Guard:
         # believed at once (3 steps' delay after a start ramp let a GRU and a GPT blow up) and held for good (the
         # README's linear_high_lr sample, released at step 21 after a roll-back, climbed again: 1.02 against 0.025)
         acted = bool(self.events)
-        runaway = _runaway_growth(raw, [*self._loss.recent, loss], believed=acted, by_norm=not self._adaptive)
+        runaway = _runaway_growth(raw, [*self._loss.recent, loss], believed=acted, by_norm=not self._kind.adaptive)
         if runaway is None:
             return
         window, level, fit = runaway
@@ -584,10 +582,12 @@ class StartWatch:
         self.began = 0  # the step the watch began (again, after a restart)
         self.tries = 0  # restarts so far
 
-    def thrown(self, stats: StepStats, monitor: Monitor, losses: deque[float], norms: deque[float]) -> str:
+    def thrown(self, stats: StepStats, monitor: Monitor, losses: deque[float], norms: deque[float],
+               kind: StepKind) -> str:
         """Why the updates taken since the start threw the run ('' while they have not; the first step takes the
-        snapshot). `losses` and `norms`: the guard's recent ones, this step's not in yet. The watch is `over`
-        after WATCH steps, or at once when the first step is already broken (no start to keep)."""
+        snapshot). `losses` and `norms`: the guard's recent ones, this step's not in yet; `kind`: SGD or an
+        adaptive optimizer. The watch is `over` after WATCH steps, or at once when the
+        first step is already broken (no start to keep)."""
         finite = stats.finite and math.isfinite(stats.grad_norm)
         if self.first is None:
             if finite:
@@ -599,7 +599,7 @@ class StartWatch:
             return ""
         if finite:
             why = _thrown([*losses, stats.loss], [*norms, stats.grad_norm],
-                          by_norm=self.snapshot is not None and self.snapshot.proportional is not False)
+                          by_norm=not kind.adaptive)
         else:
             start = self.first[1]
             last = losses[-1] if losses else start
@@ -611,7 +611,7 @@ class StartWatch:
             # restart (its clip bounds the moves); an adaptive optimizer moves each weight by about its lr a step,
             # whatever the gradient: a model fitting large targets moves far by design (a GELU MLP under Adam on
             # targets of scale 100 moved 1.33x its norm in 12 steps, its loss 2% down, and trained to 0.05x)
-            why = self._unlearned(losses, stats.loss) if self.snapshot.proportional and not self.tries else ""
+            why = self._unlearned(losses, stats.loss) if kind.proportional and not self.tries else ""
             if not why:
                 self.close()
         return why
@@ -627,11 +627,11 @@ class StartWatch:
         return (f"a weight matrix moved {moved:.3g}x its norm in {WATCH} steps while the loss level {level:.4g} "
                 f"stayed within {MOVED_LEARNED:.0%} of its start {start:.4g}")
 
-    def roll_back(self, step: int, why: str, threshold: float | None) -> Restart:
-        """Put the run back to its start, thrown for `why` with `threshold` in force: how it restarts. Under SGD at a
-        held clip, a quarter of the first norm and a quarter of `threshold` at each later throw, the watch beginning
-        again here with the snapshot kept (SEARCH_TRIES restarts in all); otherwise under the start ramp, the watch
-        over."""
+    def roll_back(self, step: int, why: str, threshold: float | None, search: bool) -> Restart:
+        """Put the run back to its start, thrown for `why` with `threshold` in force: how it restarts. Under SGD
+        (`search`) at a held clip, a quarter of the first norm and a quarter of `threshold` at each later throw,
+        the watch beginning again here with the snapshot kept (SEARCH_TRIES restarts in all); otherwise under the
+        start ramp, the watch over."""
         assert self.snapshot is not None and self.first is not None
         self.snapshot.restore()
         met = self.snapshot.optimizers
@@ -640,7 +640,6 @@ class StartWatch:
                 + (f"and the state of its optimizer{'s' if met > 1 else ''}" if met else
                    "(no torch optimizer was met: its state is as the thrown steps left it)")
                 + " before them, this update skipped; ")
-        search = bool(self.snapshot.proportional)
         clip = norm * SEARCH_START * SEARCH_FACTOR ** self.tries
         clip = min(clip, SEARCH_FACTOR * threshold) if threshold is not None else clip
         self.tries += 1

@@ -55,14 +55,6 @@ class Snapshot:
         """How many optimizers of this model's parameters were met (their state is put back too)."""
         return sum(ref() is not None for ref, _, _ in self._optimizers.values())
 
-    @property
-    def proportional(self) -> bool | None:
-        """Whether every optimizer met steps in proportion to the gradient (torch's SGD, with or without momentum: a
-        clip bounds its update, and a larger gradient is a larger step); False when one is adaptive (Adam, RMSprop,
-        Adagrad... divide the gradient's scale out); None when none was met."""
-        met = [o for o in (ref() for ref, _, _ in self._optimizers.values()) if o is not None]
-        return all(type(o) is torch.optim.SGD for o in met) if met else None
-
     def moved(self) -> float:
         """How far the weights have moved since the copy: the largest distance of a weight matrix (2 or more
         dimensions; a bias or a norm's gain may start at 0) from its copy, over the copy's norm."""
@@ -91,6 +83,38 @@ class Snapshot:
         """Stop meeting optimizers and free the copies."""
         self._hook.remove()
         self._weights, self._buffers, self._optimizers = [], [], {}
+
+
+class StepKind:
+    """Whether the torch optimizer that steps a model's parameters steps in proportion to the gradient: `proportional`
+    True for torch's SGD (with or without momentum: a clip bounds its update, and a larger gradient is a larger
+    step), False for an adaptive one (Adam, RMSprop, Adagrad... divide the gradient's scale out), None until one has
+    stepped. Learned at its first step through torch's global optimizer pre-step hook (the contract's loop does
+    not pass the optimizer); after that the hook only returns."""
+
+    def __init__(self, params: list[torch.Tensor]) -> None:
+        self._owned = {id(p) for p in params}
+        self.proportional: bool | None = None
+        me = weakref.ref(self)  # the hook must not keep its owner alive
+
+        def before_step(optimizer: torch.optim.Optimizer, _args: Any, _kwargs: Any) -> None:
+            kind = me()
+            if kind is not None and kind.proportional is None:
+                kind._meet(optimizer)
+
+        self._hook = register_optimizer_step_pre_hook(before_step)
+
+    @property
+    def adaptive(self) -> bool:
+        """An adaptive optimizer was met: a larger gradient norm is not a larger step."""
+        return self.proportional is False
+
+    def _meet(self, optimizer: torch.optim.Optimizer) -> None:
+        if any(id(p) in self._owned for group in optimizer.param_groups for p in group["params"]):
+            self.proportional = type(optimizer) is torch.optim.SGD
+
+    def __del__(self) -> None:
+        self._hook.remove()
 
 
 class Saves:

@@ -240,19 +240,22 @@ CASES: list[GuardCase] = UNSTABLE + HEALTHY
 CASE_NAMES = [c.name for c in CASES]
 QUICK = ["rnn_tanh_echo", "rnn_lm_sgd", "linear_edge", "healthy_linear", "healthy_cnn", "healthy_transformer"]
 
-# Seven more held-out splits, each written blind (by someone who had not read the guard's rules) and scored once
+# Eight more held-out splits, each written blind (by someone who had not read the guard's rules) and scored once
 # before anyone looked at it: held-out-3 after the start ramp was designed, held-out-4 after the ramp and growth
 # changes that held-out-3 was looked at for, held-out-5 for the final guard, held-out-6 (guard_cases_blind: healthy
 # runs of every family, for issue 22's guard that does no harm), held-out-7 (guard_cases_blind2: 10 healthy and 6
 # unstable runs, for the same guard), held-out-8 (guard_cases_blind3: 8 healthy and 6 unstable runs of families
 # the earlier splits lack), held-out-9 (guard_cases_blind4: 10 healthy runs, slow starters and large or tiny
-# gradients among them, and 8 unstable ones, three stalled from the first step by a too-high learning rate); and
+# gradients among them, and 8 unstable ones, three stalled from the first step by a too-high learning rate),
+# held-out-10 (guard_cases_blind5: 12 healthy runs of every family and common optimizer, rough-looking starts, label
+# and heavy-tailed noise, huge gradient norms among them, and 7 unstable ones, two under adaptive optimizers); and
 # healthy-2 (guard_cases_healthy), healthy runs the issue-22 guard was tuned on.
 # Their factories join this module's namespace, where every case's TOML resolves.
 import guard_cases_blind  # noqa: E402
 import guard_cases_blind2  # noqa: E402
 import guard_cases_blind3  # noqa: E402
 import guard_cases_blind4  # noqa: E402
+import guard_cases_blind5  # noqa: E402
 import guard_cases_fresh  # noqa: E402
 import guard_cases_fresh2  # noqa: E402
 import guard_cases_fresh3  # noqa: E402
@@ -260,7 +263,8 @@ import guard_cases_healthy  # noqa: E402
 
 for _module, _split in ((guard_cases_fresh, "FRESH3"), (guard_cases_fresh2, "FRESH4"), (guard_cases_fresh3, "FRESH5"),
                         (guard_cases_blind, "BLIND6"), (guard_cases_blind2, "BLIND7"), (guard_cases_blind3, "BLIND8"),
-                        (guard_cases_blind4, "BLIND9"), (guard_cases_healthy, "HEALTHY2")):
+                        (guard_cases_blind4, "BLIND9"), (guard_cases_blind5, "BLIND10"),
+                        (guard_cases_healthy, "HEALTHY2")):
     globals().update(_module.FACTORIES)
     UNSTABLE += [c for c in getattr(_module, _split) if c.kind == "unstable"]
     HEALTHY += [c for c in getattr(_module, _split) if c.kind == "healthy"]

@@ -349,13 +349,45 @@ def test_a_spike_during_the_ramp_ends_it_below_the_spike():
     assert all(math.isfinite(v) for v in losses)
 
 
-def scripted(norms: list[float], losses: list[float]) -> gradscope.Guard:
+@pytest.mark.parametrize("adam", [False, True])
+def test_a_spike_is_clipped_at_the_median_under_sgd_and_at_its_bar_under_adam(adam):
+    """An outlier batch (targets off by 300) in every pass. Under SGD the clip bounds the step: the spike engages it
+    at the recent median, which bounds the normal steps over it too. Under Adam a clip does not bound the step, and a
+    threshold at the median would normalise every later gradient over it: the spike is clipped at the bar it
+    crossed (10x the median), and only the outlier's passes are clipped."""
+    batches = regression(n=256)  # 8 batches: the outlier (batch 4) comes back every 8 steps
+    x, y = batches[4]
+    batches[4] = (x, y + 300.0)
+    model = mlp()
+    guard = gradscope.Guard(model, ramp=False)
+    optimizer = (torch.optim.Adam(model.parameters(), lr=0.01) if adam else
+                 torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9))
+    for _, (x, y) in zip(range(60), itertools.cycle(batches)):
+        optimizer.zero_grad()
+        loss = nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        if guard.step(loss):
+            optimizer.step()
+    spike = guard.events[0]
+    median = float(re.search(r"the median ([0-9.e+-]+)", spike.why).group(1))
+    clipped = [step for step, c in enumerate(guard.monitor.trace.column("clipped")) if c]
+    assert spike.step == 4 and "(a spike)" in spike.why
+    if adam:
+        assert "spike bar" in spike.why and spike.threshold >= 10 * median * 0.99  # the why rounds the median
+        assert clipped == list(range(4, 60, 8))  # the outlier's passes, and no other step
+    else:
+        assert spike.threshold == pytest.approx(median, rel=1e-2) and {5, 6, 7} <= set(clipped)
+
+
+def scripted(norms: list[float], losses: list[float], optimizer: type = torch.optim.SGD,
+             saves: int = 2) -> gradscope.Guard:
     """A one-weight model whose gradient norm and loss follow a script (loss = s * w + c: its gradient is s, its
-    value the script's), trained by SGD in the contract's loop under a guard without the start watch."""
+    value the script's), trained by `optimizer` (SGD) in the contract's loop under a guard without the start
+    watch."""
     torch.manual_seed(0)
     model = nn.Linear(1, 1, bias=False)
-    guard = gradscope.Guard(model, ramp=False)
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    guard = gradscope.Guard(model, ramp=False, saves=saves)
+    optimizer = optimizer(model.parameters(), lr=1e-3)
     for s, value in zip(norms, losses, strict=True):
         optimizer.zero_grad()
         loss = s * model.weight.sum() + (value - s * float(model.weight.detach().sum()))
@@ -408,6 +440,21 @@ def test_a_climb_in_a_run_the_guard_already_acted_in_is_held_for_good():
     assert "(a spike)" in spike.why and spike.step == 40
     assert "grows exponentially" in hold.why and hold.action == "hold" and 62 <= hold.step <= 67
     assert all(e.action != "release" for e in rest) and guard.threshold is not None
+
+
+@pytest.mark.parametrize("optimizer", [torch.optim.SGD, torch.optim.Adam])
+def test_a_loss_risen_with_no_save_engages_a_clip_under_sgd_and_not_under_adam(optimizer):
+    """The loss level 80% above its best with calm norms and no save to go back to: under SGD the updates are too
+    large at their size, and the clip engages at half the recent median norm; under Adam a clip does not bound the
+    step (it divides the gradient's scale out), so the loss's rise is not answered by one (an early rise is Adam's
+    transient: a healthy RAdam run's loss doubled in its first steps, and a clip from there cost it 17%)."""
+    guard = scripted(CALM[:80], LEVEL[:40] + [1.8 * v for v in LEVEL[40:80]], optimizer, saves=0)
+    if optimizer is torch.optim.SGD:
+        engage = guard.events[0]
+        assert engage.action == "engage" and "above its best" in engage.why and 41 <= engage.step <= 45
+        assert engage.threshold == pytest.approx(0.5, rel=0.25)  # half the median of norms ~1
+    else:
+        assert guard.events == [] and guard.threshold is None
 
 
 def test_a_catapult_the_loss_does_not_follow_is_left_alone():

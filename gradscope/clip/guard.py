@@ -57,6 +57,13 @@ in `events` with the step, the threshold and why:
   halves the threshold (reduce on plateau). This finds the clips far below every norm statistic that some
   runs need (a tanh RNN language model at a large SGD learning rate).
 
+Under an adaptive optimizer (Adam, RMSprop, Adagrad...; `StepKind`, told apart at its first step) a clip bounds
+the gradient's scale, not the step, so the rules that use it as the step's bound stand down: a norm is no evidence
+(of a throw at the start, or of an explosion, even in a run the guard acted in), a spike is clipped at the bar it
+crossed (kept out of the optimizer's moments) rather than at the median, and the loss's response neither engages
+nor tightens a clip (a healthy Adam run's early loss rise is its transient); a thrown run is still put back to a
+save, and a thrown start still restarts under the ramp.
+
 Healthy noise engages nothing: each rule needs a change far outside what noise does (see the constants), and a
 healthy run is the unguarded run bit for bit. `Guard(model, ramp=False)` does not watch the start (no snapshot:
 a run with its own lr warm-up needs no second one); `Guard(model, ramp="always")` ramps every start from the
@@ -456,9 +463,13 @@ class Guard:
             return False  # a norm no larger than one the run already took is not a spike
         recent = np.fromiter(self._norms, float)
         median, sigma = float(np.median(recent)), robust_sigma(recent)
-        if norm <= max(SPIKE_FACTOR * median, median + SPIKE_SIGMAS * sigma) or median <= 0:
+        bar = max(SPIKE_FACTOR * median, median + SPIKE_SIGMAS * sigma)
+        if norm <= bar or median <= 0:
             return False
-        target = SPIKE_CLIP * median
+        # under an adaptive optimizer a clip does not bound the step: it only keeps the spike out of the optimizer's
+        # moments, and a threshold at the median would normalise every later gradient over it (an LSTM under Adam,
+        # spiked at step 33 of a healthy run and clipped at the median from there: +71% late loss)
+        target = bar if self._kind.adaptive else SPIKE_CLIP * median
         if self._ramping and self.threshold is not None and self.threshold <= target:
             self._set(step, self.threshold, f"gradient norm {norm:.3g} is {norm / median:.3g}x the median "
                       f"{median:.3g} of the last {len(recent)} steps (a spike) while the threshold ramped: hold it "
@@ -467,7 +478,9 @@ class Guard:
         if self.threshold is None or target < self.threshold:
             self._set(step, target, f"gradient norm {norm:.3g} is {norm / median:.3g}x the median {median:.3g} of "
                       f"the last {len(recent)} steps and over any norm so far (a spike): clip at "
-                      + ("that median" if SPIKE_CLIP == 1 else f"{SPIKE_CLIP:g}x that median"),
+                      + (f"the spike bar {bar:.3g} (an adaptive optimizer: only outliers are kept out of its moments)"
+                         if self._kind.adaptive else "that median" if SPIKE_CLIP == 1 else
+                         f"{SPIKE_CLIP:g}x that median"),
                       "engage" if self.threshold is None else "tighten")
         return True
 
@@ -476,7 +489,7 @@ class Guard:
         # a run the guard acted in (a thrown start, a spike) showed its updates can be too large: its climbs are
         # believed at once (3 steps' delay after a start ramp let a GRU and a GPT blow up) and held for good (the
         # README's linear_high_lr sample, released at step 21 after a roll-back, climbed again: 1.02 against 0.025)
-        acted = bool(self.events)
+        acted = bool(self.events) and not self._kind.adaptive  # under Adam only the loss says a climb explodes
         runaway = _runaway_growth(raw, [*self._loss.recent, loss], believed=acted, by_norm=not self._kind.adaptive)
         if runaway is None:
             return
@@ -510,7 +523,7 @@ class Guard:
             rise, median = watch.rise(level, LOSS_RISE_OF_START[0]), self._level()
             if rise > LOSS_RISE_ENGAGE and median is not None and self._recovery.ready():
                 self._recovery.why = f"loss level {level:.4g} is {rise:.0%} above its best {best:.4g}"
-            elif rise > LOSS_RISE_ENGAGE and median is not None:
+            elif rise > LOSS_RISE_ENGAGE and median is not None and not self._kind.adaptive:
                 self._set(step, LOSS_ENGAGE * median, f"loss level {level:.4g} is {rise:.0%} above its best "
                           f"{best:.4g}: the updates are too large at their recent size; engaged at "
                           f"{LOSS_ENGAGE:g}x the recent median norm {median:.3g}", "engage")
@@ -523,13 +536,15 @@ class Guard:
             if rise > LOSS_RISE_ENGAGE and self._recovery.ready():
                 self._recovery.why = f"loss level {level:.4g} is {rise:.0%} above its best {best:.4g} while clipping"
                 return
+            if self._kind.adaptive:
+                return
             self._set(step, self.threshold * factor,
                       f"loss level {level:.4g} is {rise:.0%} above its best {best:.4g} and the last change did not "
                       f"bring it down, while clipping "
                       f"on {sum(recent[-LOSS_WINDOW:])} of the last {LOSS_WINDOW} steps: the threshold is still "
                       "too loose; tightened", "tighten")
         elif (watch.stalled(level) >= PLATEAU and len(recent) == PLATEAU and sum(recent) >= PLATEAU_CLIPPED * PLATEAU
-              and level < watch.start and step - self._last_change >= PLATEAU):
+              and level < watch.start and step - self._last_change >= PLATEAU and not self._kind.adaptive):
             self._set(step, self.threshold * TIGHTEN,
                       f"clipping on {sum(recent)} of the last {PLATEAU} steps and the loss (level {level:.4g}) no "
                       f"lower for {PLATEAU} steps: the clipped steps bounce; tightened", "tighten")

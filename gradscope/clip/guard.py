@@ -10,23 +10,23 @@ in `events` with the step, the threshold and why:
   (bounding the first updates moved healthy runs' late loss by up to 40%: issue 22), so the guard only watches: it
   keeps a snapshot of the weights, buffers and optimizer state from before the first update (`Snapshot`; the
   optimizer is met through a torch pre-step hook) for WATCH steps, taking the updates as they come. When two losses
-  in a row rise 50% above where the run began (and beyond the spread of its first batches), or the weights go non-
-  finite, it rolls the run back to the snapshot and skips that update. Under SGD (its update is the gradient times
-  the lr: a clip bounds it, and a larger gradient is a larger step) two norms 4x their start with the loss not lower
-  count too, and so does a weight matrix that has moved over its own norm by the watch's end while the loss has not
-  come 10% down (updates too large to learn from: a model stalled at chance by its lr shows nothing else). An
-  adaptive optimizer (Adam, RMSprop, Adagrad: it divides the gradient's scale out) moves each weight by about its lr
-  whatever the gradient, and its healthy first steps jump the norm 4-25x: only its loss shows a throw. The optimizer
-  is told apart at its first step (`StepKind`). Under SGD the thrown run restarts at a clip of a
-  quarter of the first norm, held; thrown again within WATCH steps, it goes back to its start again at a quarter of
-  that clip (SEARCH_TRIES restarts at most): one run's search for the loosest clip its start survives (a ramp that
-  let go once the run looked stable threw most of these runs again later). Under an adaptive optimizer a clip does
-  not bound the step, and the run restarts under the start ramp, a warm-up of the update: the threshold from 1/8 of
-  the first norm, doubling each step; the same rises hold it at a quarter of the last step's threshold (the stable
-  step is below it), a spike (below) ends the ramp too, the threshold kept under the spike's level; otherwise the
-  guard lets go once the threshold is 8x above the norms, after about 6 steps. The ramp's first updates see
-  normalised gradients, which keeps the optimizer's second moments from being set by the early transient. A run that
-  is not thrown is never touched: the snapshot is freed after WATCH steps.
+  in a row rise 50% above where the run began (and beyond the spread of its first batches), or the weights go
+  non-finite, it rolls the run back to the snapshot and skips that update. Under SGD (its update is the gradient
+  times the lr: a clip bounds it, and a larger gradient is a larger step) two norms 4x their start with the loss not
+  lower count too, and so does a weight matrix that has moved over its own norm by the watch's end while the loss
+  has not come 10% down (updates too large to learn from: a model stalled at chance by its lr shows nothing else).
+  An adaptive optimizer (Adam, RMSprop, Adagrad: it divides the gradient's scale out) moves each weight by about its
+  lr whatever the gradient, and its healthy first steps jump the norm 4-25x: only its loss shows a throw. The
+  optimizer is told apart at its first step (`StepKind`). Under SGD the thrown run restarts at a clip of a quarter
+  of the first norm, held; thrown again within WATCH steps, it goes back to its start again at a quarter of that
+  clip (SEARCH_TRIES restarts at most): one run's search for the loosest clip its start survives (a ramp that let go
+  once the run looked stable threw most of these runs again later). Under an adaptive optimizer a clip does not
+  bound the step, and the run restarts under the start ramp, a warm-up of the update: the threshold from 1/8 of the
+  first norm, doubling each step; the same rises hold it at a quarter of the last step's threshold (the stable step
+  is below it), a spike (below) ends the ramp too, the threshold kept under the spike's level; otherwise the guard
+  lets go once the threshold is 8x above the norms, after about 6 steps. The ramp's first updates see normalised
+  gradients, which keeps the optimizer's second moments from being set by the early transient. A run that is not
+  thrown is never touched: the snapshot is freed after WATCH steps.
 - Saves: after the start, a calm run (its loss level at its best, within the noise) is saved every SAVE_EVERY
   steps, the last SAVES kept (`Saves`: copies of the weights, buffers and optimizer state on their device, with
   the guard's own trackers). When the loss rule below finds the run thrown (its level 50% above its best), or a
@@ -43,8 +43,8 @@ in `events` with the step, the threshold and why:
 - Runaway growth: log(norm) climbing on a straight line (the exponential-growth fit the diagnosis uses) to a
   multiple (2x) of its level before the climb, while the loss is not falling (a model leaving a plateau learns
   faster and its norm grows with it), and with evidence that it is an explosion: the loss level doubled over
-  its level before the climb, or the norm 8x every norm before it (not under an adaptive optimizer, learned by
-  the start watch: its step does not grow with the norm), or the guard has acted in this run before
+  its level before the climb, or the norm 8x every norm before it (not under an adaptive optimizer: its step does
+  not grow with the norm), or the guard has acted in this run before
   (an edge-of-stability excursion climbs a few-fold and turns back, its loss far less moved; a healthy run
   never met the guard): hold the norm at half that level; if it still climbs, tighten. The hold is released
   once the evidence is gone (the norms back under 2x the level before the climb, the loss not above its best)
@@ -293,8 +293,8 @@ class Guard:
         monitor: an existing `Monitor` to record through (it must copy statistics every step, sync_every=1).
         ramp: True (the default): watch the first updates and, when they throw the run, roll it back and restart
             it, under SGD at a held clip (tighter at each throw), otherwise under the start ramp (see the module's
-            docstring); "always": the start ramp from the first update
-            on, whatever it does (the guard before issue 22: it moves healthy runs); False: leave the start alone.
+            docstring); "always": the start ramp from the first update on, whatever it does (the guard before
+            issue 22: it moves healthy runs); False: leave the start alone.
         saves: how many saves of a calm run to keep (SAVES; each a copy of the weights, buffers and optimizer state
             on their device, taken every SAVE_EVERY steps) to put a run thrown later back to; 0: none (a model
             whose copies do not fit: a throw is then only clipped from where it left the run).
@@ -601,8 +601,8 @@ class StartWatch:
                kind: StepKind) -> str:
         """Why the updates taken since the start threw the run ('' while they have not; the first step takes the
         snapshot). `losses` and `norms`: the guard's recent ones, this step's not in yet; `kind`: SGD or an
-        adaptive optimizer. The watch is `over` after WATCH steps, or at once when the
-        first step is already broken (no start to keep)."""
+        adaptive optimizer. The watch is `over` after WATCH steps, or at once when the first step is already
+        broken (no start to keep)."""
         finite = stats.finite and math.isfinite(stats.grad_norm)
         if self.first is None:
             if finite:
@@ -613,8 +613,7 @@ class StartWatch:
                 self.over = True
             return ""
         if finite:
-            why = _thrown([*losses, stats.loss], [*norms, stats.grad_norm],
-                          by_norm=not kind.adaptive)
+            why = _thrown([*losses, stats.loss], [*norms, stats.grad_norm], by_norm=not kind.adaptive)
         else:
             start = self.first[1]
             last = losses[-1] if losses else start

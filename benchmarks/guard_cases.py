@@ -248,14 +248,17 @@ QUICK = ["rnn_tanh_echo", "rnn_lm_sgd", "linear_edge", "healthy_linear", "health
 # the earlier splits lack), held-out-9 (guard_cases_blind4: 10 healthy runs, slow starters and large or tiny
 # gradients among them, and 8 unstable ones, three stalled from the first step by a too-high learning rate),
 # held-out-10 (guard_cases_blind5: 12 healthy runs of every family and common optimizer, rough-looking starts, label
-# and heavy-tailed noise, huge gradient norms among them, and 7 unstable ones, two under adaptive optimizers); and
-# healthy-2 (guard_cases_healthy), healthy runs the issue-22 guard was tuned on.
+# and heavy-tailed noise, huge gradient norms among them, and 7 unstable ones, two under adaptive optimizers),
+# held-out-11 (guard_cases_blind6: 8 healthy runs, a noisy AdamW start, batch-8 and batch-16 runs and raw-unit
+# regression targets among them, and 4 unstable ones, one under RMSprop); and healthy-2 (guard_cases_healthy),
+# healthy runs the issue-22 guard was tuned on.
 # Their factories join this module's namespace, where every case's TOML resolves.
 import guard_cases_blind  # noqa: E402
 import guard_cases_blind2  # noqa: E402
 import guard_cases_blind3  # noqa: E402
 import guard_cases_blind4  # noqa: E402
 import guard_cases_blind5  # noqa: E402
+import guard_cases_blind6  # noqa: E402
 import guard_cases_fresh  # noqa: E402
 import guard_cases_fresh2  # noqa: E402
 import guard_cases_fresh3  # noqa: E402
@@ -264,7 +267,7 @@ import guard_cases_healthy  # noqa: E402
 for _module, _split in ((guard_cases_fresh, "FRESH3"), (guard_cases_fresh2, "FRESH4"), (guard_cases_fresh3, "FRESH5"),
                         (guard_cases_blind, "BLIND6"), (guard_cases_blind2, "BLIND7"), (guard_cases_blind3, "BLIND8"),
                         (guard_cases_blind4, "BLIND9"), (guard_cases_blind5, "BLIND10"),
-                        (guard_cases_healthy, "HEALTHY2")):
+                        (guard_cases_blind6, "BLIND11"), (guard_cases_healthy, "HEALTHY2")):
     globals().update(_module.FACTORIES)
     UNSTABLE += [c for c in getattr(_module, _split) if c.kind == "unstable"]
     HEALTHY += [c for c in getattr(_module, _split) if c.kind == "healthy"]

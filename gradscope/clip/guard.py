@@ -400,7 +400,7 @@ class Guard:
         # the rules' trackers see this step as without the watch: the throw test reads them
         why = start.thrown(stats, self.monitor, self._loss.recent, self._raw, self._kind)
         if why:
-            restart = start.roll_back(stats.step, why, self.threshold, bool(self._kind.proportional))
+            restart = start.roll_back(stats.step, why, self.threshold, self._kind)
             self._reset(_LossLevel(), [restart.norm], [restart.norm])
             self._loss.add(restart.loss)
             self._ramping = restart.ramp
@@ -489,8 +489,9 @@ class Guard:
         # a run the guard acted in (a thrown start, a spike) showed its updates can be too large: its climbs are
         # believed at once (3 steps' delay after a start ramp let a GRU and a GPT blow up) and held for good (the
         # README's linear_high_lr sample, released at step 21 after a roll-back, climbed again: 1.02 against 0.025)
-        acted = bool(self.events) and not self._kind.adaptive  # under Adam only the loss says a climb explodes
-        runaway = _runaway_growth(raw, [*self._loss.recent, loss], believed=acted, by_norm=not self._kind.adaptive)
+        by_norm = not self._kind.adaptive  # under Adam only the loss says a climb explodes, acted in or not
+        acted = bool(self.events) and by_norm
+        runaway = _runaway_growth(raw, [*self._loss.recent, loss], believed=acted, by_norm=by_norm)
         if runaway is None:
             return
         window, level, fit = runaway
@@ -641,9 +642,9 @@ class StartWatch:
         return (f"a weight matrix moved {moved:.3g}x its norm in {WATCH} steps while the loss level {level:.4g} "
                 f"stayed within {MOVED_LEARNED:.0%} of its start {start:.4g}")
 
-    def roll_back(self, step: int, why: str, threshold: float | None, search: bool) -> Restart:
+    def roll_back(self, step: int, why: str, threshold: float | None, kind: StepKind) -> Restart:
         """Put the run back to its start, thrown for `why` with `threshold` in force: how it restarts. Under SGD
-        (`search`) at a held clip, a quarter of the first norm and a quarter of `threshold` at each later throw,
+        (`kind`) at a held clip, a quarter of the first norm and a quarter of `threshold` at each later throw,
         the watch beginning again here with the snapshot kept (SEARCH_TRIES restarts in all); otherwise under the
         start ramp, the watch over."""
         assert self.snapshot is not None and self.first is not None
@@ -654,6 +655,7 @@ class StartWatch:
                 + (f"and the state of its optimizer{'s' if met > 1 else ''}" if met else
                    "(no torch optimizer was met: its state is as the thrown steps left it)")
                 + " before them, this update skipped; ")
+        search = bool(kind.proportional)
         clip = norm * SEARCH_START * SEARCH_FACTOR ** self.tries
         clip = min(clip, SEARCH_FACTOR * threshold) if threshold is not None else clip
         self.tries += 1

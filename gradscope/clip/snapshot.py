@@ -45,7 +45,7 @@ class Snapshot:
     def _meet(self, optimizer: torch.optim.Optimizer) -> None:
         if id(optimizer) in self._optimizers:
             return
-        mine = [p for group in optimizer.param_groups for p in group["params"] if id(p) in self._owned]
+        mine = _stepped(optimizer, self._owned)
         if mine:
             state = {p: copy.deepcopy(optimizer.state[p]) for p in mine if p in optimizer.state}
             self._optimizers[id(optimizer)] = (weakref.ref(optimizer), mine, state)
@@ -110,11 +110,16 @@ class StepKind:
         return self.proportional is False
 
     def _meet(self, optimizer: torch.optim.Optimizer) -> None:
-        if any(id(p) in self._owned for group in optimizer.param_groups for p in group["params"]):
+        if _stepped(optimizer, self._owned):
             self.proportional = type(optimizer) is torch.optim.SGD
 
     def __del__(self) -> None:
         self._hook.remove()
+
+
+def _stepped(optimizer: torch.optim.Optimizer, owned: set[int]) -> list[torch.Tensor]:
+    """The parameters of `owned` (by id) that `optimizer` steps."""
+    return [p for group in optimizer.param_groups for p in group["params"] if id(p) in owned]
 
 
 class Saves:

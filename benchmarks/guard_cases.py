@@ -240,7 +240,7 @@ CASES: list[GuardCase] = UNSTABLE + HEALTHY
 CASE_NAMES = [c.name for c in CASES]
 QUICK = ["rnn_tanh_echo", "rnn_lm_sgd", "linear_edge", "healthy_linear", "healthy_cnn", "healthy_transformer"]
 
-# Eight more held-out splits, each written blind (by someone who had not read the guard's rules) and scored once
+# Nine more held-out splits, each written blind (by someone who had not read the guard's rules) and scored once
 # before anyone looked at it: held-out-3 after the start ramp was designed, held-out-4 after the ramp and growth
 # changes that held-out-3 was looked at for, held-out-5 for the final guard, held-out-6 (guard_cases_blind: healthy
 # runs of every family, for issue 22's guard that does no harm), held-out-7 (guard_cases_blind2: 10 healthy and 6
@@ -250,7 +250,10 @@ QUICK = ["rnn_tanh_echo", "rnn_lm_sgd", "linear_edge", "healthy_linear", "health
 # held-out-10 (guard_cases_blind5: 12 healthy runs of every family and common optimizer, rough-looking starts, label
 # and heavy-tailed noise, huge gradient norms among them, and 7 unstable ones, two under adaptive optimizers),
 # held-out-11 (guard_cases_blind6: 8 healthy runs, a noisy AdamW start, batch-8 and batch-16 runs and raw-unit
-# regression targets among them, and 4 unstable ones, one under RMSprop); and healthy-2 (guard_cases_healthy),
+# regression targets among them, and 4 unstable ones, one under RMSprop), held-out-12 (guard_cases_blind7: 12 healthy
+# runs, flat starts, batch-8 and batch-16 runs, label noise and raw-unit targets among them, and 10 unstable ones,
+# blow-ups and runs stalled by a too-high learning rate, three under adaptive optimizers); and healthy-2
+# (guard_cases_healthy),
 # healthy runs the issue-22 guard was tuned on.
 # Their factories join this module's namespace, where every case's TOML resolves.
 import guard_cases_blind  # noqa: E402
@@ -259,6 +262,7 @@ import guard_cases_blind3  # noqa: E402
 import guard_cases_blind4  # noqa: E402
 import guard_cases_blind5  # noqa: E402
 import guard_cases_blind6  # noqa: E402
+import guard_cases_blind7  # noqa: E402
 import guard_cases_fresh  # noqa: E402
 import guard_cases_fresh2  # noqa: E402
 import guard_cases_fresh3  # noqa: E402
@@ -267,7 +271,8 @@ import guard_cases_healthy  # noqa: E402
 for _module, _split in ((guard_cases_fresh, "FRESH3"), (guard_cases_fresh2, "FRESH4"), (guard_cases_fresh3, "FRESH5"),
                         (guard_cases_blind, "BLIND6"), (guard_cases_blind2, "BLIND7"), (guard_cases_blind3, "BLIND8"),
                         (guard_cases_blind4, "BLIND9"), (guard_cases_blind5, "BLIND10"),
-                        (guard_cases_blind6, "BLIND11"), (guard_cases_healthy, "HEALTHY2")):
+                        (guard_cases_blind6, "BLIND11"), (guard_cases_blind7, "BLIND12"),
+                        (guard_cases_healthy, "HEALTHY2")):
     globals().update(_module.FACTORIES)
     UNSTABLE += [c for c in getattr(_module, _split) if c.kind == "unstable"]
     HEALTHY += [c for c in getattr(_module, _split) if c.kind == "healthy"]

@@ -253,8 +253,7 @@ QUICK = ["rnn_tanh_echo", "rnn_lm_sgd", "linear_edge", "healthy_linear", "health
 # regression targets among them, and 4 unstable ones, one under RMSprop), held-out-12 (guard_cases_blind7: 12 healthy
 # runs, flat starts, batch-8 and batch-16 runs, label noise and raw-unit targets among them, and 10 unstable ones,
 # blow-ups and runs stalled by a too-high learning rate, three under adaptive optimizers); and healthy-2
-# (guard_cases_healthy),
-# healthy runs the issue-22 guard was tuned on.
+# (guard_cases_healthy), healthy runs the issue-22 guard was tuned on.
 # Their factories join this module's namespace, where every case's TOML resolves.
 import guard_cases_blind  # noqa: E402
 import guard_cases_blind2  # noqa: E402

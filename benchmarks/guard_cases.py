@@ -240,7 +240,7 @@ CASES: list[GuardCase] = UNSTABLE + HEALTHY
 CASE_NAMES = [c.name for c in CASES]
 QUICK = ["rnn_tanh_echo", "rnn_lm_sgd", "linear_edge", "healthy_linear", "healthy_cnn", "healthy_transformer"]
 
-# Nine more held-out splits, each written blind (by someone who had not read the guard's rules) and scored once
+# Ten more held-out splits, each written blind (by someone who had not read the guard's rules) and scored once
 # before anyone looked at it: held-out-3 after the start ramp was designed, held-out-4 after the ramp and growth
 # changes that held-out-3 was looked at for, held-out-5 for the final guard, held-out-6 (guard_cases_blind: healthy
 # runs of every family, for issue 22's guard that does no harm), held-out-7 (guard_cases_blind2: 10 healthy and 6

@@ -9,7 +9,8 @@ at step 12 or confirmed at step 48 with the loss not 20% down (2026-12-07, dropp
 +62% to +145%. One run of the family that a clip does rescue (SGD momentum at lr 0.1) is here too.
 
 Written after that rule, to keep it out: labelled from the plain loop of benchmarks/recommend_regret.py (unclipped
-run and the 13-point grid, fresh_labels.verify's default rules). Seeds 301-307.
+run and the 13-point grid, fresh_labels.verify's default rules). Seeds 301-307 (the two SGD momentum runs share
+307).
 
 Same form as guard_cases_healthy.py: `FACTORIES` join guard_cases.py's namespace, `HEALTHY3` is built on first
 access.

@@ -1,4 +1,5 @@
-"""What the blind held-out case files (guard_cases_fresh*.py) share: a case from its TOML pieces, the list of
+"""What the held-out case files (guard_cases_fresh*.py, guard_cases_blind*.py, guard_cases_healthy.py,
+guard_cases_plateau.py) share: a case from its TOML pieces (a factory's section among them), the list of
 `GuardCase` built on first access, and the label check against the plain torch loop.
 
 guard_cases.py imports those files at its end, so they import guard_cases only when their list is first asked
@@ -19,6 +20,11 @@ import torch
 from regret_cases import Case
 
 Specs = list[tuple[Case, str]]  # (case, kind): kind is "unstable" or "healthy"
+
+
+def factory_section(factory: str, kwargs: str) -> str:
+    """The TOML lines naming a factory of the case files (resolved in guard_cases' namespace) and its kwargs."""
+    return f'factory = "{{cases}}:{factory}"\nkwargs = {{ {kwargs} }}'
 
 
 def make_case(name: str, family: str, description: str, model: str, data: str, batch: int, loss: str,

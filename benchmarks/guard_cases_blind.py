@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 from fresh_labels import check_labels, lazy_cases
+from fresh_labels import factory_section as _m
 from fresh_labels import make_case as _case
 from regret_cases import Case
 from torch import nn
@@ -214,10 +215,6 @@ FACTORIES: dict[str, Any] = {name: globals()[name] for name in (
 
 
 # -- cases ----------------------------------------------------------------------------------------------------
-
-def _m(factory: str, kwargs: str) -> str:
-    return f'factory = "{{cases}}:{factory}"\nkwargs = {{ {kwargs} }}'
-
 
 _HE_MLP = _m("build_he_mlp", "inputs = 20, width = 64, depth = 8, outputs = 6")
 _HE_MLP_REG = _m("build_he_mlp", "inputs = 10, width = 64, depth = 4, outputs = 1")

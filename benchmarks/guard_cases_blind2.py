@@ -36,6 +36,7 @@ from typing import Any
 
 import torch
 from fresh_labels import check_labels, lazy_cases
+from fresh_labels import factory_section as _m
 from fresh_labels import make_case as _case
 from regret_cases import Case
 from torch import nn
@@ -193,10 +194,6 @@ FACTORIES: dict[str, Any] = {name: globals()[name] for name in (
 
 
 # -- cases ----------------------------------------------------------------------------------------------------
-
-def _m(factory: str, kwargs: str) -> str:
-    return f'factory = "{{cases}}:{factory}"\nkwargs = {{ {kwargs} }}'
-
 
 _TOWER = _m("build_he_relu_tower", "inputs = 12, width = 48, depth = 10, outputs = 5")
 _TEACHER = _m("teacher_labels", "n = 2048, inputs = 12, classes = 5")

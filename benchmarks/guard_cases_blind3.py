@@ -39,6 +39,7 @@ from typing import Any
 
 import torch
 from fresh_labels import check_labels, lazy_cases
+from fresh_labels import factory_section as _m
 from fresh_labels import make_case as _case
 from regret_cases import Case
 from torch import nn
@@ -317,10 +318,6 @@ FACTORIES: dict[str, Any] = {name: globals()[name] for name in (
 
 
 # -- cases ----------------------------------------------------------------------------------------------------
-
-def _m(factory: str, kwargs: str) -> str:
-    return f'factory = "{{cases}}:{factory}"\nkwargs = {{ {kwargs} }}'
-
 
 _CONV1D_BN = _m("build_conv1d_net", "channels = 16, classes = 4, batch_norm = true")
 _CONV1D = _m("build_conv1d_net", "channels = 16, classes = 4, batch_norm = false")

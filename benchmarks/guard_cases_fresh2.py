@@ -20,6 +20,7 @@ from typing import Any
 import regret_cases
 import torch
 from fresh_labels import check_labels, lazy_cases
+from fresh_labels import factory_section as _m
 from fresh_labels import make_case as _case
 from regret_cases import Case
 from torch import nn
@@ -237,10 +238,6 @@ FACTORIES: dict[str, Any] = {name: globals()[name] for name in (
 
 
 # -- cases ----------------------------------------------------------------------------------------------------
-
-def _m(factory: str, kwargs: str) -> str:
-    return f'factory = "{{cases}}:{factory}"\nkwargs = {{ {kwargs} }}'
-
 
 _GRU_CLS = _m("build_token_classifier", 'cell = "gru", vocab = 10, embed = 8, hidden = 32, classes = 2')
 _LSTM_CLS = _m("build_token_classifier", 'cell = "lstm", vocab = 10, embed = 8, hidden = 32, classes = 2')

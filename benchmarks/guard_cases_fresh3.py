@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 from fresh_labels import check_labels, lazy_cases
+from fresh_labels import factory_section as _m
 from fresh_labels import make_case as _case
 from regret_cases import Case
 from torch import nn
@@ -344,10 +345,6 @@ FACTORIES: dict[str, Any] = {name: globals()[name] for name in (
 
 
 # -- cases ----------------------------------------------------------------------------------------------------
-
-def _m(factory: str, kwargs: str) -> str:
-    return f'factory = "{{cases}}:{factory}"\nkwargs = {{ {kwargs} }}'
-
 
 _GRU_LM = _m("build_char_lm", 'cell = "gru", vocab = 14, embed = 12, hidden = 48, layers = 1')
 _LSTM_LM2 = _m("build_char_lm", 'cell = "lstm", vocab = 14, embed = 12, hidden = 40, layers = 2')

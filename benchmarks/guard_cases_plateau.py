@@ -39,6 +39,7 @@ from pathlib import Path
 
 import torch
 from fresh_labels import check_labels, lazy_cases
+from fresh_labels import factory_section as _m
 from fresh_labels import make_case as _case
 from regret_cases import Case
 from torch import nn
@@ -81,10 +82,6 @@ FACTORIES = {"build_act_mlp": build_act_mlp, "sign_quadrants": sign_quadrants, "
 
 
 # -- cases ----------------------------------------------------------------------------------------------------
-
-def _m(factory: str, kwargs: str) -> str:
-    return f'factory = "{{cases}}:{factory}"\nkwargs = {{ {kwargs} }}'
-
 
 _SIGNS = _m("sign_quadrants", "n = 2048, inputs = 16")
 _PARITY = _m("bit_parity", "n = 2048, inputs = 12, bits = 3")

@@ -23,8 +23,8 @@ in `events` with the step, the threshold and why:
   once the run looked stable threw most of these runs again later). Under an adaptive optimizer a clip does not
   bound the step, and the run restarts under the start ramp, a warm-up of the update: the threshold from 1/8 of the
   first norm, doubling each step; the same rises hold it at a quarter of the last step's threshold (the stable step
-  is below it), a spike (below) ends the ramp too, the threshold kept under the spike's level; otherwise the guard
-  lets go once the threshold is 8x above the norms, after about 6 steps. The ramp's first updates see normalised
+  is below it), and a spike (below) ends the ramp at the spike's bar; otherwise the guard lets go once the
+  threshold is 8x above the norms, after about 6 steps. The ramp's first updates see normalised
   gradients, which keeps the optimizer's second moments from being set by the early transient. A run that is not
   thrown is never touched: the snapshot is freed after WATCH steps.
 - Saves: after the start, a calm run (its loss level at its best, within the noise) is saved every SAVE_EVERY
@@ -470,12 +470,20 @@ class Guard:
         # moments, and a threshold at the median would normalise every later gradient over it (an LSTM under Adam,
         # spiked at step 33 of a healthy run and clipped at the median from there: +71% late loss)
         target = bar if self._kind.adaptive else SPIKE_CLIP * median
-        if self._ramping and self.threshold is not None and self.threshold <= target:
+        # a spike ends the start ramp. Under SGD its threshold is kept (the stable step is below it); under an
+        # adaptive optimizer the ramp's low threshold, held, would normalise every later gradient (an Adagrad
+        # autoencoder held at 1/2 of its first norm: 0.73 late loss, where a clip at the spike bar reaches 0.13)
+        ramp_low = self._ramping and self.threshold is not None and self.threshold <= target
+        if ramp_low and not self._kind.adaptive:
             self._set(step, self.threshold, f"gradient norm {norm:.3g} is {norm / median:.3g}x the median "
                       f"{median:.3g} of the last {len(recent)} steps (a spike) while the threshold ramped: hold it "
                       "where it is", "hold")
             return True
-        if self.threshold is None or target < self.threshold:
+        if ramp_low:
+            self._set(step, target, f"gradient norm {norm:.3g} is {norm / median:.3g}x the median {median:.3g} of "
+                      f"the last {len(recent)} steps (a spike) while the threshold ramped: the ramp ends at the "
+                      f"spike bar {bar:.3g} (an adaptive optimizer: only outliers are kept out of its moments)", "hold")
+        elif self.threshold is None or target < self.threshold:
             self._set(step, target, f"gradient norm {norm:.3g} is {norm / median:.3g}x the median {median:.3g} of "
                       f"the last {len(recent)} steps and over any norm so far (a spike): clip at "
                       + (f"the spike bar {bar:.3g} (an adaptive optimizer: only outliers are kept out of its moments)"

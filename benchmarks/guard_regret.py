@@ -2,7 +2,7 @@
 AutoClip, AGC and a fixed 1.0 clip; and the harm each does to healthy runs.
 
     .venv/bin/python benchmarks/guard_regret.py [--quick] [--cases a,b] [--split tune|held-out] [--cache F]
-                                                [--json F] [-v]
+                                                [--seeds K] [--json F] [-v]
 
 Cases: benchmarks/regret_cases.py (unstable) and benchmarks/guard_cases.py (more unstable ones, and healthy ones),
 each with a split: "tune" (looked at while the guard's rules were designed) or "held-out" (scored at the end).
@@ -31,6 +31,9 @@ each with a split: "tune" (looked at while the guard's rules were designed) or "
    prints "not installed".
 3. Healthy cases: harm = late loss / unclipped late loss - 1 (issue 22's goal: at most 1% on every one), and
    whether the guard engaged at all (it should not); the worst harm per split.
+4. `--seeds K`: every healthy case again at K more seeds (its seed + 1 .. + K: another initialisation and batch
+   order of the same run), each against its own unclipped run. The cases' seeds are the ones the rules were
+   designed on; the other seeds are healthy runs no rule was fitted to, as a user's are.
 """
 
 from __future__ import annotations
@@ -229,10 +232,12 @@ class CaseResult:
     oracle_threshold: float | None = None
     grid: dict[str, float] = field(default_factory=dict)
     methods: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seeds: dict[str, dict[str, float]] = field(default_factory=dict)  # --seeds: offset -> method -> harm
 
 
-def _grid(raw: dict[str, Any], text: str, cache: dict[str, Any] | None, unstable: bool) -> dict[str, Any]:
-    key = hashlib.sha256(text.encode()).hexdigest()[:16] + ("u" if unstable else "h")
+def _grid(raw: dict[str, Any], text: str, cache: dict[str, Any] | None, unstable: bool,
+          offset: int = 0) -> dict[str, Any]:
+    key = hashlib.sha256(text.encode()).hexdigest()[:16] + ("u" if unstable else "h") + (f"+{offset}" if offset else "")
     if cache is not None and key in cache:
         return cache[key]
     base = plain_run(raw, None, guard_cases)
@@ -246,8 +251,12 @@ def _grid(raw: dict[str, Any], text: str, cache: dict[str, Any] | None, unstable
     return entry
 
 
+def _harm(score: float, unclipped: float) -> float:
+    return (score / unclipped - 1.0) if math.isfinite(score) and unclipped > 0 else math.inf
+
+
 def run_case(case: guard_cases.GuardCase, threads: int, cache: dict[str, Any] | None,
-             methods: tuple[str, ...]) -> CaseResult:
+             methods: tuple[str, ...], seeds: int = 0) -> CaseResult:
     text = case.case.config_text(str(Path(guard_cases.__file__).resolve()), threads)
     raw = tomllib.loads(text)
     unstable = case.kind == "unstable"
@@ -268,12 +277,16 @@ def run_case(case: guard_cases.GuardCase, threads: int, cache: dict[str, Any] | 
         if unstable:
             row["regret"] = regret(run.score, result.oracle, reference)
         else:
-            row["harm"] = (run.score / entry["unclipped"] - 1.0) if math.isfinite(run.score) and \
-                entry["unclipped"] > 0 else math.inf
+            row["harm"] = _harm(run.score, entry["unclipped"])
         if run.engaged is not None:
             row |= {"engaged": run.engaged, "clipped": run.clipped, "threshold": run.threshold,
                     "events": run.events}
         result.methods[method] = row
+    for offset in range(1, seeds + 1) if not unstable else ():
+        other = {**raw, "run": {**raw["run"], "seed": int(raw["run"].get("seed", 0)) + offset}}
+        unclipped = _grid(other, text, cache, False, offset)["unclipped"]
+        result.seeds[str(offset)] = {m: _harm(method_run(other, m).score, unclipped) for m in methods
+                                     if available(m)}
     return result
 
 
@@ -344,6 +357,19 @@ def print_summary(results: list[CaseResult], methods: tuple[str, ...]) -> None:
             values = [r.methods[m]["harm"] for r in chosen if "harm" in r.methods.get(m, {})]
             cells.append(f"{max(values):+.1%}" if len(values) == len(chosen) else "n/i")
         print(f"   {'WORST harm ' + split:<36}" + "".join(f"{c:>11}" for c in cells))
+    seeded = [(r.name, offset, harms) for r in healthy for offset, harms in r.seeds.items()]
+    if seeded:
+        worst, moved = [], []
+        for m in methods:
+            values = [h[m] for _, _, h in seeded if m in h]
+            worst.append(f"{max(values):+.1%}" if len(values) == len(seeded) else "n/i")
+            moved.append(f"{sum(v > 0.01 for v in values)}" if len(values) == len(seeded) else "n/i")
+        print(f"   {f'WORST harm, {len(seeded)} runs at other seeds':<36}" + "".join(f"{c:>11}" for c in worst))
+        print(f"   {'  of them moved by over 1%':<36}" + "".join(f"{c:>11}" for c in moved))
+        if "gradscope" in methods:
+            for name, offset, h in sorted(seeded, key=lambda t: -t[2].get("gradscope", 0)):
+                if h.get("gradscope", 0) > 0.01:
+                    print(f"      {name} at seed +{offset}: {h['gradscope']:+.1%}")
     unstable = [r for r in results if r.kind == "unstable" and "events" in r.methods.get("gradscope", {})]
     unseen = [r for r in unstable if not r.methods["gradscope"]["events"]]
     if unseen:  # runs that showed the guard nothing to act on: no rule of its can lower this part of the mean
@@ -365,6 +391,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated (default: all)")
     parser.add_argument("--cache", type=Path, default=None,
                         help="keep the unclipped and grid runs here (JSON), reused while the case is unchanged")
+    parser.add_argument("--seeds", type=int, default=0, metavar="K",
+                        help="also run every healthy case at K more seeds and report the harm there")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("-v", "--verbose", action="store_true", help="print the guard's events")
     args = parser.parse_args(argv)
@@ -383,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for case in cases:
         t0 = time.perf_counter()
-        results.append(run_case(case, args.threads, cache, methods))
+        results.append(run_case(case, args.threads, cache, methods, args.seeds))
         print_case(results[-1], args.verbose)
         print(f"   ({time.perf_counter() - t0:.0f}s)", flush=True)
     print_summary(results, methods)

@@ -467,11 +467,15 @@ def test_a_climb_in_a_run_the_guard_already_acted_in_is_held_for_good():
 
 @pytest.mark.parametrize("optimizer", [torch.optim.SGD, torch.optim.Adam])
 def test_a_loss_risen_with_no_save_engages_a_clip_under_sgd_and_not_under_adam(optimizer):
-    """The loss level 80% above its best with calm norms and no save to go back to: under SGD the updates are too
+    """The loss level 2.5x its best with calm norms and no save to go back to: under SGD the updates are too
     large at their size, and the clip engages at half the recent median norm; under Adam a clip does not bound the
     step (it divides the gradient's scale out), so the loss's rise is not answered by one (an early rise is Adam's
-    transient: a healthy RAdam run's loss doubled in its first steps, and a clip from there cost it 17%)."""
-    guard = scripted(CALM[:80], LEVEL[:40] + [1.8 * v for v in LEVEL[40:80]], optimizer, saves=0)
+    transient: a healthy RAdam run's loss doubled in its first steps, and a clip from there cost it 17%). A bump
+    to 1.8x its best for 20 steps is answered by neither: healthy SGD runs bump that high and come back (a raw-unit
+    regression, clipped at such a bump, never learned: benchmarks/guard_regret.py --seeds)."""
+    bump = scripted(CALM[:80], LEVEL[:40] + [1.8 * v for v in LEVEL[40:60]] + LEVEL[60:80], optimizer, saves=0)
+    assert bump.events == [] and bump.threshold is None
+    guard = scripted(CALM[:80], LEVEL[:40] + [2.5 * v for v in LEVEL[40:80]], optimizer, saves=0)
     if optimizer is torch.optim.SGD:
         engage = guard.events[0]
         assert engage.action == "engage" and "above its best" in engage.why and 41 <= engage.step <= 45

@@ -37,9 +37,10 @@ def regression(n: int = 512, scale: float = 1.0, seed: int = 0) -> list[tuple[to
 
 
 def train(model: nn.Module, batches, lr: float, steps: int, guard: gradscope.Guard | None = None,
-          poison: int | None = None, momentum: float = 0.0) -> list[float]:
-    """The contract's loop; with `poison`, that step's loss is made NaN (a bad batch)."""
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+          poison: int | None = None, momentum: float = 0.0, adam: bool = False) -> list[float]:
+    """The contract's loop, under SGD (or Adam); with `poison`, that step's loss is made NaN (a bad batch)."""
+    optimizer = (torch.optim.Adam(model.parameters(), lr=lr) if adam else
+                 torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum))
     losses = []
     for step, (x, y) in zip(range(steps), itertools.cycle(batches)):
         optimizer.zero_grad()
@@ -344,18 +345,7 @@ def test_a_spike_during_the_ramp_ends_it_below_the_spike(adam):
     batches[4] = (x, y + 300.0)
     model = mlp()
     guard = gradscope.Guard(model, ramp="always")
-    if adam:
-        optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-        losses = []
-        for _, (x, y) in zip(range(60), itertools.cycle(batches)):
-            optimizer.zero_grad()
-            loss = nn.functional.mse_loss(model(x), y)
-            loss.backward()
-            losses.append(float(loss.detach()))
-            if guard.step(loss):
-                optimizer.step()
-    else:
-        losses = train(model, batches, 0.05, 60, guard, momentum=0.9)
+    losses = train(model, batches, 0.01 if adam else 0.05, 60, guard, momentum=0.9, adam=adam)
     spike = next(e for e in guard.events if "(a spike)" in e.why)
     assert spike.step == 4
     assert all(e.action != "release" for e in guard.events)

@@ -480,22 +480,17 @@ class Guard:
         # adaptive optimizer the ramp's low threshold, held, would normalise every later gradient (an Adagrad
         # autoencoder held at 1/2 of its first norm: 0.73 late loss, where a clip at the spike bar reaches 0.13)
         ramp_low = self._ramping and self.threshold is not None and self.threshold <= target
+        what = (f"gradient norm {norm:.3g} is {norm / median:.3g}x the median {median:.3g} of the last {len(recent)} "
+                + ("steps (a spike) while the threshold ramped" if ramp_low else
+                   "steps and over any norm so far (a spike)"))
         if ramp_low and not self._kind.adaptive:
-            self._set(step, self.threshold, f"gradient norm {norm:.3g} is {norm / median:.3g}x the median "
-                      f"{median:.3g} of the last {len(recent)} steps (a spike) while the threshold ramped: hold it "
-                      "where it is", "hold")
-            return True
-        if ramp_low:
-            self._set(step, target, f"gradient norm {norm:.3g} is {norm / median:.3g}x the median {median:.3g} of "
-                      f"the last {len(recent)} steps (a spike) while the threshold ramped: the ramp ends at the "
-                      f"spike bar {bar:.3g} (an adaptive optimizer: only outliers are kept out of its moments)", "hold")
-        elif self.threshold is None or target < self.threshold:
-            self._set(step, target, f"gradient norm {norm:.3g} is {norm / median:.3g}x the median {median:.3g} of "
-                      f"the last {len(recent)} steps and over any norm so far (a spike): clip at "
+            self._set(step, self.threshold, what + ": hold it where it is", "hold")
+        elif ramp_low or self.threshold is None or target < self.threshold:
+            self._set(step, target, what + (": the ramp ends at " if ramp_low else ": clip at ")
                       + (f"the spike bar {bar:.3g} (an adaptive optimizer: only outliers are kept out of its moments)"
                          if self._kind.adaptive else "that median" if SPIKE_CLIP == 1 else
                          f"{SPIKE_CLIP:g}x that median"),
-                      "engage" if self.threshold is None else "tighten")
+                      "hold" if ramp_low else "engage" if self.threshold is None else "tighten")
         return True
 
     def _check_growth(self, step: int, loss: float) -> None:

@@ -255,9 +255,8 @@ QUICK = ["rnn_tanh_echo", "rnn_lm_sgd", "linear_edge", "healthy_linear", "health
 # blow-ups and runs stalled by a too-high learning rate, three under adaptive optimizers), held-out-13
 # (guard_cases_blind8: 12 healthy runs and 10 unstable ones, written after this stop's rules, of shapes from public
 # training scripts: language models, a ResNet, a TCN, matrix factorisation, tabular and Poisson regressions); and
-# healthy-2
-# (guard_cases_healthy), healthy runs the issue-22 guard was tuned on; healthy-3 (guard_cases_plateau): hard tasks
-# whose loss sits on a plateau at a high but healthy lr, which a "stalled start" rule must leave alone.
+# healthy-2 (guard_cases_healthy), healthy runs the issue-22 guard was tuned on; healthy-3 (guard_cases_plateau):
+# hard tasks whose loss sits on a plateau at a high but healthy lr, which a "stalled start" rule must leave alone.
 # Their factories join this module's namespace, where every case's TOML resolves.
 import guard_cases_blind  # noqa: E402
 import guard_cases_blind2  # noqa: E402

@@ -28,9 +28,10 @@ def factory_section(factory: str, kwargs: str) -> str:
 
 
 def make_case(name: str, family: str, description: str, model: str, data: str, batch: int, loss: str,
-              optimizer: str, steps: int, seed: int) -> Case:
-    """A `Case` whose TOML holds these sections, on the CPU."""
-    text = (f'\n[model]\n{model}\n\n[data]\n{data}\nbatch_size = {batch}\n\n[loss]\nname = "{loss}"\n\n'
+              optimizer: str, steps: int, seed: int, loss_options: str = "") -> Case:
+    """A `Case` whose TOML holds these sections, on the CPU; `loss_options`: more lines of its [loss] table."""
+    options = f"{loss_options}\n" if loss_options else ""
+    text = (f'\n[model]\n{model}\n\n[data]\n{data}\nbatch_size = {batch}\n\n[loss]\nname = "{loss}"\n{options}\n'
             f'[optimizer]\n{optimizer}\n\n[run]\nsteps = {steps}\nseed = {seed}\ndevice = "cpu"\n')
     return Case(name, family, description, text)
 

@@ -106,8 +106,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from fresh_labels import check_labels, lazy_cases, make_case
+from fresh_labels import check_labels, lazy_cases
 from fresh_labels import factory_section as _m
+from fresh_labels import make_case as _case
 from regret_cases import Case
 from torch import nn
 
@@ -597,16 +598,6 @@ FACTORIES: dict[str, Any] = {name: globals()[name] for name in (
 # -- cases ----------------------------------------------------------------------------------------------------
 
 _CE, _MSE, _BCE = "CrossEntropyLoss", "MSELoss", "BCEWithLogitsLoss"
-
-
-def _case(name: str, family: str, description: str, model: str, data: str, batch: int, loss: str, optimizer: str,
-          steps: int, seed: int, loss_kwargs: str = "") -> Case:
-    """fresh_labels.make_case, with `loss_kwargs` (TOML lines) added to the [loss] table."""
-    case = make_case(name, family, description, model, data, batch, loss, optimizer, steps, seed)
-    if not loss_kwargs:
-        return case
-    head = f'[loss]\nname = "{loss}"\n'
-    return Case(case.name, case.family, case.description, case.toml.replace(head, f"{head}{loss_kwargs}\n", 1))
 
 
 # (case, kind): the split of every one is "held-out-13"

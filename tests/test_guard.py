@@ -332,6 +332,26 @@ def test_a_thrown_adam_start_restarts_under_the_start_ramp():
     assert guard.monitor.trace.column("clipped")[first.step + 1]  # its first restarted step is bounded
 
 
+def test_under_adam_a_loss_rising_again_under_the_restarted_ramp_does_not_hold_it():
+    """Under Adam the restarted ramp doubles on to its release whatever the loss does: its clip does not bound the
+    step, so a rise there is the transient, and a threshold held low would clip nearly every later step (it did:
+    96 of 100 here, before issue 22's fix; a linear regression under Adam held so ended 155% higher)."""
+    batches = regression(scale=3.0)
+    model = mlp()
+    optimizer = torch.optim.Adam(model.parameters(), lr=3.0)
+    guard = gradscope.Guard(model)
+    for _, (x, y) in zip(range(100), itertools.cycle(batches)):
+        optimizer.zero_grad()
+        loss = nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        if guard.step(loss):
+            optimizer.step()
+    restart, release = guard.events
+    assert restart.action == "engage" and "start ramp begins" in restart.why
+    assert release.action == "release" and "start ramp over" in release.why and release.step <= restart.step + 12
+    assert guard.threshold is None and guard.clipped <= 12
+
+
 @pytest.mark.parametrize("adam", [False, True])
 def test_a_spike_during_the_ramp_ends_it_below_the_spike(adam):
     """An outlier batch (a data-entry error: targets of 300) in the first steps: its norm must not raise the bar
@@ -472,6 +492,20 @@ def test_a_loss_risen_with_no_save_engages_a_clip_under_sgd_and_not_under_adam(o
         assert engage.threshold == pytest.approx(0.5, rel=0.25)  # half the median of norms ~1
     else:
         assert guard.events == [] and guard.threshold is None
+
+
+@pytest.mark.parametrize("optimizer", [torch.optim.SGD, torch.optim.Adam])
+def test_a_calm_run_is_put_back_at_twice_its_best_loss_under_sgd_and_five_times_under_adam(optimizer):
+    """A calm run with saves whose loss level jumps: under SGD 3x its best puts it back to a save; under Adam a clip
+    does not bound the step (the restore only replays it) and its healthy runs bump 2.7-4.4x and come back by
+    themselves, so 3x is left alone and only 6x puts it back."""
+    bump = scripted(CALM[:80], LEVEL[:40] + [3.0 * v for v in LEVEL[40:60]] + LEVEL[60:80], optimizer)
+    far = scripted(CALM[:80], LEVEL[:40] + [6.0 * v for v in LEVEL[40:60]] + LEVEL[60:80], optimizer)
+    for guard in (far, bump) if optimizer is torch.optim.SGD else (far,):
+        restore = guard.events[0]
+        assert restore.action == "engage" and "rolled back" in restore.why and 41 <= restore.step <= 45
+    if optimizer is torch.optim.Adam:
+        assert bump.events == [] and bump.threshold is None
 
 
 def test_a_catapult_the_loss_does_not_follow_is_left_alone():

@@ -311,20 +311,25 @@ def test_adams_early_norm_jump_and_far_moves_in_a_healthy_run_are_left_alone(ram
     assert guard.events == [] and guarded == plain
 
 
-def test_a_thrown_adam_start_restarts_under_the_start_ramp():
-    """Under Adam a clip does not bound the step (Adam divides the gradient's scale out): a tanh MLP its first
-    updates at lr 1 threw restarts from its start under the ramp, a warm-up of the update, from 1/8 of the first
-    norm."""
-    batches = regression()
+def adam_mlp(lr: float, scale: float, steps: int) -> gradscope.Guard:
+    """The tanh MLP on a regression of inputs of `scale`, trained under Adam at `lr` with the default guard."""
     model = mlp()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1.0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     guard = gradscope.Guard(model)
-    for _, (x, y) in zip(range(30), itertools.cycle(batches)):
+    for _, (x, y) in zip(range(steps), itertools.cycle(regression(scale=scale))):
         optimizer.zero_grad()
         loss = nn.functional.mse_loss(model(x), y)
         loss.backward()
         if guard.step(loss):
             optimizer.step()
+    return guard
+
+
+def test_a_thrown_adam_start_restarts_under_the_start_ramp():
+    """Under Adam a clip does not bound the step (Adam divides the gradient's scale out): a tanh MLP its first
+    updates at lr 1 threw restarts from its start under the ramp, a warm-up of the update, from 1/8 of the first
+    norm."""
+    guard = adam_mlp(lr=1.0, scale=1.0, steps=30)
     first, ramped = guard.events[:2]
     assert first.action == "engage" and "threw the run" in first.why and "start ramp begins" in first.why
     assert first.threshold == pytest.approx(float(guard.monitor.trace.column("grad_norm")[0]) / 8)
@@ -336,16 +341,7 @@ def test_under_adam_a_loss_rising_again_under_the_restarted_ramp_does_not_hold_i
     """Under Adam the restarted ramp doubles on to its release whatever the loss does: its clip does not bound the
     step, so a rise there is the transient, and a threshold held low would clip nearly every later step (it did:
     96 of 100 here, before issue 22's fix; a linear regression under Adam held so ended 155% higher)."""
-    batches = regression(scale=3.0)
-    model = mlp()
-    optimizer = torch.optim.Adam(model.parameters(), lr=3.0)
-    guard = gradscope.Guard(model)
-    for _, (x, y) in zip(range(100), itertools.cycle(batches)):
-        optimizer.zero_grad()
-        loss = nn.functional.mse_loss(model(x), y)
-        loss.backward()
-        if guard.step(loss):
-            optimizer.step()
+    guard = adam_mlp(lr=3.0, scale=3.0, steps=100)
     restart, release = guard.events
     assert restart.action == "engage" and "start ramp begins" in restart.why
     assert release.action == "release" and "start ramp over" in release.why and release.step <= restart.step + 12

@@ -422,11 +422,12 @@ class Guard:
 
     # -- the rules ---------------------------------------------------------------------------------------
     def _ramp(self, step: int, norm: float, loss: float) -> None:
-        """The start: a threshold from 1/8 of the first norm, doubling while neither the loss nor the norm rises."""
+        """The start: a threshold from 1/8 of the first norm, doubling while neither the loss nor the norm rises
+        (under an adaptive optimizer, whatever they do)."""
         if self.threshold is None:
             self._set(step, norm * RAMP_START, f"start: the first updates are bounded, from {RAMP_START:.3g} of the "
-                      f"first norm {norm:.3g}, doubling each step while the loss does not rise (a warm-up of the "
-                      "update's size)", "engage")
+                      f"first norm {norm:.3g}, doubling each step (under SGD, while the loss does not rise: a warm-up "
+                      "of the update's size)", "engage")
             return
         # risen: the last two. Not under an adaptive optimizer: its clip does not bound the step, so a loss rising
         # under the ramp is its transient, and a threshold held low would normalise every later gradient (a linear
@@ -684,9 +685,10 @@ class StartWatch:
         if search:
             return Restart(clip, False, what + f"clipped at {clip:.3g} ({clip / norm:.3g} of the first norm "
                            f"{norm:.3g}) from there, held (under SGD a clip bounds the update)", loss, norm)
+        rises = "" if kind.adaptive else " while the loss does not rise"
         return Restart(norm * RAMP_START, True, what + f"the start ramp begins, from {RAMP_START:.3g} of the first "
-                       f"norm {norm:.3g}, doubling each step while the loss does not rise (an adaptive optimizer's "
-                       "step is not bounded by a clip: the ramp warms it up)", loss, norm)
+                       f"norm {norm:.3g}, doubling each step{rises} (an adaptive optimizer's step is not bounded by "
+                       "a clip: the ramp warms it up)", loss, norm)
 
     def close(self) -> None:
         """The watch is over: free the snapshot (a copy of the weights)."""

@@ -409,13 +409,13 @@ def test_a_spike_is_clipped_at_the_median_under_sgd_and_at_its_bar_under_adam(ad
 
 
 def scripted(norms: list[float], losses: list[float], optimizer: type = torch.optim.SGD,
-             saves: int = 2) -> gradscope.Guard:
+             saves: int = 2, ramp: bool = False) -> gradscope.Guard:
     """A one-weight model whose gradient norm and loss follow a script (loss = s * w + c: its gradient is s, its
     value the script's), trained by `optimizer` (SGD) in the contract's loop under a guard without the start
-    watch."""
+    watch (with it: `ramp`)."""
     torch.manual_seed(0)
     model = nn.Linear(1, 1, bias=False)
-    guard = gradscope.Guard(model, ramp=False, saves=saves)
+    guard = gradscope.Guard(model, ramp=ramp, saves=saves)
     optimizer = optimizer(model.parameters(), lr=1e-3)
     for s, value in zip(norms, losses, strict=True):
         optimizer.zero_grad()
@@ -434,6 +434,19 @@ def noisy(level: float, spread: float, n: int, seed: int) -> list[float]:
 CLIMB = [1.3 ** k for k in range(1, 9)]  # the norm x1.3 a step for 8 steps: 8.2x where it was
 CALM, LEVEL = noisy(1.0, 0.2, 120, 0), noisy(1.0, 0.05, 120, 1)  # norms, losses
 JUMP = [1.05] * 5 + [2.5] * 3  # the loss over the climb (not falling): its level 2.5x at the climb's last step
+
+
+def test_a_norm_rise_at_the_start_is_judged_against_three_norms_at_least():
+    """Under SGD two norms 4x the median of the norms before them, the loss not lower, throw the start; but one or
+    two first norms are no level: an LSTM whose first norm was 0.029 and its next ones 32x that, its loss flat, was
+    restarted at a clip of a quarter of that first norm and never learned."""
+    flat, calm = [1.0] * 30, [0.1 * v for v in CALM[:30]]  # norms ~0.1: the weight does not move far in 12 steps
+    tiny_first = scripted([0.003] + calm[1:], flat, ramp=True)
+    assert tiny_first.events == [] and tiny_first.threshold is None
+    jump = scripted(calm[:4] + [0.5, 0.5] + calm[6:], flat[:4] + [1.05, 1.05] + flat[6:], ramp=True)
+    thrown = jump.events[0]
+    assert thrown.action == "engage" and "threw the run" in thrown.why and "gradient norm" in thrown.why
+    assert thrown.step == 5
 
 
 def test_a_climb_with_a_rising_loss_is_held_and_released_once_it_turns_back():

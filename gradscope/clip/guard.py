@@ -12,9 +12,10 @@ in `events` with the step, the threshold and why:
   optimizer is met through a torch pre-step hook) for WATCH steps, taking the updates as they come. When two losses
   in a row rise 50% above where the run began (and beyond the spread of its first batches), or the weights go
   non-finite, it rolls the run back to the snapshot and skips that update. Under SGD (its update is the gradient
-  times the lr: a clip bounds it, and a larger gradient is a larger step) two norms 4x their start with the loss not
-  lower count too, and so does a weight matrix that has moved over its own norm by the watch's end while the loss
-  has not come 10% down (updates too large to learn from: a model stalled at chance by its lr shows nothing else).
+  times the lr: a clip bounds it, and a larger gradient is a larger step) two norms 4x the median of the (at least
+  3) norms before them with the loss not lower count too, and so does a weight matrix that has moved over its own
+  norm by the watch's end while the loss has not come 10% down (updates too large to learn from: a model stalled at
+  chance by its lr shows nothing else).
   An adaptive optimizer (Adam, RMSprop, Adagrad: it divides the gradient's scale out) moves each weight by about its
   lr whatever the gradient, and its healthy first steps jump the norm 4-25x: only its loss shows a throw. The
   optimizer is told apart at its first step (`StepKind`). Under SGD the thrown run restarts at a clip of a quarter
@@ -422,17 +423,14 @@ class Guard:
 
     # -- the rules ---------------------------------------------------------------------------------------
     def _ramp(self, step: int, norm: float, loss: float) -> None:
-        """The start: a threshold from 1/8 of the first norm, doubling while neither the loss nor the norm rises
-        (under an adaptive optimizer, whatever they do)."""
+        """The start: a threshold from 1/8 of the first norm, doubling while (under SGD) neither loss nor norm rises."""
         if self.threshold is None:
             self._set(step, norm * RAMP_START, f"start: the first updates are bounded, from {RAMP_START:.3g} of the "
                       f"first norm {norm:.3g}, doubling each step (under SGD, while the loss does not rise: a warm-up "
                       "of the update's size)", "engage")
             return
-        # risen: the last two. Not under an adaptive optimizer: its clip does not bound the step, so a loss rising
-        # under the ramp is its transient, and a threshold held low would normalise every later gradient (a linear
-        # regression under Adam, restarted and held at 0.49 from step 4: clipped on 227 of its 250 steps, +155% late
-        # loss; ramped on to its release instead: -0.4%)
+        # risen: the last two; not under an adaptive optimizer (see the module's docstring: a linear regression
+        # under Adam held here was clipped on 227 of its 250 steps, +155% late loss; ramped on to its release: -0.4%)
         why = "" if self._kind.adaptive else _thrown(list(self._loss.recent), list(self._raw), by_norm=True)
         if why:
             self._ramping = False
@@ -758,10 +756,10 @@ def _learning(losses: list[float], window: int) -> bool:
 def _thrown(losses: list[float], norms: list[float], by_norm: bool) -> str:
     """Why the last two steps say the updates before them were too large ('' when they do not): both losses risen
     RAMP_RISE over the median of the losses before them and beyond their range, or (`by_norm`) both norms
-    RAMP_NORM_RISE x the median of the norms before them with the loss not lower. Not by the norm under an
-    adaptive optimizer: it divides the gradient's scale out, so a larger norm is not a larger step, and its
-    healthy first steps jump 4-25x (a GELU MLP under Adam on targets of scale 100: 10x in 8 steps, its loss up
-    30%, then down to 0.05x its start); its throws show in the loss."""
+    RAMP_NORM_RISE x the median of the MIN_HISTORY or more norms before them with the loss not lower. Not by the
+    norm under an adaptive optimizer: it divides the gradient's scale out, so a larger norm is not a larger step,
+    and its healthy first steps jump 4-25x (a GELU MLP under Adam on targets of scale 100: 10x in 8 steps, its loss
+    up 30%, then down to 0.05x its start); its throws show in the loss."""
     if len(losses) < 3:
         return ""
     before = losses[:-2]
@@ -769,8 +767,11 @@ def _thrown(losses: list[float], norms: list[float], by_norm: bool) -> str:
     last = min(losses[-2:])
     if last - ref > max(RAMP_RISE * abs(ref), max(before) - min(before)):
         return f"loss {losses[-1]:.4g} rose {(last - ref) / abs(ref):.0%} above its start {ref:.4g} on two steps"
+    # a norm's rise is judged against at least MIN_HISTORY norms before it: the first one or two are no level (an
+    # LSTM's first norm 0.029, its next ones 32x that with the loss flat, was restarted twice, clipped at 1/16 of
+    # that first norm, and never learned: +568% late loss)
     level = float(np.median(norms[:-2]))
-    if by_norm and min(norms[-2:]) > RAMP_NORM_RISE * level and last >= ref:
+    if by_norm and len(norms) - 2 >= MIN_HISTORY and min(norms[-2:]) > RAMP_NORM_RISE * level and last >= ref:
         return (f"gradient norm {norms[-1]:.3g} rose to {min(norms[-2:]) / level:.3g}x its start {level:.3g} on "
                 "two steps with the loss not lower")
     return ""

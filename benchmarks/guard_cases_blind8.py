@@ -598,6 +598,11 @@ FACTORIES: dict[str, Any] = {name: globals()[name] for name in (
 # -- cases ----------------------------------------------------------------------------------------------------
 
 _CE, _MSE, _BCE = "CrossEntropyLoss", "MSELoss", "BCEWithLogitsLoss"
+# the model and data sections more than one case shares
+_TCN_MODEL = _m("b13_tcn", "channels = 3, hidden = 24, classes = 5, levels = 4")
+_CHAR_LSTM_MODEL = _m("b13_char_rnn", 'cell = "lstm", vocab = 13, embed = 48, hidden = 48, dropout = 0.1, tie = true')
+_ACTIVITY_DATA = _m("b13_activity", "n = 2048, length = 48")
+_SUMS_DATA = _m("b13_arithmetic_text", "n = 1024, seq_len = 24")
 
 
 # (case, kind): the split of every one is "held-out-13"
@@ -605,8 +610,7 @@ SPECS: list[tuple[Case, str]] = [
     # -- healthy
     (_case("h13_sums_lstm_lm_adam", "recurrent", "character LSTM language model (tied embedding, dropout 0.1) on a "
            "text of sums, Adam lr 3e-3: flat for its first ~30 steps, then falls",
-           _m("b13_char_rnn", 'cell = "lstm", vocab = 13, embed = 48, hidden = 48, dropout = 0.1, tie = true'),
-           _m("b13_arithmetic_text", "n = 1024, seq_len = 24"), 32, _CE, 'name = "Adam"\nlr = 3e-3', 200, 1301),
+           _CHAR_LSTM_MODEL, _SUMS_DATA, 32, _CE, 'name = "Adam"\nlr = 3e-3', 200, 1301),
      "healthy"),
     (_case("h13_textures_resnet_nesterov", "cnn", "small ResNet with BatchNorm on colour textures, SGD lr 0.1 "
            "Nesterov momentum 0.9, weight decay 5e-4: the loss rises in its first steps, then noisy batches",
@@ -644,12 +648,11 @@ SPECS: list[tuple[Case, str]] = [
     (_case("h13_sums_gpt_adamw_batch16", "transformer", "nanoGPT-style decoder (causal, tied head, dropout 0.1) on the "
            "text of sums, AdamW lr 2e-3 weight decay 0.1, no warm-up, batch 16",
            _m("b13_gpt", "vocab = 13, d_model = 32, heads = 4, layers = 2, seq_len = 24, dropout = 0.1"),
-           _m("b13_arithmetic_text", "n = 1024, seq_len = 24"), 16, _CE,
+           _SUMS_DATA, 16, _CE,
            'name = "AdamW"\nlr = 2e-3\nweight_decay = 0.1', 160, 1310), "healthy"),
     (_case("h13_activity_tcn_sgd_mom", "temporal", "dilated residual TCN (no normalisation) on 3-axis accelerometer "
            "windows, SGD lr 0.02 momentum 0.9: the loss jumps back above its start near step 90, then recovers",
-           _m("b13_tcn", "channels = 3, hidden = 24, classes = 5, levels = 4"),
-           _m("b13_activity", "n = 2048, length = 48"), 32, _CE, 'name = "SGD"\nlr = 0.02\nmomentum = 0.9', 200,
+           _TCN_MODEL, _ACTIVITY_DATA, 32, _CE, 'name = "SGD"\nlr = 0.02\nmomentum = 0.9', 200,
            1311), "healthy"),
     (_case("h13_taxi_mlp_sgd_huber_seconds", "feed-forward", "ReLU MLP regressing taxi trip durations in raw seconds "
            "(SmoothL1Loss ~900 at the start), SGD lr 1e-2 at batch 128: flat for ~110 steps, gradient norms 2 -> 80",
@@ -659,8 +662,7 @@ SPECS: list[tuple[Case, str]] = [
     (_case("u13_sums_lstm_lm_sgd_lr30", "recurrent", "the character LSTM language model on plain SGD lr 30 (PyTorch's "
            "word_language_model recipe, without its clip): gradients explode, the loss jumps to ~17 and ends above "
            "its start",
-           _m("b13_char_rnn", 'cell = "lstm", vocab = 13, embed = 48, hidden = 48, dropout = 0.1, tie = true'),
-           _m("b13_arithmetic_text", "n = 1024, seq_len = 24"), 32, _CE, 'name = "SGD"\nlr = 30.0', 200, 1321),
+           _CHAR_LSTM_MODEL, _SUMS_DATA, 32, _CE, 'name = "SGD"\nlr = 30.0', 200, 1321),
      "unstable"),
     (_case("u13_bikes_poisson_adagrad_blowup", "feed-forward", "ReLU MLP predicting the log rate of bike rentals "
            "(PoissonNLLLoss), Adagrad lr 0.1: the exp link blows the loss up to ~4e4 at step 1 (gradient norm ~7e5)",
@@ -683,8 +685,7 @@ SPECS: list[tuple[Case, str]] = [
     (_case("u13_activity_tcn_rmsprop_bounce", "temporal", "the TCN on accelerometer windows, RMSprop lr 1e-2: "
            "its first update throws the loss to ~52 (gradient norm ~150), then it bounces (1.9 at step 140, 1.1 at "
            "step 180) to the end",
-           _m("b13_tcn", "channels = 3, hidden = 24, classes = 5, levels = 4"),
-           _m("b13_activity", "n = 2048, length = 48"), 32, _CE, 'name = "RMSprop"\nlr = 1e-2', 200, 1328),
+           _TCN_MODEL, _ACTIVITY_DATA, 32, _CE, 'name = "RMSprop"\nlr = 1e-2', 200, 1328),
      "unstable"),
     (_case("u13_reviews_attention_pool_sgd_mom_high_lr", "attention", "the attention-pooling review classifier, SGD "
            "lr 2 momentum 0.9: the loss climbs to ~20 (from 0.69) and stays there",
@@ -697,8 +698,7 @@ SPECS: list[tuple[Case, str]] = [
            'name = "Adagrad"\nlr = 0.1', 200, 1326), "unstable"),
     (_case("u13_activity_tcn_adamw_bounce", "temporal", "the TCN on accelerometer windows, AdamW lr 3e-2: it learns, "
            "then bounces (0.002 at step 116, up to ~1 at the end)",
-           _m("b13_tcn", "channels = 3, hidden = 24, classes = 5, levels = 4"),
-           _m("b13_activity", "n = 2048, length = 48"), 32, _CE, 'name = "AdamW"\nlr = 3e-2\nweight_decay = 0.01',
+           _TCN_MODEL, _ACTIVITY_DATA, 32, _CE, 'name = "AdamW"\nlr = 3e-2\nweight_decay = 0.01',
            200, 1329), "unstable"),
     (_case("u13_ratings_mf_sgd_nonfinite", "recommender", "the biased matrix factorisation on plain SGD lr 5: the "
            "factors grow multiplicatively, non-finite at step 6",

@@ -542,7 +542,7 @@ class Guard:
             bar = LOSS_RISE_ENGAGE_ADAPTIVE if self._kind.adaptive else LOSS_RISE_ENGAGE
             if rise > bar and median is not None and self._recovery.ready():
                 self._recovery.why = f"loss level {level:.4g} is {rise:.0%} above its best {best:.4g}"
-            elif rise > LOSS_RISE_ENGAGE and median is not None and not self._kind.adaptive:
+            elif rise > bar and median is not None and not self._kind.adaptive:
                 self._set(step, LOSS_ENGAGE * median, f"loss level {level:.4g} is {rise:.0%} above its best "
                           f"{best:.4g}: the updates are too large at their recent size; engaged at "
                           f"{LOSS_ENGAGE:g}x the recent median norm {median:.3g}", "engage")

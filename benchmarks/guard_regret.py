@@ -34,6 +34,12 @@ each with a split: "tune" (looked at while the guard's rules were designed) or "
 4. `--seeds K`: every healthy case again at K more seeds (its seed + 1 .. + K: another initialisation and batch
    order of the same run), each against its own unclipped run. The cases' seeds are the ones the rules were
    designed on; the other seeds are healthy runs no rule was fitted to, as a user's are.
+5. The null touch: a healthy run the guard acted in is no longer the unclipped run, and some runs are chaotic
+   (a small change to one update sends them on another path with another late loss). For each such run, the
+   unclipped run is trained again NULL_TOUCHES times, each with one update left out and nothing else changed: the
+   update of the guard's first event step, and of each of the steps after it. The worst of their late-loss
+   changes is what touching the run at that step does at all; a guard's harm over it is harm beyond the run's
+   own chaos. Reported beside the harm, which stays the measure (issue 22's goal is on the harm).
 """
 
 from __future__ import annotations
@@ -69,6 +75,7 @@ SPLITS = ["tune", "held-out", "held-out-2", "held-out-3", "held-out-4", "held-ou
           "healthy-3"]
 METHODS = ("gradscope", "gradscope-ramp", "gradscope-noramp", "fixed-1.0", "zclip", "autoclip", "agc", "agc-timm")
 NOT_INSTALLED = "not installed"
+NULL_TOUCHES = 4  # null touches per healthy run the guard acted in (see 5. above)
 CACHE_PATH: Path | None = None  # --cache
 
 # -- the methods, each as its README applies it --------------------------------------------------------------
@@ -179,10 +186,19 @@ class MethodRun:
     events: list[dict[str, Any]] = field(default_factory=list)
 
 
-def method_run(raw: dict[str, Any], method: str) -> MethodRun:
-    """One run of the case with `method`, in the contract's loop: `if method(loss): optimizer.step()`."""
+def make_skip(at: int) -> Callable[[torch.nn.Module, Any], tuple[Stepper, Any, Any]]:
+    """A null touch: no clip, and the update of step `at` (counted from 0, as the guard's events are) left out."""
+    def make(_model: torch.nn.Module, optimizer: Any) -> tuple[Stepper, Any, Any]:
+        steps = iter(range(sys.maxsize))
+        return (lambda _loss: next(steps) != at), optimizer, None
+    return make
+
+
+def method_run(raw: dict[str, Any], method: str | Callable[..., tuple[Stepper, Any, Any]]) -> MethodRun:
+    """One run of the case with `method` (a name in MAKERS, or a maker), in the contract's loop:
+    `if method(loss): optimizer.step()`."""
     model, loader, criterion, optimizer, steps, _seed = plain_setup(raw, guard_cases)
-    step_fn, optimizer, guard = MAKERS[method](model, optimizer)
+    step_fn, optimizer, guard = (MAKERS[method] if isinstance(method, str) else method)(model, optimizer)
 
     def batches():
         while True:
@@ -234,6 +250,7 @@ class CaseResult:
     grid: dict[str, float] = field(default_factory=dict)
     methods: dict[str, dict[str, Any]] = field(default_factory=dict)
     seeds: dict[str, dict[str, float]] = field(default_factory=dict)  # --seeds: offset -> method -> harm
+    null: dict[str, float] = field(default_factory=dict)  # seed offset -> the worst null touch's harm (see 5.)
 
 
 def _grid(raw: dict[str, Any], text: str, cache: dict[str, Any] | None, unstable: bool,
@@ -254,6 +271,15 @@ def _grid(raw: dict[str, Any], text: str, cache: dict[str, Any] | None, unstable
 
 def _harm(score: float, unclipped: float) -> float:
     return (score / unclipped - 1.0) if math.isfinite(score) and unclipped > 0 else math.inf
+
+
+def null_touch(raw: dict[str, Any], events: list[dict[str, Any]], unclipped: float) -> float | None:
+    """The worst late-loss change of NULL_TOUCHES unclipped runs, each with one update left out, from the guard's
+    first event step on (see 5. above); None when the guard did not act (its run is the unclipped run)."""
+    if not events:
+        return None
+    first = events[0]["step"]
+    return max(_harm(method_run(raw, make_skip(first + k)).score, unclipped) for k in range(NULL_TOUCHES))
 
 
 def run_case(case: guard_cases.GuardCase, threads: int, cache: dict[str, Any] | None,
@@ -283,12 +309,23 @@ def run_case(case: guard_cases.GuardCase, threads: int, cache: dict[str, Any] | 
             row |= {"engaged": run.engaged, "clipped": run.clipped, "threshold": run.threshold,
                     "events": run.events}
         result.methods[method] = row
+        if method == "gradscope" and not unstable:
+            _null(result, "0", null_touch(raw, run.events, entry["unclipped"]))
     for offset in range(1, seeds + 1) if not unstable else ():
         other = {**raw, "run": {**raw["run"], "seed": int(raw["run"].get("seed", 0)) + offset}}
         unclipped = _grid(other, text, cache, False, offset)["unclipped"]
-        result.seeds[str(offset)] = {m: _harm(method_run(other, m).score, unclipped) for m in methods
-                                     if available(m)}
+        result.seeds[str(offset)] = {}
+        for m in (m for m in methods if available(m)):
+            run = method_run(other, m)
+            result.seeds[str(offset)][m] = _harm(run.score, unclipped)
+            if m == "gradscope":
+                _null(result, str(offset), null_touch(other, run.events, unclipped))
     return result
+
+
+def _null(result: CaseResult, offset: str, worst: float | None) -> None:
+    if worst is not None:
+        result.null[offset] = worst
 
 
 # -- printing --------------------------------------------------------------------------------------------------
@@ -367,10 +404,8 @@ def print_summary(results: list[CaseResult], methods: tuple[str, ...]) -> None:
             moved.append(f"{sum(v > 0.01 for v in values)}" if len(values) == len(seeded) else "n/i")
         print(f"   {f'WORST harm, {len(seeded)} runs at other seeds':<36}" + "".join(f"{c:>11}" for c in worst))
         print(f"   {'  of them moved by over 1%':<36}" + "".join(f"{c:>11}" for c in moved))
-        if "gradscope" in methods:
-            for name, offset, h in sorted(seeded, key=lambda t: -t[2].get("gradscope", 0)):
-                if h.get("gradscope", 0) > 0.01:
-                    print(f"      {name} at seed +{offset}: {h['gradscope']:+.1%}")
+    if "gradscope" in methods:
+        _print_null(healthy, seeded)
     unstable = [r for r in results if r.kind == "unstable" and "events" in r.methods.get("gradscope", {})]
     unseen = [r for r in unstable if not r.methods["gradscope"]["events"]]
     if unseen:  # runs that showed the guard nothing to act on: no rule of its can lower this part of the mean
@@ -381,6 +416,21 @@ def print_summary(results: list[CaseResult], methods: tuple[str, ...]) -> None:
         engaged = [r.name for r in healthy if r.methods.get("gradscope", {}).get("engaged")]
         print(f"   guard engaged on {len(engaged)}/{len(healthy)} healthy cases"
               + (f" ({', '.join(engaged)})" if engaged else ""))
+
+
+def _print_null(healthy: list[CaseResult], seeded: list[tuple[str, str, dict[str, float]]]) -> None:
+    """The guard's healthy runs moved by over 1% (own seeds, and --seeds'), each beside its worst null touch."""
+    runs = [(r.name, "0", r.methods["gradscope"]["harm"]) for r in healthy if "harm" in r.methods.get("gradscope", {})]
+    runs += [(name, offset, h["gradscope"]) for name, offset, h in seeded if "gradscope" in h]
+    nulls = {(r.name, offset): worst for r in healthy for offset, worst in r.null.items()}
+    moved = sorted(((n, o, h) for n, o, h in runs if h > 0.01), key=lambda t: -t[2])
+    beyond = [(n, o) for n, o, h in moved if h > nulls[(n, o)]]
+    print(f"   guard: {len(moved)} of {len(runs)} healthy runs moved by over 1%, {len(beyond)} of them beyond the "
+          f"worst of {NULL_TOUCHES} null touches (the unclipped run with one update left out, from the guard's first "
+          "event on)")
+    for name, offset, h in moved:
+        print(f"      {name} at seed +{offset}: {h:+.1%}; null touch {nulls[(name, offset)]:+.1%}"
+              + ("  (beyond)" if (name, offset) in beyond else ""))
 
 
 def main(argv: list[str] | None = None) -> int:

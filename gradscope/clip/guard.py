@@ -472,34 +472,11 @@ class Guard:
             self._log(stats.step, why, "skip")
 
     def _check_spike(self, step: int, norm: float) -> bool:
-        """Clip a spike at the recent median; True when `norm` is one (whether or not the threshold moved)."""
-        if len(self._norms) < MIN_HISTORY or norm <= self._peak:
-            return False  # a norm no larger than one the run already took is not a spike
-        recent = np.fromiter(self._norms, float)
-        median, sigma = float(np.median(recent)), robust_sigma(recent)
-        bar = max(SPIKE_FACTOR * median, median + SPIKE_SIGMAS * sigma)
-        if norm <= bar or median <= 0:
-            return False
-        # under an adaptive optimizer a clip does not bound the step: it only keeps the spike out of the optimizer's
-        # moments, and a threshold at the median would normalise every later gradient over it (an LSTM under Adam,
-        # spiked at step 33 of a healthy run and clipped at the median from there: +71% late loss)
-        target = bar if self._kind.adaptive else SPIKE_CLIP * median
-        # a spike ends the start ramp. Under SGD its threshold is kept (the stable step is below it); under an
-        # adaptive optimizer the ramp's low threshold, held, would normalise every later gradient (an Adagrad
-        # autoencoder held at 1/2 of its first norm: 0.73 late loss, where a clip at the spike bar reaches 0.13)
-        ramp_low = self._ramping and self.threshold is not None and self.threshold <= target
-        what = (f"gradient norm {norm:.3g} is {norm / median:.3g}x the median {median:.3g} of the last {len(recent)} "
-                + ("steps (a spike) while the threshold ramped" if ramp_low else
-                   "steps and over any norm so far (a spike)"))
-        if ramp_low and not self._kind.adaptive:
-            self._set(step, self.threshold, what + ": hold it where it is", "hold")
-        elif ramp_low or self.threshold is None or target < self.threshold:
-            self._set(step, target, what + (": the ramp ends at " if ramp_low else ": clip at ")
-                      + (f"the spike bar {bar:.3g} (an adaptive optimizer: only outliers are kept out of its moments)"
-                         if self._kind.adaptive else "that median" if SPIKE_CLIP == 1 else
-                         f"{SPIKE_CLIP:g}x that median"),
-                      "hold" if ramp_low else "engage" if self.threshold is None else "tighten")
-        return True
+        """Clip a spike (`_spike`); True when `norm` is one (whether or not the threshold moved)."""
+        spike, move = _spike(norm, self._norms, self._peak, self.threshold, self._ramping, self._kind.adaptive)
+        if move is not None and move.threshold is not None:
+            self._set(step, move.threshold, move.why, move.action)
+        return spike
 
     def _check_growth(self, step: int, loss: float) -> None:
         raw = np.fromiter(self._raw, float)
@@ -532,41 +509,16 @@ class Guard:
                   f"{level:.3g} before it and the loss is not above its best; released", "release")
 
     def _check_loss(self, step: int, loss: float) -> None:
-        watch = self._loss
-        best = watch.best
-        level = watch.add(loss)
+        best = self._loss.best
+        level = self._loss.add(loss)
         if level is None or step - self._last_change < COOLDOWN:
             return
-        if self.threshold is None:
-            rise, median = watch.rise(level, LOSS_RISE_OF_START[0]), self._level()
-            bar = LOSS_RISE_ENGAGE_ADAPTIVE if self._kind.adaptive else LOSS_RISE_ENGAGE
-            if rise > bar and median is not None and self._recovery.ready():
-                self._recovery.why = f"loss level {level:.4g} is {rise:.0%} above its best {best:.4g}"
-            elif rise > bar and median is not None and not self._kind.adaptive:
-                self._set(step, LOSS_ENGAGE * median, f"loss level {level:.4g} is {rise:.0%} above its best "
-                          f"{best:.4g}: the updates are too large at their recent size; engaged at "
-                          f"{LOSS_ENGAGE:g}x the recent median norm {median:.3g}", "engage")
-            return
-        recent = list(self._clipped_recently)
-        rise = watch.rise(level, LOSS_RISE_OF_START[1])
-        if (any(recent[-LOSS_WINDOW:]) and rise > LOSS_RISE_TIGHTEN
-                and watch.change_failed(level, far=rise > LOSS_RISE_FAR)):
-            factor = min(TIGHTEN, max(MAX_TIGHTEN, best / level)) if best > 0 else TIGHTEN
-            if rise > LOSS_RISE_FAR and self._recovery.ready():
-                self._recovery.why = f"loss level {level:.4g} is {rise:.0%} above its best {best:.4g} while clipping"
-                return
-            if self._kind.adaptive:
-                return
-            self._set(step, self.threshold * factor,
-                      f"loss level {level:.4g} is {rise:.0%} above its best {best:.4g} and the last change did not "
-                      f"bring it down, while clipping "
-                      f"on {sum(recent[-LOSS_WINDOW:])} of the last {LOSS_WINDOW} steps: the threshold is still "
-                      "too loose; tightened", "tighten")
-        elif (watch.stalled(level) >= PLATEAU and len(recent) == PLATEAU and sum(recent) >= PLATEAU_CLIPPED * PLATEAU
-              and level < watch.start and step - self._last_change >= PLATEAU and not self._kind.adaptive):
-            self._set(step, self.threshold * TIGHTEN,
-                      f"clipping on {sum(recent)} of the last {PLATEAU} steps and the loss (level {level:.4g}) no "
-                      f"lower for {PLATEAU} steps: the clipped steps bounce; tightened", "tighten")
+        move = _loss_response(self._loss, level, best, self.threshold, list(self._clipped_recently), self._level(),
+                              self._kind.adaptive, self._recovery.ready(), step - self._last_change)
+        if move is not None and move.threshold is None:
+            self._recovery.why = move.why
+        elif move is not None:
+            self._set(step, move.threshold, move.why, move.action)
 
     # -- bookkeeping -------------------------------------------------------------------------------------
     def _reset(self, loss: _LossLevel, raw: list[float], norms: list[float]) -> None:
@@ -751,6 +703,87 @@ def _learning(losses: list[float], window: int) -> bool:
         return False
     then, now = float(np.median(losses[:LOSS_WINDOW])), float(np.median(losses[-LOSS_WINDOW:]))
     return now < then - GROWTH_LEARNING * abs(then)
+
+
+@dataclass(frozen=True)
+class Move:
+    """A rule's decision: the threshold becomes `threshold`, for `why`; `action` as a `GuardEvent`'s, or "restore"
+    (no threshold): put the run back to a save, which sets the threshold."""
+
+    threshold: float | None
+    why: str
+    action: str
+
+
+def _spike(norm: float, norms: deque[float], peak: float, threshold: float | None, ramping: bool,
+           adaptive: bool) -> tuple[bool, Move | None]:
+    """The spike rule on this step's `norm` against the recent applied `norms` and the largest norm so far: whether
+    it is a spike, and how it moves the threshold (None: it leaves it), under the start ramp or not (`ramping`),
+    under an adaptive optimizer or SGD."""
+    if len(norms) < MIN_HISTORY or norm <= peak:
+        return False, None  # a norm no larger than one the run already took is not a spike
+    recent = np.fromiter(norms, float)
+    median, sigma = float(np.median(recent)), robust_sigma(recent)
+    bar = max(SPIKE_FACTOR * median, median + SPIKE_SIGMAS * sigma)
+    if norm <= bar or median <= 0:
+        return False, None
+    # under an adaptive optimizer a clip does not bound the step: it only keeps the spike out of the optimizer's
+    # moments, and a threshold at the median would normalise every later gradient over it (an LSTM under Adam,
+    # spiked at step 33 of a healthy run and clipped at the median from there: +71% late loss)
+    target = bar if adaptive else SPIKE_CLIP * median
+    # a spike ends the start ramp. Under SGD its threshold is kept (the stable step is below it); under an
+    # adaptive optimizer the ramp's low threshold, held, would normalise every later gradient (an Adagrad
+    # autoencoder held at 1/2 of its first norm: 0.73 late loss, where a clip at the spike bar reaches 0.13)
+    ramp_low = ramping and threshold is not None and threshold <= target
+    what = (f"gradient norm {norm:.3g} is {norm / median:.3g}x the median {median:.3g} of the last {len(recent)} "
+            + ("steps (a spike) while the threshold ramped" if ramp_low else
+               "steps and over any norm so far (a spike)"))
+    if ramp_low and not adaptive:
+        assert threshold is not None
+        return True, Move(threshold, what + ": hold it where it is", "hold")
+    if ramp_low or threshold is None or target < threshold:
+        return True, Move(target, what + (": the ramp ends at " if ramp_low else ": clip at ")
+                          + (f"the spike bar {bar:.3g} (an adaptive optimizer: only outliers are kept out of its "
+                             "moments)" if adaptive else "that median" if SPIKE_CLIP == 1 else
+                             f"{SPIKE_CLIP:g}x that median"),
+                          "hold" if ramp_low else "engage" if threshold is None else "tighten")
+    return True, None
+
+
+def _loss_response(watch: _LossLevel, level: float, best: float, threshold: float | None, recent: list[bool],
+                   median: float | None, adaptive: bool, can_restore: bool, since_change: int) -> Move | None:
+    """The loss's response (see the module's docstring) to this step's `level` (`best`: the best before it), with
+    `threshold` in force, `recent`: whether each of the last PLATEAU steps was clipped, `median`: the recent
+    median applied norm, `can_restore`: a save is there to put the run back to, `since_change`: steps since the
+    threshold last changed. Judging a change's effect updates `watch`."""
+    if threshold is None:
+        rise = watch.rise(level, LOSS_RISE_OF_START[0])
+        bar = LOSS_RISE_ENGAGE_ADAPTIVE if adaptive else LOSS_RISE_ENGAGE
+        if not (rise > bar and median is not None):
+            return None
+        risen = f"loss level {level:.4g} is {rise:.0%} above its best {best:.4g}"
+        if can_restore:
+            return Move(None, risen, "restore")
+        return None if adaptive else Move(LOSS_ENGAGE * median, risen + ": the updates are too large at their "
+                                          f"recent size; engaged at {LOSS_ENGAGE:g}x the recent median norm "
+                                          f"{median:.3g}", "engage")
+    rise = watch.rise(level, LOSS_RISE_OF_START[1])
+    if (any(recent[-LOSS_WINDOW:]) and rise > LOSS_RISE_TIGHTEN
+            and watch.change_failed(level, far=rise > LOSS_RISE_FAR)):
+        risen = f"loss level {level:.4g} is {rise:.0%} above its best {best:.4g}"
+        if rise > LOSS_RISE_FAR and can_restore:
+            return Move(None, risen + " while clipping", "restore")
+        if adaptive:
+            return None
+        factor = min(TIGHTEN, max(MAX_TIGHTEN, best / level)) if best > 0 else TIGHTEN
+        return Move(threshold * factor, risen + " and the last change did not bring it down, while clipping on "
+                    f"{sum(recent[-LOSS_WINDOW:])} of the last {LOSS_WINDOW} steps: the threshold is still too "
+                    "loose; tightened", "tighten")
+    if (watch.stalled(level) >= PLATEAU and len(recent) == PLATEAU and sum(recent) >= PLATEAU_CLIPPED * PLATEAU
+            and level < watch.start and since_change >= PLATEAU and not adaptive):
+        return Move(threshold * TIGHTEN, f"clipping on {sum(recent)} of the last {PLATEAU} steps and the loss (level "
+                    f"{level:.4g}) no lower for {PLATEAU} steps: the clipped steps bounce; tightened", "tighten")
+    return None
 
 
 def _thrown(losses: list[float], norms: list[float], by_norm: bool) -> str:

@@ -436,6 +436,20 @@ CALM, LEVEL = noisy(1.0, 0.2, 120, 0), noisy(1.0, 0.05, 120, 1)  # norms, losses
 JUMP = [1.05] * 5 + [2.5] * 3  # the loss over the climb (not falling): its level 2.5x at the climb's last step
 
 
+def test_a_start_loss_that_rises_under_twice_and_falls_back_is_a_catapult_not_a_throw():
+    """At the start two losses risen 50% over the start but under twice it, falling back on the third step, are an
+    update at the edge of stability that the run comes back from by itself (a catapult: a tabular regression under
+    SGD so restarted at a held clip ended +124% higher): the run is left alone. The same rise held on a third step
+    throws it, and a rise to twice the start or more throws it on two."""
+    flat, calm = [1.0] * 30, [0.1 * v for v in CALM[:30]]  # norms ~0.1: the weight does not move far in 12 steps
+    catapult = scripted(calm, flat[:4] + [1.8, 1.8, 1.1] + flat[7:], ramp=True)
+    assert catapult.events == [] and catapult.threshold is None
+    held = scripted(calm, flat[:4] + [1.8, 1.8, 1.8] + flat[7:], ramp=True)
+    assert held.events[0].step == 6 and "threw the run" in held.events[0].why and "three steps" in held.events[0].why
+    at_once = scripted(calm, flat[:4] + [2.5, 2.5] + flat[6:], ramp=True)
+    assert at_once.events[0].step == 5 and "two steps" in at_once.events[0].why
+
+
 def test_a_norm_rise_at_the_start_is_judged_against_three_norms_at_least():
     """Under SGD two norms 4x the median of the norms before them, the loss not lower, throw the start; but one or
     two first norms are no level: an LSTM whose first norm was 0.029 and its next ones 32x that, its loss flat, was

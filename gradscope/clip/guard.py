@@ -10,8 +10,10 @@ in `events` with the step, the threshold and why:
   (bounding the first updates moved healthy runs' late loss by up to 40%: issue 22), so the guard only watches: it
   keeps a snapshot of the weights, buffers and optimizer state from before the first update (`Snapshot`; the
   optimizer is met through a torch pre-step hook) for WATCH steps, taking the updates as they come. When two losses
-  in a row rise 50% above where the run began (and beyond the spread of its first batches), or the weights go
-  non-finite, it rolls the run back to the snapshot and skips that update. Under SGD (its update is the gradient
+  in a row rise 50% above where the run began (and beyond the spread of its first batches; a rise under twice the
+  start must hold on a third step: an update at the edge of stability throws the loss up a step or two and the run
+  falls back by itself, a catapult), or the weights go non-finite, it rolls the run back to the snapshot and skips
+  that update. Under SGD (its update is the gradient
   times the lr: a clip bounds it, and a larger gradient is a larger step) two norms 4x the median of the (at least
   3) norms before them with the loss not lower count too, and so does a weight matrix that has moved over its own
   norm by the watch's end while the loss has not come 10% down (updates too large to learn from: a model stalled at

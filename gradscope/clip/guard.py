@@ -13,11 +13,10 @@ in `events` with the step, the threshold and why:
   in a row rise 50% above where the run began (and beyond the spread of its first batches; a rise under twice the
   start must hold on a third step: an update at the edge of stability throws the loss up a step or two and the run
   falls back by itself, a catapult), or the weights go non-finite, it rolls the run back to the snapshot and skips
-  that update. Under SGD (its update is the gradient
-  times the lr: a clip bounds it, and a larger gradient is a larger step) two norms 4x the median of the (at least
-  3) norms before them with the loss not lower count too, and so does a weight matrix that has moved over its own
-  norm by the watch's end while the loss has not come 10% down (updates too large to learn from: a model stalled at
-  chance by its lr shows nothing else).
+  that update. Under SGD (its update is the gradient times the lr: a clip bounds it, and a larger gradient is a
+  larger step) two norms 4x the median of the (at least 3) norms before them with the loss not lower count too, and
+  so does a weight matrix that has moved over its own norm by the watch's end while the loss has not come 10% down
+  (updates too large to learn from: a model stalled at chance by its lr shows nothing else).
   An adaptive optimizer (Adam, RMSprop, Adagrad: it divides the gradient's scale out) moves each weight by about its
   lr whatever the gradient, and its healthy first steps jump the norm 4-25x: only its loss shows a throw. The
   optimizer is told apart at its first step (`StepKind`). Under SGD the thrown run restarts at a clip of a quarter

@@ -273,12 +273,9 @@ def _harm(score: float, unclipped: float) -> float:
     return (score / unclipped - 1.0) if math.isfinite(score) and unclipped > 0 else math.inf
 
 
-def null_touch(raw: dict[str, Any], events: list[dict[str, Any]], unclipped: float) -> float | None:
+def null_touch(raw: dict[str, Any], first: int, unclipped: float) -> float:
     """The worst late-loss change of NULL_TOUCHES unclipped runs, each with one update left out, from the guard's
-    first event step on (see 5. above); None when the guard did not act (its run is the unclipped run)."""
-    if not events:
-        return None
-    first = events[0]["step"]
+    first event step `first` on (see 5. above)."""
     return max(_harm(method_run(raw, make_skip(first + k)).score, unclipped) for k in range(NULL_TOUCHES))
 
 
@@ -309,8 +306,8 @@ def run_case(case: guard_cases.GuardCase, threads: int, cache: dict[str, Any] | 
             row |= {"engaged": run.engaged, "clipped": run.clipped, "threshold": run.threshold,
                     "events": run.events}
         result.methods[method] = row
-        if method == "gradscope" and not unstable:
-            _null(result, "0", null_touch(raw, run.events, entry["unclipped"]))
+        if method == "gradscope" and not unstable and run.events:  # not acted in: it is the unclipped run
+            result.null["0"] = null_touch(raw, run.events[0]["step"], entry["unclipped"])
     for offset in range(1, seeds + 1) if not unstable else ():
         other = {**raw, "run": {**raw["run"], "seed": int(raw["run"].get("seed", 0)) + offset}}
         unclipped = _grid(other, text, cache, False, offset)["unclipped"]
@@ -318,14 +315,9 @@ def run_case(case: guard_cases.GuardCase, threads: int, cache: dict[str, Any] | 
         for m in (m for m in methods if available(m)):
             run = method_run(other, m)
             result.seeds[str(offset)][m] = _harm(run.score, unclipped)
-            if m == "gradscope":
-                _null(result, str(offset), null_touch(other, run.events, unclipped))
+            if m == "gradscope" and run.events:
+                result.null[str(offset)] = null_touch(other, run.events[0]["step"], unclipped)
     return result
-
-
-def _null(result: CaseResult, offset: str, worst: float | None) -> None:
-    if worst is not None:
-        result.null[offset] = worst
 
 
 # -- printing --------------------------------------------------------------------------------------------------

@@ -434,6 +434,8 @@ def noisy(level: float, spread: float, n: int, seed: int) -> list[float]:
 CLIMB = [1.3 ** k for k in range(1, 9)]  # the norm x1.3 a step for 8 steps: 8.2x where it was
 CALM, LEVEL = noisy(1.0, 0.2, 120, 0), noisy(1.0, 0.05, 120, 1)  # norms, losses
 JUMP = [1.05] * 5 + [2.5] * 3  # the loss over the climb (not falling): its level 2.5x at the climb's last step
+FLAT, QUIET = [1.0] * 30, [0.1 * v for v in CALM[:30]]  # a start's losses, and norms ~0.1: the weight does not
+#   move far in the start watch's 12 steps
 
 
 def test_a_start_loss_that_rises_under_twice_and_falls_back_is_a_catapult_not_a_throw():
@@ -441,12 +443,11 @@ def test_a_start_loss_that_rises_under_twice_and_falls_back_is_a_catapult_not_a_
     update at the edge of stability that the run comes back from by itself (a catapult: a tabular regression under
     SGD so restarted at a held clip ended +124% higher): the run is left alone. The same rise held on a third step
     throws it, and a rise to twice the start or more throws it on two."""
-    flat, calm = [1.0] * 30, [0.1 * v for v in CALM[:30]]  # norms ~0.1: the weight does not move far in 12 steps
-    catapult = scripted(calm, flat[:4] + [1.8, 1.8, 1.1] + flat[7:], ramp=True)
+    catapult = scripted(QUIET, FLAT[:4] + [1.8, 1.8, 1.1] + FLAT[7:], ramp=True)
     assert catapult.events == [] and catapult.threshold is None
-    held = scripted(calm, flat[:4] + [1.8, 1.8, 1.8] + flat[7:], ramp=True)
+    held = scripted(QUIET, FLAT[:4] + [1.8, 1.8, 1.8] + FLAT[7:], ramp=True)
     assert held.events[0].step == 6 and "threw the run" in held.events[0].why and "three steps" in held.events[0].why
-    at_once = scripted(calm, flat[:4] + [2.5, 2.5] + flat[6:], ramp=True)
+    at_once = scripted(QUIET, FLAT[:4] + [2.5, 2.5] + FLAT[6:], ramp=True)
     assert at_once.events[0].step == 5 and "two steps" in at_once.events[0].why
 
 
@@ -454,10 +455,9 @@ def test_a_norm_rise_at_the_start_is_judged_against_three_norms_at_least():
     """Under SGD two norms 4x the median of the norms before them, the loss not lower, throw the start; but one or
     two first norms are no level: an LSTM whose first norm was 0.029 and its next ones 32x that, its loss flat, was
     restarted at a clip of a quarter of that first norm and never learned."""
-    flat, calm = [1.0] * 30, [0.1 * v for v in CALM[:30]]  # norms ~0.1: the weight does not move far in 12 steps
-    tiny_first = scripted([0.003] + calm[1:], flat, ramp=True)
+    tiny_first = scripted([0.003] + QUIET[1:], FLAT, ramp=True)
     assert tiny_first.events == [] and tiny_first.threshold is None
-    jump = scripted(calm[:4] + [0.5, 0.5] + calm[6:], flat[:4] + [1.05, 1.05] + flat[6:], ramp=True)
+    jump = scripted(QUIET[:4] + [0.5, 0.5] + QUIET[6:], FLAT[:4] + [1.05, 1.05] + FLAT[6:], ramp=True)
     thrown = jump.events[0]
     assert thrown.action == "engage" and "threw the run" in thrown.why and "gradient norm" in thrown.why
     assert thrown.step == 5

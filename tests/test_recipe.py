@@ -7,18 +7,21 @@ Every reference comes from the loop a user would write with the same recipe: tra
 from __future__ import annotations
 
 import math
+import shlex
 
 import numpy as np
 import pytest
 import torch
+from conftest import REPO
 from torch import nn
 from typer.testing import CliRunner
 
 from gradscope.cli import app
-from gradscope.config.load import load_config
+from gradscope.config.load import ScheduleConfig, load_config
 from gradscope.drivers.loop import train
 
 REL = 1e-5
+LLAMA = REPO / "examples" / "llama.toml"  # a Llama at AdamW lr 0.1 from step 0
 
 FACTORIES = '''
 import torch
@@ -287,3 +290,29 @@ def build_failing(n=10):
     assert result.exit_code == 3, result.output
     assert "the data at step 2 raised ValueError: bad record 5" in result.output  # micro-batch 5 is step 2's
     assert (tmp_path / "out" / "diagnosis.json").is_file()
+
+
+@pytest.mark.parametrize(("schedule", "warmed", "changes"), [
+    (ScheduleConfig(), ScheduleConfig("constant", 20), 'schedule.name="constant";schedule.warmup_steps=20'),
+    (ScheduleConfig("cosine"), ScheduleConfig("cosine", 20), "schedule.warmup_steps=20"),
+    (ScheduleConfig("linear", 5), None, None),  # its own warm-up: lengthening it is the user's call
+    (ScheduleConfig("StepLR", options={"step_size": 5}), None, None),
+])
+def test_a_warmup_goes_in_front_of_the_schedule_the_run_has(schedule, warmed, changes):
+    assert schedule.warmed_up(20) == ((warmed, changes) if warmed else None)
+
+
+def test_an_unstable_start_names_the_warmup_compare_of_the_run_as_given(tmp_path):
+    """The Llama example at AdamW lr 0.1 with no warm-up, given a cosine schedule by --set: the advice's warm-up
+    (at most half the run; the lr is where the cosine stood at step 1) is a `compare --try` on that same run, and
+    the printed command loads the config it means: the cosine with a warm-up in front."""
+    result = CliRunner().invoke(app, ["diagnose", str(LLAMA), "--steps", "20", "--no-plots",
+                                      "--set", 'schedule.name="cosine"', "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert "warm up the learning rate from 0 over the first 10 steps, or lower it (lr 0.09938)" in result.stdout
+    [line] = [ln.strip() for ln in result.stdout.splitlines() if ln.strip().startswith("side by side: ")]
+    printed = shlex.split(line.removeprefix("side by side: "))
+    assert printed == ["gradscope", "compare", str(LLAMA), "--set", 'schedule.name="cosine"',
+                       "--steps", "20", "--try", "schedule.warmup_steps=10"]
+    config = load_config(LLAMA, ['schedule.name="cosine"', "schedule.warmup_steps=10"])
+    assert config.schedule == ScheduleConfig("cosine", 10)

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from gradscope.cli import app
 from gradscope.clip.setting import Clip
 from gradscope.config.load import load_config
+from gradscope.diagnose.symptoms.catalogue import SymptomKind
 from gradscope.drivers.loop import TrainingSession, train
 from gradscope.report.compare_plots import loss_overlay
 from gradscope.report.snippets import snippets
@@ -336,6 +337,22 @@ def test_judge_names_a_script_alternative_that_beats_every_clip():
     assert verdict.top_clip.threshold == 0.01
     assert any("--try '--lr=1e-3'" in n for n in verdict.notes)
     assert any("under AdamW a clip barely changes" in n for n in verdict.notes)
+
+
+def test_vanishing_after_a_thrown_start_leaves_the_clip_to_the_trials():
+    """PyTorch's word language model at SGD lr 20 unclipped (an LSTM, weights updated by hand): its start is
+    thrown (loss 2.8x, norm 169x) and its LSTM gates saturate, so the early weights get 1e-3 of the decoder's
+    gradient. A clip that bounds those first updates is the fix it ships with; a winning clip that is only a few
+    percent better is still the answer when vanishing came with a thrown start, and not without one."""
+    falling = np.linspace(7.75, 6.25, 150)
+    trials = [measured(None, falling + 0.17, clipped=0.0), measured(0.129, falling, clipped=0.68),
+              measured(1.45, falling[:38] + 0.1, clipped=0.08)]
+    common = dict(mode="norm", total=150, initial=7.75, thresholds=[0.129, 1.45], optimizer=None)
+    thrown = judge(trials, kinds={SymptomKind.VANISHING_GRADIENT, SymptomKind.EARLY_INSTABILITY}, **common)
+    assert thrown.clipping_helps and thrown.top_clip.threshold == 0.129
+    assert not any("clipping only makes them smaller" in n for n in thrown.notes)
+    alone = judge(trials, kinds={SymptomKind.VANISHING_GRADIENT}, **common)
+    assert alone.clipping_helps is False and any("clipping only makes them smaller" in n for n in alone.notes)
 
 
 def test_judge_says_the_edge_was_reached_when_it_cannot_search_past_it():

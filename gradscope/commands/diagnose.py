@@ -107,9 +107,17 @@ def diagnose(
             with report_output():
                 typer.echo(dumps(diagnosis.to_dict()))
         else:
-            target = f"--sample {sample}" if sample else (str(config) if config else "")
+            again = shlex.join([*(["--sample", sample] if sample else [str(config)] if config else []),
+                                *(a for o in overrides or [] for a in ("--set", o)),
+                                *(["--steps", str(steps)] if steps else [])])  # this run, for the next command
+
+            def warmup_compare(warmup: int) -> str | None:
+                warmed = cfg.schedule.warmed_up(warmup)
+                return f"gradscope compare {again} --try {shlex.quote(warmed[1])}" if warmed else None
+
             with report_output():
-                print_diagnosis(diagnosis, report_console(), command_hint=f"gradscope recommend {target}".strip())
+                print_diagnosis(diagnosis, report_console(), command_hint=f"gradscope recommend {again}".strip(),
+                                warmup_compare=warmup_compare)
         if result.interrupted:
             with report_output():
                 typer.echo(f"Interrupted after {len(result.trace)} step(s): what was recorded is diagnosed and kept "
@@ -159,9 +167,11 @@ def _diagnose_command(command: list[str], config: Path | None, sample: str | Non
         if as_json:
             typer.echo(dumps(result.document()))
         else:
-            hint = f"gradscope recommend -- {shlex.join(command)}"
+            again = shlex.join([*(["--steps", str(steps)] if steps else []),
+                                *(["--seed", str(seed)] if seed else []), "--", *command])
             for run in result.runs:
-                print_diagnosis(run.diagnosis, report_console(), command_hint=hint)
+                print_diagnosis(run.diagnosis, report_console(), command_hint=f"gradscope recommend {again}",
+                                warmup_compare=lambda warmup: f"gradscope compare --warmup {warmup} {again}")
         if result.interrupted:
             typer.echo(f"Interrupted after {rows} step(s): what was recorded is diagnosed and kept in "
                        f"{result.run_dir}", err=True)

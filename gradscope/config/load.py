@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +86,17 @@ class ScheduleConfig:
     @property
     def builtin(self) -> bool:
         return self.name in BUILTIN_SCHEDULES
+
+    def warmed_up(self, steps: int) -> tuple[ScheduleConfig, str] | None:
+        """This schedule with a linear warm-up over its first `steps` (a constant lr after it where the run had
+        no schedule), and the `compare --try` text that makes it; None where a warm-up cannot be put in front
+        of it (it has one, or it is a torch scheduler of its own)."""
+        if self.name is None:
+            return (ScheduleConfig(name="constant", warmup_steps=steps),
+                    f'schedule.name="constant";schedule.warmup_steps={steps}')
+        if self.builtin and self.warmup_steps == 0:
+            return replace(self, warmup_steps=steps), f"schedule.warmup_steps={steps}"
+        return None
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ from gradscope.numbers import number_text
 from gradscope.trace.trace import StopReason
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from gradscope.diagnose.diagnosis import Diagnosis
 
 STYLE = {"critical": "bold red", "warning": "bold yellow", "info": "cyan", "healthy": "bold green"}
@@ -53,8 +55,12 @@ def _width(stream: TextIO) -> int | None:
     return None if stream.isatty() else 120
 
 
-def print_diagnosis(diagnosis: Diagnosis, console: Console | None = None, *, command_hint: str = "") -> None:
-    """Render a diagnosis: verdict, table, explanations with next steps, summary numbers, artifacts."""
+def print_diagnosis(diagnosis: Diagnosis, console: Console | None = None, *, command_hint: str = "",
+                    warmup_compare: Callable[[int], str | None] | None = None) -> None:
+    """Render a diagnosis: verdict, table, explanations with next steps, summary numbers, artifacts.
+    `warmup_compare(steps)`: the command that runs this run beside itself with a warm-up over its first `steps`
+    (a config's `--try`, an attached script's `--warmup`), said under advice that names one; None where the run
+    cannot be rerun from here (a log, a callback)."""
     console = console or stderr_console()
     s = diagnosis.summary
     header = Text("gradscope diagnose", style="bold")
@@ -93,6 +99,10 @@ def print_diagnosis(diagnosis: Diagnosis, console: Console | None = None, *, com
             console.print(Text(f"  {sym.kind.explanation}", style="dim"))
             if sym.advice:
                 console.print(Text(f"  try: {sym.advice}"))
+            side = warmup_compare(sym.evidence["warmup_steps"]) if (
+                warmup_compare and "warmup_steps" in sym.evidence) else None
+            if side:
+                console.print(Text(f"  side by side: {side}"), soft_wrap=True)  # a command: copied whole
     else:
         console.print("No symptoms in what the log holds: see what it could not show below." if log else
                       "No symptoms: loss, gradients and weights stayed finite and well-behaved.")
@@ -107,7 +117,7 @@ def print_diagnosis(diagnosis: Diagnosis, console: Console | None = None, *, com
     for unchecked in diagnosis.unchecked:
         console.print(Text(f"unchecked {unchecked.kind}: {unchecked.why}", style="dim"))
     if command_hint and diagnosis.verdict != "healthy" and _clip_may_help(diagnosis):
-        console.print(Text(f"next: {command_hint}", style="bold"))
+        console.print(Text(f"next: {command_hint}", style="bold"), soft_wrap=True)
     if diagnosis.run_dir:
         console.print(Text(f"artifacts: {diagnosis.run_dir}", style="dim"))
 

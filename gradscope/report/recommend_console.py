@@ -63,7 +63,7 @@ def print_recommendation(rec: Recommendation, console: Console | None = None) ->
         console.print(alt)
     console.print(Text(f"why: {ev.why}"))
     for note in rec.notes:
-        console.print(Text(f"note: {note}"))
+        console.print(Text(f"note: {note}"), soft_wrap="gradscope " in note)  # a command in it: copied whole
     console.print()
     if not rec.clipping_helps and rec.fix is None:  # nothing to paste: the notes say what to change
         console.print(Text(f"cost: {rec.steps_run} optimizer steps (budget {rec.budget_steps}); trials in "

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gradscope.clip.setting import Clip
-from gradscope.config.load import Config, ScheduleConfig
+from gradscope.config.load import Config
 from gradscope.diagnose.symptoms.catalogue import SymptomKind
 from gradscope.errors import GradscopeError, UserCodeError
 from gradscope.numbers import WORD, number_text
@@ -63,6 +63,9 @@ ALTERNATIVE_GAIN = 0.1  # ... or that closes 10% of the gap between the top clip
 #                          suspect (adaptive optimizer, edge of the bracket, barely better than no clip)
 BARELY = 0.9  # a winning clip whose late loss is above 90% of the unclipped run's barely beats no clip
 WARMUP_FRACTION = 0.1  # the warm-up alternative: over the first 10% of the steps (at least 10)
+# symptoms of updates too large: beside them, vanishing gradients may be their work, and no reason to rule out a clip
+TOO_LARGE = frozenset({SymptomKind.EXPLODING_GRADIENT, SymptomKind.NONFINITE_GRADIENT, SymptomKind.NONFINITE_LOSS,
+                       SymptomKind.EARLY_INSTABILITY, SymptomKind.GRADIENT_SPIKE, SymptomKind.LOSS_SPIKE})
 ADAPTIVE_THRESHOLDS = 4  # under an adaptive optimizer: thresholds that race beside the alternatives
 # torch.optim classes (and common third-party names) whose update divides by a running gradient scale: a clip
 # rescales the gradient, the optimizer mostly undoes it, so the update's size is set by the learning rate.
@@ -375,15 +378,11 @@ def alternatives_for(config: Config | None, total: int) -> list[Alternative]:
                                      replace(config, optimizer=replace(config.optimizer, options=options)),
                                      f"lr-x{factor:g}"))
     warm = max(10, math.ceil(WARMUP_FRACTION * total))
-    schedule = config.schedule
-    if 2 * warm <= total and schedule.name is None:
-        found.append(Alternative(f"a warm-up over the first {warm} steps",
-                                 f'schedule.name="constant";schedule.warmup_steps={warm}',
-                                 replace(config, schedule=ScheduleConfig(name="constant", warmup_steps=warm)),
-                                 "warmup"))
-    elif 2 * warm <= total and schedule.builtin and schedule.warmup_steps == 0:
-        found.append(Alternative(f"a warm-up over the first {warm} steps", f"schedule.warmup_steps={warm}",
-                                 replace(config, schedule=replace(schedule, warmup_steps=warm)), "warmup"))
+    warmed = config.schedule.warmed_up(warm) if 2 * warm <= total else None
+    if warmed is not None:
+        schedule, changes = warmed
+        found.append(Alternative(f"a warm-up over the first {warm} steps", changes,
+                                 replace(config, schedule=schedule), "warmup"))
     return found
 
 
@@ -723,11 +722,12 @@ class _Search:
         return False
 
     def _vanishing(self, standing: Standing) -> bool:
-        """Gradients vanish, nothing blew up, and no clip clearly beats no clip (which would outweigh the
-        symptom): clipping only makes small gradients smaller."""
-        return (SymptomKind.VANISHING_GRADIENT in self.kinds
-                and not self.kinds & {SymptomKind.EXPLODING_GRADIENT, SymptomKind.NONFINITE_GRADIENT,
-                                      SymptomKind.NONFINITE_LOSS}
+        """Gradients vanish, no update was too large, and no clip clearly beats no clip (which would outweigh
+        the symptom): clipping only makes small gradients smaller. Where the start was thrown, or the gradients
+        spiked, exploded or went non-finite, the vanishing can be the large updates' work (saturated gates and
+        dead units after a too-high lr: PyTorch's word language model at lr 20 unclipped), and a clip that
+        bounds them is a fix: the trials judge it."""
+        return (SymptomKind.VANISHING_GRADIENT in self.kinds and not self.kinds & TOO_LARGE
                 and (not standing.clipped or standing.barely))
 
     def _suspect(self, standing: Standing) -> list[str]:

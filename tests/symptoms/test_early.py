@@ -43,7 +43,8 @@ def test_the_measured_llama_start_is_a_warning_with_its_lr():
     assert symptom.severity.value == "warning" and symptom.step == 1
     assert symptom.evidence["peak_step"] == 3 and symptom.evidence["loss_ratio"] == pytest.approx(6.64 / 4.19)
     assert symptom.evidence["lr"] == 0.1 and symptom.evidence["warming_up"] is False
-    assert "warmup_steps" in symptom.advice and "lr 0.1" in symptom.advice
+    assert symptom.evidence["warmup_steps"] == 20  # five times the steps to its peak (step 3)
+    assert "over the first 20 steps" in symptom.advice and "lr 0.1" in symptom.advice
 
 
 @pytest.mark.parametrize(("rise", "flagged"), [(0.6, False), (1.0, True)])
@@ -71,7 +72,7 @@ def test_a_start_thrown_by_its_first_updates_that_settles_high_is_a_warning():
     [symptom] = detect_early_instability(make_trace(loss, norms))
     assert symptom.severity.value == "warning" and symptom.step == 5
     assert symptom.evidence["loss_ratio"] == pytest.approx(1.31) and symptom.evidence["grad_ratio"] == pytest.approx(6)
-    assert "warmup_steps" in symptom.advice
+    assert symptom.evidence["warmup_steps"] == 30 and "over the first 30 steps" in symptom.advice
 
 
 def test_the_same_start_that_goes_on_to_train_well_is_silent():

@@ -88,11 +88,10 @@ def _symptom(trace: Trace, first: int, peak: int, loss: np.ndarray, norms: np.nd
     warming = step_lr is not None and peak_lr is not None and step_lr < 0.99 * peak_lr and lr[0] < step_lr
     step = int(trace.steps[first])
     at_lr = f" (lr {number_text(step_lr)})" if step_lr is not None else ""
+    warmup = None if warming else min(max(10, 5 * (peak + 1)), max(1, len(loss) // 2))  # at most half the run
     advice = (f"the lr was still warming up at step {step}{at_lr}: lengthen the warm-up or lower the peak lr"
-              if warming else
-              f"warm up the learning rate from 0 over the first steps ([schedule] name = \"linear\", "
-              f"warmup_steps = {max(10, 5 * (peak + 1))}), or lower it{at_lr}; then compare with gradscope compare "
-              "--try 'schedule.name=\"linear\";schedule.warmup_steps=...'")
+              if warmup is None else
+              f"warm up the learning rate from 0 over the first {warmup} steps, or lower it{at_lr}")
     return Symptom(
         EARLY_INSTABILITY, Severity.WARNING, step,
         f"unstable start: the loss rose to {ratio_text(loss_ratio)}x its start by step {int(trace.steps[peak])} "
@@ -100,7 +99,8 @@ def _symptom(trace: Trace, first: int, peak: int, loss: np.ndarray, norms: np.nd
         f"{ratio_text(grad_ratio, '.1f')}x{at_lr}",
         evidence={"start_loss": float(loss[0]), "peak_loss": float(loss[peak]), "peak_step": int(trace.steps[peak]),
                   "loss_ratio": loss_ratio, "start_grad_norm": float(norms[0]), "grad_ratio": grad_ratio,
-                  "lr": step_lr, "warming_up": bool(warming), "loss_bar": bar},
+                  "lr": step_lr, "warming_up": bool(warming), "loss_bar": bar,
+                  **({"warmup_steps": warmup} if warmup is not None else {})},
         advice=advice)
 
 

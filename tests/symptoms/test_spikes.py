@@ -145,3 +145,45 @@ def test_both_spikes_show_in_the_diagnosis_as_warnings():
     assert diagnosis.verdict == "warning"
     steps = {s.kind: s.step for s in diagnosis.symptoms}
     assert steps == {SymptomKind.GRADIENT_SPIKE: 69, SymptomKind.LOSS_SPIKE: 70}
+
+
+@pytest.mark.parametrize(("after", "severity"), [([0.55, 0.5], Severity.INFO), ([0.5, 0.8], Severity.WARNING),
+                                                  ([0.9, 0.9], Severity.WARNING)])
+def test_a_loss_spike_back_at_its_level_at_once_was_one_batch(after, severity):
+    """The loss of a step is its batch's, before its update: one step at 4x with the next two back within 1.5x
+    of the level is a hard batch (information); a loss still up one or two steps later is an update that
+    overshot (a warning)."""
+    loss = np.concatenate([np.full(CALM, 0.5), [2.0], after, np.full(10, 0.5)])
+    [symptom] = detect_loss_spike(make_trace(loss))
+    assert symptom.severity == severity and symptom.evidence["back_at_once"] is (severity == Severity.INFO)
+    assert ("a batch far harder than the rest" in symptom.message) is (severity == Severity.INFO)
+
+
+def test_pytorchs_polynomial_regression_example_is_healthy_with_its_heavy_tailed_batch():
+    """pytorch/examples' regression/main.py, its loop as it is (a degree-4 polynomial of N(0, 1) inputs, smooth L1,
+    plain SGD at 0.1 by hand, until the loss is under 1e-3): x^4 is heavy-tailed, and one batch in a few hundred
+    is far harder than the rest. The run converges; a loss spike there is information, not a warning."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812 (the example's own name)
+
+    import gradscope
+
+    torch.manual_seed(0)
+    w_target, b_target = torch.randn(4, 1) * 5, torch.randn(1) * 5
+    fc = torch.nn.Linear(4, 1)
+    monitor = gradscope.Monitor(fc)
+    loss = math.inf
+    while loss >= 1e-3:
+        x = torch.randn(32).unsqueeze(1)
+        x = torch.cat([x ** i for i in range(1, 5)], 1)
+        fc.zero_grad()
+        output = F.smooth_l1_loss(fc(x), x.mm(w_target) + b_target.item())
+        loss = output.item()
+        output.backward()
+        monitor.record(output)
+        for param in fc.parameters():
+            param.data.add_(-0.1 * param.grad)
+    diagnosis = monitor.diagnose()
+    spikes = [s for s in diagnosis.symptoms if s.kind == SymptomKind.LOSS_SPIKE]
+    assert spikes and all(s.severity == Severity.INFO for s in spikes)  # the premise: it has its hard batch
+    assert diagnosis.verdict == "healthy", [s.message for s in diagnosis.symptoms]

@@ -21,6 +21,8 @@ from gradscope.trace.measures import Measure
 from gradscope.trace.trace import Trace, step_index
 
 MAX_LISTED = 10  # spike steps listed in the evidence
+BACK_STEPS = 2  # a loss spike whose next 2 steps' losses are ...
+BACK_WITHIN = 1.5  # ... within 1.5x the level before it was one batch, not the run: information
 
 
 def _evidence_line(ev: dict) -> str:
@@ -29,7 +31,8 @@ def _evidence_line(ev: dict) -> str:
 
 GRADIENT_SPIKE = Kind("gradient_spike", "Single steps with gradients far above normal: each can throw the weights "
                       "far off.", _evidence_line, ends_stable_phase=True, needs=(Measure.GRAD_NORM,))
-LOSS_SPIKE = Kind("loss_spike", "The loss jumps far above its recent level: the updates overshoot.", _evidence_line)
+LOSS_SPIKE = Kind("loss_spike", "The loss jumps far above its recent level: an update overshot (the loss stays up), "
+                  "or one batch is far harder than the rest (it is back at once).", _evidence_line)
 
 
 def find_spikes(values: np.ndarray, *, ratio: float, thresholds: Thresholds = DEFAULT,
@@ -108,15 +111,30 @@ def detect_loss_spike(trace: Trace, thresholds: Thresholds = DEFAULT, context: C
         return []
     first, ratio, score = hits[0]
     step = int(trace.steps[first])
+    batches = all(_back_at_once(loss, i, loss[i] / r) for i, r, _ in hits)
+    back = (f"; back at its level on the next {BACK_STEPS} steps" + (" each time" if len(hits) > 1 else "")
+            + ": a batch far harder than the rest, not an update that overshot") if batches else ""
     return [Symptom(
-        LOSS_SPIKE, Severity.WARNING, step,
+        LOSS_SPIKE, Severity.INFO if batches else Severity.WARNING, step,
         f"loss spiked {ratio_text(ratio, '.1f')}x above its recent median at step {step}"
-        + (f" ({len(hits)} spikes)" if len(hits) > 1 else ""),
+        + (f" ({len(hits)} spikes)" if len(hits) > 1 else "") + back,
         evidence={"count": len(hits), "steps": [int(trace.steps[h[0]]) for h in hits[:MAX_LISTED]],
-                  "ratio": ratio, "robust_z": score,
-                  "thresholds": {"ratio": t.loss_spike_ratio, "robust_z": t.spike_z, "window": t.spike_window}},
-        advice="the learning rate is likely too high for this loss surface: lower it, add warm-up, "
-               "or clip gradients (gradscope recommend)")]
+                  "ratio": ratio, "robust_z": score, "back_at_once": batches,
+                  "thresholds": {"ratio": t.loss_spike_ratio, "robust_z": t.spike_z, "window": t.spike_window,
+                                 "back_within": BACK_WITHIN}},
+        advice=("look at those batches for outliers (a target or input far outside the rest); a clip of the "
+                "gradient norm keeps one from moving the weights far (gradscope recommend)" if batches else
+                "the learning rate is likely too high for this loss surface: lower it, add warm-up, "
+                "or clip gradients (gradscope recommend)"))]
+
+
+def _back_at_once(loss: np.ndarray, i: int, level: float) -> bool:
+    """Whether the loss of the `BACK_STEPS` steps after spike `i` is back within `BACK_WITHIN` x the level
+    before it. The loss of step i is taken on batch i with the weights before its update: an update that
+    overshot leaves the next batches' losses high too, a batch far harder than the rest (heavy-tailed data:
+    PyTorch's polynomial regression example) is one step high and the run goes on where it was."""
+    after = loss[i + 1:i + 1 + BACK_STEPS]
+    return len(after) == BACK_STEPS and bool(np.all(np.isfinite(after)) and np.all(after <= BACK_WITHIN * level))
 
 
 def _spiking_layer(trace: Trace, step: int, window: int) -> str | None:

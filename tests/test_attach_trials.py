@@ -198,7 +198,8 @@ def test_diagnose_names_the_warmup_compare_that_runs_on_the_script_itself(tmp_pa
     printed = shlex.split(line.removeprefix("side by side: "))
     warmup = int(printed[printed.index("--warmup") + 1])
     assert printed[:4] == ["gradscope", "compare", "--warmup", str(warmup)] and printed[5:] == command
-    compared = gradscope(*printed[1:4], "--json", "--no-plots", "--out", str(tmp_path / "cmp"), command=command)
+    compared = gradscope(*printed[1:4], "--steps", "8", "--json", "--no-plots", "--out", str(tmp_path / "cmp"),
+                         command=command)  # the printed command; 8 of its steps show the warm-up
     assert compared.returncode in (0, 1), compared.stderr[-3000:]
     base, warmed = (read_trace(r["run_dir"]) for r in json.loads(compared.stdout)["runs"])
     assert all(close(w, b * min(1.0, k / warmup)) for k, (w, b) in enumerate(zip(warmed["lr"], base["lr"],

@@ -232,6 +232,10 @@ def test_recommend_on_a_nanogpt_script_at_a_too_high_adamw_lr_names_the_lr_or_a_
     tried = {a["try"]: a for a in rec["evidence"]["alternatives"]}
     assert fix["try"] in tried and tried[fix["try"]]["late_loss"] < rec["evidence"]["unclipped"]["late_loss"]
     assert "param_group" in rec["snippets"]["pytorch"]  # what to change in the script itself
+    # Its baseline is the script as written, which clips at 1.0 by itself: never called "unclipped".
+    assert rec["evidence"]["unclipped"]["own_clip"] == {"mode": "norm", "threshold": 1.0}
+    assert not any("unclipped" in n for n in rec["notes"]) and "unclipped" not in rec["evidence"]["why"]
+    assert any("as written (its own clip-norm 1)" in n for n in [*rec["notes"], rec["evidence"]["why"]])
     warm = read_trace(tmp_path / "rec" / "warmup-10")  # the warm-up trial: step k at k/10 of the script's lr
     probe = read_trace(tmp_path / "rec" / "unclipped")
     assert all(close(w, p * min(1.0, k / 10)) for k, (w, p) in enumerate(zip(warm["lr"], probe["lr"], strict=False)))

@@ -91,10 +91,19 @@ class Trial:
     changes: str = ""  # an alternative trial's config change, as `compare --try` takes it
     command: str = ""  # the gradscope command that shows the alternative (default: compare CONFIG --try CHANGES)
     losses: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+    own_clip: Clip | None = None  # the clip an unclipped trial applied by itself (an attached script's own
+    #   clip_grad_norm_, which only a trial's clip replaces): nanoGPT's "unclipped" run clips at 1.0
 
     @property
     def alternative(self) -> bool:
         return bool(self.changes)
+
+    @property
+    def name(self) -> str:
+        """How the notes name it: its threshold, "unclipped", or "as written (its own clip-norm 1)"."""
+        if self.threshold is not None:
+            return f"{self.threshold:.3g}"
+        return "unclipped" if self.own_clip is None else f"as written (its own {self.own_clip.label})"
 
     def late_at(self, steps: int) -> float:
         """The late loss over the first `steps` steps (to compare runs of different lengths)."""
@@ -103,7 +112,7 @@ class Trial:
     def result(self) -> TrialResult:
         """What the trial measured, frozen for the evidence."""
         return TrialResult(self.threshold, self.steps, self.late_loss, self.first_nonfinite_step,
-                           self.clipped_fraction, self.eliminated_at, self.note, self.changes)
+                           self.clipped_fraction, self.eliminated_at, self.note, self.changes, self.own_clip)
 
 
 @dataclass(frozen=True)
@@ -119,12 +128,14 @@ class TrialResult:
     eliminated_at_step: int | None
     note: str = ""
     changes: str = ""  # an alternative's config change ("try" in JSON)
+    own_clip: Clip | None = None  # the clip an unclipped run applied by itself (an attached script's own)
 
     def to_dict(self) -> dict[str, Any]:
         return {"threshold": self.threshold, "steps": self.steps, "late_loss": self.late_loss,
                 "first_nonfinite_step": self.first_nonfinite_step, "clipped_fraction": self.clipped_fraction,
                 "eliminated_at_step": self.eliminated_at_step, "note": self.note,
-                **({"try": self.changes} if self.changes else {})}
+                **({"try": self.changes} if self.changes else {}),
+                **({"own_clip": self.own_clip.to_dict()} if self.own_clip else {})}
 
 
 @dataclass(frozen=True)
@@ -327,6 +338,7 @@ def _measure(trial: Trial) -> None:
     trial.late_loss = late_loss(loss) if not (_blew_up(trial.session) or collapsed(trial)) else math.inf
     trial.first_nonfinite_step = first_nonfinite_step(trace)
     trial.clipped_fraction = float(trace.column("clipped").mean()) if len(trace) else 0.0
+    trial.own_clip = trace.info.clip if trial.threshold is None else None
 
 
 def collapsed(trial: Trial) -> bool:
@@ -712,11 +724,11 @@ class _Search:
         probe = self.probe
         if not standing.clipped:
             notes.append("the winning trial did not clip at all: the run never needed clipping"
-                         if standing.top.threshold is not None else "no threshold beat the unclipped run")
+                         if standing.top.threshold is not None else f"no threshold beat the run {self.probe.name}")
             return True
         if not self.kinds and probe.steps >= self.total and _as_good(probe, self.trials):
             # Only a probe that ran the whole length can vouch for the run: instabilities often start late.
-            notes.append(f"the unclipped run is healthy and within {HEALTHY_MARGIN - 1:.0%} of the winning "
+            notes.append(f"the run {probe.name} is healthy and within {HEALTHY_MARGIN - 1:.0%} of the winning "
                          f"trial's late loss at {probe.steps} steps: clipping is not needed")
             return True
         return False
@@ -738,9 +750,11 @@ class _Search:
                            "clipping is not the fix")
         elif standing.barely:
             common = standing.common
-            reasons.append(f"clip-{self.mode} {top.threshold:.3g} barely beats no clip (late loss "
-                           f"{_fmt(top.late_at(common))} against {_fmt(self.probe.late_at(common))} unclipped at "
-                           f"{common} steps)")
+            own = self.probe.own_clip
+            reasons.append(f"clip-{self.mode} {top.threshold:.3g} barely beats "
+                           + ("no clip" if own is None else f"the run as written, its own {own.label},")
+                           + f" (late loss {_fmt(top.late_at(common))} against {_fmt(self.probe.late_at(common))}"
+                           + (" unclipped" if own is None else "") + f" at {common} steps)")
         if self.adaptive:  # whether a clip or no clip came out on top
             reasons.append(f"under {self.optimizer} a clip barely changes the update's size "
                            "(the optimizer divides by a running gradient scale): the learning rate or a warm-up "
@@ -830,7 +844,7 @@ class _Search:
         alternatives = [t for t in self.trials if t.alternative]
         common = {id(t): min(t.steps, top.steps) for t in alternatives}
         clip_there = {id(t): top.late_at(common[id(t)]) for t in alternatives}
-        where = "unclipped" if top.threshold is None else f"clip-{self.mode} {top.threshold:.3g}"
+        where = top.name if top.threshold is None else f"clip-{self.mode} {top.threshold:.3g}"
         for t in alternatives:
             n = common[id(t)]
             further = f"; {_fmt(t.late_loss)} at {t.steps} steps" if t.steps > n else ""
@@ -875,7 +889,7 @@ def _with_result_notes(verdict: Verdict, mode: str, threshold: float, unclipped:
                          f"lr x {top.threshold:.3g} long (normalised SGD); a lower learning rate may serve better")
     if verdict.clipping_helps:
         notes.insert(0, f"clip-{mode} {threshold:.3g}: late loss {_fmt(top.late_loss)} at {top.steps} steps; "
-                        f"unclipped: late loss {_fmt(unclipped.late_loss)} at {unclipped.steps} steps"
+                        f"{unclipped.name}: late loss {_fmt(unclipped.late_loss)} at {unclipped.steps} steps"
                         f"{_nan_note(unclipped)}")
     elif guard_rail:
         notes.append(f"if you want a guard rail anyway, clip-{mode} {threshold:.3g} (2x the 99th percentile of "
@@ -1066,15 +1080,12 @@ def _predicted_fraction(trace: Trace, mode: str, threshold: float, stable_steps:
 
 def _why(top: Trial, others: list[Trial]) -> str:
     """Why the top clip trial wins: its late loss where it stopped, beside the other full-length trials'."""
-    parts = [f"{_threshold_text(top.threshold)} had the lowest late loss of the clips at {top.steps} steps "
+    parts = [f"{top.name} had the lowest late loss of the clips at {top.steps} steps "
              f"({_fmt(top.late_loss)})"]
     for t in others:
-        parts.append(f"{t.changes or _threshold_text(t.threshold)}: {_fmt(t.late_loss)}{_nan_note(t)}")
+        parts.append(f"{t.changes or t.name}: {_fmt(t.late_loss)}{_nan_note(t)}")
     return "; ".join(parts)
 
-
-def _threshold_text(threshold: float | None) -> str:
-    return "unclipped" if threshold is None else f"{threshold:.3g}"
 
 
 def _fmt(value: float) -> str:

@@ -187,23 +187,17 @@ def test_compare_lr_scale_changes_the_lr_where_the_script_steps(tmp_path):
 
 
 def test_diagnose_names_the_warmup_compare_that_runs_on_the_script_itself(tmp_path):
-    """An unstable start in an attached script: the advice's warm-up is a `compare --warmup W -- COMMAND` (not a
-    config's [schedule] section the user does not have), and that printed command runs the script beside itself
-    with the warm-up in front of the script's own schedule."""
+    """An unstable start in an attached script: the advice's warm-up is a `compare --warmup W -- COMMAND` on the
+    command as given (not a config's [schedule] section the user does not have), on one line to copy. What that
+    compare runs (step k at k/W of the script's own lr) is checked on recommend's warm-up trial below."""
     command = script_cmd(TRAIN_GPT, *TINY_GPT, "--max_iters", "30", "--learning_rate", "0.3")
     done = gradscope("diagnose", "--no-plots", "--out", str(tmp_path / "diag"), command=command)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "early_instability" in done.stdout and "[schedule]" not in done.stdout
     [line] = [ln.strip() for ln in done.stdout.splitlines() if ln.strip().startswith("side by side: ")]
     printed = shlex.split(line.removeprefix("side by side: "))
-    warmup = int(printed[printed.index("--warmup") + 1])
-    assert printed[:4] == ["gradscope", "compare", "--warmup", str(warmup)] and printed[5:] == command
-    compared = gradscope(*printed[1:4], "--steps", "8", "--json", "--no-plots", "--out", str(tmp_path / "cmp"),
-                         command=command)  # the printed command; 8 of its steps show the warm-up
-    assert compared.returncode in (0, 1), compared.stderr[-3000:]
-    base, warmed = (read_trace(r["run_dir"]) for r in json.loads(compared.stdout)["runs"])
-    assert all(close(w, b * min(1.0, k / warmup)) for k, (w, b) in enumerate(zip(warmed["lr"], base["lr"],
-                                                                                  strict=True)))
+    assert printed == ["gradscope", "compare", "--warmup", "15", "--", *command]  # 5x its peak step 3, at most half
+    assert "warm up the learning rate from 0 over the first 15 steps, or lower it (lr 0.2993)" in done.stdout
 
 
 def test_an_lr_change_on_a_script_without_optimizer_is_refused_in_one_line(tmp_path):

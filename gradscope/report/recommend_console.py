@@ -44,8 +44,7 @@ def print_recommendation(rec: Recommendation, console: Console | None = None) ->
         result = (("winner" if rec.clipping_helps else "top clip" if t is not None else "top, no clip")
                   if t == winner else
                   f"out at {row.eliminated_at_step}" if row.eliminated_at_step is not None else "finalist")
-        name = f"{t:.3g}" if t is not None else f"as written ({row.own_clip.label})" if row.own_clip else "unclipped"
-        table.add_row(name, str(row.steps),
+        table.add_row(row.name, str(row.steps),
                       number_text(row.late_loss, nonfinite=WORD), _first_nonfinite(row),
                       f"{row.clipped_fraction:.0%}", result,
                       style="bold" if t == winner else None)

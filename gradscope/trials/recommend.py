@@ -100,10 +100,7 @@ class Trial:
 
     @property
     def name(self) -> str:
-        """How the notes name it: its threshold, "unclipped", or "as written (its own clip-norm 1)"."""
-        if self.threshold is not None:
-            return f"{self.threshold:.3g}"
-        return "unclipped" if self.own_clip is None else f"as written (its own {self.own_clip.label})"
+        return trial_name(self.threshold, self.own_clip)
 
     def late_at(self, steps: int) -> float:
         """The late loss over the first `steps` steps (to compare runs of different lengths)."""
@@ -136,6 +133,18 @@ class TrialResult:
                 "eliminated_at_step": self.eliminated_at_step, "note": self.note,
                 **({"try": self.changes} if self.changes else {}),
                 **({"own_clip": self.own_clip.to_dict()} if self.own_clip else {})}
+
+    @property
+    def name(self) -> str:
+        return trial_name(self.threshold, self.own_clip)
+
+
+def trial_name(threshold: float | None, own_clip: Clip | None) -> str:
+    """How reports name a trial: its threshold, "unclipped", or, for a script that clips by itself, "as written
+    (its own clip-norm 1)"."""
+    if threshold is not None:
+        return f"{threshold:.3g}"
+    return "unclipped" if own_clip is None else f"as written (its own {own_clip.label})"
 
 
 @dataclass(frozen=True)
@@ -724,7 +733,7 @@ class _Search:
         probe = self.probe
         if not standing.clipped:
             notes.append("the winning trial did not clip at all: the run never needed clipping"
-                         if standing.top.threshold is not None else f"no threshold beat the run {self.probe.name}")
+                         if standing.top.threshold is not None else f"no threshold beat the run {probe.name}")
             return True
         if not self.kinds and probe.steps >= self.total and _as_good(probe, self.trials):
             # Only a probe that ran the whole length can vouch for the run: instabilities often start late.

@@ -139,6 +139,11 @@ class TrialResult:
         return trial_name(self.threshold, self.own_clip)
 
 
+def _the_run(trial: Trial) -> str:
+    """The unclipped trial in a sentence: "the unclipped run", or "the run as written (its own clip-norm 1)"."""
+    return "the unclipped run" if trial.name == "unclipped" else f"the run {trial.name}"
+
+
 def trial_name(threshold: float | None, own_clip: Clip | None) -> str:
     """How reports name a trial: its threshold, "unclipped", or, for a script that clips by itself, "as written
     (its own clip-norm 1)"."""
@@ -725,6 +730,9 @@ class _Search:
         if self.scale_note:
             notes.append(self.scale_note)
         self._run_pending()
+        if self.bench is not None and self.pending and not any(t.alternative for t in self.trials):
+            notes.append("the budget left no room to try the fixes that are not a clip ("
+                         + "; ".join(a.note for a in self.pending) + "): a larger --budget tries them")
         return self._weigh(standing, clipping_helps, bool(reasons), notes)
 
     def _needs_no_clip(self, standing: Standing, notes: list[str]) -> bool:
@@ -733,11 +741,11 @@ class _Search:
         probe = self.probe
         if not standing.clipped:
             notes.append("the winning trial did not clip at all: the run never needed clipping"
-                         if standing.top.threshold is not None else f"no threshold beat the run {probe.name}")
+                         if standing.top.threshold is not None else f"no threshold beat {_the_run(probe)}")
             return True
         if not self.kinds and probe.steps >= self.total and _as_good(probe, self.trials):
             # Only a probe that ran the whole length can vouch for the run: instabilities often start late.
-            notes.append(f"the run {probe.name} is healthy and within {HEALTHY_MARGIN - 1:.0%} of the winning "
+            notes.append(f"{_the_run(probe)} is healthy and within {HEALTHY_MARGIN - 1:.0%} of the winning "
                          f"trial's late loss at {probe.steps} steps: clipping is not needed")
             return True
         return False
@@ -761,7 +769,7 @@ class _Search:
             common = standing.common
             own = self.probe.own_clip
             reasons.append(f"clip-{self.mode} {top.threshold:.3g} barely beats "
-                           + ("no clip" if own is None else f"the run as written, its own {own.label},")
+                           + ("no clip" if own is None else f"the run as written with its own {own.label}")
                            + f" (late loss {_fmt(top.late_at(common))} against {_fmt(self.probe.late_at(common))}"
                            + (" unclipped" if own is None else "") + f" at {common} steps)")
         if self.adaptive:  # whether a clip or no clip came out on top
@@ -897,7 +905,9 @@ def _with_result_notes(verdict: Verdict, mode: str, threshold: float, unclipped:
             notes.append(f"clipping engages on {top.clipped_fraction:.0%} of steps: every update is "
                          f"lr x {top.threshold:.3g} long (normalised SGD); a lower learning rate may serve better")
     if verdict.clipping_helps:
-        notes.insert(0, f"clip-{mode} {threshold:.3g}: late loss {_fmt(top.late_loss)} at {top.steps} steps; "
+        there = (f" ({_fmt(top.late_at(unclipped.steps))} at {unclipped.steps})"
+                 if 0 < unclipped.steps < top.steps and math.isfinite(top.late_at(unclipped.steps)) else "")
+        notes.insert(0, f"clip-{mode} {threshold:.3g}: late loss {_fmt(top.late_loss)} at {top.steps} steps{there}; "
                         f"{unclipped.name}: late loss {_fmt(unclipped.late_loss)} at {unclipped.steps} steps"
                         f"{_nan_note(unclipped)}")
     elif guard_rail:
@@ -1017,10 +1027,24 @@ def _successive_halving(trials: list[Trial], plan: Schedule, total: int, advance
         if spent is not None and keep < len(alive) and math.isfinite(alive[keep].late_loss) and \
                 spent() + _rest_cost(keep + 1, horizon, total, plan.min_keep) <= planned:
             keep += 1
+        _spare_the_unclipped(alive, keep, horizon)
         for trial in alive[keep:]:
             trial.eliminated_at = horizon
         alive = finished + alive[:keep]
         horizon = min(total, horizon * 2)
+
+
+def _spare_the_unclipped(ranked: list[Trial], keep: int, horizon: int) -> None:
+    """A clip must earn its place: the unclipped trial, about to be cut (at `keep` or below in `ranked`, best
+    first) while its loss at this `horizon` is within HEALTHY_MARGIN of the best, takes the last survivor's
+    place. An early cut is a few noisy batches: a healthy run lost to a clip by 1% there was judged against
+    clips that had run ten times longer (the bundled healthy MLP and transformer got a clip on every step)."""
+    at = next((i for i, t in enumerate(ranked) if t.threshold is None and not t.alternative), None)
+    if at is None or at < keep or keep == 0:
+        return
+    best, own = _rank(ranked[0], horizon)[0], _rank(ranked[at], horizon)[0]
+    if best > 0 and own <= HEALTHY_MARGIN * best:
+        ranked[keep - 1], ranked[at] = ranked[at], ranked[keep - 1]
 
 
 def _rest_cost(alive: int, horizon: int, total: int, min_keep: int) -> int:

@@ -13,6 +13,8 @@ inputs), with the `compare --try` that shows it.
 3. Successive halving: every candidate runs a short horizon from the same seed and data order; the better half
    (by the late loss; any non-finite run loses) continues to twice the horizon, and so on, until the finalists
    run the full configured length. Runs are resumed, not restarted, so promotion costs only the extra steps.
+   A clip must earn its place: the unclipped run, within 10% of the best at a cut, takes the last survivor's place
+   (an early cut is a few noisy batches; a healthy run judged there lost to clips that then ran ten times longer).
    The default budget is 2x the steps of one diagnose run. (A script's trials are reruns: a promotion costs the
    new length whole, its unclipped run has run whole first and takes no survivor's place, and when no race fits
    the budget one threshold runs whole.)
@@ -58,6 +60,8 @@ ZCLIP_ALPHA = 0.97  # ZClip's EMA factor and z threshold (its defaults)
 ZCLIP_Z = 2.5
 LR_TRIAL_FACTOR = 0.1
 HEALTHY_MARGIN = 1.1  # a healthy unclipped run this close to the winning trial needs no clipping
+SPARE_MARGIN = 1.1  # the unclipped run this close to the best at a cut goes on (`_spare_the_unclipped`); at 1.25
+#   tiny_transformer's unclipped run (it blows up at step 90) took its winning clip's place: regret 0 -> 1
 ALTERNATIVE_WINS = 0.5  # a lower lr / standardised inputs that halve the top clip's late loss: that is the fix
 ALTERNATIVE_GAIN = 0.1  # ... or that closes 10% of the gap between the top clip and the start, when a clip was
 #                          suspect (adaptive optimizer, edge of the bracket, barely better than no clip)
@@ -1043,7 +1047,7 @@ def _spare_the_unclipped(ranked: list[Trial], keep: int, horizon: int) -> None:
     if at is None or at < keep or keep == 0:
         return
     best, own = _rank(ranked[0], horizon)[0], _rank(ranked[at], horizon)[0]
-    if best > 0 and own <= HEALTHY_MARGIN * best:
+    if best > 0 and own <= SPARE_MARGIN * best:
         ranked[keep - 1], ranked[at] = ranked[at], ranked[keep - 1]
 
 

@@ -45,6 +45,7 @@ from gradscope.commands.script_args import script_command
 from gradscope.errors import ConfigError, UserCodeError
 
 if TYPE_CHECKING:
+    from gradscope.config.load import Config
     from gradscope.drivers.loop import RunResult
 
 
@@ -107,23 +108,30 @@ def diagnose(
             with report_output():
                 typer.echo(dumps(diagnosis.to_dict()))
         else:
-            again = shlex.join([*(["--sample", sample] if sample else [str(config)] if config else []),
-                                *(a for o in overrides or [] for a in ("--set", o)),
-                                *(["--steps", str(steps)] if steps else [])])  # this run, for the next command
-
-            def warmup_compare(warmup: int) -> str | None:
-                warmed = cfg.schedule.warmed_up(warmup)
-                return f"gradscope compare {again} --try {shlex.quote(warmed[1])}" if warmed else None
-
+            again = _this_run(config, sample, overrides, steps)
             with report_output():
                 print_diagnosis(diagnosis, report_console(), command_hint=f"gradscope recommend {again}".strip(),
-                                warmup_compare=warmup_compare)
+                                warmup_compare=lambda warmup: _warmup_compare(cfg, again, warmup))
         if result.interrupted:
             with report_output():
                 typer.echo(f"Interrupted after {len(result.trace)} step(s): what was recorded is diagnosed and kept "
                            f"in {run_dir}", err=True)
             raise typer.Exit(EXIT_INTERRUPTED)
         raise typer.Exit(EXIT_SYMPTOMS if fails(diagnosis.severity_rank, fail_on) else EXIT_OK)
+
+
+def _this_run(config: Path | None, sample: str | None, overrides: list[str] | None, steps: int | None) -> str:
+    """This config run's arguments, for the commands the report suggests next: CONFIG (or --sample), --set, --steps."""
+    return shlex.join([*(["--sample", sample] if sample else [str(config)] if config else []),
+                       *(a for o in overrides or [] for a in ("--set", o)),
+                       *(["--steps", str(steps)] if steps else [])])
+
+
+def _warmup_compare(cfg: Config, again: str, warmup: int) -> str | None:
+    """The compare that runs the config's run (`again`: its CONFIG, --set and --steps) beside itself with a warm-up
+    over its first `warmup` steps; None where its schedule takes none."""
+    warmed = cfg.schedule.warmed_up(warmup)
+    return f"gradscope compare {again} --try {shlex.quote(warmed[1])}" if warmed else None
 
 
 def _write_junit(junit: Path, name: str, result: RunResult, fail_on: str) -> None:

@@ -1040,7 +1040,7 @@ def _successive_halving(trials: list[Trial], plan: Schedule, total: int, advance
 
 def _spare_the_unclipped(ranked: list[Trial], keep: int, horizon: int) -> None:
     """A clip must earn its place: the unclipped trial, about to be cut (at `keep` or below in `ranked`, best
-    first) while its loss at this `horizon` is within HEALTHY_MARGIN of the best, takes the last survivor's
+    first) while its loss at this `horizon` is within SPARE_MARGIN of the best, takes the last survivor's
     place. An early cut is a few noisy batches: a healthy run lost to a clip by 1% there was judged against
     clips that had run ten times longer (the bundled healthy MLP and transformer got a clip on every step)."""
     at = next((i for i, t in enumerate(ranked) if t.threshold is None and not t.alternative), None)

@@ -105,3 +105,12 @@ def rolling_median(values: np.ndarray, window: int) -> np.ndarray:
     if n >= window:
         out[window - 1:] = np.median(np.lib.stride_tricks.sliding_window_view(values, window), axis=1)
     return out
+
+
+def log_noise(loss: np.ndarray) -> float:
+    """Step-to-step noise of the log loss (robust: spikes and trends do not count), 0 for a smooth run."""
+    positive = loss[loss > 0]
+    if len(positive) < 5:
+        return 0.0
+    logs = np.log(positive)
+    return robust_sigma(logs - rolling_median(logs, 5))

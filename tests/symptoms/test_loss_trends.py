@@ -164,3 +164,39 @@ def test_a_noisy_loss_that_trains_slowly_is_no_plateau(seed):
     # 30% minibatch noise over a decline of 30% in 200 steps: a trend of ~5 standard errors of the fitted slope
     loss = 0.42 * np.linspace(1.0, 0.7, N) * np.exp(0.3 * np.random.default_rng(seed).standard_normal(N))
     assert detect_loss_plateau(make_trace(loss)) == []
+
+
+def thrown_then_back(rng: np.random.Generator, n: int = 40) -> np.ndarray:
+    """A GPT at chance (log 65 = 4.17) thrown 1.3x by its first updates, back at chance later on, with the 2%
+    step noise of the measured run (its log loss's robust sigma: 0.023)."""
+    head = [4.17, 4.35, 4.94, 5.38, 4.78, 4.55, 4.70, 4.69, 4.46, 4.51]
+    return np.concatenate([head, 4.19 * np.exp(0.02 * rng.standard_normal(n - len(head)))])
+
+
+def test_a_run_thrown_up_at_the_start_and_back_where_it_began_never_trained():
+    """Its start level (the median of its first 10 steps, 4.6) holds the thrown losses: coming back down to 4.19
+    from there is 9% "better", yet the run ends where step 0 began. Judged from step 0 it is broken, and the
+    advice is the learning rate that threw it, not a higher one."""
+    loss = thrown_then_back(np.random.default_rng(0))
+    [symptom] = detect_loss_plateau(make_trace(loss))
+    assert symptom.severity is Severity.CRITICAL and symptom.evidence["thrown_start"]
+    assert symptom.evidence["start_loss"] == pytest.approx(4.17) and "lower it or warm it up" in symptom.advice
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_lucky_first_batch_of_a_noisy_run_is_no_throw(seed):
+    """30% minibatch noise, step 0 a batch 2.5 sigmas below the level, a 30% decline: the start level stays the
+    median (a first loss that low is the noise, not the others thrown up), and the run is no plateau."""
+    z = np.random.default_rng(seed).standard_normal(N)
+    z[0] = -2.5
+    loss = 0.42 * np.linspace(1.0, 0.7, N) * np.exp(0.3 * z)
+    assert detect_loss_plateau(make_trace(loss)) == []
+
+
+def test_a_thrown_run_that_trained_and_gave_it_back_is_left_to_divergence():
+    """Thrown up, then down to half its start, then back where it began (an 8-layer ReLU MLP at Adam lr 0.1): it
+    did train for a while, and losing it again is loss_divergence's finding, not a plateau's."""
+    loss = thrown_then_back(np.random.default_rng(0), n=60)
+    loss[15:35] = 2.0
+    assert detect_loss_plateau(make_trace(loss)) == []
+    assert detect_loss_divergence(make_trace(loss))

@@ -17,7 +17,7 @@ import numpy as np
 from gradscope.diagnose.symptoms.base import NO_CONTEXT, Context, Detector, Kind, Severity, Symptom
 from gradscope.diagnose.symptoms.thresholds import DEFAULT, Thresholds
 from gradscope.numbers import number_text, ratio_text
-from gradscope.stats import finite_prefix, robust_sigma, rolling_median
+from gradscope.stats import finite_prefix, log_noise
 from gradscope.trace.trace import Trace
 
 EARLY_INSTABILITY = Kind(
@@ -49,7 +49,7 @@ def detect_early_instability(trace: Trace, thresholds: Thresholds = DEFAULT,
     logs = np.log(loss[1:end + k] / loss[0])
     rise = np.array([logs[i:i + k].mean() for i in range(end)])  # window i covers steps i+1 .. i+k
     # The window's mean has the noise of k steps, step 0 that of one: sigma * sqrt(1 + 1/k) together.
-    bar = max(math.log(t.early_loss_rise), t.early_noise_sigmas * _log_noise(loss) * math.sqrt(1 + 1 / k))
+    bar = max(math.log(t.early_loss_rise), t.early_noise_sigmas * log_noise(loss) * math.sqrt(1 + 1 / k))
     hits = np.flatnonzero(rise >= bar)
     lr = trace.column("lr")[:len(loss)]
     if len(hits):
@@ -72,7 +72,7 @@ def _thrown(loss: np.ndarray, norms: np.ndarray, t: Thresholds) -> int | None:
     k = max(3, int(len(loss) * t.edge_fraction))
     if np.median(loss[-k:]) < t.early_jump_settles_above * loss[0]:
         return None
-    bar = max(math.log(t.early_jump_loss_rise), t.early_noise_sigmas * _log_noise(loss) * math.sqrt(2))
+    bar = max(math.log(t.early_jump_loss_rise), t.early_noise_sigmas * log_noise(loss) * math.sqrt(2))
     end = min(len(loss), t.early_steps + 1)
     jumped = np.fmax.accumulate(np.nan_to_num(norms[:end], nan=0.0)) >= t.early_jump_grad_ratio * norms[0]
     hits = np.flatnonzero((np.log(loss[:end] / loss[0]) >= bar) & jumped)
@@ -102,15 +102,6 @@ def _symptom(trace: Trace, first: int, peak: int, loss: np.ndarray, norms: np.nd
                   "lr": step_lr, "warming_up": bool(warming), "loss_bar": bar,
                   **({"warmup_steps": warmup} if warmup is not None else {})},
         advice=advice)
-
-
-def _log_noise(loss: np.ndarray) -> float:
-    """Step-to-step noise of the log loss (robust: spikes and trends do not count), 0 for a smooth run."""
-    positive = loss[loss > 0]
-    if len(positive) < 5:
-        return 0.0
-    logs = np.log(positive)
-    return robust_sigma(logs - rolling_median(logs, 5))
 
 
 EARLY = Detector((EARLY_INSTABILITY,), detect_early_instability)

@@ -13,8 +13,11 @@ import numpy as np
 from gradscope.diagnose.symptoms.base import NO_CONTEXT, Context, Detector, Kind, Severity, Symptom
 from gradscope.diagnose.symptoms.thresholds import DEFAULT, Thresholds
 from gradscope.numbers import number_text
-from gradscope.stats import edge_levels, finite_prefix, robust_sigma, rolling_median
+from gradscope.stats import edge_levels, finite_prefix, log_noise, robust_sigma, rolling_median
 from gradscope.trace.trace import Trace
+
+THROWN_SIGMAS = 3.0  # a start level this many sigmas of the log loss's step noise above step 0's loss: thrown (a
+#   first batch that low by chance, 3 sigmas, is one run in 700, and must then also end no lower than it)
 
 LOSS_DIVERGENCE = Kind(
     "loss_divergence",
@@ -100,6 +103,13 @@ def detect_loss_plateau(trace: Trace, thresholds: Thresholds = DEFAULT,
     start, late, lowest, k = _levels(loss, t)
     if abs(start) < 1e-8:
         return []  # already at zero: nothing left to train
+    # The first updates threw the loss up, beyond its noise: coming back down from there is not training, and the
+    # run is judged from step 0 (a GPT at chance, thrown 1.3x by lr 0.1, at chance again 40 steps on). A lucky
+    # first batch of a noisy run is no throw: its start level stays.
+    thrown = bool(loss[0] > 0 and start > loss[0] * math.exp(THROWN_SIGMAS * log_noise(loss)))
+    if thrown and lowest < (1 - t.plateau_noise_max_improvement) * float(loss[0]):
+        return []  # it trained below step 0 at some point, then gave it back: loss_divergence's finding
+    start = float(loss[0]) if thrown else start
     improvement = (start - late) / abs(start)
     within_noise = improvement < t.plateau_noise_max_improvement and not _falls_beyond_noise(loss, t)
     if (improvement >= t.plateau_max_improvement and not within_noise) or late > start * 1.5:
@@ -113,10 +123,12 @@ def detect_loss_plateau(trace: Trace, thresholds: Thresholds = DEFAULT,
         f"({improvement:+.1%} in {len(loss)} steps{', within its noise' if within_noise else ''})"
         + (": the run is broken" if never else f", after a first drop from {float(loss[0]):.4g}"),
         evidence={"start_loss": start, "late_loss": late, "improvement": improvement, "window_steps": k,
-                  "within_noise": within_noise,
+                  "within_noise": within_noise, "thrown_start": thrown,
                   "median_grad_norm": float(np.nanmedian(trace.grad_norm)),
                   "thresholds": {"max_improvement": t.plateau_max_improvement, "min_steps": t.plateau_min_steps}},
-        advice="check that gradients reach the weights (see vanishing_gradient), raise the learning rate, "
+        advice="its first updates threw the loss above where it began, and it came back no lower: the learning "
+               "rate is too high for this start, lower it or warm it up" if thrown else
+               "check that gradients reach the weights (see vanishing_gradient), raise the learning rate, "
                "or check inputs and targets")]
 
 

@@ -175,11 +175,12 @@ def thrown_then_back(rng: np.random.Generator, n: int = 40) -> np.ndarray:
 
 def test_a_run_thrown_up_at_the_start_and_back_where_it_began_never_trained():
     """Its start level (the median of its first 10 steps, 4.6) holds the thrown losses: coming back down to 4.19
-    from there is 9% "better", yet the run ends where step 0 began. Judged from step 0 it is broken, and the
-    advice is the learning rate that threw it, not a higher one."""
+    from there is 9% "better", yet the run ends where step 0 began. Judged from step 0 it does not train (a
+    warning: the lr threw it, and it may yet train), and the advice is the learning rate, not a higher one."""
     loss = thrown_then_back(np.random.default_rng(0))
     [symptom] = detect_loss_plateau(make_trace(loss))
-    assert symptom.severity is Severity.CRITICAL and symptom.evidence["thrown_start"]
+    assert symptom.severity is Severity.WARNING and symptom.evidence["thrown_start"]
+    assert "after its first updates threw it up to 5.38" in symptom.message
     assert symptom.evidence["start_loss"] == pytest.approx(4.17) and "lower it or warm it up" in symptom.advice
 
 

@@ -95,7 +95,8 @@ def detect_loss_divergence(trace: Trace, thresholds: Thresholds = DEFAULT,
 def detect_loss_plateau(trace: Trace, thresholds: Thresholds = DEFAULT,
                         context: Context = NO_CONTEXT) -> list[Symptom]:
     """When, over the whole run, the loss improved by less than 1% of its start level: critical when it is no
-    better than step 0's loss either (it never trained: broken), a warning when it stuck after a first drop."""
+    better than step 0's loss either (it never trained: broken), a warning when it stuck after a first drop, or
+    when its first updates threw it up and it came back no lower than it began (the lr: it may yet train)."""
     t = thresholds
     loss = finite_prefix(trace.loss)
     if len(loss) < t.plateau_min_steps or len(loss) < len(trace.loss):
@@ -117,11 +118,12 @@ def detect_loss_plateau(trace: Trace, thresholds: Thresholds = DEFAULT,
     # Less than 1% better than step 0 itself (before any update) after the whole run: it ends where it started,
     # up to noise, and the run is broken. A loss that fell in its first steps and then stuck is a warning.
     never = late >= (1 - t.plateau_max_improvement) * float(loss[0])
+    story = (f", after its first updates threw it up to {float(np.max(loss[:t.start_steps])):.4g}" if thrown else
+             ": the run is broken" if never else f", after a first drop from {float(loss[0]):.4g}")
     return [Symptom(
-        LOSS_PLATEAU, Severity.CRITICAL if never else Severity.WARNING, int(trace.steps[0]),
+        LOSS_PLATEAU, Severity.CRITICAL if never and not thrown else Severity.WARNING, int(trace.steps[0]),
         f"loss does not train: {start:.4g} at the start, {late:.4g} at the end "
-        f"({improvement:+.1%} in {len(loss)} steps{', within its noise' if within_noise else ''})"
-        + (": the run is broken" if never else f", after a first drop from {float(loss[0]):.4g}"),
+        f"({improvement:+.1%} in {len(loss)} steps{', within its noise' if within_noise else ''}){story}",
         evidence={"start_loss": start, "late_loss": late, "improvement": improvement, "window_steps": k,
                   "within_noise": within_noise, "thrown_start": thrown,
                   "median_grad_norm": float(np.nanmedian(trace.grad_norm)),

@@ -26,6 +26,7 @@ from gradscope.trials.recommend import (
     GradientStatistics,
     Percentiles,
     Trial,
+    TrialBench,
     _input_scale_note,
     alternatives_for,
     candidate_thresholds,
@@ -365,6 +366,22 @@ def test_vanishing_after_a_thrown_start_leaves_the_clip_to_the_trials():
     assert not any("clipping only makes them smaller" in n for n in thrown.notes)
     alone = judge(trials, kinds={SymptomKind.VANISHING_GRADIENT}, **common)
     assert alone.clipping_helps is False and any("clipping only makes them smaller" in n for n in alone.notes)
+
+
+def test_judge_names_the_fixes_the_budget_left_no_room_for(tmp_path):
+    """Under AdamW a barely-winning clip sends the judgement to the fixes that are not a clip; where the budget is
+    spent (a script at --budget 2: the unclipped run and one threshold), it says which it could not try."""
+    cfg = sample("healthy_transformer", "run.steps=20")
+    bench = TrialBench.for_search(cfg, tmp_path, "norm", 2.0, None, None, None)
+    bench.spent = bench.budget_steps  # nothing left to run
+    falling = np.linspace(3.0, 2.0, 20)
+    trials = [measured(None, falling + 0.01, clipped=0.0), measured(0.5, falling)]
+    pending = alternatives_for(cfg, 20)
+    verdict = judge(trials, mode="norm", total=20, initial=3.0, thresholds=[0.5], optimizer="AdamW",
+                    pending=pending, bench=bench)
+    [untried] = [n for n in verdict.notes if n.startswith("the budget left no room")]
+    assert all(a.note in untried for a in pending) and untried.endswith("a larger --budget tries them")
+    assert len(trials) == 2  # and nothing more ran
 
 
 def test_judge_says_the_edge_was_reached_when_it_cannot_search_past_it():

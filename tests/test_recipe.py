@@ -12,7 +12,7 @@ import shlex
 import numpy as np
 import pytest
 import torch
-from conftest import REPO
+from conftest import MLP_CONFIG, MLP_FACTORIES
 from torch import nn
 from typer.testing import CliRunner
 
@@ -21,7 +21,6 @@ from gradscope.config.load import ScheduleConfig, load_config
 from gradscope.drivers.loop import train
 
 REL = 1e-5
-LLAMA = REPO / "examples" / "llama.toml"  # a Llama at AdamW lr 0.1 from step 0
 
 FACTORIES = '''
 import torch
@@ -303,16 +302,20 @@ def test_a_warmup_goes_in_front_of_the_schedule_the_run_has(schedule, warmed, ch
 
 
 def test_an_unstable_start_names_the_warmup_compare_of_the_run_as_given(tmp_path):
-    """The Llama example at AdamW lr 0.1 with no warm-up, given a cosine schedule by --set: the advice's warm-up
-    (at most half the run; the lr is where the cosine stood at step 1) is a `compare --try` on that same run, and
-    the printed command loads the config it means: the cosine with a warm-up in front."""
-    result = CliRunner().invoke(app, ["diagnose", str(LLAMA), "--steps", "20", "--no-plots",
-                                      "--set", 'schedule.name="cosine"', "--out", str(tmp_path / "run")])
-    assert result.exit_code == 0, result.output
-    assert "warm up the learning rate from 0 over the first 10 steps, or lower it (lr 0.09938)" in result.stdout
+    """An MLP at Adam lr 1.0 with a cosine given by --set: its first updates throw the loss 1500x. The advice's
+    warm-up (at most half the run; the lr is where the cosine stood at step 1) is a `compare --try` on that same
+    run, and the printed command loads the config it means: the cosine with a warm-up in front."""
+    (tmp_path / "factories.py").write_text(MLP_FACTORIES)
+    (tmp_path / "mlp.toml").write_text(MLP_CONFIG)
+    given = ["--set", 'optimizer.name="Adam"', "--set", "optimizer.lr=1.0", "--set", 'schedule.name="cosine"']
+    result = CliRunner().invoke(app, ["diagnose", str(tmp_path / "mlp.toml"), "--no-plots", *given,
+                                      "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1, result.output  # critical: it also diverges
+    assert "warm up the learning rate from 0 over the first 15 steps, or lower it (lr 0.9973)" in result.stdout
     [line] = [ln.strip() for ln in result.stdout.splitlines() if ln.strip().startswith("side by side: ")]
     printed = shlex.split(line.removeprefix("side by side: "))
-    assert printed == ["gradscope", "compare", str(LLAMA), "--set", 'schedule.name="cosine"',
-                       "--steps", "20", "--try", "schedule.warmup_steps=10"]
-    config = load_config(LLAMA, ['schedule.name="cosine"', "schedule.warmup_steps=10"])
-    assert config.schedule == ScheduleConfig("cosine", 10)
+    assert printed == ["gradscope", "compare", str(tmp_path / "mlp.toml"), *given,
+                       "--try", "schedule.warmup_steps=15"]
+    config = load_config(tmp_path / "mlp.toml", ['optimizer.name="Adam"', "optimizer.lr=1.0", 'schedule.name="cosine"',
+                                                 "schedule.warmup_steps=15"])
+    assert config.schedule == ScheduleConfig("cosine", 15)

@@ -173,7 +173,7 @@ def thrown_then_back(rng: np.random.Generator, n: int = 40) -> np.ndarray:
     return np.concatenate([head, 4.19 * np.exp(0.02 * rng.standard_normal(n - len(head)))])
 
 
-def test_a_run_thrown_up_at_the_start_and_back_where_it_began_never_trained():
+def test_a_run_thrown_up_at_the_start_and_back_where_it_began_does_not_train():
     """Its start level (the median of its first 10 steps, 4.6) holds the thrown losses: coming back down to 4.19
     from there is 9% "better", yet the run ends where step 0 began. Judged from step 0 it does not train (a
     warning: the lr threw it, and it may yet train), and the advice is the learning rate, not a higher one."""

@@ -103,6 +103,11 @@ class Trial:
         return bool(self.changes)
 
     @property
+    def unclipped(self) -> bool:
+        """The run without a trial's clip (recommend's probe): no threshold, and no alternative's change."""
+        return self.threshold is None and not self.alternative
+
+    @property
     def name(self) -> str:
         return trial_name(self.threshold, self.own_clip)
 
@@ -145,7 +150,7 @@ class TrialResult:
 
 def _the_run(trial: Trial) -> str:
     """The unclipped trial in a sentence: "the unclipped run", or "the run as written (its own clip-norm 1)"."""
-    return "the unclipped run" if trial.name == "unclipped" else f"the run {trial.name}"
+    return "the unclipped run" if trial.own_clip is None else f"the run {trial.name}"
 
 
 def trial_name(threshold: float | None, own_clip: Clip | None) -> str:
@@ -697,7 +702,7 @@ class _Search:
 
     @property
     def probe(self) -> Trial:
-        return next(t for t in self.trials if t.threshold is None and not t.alternative)
+        return next(t for t in self.trials if t.unclipped)
 
     def top(self, alternative: bool) -> Trial | None:
         """The trial that ran furthest with the lowest late loss there, among clips (and unclipped) or
@@ -773,7 +778,7 @@ class _Search:
             common = standing.common
             own = self.probe.own_clip
             reasons.append(f"clip-{self.mode} {top.threshold:.3g} barely beats "
-                           + ("no clip" if own is None else f"the run as written with its own {own.label}")
+                           + ("no clip" if own is None else _the_run(self.probe))
                            + f" (late loss {_fmt(top.late_at(common))} against {_fmt(self.probe.late_at(common))}"
                            + (" unclipped" if own is None else "") + f" at {common} steps)")
         if self.adaptive:  # whether a clip or no clip came out on top
@@ -1043,7 +1048,7 @@ def _spare_the_unclipped(ranked: list[Trial], keep: int, horizon: int) -> None:
     first) while its loss at this `horizon` is within SPARE_MARGIN of the best, takes the last survivor's
     place. An early cut is a few noisy batches: a healthy run lost to a clip by 1% there was judged against
     clips that had run ten times longer (the bundled healthy MLP and transformer got a clip on every step)."""
-    at = next((i for i, t in enumerate(ranked) if t.threshold is None and not t.alternative), None)
+    at = next((i for i, t in enumerate(ranked) if t.unclipped), None)
     if at is None or at < keep or keep == 0:
         return
     best, own = _rank(ranked[0], horizon)[0], _rank(ranked[at], horizon)[0]

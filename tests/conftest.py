@@ -22,6 +22,12 @@ if TYPE_CHECKING:
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parent.parent
+# The README tool, loaded before anything imports torch: its examples' numbers need torch's AVX2 kernels in every test
+# process and child (tools/readme.py, KERNELS); tests/test_readme.py uses the same module.
+_spec = importlib.util.spec_from_file_location("readme_tool", REPO / "tools" / "readme.py")
+readme_tool = sys.modules["readme_tool"] = importlib.util.module_from_spec(_spec)  # dataclasses look it up
+_spec.loader.exec_module(readme_tool)
+readme_tool.pin_kernels()
 SAMPLES = REPO / "sample_models"
 
 

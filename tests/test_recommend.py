@@ -21,6 +21,7 @@ from gradscope.diagnose.symptoms.catalogue import SymptomKind
 from gradscope.drivers.loop import TrainingSession, train
 from gradscope.report.compare_plots import loss_overlay
 from gradscope.report.snippets import snippets
+from gradscope.trace.trace import RunInfo, Trace
 from gradscope.trials.recommend import (
     DEFAULT_BUDGET,
     GradientStatistics,
@@ -30,6 +31,7 @@ from gradscope.trials.recommend import (
     _input_scale_note,
     alternatives_for,
     candidate_thresholds,
+    gradient_statistics,
     is_adaptive,
     judge,
     late_loss,
@@ -63,6 +65,19 @@ def test_candidates_bracket_the_median_and_include_the_evidence():
     assert 0.7 in cands and 5.0 in cands  # AutoClip's p10 and the p90 are snapped into the bracket
     short = candidate_thresholds(replace(stats, stable_steps=3))
     assert min(short) < min(cands)  # a short stable phase reaches further down
+
+
+def test_the_norms_of_a_diverging_loss_are_not_the_stable_phase():
+    """A loss that climbs away with its norms 4x higher but neither spiking nor growing exponentially (the RNN LM at
+    lr 5 unclipped, on AVX-512 kernels): the thresholds are centred on the norms before the divergence, not on a
+    mix of both regimes (its stable median was 2.49 there, 0.574 on AVX2, and its one trial, clipped at 3.01, did
+    not help)."""
+    rng = np.random.default_rng(0)
+    loss = np.r_[np.full(30, 3.7), np.linspace(3.7, 17.0, 30)] * np.exp(rng.normal(0, 0.02, 60))
+    norms = np.r_[np.full(30, 0.6), np.full(30, 2.5)] * np.exp(rng.normal(0, 0.1, 60))
+    stats = gradient_statistics(Trace.from_columns(RunInfo(["w"], [[1]]), {"loss": loss, "grad_norm": norms}), "norm")
+    assert 30 <= stats.stable_steps < 40  # from the divergence's step the loss stays above its bar
+    assert stats.percentiles.p50 == pytest.approx(0.6, rel=0.15)  # 0.1 log-normal noise around 0.6
 
 
 @pytest.mark.parametrize("total", [60, 200, 1000])

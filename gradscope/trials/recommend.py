@@ -3,9 +3,9 @@ the trials show that a clip is not the fix, the change that is (a lower learning
 inputs), with the `compare --try` that shows it.
 
 1. Probe: the unclipped run, seeded like `diagnose`. Its stable phase (the steps before the gradient norm
-   starts to climb or anything goes non-finite) gives the typical gradient scale: robust percentiles
-   (AutoClip clips at a low percentile of the history), an EMA z-score bound (ZClip), and the norm where
-   exponential growth set in.
+   starts to climb or spikes, the loss diverges, or anything goes non-finite) gives the typical gradient scale:
+   robust percentiles (AutoClip clips at a low percentile of the history), an EMA z-score bound (ZClip), and the
+   norm where exponential growth set in.
 2. Candidates: a log-spaced bracket of thresholds around that scale (half-decade steps, 1e-3x to 10x the
    median), with the evidence-derived values snapped in, plus "no clipping". Under an adaptive optimizer
    (Adam, AdamW, RMSprop, ...) a clip barely changes the update's size, so fewer thresholds race, beside the
@@ -295,7 +295,8 @@ def late_loss(losses: np.ndarray) -> float:
 
 
 def stable_phase(trace: Trace) -> int:
-    """Number of leading steps before growth, spikes or non-finite values: the run's normal regime."""
+    """Number of leading steps before growth, spikes, a diverging loss or non-finite values: the run's normal
+    regime."""
     from gradscope.diagnose.diagnosis import diagnose_trace
 
     n = len(trace)
@@ -304,7 +305,7 @@ def stable_phase(trace: Trace) -> int:
     if bad is not None:
         end = min(end, trace.rows_before(bad))
     for s in diagnose_trace(trace).symptoms:
-        if s.kind.ends_stable_phase:  # the onset of growth, or the step of a spike
+        if s.kind.ends_stable_phase:  # the onset of growth, the step of a spike, or of the divergence
             end = min(end, trace.rows_before(int(s.evidence.get("onset_step", s.step))))
     return max(end, min(n, 3))
 

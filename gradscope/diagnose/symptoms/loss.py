@@ -23,7 +23,8 @@ LOSS_DIVERGENCE = Kind(
     "loss_divergence",
     "The loss ends far above where it started or above its lowest level: training is undoing itself.",
     lambda ev: f"start {number_text(ev['start_loss'])}, lowest {number_text(ev['lowest_level'])}, "
-               f"end {number_text(ev['late_loss'])}")
+               f"end {number_text(ev['late_loss'])}",
+    ends_stable_phase=True)  # from its step the loss stays above the bar: the norms there are not the normal regime
 LOSS_PLATEAU = Kind(
     "loss_plateau", "The loss does not move: the model is not learning.",
     lambda ev: f"start {number_text(ev['start_loss'])}, end {number_text(ev['late_loss'])} ({ev['improvement']:+.1%})",

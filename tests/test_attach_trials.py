@@ -69,16 +69,13 @@ def test_compare_clips_before_the_step_of_a_script_that_does_not_clip(tmp_path):
     assert run["clipped_fraction"] > 0
 
 
-def test_compare_clip_value_and_recommended_on_a_script(tmp_path):
+def test_compare_clip_value_on_a_script(tmp_path):
     """--clip-value replaces nothing (the bf16 script does not clip unless asked) and goes in before the step: the
-    trial equals the script run with its own clip_grad_value_ at that value. --recommended runs recommend first
-    (its trials in recommend/, within --budget runs of the script) and adds its threshold: recommend's winning trial
-    and its unclipped run, both whole, are the comparison's runs, not run a second time."""
-    done = gradscope("compare", "--clip-value", "0.01", "--recommended", "--budget", "2", "--json", "--no-plots",
-                     "--out", str(tmp_path / "cmp"), command=script_cmd(AMP_BF16, "--epochs", "1", "--lr", "2"))
+    trial equals the script run with its own clip_grad_value_ at that value."""
+    done = gradscope("compare", "--clip-value", "0.01", "--json", "--no-plots", "--out", str(tmp_path / "cmp"),
+                     command=script_cmd(AMP_BF16, "--epochs", "1", "--lr", "2"))
     assert done.returncode in (0, 1), done.stderr[-3000:]
-    doc = json.loads(done.stdout)
-    base, valued, recommended = doc["runs"]
+    base, valued = json.loads(done.stdout)["runs"]
     assert valued["label"] == "clip-value 0.01" and valued["clip"] == {"mode": "value", "threshold": 0.01}
     trace = read_trace(valued["run_dir"])
     own = run_bare(script_cmd(AMP_BF16, "--epochs", "1", "--lr", "2", "--clip-value", "0.01"), tmp_path / "own.jsonl")
@@ -87,16 +84,6 @@ def test_compare_clip_value_and_recommended_on_a_script(tmp_path):
     assert worst_error(trace, own, "grad_norm", "grad_norm") < 1e-5  # pre-clip, as the script computed it
     assert trace["clipped"].tolist() == [1] * 8  # 0.01 per element engages on every step
     assert not close(trace["loss"][7], read_trace(base["run_dir"])["loss"][7])
-    rec = doc["recommendation"]
-    assert recommended["recommended"] and recommended["clip"] == {"mode": rec["mode"], "threshold": rec["threshold"]}
-    assert recommended["label"].endswith("(recommended)")
-    winner = tmp_path / "cmp" / "recommend" / f"clip-{rec['mode']}-{rec['threshold']:g}"
-    assert Path(recommended["run_dir"]) == winner.resolve() and len(read_trace(winner)) == 8
-    assert Path(base["run_dir"]) == (tmp_path / "cmp" / "recommend" / "unclipped").resolve()
-    assert "not run again" in done.stderr and done.stderr.count("compare run ") == 3
-    assert doc["recommendation"]["cost"]["budget_steps"] == 2 * 8
-    assert sorted(p.name for p in (tmp_path / "cmp").iterdir() if p.is_dir()) == ["clip-value-0.01", "recommend"]
-    assert base["steps_completed"] == 8 and base["first_nonfinite_step"] is None
 
 
 def test_compare_clip_adaptive_on_a_script_that_diverges(tmp_path):
@@ -137,20 +124,31 @@ def test_a_script_that_does_not_run_the_same_way_twice_stops_trials(tmp_path):
     assert "in the baseline and" in line and "in clip-norm 1" in line
 
 
-def test_recommend_threshold_given_back_to_the_script(tmp_path):
-    """recommend on an RNN LM that diverges without clipping (an update by hand: the trial clips after backward):
-    its threshold, given to the script's own --clip, reproduces the winning trial step for step."""
+def test_compare_recommended_reuses_the_trials_and_its_threshold_given_back_to_the_script(tmp_path):
+    """compare --recommended on an RNN LM that diverges without clipping (an update by hand: the trial clips after
+    backward) runs recommend first (its trials in recommend/, within --budget runs of the script): recommend's
+    winning trial and its unclipped run, both whole, are the comparison's runs, not run a second time. Its
+    threshold, given to the script's own --clip, reproduces the winning trial step for step."""
     args = ["--epochs", "1"]  # 52 steps: the README's example; unclipped it diverges from step ~22
-    # --budget 2, the least a script takes (the unclipped run and one threshold run whole): the README's example
-    # runs the default budget on the same command, and what is checked here does not depend on the budget.
-    done = gradscope("recommend", "--json", "--no-plots", "--budget", "2", "--out", str(tmp_path / "rec"),
-                     command=script_cmd(WORD_LM, *args, "--clip", "0"))
-    assert done.returncode == 0, done.stderr[-3000:]
-    rec = json.loads(done.stdout)
-    assert rec["mode"] == "norm" and rec["cost"]["steps_run"] <= rec["cost"]["budget_steps"] == 104
+    # --budget 3: at 2 (the unclipped run and one threshold, the stable median, run whole) whether that one clip
+    # saves the run depends on the CPU's kernels (on ATen's default ones it ends above its start); from 3 a bracket
+    # finds one on every kernel. The README's example runs the default budget on the same command.
+    done = gradscope("compare", "--recommended", "--json", "--no-plots", "--budget", "3",
+                     "--out", str(tmp_path / "cmp"), command=script_cmd(WORD_LM, *args, "--clip", "0"))
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    doc = json.loads(done.stdout)
+    rec = doc["recommendation"]
+    assert rec["mode"] == "norm" and rec["cost"]["steps_run"] <= rec["cost"]["budget_steps"] == 156
     threshold = rec["threshold"]
     assert rec["evidence"]["winner"]["threshold"] == threshold and rec["clipping_helps"]
-    winner = next(p for p in (tmp_path / "rec").iterdir() if p.name == f"clip-norm-{threshold:.3g}")
+    base, recommended = doc["runs"]
+    assert recommended["recommended"] and recommended["clip"] == {"mode": "norm", "threshold": threshold}
+    assert recommended["label"].endswith("(recommended)")
+    winner = tmp_path / "cmp" / "recommend" / f"clip-norm-{threshold:g}"
+    assert Path(recommended["run_dir"]) == winner.resolve()
+    assert Path(base["run_dir"]) == (tmp_path / "cmp" / "recommend" / "unclipped").resolve()
+    assert "not run again" in done.stderr and done.stderr.count("compare run ") == 2
+    assert sorted(p.name for p in (tmp_path / "cmp").iterdir() if p.is_dir()) == ["recommend"]
     trial = read_trace(winner)
     own = run_bare(script_cmd(WORD_LM, *args, "--clip", repr(threshold)), tmp_path / "own.jsonl")
     assert len(trial) == 52

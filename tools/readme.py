@@ -90,9 +90,10 @@ def runnable(command: str) -> str:
 # A number as printed (1.383e+12, -1.5%, 0.000574, 40): the token `same` compares within NUMBER_TOLERANCE.
 NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?")
 # Even on the same kernels another CPU (another cache size: other blocks in oneDNN's sums) can round a last digit
-# otherwise, and a run that blows up carries it into its 4th digit (a weight norm 8.267e+08 against 8.268e+08).
-# A path that differs (another step, another winner, another verdict) is more than 1%.
-NUMBER_TOLERANCE = 0.01
+# otherwise, and a run that blows up carries it into the 4th significant digit the reports print (a weight norm
+# 8.267e+08 against 8.268e+08, 0.012%): one in that digit is at most 0.1%. A path that differs (another step, another
+# winner, another verdict) moves a number by more: step 100 against 101 is 1%.
+NUMBER_TOLERANCE = 0.001
 # Table rules, padding and where a long line wraps follow the width of the numbers printed.
 PADDING = re.compile(r"\s+|([─━])\1+")
 

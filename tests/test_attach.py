@@ -130,6 +130,30 @@ def test_the_scripts_failures_are_exit_3_with_what_was_recorded(tmp_path: Path) 
     assert exited.exit_code == 3 and "exited with status 2" in exited.output
 
 
+def test_a_warning_from_a_wrapped_torch_call_names_the_scripts_line(tmp_path: Path) -> None:
+    """Torch warns at its caller's line; under the attach its caller is gradscope's wrapper of GradScaler.__init__,
+    so the warning named gradscope's file. It names the script's line, as without gradscope, and a warning the
+    script raises every step still shows once (Python's default: once per location)."""
+    script = tmp_path / "warns.py"
+    script.write_text("import warnings\n"
+                      "import torch\n"
+                      "net = torch.nn.Linear(4, 1)\n"
+                      "opt = torch.optim.SGD(net.parameters(), lr=0.1)\n"
+                      "scaler = torch.amp.GradScaler('cuda')\n"
+                      "for _ in range(3):\n"
+                      "    warnings.warn('the script warns every step')\n"
+                      "    opt.zero_grad()\n"
+                      "    net(torch.randn(8, 4)).pow(2).mean().backward()\n"
+                      "    opt.step()\n")
+    env = subprocess_env() | {"CUDA_VISIBLE_DEVICES": ""}  # GradScaler('cuda') warns where CUDA is not available
+    done = subprocess.run([PYTHON, "-m", "gradscope", "diagnose", "--no-plots", "--out", str(tmp_path / "run"), "--",
+                           PYTHON, str(script)], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"{script}:5: UserWarning: torch.cuda.amp.GradScaler is enabled" in done.stderr, done.stderr
+    assert "gradscope/attach" not in done.stderr
+    assert done.stderr.count(f"{script}:7: UserWarning: the script warns every step") == 1
+
+
 def test_bad_commands_are_exit_2_in_one_line(tmp_path: Path) -> None:
     runner = CliRunner()
     missing = runner.invoke(app, ["diagnose", "--", "no-such-trainer-xyz", "train.py"])

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 
 from gradscope.attach.control import tell
-from gradscope.attach.hooks import BackwardHooks, ClipHooks, StepHooks, StepLoss, wrap
+from gradscope.attach.hooks import BackwardHooks, ClipHooks, StepHooks, StepLoss, warnings_at_the_scripts_line, wrap
 from gradscope.attach.runs import AttachedRun
 from gradscope.attach.settings import Settings
 from gradscope.clip.setting import Clip
@@ -67,6 +67,7 @@ class Attached:
     def install(self) -> None:
         for hooks in (StepHooks(self), BackwardHooks(self), ClipHooks(self)):
             hooks.install()
+        warnings_at_the_scripts_line()
         previous = sys.excepthook
         sys.excepthook = lambda kind, value, tb: (self._raised(kind, value), previous(kind, value, tb))
         atexit.register(self.finish)

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
+import warnings
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -271,6 +274,33 @@ def _tensors(parameters: Any) -> list[torch.Tensor]:
     if isinstance(parameters, torch.Tensor):
         return [parameters]
     return [p for p in parameters if isinstance(p, torch.Tensor)]
+
+
+_PACKAGE = str(Path(__file__).resolve().parent.parent)  # gradscope's own files: the wrappers and hooks live here
+
+
+def warnings_at_the_scripts_line() -> None:
+    """Show a warning raised inside a wrapped call at the script's line, not at gradscope's.
+
+    Torch warns with a stacklevel that points at its caller, which under `wrap` is gradscope's hook ("precision.py:
+    47: UserWarning: ...GradScaler is enabled, but CUDA is not available"). Only the display moves, to the first
+    frame outside gradscope: re-issuing the warnings from a `warnings.catch_warnings` around the hooks would reset
+    every module's once-per-location registry each step, and a warning meant to show once would show every step."""
+    shown = warnings.showwarning
+
+    def show(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None,
+             line: str | None = None) -> None:
+        if filename.startswith(_PACKAGE):
+            frame = sys._getframe(1)
+            while frame is not None and frame.f_code.co_filename != filename:
+                frame = frame.f_back  # out of the code that warned, to the hook it names
+            while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+                frame = frame.f_back  # out of gradscope, to the script
+            if frame is not None:
+                filename, lineno, line = frame.f_code.co_filename, frame.f_lineno, None
+        shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
 
 
 def wrap(owner: Any, name: str, hook: Any) -> None:

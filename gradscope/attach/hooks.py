@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -276,7 +277,7 @@ def _tensors(parameters: Any) -> list[torch.Tensor]:
     return [p for p in parameters if isinstance(p, torch.Tensor)]
 
 
-_PACKAGE = str(Path(__file__).resolve().parent.parent)  # gradscope's own files: the wrappers and hooks live here
+_PACKAGE = os.path.join(Path(__file__).resolve().parent.parent, "")  # gradscope's folder, with its separator
 
 
 def warnings_at_the_scripts_line() -> None:

@@ -34,9 +34,10 @@ in `events` with the step, the threshold and why:
   the guard's own trackers). When the loss rule below finds the run thrown (its level twice its best, five times
   under an adaptive optimizer, on three steps in a row or again within LOSS_RISE_AGAIN steps: a small batch's
   heavy losses lift the level for a step or two and the run comes back by itself; or 50% above it while clipping),
-  or a non-finite step ends a rise (or the weights are non-finite), the run goes back to the older save, the update is skipped, and it is clipped from there at
-  half the norms before the save (at most half the threshold that let the throw happen): clipping from where a
-  throw left the run cannot undo it (SGD's momentum carries the thrown updates on, the weights have moved far).
+  or a non-finite step ends a rise (or the weights are non-finite), the run goes back to the older save, the
+  update is skipped, and it is clipped from there at half the norms before the save (at most half the threshold
+  that let the throw happen): clipping from where a throw left the run cannot undo it (SGD's momentum carries
+  the thrown updates on, the weights have moved far).
   At most MAX_RESTORES times in a run; a save is taken only in a calm run, so a run never thrown never goes back,
   and its steps are the unguarded run's bit for bit.
 - A non-finite loss or gradient in a calm run (a bad batch): skip the update (as OLMo-core's skip-step does) and

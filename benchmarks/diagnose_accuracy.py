@@ -1,6 +1,7 @@
 """Accuracy of `gradscope diagnose` on labelled runs of its own, against an independent plain torch loop.
 
-    .venv/bin/python benchmarks/diagnose_accuracy.py [--quick] [--cases a,b] [--split all|tune|held-out|blind]
+    .venv/bin/python benchmarks/diagnose_accuracy.py [--quick] [--cases a,b]
+                                                     [--split all|tune|held-out|blind|blind2]
                                                      [--keep DIR] [--json F] [-v] [--plain-only]
 
 For every case in benchmarks/diagnose_cases.py (recurrent, feed-forward, linear, conv and transformer models,
@@ -742,9 +743,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a subset: one case of each label and family")
     parser.add_argument("--cases", default="", help="comma-separated case names (default: all)")
-    parser.add_argument("--split", choices=["all", "tune", "held-out", "blind"], default="all",
+    parser.add_argument("--split", choices=["all", "tune", "held-out", "blind", "blind2"], default="all",
                         help="only the cases detector authors tune on, or only the held-out ones (HELD_OUT), or only "
-                             "the blind split of diagnose_cases_blind.py (never part of `all`; score it once)")
+                             "the blind split of diagnose_cases_blind.py (blind2: diagnose_cases_blind2.py; never "
+                             "part of `all`; score it once)")
     parser.add_argument("--keep", type=Path, default=None, help="keep the run folders here (default: a temp dir)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--plain-only", action="store_true",
@@ -758,13 +760,18 @@ def main(argv: list[str] | None = None) -> int:
         import diagnose_cases_blind
 
         pool = diagnose_cases_blind.CASES
+    elif args.split == "blind2":
+        import diagnose_cases_blind2
+
+        pool = diagnose_cases_blind2.CASES
     known = [c.name for c in pool]
-    names = [n for n in args.cases.split(",") if n] or (dc.QUICK if args.quick and args.split != "blind" else known)
+    blind = args.split in ("blind", "blind2")
+    names = [n for n in args.cases.split(",") if n] or (dc.QUICK if args.quick and not blind else known)
     unknown = [n for n in names if n not in known]
     if unknown:
         parser.error(f"unknown case(s) {', '.join(unknown)}; known: {', '.join(known)}")
     cases = [c for c in pool if c.name in names
-             and (args.split in ("all", "blind") or (c.name in dc.HELD_OUT) == (args.split == "held-out"))]
+             and (args.split == "all" or blind or (c.name in dc.HELD_OUT) == (args.split == "held-out"))]
 
     results = []
     start = time.perf_counter()
@@ -772,7 +779,7 @@ def main(argv: list[str] | None = None) -> int:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         for case in cases:
-            result = run_case(case, work, Path(dc.__file__).resolve(), args.plain_only, args.split == "blind")
+            result = run_case(case, work, Path(dc.__file__).resolve(), args.plain_only, blind)
             results.append(result)
             print(f"{case.name}: {result.verdict or '-'} ({result.seconds:.1f}s) "
                   f"{'ok' if not result.failures else 'FAIL ' + ','.join(result.failures)}",

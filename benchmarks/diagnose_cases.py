@@ -792,3 +792,21 @@ def find(name: str) -> Case:
 
 def steps_of(case: Case) -> int:
     return int(re.search(r"^steps = (\d+)$", case.toml, re.MULTILINE).group(1))
+
+
+# -- factories for diagnose_cases_blind2.py --
+
+def build_convnet(channels: int = 16, classes: int = 4, convs: int = 3, in_channels: int = 1, size: int = 12,
+                  hidden: int = 64) -> nn.Module:
+    """A plain conv net without normalisation (LeNet/VGG-style): `convs` conv3x3-ReLU layers, a 2x2 max-pool after
+    each of the first two, flatten, a hidden Linear-ReLU and a linear head."""
+    layers: list[nn.Module] = []
+    c_in, side = in_channels, size
+    for i in range(convs):
+        layers += [nn.Conv2d(c_in, channels, 3, 1, 1), nn.ReLU()]
+        if i < 2:
+            layers.append(nn.MaxPool2d(2))
+            side //= 2
+        c_in = channels
+    layers += [nn.Flatten(), nn.Linear(channels * side * side, hidden), nn.ReLU(), nn.Linear(hidden, classes)]
+    return nn.Sequential(*layers)

@@ -238,7 +238,7 @@ def thresholds_table() -> str:
         (("diverged_over_start", "lost_progress", "lost_over_best", "plateau_max_improvement"),
          "loss divergence and plateau"),
         (("weight_max_doubling_steps", "weight_growth_warning", "weight_near_overflow"), "weight growth"),
-        (("vanishing_ratio", "dead_fraction", "collapse_ratio"), "vanishing gradients"),
+        (("vanishing_ratio", "vanishing_ratio_untrained", "dead_fraction", "collapse_ratio"), "vanishing gradients"),
     ]
     rows = ["| threshold | default | detector |", "|---|---|---|"]
     for names, detector in groups:

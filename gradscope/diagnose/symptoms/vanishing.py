@@ -43,7 +43,9 @@ def detect_vanishing_gradient(trace: Trace, thresholds: Thresholds = DEFAULT,
                               context: Context = NO_CONTEXT) -> list[Symptom]:
     """Warning with the early/late ratio and the layers at both ends, or the collapse of the global norm. A depth
     ratio in a run whose loss ends at `vanishing_trains_well` of its start or below is information (severity
-    info): the early layers' small gradients did not stop it learning.
+    info): the early layers' small gradients did not stop it learning. In a run that does not train (its loss not
+    `plateau_noise_max_improvement` below its start) a smaller ratio, `vanishing_ratio_untrained`, is the cause
+    worth naming: the loss alone says only that it does not learn.
 
     Only the steps before `context.climb_onset` are compared across depth: once a run blows up, its dead early
     layers say nothing about vanishing.
@@ -154,12 +156,14 @@ def _depth_ratio(trace: Trace, t: Thresholds, norms: np.ndarray, layers: list[in
     typical = np.median(norms[:, layers], axis=0)
     third = max(1, len(layers) // 3)
     early, late = float(np.median(typical[:third])), float(np.median(typical[-third:]))
-    if not late > 0 or not early / late < t.vanishing_ratio:  # NaN (no finite norm to compare) says nothing
+    kept = _loss_kept(trace, t)
+    untrained = kept is not None and kept > 1 - t.plateau_noise_max_improvement
+    bar = t.vanishing_ratio_untrained if untrained else t.vanishing_ratio
+    if not late > 0 or not early / late < bar:  # NaN (no finite norm to compare) says nothing
         return []
     ratio = early / late
     smallest = layers[int(np.argmin(typical[:third]))]
     per_layer = {info.param_names[j]: float(v) for j, v in zip(layers, typical, strict=True)}
-    kept = _loss_kept(trace, t)
     trains = kept is not None and kept <= t.vanishing_trains_well
     return [Symptom(
         VANISHING_GRADIENT, Severity.INFO if trains else Severity.WARNING, int(trace.steps[0]),
@@ -170,7 +174,7 @@ def _depth_ratio(trace: Trace, t: Thresholds, norms: np.ndarray, layers: list[in
         evidence={"compared": what, "early_to_late_ratio": ratio, "early_median_grad_norm": early,
                   "late_median_grad_norm": late, "layer_median_grad_norms": per_layer,
                   "loss_end_over_start": kept, "trains_well": trains,
-                  "thresholds": {"ratio": t.vanishing_ratio, "min_layers": t.min_weight_layers,
+                  "thresholds": {"ratio": bar, "min_layers": t.min_weight_layers,
                                  "trains_well": t.vanishing_trains_well}},
         advice=("nothing to fix while it trains this well; if the early layers should learn more, a "
                 "variance-preserving initialisation (Kaiming/Xavier), normalisation or residual connections "

@@ -132,9 +132,11 @@ LOSS_RISE_ENGAGE_ADAPTIVE = 4.0  # ... five times under an adaptive optimizer: i
 LOSS_RISE_HOLDS = 2  # ... once that level has held on two more steps (three in a row): a small-batch run's loss
 #   level bumps to 2-7x its best for a step or two and comes back by itself, where a throw holds (put back at the
 #   first level over the bar, healthy BatchNorm CNNs, ResNets and MLPs with batches of 8-16 ended +51.7%, +16.0%,
-#   +6.9%, +5.6% and +5.0% higher at benchmark seeds; the unstable runs lost 0.012 of mean regret) ...
+#   +6.9%, +5.6% and +5.0% higher at benchmark seeds; held on three steps, none moved by over 1%, and the mean
+#   regret of the unstable runs rose 0.012: benchmarks/README.md, "sixth stop") ...
 LOSS_RISE_AGAIN = 60  # ... or at once when it had gone over the bar within this many steps before: a run that bounces
-#   (an LSTM at SGD lr 0.3 rose 3.6x for two steps, came back and rose again 30 steps later)
+#   (an LSTM at SGD lr 0.3 rose 3.6x its best, fell back within two steps and rose again 32 steps later; 150 steps
+#   scored the same)
 LOSS_RISE_FAR = 0.5  # ... and, once clipping, 50% above it is far: the clip did not hold the run (put back, or tighten)
 LOSS_ENGAGE = 0.5  # ... at half the recent median norm (the updates of that size are what made it rise)
 LOSS_RISE_TIGHTEN = 0.1  # clipping: the loss level 10% above its best, and rising, tightens the threshold ...

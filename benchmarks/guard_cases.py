@@ -254,7 +254,9 @@ QUICK = ["rnn_tanh_echo", "rnn_lm_sgd", "linear_edge", "healthy_linear", "health
 # runs, flat starts, batch-8 and batch-16 runs, label noise and raw-unit targets among them, and 10 unstable ones,
 # blow-ups and runs stalled by a too-high learning rate, three under adaptive optimizers), held-out-13
 # (guard_cases_blind8: 12 healthy runs and 10 unstable ones, written after this stop's rules, of shapes from public
-# training scripts: language models, a ResNet, a TCN, matrix factorisation, tabular and Poisson regressions); and
+# training scripts: language models, a ResNet, a TCN, matrix factorisation, tabular and Poisson regressions),
+# held-out-14 (guard_cases_blind9: 8 healthy runs and 6 unstable ones, BatchNorm CNNs, GRU/LSTM and transformer
+# encoders, raw-watt and heavy-tailed regressions; bounces, blow-ups and a late unit-slip record); and
 # healthy-2 (guard_cases_healthy), healthy runs the issue-22 guard was tuned on; healthy-3 (guard_cases_plateau):
 # hard tasks whose loss sits on a plateau at a high but healthy lr, which a "stalled start" rule must leave alone.
 # Their factories join this module's namespace, where every case's TOML resolves.
@@ -266,6 +268,7 @@ import guard_cases_blind5  # noqa: E402
 import guard_cases_blind6  # noqa: E402
 import guard_cases_blind7  # noqa: E402
 import guard_cases_blind8  # noqa: E402
+import guard_cases_blind9  # noqa: E402
 import guard_cases_fresh  # noqa: E402
 import guard_cases_fresh2  # noqa: E402
 import guard_cases_fresh3  # noqa: E402
@@ -276,7 +279,7 @@ for _module, _split in ((guard_cases_fresh, "FRESH3"), (guard_cases_fresh2, "FRE
                         (guard_cases_blind, "BLIND6"), (guard_cases_blind2, "BLIND7"), (guard_cases_blind3, "BLIND8"),
                         (guard_cases_blind4, "BLIND9"), (guard_cases_blind5, "BLIND10"),
                         (guard_cases_blind6, "BLIND11"), (guard_cases_blind7, "BLIND12"),
-                        (guard_cases_blind8, "BLIND13"),
+                        (guard_cases_blind8, "BLIND13"), (guard_cases_blind9, "BLIND14"),
                         (guard_cases_healthy, "HEALTHY2"), (guard_cases_plateau, "HEALTHY3")):
     globals().update(_module.FACTORIES)
     UNSTABLE += [c for c in getattr(_module, _split) if c.kind == "unstable"]

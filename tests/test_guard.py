@@ -383,7 +383,9 @@ def test_a_spike_is_clipped_at_the_median_under_sgd_and_at_its_bar_under_adam(ad
     """An outlier batch (targets off by 300) in every pass. Under SGD the clip bounds the step: the spike engages it
     at the recent median, which bounds the normal steps over it too. Under Adam a clip does not bound the step, and a
     threshold at the median would normalise every later gradient over it: the spike is clipped at the bar it
-    crossed (10x the median), and only the outlier's passes are clipped."""
+    crossed (10x the median), and only the outlier's passes are clipped; not in its first 12 steps, whose norm
+    jumps are Adam's transient (a raw-watt regression, clipped at its step-4 "spike" for good, ended 52% higher):
+    the outlier's pass at step 4 goes through, the one at step 12 is the spike."""
     batches = regression(n=256)  # 8 batches: the outlier (batch 4) comes back every 8 steps
     x, y = batches[4]
     batches[4] = (x, y + 300.0)
@@ -400,10 +402,10 @@ def test_a_spike_is_clipped_at_the_median_under_sgd_and_at_its_bar_under_adam(ad
     spike = guard.events[0]
     median = float(re.search(r"the median ([0-9.e+-]+)", spike.why).group(1))
     clipped = [step for step, c in enumerate(guard.monitor.trace.column("clipped")) if c]
-    assert spike.step == 4 and "(a spike)" in spike.why
+    assert spike.step == (12 if adam else 4) and "(a spike)" in spike.why
     if adam:
         assert "spike bar" in spike.why and spike.threshold >= 10 * median * 0.99  # the why rounds the median
-        assert clipped == list(range(4, 60, 8))  # the outlier's passes, and no other step
+        assert clipped == list(range(12, 60, 8))  # the outlier's passes after the first 12 steps, no other step
     else:
         assert spike.threshold == pytest.approx(median, rel=1e-2) and {5, 6, 7} <= set(clipped)
 

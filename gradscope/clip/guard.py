@@ -65,7 +65,8 @@ in `events` with the step, the threshold and why:
 Under an adaptive optimizer (Adam, RMSprop, Adagrad...; `StepKind`, told apart at its first step) a clip bounds
 the gradient's scale, not the step, so the rules that use it as the step's bound stand down: a norm is no evidence
 (of a throw at the start, or of an explosion, even in a run the guard acted in), a spike is clipped at the bar it
-crossed (kept out of the optimizer's moments) rather than at the median, and the loss's response neither engages
+crossed (kept out of the optimizer's moments) rather than at the median and not judged in the first WATCH steps
+(unless under the start ramp: those steps' norm jumps are the optimizer's transient), and the loss's response neither engages
 nor tightens a clip (a healthy Adam run's early loss rise is its transient); a run thrown far (its loss level five
 times its best, or 50% above it while clipping) is still put back to a save, and a thrown start still restarts
 under the ramp, which its loss does not hold.
@@ -502,7 +503,12 @@ class Guard:
             self._log(stats.step, why, "skip")
 
     def _check_spike(self, step: int, norm: float) -> bool:
-        """Clip a spike (`_spike`); True when `norm` is one (whether or not the threshold moved)."""
+        """Clip a spike (`_spike`); True when `norm` is one (whether or not the threshold moved). Not in an adaptive
+        optimizer's first WATCH steps, unless under the start ramp: its healthy first steps jump the norm 4-50x (a
+        regression on raw watts under Adam, its norm 21x the median of its first four at step 4, clipped at that bar
+        for good: +52% late loss)."""
+        if self._kind.adaptive and step < WATCH and not self._ramping:
+            return False
         spike, move = _spike(norm, self._norms, self._peak, self.threshold, self._ramping, self._kind.adaptive)
         if move is not None and move.threshold is not None:
             self._set(step, move.threshold, move.why, move.action)

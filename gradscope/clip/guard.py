@@ -66,10 +66,10 @@ Under an adaptive optimizer (Adam, RMSprop, Adagrad...; `StepKind`, told apart a
 the gradient's scale, not the step, so the rules that use it as the step's bound stand down: a norm is no evidence
 (of a throw at the start, or of an explosion, even in a run the guard acted in), a spike is clipped at the bar it
 crossed (kept out of the optimizer's moments) rather than at the median and not judged in the first WATCH steps
-(unless under the start ramp: those steps' norm jumps are the optimizer's transient), and the loss's response neither engages
-nor tightens a clip (a healthy Adam run's early loss rise is its transient); a run thrown far (its loss level five
-times its best, or 50% above it while clipping) is still put back to a save, and a thrown start still restarts
-under the ramp, which its loss does not hold.
+(unless under the start ramp: those steps' norm jumps are the optimizer's transient), and the loss's response
+neither engages nor tightens a clip (a healthy Adam run's early loss rise is its transient); a run thrown far (its
+loss level five times its best, or 50% above it while clipping) is still put back to a save, and a thrown start
+still restarts under the ramp, which its loss does not hold.
 
 Healthy noise engages nothing: each rule needs a change far outside what noise does (see the constants), and a
 healthy run is the unguarded run bit for bit. `Guard(model, ramp=False)` does not watch the start (no snapshot:

@@ -84,7 +84,7 @@ def test_giving_back_progress_needs_the_loss_1_5x_above_its_best(over_best, flag
 def test_a_run_that_trained_and_went_back_to_its_start_is_broken_however_close_to_its_lowest_level(sigma, undone):
     """A classifier thrown back to chance (a conv net under a OneCycle peak: levels 1.62 -> 1.51 -> 1.61, 1.07x its
     lowest level) did train and undid it: a broken run's divergence, not a plateau "after a first drop". With a
-    step noise of 6% the same dip of 7% is three sigmas of it at most, and the run is left to the plateau."""
+    step noise of 6% the same dip of 7% is within three sigmas of that noise, and the run is left to the plateau."""
     z = np.random.default_rng(0).standard_normal(N)
     loss = three_levels(1.62, 1.51, 1.61) * np.exp(sigma * z)
     divergence, plateau = detect_loss_divergence(make_trace(loss)), detect_loss_plateau(make_trace(loss))

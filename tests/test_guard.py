@@ -540,9 +540,9 @@ def bumped(level: list[float], at: list[int], by: float = 3.0) -> list[float]:
 def test_a_loss_bump_is_put_back_only_once_it_holds_or_comes_back():
     """Under SGD, the losses of steps 40, 42 and 44 at 3x put the 5-step level over twice its best on one step only:
     heavy batches close together, which a small-batch run's loss has and comes back from (healthy BatchNorm CNNs put
-    back there ended up to 52% higher): left alone. Four high losses in a row hold the level over the bar on a third step:
-    a throw, put back to a save. The same one-step bump again within LOSS_RISE_AGAIN steps of the first: a run that
-    bounces, put back at once."""
+    back there ended up to 52% higher): left alone. Four high losses in a row hold the level over the bar on a third
+    step: a throw, put back to a save. The same one-step bump again within LOSS_RISE_AGAIN steps of the first: a run
+    that bounces, put back at once."""
     one = scripted(CALM[:100], bumped(LEVEL[:100], [40, 42, 44]))
     assert one.events == [] and one.threshold is None
     held = scripted(CALM[:100], bumped(LEVEL[:100], [40, 41, 42, 43]))

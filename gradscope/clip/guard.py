@@ -504,9 +504,7 @@ class Guard:
 
     def _check_spike(self, step: int, norm: float) -> bool:
         """Clip a spike (`_spike`); True when `norm` is one (whether or not the threshold moved). Not in an adaptive
-        optimizer's first WATCH steps, unless under the start ramp: its healthy first steps jump the norm 4-50x (a
-        regression on raw watts under Adam, its norm 21x the median of its first four at step 4, clipped at that bar
-        for good: +52% late loss)."""
+        optimizer's first WATCH steps unless ramping: its healthy first steps jump the norm 4-50x (module docstring)."""
         if self._kind.adaptive and step < WATCH and not self._ramping:
             return False
         spike, move = _spike(norm, self._norms, self._peak, self.threshold, self._ramping, self._kind.adaptive)

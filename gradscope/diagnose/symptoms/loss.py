@@ -56,7 +56,7 @@ def detect_loss_divergence(trace: Trace, thresholds: Thresholds = DEFAULT,
     over_start = late - start >= (t.diverged_over_start - 1) * scale
     lost = ((start > lowest and late - lowest >= t.lost_progress * (start - lowest)
              and (lowest <= 0 or late >= t.lost_over_best * lowest))
-            or _undid_its_training(loss, start, late, lowest, t))
+            or _undid_its_training(log_noise(loss), start, late, lowest, t))
     if not (over_start or lost):
         return []
     runaway = start > 0 and late >= t.runaway_over_start * start
@@ -94,13 +94,13 @@ def detect_loss_divergence(trace: Trace, thresholds: Thresholds = DEFAULT,
                "(gradscope recommend)")]
 
 
-def _undid_its_training(loss: np.ndarray, start: float, late: float, lowest: float, t: Thresholds) -> bool:
+def _undid_its_training(noise: float, start: float, late: float, lowest: float, t: Thresholds) -> bool:
     """The loss came down beyond its noise (its lowest level `plateau_noise_max_improvement` under its start, and
-    THROWN_SIGMAS of the log loss's step noise) and gave back `broken_lost_progress` of that: training undid itself,
+    THROWN_SIGMAS of the log loss's step `noise`) and gave back `broken_lost_progress` of that: training undid itself,
     a broken run however close to its lowest level it ends, not a plateau (a conv net thrown back to chance by a
     OneCycle peak: levels 1.62 -> 1.51 -> 1.61, 1.07x its lowest level, under `lost_over_best`)."""
     return (lowest < (1 - t.plateau_noise_max_improvement) * start
-            and lowest < start * math.exp(-THROWN_SIGMAS * log_noise(loss))
+            and lowest < start * math.exp(-THROWN_SIGMAS * noise)
             and late - lowest >= t.broken_lost_progress * (start - lowest))
 
 
@@ -119,11 +119,12 @@ def detect_loss_plateau(trace: Trace, thresholds: Thresholds = DEFAULT,
     # The first updates threw the loss up, beyond its noise: coming back down from there is not training, and the
     # run is judged from step 0 (a GPT at chance, thrown 1.3x by lr 0.1, at chance again 40 steps on). A lucky
     # first batch of a noisy run is no throw: its start level stays.
-    thrown = bool(loss[0] > 0 and start > loss[0] * math.exp(THROWN_SIGMAS * log_noise(loss)))
+    noise = log_noise(loss)
+    thrown = bool(loss[0] > 0 and start > loss[0] * math.exp(THROWN_SIGMAS * noise))
     if thrown and lowest < (1 - t.plateau_noise_max_improvement) * float(loss[0]):
         return []  # it trained below step 0 at some point, then gave it back: loss_divergence's finding
     first = min(start, float(loss[0]))  # loss_divergence's start level
-    if _undid_its_training(loss, first, late, min(lowest, first), t):
+    if _undid_its_training(noise, first, late, min(lowest, first), t):
         return []  # it trained and gave it back: loss_divergence's finding, from the same levels
     start = float(loss[0]) if thrown else start
     improvement = (start - late) / abs(start)

@@ -143,20 +143,21 @@ def _across_depth(trace: Trace, t: Thresholds, before_step: int | None = None) -
         norms = norms[steps < before_step]
     if len(norms) < 3:
         return []
+    kept = _loss_kept(trace, t)  # the loss's end over its start: how much the run trained, whatever the layers
     for what, layers in (("weight matrices", _weight_layers(trace)), ("biases", _signal_biases(trace))):
         if len(layers) >= t.min_weight_layers:
-            found = _depth_ratio(trace, t, norms, layers, what)
+            found = _depth_ratio(trace, t, norms, layers, what, kept)
             if found:
                 return found
     return []
 
 
-def _depth_ratio(trace: Trace, t: Thresholds, norms: np.ndarray, layers: list[int], what: str) -> list[Symptom]:
+def _depth_ratio(trace: Trace, t: Thresholds, norms: np.ndarray, layers: list[int], what: str,
+                 kept: float | None) -> list[Symptom]:
     info = trace.info
     typical = np.median(norms[:, layers], axis=0)
     third = max(1, len(layers) // 3)
     early, late = float(np.median(typical[:third])), float(np.median(typical[-third:]))
-    kept = _loss_kept(trace, t)
     untrained = kept is not None and kept > 1 - t.plateau_noise_max_improvement
     bar = t.vanishing_ratio_untrained if untrained else t.vanishing_ratio
     if not late > 0 or not early / late < bar:  # NaN (no finite norm to compare) says nothing

@@ -87,8 +87,9 @@ def test_compare_clip_value_on_a_script(tmp_path):
 
 
 def test_compare_clip_adaptive_on_a_script_that_diverges(tmp_path):
-    """The word LM without clipping diverges from step ~22. The Guard leaves every step it does not clip as the
-    baseline's (the same numbers up to its first `clipped` row), then keeps the run from diverging."""
+    """The word LM without clipping diverges from step ~22. The Guard leaves every step before it acts as the
+    baseline's (the same numbers up to its first `clipped` row, which follows its first action), then keeps the run
+    from diverging."""
     done = gradscope("compare", "--clip-adaptive", "--steps", "30", "--json", "--no-plots",
                      "--out", str(tmp_path / "cmp"), command=script_cmd(WORD_LM, "--epochs", "1", "--clip", "0"))
     assert done.returncode in (0, 1), done.stderr[-3000:]
@@ -99,10 +100,39 @@ def test_compare_clip_adaptive_on_a_script_that_diverges(tmp_path):
     base, guarded = read_trace(base_doc["run_dir"]), read_trace(guarded_doc["run_dir"])
     assert len(base) == len(guarded) == 30
     first = guarded["clipped"].tolist().index(1)
-    assert worst_error(guarded[:first + 1], base.to_dict("records"), "loss", "loss") < 1e-5
-    assert worst_error(guarded[:first + 1], base.to_dict("records"), "grad_norm", "grad_norm") < 1e-5
-    assert not close(guarded["loss"][first + 1], base["loss"][first + 1])  # the clipped update changed the run
+    assert worst_error(guarded[:first], base.to_dict("records"), "loss", "loss") < 1e-5
+    assert worst_error(guarded[:first], base.to_dict("records"), "grad_norm", "grad_norm") < 1e-5
+    assert not close(guarded["loss"][first + 1], base["loss"][first + 1])  # the guard's action changed the run
     assert base_doc["final_loss"] > 2 * guarded_doc["final_loss"]  # diverged (~25) against ~3.6
+
+
+def test_the_guard_skips_an_update_made_by_hand(tmp_path):
+    """A script that updates its weights by hand (`p.data.add_(p.grad, alpha=-lr)`, no torch.optim) has no optimizer
+    step gradscope can leave out: when the guard skips an update (here a non-finite loss at step 5), its gradients
+    are zeroed before the script applies them, and the weights stay as they were. Unguarded, the step turns every
+    weight non-finite and the run ends there."""
+    script = tmp_path / "by_hand.py"
+    script.write_text(
+        "import torch\n"
+        "torch.manual_seed(0)\n"
+        "model = torch.nn.Linear(4, 1)\n"
+        "x, y = torch.randn(64, 4), torch.randn(64, 1)\n"
+        "for step in range(12):\n"
+        "    loss = (model(x) - y).pow(2).mean() * (float('inf') if step == 5 else 1.0)\n"
+        "    model.zero_grad()\n"
+        "    loss.backward()\n"
+        "    for p in model.parameters():\n"
+        "        p.data.add_(p.grad, alpha=-0.1)\n")
+    done = gradscope("compare", "--clip-adaptive", "--json", "--no-plots", "--out", str(tmp_path / "cmp"),
+                     command=script_cmd(script))
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    base_doc, guarded_doc = json.loads(done.stdout)["runs"]
+    assert base_doc["stopped"] == "nonfinite_weights" and base_doc["steps_completed"] < 12
+    assert guarded_doc["steps_completed"] == 12 and guarded_doc["stopped"] == "completed"
+    guarded = read_trace(guarded_doc["run_dir"])
+    weights = guarded["weight_norm"].tolist()
+    assert all(math.isfinite(w) for w in weights) and close(weights[6], weights[5])  # the skipped update: no move
+    assert guarded_doc["final_loss"] < guarded_doc["initial_loss"]  # and it went on learning
 
 
 def test_a_script_that_does_not_run_the_same_way_twice_stops_trials(tmp_path):

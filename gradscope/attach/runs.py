@@ -143,23 +143,30 @@ class AttachedRun:
 
     def apply_trial_clip(self) -> bool:
         """A trial's clip, once per update, on the recorded gradients; False: skip this update (the adaptive
-        trial's decision on a non-finite step)."""
+        trial's decision: a non-finite step, or a run put back to a save). An update by hand has no step to skip:
+        its gradients are zeroed here, so that it changes nothing."""
         if self.recorder is None:
             return True
-        if self.trial is None or self._trial_applied:
-            return self.recorder.take
-        self._trial_applied = True
-        return self.recorder.before_step()
+        if self.trial is not None and not self._trial_applied:
+            self._trial_applied = True
+            self.recorder.before_step()
+        if not self.recorder.take and self.optimizer is None:
+            self.skip_update()
+        return self.recorder.take
 
     def trial_done(self) -> None:
         """The script's own clip call applied the trial's threshold: nothing more before the step."""
         self._trial_applied = True
 
     def skip_update(self) -> None:
-        """The optimizer's step leaves every parameter (and its state) as it is without gradients."""
+        """The optimizer's step leaves every parameter (and its state) as it is without gradients; an update by hand
+        (`p.data.add_(p.grad, alpha=-lr)`, no optimizer) needs them, and leaves the weights as they are with zeros."""
         if self.recorder is not None:
             for p in self.recorder.monitor.params:
-                p.grad = None
+                if self.optimizer is not None:
+                    p.grad = None
+                elif p.grad is not None:
+                    p.grad.zero_()
 
     def end_cycle(self) -> None:
         self.pending, self._trial_applied = False, False

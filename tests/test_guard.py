@@ -489,15 +489,35 @@ def test_a_climb_that_comes_back_after_its_release_is_held_for_good():
 
 
 def test_a_climb_in_a_run_the_guard_already_acted_in_is_held_for_good():
-    """A spike at step 40 engaged the guard: the run has shown its updates can be too large, so the climb at 60
-    is held at once (no loss evidence needed) and never released (the README's linear_high_lr sample, released,
-    climbed again and ended at 1.02 where held it ends at 0.025)."""
+    """A spike at step 40 in a run that has not learned (its loss flat) put the run back 5 steps later, its loss no
+    lower: the run has shown its updates can be too large, so the climb at 60 is held at once (no loss evidence
+    needed) and never released (the README's linear_high_lr sample, released, climbed again and ended at 1.02 where
+    held it ends at 0.025)."""
     norms = CALM[:40] + [30.0] + CALM[41:60] + CLIMB + CALM[68:]
     guard = scripted(norms, LEVEL)
     spike, hold, *rest = guard.events
-    assert "(a spike)" in spike.why and spike.step == 40
-    assert "grows exponentially" in hold.why and hold.action == "hold" and 62 <= hold.step <= 67
+    assert "(a spike)" in spike.why and "rolled back" in spike.why and spike.step == 45
+    assert "grows exponentially" in hold.why and hold.action in ("hold", "tighten") and 62 <= hold.step <= 67
     assert all(e.action != "release" for e in rest) and guard.threshold is not None
+
+
+def test_a_spike_before_the_run_has_learned_waits_for_the_loss():
+    """Under SGD a spike (norm 30x its median at step 40) in a run whose loss has not come down from its start is no
+    clip yet: a model leaving its plateau finds its way down with a gradient that grows as it goes (a raw-kW
+    regression clipped at the top of that climb ended up to +101% higher). Its loss 50% down five steps later, the
+    run is left alone, every step unclipped; its loss no lower, it goes back to the save from before the spike and
+    is clipped from there. In a run that has already learned (its loss at half its start), the spike is clipped at
+    once, at the median of the recent norms."""
+    norms = CALM[:40] + [30.0] + CALM[41:80]
+    leaving = scripted(norms, LEVEL[:41] + [0.5 * v for v in LEVEL[41:80]])
+    assert leaving.events == [] and not leaving.monitor.trace.column("clipped").any()
+    stalled = scripted(norms, LEVEL[:80])
+    put_back = stalled.events[0]
+    assert put_back.step == 45 and "(a spike)" in put_back.why and "rolled back" in put_back.why
+    learned = scripted(norms, LEVEL[:10] + [0.5 * v for v in LEVEL[10:80]])
+    spike = learned.events[0]
+    assert spike.step == 40 and spike.action == "engage" and "(a spike)" in spike.why
+    assert spike.threshold == pytest.approx(1.0, rel=0.2)  # the median of norms ~1
 
 
 @pytest.mark.parametrize("optimizer", [torch.optim.SGD, torch.optim.Adam])

@@ -54,6 +54,12 @@ in `events` with the step, the threshold and why:
   never met the guard): hold the norm at half that level; if it still climbs, tighten. The hold is released
   once the evidence is gone (the norms back under 2x the level before the climb, the loss not above its best)
   if the guard had not acted in the run before it; a climb that comes back after that is held for good.
+- Norm evidence before the run has learned: under SGD, a spike or a climb that only the norm shows (no clip in
+  force, a run the guard has not acted in), found while the loss level is still over UNLEARNED of its start, waits
+  EVIDENCE_WAIT steps for the loss, with no clip and no save taken. A model leaving its plateau finds its way down
+  with a gradient that grows as it goes: if the loss level has come WAIT_LEARNED below its level at the finding,
+  nothing is done; otherwise the run goes back to the older save (from before the finding) and is clipped from
+  there, as a throw is. Found later in a run that has learned, a spike or a climb is clipped at once.
 - The loss's response: a loss far above its best (beyond its noise and a fraction of the starting loss) with
   no clipping engages at half the recent median norm; once clipping, a loss that rose since the last change,
   or stays far above its best without coming down, means the threshold is still too loose (the clip bounds the
@@ -121,6 +127,15 @@ GROWTH_FAR = 8.0  # ... the norm this far above every norm before the climb: nea
 GROWTH_LEARNING = 0.02  # unless the loss fell by 2% over the climb: a model leaving a plateau learns faster, and its
 #   norm grows with it (a LeNet at SGD lr 0.2 did, and was clipped for 141 steps: +42% late loss)
 LOSS_WINDOW = 5  # the loss level is the median of the last 5 losses, judged every step
+UNLEARNED = 0.8  # under SGD a spike or a climb found by the norm alone (no clip in force, a run the guard has not
+#   acted in) while the loss level is still over this fraction of its start (the run has not learned yet) waits for the
+#   loss: a model leaving its plateau finds its way down with a gradient that grows as it goes (a raw-kW regression's
+#   norm climbed 15x in 15 steps with its loss flat, which then fell 80% in 10 steps; clipped at the top of that climb
+#   as a spike, it ended +27% to +101% higher at three seeds of the benchmark) ...
+EVIDENCE_WAIT = 2 * LOSS_WINDOW  # ... for this many steps, with no clip and no save taken (norm evidence found in them
+#   joins it: the climb goes on as the run learns) ...
+WAIT_LEARNED = 0.1  # ... and whenever, from LOSS_WINDOW steps on, its level is not this fraction below its level at the
+#   finding, the run goes back to the older save (from before the finding) and is clipped from there
 LOSS_RISE_ENGAGE = 1.0  # unclipped: the loss level twice its best so far engages the guard ... (a healthy SGD run's
 #   loss bumps, at other seeds of the benchmark's healthy runs, rose to 1.5-1.8x its best and came back by themselves;
 #   put back and clipped at 1.5x, a raw-unit regression learning after a bumpy start was held at its start for good,
@@ -303,23 +318,49 @@ class _LossLevel:
 
 
 class Recovery:
-    """The saves of a calm run (see the module's docstring, "Saves"), the restores made from them, and the rule's
-    finding that waits for the end of its step to be acted on."""
+    """The saves of a calm run (see the module's docstring, "Saves"), the restores made from them, the rule's
+    finding that waits for the end of its step to be acted on, and norm evidence that waits for the loss."""
 
     def __init__(self, keep: int) -> None:
         self.saves = Saves(keep)  # with each, the guard's trackers as they were: (_LossLevel, raw norms, norms)
         self.last_save = -SAVE_EVERY
         self.restores = 0
         self.why = ""  # a rule found the run thrown: this step puts it back
+        self.waiting: tuple[int, str, float] | None = None  # norm evidence waiting (see UNLEARNED): step, why, level
 
     def ready(self) -> bool:
         return bool(self.saves) and self.restores < MAX_RESTORES
 
     def save(self, step: int, monitor: Monitor, loss: _LossLevel, raw: deque[float], norms: deque[float]) -> None:
         """Every SAVE_EVERY steps of a calm run."""
-        if self.saves.keep and step - self.last_save >= SAVE_EVERY and loss.calm():
+        if self.saves.keep and self.waiting is None and step - self.last_save >= SAVE_EVERY and loss.calm():
             self.saves.save(step, monitor.model, monitor.params, (copy.deepcopy(loss), list(raw), list(norms)))
             self.last_save = step
+
+    def defer(self, step: int, why: str, loss: _LossLevel) -> bool:
+        """Let norm evidence found at `step` for `why` wait for the loss (see UNLEARNED): True when it waits (one at a
+        time: evidence found while one waits joins it); False with no save to put the run back to, or in a run whose
+        loss level is under UNLEARNED x its start."""
+        if self.waiting is None:
+            level = loss.levels[-1] if loss.levels else math.nan
+            if not (self.ready() and level > UNLEARNED * loss.start):
+                return False
+            self.waiting = (step, why, level)
+        return True
+
+    def judge(self, step: int, level: float) -> None:
+        """From LOSS_WINDOW steps after the evidence waiting was found, the loss `level` judges it: not WAIT_LEARNED
+        below its level then, this step puts the run back; the wait ends EVIDENCE_WAIT steps after the finding."""
+        if self.waiting is None or step - self.waiting[0] < LOSS_WINDOW:
+            return
+        began, why, then = self.waiting
+        if step - began >= EVIDENCE_WAIT:
+            self.waiting = None
+        if not level < then - WAIT_LEARNED * abs(then):
+            self.waiting = None
+            self.why = (f"{why} in a run that has not learned, and {step - began} steps later its loss level "
+                        f"{level:.4g} is not {WAIT_LEARNED:.0%} under its {then:.4g} then (not a model leaving its "
+                        "plateau)")
 
     def restore(self, step: int) -> tuple[int, _LossLevel, list[float], list[float]]:
         """Put the run back to the older save: (its step, and the guard's trackers as they were then)."""
@@ -346,19 +387,7 @@ class Guard:
 
     def __init__(self, model: nn.Module | None = None, *, monitor: Monitor | None = None,
                  ramp: bool | str = True, saves: int = SAVES, **monitor_options: Any) -> None:
-        if monitor is None:
-            if model is None:
-                raise ValueError("Guard needs a model or a monitor")
-            monitor = Monitor(model, **monitor_options)
-        elif monitor_options:
-            raise ValueError("pass monitor options to the Monitor, not to Guard, when giving a monitor")
-        if monitor.sync_every != 1:
-            raise ValueError("Guard decides every step: its Monitor needs sync_every=1")
-        if ramp not in (True, False, "always"):
-            raise ValueError(f"ramp must be True, False or 'always', not {ramp!r}")
-        if not (isinstance(saves, int) and saves >= 0):
-            raise ValueError(f"saves must be a number of saves, 0 or more, not {saves!r}")
-        self.monitor = monitor
+        self.monitor = monitor = _checked_monitor(model, monitor, ramp, saves, monitor_options)
         self.threshold: float | None = None
         self.events: list[GuardEvent] = []
         self.skipped = 0  # updates skipped (non-finite loss or gradient)
@@ -508,7 +537,7 @@ class Guard:
         if self._kind.adaptive and step < WATCH and not self._ramping:
             return False
         spike, move = _spike(norm, self._norms, self._peak, self.threshold, self._ramping, self._kind.adaptive)
-        if move is not None and move.threshold is not None:
+        if move is not None and move.threshold is not None and not self._defer(step, move.why.partition(": ")[0]):
             self._set(step, move.threshold, move.why, move.action)
         return spike
 
@@ -519,11 +548,14 @@ class Guard:
         # README's linear_high_lr sample, released at step 21 after a roll-back, climbed again: 1.02 against 0.025)
         by_norm = not self._kind.adaptive  # under Adam only the loss says a climb explodes, acted in or not
         acted = bool(self.events) and by_norm
-        runaway = _runaway_growth(raw, [*self._loss.recent, loss], believed=acted, by_norm=by_norm)
+        losses = [*self._loss.recent, loss]
+        runaway = _runaway_growth(raw, losses, believed=acted, by_norm=by_norm)
         if runaway is None:
             return
         window, level, fit = runaway
         why = _growth_text(fit, window, raw[-1] / level, level)
+        if not _explodes(raw, losses, window, by_norm=False) and self._defer(step, why):
+            return  # the norm alone says it (see UNLEARNED)
         hold = GROWTH_HOLD * level
         if self.threshold is None or hold < self.threshold:
             self._set(step, hold, why + f": hold the norm at {GROWTH_HOLD:g}x that level",
@@ -531,6 +563,12 @@ class Guard:
             self._growth_hold = None if acted or self._growth_released else level
         elif step - self._last_change >= COOLDOWN:
             self._set(step, self.threshold * TIGHTEN, why + " under the clip: tightened", "tighten")
+
+    def _defer(self, step: int, why: str) -> bool:
+        """Whether norm evidence found now waits for the loss (UNLEARNED): under SGD, no clip in force, in a run the
+        guard has not acted in."""
+        return not (self._kind.adaptive or self._ramping or self.threshold is not None or self.events) and \
+            self._recovery.defer(step, why, self._loss)
 
     def _check_release(self, step: int) -> None:
         """Let go of a releasable growth hold (see `_check_growth`) once the climb turned back."""
@@ -545,7 +583,9 @@ class Guard:
     def _check_loss(self, step: int, loss: float) -> None:
         best = self._loss.best
         level = self._loss.add(loss)
-        if level is None or step - self._last_change < COOLDOWN:
+        if level is not None:
+            self._recovery.judge(step, level)
+        if level is None or self._recovery.why or step - self._last_change < COOLDOWN:
             return
         move = _loss_response(self._loss, level, best, self.threshold, list(self._clipped_recently), self._level(),
                               self._kind.adaptive, self._recovery.ready(), step - self._last_change)
@@ -570,6 +610,7 @@ class Guard:
 
     def _set(self, step: int, threshold: float, why: str, action: str) -> None:
         self._growth_hold = None  # another rule moved the threshold: no longer a growth hold alone
+        self._recovery.waiting = None  # ... and the run is clipped now: evidence waiting for the loss is moot
         self.threshold = float(threshold)
         self._last_change = step
         self._loss.mark()
@@ -577,6 +618,25 @@ class Guard:
 
     def _log(self, step: int, why: str, action: str) -> None:
         self.events.append(GuardEvent(step, self.threshold, why, action))
+
+
+def _checked_monitor(model: nn.Module | None, monitor: Monitor | None, ramp: bool | str, saves: int,
+                     options: dict[str, Any]) -> Monitor:
+    """The Guard's arguments checked, one clear error each, and the Monitor it records through (built on `model`
+    with `options` unless one is given)."""
+    if monitor is None:
+        if model is None:
+            raise ValueError("Guard needs a model or a monitor")
+        monitor = Monitor(model, **options)
+    elif options:
+        raise ValueError("pass monitor options to the Monitor, not to Guard, when giving a monitor")
+    if monitor.sync_every != 1:
+        raise ValueError("Guard decides every step: its Monitor needs sync_every=1")
+    if ramp not in (True, False, "always"):
+        raise ValueError(f"ramp must be True, False or 'always', not {ramp!r}")
+    if not (isinstance(saves, int) and saves >= 0):
+        raise ValueError(f"saves must be a number of saves, 0 or more, not {saves!r}")
+    return monitor
 
 
 @dataclass(frozen=True)

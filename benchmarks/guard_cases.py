@@ -256,7 +256,10 @@ QUICK = ["rnn_tanh_echo", "rnn_lm_sgd", "linear_edge", "healthy_linear", "health
 # (guard_cases_blind8: 12 healthy runs and 10 unstable ones, written after this stop's rules, of shapes from public
 # training scripts: language models, a ResNet, a TCN, matrix factorisation, tabular and Poisson regressions),
 # held-out-14 (guard_cases_blind9: 8 healthy runs and 6 unstable ones, BatchNorm CNNs, GRU/LSTM and transformer
-# encoders, raw-watt and heavy-tailed regressions; bounces, blow-ups and a late unit-slip record); and
+# encoders, raw-watt and heavy-tailed regressions; bounces, blow-ups and a late unit-slip record), held-out-15
+# (guard_cases_blind10: 8 healthy runs and 6 unstable ones, nanoGPT, MNIST-example CNNs with and without BatchNorm,
+# GRU/LSTM and post-norm encoder review classifiers, raw-dollar and raw-minute regressions; a thrown start, a late
+# blow-up, a bounce, stalls under SGD and Adam and a late raw-bytes image); and
 # healthy-2 (guard_cases_healthy), healthy runs the issue-22 guard was tuned on; healthy-3 (guard_cases_plateau):
 # hard tasks whose loss sits on a plateau at a high but healthy lr, which a "stalled start" rule must leave alone.
 # Their factories join this module's namespace, where every case's TOML resolves.
@@ -269,6 +272,7 @@ import guard_cases_blind6  # noqa: E402
 import guard_cases_blind7  # noqa: E402
 import guard_cases_blind8  # noqa: E402
 import guard_cases_blind9  # noqa: E402
+import guard_cases_blind10  # noqa: E402
 import guard_cases_fresh  # noqa: E402
 import guard_cases_fresh2  # noqa: E402
 import guard_cases_fresh3  # noqa: E402
@@ -280,6 +284,7 @@ for _module, _split in ((guard_cases_fresh, "FRESH3"), (guard_cases_fresh2, "FRE
                         (guard_cases_blind4, "BLIND9"), (guard_cases_blind5, "BLIND10"),
                         (guard_cases_blind6, "BLIND11"), (guard_cases_blind7, "BLIND12"),
                         (guard_cases_blind8, "BLIND13"), (guard_cases_blind9, "BLIND14"),
+                        (guard_cases_blind10, "BLIND15"),
                         (guard_cases_healthy, "HEALTHY2"), (guard_cases_plateau, "HEALTHY3")):
     globals().update(_module.FACTORIES)
     UNSTABLE += [c for c in getattr(_module, _split) if c.kind == "unstable"]

@@ -56,10 +56,11 @@ in `events` with the step, the threshold and why:
   if the guard had not acted in the run before it; a climb that comes back after that is held for good.
 - Norm evidence before the run has learned: under SGD, a spike or a climb that only the norm shows (no clip in
   force, a run the guard has not acted in), found while the loss level is still over UNLEARNED of its start, waits
-  EVIDENCE_WAIT steps for the loss, with no clip and no save taken. A model leaving its plateau finds its way down
-  with a gradient that grows as it goes: if the loss level has come WAIT_LEARNED below its level at the finding,
-  nothing is done; otherwise the run goes back to the older save (from before the finding) and is clipped from
-  there, as a throw is. Found later in a run that has learned, a spike or a climb is clipped at once.
+  up to EVIDENCE_WAIT steps for the loss, with no clip and no save taken. A model leaving its plateau finds its way
+  down with a gradient that grows as it goes: a loss level that stays WAIT_LEARNED below its level at the finding
+  is left alone; from LOSS_WINDOW steps on, a level that is not puts the run back to the older save (from before
+  the finding), clipped from there as a throw is. Found in a run that has learned, a spike or a climb is clipped at
+  once.
 - The loss's response: a loss far above its best (beyond its noise and a fraction of the starting loss) with
   no clipping engages at half the recent median norm; once clipping, a loss that rose since the last change,
   or stays far above its best without coming down, means the threshold is still too loose (the clip bounds the

@@ -520,6 +520,18 @@ def test_a_spike_before_the_run_has_learned_waits_for_the_loss():
     assert spike.threshold == pytest.approx(1.0, rel=0.2)  # the median of norms ~1
 
 
+def test_a_climb_whose_loss_doubles_while_a_spike_waits_puts_the_run_back_at_once():
+    """The norm doubles each step from step 36 (a spike at 39, before the run has learned: it waits for the loss)
+    and the loss jumps 2.5x from step 41: the climb the growth rule finds at 43 has its loss doubled, which answers
+    the spike's wait at once. The run goes back to the save from before the spike instead of being held where the
+    climb left it (a tanh MLP so held at a loss of ~45 ended at 1.31; put back, 1.24)."""
+    norms = CALM[:36] + [2.0 ** k for k in range(1, 9)] + CALM[44:80]
+    guard = scripted(norms, LEVEL[:41] + [2.5 * v for v in LEVEL[41:80]])
+    put_back = guard.events[0]
+    assert put_back.step == 43 and "grows exponentially" in put_back.why and "its loss doubled" in put_back.why
+    assert "(a spike) at step 39" in put_back.why and "rolled back" in put_back.why
+
+
 @pytest.mark.parametrize("optimizer", [torch.optim.SGD, torch.optim.Adam])
 def test_a_loss_risen_with_no_save_engages_a_clip_under_sgd_and_not_under_adam(optimizer):
     """The loss level 2.5x its best with calm norms and no save to go back to: under SGD the updates are too

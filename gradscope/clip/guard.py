@@ -59,8 +59,8 @@ in `events` with the step, the threshold and why:
   up to EVIDENCE_WAIT steps for the loss, with no clip and no save taken. A model leaving its plateau finds its way
   down with a gradient that grows as it goes: a loss level that stays WAIT_LEARNED below its level at the finding
   is left alone; from LOSS_WINDOW steps on, a level that is not puts the run back to the older save (from before
-  the finding), clipped from there as a throw is. Found in a run that has learned, a spike or a climb is clipped at
-  once.
+  the finding), clipped from there as a throw is, and so, at once, does a climb whose loss doubles meanwhile. Found
+  in a run that has learned, a spike or a climb is clipped at once.
 - The loss's response: a loss far above its best (beyond its noise and a fraction of the starting loss) with
   no clipping engages at half the recent median norm; once clipping, a loss that rose since the last change,
   or stays far above its best without coming down, means the threshold is still too loose (the clip bounds the
@@ -363,6 +363,15 @@ class Recovery:
                         f"{level:.4g} is not {WAIT_LEARNED:.0%} under its {then:.4g} then (not a model leaving its "
                         "plateau)")
 
+    def answered(self, why: str) -> bool:
+        """The loss doubled over a climb (`why`) while norm evidence waited: this step puts the run back (True), as
+        a loss not come down would have; False when nothing waited."""
+        if self.waiting is None:
+            return False
+        began, found, _ = self.waiting
+        self.waiting, self.why = None, f"{why}, its loss doubled, after {found} at step {began}"
+        return True
+
     def restore(self, step: int) -> tuple[int, _LossLevel, list[float], list[float]]:
         """Put the run back to the older save: (its step, and the guard's trackers as they were then)."""
         saved_at, (loss, raw, norms) = self.saves.restore_oldest()
@@ -555,8 +564,8 @@ class Guard:
             return
         window, level, fit = runaway
         why = _growth_text(fit, window, raw[-1] / level, level)
-        if not _explodes(raw, losses, window, by_norm=False) and self._defer(step, why):
-            return  # the norm alone says it (see UNLEARNED)
+        if self._recovery.answered(why) if _explodes(raw, losses, window, by_norm=False) else self._defer(step, why):
+            return  # the norm alone says it (see UNLEARNED), or its loss doubling answered evidence that waited
         hold = GROWTH_HOLD * level
         if self.threshold is None or hold < self.threshold:
             self._set(step, hold, why + f": hold the norm at {GROWTH_HOLD:g}x that level",

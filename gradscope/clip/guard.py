@@ -318,6 +318,16 @@ class _LossLevel:
         return self.seen - self.marked_at
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """Norm evidence (a spike, a climb) found at `step` before the run had learned, waiting for the loss (see
+    UNLEARNED): what was found, and the loss level then."""
+
+    step: int
+    finding: str
+    level: float
+
+
 class Recovery:
     """The saves of a calm run (see the module's docstring, "Saves"), the restores made from them, the rule's
     finding that waits for the end of its step to be acted on, and norm evidence that waits for the loss."""
@@ -327,7 +337,7 @@ class Recovery:
         self.last_save = -SAVE_EVERY
         self.restores = 0
         self.why = ""  # a rule found the run thrown: this step puts it back
-        self.waiting: tuple[int, str, float] | None = None  # norm evidence waiting (see UNLEARNED): step, why, level
+        self.waiting: Waiting | None = None  # norm evidence waiting for the loss (see UNLEARNED)
 
     def ready(self) -> bool:
         return bool(self.saves) and self.restores < MAX_RESTORES
@@ -346,30 +356,30 @@ class Recovery:
             level = loss.levels[-1] if loss.levels else math.nan
             if not (self.ready() and level > UNLEARNED * loss.start):
                 return False
-            self.waiting = (step, why, level)
+            self.waiting = Waiting(step, why, level)
         return True
 
     def judge(self, step: int, level: float) -> None:
         """From LOSS_WINDOW steps after the evidence waiting was found, the loss `level` judges it: not WAIT_LEARNED
         below its level then, this step puts the run back; the wait ends EVIDENCE_WAIT steps after the finding."""
-        if self.waiting is None or step - self.waiting[0] < LOSS_WINDOW:
+        waiting = self.waiting
+        if waiting is None or step - waiting.step < LOSS_WINDOW:
             return
-        began, why, then = self.waiting
-        if step - began >= EVIDENCE_WAIT:
+        if step - waiting.step >= EVIDENCE_WAIT:
             self.waiting = None
-        if not level < then - WAIT_LEARNED * abs(then):
+        if not level < waiting.level - WAIT_LEARNED * abs(waiting.level):
             self.waiting = None
-            self.why = (f"{why} in a run that has not learned, and {step - began} steps later its loss level "
-                        f"{level:.4g} is not {WAIT_LEARNED:.0%} under its {then:.4g} then (not a model leaving its "
-                        "plateau)")
+            self.why = (f"{waiting.finding} in a run that has not learned, and {step - waiting.step} steps later its "
+                        f"loss level {level:.4g} is not {WAIT_LEARNED:.0%} under its {waiting.level:.4g} then (not a "
+                        "model leaving its plateau)")
 
     def answered(self, why: str) -> bool:
         """The loss doubled over a climb (`why`) while norm evidence waited: this step puts the run back (True), as
         a loss not come down would have; False when nothing waited."""
-        if self.waiting is None:
+        waiting = self.waiting
+        if waiting is None:
             return False
-        began, found, _ = self.waiting
-        self.waiting, self.why = None, f"{why}, its loss doubled, after {found} at step {began}"
+        self.waiting, self.why = None, f"{why}, its loss doubled, after {waiting.finding} at step {waiting.step}"
         return True
 
     def restore(self, step: int) -> tuple[int, _LossLevel, list[float], list[float]]:

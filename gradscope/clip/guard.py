@@ -359,11 +359,12 @@ class Recovery:
             self.waiting = Waiting(step, why, level)
         return True
 
-    def judge(self, step: int, level: float) -> None:
-        """From LOSS_WINDOW steps after the evidence waiting was found, the loss `level` judges it: not WAIT_LEARNED
-        below its level then, this step puts the run back; the wait ends EVIDENCE_WAIT steps after the finding."""
+    def judge(self, step: int, level: float | None) -> None:
+        """From LOSS_WINDOW steps after the evidence waiting was found, the loss `level` (None: none yet) judges it:
+        not WAIT_LEARNED below its level then, this step puts the run back; the wait ends EVIDENCE_WAIT steps after the
+        finding."""
         waiting = self.waiting
-        if waiting is None or step - waiting.step < LOSS_WINDOW:
+        if waiting is None or level is None or step - waiting.step < LOSS_WINDOW:
             return
         if step - waiting.step >= EVIDENCE_WAIT:
             self.waiting = None
@@ -574,8 +575,11 @@ class Guard:
             return
         window, level, fit = runaway
         why = _growth_text(fit, window, raw[-1] / level, level)
-        if self._recovery.answered(why) if _explodes(raw, losses, window, by_norm=False) else self._defer(step, why):
-            return  # the norm alone says it (see UNLEARNED), or its loss doubling answered evidence that waited
+        if _explodes(raw, losses, window, by_norm=False):
+            if self._recovery.answered(why):  # its loss doubled while norm evidence waited: put the run back
+                return
+        elif self._defer(step, why):  # the norm alone says it: the loss judges it first (see UNLEARNED)
+            return
         hold = GROWTH_HOLD * level
         if self.threshold is None or hold < self.threshold:
             self._set(step, hold, why + f": hold the norm at {GROWTH_HOLD:g}x that level",
@@ -585,8 +589,7 @@ class Guard:
             self._set(step, self.threshold * TIGHTEN, why + " under the clip: tightened", "tighten")
 
     def _defer(self, step: int, why: str) -> bool:
-        """Whether norm evidence found now waits for the loss (UNLEARNED): under SGD, no clip in force, in a run the
-        guard has not acted in."""
+        """Whether norm evidence found now waits for the loss (UNLEARNED): SGD, no clip, a run never acted in."""
         return not (self._kind.adaptive or self._ramping or self.threshold is not None or self.events) and \
             self._recovery.defer(step, why, self._loss)
 
@@ -603,8 +606,7 @@ class Guard:
     def _check_loss(self, step: int, loss: float) -> None:
         best = self._loss.best
         level = self._loss.add(loss)
-        if level is not None:
-            self._recovery.judge(step, level)
+        self._recovery.judge(step, level)
         if level is None or self._recovery.why or step - self._last_change < COOLDOWN:
             return
         move = _loss_response(self._loss, level, best, self.threshold, list(self._clipped_recently), self._level(),

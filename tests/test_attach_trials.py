@@ -106,6 +106,69 @@ def test_compare_clip_adaptive_on_a_script_that_diverges(tmp_path):
     assert base_doc["final_loss"] > 2 * guarded_doc["final_loss"]  # diverged (~25) against ~3.6
 
 
+PLAIN_LOOP = (
+    "import json, sys, torch\n"
+    "torch.manual_seed(0)\n"
+    "g = torch.Generator().manual_seed(0)\n"
+    "x = {scale} * torch.randn(512, 8, generator=g)\n"
+    "y = x @ torch.randn(8, 1, generator=g) + 0.1 * torch.randn(512, 1, generator=g)\n"
+    "model = torch.nn.Linear(8, 1)\n"
+    "opt = {optimizer}\n"
+    "start = [p.detach().clone() for p in model.parameters()]\n"
+    "with open(sys.argv[1], 'w') as out:\n"
+    "    for step in range(40):\n"
+    "        i = (step % 16) * 32\n"
+    "        opt.zero_grad()\n"
+    "        loss = torch.nn.functional.mse_loss(model(x[i:i + 32]), y[i:i + 32])\n"
+    "        loss.backward()\n"
+    "        opt.step()\n"
+    "        back = all(torch.equal(a, b) for a, b in zip(start, model.parameters()))\n"
+    "        out.write(json.dumps({{'step': step, 'at_start': back, 'state': sum(map(bool, opt.state.values()))}})"
+    " + '\\n')\n")
+
+
+def plain_loop(tmp_path: Path, scale: float, optimizer: str) -> list[str]:
+    """A script in the plainest loop there is: `loss.backward(); opt.step()`, no clip call of its own (the Guard
+    decides inside the optimizer's step, in gradscope's pre-step hook). It writes, after each step, whether the
+    weights are the ones it began with and how many parameters have optimizer state, to its first argument."""
+    script = tmp_path / "plain_loop.py"
+    script.write_text(PLAIN_LOOP.format(scale=scale, optimizer=optimizer))
+    return script_cmd(script, str(tmp_path / "after_each_step.jsonl"))
+
+
+def test_compare_clip_adaptive_on_a_plain_loop_is_the_baseline_while_the_guard_does_nothing(tmp_path):
+    """A healthy Adam run in a loop with no clip call: the adaptive run completes as the baseline does, step for
+    step (its start watched, the watch's copy freed at step 12: torch's global step hooks were once changed from
+    inside their own iteration there, and the script died with "OrderedDict mutated during iteration")."""
+    done = gradscope("compare", "--clip-adaptive", "--json", "--no-plots", "--out", str(tmp_path / "cmp"),
+                     command=plain_loop(tmp_path, 1.0, "torch.optim.Adam(model.parameters(), lr=1e-2)"))
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    base_doc, guarded_doc = json.loads(done.stdout)["runs"]
+    assert base_doc["steps_completed"] == guarded_doc["steps_completed"] == 40
+    assert guarded_doc["stopped"] == "completed" and guarded_doc["clip"]["threshold"] is None  # never engaged
+    base, guarded = read_trace(base_doc["run_dir"]), read_trace(guarded_doc["run_dir"])
+    assert base["loss"].tolist() == guarded["loss"].tolist()  # the same process, the same kernels: bit for bit
+    assert base["grad_norm"].tolist() == guarded["grad_norm"].tolist()
+
+
+def test_the_guard_rolls_a_thrown_plain_loop_back_with_its_optimizers_state(tmp_path):
+    """Inputs of scale 10 throw SGD with momentum in its first steps. The Guard rolls the run back to its start:
+    the weights and the optimizer's state as they were before step 0 (no momentum yet), though its copy was taken
+    inside the step's own hooks, and the rolled-back step's update is left out. The run then trains to the end."""
+    done = gradscope("compare", "--clip-adaptive", "--json", "--no-plots", "--out", str(tmp_path / "cmp"),
+                     command=plain_loop(tmp_path, 10.0, "torch.optim.SGD(model.parameters(), lr=0.012, momentum=0.9)"))
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    base_doc, guarded_doc = json.loads(done.stdout)["runs"]
+    assert not math.isfinite(base_doc["final_loss"]) or base_doc["final_loss"] > 1e3 * base_doc["initial_loss"]
+    assert guarded_doc["steps_completed"] == 40 and guarded_doc["final_loss"] < guarded_doc["initial_loss"]
+    rows = [json.loads(line) for line in (tmp_path / "after_each_step.jsonl").read_text().splitlines()]
+    assert len(rows) == 40  # the adaptive run's, written last
+    back = [r for r in rows if r["at_start"]]
+    assert back and 2 <= back[0]["step"] <= 8
+    assert back[0]["state"] == 0  # no momentum buffer: the optimizer as it was before its first step
+    assert all(r["state"] == 2 for r in rows if r["step"] > back[-1]["step"])  # and it steps again from there
+
+
 def test_the_guard_skips_an_update_made_by_hand(tmp_path):
     """A script that updates its weights by hand (`p.data.add_(p.grad, alpha=-lr)`, no torch.optim) has no optimizer
     step gradscope can leave out: when the guard skips an update (here a non-finite loss at step 5), its gradients

@@ -200,6 +200,9 @@ class StepHooks:
             register_optimizer_step_pre_hook,
         )
 
+        from gradscope.clip.snapshot import listen
+
+        listen()  # the Guard's hook, now: one registered while a step iterates the hooks breaks that step
         wrap(Optimizer, "__init__", self._optimizer_init)
         register_optimizer_step_pre_hook(self._pre_step)
         register_optimizer_step_post_hook(self._post_step)

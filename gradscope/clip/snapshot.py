@@ -8,6 +8,12 @@ contract's loop is `Guard(model)`): a global optimizer pre-step hook meets every
 of the model's parameters, and copies its state for those parameters before its next step, so the state matches
 the weights copied before that step's update. Without one (a non-torch optimizer), only the weights and buffers
 are put back.
+
+The hook is one for the process, registered once and never removed (`listen`): torch iterates its global hooks
+while an optimizer steps, and an attached script's Guard decides inside that iteration (an attached run records in
+its own pre-step hook), so a hook added or removed there raised "OrderedDict mutated during iteration" in the
+script. Each snapshot and step kind joins a weak set the hook calls instead, and an optimizer the hook has already
+seen step is met at once (its state then is its state before its next update, wherever the Guard decides).
 """
 
 from __future__ import annotations
@@ -21,6 +27,30 @@ import torch
 from torch import nn
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
+_listeners: weakref.WeakSet[Snapshot | StepKind] = weakref.WeakSet()  # what meets each optimizer before its step
+_seen: weakref.WeakSet[torch.optim.Optimizer] = weakref.WeakSet()  # every optimizer that has stepped
+_hooked = False
+
+
+def listen(listener: Snapshot | StepKind | None = None) -> None:
+    """Register the process's one optimizer pre-step hook (once; the attach calls this before the script runs,
+    outside any step) and let `listener` meet optimizers: now those already seen stepping, later each before its
+    next step."""
+    global _hooked
+    if not _hooked:
+        register_optimizer_step_pre_hook(_before_step)
+        _hooked = True
+    if listener is not None:
+        _listeners.add(listener)
+        for optimizer in list(_seen):
+            listener.meet(optimizer)
+
+
+def _before_step(optimizer: torch.optim.Optimizer, _args: Any, _kwargs: Any) -> None:
+    _seen.add(optimizer)
+    for listener in list(_listeners):
+        listener.meet(optimizer)
+
 
 class Snapshot:
     """The weights, buffers and optimizer state to roll a thrown run back to; `close()` frees them."""
@@ -33,17 +63,12 @@ class Snapshot:
             self._buffers = [(b, b.detach().clone()) for b in model.buffers()]
         # optimizer id -> (a weak reference to it, its parameters of this model, their state before its next step)
         self._optimizers: dict[int, tuple[weakref.ref, list[torch.Tensor], dict[torch.Tensor, Any]]] = {}
-        me = weakref.ref(self)  # the hook must not keep the snapshot (and its copy of the weights) alive
+        self._open = True
+        listen(self)  # a weak set: the hook does not keep the snapshot (and its copy of the weights) alive
 
-        def before_step(optimizer: torch.optim.Optimizer, _args: Any, _kwargs: Any) -> None:
-            snapshot = me()
-            if snapshot is not None:
-                snapshot._meet(optimizer)
-
-        self._hook = register_optimizer_step_pre_hook(before_step)
-
-    def _meet(self, optimizer: torch.optim.Optimizer) -> None:
-        if id(optimizer) in self._optimizers:
+    def meet(self, optimizer: torch.optim.Optimizer) -> None:
+        """Copy `optimizer`'s state for this model's parameters, once, before its next update."""
+        if not self._open or id(optimizer) in self._optimizers:
             return
         mine = _stepped(optimizer, self._owned)
         if mine:
@@ -81,7 +106,8 @@ class Snapshot:
 
     def close(self) -> None:
         """Stop meeting optimizers and free the copies."""
-        self._hook.remove()
+        self._open = False
+        _listeners.discard(self)
         self._weights, self._buffers, self._optimizers = [], [], {}
 
 
@@ -90,31 +116,22 @@ class StepKind:
     True for torch's SGD (with or without momentum: a clip bounds its update, and a larger gradient is a larger
     step), False for an adaptive one (Adam, RMSprop, Adagrad... divide the gradient's scale out), None until one has
     stepped. Learned at its first step through torch's global optimizer pre-step hook (the contract's loop does
-    not pass the optimizer); after that the hook only returns."""
+    not pass the optimizer); after that it no longer listens."""
 
     def __init__(self, params: list[torch.Tensor]) -> None:
         self._owned = {id(p) for p in params}
         self.proportional: bool | None = None
-        me = weakref.ref(self)  # the hook must not keep its owner alive
-
-        def before_step(optimizer: torch.optim.Optimizer, _args: Any, _kwargs: Any) -> None:
-            kind = me()
-            if kind is not None and kind.proportional is None:
-                kind._meet(optimizer)
-
-        self._hook = register_optimizer_step_pre_hook(before_step)
+        listen(self)
 
     @property
     def adaptive(self) -> bool:
         """An adaptive optimizer was met: a larger gradient norm is not a larger step."""
         return self.proportional is False
 
-    def _meet(self, optimizer: torch.optim.Optimizer) -> None:
-        if _stepped(optimizer, self._owned):
+    def meet(self, optimizer: torch.optim.Optimizer) -> None:
+        if self.proportional is None and _stepped(optimizer, self._owned):
             self.proportional = type(optimizer) is torch.optim.SGD
-
-    def __del__(self) -> None:
-        self._hook.remove()
+            _listeners.discard(self)
 
 
 def _stepped(optimizer: torch.optim.Optimizer, owned: set[int]) -> list[torch.Tensor]:

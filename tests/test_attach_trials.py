@@ -167,6 +167,10 @@ def test_the_guard_rolls_a_thrown_plain_loop_back_with_its_optimizers_state(tmp_
     assert back and 2 <= back[0]["step"] <= 8
     assert back[0]["state"] == 0  # no momentum buffer: the optimizer as it was before its first step
     assert all(r["state"] == 2 for r in rows if r["step"] > back[-1]["step"])  # and it steps again from there
+    first = guarded_doc["clip"]["events"][0]  # the guard's decisions, kept in the run's run.json
+    assert first["step"] == back[0]["step"] and first["action"] == "engage" and "threw the run" in first["why"]
+    kept = json.loads((Path(guarded_doc["run_dir"]) / "run.json").read_text())["guard_events"]
+    assert kept == guarded_doc["clip"]["events"]
 
 
 def test_the_guard_skips_an_update_made_by_hand(tmp_path):

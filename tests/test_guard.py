@@ -272,6 +272,39 @@ def test_a_start_whose_weights_move_far_without_learning_is_restarted_as_a_throw
     assert sorted(losses[-20:])[10] < 0.5  # it learns (about 0.18 here; chance is 1.39)
 
 
+def product_mlp_run(guarded: bool) -> tuple[list[float], gradscope.Guard | None]:
+    """A 10-64-1 ReLU MLP fitting x0 * x1 + x2 (target variance 2) under SGD lr 0.01 momentum 0.9, batches of 32:
+    the plainest healthy run. Its 64 output weights start small (PyTorch's init, norm ~0.5) and must grow to the
+    targets' scale."""
+    torch.manual_seed(42)
+    x = torch.randn(1024, 10)
+    y = (x[:, 0] * x[:, 1] + x[:, 2]).unsqueeze(1)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32, shuffle=True)
+    model = nn.Sequential(nn.Linear(10, 64), nn.ReLU(), nn.Linear(64, 1))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    guard = gradscope.Guard(model) if guarded else None
+    losses = []
+    for xb, yb in itertools.chain(loader, loader):
+        optimizer.zero_grad()
+        loss = nn.functional.mse_loss(model(xb), yb)
+        loss.backward()
+        losses.append(float(loss.detach()))
+        if guard is None or guard.step(loss):
+            optimizer.step()
+    return losses, guard
+
+
+def test_an_output_layer_growing_from_its_small_init_is_not_a_thrown_start():
+    """By the watch's end the output layer has moved 1.1x its norm and the loss is only 7% down, but the model as a
+    whole moved 0.15x its norm: a layer growing to the targets' scale, not updates thrown about. The guard leaves
+    the run as it is (restarted at a held clip of a quarter of its first norm, it ended 19x higher)."""
+    plain, _ = product_mlp_run(guarded=False)
+    losses, guard = product_mlp_run(guarded=True)
+    assert guard is not None and not guard.events
+    assert losses == plain
+    assert sorted(plain[-9:])[4] < 0.5 * plain[0]  # it learns
+
+
 def large_targets(n: int = 2048, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """A smooth regression whose targets are not standardised (scale 100: losses in the tens of thousands)."""
     g = torch.Generator().manual_seed(seed)
@@ -687,7 +720,7 @@ def strict_json(text: str):
     return json.loads(text, parse_constant=refuse)
 
 
-def guarded_sample_loop(steps: int) -> tuple[list[float], float | None]:
+def guarded_sample_loop(steps: int) -> tuple[list[float], gradscope.Guard]:
     """The bundled linear_high_lr sample in the contract's loop with a Guard."""
     model, batches, opt = sample_setup("linear_high_lr")
     guard = gradscope.Guard(model)
@@ -700,10 +733,12 @@ def guarded_sample_loop(steps: int) -> tuple[list[float], float | None]:
         losses.append(loss.item())
         if guard.step(loss):
             opt.step()
-    return losses, guard.threshold
+    return losses, guard
 
 
 def test_compare_clip_adaptive_runs_the_guard_beside_the_baseline(tmp_path):
+    """The adaptive run is the contract's loop with a Guard: the same losses, the same final threshold and every
+    decision the guard made (kept in its run.json, and read back when the folders are compared again)."""
     out = tmp_path / "out"
     result = runner.invoke(app, ["compare", "--sample", "linear_high_lr", "--steps", "200", "--clip-adaptive",
                                  "--json", "--out", str(out), "--no-plots"])
@@ -711,9 +746,12 @@ def test_compare_clip_adaptive_runs_the_guard_beside_the_baseline(tmp_path):
     doc = strict_json(result.stdout)
     baseline, adaptive = doc["runs"]
     assert baseline["first_nonfinite_step"] is not None
-    reference, threshold = guarded_sample_loop(200)
+    reference, guard = guarded_sample_loop(200)
     assert adaptive["label"] == "adaptive" and adaptive["first_nonfinite_step"] is None
-    assert adaptive["clip"] == {"mode": "adaptive", "threshold": pytest.approx(threshold, rel=1e-6)}
+    decisions = [e.to_dict() | {"threshold": pytest.approx(e.threshold, rel=1e-6)} for e in guard.events]
+    assert len(decisions) >= 2 and decisions[0]["action"] == "engage"  # its start rolled back, and more
+    assert adaptive["clip"] == {"mode": "adaptive", "threshold": pytest.approx(guard.threshold, rel=1e-6),
+                                "events": decisions}
     assert adaptive["final_loss"] == pytest.approx(reference[-1], rel=1e-5)
     assert 0 < adaptive["clipped_fraction"] < 1
     assert (out / "adaptive" / "trace.csv").is_file()
@@ -723,6 +761,12 @@ def test_compare_clip_adaptive_runs_the_guard_beside_the_baseline(tmp_path):
     assert again.exit_code == 0, again.output
     recorded = strict_json(again.stdout)["runs"][1]
     assert recorded["clip"] == adaptive["clip"] and recorded["final_loss"] == adaptive["final_loss"]
+    shown = runner.invoke(app, ["compare", str(out / "baseline"), str(out / "adaptive"), "--no-plots",
+                                "--out", str(tmp_path / "shown")])
+    said = " ".join(shown.stdout.split())  # the report wraps its lines
+    assert f"adaptive: the guard acted {len(decisions)} times" in said
+    first = guard.events[0]
+    assert f"step {first.step} engage" in said and " ".join(first.why.split()[:8]) in said
 
 
 def test_config_clip_adaptive_trains_with_the_guard(write_config, tmp_path):

@@ -83,8 +83,9 @@ class AttachedRun:
         self.rows += 1
         self.pending, self.last, self._trial_applied = True, stats, recorder.guard is not None
         self.nonfinite_weights = self.nonfinite_weights or bool(stats.nonfinite_weights)
-        if len(recorder.trace.info.events) != self._events:
-            self._events = len(recorder.trace.info.events)
+        info = recorder.trace.info
+        if len(info.events) + len(info.guard_events) != self._events:  # a finding or a Guard's decision: kept now
+            self._events = len(info.events) + len(info.guard_events)
             self._write_info()
         return stats
 

@@ -15,8 +15,9 @@ in `events` with the step, the threshold and why:
   falls back by itself, a catapult), or the weights go non-finite, it rolls the run back to the snapshot and skips
   that update. Under SGD (its update is the gradient times the lr: a clip bounds it, and a larger gradient is a
   larger step) two norms 4x the median of the (at least 3) norms before them with the loss not lower count too, and
-  so does a weight matrix that has moved over its own norm by the watch's end while the loss has not come 10% down
-  (updates too large to learn from: a model stalled at chance by its lr shows nothing else).
+  so does a weight matrix that has moved over its own norm by the watch's end, the model's matrices together over a
+  quarter of theirs, while the loss has not come 10% down (updates too large to learn from: a model stalled at
+  chance by its lr shows nothing else).
   An adaptive optimizer (Adam, RMSprop, Adagrad: it divides the gradient's scale out) moves each weight by about its
   lr whatever the gradient, and its healthy first steps jump the norm 4-25x: only its loss shows a throw. The
   optimizer is told apart at its first step (`StepKind`). Under SGD the thrown run restarts at a clip of a quarter
@@ -198,6 +199,10 @@ SEARCH_FACTOR = 1 / 4  # ... and a throw within WATCH steps of a restart puts it
 #   summed 3.7 and 5.2 against this search's 2.0 (benchmarks/guard_regret.py)
 SEARCH_TRIES = 4
 MOVED = 1.0  # at the watch's end, a weight matrix this many times its own norm from where it began ...
+MOVED_MODEL = 0.25  # ... and the model's weight matrices together this fraction of their norm (an output layer grows
+#   from its small init by design: a 10-64-1 MLP's 64 output weights moved 1.09x in a healthy run, the whole model
+#   0.15x; restarted as thrown, it ended 19x higher. The benchmark's thrown starts moved 0.26-20.7x together, its
+#   healthy runs at most 0.28x) ...
 MOVED_LEARNED = 0.1  # ... while the loss level is not this fraction below its start: the updates were too large to
 #   learn from (a model stalled at chance by its lr), and the run is put back as a thrown one. The benchmark's
 #   healthy runs moved at most 0.67x with less progress (a post-norm transformer under momentum, 4.6%), and the
@@ -720,12 +725,13 @@ class StartWatch:
     def _unlearned(self, losses: deque[float], loss: float) -> str:
         """At the watch's end: why the weights moved too far for what the loss learned ('' when they did not)."""
         assert self.snapshot is not None
-        moved = self.snapshot.moved()
+        moved, together = self.snapshot.moved()
         recent = [*losses, loss]
         start, level = float(np.median(recent[:MIN_HISTORY])), float(np.median(recent[-LOSS_WINDOW:]))
-        if moved < MOVED or level < start - MOVED_LEARNED * abs(start):
+        if moved < MOVED or together < MOVED_MODEL or level < start - MOVED_LEARNED * abs(start):
             return ""
-        return (f"a weight matrix moved {moved:.3g}x its norm in {WATCH} steps while the loss level {level:.4g} "
+        return (f"a weight matrix moved {moved:.3g}x its norm (the model's {together:.3g}x) in {WATCH} steps while "
+                f"the loss level {level:.4g} "
                 f"stayed within {MOVED_LEARNED:.0%} of its start {start:.4g}")
 
     def roll_back(self, step: int, why: str, threshold: float | None, kind: StepKind) -> Restart:

@@ -19,6 +19,7 @@ seen step is met at once (its state then is its state before its next update, wh
 from __future__ import annotations
 
 import copy
+import math
 import weakref
 from collections import deque
 from typing import Any
@@ -80,12 +81,16 @@ class Snapshot:
         """How many optimizers of this model's parameters were met (their state is put back too)."""
         return sum(ref() is not None for ref, _, _ in self._optimizers.values())
 
-    def moved(self) -> float:
-        """How far the weights have moved since the copy: the largest distance of a weight matrix (2 or more
-        dimensions; a bias or a norm's gain may start at 0) from its copy, over the copy's norm."""
+    def moved(self) -> tuple[float, float]:
+        """How far the weights have moved since the copy, over the copy's norm: the weight matrix that moved most
+        (2 or more dimensions; a bias or a norm's gain may start at 0), and all of them together."""
         with torch.no_grad():
-            return max((float((p - w).norm() / w.norm()) for p, w in zip(self._params, self._weights, strict=True)
-                        if p.dim() >= 2 and w.norm() > 0), default=0.0)
+            pairs = [(float((p - w).norm()), float(w.norm())) for p, w in zip(self._params, self._weights, strict=True)
+                     if p.dim() >= 2 and w.norm() > 0]
+        if not pairs:
+            return 0.0, 0.0
+        together = math.sqrt(sum(d * d for d, _ in pairs) / sum(n * n for _, n in pairs))
+        return max(d / n for d, n in pairs), together
 
     def restore(self) -> None:
         """Put the weights, buffers and optimizer state back as they were when the snapshot was taken."""

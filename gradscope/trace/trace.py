@@ -81,6 +81,8 @@ class RunInfo:
     label: str = ""
     events: list[Event] = field(default_factory=list)
     grad_dtype: str = "float32"  # what the norms and the loss are kept in: float64 for a float64 model
+    # with "adaptive": each decision of the Guard (GuardEvent.to_dict(): step, threshold, why, action)
+    guard_events: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.stopped = StopReason(self.stopped)  # run.json holds the plain string
@@ -101,6 +103,8 @@ class RunInfo:
         out["events"] = [{k: v for k, v in asdict(e).items() if k != "op" or v is not None} for e in self.events]
         if self.grad_dtype == "float32":
             del out["grad_dtype"]  # written only where it is not float32: run.json as before
+        if not self.guard_events:
+            del out["guard_events"]  # written only where a Guard decided something: run.json as before
         return out
 
     @classmethod

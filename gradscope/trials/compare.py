@@ -116,7 +116,8 @@ class ComparedRun:
         return {
             "label": self.label,
             "clip": None if self.clip is None else self.clip.to_dict() | (
-                {"threshold": self.trace.info.clip_threshold} if self.clip.adaptive else {}),
+                {"threshold": self.trace.info.clip_threshold, "events": self.trace.info.guard_events}
+                if self.clip.adaptive else {}),
             "recommended": bool(self.clip and self.clip.recommended),
             "verdict": self.verdict,
             "outcome": self.outcome,

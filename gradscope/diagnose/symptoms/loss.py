@@ -50,13 +50,15 @@ def detect_loss_divergence(trace: Trace, thresholds: Thresholds = DEFAULT,
     if len(loss) < t.trend_min_steps:
         return []
     start, late, lowest, k = _levels(loss, t)
-    start = min(start, float(loss[0]))  # a run that jumps up at step 1 and stays there has diverged from step 0
+    noise = log_noise(loss)
+    if _thrown_at_once(loss, start, noise) or not loss[0] > 0:
+        start = min(start, float(loss[0]))  # a run that jumps up at step 1 and stays there diverged from step 0
     lowest = min(lowest, start)
     scale = abs(start) if start else 1.0
     over_start = late - start >= (t.diverged_over_start - 1) * scale
     lost = ((start > lowest and late - lowest >= t.lost_progress * (start - lowest)
              and (lowest <= 0 or late >= t.lost_over_best * lowest))
-            or _undid_its_training(log_noise(loss), start, late, lowest, t))
+            or _undid_its_training(noise, start, late, lowest, t))
     if not (over_start or lost):
         return []
     runaway = start > 0 and late >= t.runaway_over_start * start
@@ -94,6 +96,13 @@ def detect_loss_divergence(trace: Trace, thresholds: Thresholds = DEFAULT,
                "(gradscope recommend)")]
 
 
+def _thrown_at_once(loss: np.ndarray, start: float, noise: float) -> bool:
+    """The start level stands THROWN_SIGMAS of the log loss's step `noise` above step 0's loss: the first updates
+    threw the run. A lucky first batch of a noisy run is no throw (an MLP on a heavy-tailed target read 1.13 at step
+    0 against a start level of 3.27, 2.3 sigmas, and was called diverged for ending at 2.04)."""
+    return bool(loss[0] > 0 and start > loss[0] * math.exp(THROWN_SIGMAS * noise))
+
+
 def _undid_its_training(noise: float, start: float, late: float, lowest: float, t: Thresholds) -> bool:
     """The loss came down beyond its noise (its lowest level `plateau_noise_max_improvement` under its start, and
     THROWN_SIGMAS of the log loss's step `noise`) and gave back `broken_lost_progress` of that: training undid itself,
@@ -120,10 +129,10 @@ def detect_loss_plateau(trace: Trace, thresholds: Thresholds = DEFAULT,
     # run is judged from step 0 (a GPT at chance, thrown 1.3x by lr 0.1, at chance again 40 steps on). A lucky
     # first batch of a noisy run is no throw: its start level stays.
     noise = log_noise(loss)
-    thrown = bool(loss[0] > 0 and start > loss[0] * math.exp(THROWN_SIGMAS * noise))
+    thrown = _thrown_at_once(loss, start, noise)
     if thrown and lowest < (1 - t.plateau_noise_max_improvement) * float(loss[0]):
         return []  # it trained below step 0 at some point, then gave it back: loss_divergence's finding
-    first = min(start, float(loss[0]))  # loss_divergence's start level
+    first = min(start, float(loss[0])) if thrown or not loss[0] > 0 else start  # loss_divergence's start level
     if _undid_its_training(noise, first, late, min(lowest, first), t):
         return []  # it trained and gave it back: loss_divergence's finding, from the same levels
     start = float(loss[0]) if thrown else start

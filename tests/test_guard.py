@@ -273,25 +273,17 @@ def test_a_start_whose_weights_move_far_without_learning_is_restarted_as_a_throw
 
 
 def product_mlp_run(guarded: bool) -> tuple[list[float], gradscope.Guard | None]:
-    """A 10-64-1 ReLU MLP fitting x0 * x1 + x2 (target variance 2) under SGD lr 0.01 momentum 0.9, batches of 32:
-    the plainest healthy run. Its 64 output weights start small (PyTorch's init, norm ~0.5) and must grow to the
-    targets' scale."""
+    """A 10-64-1 ReLU MLP fitting x0 * x1 + x2 (target variance 2) under SGD lr 0.01 momentum 0.9, two epochs of
+    shuffled batches of 32: the plainest healthy run. Its 64 output weights start small (PyTorch's init, norm ~0.5)
+    and must grow to the targets' scale."""
     torch.manual_seed(42)
     x = torch.randn(1024, 10)
     y = (x[:, 0] * x[:, 1] + x[:, 2]).unsqueeze(1)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32, shuffle=True)
     model = nn.Sequential(nn.Linear(10, 64), nn.ReLU(), nn.Linear(64, 1))
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     guard = gradscope.Guard(model) if guarded else None
-    losses = []
-    for xb, yb in itertools.chain(loader, loader):
-        optimizer.zero_grad()
-        loss = nn.functional.mse_loss(model(xb), yb)
-        loss.backward()
-        losses.append(float(loss.detach()))
-        if guard is None or guard.step(loss):
-            optimizer.step()
-    return losses, guard
+    batches = [*loader, *loader]
+    return train(model, batches, 0.01, len(batches), guard, momentum=0.9), guard
 
 
 def test_an_output_layer_growing_from_its_small_init_is_not_a_thrown_start():

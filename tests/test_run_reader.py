@@ -56,6 +56,10 @@ DAMAGES = {
     "run.json odd clip and events": (lambda d: (d / "run.json").write_text(json.dumps(
         {**json.loads((d / "run.json").read_text()), "clip_threshold": "x",
          "events": [{"kind": 3, "step": "a"}]})), "run.json", STEPS),
+    "run.json odd guard decisions": (lambda d: (d / "run.json").write_text(json.dumps(
+        {**json.loads((d / "run.json").read_text()), "clip_mode": "adaptive", "clip_threshold": 0.5,
+         "guard_events": [{"step": "a"}, 7, {"step": 2, "threshold": 0.5, "why": "w", "action": "engage"}]})),
+        "run.json", STEPS),
     "trace cut mid-line": (lambda d: _cut(d / "trace.csv", 7), "trace.csv", STEPS - 1),
     "trace ragged row": (lambda d: _lines(d / "trace.csv", lambda x: x.__setitem__(2, x[2] + ",9")),
                          "trace.csv", STEPS - 1),

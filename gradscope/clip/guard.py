@@ -731,8 +731,7 @@ class StartWatch:
         if moved < MOVED or together < MOVED_MODEL or level < start - MOVED_LEARNED * abs(start):
             return ""
         return (f"a weight matrix moved {moved:.3g}x its norm (the model's {together:.3g}x) in {WATCH} steps while "
-                f"the loss level {level:.4g} "
-                f"stayed within {MOVED_LEARNED:.0%} of its start {start:.4g}")
+                f"the loss level {level:.4g} stayed within {MOVED_LEARNED:.0%} of its start {start:.4g}")
 
     def roll_back(self, step: int, why: str, threshold: float | None, kind: StepKind) -> Restart:
         """Put the run back to its start, thrown for `why` with `threshold` in force: how it restarts. Under SGD

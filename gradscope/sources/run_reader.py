@@ -158,6 +158,10 @@ def _checked_info(data: Any, notes: list[str], path: Path) -> RunInfo:
     if len(kept) < len(info.events):
         notes.append(f"{path}: {len(info.events) - len(kept)} event(s) not as gradscope writes them (left out)")
     info.events = kept
+    decisions = info.guard_events if isinstance(info.guard_events, list) else None
+    info.guard_events = [d for d in decisions or [] if _decision_ok(d)]
+    if decisions is None or len(info.guard_events) < len(decisions):
+        notes.append(f"{path}: guard decision(s) not as gradscope writes them (left out)")
     return info
 
 
@@ -169,6 +173,13 @@ def _event_ok(event: Event) -> bool:
     return (isinstance(event.kind, str) and type(event.step) is int
             and all(x is None or isinstance(x, str) for x in (event.parameter, event.module, event.stage))
             and (event.op is None or isinstance(event.op, dict)))
+
+
+def _decision_ok(decision: Any) -> bool:
+    """A Guard's decision as `GuardEvent.to_dict` writes it."""
+    return (isinstance(decision, dict) and type(decision.get("step")) is int
+            and _number_or_none(decision.get("threshold"))
+            and isinstance(decision.get("why"), str) and isinstance(decision.get("action"), str))
 
 
 def read_trace(run_dir: Path) -> Trace:

@@ -96,7 +96,7 @@ def thrown_start() -> tuple[nn.Module, torch.optim.Optimizer, list, gradscope.Gu
         gradscope.Guard(model)
 
 
-def test_a_thrown_start_is_rolled_back_with_the_optimizer_state_and_saved():
+def test_a_thrown_start_is_rolled_back_with_the_optimizer_state_and_saved(tmp_path):
     model, optimizer, batches, guard = thrown_start()
     start = [p.detach().clone() for p in model.parameters()]
     losses, rolled_back = [], None
@@ -120,6 +120,10 @@ def test_a_thrown_start_is_rolled_back_with_the_optimizer_state_and_saved():
     assert all(math.isfinite(v) for v in losses) and losses[-1] < 0.1 * losses[0]  # saved
     plain, _, _ = linear_runs(scale=10.0, lr=0.012, steps=150)
     assert not all(math.isfinite(v) for v in plain)
+    saved = guard.monitor.save(tmp_path / "guarded")  # the run's folder keeps every decision
+    decisions = [e.to_dict() for e in guard.events]
+    assert json.loads((saved / "run.json").read_text())["guard_events"] == decisions
+    assert gradscope.load_run(saved).rebuild_trace().info.guard_events == decisions
 
 
 def thrown_later(saves: int, record: dict | None = None) -> tuple[list[float], gradscope.Guard]:

@@ -638,13 +638,13 @@ class Guard:
     def _set(self, step: int, threshold: float, why: str, action: str) -> None:
         self._growth_hold = None  # another rule moved the threshold: no longer a growth hold alone
         self._recovery.waiting = None  # ... and the run is clipped now: evidence waiting for the loss is moot
-        self.threshold = float(threshold)
-        self._last_change = step
+        self.threshold, self._last_change = float(threshold), step
         self._loss.mark()
         self._log(step, why, action)
 
     def _log(self, step: int, why: str, action: str) -> None:
-        self.events.append(GuardEvent(step, self.threshold, why, action))
+        self.events.append(event := GuardEvent(step, self.threshold, why, action))
+        self.monitor.trace.info.guard_events.append(event.to_dict())  # the run's folder keeps each decision too
 
 
 def _checked_monitor(model: nn.Module | None, monitor: Monitor | None, ramp: bool | str, saves: int,

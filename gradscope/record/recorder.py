@@ -157,8 +157,6 @@ class RunRecorder:
         self.last, self.take = stats, True
         if self.guard is not None:
             self.take = self.guard.decide(stats)
-            decided = self.trace.info.guard_events
-            decided.extend(e.to_dict() for e in self.guard.events[len(decided):])
         elif self.clipped_by_caller is not None and _bites(self.clipped_by_caller, stats):
             self.trace.set_clipped(len(self.trace) - 1, True)
         bad = not stats.loss_finite or bool(stats.nonfinite_grads)

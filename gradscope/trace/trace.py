@@ -81,7 +81,8 @@ class RunInfo:
     label: str = ""
     events: list[Event] = field(default_factory=list)
     grad_dtype: str = "float32"  # what the norms and the loss are kept in: float64 for a float64 model
-    # with "adaptive": each decision of the Guard (GuardEvent.to_dict(): step, threshold, why, action)
+    # each decision of a Guard recording through this trace's Monitor (GuardEvent.to_dict(): step, threshold, why,
+    # action)
     guard_events: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:

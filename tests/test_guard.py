@@ -480,6 +480,9 @@ def test_a_start_loss_that_rises_under_twice_and_falls_back_is_a_catapult_not_a_
     assert held.events[0].step == 6 and "threw the run" in held.events[0].why and "three steps" in held.events[0].why
     at_once = scripted(QUIET, FLAT[:4] + [2.5, 2.5] + FLAT[6:], ramp=True)
     assert at_once.events[0].step == 5 and "two steps" in at_once.events[0].why
+    # the losses it names, and how far each at least rose (the lower of them; FLAT sits at 1)
+    assert "loss 1.8, 1.8, 1.8 on the last three steps, each at least 80% above its start 1" in held.events[0].why
+    assert "loss 2.5, 2.5 on the last two steps, each at least 150% above its start 1" in at_once.events[0].why
 
 
 def test_a_norm_rise_at_the_start_is_judged_against_three_norms_at_least():
@@ -763,6 +766,19 @@ def test_compare_clip_adaptive_runs_the_guard_beside_the_baseline(tmp_path):
     assert f"adaptive: the guard acted {len(decisions)} times" in said
     first = guard.events[0]
     assert f"step {first.step} engage" in said and " ".join(first.why.split()[:8]) in said
+
+
+def test_diagnose_of_an_adaptive_run_lists_the_guards_decisions(tmp_path):
+    """`diagnose` of a run with `[clip] adaptive = true`: its JSON summary's clip holds every decision (as the
+    contract's loop's Guard made them), and the report names them after the summary line."""
+    _, guard = guarded_sample_loop(200)
+    decisions = [e.to_dict() | {"threshold": pytest.approx(e.threshold, rel=1e-6)} for e in guard.events]
+    args = ["diagnose", "--sample", "linear_high_lr", "--set", "clip.adaptive=true", "--steps", "200", "--no-plots"]
+    doc = strict_json(runner.invoke(app, [*args, "--json", "--out", str(tmp_path / "json")]).stdout)
+    assert doc["summary"]["clip"]["events"] == decisions and len(decisions) >= 2
+    said = " ".join(runner.invoke(app, [*args, "--out", str(tmp_path / "text")]).stdout.split())
+    assert f"the guard acted {len(decisions)} times" in said
+    assert all(f"step {e.step} {e.action}" in said for e in guard.events)
 
 
 def test_config_clip_adaptive_trains_with_the_guard(write_config, tmp_path):

@@ -925,8 +925,9 @@ def _thrown(losses: list[float], norms: list[float], by_norm: bool, settle: bool
         earlier = losses[:-steps]
         start, low = float(np.median(earlier)), min(losses[-steps:])
         if low - start > max(RAMP_RISE * abs(start), max(earlier) - min(earlier)):
-            return (f"loss {losses[-1]:.4g} rose {(low - start) / abs(start):.0%} above its start {start:.4g} on "
-                    f"{'two' if steps == 2 else 'three'} steps")
+            named = ", ".join(f"{v:.4g}" for v in losses[-steps:])
+            return (f"loss {named} on the last {'two' if steps == 2 else 'three'} steps, each at least "
+                    f"{(low - start) / abs(start):.0%} above its start {start:.4g}")
     # a norm's rise is judged against at least MIN_HISTORY norms before it: the first one or two are no level (an
     # LSTM's first norm 0.029, its next ones 32x that with the loss flat, was restarted twice, clipped at 1/16 of
     # that first norm, and never learned: +568% late loss)

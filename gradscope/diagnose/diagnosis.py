@@ -30,7 +30,7 @@ class Summary:
     first_nonfinite_step: int | None = None
     clipped_fraction: float = 0.0
     amp_skipped_steps: int = 0
-    clip: dict[str, Any] | None = None  # {"mode", "threshold"} as recorded
+    clip: dict[str, Any] | None = None  # {"mode", "threshold"} as recorded; "adaptive": the Guard's "events" too
     steps_requested: int | None = None
     stopped: str = StopReason.COMPLETED.value
     seconds: float = 0.0
@@ -167,7 +167,8 @@ def summarize(trace: Trace) -> Summary:
         first_nonfinite_step=first_nonfinite_step(trace),
         clipped_fraction=float(trace.column("clipped").mean()) if n else 0.0,
         amp_skipped_steps=int(trace.column("amp_skipped").sum()),
-        clip=None if info.clip_mode is None else {"mode": info.clip_mode, "threshold": info.clip_threshold},
+        clip=None if info.clip_mode is None else {"mode": info.clip_mode, "threshold": info.clip_threshold} | (
+            {"events": list(info.guard_events)} if info.clip_mode == "adaptive" else {}),
         steps_requested=info.steps_requested,
         stopped=info.stopped.value,
         seconds=float(trace.column("seconds")[-1]) if n else 0.0,

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gradscope.numbers import number_text
-from gradscope.report.console import STYLE, stderr_console
+from gradscope.report.console import STYLE, print_guard_decisions, stderr_console
 
 if TYPE_CHECKING:
     from gradscope.trials.compare import ComparedRun, Comparison
@@ -67,29 +67,9 @@ def print_comparison(comparison: Comparison, console: Console | None = None) -> 
     for outcome, sentence in comparison.findings:
         console.print(Text(sentence, style=OUTCOME_STYLE.get(outcome or "", "bold")))
     for run in comparison.runs:
-        _guard_decisions(run, console)
+        print_guard_decisions(run.trace.info.guard_events, run.label, run.run_dir, console)
     if comparison.recommendation and not comparison.recommendation.get("clipping_helps", True):
         for note in comparison.recommendation.get("notes") or []:
             console.print(Text(f"note: {note}", style="dim"))
     console.print(Text(f"artifacts: {comparison.run_dir}", style="dim"))
 
-
-SHOWN_DECISIONS = 5  # a Guard's first decisions shown; run.json keeps every one
-
-
-def _guard_decisions(run: ComparedRun, console: Console) -> None:
-    """What an adaptive run's Guard did and why (a roll-back, a skip, a clip), the first few of its decisions."""
-    decisions = run.trace.info.guard_events
-    if not decisions:
-        return
-    times = "once" if len(decisions) == 1 else f"{len(decisions)} times"
-    console.print(Text(f"{run.label}: the guard acted {times} (every decision: guard_events in "
-                       f"{run.run_dir / 'run.json'})", style="bold"))
-    for event in decisions[:SHOWN_DECISIONS]:
-        threshold = event["threshold"]
-        line = Text(f"  step {event['step']} {event['action']}"
-                    + ("" if threshold is None else f" at {number_text(threshold)}") + ": ")
-        line.append(event["why"], style="dim")
-        console.print(line)
-    if len(decisions) > SHOWN_DECISIONS:
-        console.print(Text(f"  ... and {len(decisions) - SHOWN_DECISIONS} more", style="dim"))

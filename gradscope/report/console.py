@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from rich.console import Console
@@ -19,6 +20,7 @@ from gradscope.trace.trace import StopReason
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Any
 
     from gradscope.diagnose.diagnosis import Diagnosis
 
@@ -114,12 +116,34 @@ def print_diagnosis(diagnosis: Diagnosis, console: Console | None = None, *, com
            if not (log and "grad_norm" not in log.get("columns", {})) else "grad norm not logged")
         + (f"; clipped {s.clipped_fraction:.0%} of steps" if s.clip else "")
         + (f"; {s.amp_skipped_steps} AMP-skipped steps" if s.amp_skipped_steps else "")))
+    print_guard_decisions((s.clip or {}).get("events") or [], "", diagnosis.run_dir, console)
     for unchecked in diagnosis.unchecked:
         console.print(Text(f"unchecked {unchecked.kind}: {unchecked.why}", style="dim"))
     if command_hint and diagnosis.verdict != "healthy" and _clip_may_help(diagnosis):
         console.print(Text(f"next: {command_hint}", style="bold"), soft_wrap=True)
     if diagnosis.run_dir:
         console.print(Text(f"artifacts: {diagnosis.run_dir}", style="dim"))
+
+
+SHOWN_DECISIONS = 5  # a Guard's first decisions shown; run.json keeps every one
+
+
+def print_guard_decisions(decisions: list[dict[str, Any]], label: str, run_dir: str | Path | None,
+                          console: Console) -> None:
+    """What a run's Guard did and why (a roll-back, a skip, a clip): the first few of its `decisions`."""
+    if not decisions:
+        return
+    times = "once" if len(decisions) == 1 else f"{len(decisions)} times"
+    kept = f" (every decision: guard_events in {Path(run_dir) / 'run.json'})" if run_dir else ""
+    console.print(Text(f"{label + ': ' if label else ''}the guard acted {times}{kept}", style="bold"))
+    for event in decisions[:SHOWN_DECISIONS]:
+        threshold = event["threshold"]
+        line = Text(f"  step {event['step']} {event['action']}"
+                    + ("" if threshold is None else f" at {number_text(threshold)}") + ": ")
+        line.append(event["why"], style="dim")
+        console.print(line)
+    if len(decisions) > SHOWN_DECISIONS:
+        console.print(Text(f"  ... and {len(decisions) - SHOWN_DECISIONS} more", style="dim"))
 
 
 def _clip_may_help(diagnosis: Diagnosis) -> bool:

@@ -53,6 +53,20 @@ def test_compare_clip_norm_is_the_script_run_with_that_clip(tmp_path):
     assert close(tried["loss"][0], own[0]["loss"]) and not close(tried["loss"][5], clipped["loss"][5])
 
 
+def test_compare_says_the_scripts_own_clip_is_replaced(tmp_path):
+    """The word LM clips by itself at 0.25: the baseline's column shows how often its clip bit, and the report says
+    that the clipped run replaces the script's clip with its own."""
+    done = gradscope("compare", "--steps", "6", "--clip-norm", "0.05", "--no-plots", "--out", str(tmp_path / "cmp"),
+                     command=script_cmd(WORD_LM, "--epochs", "1", "--clip", "0.25"))
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    said = " ".join(done.stdout.split())
+    baseline = read_trace(tmp_path / "cmp" / "baseline")
+    bit = f"{baseline['clipped'].mean():.0%}"
+    assert 0 < baseline["clipped"].sum() < 6 and f"steps clipped │ {bit} │ 100%" in said
+    assert (f"note: the baseline clips by itself (norm at 0.25, on {bit} of its steps); the clipped runs replace its "
+            "clip with theirs") in said
+
+
 def test_compare_clips_before_the_step_of_a_script_that_does_not_clip(tmp_path):
     """nanoGPT's loop with --grad_clip 0 (no clip call): the trial's clip goes in just before the step, and the
     run equals the script run with --grad_clip at that threshold."""

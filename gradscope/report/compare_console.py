@@ -33,7 +33,7 @@ def _rows(run: ComparedRun) -> list[Text | str]:
                else Text("(reference)", style="dim"))
     first = run.first_nonfinite_step
     steps = f"{len(run.trace)}" + (f" of {s.steps_requested}" if s.steps_requested else "")
-    clipped = f"{s.clipped_fraction:.0%}" if run.clip is not None else "-"
+    clipped = f"{s.clipped_fraction:.0%}" if run.clip is not None or s.clip else "-"  # s.clip: the script's own
     return [verdict, outcome, _symptoms(run), "-" if first is None else str(first), steps,
             number_text(s.final_loss), number_text(s.best_loss), number_text(s.max_grad_norm),
             number_text(s.median_grad_norm), clipped, _seconds(s.seconds)]
@@ -66,6 +66,11 @@ def print_comparison(comparison: Comparison, console: Console | None = None) -> 
     console.print()
     for outcome, sentence in comparison.findings:
         console.print(Text(sentence, style=OUTCOME_STYLE.get(outcome or "", "bold")))
+    own = comparison.baseline.summary.clip
+    if own and comparison.baseline.clip is None and any(r.clip is not None for r in comparison.compared):
+        console.print(Text(f"note: the baseline clips by itself ({own['mode']} at {number_text(own['threshold'])}, on "
+                           f"{comparison.baseline.summary.clipped_fraction:.0%} of its steps); the clipped runs "
+                           "replace its clip with theirs", style="dim"))
     for run in comparison.runs:
         print_guard_decisions(run.trace.info.guard_events, run.label, run.run_dir, console)
     if comparison.recommendation and not comparison.recommendation.get("clipping_helps", True):

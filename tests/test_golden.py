@@ -169,7 +169,8 @@ def comparison(state: str) -> Comparison:
     healthy = Diagnosis("healthy", 200, [], summary(clip={"mode": "norm", "threshold": 0.5}, clipped_fraction=0.3))
     warned = Diagnosis("warning", 200, CRITICAL_SYMPTOMS[5:7],
                        summary(final_loss=0.31, clip={"mode": "value", "threshold": 0.1}, clipped_fraction=1.0))
-    base = compared("baseline", broken, 56)
+    unclipped = replace(broken.summary, clip=None, clipped_fraction=0.0)  # a config's baseline clips nothing
+    base = compared("baseline", replace(broken, summary=unclipped), 56)
     fixed = compared("clip-norm 0.5", healthy, 200, Clip("norm", 0.5), "fixed")
     helped = compared("clip-value 0.1", warned, 200, Clip("value", 0.1), "helped")
     if state == "fixed_and_helped":

@@ -259,7 +259,9 @@ QUICK = ["rnn_tanh_echo", "rnn_lm_sgd", "linear_edge", "healthy_linear", "health
 # encoders, raw-watt and heavy-tailed regressions; bounces, blow-ups and a late unit-slip record), held-out-15
 # (guard_cases_blind10: 8 healthy runs and 6 unstable ones, nanoGPT, MNIST-example CNNs with and without BatchNorm,
 # GRU/LSTM and post-norm encoder review classifiers, raw-dollar and raw-minute regressions; a thrown start, a late
-# blow-up, a bounce, stalls under SGD and Adam and a late raw-bytes image); and
+# blow-up, a bounce, stalls under SGD and Adam and a late raw-bytes image), held-out-16 (guard_cases_blind11: 8
+# healthy runs and 6 unstable ones in textbook shapes, default inits, small MLPs whose output layer grows from its
+# init, a CNN, an LSTM and a GRU; too-high learning rates, raw inputs, a late bad record, an exploding RNN); and
 # healthy-2 (guard_cases_healthy), healthy runs the issue-22 guard was tuned on; healthy-3 (guard_cases_plateau):
 # hard tasks whose loss sits on a plateau at a high but healthy lr, which a "stalled start" rule must leave alone.
 # Their factories join this module's namespace, where every case's TOML resolves.
@@ -273,6 +275,7 @@ import guard_cases_blind7  # noqa: E402
 import guard_cases_blind8  # noqa: E402
 import guard_cases_blind9  # noqa: E402
 import guard_cases_blind10  # noqa: E402
+import guard_cases_blind11  # noqa: E402
 import guard_cases_fresh  # noqa: E402
 import guard_cases_fresh2  # noqa: E402
 import guard_cases_fresh3  # noqa: E402
@@ -285,6 +288,7 @@ for _module, _split in ((guard_cases_fresh, "FRESH3"), (guard_cases_fresh2, "FRE
                         (guard_cases_blind6, "BLIND11"), (guard_cases_blind7, "BLIND12"),
                         (guard_cases_blind8, "BLIND13"), (guard_cases_blind9, "BLIND14"),
                         (guard_cases_blind10, "BLIND15"),
+                        (guard_cases_blind11, "BLIND16"),
                         (guard_cases_healthy, "HEALTHY2"), (guard_cases_plateau, "HEALTHY3")):
     globals().update(_module.FACTORIES)
     UNSTABLE += [c for c in getattr(_module, _split) if c.kind == "unstable"]

@@ -72,7 +72,7 @@ from gradscope.trials.recommend import LATE_FRACTION
 
 SPLITS = ["tune", "held-out", "held-out-2", "held-out-3", "held-out-4", "held-out-5", "held-out-6", "held-out-7",
           "held-out-8", "held-out-9", "held-out-10", "held-out-11", "held-out-12", "held-out-13", "held-out-14",
-          "held-out-15", "healthy-2", "healthy-3"]
+          "held-out-15", "held-out-16", "healthy-2", "healthy-3"]
 METHODS = ("gradscope", "gradscope-ramp", "gradscope-noramp", "fixed-1.0", "zclip", "autoclip", "agc", "agc-timm")
 NOT_INSTALLED = "not installed"
 NULL_TOUCHES = 4  # null touches per healthy run the guard acted in (see 5. above)

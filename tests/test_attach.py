@@ -71,6 +71,29 @@ def test_each_row_is_the_scripts_own_step(tmp_path: Path, script: str, clip: flo
         assert run.trace.info.param_names[0] == "encoder.weight"
 
 
+def test_the_dtype_a_script_computes_in_is_its_autocasts_not_its_scalers_guess(tmp_path: Path) -> None:
+    """A script that makes an (enabled) GradScaler before it enters a bfloat16 autocast computes in bfloat16: the
+    scaler's float16 was a guess, and the autocast names the dtype."""
+    script = tmp_path / "scaler_then_bf16.py"
+    script.write_text(
+        "import torch\n"
+        "torch.manual_seed(0)\n"
+        "model = torch.nn.Linear(4, 1)\n"
+        "opt = torch.optim.SGD(model.parameters(), lr=0.01)\n"
+        "scaler = torch.amp.GradScaler('cpu')\n"
+        "for _ in range(4):\n"
+        "    opt.zero_grad()\n"
+        "    with torch.autocast('cpu', dtype=torch.bfloat16):\n"
+        "        loss = model(torch.randn(8, 4)).float().pow(2).mean()\n"
+        "    scaler.scale(loss).backward()\n"
+        "    scaler.step(opt)\n"
+        "    scaler.update()\n")
+    result = record_command([PYTHON, str(script)], tmp_path / "run", plots=False)
+    assert result.error is None and len(result.runs[0].trace) == 4
+    unchecked = {u.kind: u.why for u in result.runs[0].diagnosis.unchecked}
+    assert "the script computes in bfloat16" in unchecked["activation_overflow"]
+
+
 def test_a_shell_script_running_python_dash_m(tmp_path: Path) -> None:
     log = tmp_path / "log.json"
     command = ["bash", "-c", f'cd "{SCRIPTS}" && "{PYTHON}" -m sgd_mlp "{log}"']

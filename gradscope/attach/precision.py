@@ -18,12 +18,12 @@ from gradscope.attach.control import tell
 from gradscope.attach.hooks import wrap
 from gradscope.attach.settings import Settings
 
-_told = False
+_told: Any = None  # the dtype told the parent, and whether an autocast or a cast named it (a GradScaler only guesses)
 _watching = False
 
 
 def watch_precision(settings: Settings) -> None:
-    """Wrap what puts a script in float16/bfloat16 so that the first use tells the parent `low_precision=DTYPE`."""
+    """Wrap what puts a script in float16/bfloat16 so that its first use tells the parent `low_precision=DTYPE`."""
     global _watching
     if _watching:
         return
@@ -31,11 +31,15 @@ def watch_precision(settings: Settings) -> None:
     from torch.amp.autocast_mode import autocast
     from torch.amp.grad_scaler import GradScaler
 
-    def told(dtype: Any) -> None:
+    def told(dtype: Any, named: bool = True) -> None:
+        """Tell the parent once, and again when the dtype an autocast or a cast names differs from a GradScaler's
+        guess (a script may make its scaler before it enters a bfloat16 autocast; the parent keeps the last)."""
         global _told
-        if not _told and dtype in (torch.float16, torch.bfloat16):
-            _told = True
+        if dtype not in (torch.float16, torch.bfloat16) or (_told is not None and (_told[1] or not named)):
+            return
+        if _told is None or _told[0] != dtype:
             tell(settings, low_precision=str(dtype).removeprefix("torch."))
+        _told = (dtype, named)
 
     def on_autocast(original: Any, self: Any, *args: Any, **kwargs: Any) -> Any:
         result = original(self, *args, **kwargs)
@@ -46,7 +50,7 @@ def watch_precision(settings: Settings) -> None:
     def on_scaler(original: Any, self: Any, *args: Any, **kwargs: Any) -> Any:
         result = original(self, *args, **kwargs)
         if self.is_enabled():
-            told(torch.float16)  # a GradScaler exists for float16's range
+            told(torch.float16, named=False)  # a GradScaler exists for float16's range: a guess
         return result
 
     def on_cast(dtype: torch.dtype) -> Any:

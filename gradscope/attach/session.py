@@ -105,7 +105,7 @@ def record_command(command: list[str], run_dir: Path, *, steps: int | None = Non
                              "(fix: a script that trains with torch in this Python; see `gradscope diagnose "
                              "--help`)")
     located = _locate(command, settings, folders) if locate and stop is not StopReason.INTERRUPTED else {}
-    low = next((m["low_precision"] for m in messages if m.get("low_precision")), None)
+    low = next((m["low_precision"] for m in reversed(messages) if m.get("low_precision")), None)  # the last said
     lacks = {Measure.OP_REPLAY: LOW_PRECISION_UNCHECKED.format(dtype=low)} if low else {}
     if not folders:  # the script ended (raised, was interrupted) before its first step: an empty run, as a config's
         from gradscope.record.recorder import write_empty_run

@@ -130,7 +130,9 @@ SHOWN_DECISIONS = 5  # a Guard's first decisions shown; run.json keeps every one
 
 def print_guard_decisions(decisions: list[dict[str, Any]], label: str, run_dir: str | Path | None,
                           console: Console) -> None:
-    """What a run's Guard did and why (a roll-back, a skip, a clip): the first few of its `decisions`."""
+    """What a run's Guard did and why (a roll-back, a skip, a clip): the first few of its `decisions` (as
+    `GuardEvent.to_dict` writes them: others, from a hand-edited file, are not shown)."""
+    decisions = [d for d in decisions if isinstance(d, dict) and {"step", "threshold", "why", "action"} <= d.keys()]
     if not decisions:
         return
     times = "once" if len(decisions) == 1 else f"{len(decisions)} times"
@@ -138,9 +140,9 @@ def print_guard_decisions(decisions: list[dict[str, Any]], label: str, run_dir: 
     console.print(Text(f"{label + ': ' if label else ''}the guard acted {times}{kept}", style="bold"))
     for event in decisions[:SHOWN_DECISIONS]:
         threshold = event["threshold"]
-        line = Text(f"  step {event['step']} {event['action']}"
-                    + ("" if threshold is None else f" at {number_text(threshold)}") + ": ")
-        line.append(event["why"], style="dim")
+        at = number_text(threshold) if isinstance(threshold, int | float) else threshold
+        line = Text(f"  step {event['step']} {event['action']}" + ("" if at is None else f" at {at}") + ": ")
+        line.append(str(event["why"]), style="dim")
         console.print(line)
     if len(decisions) > SHOWN_DECISIONS:
         console.print(Text(f"  ... and {len(decisions) - SHOWN_DECISIONS} more", style="dim"))

@@ -49,7 +49,7 @@ class AttachedRun:
         self.last: StepStats | None = None
         self.nonfinite_weights = False
         self._trial_applied = False
-        self._events = 0
+        self._events = 0  # findings and Guard decisions in run.json so far (it is written again when they grow)
 
     @classmethod
     def start(cls, settings: Settings, params: list[torch.Tensor], fallback: str, *, optimizer: Any,

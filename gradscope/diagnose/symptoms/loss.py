@@ -51,8 +51,7 @@ def detect_loss_divergence(trace: Trace, thresholds: Thresholds = DEFAULT,
         return []
     start, late, lowest, k = _levels(loss, t)
     noise = log_noise(loss)
-    if _thrown_at_once(loss, start, noise) or not loss[0] > 0:
-        start = min(start, float(loss[0]))  # a run that jumps up at step 1 and stays there diverged from step 0
+    start = _divergence_start(loss, start, noise)
     lowest = min(lowest, start)
     scale = abs(start) if start else 1.0
     over_start = late - start >= (t.diverged_over_start - 1) * scale
@@ -96,6 +95,14 @@ def detect_loss_divergence(trace: Trace, thresholds: Thresholds = DEFAULT,
                "(gradscope recommend)")]
 
 
+def _divergence_start(loss: np.ndarray, start: float, noise: float) -> float:
+    """The level a divergence is judged from: step 0's loss when the first updates threw the run (it jumped up at
+    step 1 and stayed there: it diverged from step 0) or the loss is not positive, else the start level."""
+    if _thrown_at_once(loss, start, noise) or not loss[0] > 0:
+        return min(start, float(loss[0]))
+    return start
+
+
 def _thrown_at_once(loss: np.ndarray, start: float, noise: float) -> bool:
     """The start level stands THROWN_SIGMAS of the log loss's step `noise` above step 0's loss: the first updates
     threw the run. A lucky first batch of a noisy run is no throw (an MLP on a heavy-tailed target read 1.13 at step
@@ -132,7 +139,7 @@ def detect_loss_plateau(trace: Trace, thresholds: Thresholds = DEFAULT,
     thrown = _thrown_at_once(loss, start, noise)
     if thrown and lowest < (1 - t.plateau_noise_max_improvement) * float(loss[0]):
         return []  # it trained below step 0 at some point, then gave it back: loss_divergence's finding
-    first = min(start, float(loss[0])) if thrown or not loss[0] > 0 else start  # loss_divergence's start level
+    first = _divergence_start(loss, start, noise)  # loss_divergence's start level
     if _undid_its_training(noise, first, late, min(lowest, first), t):
         return []  # it trained and gave it back: loss_divergence's finding, from the same levels
     start = float(loss[0]) if thrown else start

@@ -207,13 +207,19 @@ def test_the_guard_skips_an_update_made_by_hand(tmp_path):
     done = gradscope("compare", "--clip-adaptive", "--json", "--no-plots", "--out", str(tmp_path / "cmp"),
                      command=script_cmd(script))
     assert done.returncode in (0, 1), done.stderr[-3000:]
-    base_doc, guarded_doc = json.loads(done.stdout)["runs"]
+    doc = json.loads(done.stdout)
+    base_doc, guarded_doc = doc["runs"]
     assert base_doc["stopped"] == "nonfinite_weights" and base_doc["steps_completed"] < 12
     assert guarded_doc["steps_completed"] == 12 and guarded_doc["stopped"] == "completed"
     guarded = read_trace(guarded_doc["run_dir"])
     weights = guarded["weight_norm"].tolist()
     assert all(math.isfinite(w) for w in weights) and close(weights[6], weights[5])  # the skipped update: no move
     assert guarded_doc["final_loss"] < guarded_doc["initial_loss"]  # and it went on learning
+    # the same verdict (a non-finite loss is critical, skipped or not), but the guard saved the run
+    assert base_doc["verdict"] == guarded_doc["verdict"] == "critical" and guarded_doc["outcome"] == "helped"
+    ran = len(read_trace(base_doc["run_dir"]))
+    assert doc["conclusion"].startswith("adaptive helped but did not fix the run: it trained on past Inf at step 5 "
+                                        f"(12 steps; the baseline ended at Inf at step 5, after {ran}), still critical")
 
 
 def test_a_script_that_does_not_run_the_same_way_twice_stops_trials(tmp_path):

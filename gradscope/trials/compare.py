@@ -44,8 +44,8 @@ class Outcome(StrEnum):
     """What a compared run did relative to the baseline (the `outcome` field of the JSON)."""
 
     FIXED = "fixed"  # the baseline had findings (warning or critical), this run has none
-    HELPED = "helped"  # a lower verdict than the baseline, but not healthy
-    NO_HELP = "no_help"  # the same verdict (or worse) as an unhealthy baseline
+    HELPED = "helped"  # a lower verdict than the baseline, but not healthy; or it trained on where the baseline died
+    NO_HELP = "no_help"  # the same verdict (or worse) as an unhealthy baseline, and no further
     WORSE = "worse"  # the baseline is healthy and this run is not
     HEALTHY = "healthy"  # both healthy
 
@@ -382,12 +382,14 @@ def write_plots(runs: Sequence[ComparedRun], run_dir: Path) -> list[Path]:
 
 # -- judging ------------------------------------------------------------------------------------------------
 def outcome(base: ComparedRun, run: ComparedRun) -> Outcome:
-    """What `run` did relative to `base`, by verdict: FIXED, HELPED, NO_HELP, WORSE or HEALTHY."""
+    """What `run` did relative to `base`, by verdict: FIXED, HELPED, NO_HELP, WORSE or HEALTHY. At the same
+    verdict, a run that ended on a finite loss where the baseline's ended non-finite helped: a guard that skipped a
+    NaN batch keeps its critical finding (the NaN happened) but saved the run."""
     if base.rank == 0:
         return HEALTHY if run.rank == 0 else WORSE
     if run.rank == 0:
         return FIXED
-    return HELPED if run.rank < base.rank else NO_HELP
+    return HELPED if run.rank < base.rank or _survived(base, run) else NO_HELP
 
 
 def conclude(runs: Sequence[ComparedRun], *, interrupted: bool = False) -> list[tuple[str | None, str]]:
@@ -416,6 +418,10 @@ def _sentence(base: ComparedRun, run: ComparedRun) -> str:
         if base.first_nonfinite_step is not None:
             return f"{run.label} fixed the run: no NaN/Inf (baseline: {_nonfinite(base)}), {loss}"
         return f"{run.label} fixed the run: healthy (baseline: {base.verdict}, {_trouble(base)}), {loss}"
+    if run.outcome == HELPED and run.rank == base.rank:  # _survived
+        return (f"{run.label} helped but did not fix the run: it trained on past {_nonfinite(run)} "
+                f"({len(run.trace)} steps; the baseline ended at {_nonfinite(base)}, after {len(base.trace)}), "
+                f"still {run.verdict}, {loss}")
     if run.outcome == HELPED:
         gained = f", no NaN/Inf (baseline: {_nonfinite(base)})" if _cleared(base, run) else ""
         return (f"{run.label} helped but did not fix the run: {base.verdict} -> {run.verdict} "
@@ -427,6 +433,13 @@ def _sentence(base: ComparedRun, run: ComparedRun) -> str:
            else f"{run.label} did not fix the run:")
     cleared = "no NaN/Inf, " if _cleared(base, run) else ""
     return f"{who} still {run.verdict} ({_trouble(run)}; {cleared}baseline: {_trouble(base)}), {loss}"
+
+
+def _survived(base: ComparedRun, run: ComparedRun) -> bool:
+    """Whether the baseline ended on a non-finite loss and `run`, having met one too, ended on a finite loss."""
+    return (base.first_nonfinite_step is not None and run.first_nonfinite_step is not None
+            and not math.isfinite(_sort_loss(base.summary.final_loss))
+            and math.isfinite(_sort_loss(run.summary.final_loss)))
 
 
 def _cleared(base: ComparedRun, run: ComparedRun) -> bool:

@@ -222,6 +222,34 @@ def test_the_guard_skips_an_update_made_by_hand(tmp_path):
                                         f"(12 steps; the baseline ended at Inf at step 5, after {ran}), still critical")
 
 
+def test_compare_on_a_gan_compares_each_network_with_its_own_baseline(tmp_path):
+    """dcgan's shape trains two runs, netD and netG, an optimizer each: each is compared with its own baseline (its
+    own table, findings, plots, and JUnit cases), and a clip on the command clips both networks' steps."""
+    log, out, junit = tmp_path / "log.json", tmp_path / "cmp", tmp_path / "junit.xml"
+    done = gradscope("compare", "--clip-norm", "0.01", "--out", str(out), "--junit", str(junit),
+                     command=script_cmd(SCRIPTS / "gan.py", str(log)))
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    doc = json.loads((out / "comparison.json").read_text())
+    assert doc["optimizer_run"] == "netD" and [o["optimizer_run"] for o in doc["others"]] == ["netG"]
+    generator = doc["others"][0]
+    assert [r["label"] for r in generator["runs"]] == ["baseline", "clip-norm 0.01"]
+    assert [Path(r["run_dir"]).relative_to(out).parts for r in generator["runs"]] == [
+        ("baseline", "netG"), ("clip-norm-0.01", "netG")]
+    assert generator["runs"][1]["outcome"] in ("healthy", "worse")  # judged against netG's own baseline
+    baseline = read_trace(generator["runs"][0]["run_dir"])
+    truth = json.loads(log.read_text())  # the last run's (the clipped one's) log; the first step is the same
+    first = truth["netG"][0]
+    assert close(baseline["loss"][0], first["loss"]) and close(baseline["grad_norm"][0], first["grad_norm"])
+    assert read_trace(generator["runs"][1]["run_dir"])["clipped"].tolist() == [1] * 4  # netG's steps clipped too
+    assert doc["conclusion"].startswith("netD: ") and "; netG: " in doc["conclusion"]
+    assert (out / "compare_loss-netG.png").stat().st_size > 0 and (out / "compare_loss.png").stat().st_size > 0
+    said = done.stdout
+    assert said.index("netD (its optimizer's runs)") < said.index("netG (its optimizer's runs)")
+    assert said.count("vs baseline") == 2
+    cases = junit.read_text()
+    assert 'name="clip-norm 0.01 (netD)"' in cases and 'name="clip-norm 0.01 (netG)"' in cases
+
+
 def test_a_script_that_does_not_run_the_same_way_twice_stops_trials(tmp_path):
     script = tmp_path / "unseeded.py"
     script.write_text(

@@ -200,8 +200,9 @@ def _report(result: Comparison, as_json: bool, junit: Path | None, fail_on: str)
     if junit is not None:
         from gradscope.report.junit import JUnitCase, write_junit
 
-        write_junit(junit, "compare", [JUnitCase(run.label, run.diagnosis, judged=i > 0)
-                                       for i, run in enumerate(result.runs)], fail_on)
+        write_junit(junit, "compare", [JUnitCase(f"{run.label} ({each.optimizer_run})" if each.optimizer_run
+                                                 else run.label, run.diagnosis, judged=i > 0)
+                                       for each in result.all for i, run in enumerate(each.runs)], fail_on)
     with report_output():
         if as_json:
             typer.echo(dumps(result.to_dict()))
@@ -209,7 +210,7 @@ def _report(result: Comparison, as_json: bool, junit: Path | None, fail_on: str)
             print_comparison(result, report_console())
     if result.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
-    failed = any(fails(run.rank, fail_on) for run in result.compared)
+    failed = any(fails(run.rank, fail_on) for each in result.all for run in each.compared)
     raise typer.Exit(EXIT_SYMPTOMS if failed else EXIT_OK)
 
 

@@ -49,12 +49,26 @@ ROW_NAMES = ("verdict", "vs baseline", "symptoms", "first NaN/Inf step", "steps 
 
 
 def print_comparison(comparison: Comparison, console: Console | None = None) -> None:
-    """The runs as columns (baseline first), one row per measure, then the findings and the artifacts."""
+    """The runs as columns (baseline first), one row per measure, then the findings and the artifacts; a command
+    that trains several runs (a GAN's netD and netG) has one such table per run, each named."""
     console = console or stderr_console()
     header = Text("gradscope compare", style="bold")
     if comparison.recorded:
         header.append("  recorded runs", style="dim")
     console.print(header)
+    for each in comparison.all:
+        if each.optimizer_run:
+            if each is not comparison:
+                console.print()
+            console.print(Text(f"{each.optimizer_run} (its optimizer's runs)", style="bold"))
+        _print_runs(each, console)
+    if comparison.recommendation and not comparison.recommendation.get("clipping_helps", True):
+        for note in comparison.recommendation.get("notes") or []:
+            console.print(Text(f"note: {note}", style="dim"))
+    console.print(Text(f"artifacts: {comparison.run_dir}", style="dim"))
+
+
+def _print_runs(comparison: Comparison, console: Console) -> None:
     table = Table(show_edge=False, header_style="bold", pad_edge=False)
     table.add_column("")
     for run in comparison.runs:
@@ -73,8 +87,3 @@ def print_comparison(comparison: Comparison, console: Console | None = None) -> 
                            "replace its clip with theirs", style="dim"))
     for run in comparison.runs:
         print_guard_decisions(run.trace.info.guard_events, run.label, run.run_dir, console)
-    if comparison.recommendation and not comparison.recommendation.get("clipping_helps", True):
-        for note in comparison.recommendation.get("notes") or []:
-            console.print(Text(f"note: {note}", style="dim"))
-    console.print(Text(f"artifacts: {comparison.run_dir}", style="dim"))
-

@@ -149,12 +149,20 @@ class Comparison:
     recommendation: dict[str, Any] | None = None  # Recommendation.to_dict() when --recommended was used
     plots: tuple[Path, ...] = ()  # the overlaid loss and gradient-norm PNGs written
     notes: tuple[str, ...] = ()  # recorded folders: what was damaged in them and how it was read instead
+    optimizer_run: str = ""  # a command that trains several runs (a GAN's netD and netG): the one these runs are
+    others: tuple[Comparison, ...] = ()  # ... and the comparisons of its other runs, one each, alike
 
     @property
     def conclusion(self) -> str:
         """The findings as one line, e.g. "clip-norm 0.1 fixed the run: no NaN/Inf (baseline: NaN at step 55),
-        loss 1.97 -> 0.19"."""
-        return "; ".join(sentence for _, sentence in self.findings)
+        loss 1.97 -> 0.19"; for several runs of a command, each run's, named."""
+        return "; ".join(f"{c.optimizer_run}: {sentence}" if c.optimizer_run else sentence
+                         for c in (self, *self.others) for _, sentence in c.findings)
+
+    @property
+    def all(self) -> tuple[Comparison, ...]:
+        """This comparison and the others: every optimizer run of the command compared."""
+        return (self, *self.others)
 
     @property
     def baseline(self) -> ComparedRun:
@@ -184,7 +192,8 @@ class Comparison:
             "recommendation": self.recommendation,
             "plots": [str(p) for p in self.plots],
             "run_dir": str(self.run_dir),
-        }
+        } | ({"optimizer_run": self.optimizer_run} if self.optimizer_run else {}) | (
+            {"others": [other.to_dict() for other in self.others]} if self.others else {})
 
 
 # -- input ----------------------------------------------------------------------------------------------
@@ -354,29 +363,39 @@ def _unique_labels(paths: list[Path]) -> list[str]:
 
 
 def _finish(runs: list[ComparedRun], run_dir: Path, *, recorded: bool, interrupted: bool,
-            recommendation: dict[str, Any] | None = None, plots: bool = True) -> Comparison:
-    """The comparison of `runs` (each judged against the first), with its plots and comparison.json written."""
+            recommendation: dict[str, Any] | None = None, plots: bool = True, optimizer_run: str = "",
+            others: Sequence[tuple[str, list[ComparedRun]]] = ()) -> Comparison:
+    """The comparison of `runs` (each judged against the first), with its plots and comparison.json written.
+    A command that trains several runs: `runs` are its `optimizer_run`'s, `others` (name, runs) its others'."""
     from gradscope.strict_json import dumps
 
-    base = runs[0]
-    runs = [base, *(replace(run, outcome=outcome(base, run)) for run in runs[1:])]
     run_dir.mkdir(parents=True, exist_ok=True)
-    comparison = Comparison(tuple(runs), tuple(conclude(runs, interrupted=interrupted)), run_dir, recorded,
-                            interrupted, recommendation, tuple(write_plots(runs, run_dir)) if plots else ())
+
+    def judged(runs: list[ComparedRun], name: str = "", suffix: str = "") -> Comparison:
+        base = runs[0]
+        runs = [base, *(replace(run, outcome=outcome(base, run)) for run in runs[1:])]
+        return Comparison(tuple(runs), tuple(conclude(runs, interrupted=interrupted)), run_dir, recorded,
+                          interrupted, recommendation, tuple(write_plots(runs, run_dir, suffix)) if plots else (),
+                          optimizer_run=name)
+
+    comparison = replace(judged(runs, optimizer_run),
+                         others=tuple(judged(group, name, f"-{name}") for name, group in others))
     write_text_atomic(run_dir / COMPARISON_FILE, dumps(comparison.to_dict()) + "\n")
     return comparison
 
 
-def write_plots(runs: Sequence[ComparedRun], run_dir: Path) -> list[Path]:
-    """The overlaid loss and gradient-norm PNGs of `runs` in `run_dir` (none when no run recorded a step)."""
+def write_plots(runs: Sequence[ComparedRun], run_dir: Path, suffix: str = "") -> list[Path]:
+    """The overlaid loss and gradient-norm PNGs of `runs` in `run_dir` (none when no run recorded a step), each
+    name with `suffix` before its extension."""
     if not any(len(r.trace) for r in runs):
         return []
     from gradscope.report.compare_plots import grad_norm_overlay, loss_overlay
 
     written = []
     for name, build in ((COMPARE_LOSS_PLOT, loss_overlay), (COMPARE_GRAD_NORM_PLOT, grad_norm_overlay)):
-        build(list(runs)).savefig(run_dir / name, dpi=110)
-        written.append(run_dir / name)
+        path = run_dir / name.replace(".png", f"{suffix}.png")
+        build(list(runs)).savefig(path, dpi=110)
+        written.append(path)
     return written
 
 

@@ -187,6 +187,7 @@ def compare_command(command: Sequence[str], run_dir: Path, clips: Sequence[Clip]
     variants += [(c.label, c.folder, None, list(command), c) for c in changes]
     variants += [(t.label, t.folder, None, [*command, *t.args], None) for t in tries]
     runs: list[ComparedRun] = []
+    by_run: dict[str, list[ComparedRun]] = {}  # a command that trains several runs: each one's, the first's is runs
     interrupted = False
     used: set[str] = set()
     base, base_optimizers = None, []
@@ -217,17 +218,23 @@ def compare_command(command: Sequence[str], run_dir: Path, clips: Sequence[Clip]
             base, base_optimizers = run, [run.optimizer] if result is None else list({r.optimizer for r in result.runs})
             if result is not None and len(result.runs) > 1:
                 _note(f"the command trains {len(result.runs)} runs ({', '.join(r.label for r in result.runs)}): "
-                      f"compared by the first, {run.label}; each run's folder holds them all")
+                      "each is compared with its own baseline")
+                by_run = {r.label: [] for r in result.runs}
         elif setting is not None or change is not None:  # the first step is taken before any change shows
             check_same_start(base, run, label)
         runs.append(ComparedRun(label, setting, run.trace, run.diagnosis, run.diagnosis.summary, run.run_dir))
+        for other in result.runs if result is not None and by_run else ():
+            if other.label in by_run:  # a run the baseline did not train has no baseline to be compared with
+                by_run[other.label].append(ComparedRun(label, setting, other.trace, other.diagnosis,
+                                                       other.diagnosis.summary, other.run_dir))
         if result is not None and result.interrupted:
             interrupted = True
             break
     if not runs:
         raise KeyboardInterrupt
     return _finish(runs, run_dir, recorded=False, interrupted=interrupted, recommendation=recommendation,
-                   plots=plots)
+                   plots=plots, optimizer_run=base.label if by_run else "",
+                   others=[(name, group) for name, group in by_run.items() if name != base.label and len(group) > 1])
 
 
 # -- recommend -------------------------------------------------------------------------------------------------

@@ -21,6 +21,9 @@ from attach_helpers import (
     script_cmd,
     worst_error,
 )
+from typer.testing import CliRunner
+
+from gradscope.cli import app
 
 WORD_LM = EXAMPLES / "word_lm.py"
 AMP_BF16 = SCRIPTS / "amp_bf16.py"
@@ -248,6 +251,18 @@ def test_compare_on_a_gan_compares_each_network_with_its_own_baseline(tmp_path):
     assert said.count("vs baseline") == 2
     cases = junit.read_text()
     assert 'name="clip-norm 0.01 (netD)"' in cases and 'name="clip-norm 0.01 (netG)"' in cases
+    # the folders read back: each holds both runs, compared by name as the attached comparison did
+    again = CliRunner().invoke(app, ["compare", str(out / "baseline"), str(out / "clip-norm-0.01"), "--json",
+                                     "--no-plots", "--out", str(tmp_path / "again")])
+    assert again.exit_code in (0, 1), again.output
+    read = json.loads(again.stdout)
+    assert read["optimizer_run"] == "netD" and read["others"][0]["optimizer_run"] == "netG"
+    for fresh, back in ((doc, read), (generator, read["others"][0])):
+        assert [r["final_loss"] for r in back["runs"]] == [r["final_loss"] for r in fresh["runs"]]
+        assert [r["outcome"] for r in back["runs"]] == [r["outcome"] for r in fresh["runs"]]
+    mixed = CliRunner().invoke(app, ["compare", str(out / "baseline"), str(out / "clip-norm-0.01" / "netG")])
+    assert mixed.exit_code == 2
+    assert f"{out / 'baseline'} holds several runs (netD, netG) and " in " ".join(mixed.output.split())
 
 
 def test_a_script_that_does_not_run_the_same_way_twice_stops_trials(tmp_path):

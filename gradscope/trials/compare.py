@@ -8,6 +8,7 @@ This module returns data and writes the comparison's artifacts; rendering lives 
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -24,6 +25,7 @@ from gradscope.trace.run_folder import (
     COMPARE_GRAD_NORM_PLOT,
     COMPARE_LOSS_PLOT,
     COMPARISON_FILE,
+    DIAGNOSIS_FILE,
     RECOMMEND_FOLDER,
     is_run_folder,
     prepare_run_folder,
@@ -228,7 +230,22 @@ def is_run_dir(path: Path) -> bool:
     from gradscope.sources.registry import is_log
 
     path = Path(path)
-    return is_run_folder(path) or (path.suffix.lower() != ".toml" and is_log(path))
+    return is_run_folder(path) or bool(runs_within(path)) or (path.suffix.lower() != ".toml" and is_log(path))
+
+
+def runs_within(path: Path) -> list[Path]:
+    """The run folders of a folder holding several, as an attached command that trains several runs (a GAN's
+    netD and netG) writes them: in the order its diagnosis.json lists them, else by name; [] for any other path."""
+    path = Path(path)
+    if not path.is_dir() or is_run_folder(path):
+        return []
+    found = {child.name: child for child in path.iterdir() if is_run_folder(child)}
+    try:
+        listed = [r["label"] for r in json.loads((path / DIAGNOSIS_FILE).read_text())["runs"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        listed = []
+    order = [name for name in listed if name in found] + sorted(set(found) - set(listed))
+    return [found[name] for name in order]
 
 
 def split_paths(paths: Sequence[Path]) -> tuple[Path | None, list[Path]]:
@@ -329,11 +346,13 @@ def compare_recorded(paths: Sequence[Path], run_dir: Path, *, plots: bool = True
     rerun. `mapping` (--map) names columns in the logs."""
     from gradscope.diagnose.logs import diagnose_reading
     from gradscope.sources.registry import read_log
-    from gradscope.sources.runs import load_run
 
+    labels = _unique_labels([Path(p) for p in paths])
+    within = [runs_within(Path(p)) for p in paths]
+    if any(within):
+        return _compare_recorded_groups(paths, labels, within, run_dir, plots)
     runs: list[ComparedRun] = []
     notes: list[str] = []
-    labels = _unique_labels([Path(p) for p in paths])
     for path, label in zip(paths, labels, strict=True):
         if not is_run_folder(Path(path)):
             reading = read_log(Path(path), mapping)
@@ -341,13 +360,41 @@ def compare_recorded(paths: Sequence[Path], run_dir: Path, *, plots: bool = True
             diagnosis = diagnose_reading(reading, label=label)
             runs.append(ComparedRun(label, None, reading.trace, diagnosis, diagnosis.summary, Path(path)))
             continue
-        recorded = load_run(path)
-        notes += recorded.notes
-        trace = recorded.rebuild_trace()
-        # diagnosis.json keeps full float precision (trace.csv 10 significant digits): its summary is the one used
-        runs.append(ComparedRun(label, trace.info.clip, trace, recorded.diagnosis, recorded.diagnosis.summary,
-                                Path(path)))
+        runs.append(_recorded(Path(path), label, notes))
     return replace(_finish(runs, Path(run_dir), recorded=True, interrupted=False, plots=plots), notes=tuple(notes))
+
+
+def _recorded(folder: Path, label: str, notes: list[str]) -> ComparedRun:
+    """A run folder read back as a compared run; what reading it had to mend is added to `notes`."""
+    from gradscope.sources.runs import load_run
+
+    recorded = load_run(folder)
+    notes += recorded.notes
+    trace = recorded.rebuild_trace()
+    # diagnosis.json keeps full float precision (trace.csv 10 significant digits): its summary is the one used
+    return ComparedRun(label, trace.info.clip, trace, recorded.diagnosis, recorded.diagnosis.summary, folder)
+
+
+def _compare_recorded_groups(paths: Sequence[Path], labels: list[str], within: list[list[Path]], run_dir: Path,
+                             plots: bool) -> Comparison:
+    """Folders each holding several runs (an attached GAN's netD and netG): each run compared with its namesakes
+    in the others, the first folder's as the baseline; the runs every folder holds, in the first's order."""
+    single = next((p for p, inner in zip(paths, within, strict=True) if not inner), None)
+    if single is not None:
+        several = next(p for p, inner in zip(paths, within, strict=True) if inner)
+        names = ", ".join(r.name for r in runs_within(Path(several)))
+        raise ConfigError(f"{several} holds several runs ({names}) and {single} one: compare runs with runs (fix: "
+                          f"give the run folders inside it, e.g. {Path(several) / names.split(', ')[0]})")
+    common = [r.name for r in within[0] if all(any(o.name == r.name for o in inner) for inner in within[1:])]
+    if not common:
+        raise ConfigError(f"{paths[0]} and {paths[1]} hold no run of the same name (fix: give the run folders "
+                          "to compare, one from each)")
+    notes: list[str] = []
+    folders = list(zip(paths, labels, strict=True))
+    groups = [(name, [_recorded(Path(folder) / name, label, notes) for folder, label in folders]) for name in common]
+    comparison = _finish(groups[0][1], Path(run_dir), recorded=True, interrupted=False, plots=plots,
+                         optimizer_run=common[0], others=groups[1:])
+    return replace(comparison, notes=tuple(notes))
 
 
 def _unique_labels(paths: list[Path]) -> list[str]:

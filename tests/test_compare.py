@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from conftest import MLP_CONFIG, gradscope_cmd, sample_setup, subprocess_env
@@ -195,13 +196,22 @@ def test_fail_on_never_exits_0_even_when_the_clip_is_too_loose(tmp_path):
     assert result.exit_code == 0, result.stderr
 
 
-def test_both_runs_healthy(write_config, tmp_path):
+def test_healthy_runs_and_a_clip_so_tight_the_run_crawls(write_config, tmp_path):
+    """Every run healthy; a clip at 0.3 leaves the run still learning but far behind: the conclusion says how far
+    (its late loss against the baseline's), and says nothing of the loose clip that ended where the baseline did."""
     config = write_config(MLP_CONFIG)
-    result = invoke(str(config), "--clip-norm", "10", "--json", "--no-plots", "--out", str(tmp_path / "out"))
+    result = invoke(str(config), "--steps", "60", "--clip-norm", "10", "--clip-norm", "0.3", "--json", "--no-plots",
+                    "--out", str(tmp_path / "out"))
     assert result.exit_code == 0, result.stderr
     doc = strict_json(result.stdout)
-    assert [r["verdict"] for r in doc["runs"]] == ["healthy", "healthy"]
-    assert doc["conclusion"].startswith("both runs are healthy: final loss ")
+    assert [r["verdict"] for r in doc["runs"]] == ["healthy", "healthy", "healthy"]
+    assert doc["conclusion"].startswith("all 3 runs are healthy: final loss ")
+    late = [float(np.median(pd.read_csv(Path(r["run_dir"]) / "trace.csv")["loss"].to_numpy()[-6:]))
+            for r in doc["runs"]]  # the last 10% of 60 steps
+    assert late[2] > 1.5 * late[0]
+    assert doc["conclusion"].endswith(f"; clip-norm 0.3 ended higher: its late loss {late[2]:.3g} is "
+                                      f"{late[2] / late[0]:.2g}x the baseline's {late[0]:.3g}")
+    assert "clip-norm 10 ended" not in doc["conclusion"]
 
 
 def test_config_clip_is_compared_when_no_clip_option_is_given(write_config, tmp_path):

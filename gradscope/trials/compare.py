@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     ProgressFactory = Callable[[str], AbstractContextManager[Callable[[int, int, StepStats], None] | None]]
 
 BASELINE = "baseline"
+ENDED_APART = 1.5  # healthy runs whose late levels are this far apart are said to have ended apart
 
 class Outcome(StrEnum):
     """What a compared run did relative to the baseline (the `outcome` field of the JSON)."""
@@ -471,11 +472,31 @@ def conclude(runs: Sequence[ComparedRun], *, interrupted: bool = False) -> list[
             f"all {len(runs)} runs are healthy" if len(healthy) == len(compared) else
             f"the baseline and {', '.join(r.label for r in healthy)} are healthy")
         losses = ", ".join(f"{_num(r.summary.final_loss)} ({r.label})" for r in [base, *healthy])
-        findings.append((HEALTHY, f"{who}: final loss {losses}"))
+        apart = [text for text in (_ended_apart(base, r) for r in healthy) if text]
+        findings.append((HEALTHY, f"{who}: final loss {losses}" + "".join(f"; {text}" for text in apart)))
     findings += [(run.outcome, _sentence(base, run)) for run in compared if run.outcome != HEALTHY]
     if interrupted:
         findings.append((None, "interrupted: the runs not listed did not run"))
     return findings
+
+
+def _ended_apart(base: ComparedRun, run: ComparedRun) -> str | None:
+    """Where two healthy runs ended far apart (a clip so tight that the run crawls is healthy too): their late
+    loss levels ENDED_APART x or more apart, every late loss of the higher run above the lower's level (so not
+    one noisy step). None when they ended alike."""
+    import numpy as np
+
+    from gradscope.trials.recommend import LATE_FRACTION, late_loss
+
+    losses = [np.asarray(r.trace.loss, dtype=float) for r in (base, run)]
+    (b, r) = levels = [late_loss(x) for x in losses]  # recommend's trial score: the median of the last 10%
+    if not all(math.isfinite(x) and x > 0 for x in levels) or max(b, r) < ENDED_APART * min(b, r):
+        return None
+    low, high = (b, losses[1]) if r > b else (r, losses[0])
+    if not np.all(high[-max(3, math.ceil(len(high) * LATE_FRACTION)):] > low):
+        return None
+    return (f"{run.label} ended {'higher' if r > b else 'lower'}: its late loss {_num(r)} is {r / b:.2g}x the "
+            f"baseline's {_num(b)}")
 
 
 def _sentence(base: ComparedRun, run: ComparedRun) -> str:

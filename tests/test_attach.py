@@ -24,7 +24,7 @@ from gradscope.attach.settings import BOOT, Settings
 from gradscope.cli import app
 from gradscope.clip.setting import Clip
 from gradscope.trace.trace import StopReason
-from tests.conftest import subprocess_env
+from tests.conftest import REPO, subprocess_env
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 PYTHON = sys.executable
@@ -142,15 +142,29 @@ def test_where_it_went_nonfinite_is_named_by_a_second_run(tmp_path: Path) -> Non
 
 
 def test_the_scripts_failures_are_exit_3_with_what_was_recorded(tmp_path: Path) -> None:
+    """The steps before the failure are diagnosed and reported (a script that blew up may raise for it: an
+    OverflowError from math.exp(loss)), then the failure is one line and exit 3."""
     runner = CliRunner()
     raised = runner.invoke(app, ["diagnose", "--no-plots", "--out", str(tmp_path / "a"), "--",
                                  PYTHON, str(SCRIPTS / "raises.py")])
     assert raised.exit_code == 3, raised.output
     assert "raised ValueError: batch 3 is corrupt" in raised.output and "3 step(s) recorded" in raised.output
+    assert "verdict: HEALTHY  3 steps (stopped: your code raised)" in raised.stdout  # the report, on stdout
     assert len((tmp_path / "a" / "trace.csv").read_text().splitlines()) == 1 + 3
     exited = runner.invoke(app, ["diagnose", "--no-plots", "--out", str(tmp_path / "b"), "--",
                                  PYTHON, str(SCRIPTS / "exits2.py")])
     assert exited.exit_code == 3 and "exited with status 2" in exited.output
+
+
+def test_a_script_that_updates_by_hand_is_not_offered_a_warmup_compare(tmp_path: Path) -> None:
+    """The word LM updates its weights by hand (no torch.optim): --warmup cannot change its learning rate, so its
+    unstable start's advice offers no `gradscope compare --warmup` line (which would be refused), only the advice."""
+    done = CliRunner().invoke(app, ["diagnose", "--no-plots", "--out", str(tmp_path / "run"), "--", PYTHON,
+                                    str(REPO / "examples" / "scripts" / "word_lm.py"), "--epochs", "1", "--clip", "0",
+                                    "--lr", "40"])
+    assert done.exit_code == 1, done.output
+    assert "early_instability: unstable start" in done.stdout and "try: warm up the learning rate" in done.stdout
+    assert "compare --warmup" not in done.stdout
 
 
 def test_a_warning_from_a_wrapped_torch_call_names_the_scripts_line(tmp_path: Path) -> None:

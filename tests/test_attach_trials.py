@@ -265,6 +265,41 @@ def test_compare_on_a_gan_compares_each_network_with_its_own_baseline(tmp_path):
     assert f"{out / 'baseline'} holds several runs (netD, netG) and " in " ".join(mixed.output.split())
 
 
+def test_compare_shows_a_run_whose_script_raised_as_far_as_it_ran(tmp_path):
+    """pytorch/examples' word LM prints math.exp(loss) and raises OverflowError once its loss passes ~709: a run
+    that diverges ends in the script's own error. The runs are compared all the same, the raised one as far as it
+    ran (judged critical: it did not finish), then the failure is one line and exit 3."""
+    script = tmp_path / "ppl.py"
+    script.write_text(
+        "import math, torch\n"
+        "torch.manual_seed(0)\n"
+        "x = 3 * torch.randn(256, 8); y = x @ torch.randn(8, 1)\n"
+        "model = torch.nn.Linear(8, 1)\n"
+        "opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)\n"
+        "for step in range(60):\n"
+        "    i = (step % 8) * 32\n"
+        "    opt.zero_grad()\n"
+        "    loss = torch.nn.functional.mse_loss(model(x[i:i + 32]), y[i:i + 32])\n"
+        "    loss.backward()\n"
+        "    opt.step()\n"
+        "    print(f'step {step} ppl {math.exp(loss.item()):.3g}')\n")
+    done = gradscope("compare", "--clip-norm", "1", "--no-plots", "--out", str(tmp_path / "cmp"),
+                     "--junit", str(tmp_path / "junit.xml"), command=script_cmd(script))
+    assert done.returncode == 3, done.stderr[-3000:]
+    doc = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+    base, clipped = doc["runs"]
+    assert base["error"].startswith("your script raised OverflowError: math range error at step ")
+    assert base["steps_completed"] < 60 and clipped["steps_completed"] == 60 and "error" not in clipped
+    assert clipped["outcome"] == "fixed"
+    assert doc["conclusion"].startswith("clip-norm 1 fixed the run: healthy (baseline: ")
+    assert "script raised OverflowError: math range error at step" in doc["conclusion"]
+    said = " ".join(done.stdout.split())
+    assert f"steps run │ {base['steps_completed']} (script failed) │ 60" in said
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: baseline: your script raised OverflowError") and str(tmp_path / "cmp") in last
+    assert "math range error" in (tmp_path / "junit.xml").read_text()
+
+
 def test_a_script_that_does_not_run_the_same_way_twice_stops_trials(tmp_path):
     script = tmp_path / "unseeded.py"
     script.write_text(

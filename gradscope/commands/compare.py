@@ -201,7 +201,7 @@ def _report(result: Comparison, as_json: bool, junit: Path | None, fail_on: str)
         from gradscope.report.junit import JUnitCase, write_junit
 
         write_junit(junit, "compare", [JUnitCase(f"{run.label} ({each.optimizer_run})" if each.optimizer_run
-                                                 else run.label, run.diagnosis, judged=i > 0)
+                                                 else run.label, run.diagnosis, judged=i > 0, error=run.error)
                                        for each in result.all for i, run in enumerate(each.runs)], fail_on)
     with report_output():
         if as_json:
@@ -210,6 +210,11 @@ def _report(result: Comparison, as_json: bool, junit: Path | None, fail_on: str)
             print_comparison(result, report_console())
     if result.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
+    for run in (r for r in result.runs if r.error):  # compared as far as they ran; the script's failure is exit 3
+        typer.echo(f"Error: {run.label}: {run.error} (its output is above); what it recorded is in {run.run_dir}",
+                   err=True)
+    if any(r.error for r in result.runs):
+        raise typer.Exit(EXIT_USER_CODE)
     failed = any(fails(run.rank, fail_on) for each in result.all for run in each.compared)
     raise typer.Exit(EXIT_SYMPTOMS if failed else EXIT_OK)
 

@@ -167,22 +167,26 @@ def _diagnose_command(command: list[str], config: Path | None, sample: str | Non
 
         write_junit(junit, "diagnose", [JUnitCase(r.label, r.diagnosis, error=result.error) for r in result.runs],
                     fail_on)
-    if result.error is not None:
-        typer.echo(f"Error: {result.error} (its output is above); {rows} step(s) recorded before it are in "
-                   f"{result.run_dir}: trace.csv, diagnosis.json", err=True)
+    if result.error is not None and not rows:
+        typer.echo(f"Error: {result.error} (its output is above), before its first optimizer step", err=True)
         raise typer.Exit(EXIT_USER_CODE)
-    with report_output():
+    with report_output():  # a script that raised is diagnosed as far as it ran (one that blew up may raise for it)
         if as_json:
             typer.echo(dumps(result.document()))
         else:
             again = shlex.join([*(["--steps", str(steps)] if steps else []),
                                 *(["--seed", str(seed)] if seed else []), "--", *command])
-            for run in result.runs:
+            for run in result.runs:  # --warmup changes a torch.optim optimizer's lr: not a hand-made update's
                 print_diagnosis(run.diagnosis, report_console(), command_hint=f"gradscope recommend {again}",
-                                warmup_compare=lambda warmup: f"gradscope compare --warmup {warmup} {again}")
+                                warmup_compare=None if run.optimizer is None else
+                                lambda warmup: f"gradscope compare --warmup {warmup} {again}")
         if result.interrupted:
             typer.echo(f"Interrupted after {rows} step(s): what was recorded is diagnosed and kept in "
                        f"{result.run_dir}", err=True)
+    if result.error is not None:
+        typer.echo(f"Error: {result.error} (its output is above); {rows} step(s) recorded before it are in "
+                   f"{result.run_dir}: trace.csv, diagnosis.json", err=True)
+        raise typer.Exit(EXIT_USER_CODE)
     if result.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
     worst = max(r.diagnosis.severity_rank for r in result.runs) if result.runs else 0

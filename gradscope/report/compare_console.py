@@ -32,7 +32,8 @@ def _rows(run: ComparedRun) -> list[Text | str]:
     outcome = (Text(OUTCOME_TEXT[run.outcome], style=OUTCOME_STYLE[run.outcome]) if run.outcome
                else Text("(reference)", style="dim"))
     first = run.first_nonfinite_step
-    steps = f"{len(run.trace)}" + (f" of {s.steps_requested}" if s.steps_requested else "")
+    steps = f"{len(run.trace)}" + (f" of {s.steps_requested}" if s.steps_requested else "") + (
+        " (script failed)" if run.error else "")
     clipped = f"{s.clipped_fraction:.0%}" if run.clip is not None or s.clip else "-"  # s.clip: the script's own
     return [verdict, outcome, _symptoms(run), "-" if first is None else str(first), steps,
             number_text(s.final_loss), number_text(s.best_loss), number_text(s.max_grad_norm),

@@ -76,7 +76,7 @@ def print_diagnosis(diagnosis: Diagnosis, console: Console | None = None, *, com
                + (f", every {log['every']}" if log.get("every") and log["every"] > 1 else "")
                + f") from {log['format']}: {log['path']}")
     else:
-        ran = f"{diagnosis.steps_completed} of {s.steps_requested or diagnosis.steps_completed} steps"
+        ran = f"{diagnosis.steps_completed}" + (f" of {s.steps_requested}" if s.steps_requested else "") + " steps"
         ran += STOPPED_NOTE[StopReason(s.stopped or StopReason.COMPLETED)]
     verdict = Text("verdict: ")
     verdict.append(diagnosis.verdict.upper(), style=STYLE[diagnosis.verdict])

@@ -99,6 +99,8 @@ class ComparedRun:
     summary: Summary  # final/best loss, grad norms, clipped fraction, ...
     run_dir: Path
     outcome: Outcome | None = None  # against the baseline; None for the baseline itself
+    error: str | None = None  # an attached run whose script raised or exited non-zero: how (it is compared as far
+    #                           as it ran, a script that blew up may raise for it)
 
     @property
     def verdict(self) -> str:
@@ -106,8 +108,8 @@ class ComparedRun:
 
     @property
     def rank(self) -> int:
-        """0 healthy, 1 warning, 2 critical."""
-        return self.diagnosis.severity_rank
+        """0 healthy, 1 warning, 2 critical; a run whose script failed is judged critical (it did not finish)."""
+        return 2 if self.error else self.diagnosis.severity_rank
 
     @property
     def first_nonfinite_step(self) -> int | None:
@@ -137,7 +139,7 @@ class ComparedRun:
             "symptoms": [{"kind": x.kind.value, "severity": x.severity.value, "step": x.step}
                          for x in self.diagnosis.symptoms],
             "run_dir": str(self.run_dir),
-        }
+        } | ({"error": self.error} if self.error else {})
 
 
 @dataclass(frozen=True)
@@ -535,7 +537,10 @@ def _cleared(base: ComparedRun, run: ComparedRun) -> bool:
 
 
 def _trouble(run: ComparedRun) -> str:
-    """The headline problem of an unhealthy run: where it went non-finite, else its worst symptom."""
+    """The headline problem of an unhealthy run: its script's failure, where it went non-finite, else its worst
+    symptom."""
+    if run.error:
+        return run.error.removeprefix("your ")
     if run.first_nonfinite_step is not None:
         return _nonfinite(run)
     worst = next((s for s in run.diagnosis.symptoms if s.severity.rank > 0), None)

@@ -38,9 +38,10 @@ MIN_SCRIPT_BUDGET = 2.0  # recommend on a script: the unclipped run and at least
 class ScriptFailed(Exception):
     """A trial of the user's command raised or exited non-zero (exit 3): `message` says which trial and how."""
 
-    def __init__(self, message: str, run_dir: Path) -> None:
+    def __init__(self, message: str, run_dir: Path, result: Any = None) -> None:
         super().__init__(message)
         self.run_dir = run_dir
+        self.result = result  # the CommandResult: the runs it recorded before it failed
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,7 @@ def run_command(command: Sequence[str], run_dir: Path, label: str, *, clip: Clip
                             plots=plots, locate=locate, label=label, lr_scale=change.lr_scale,
                             warmup=change.warmup)
     if result.error is not None:
-        raise ScriptFailed(f"{label}: {result.error}", result.run_dir)
+        raise ScriptFailed(f"{label}: {result.error}", result.run_dir, result)
     return result
 
 
@@ -199,6 +200,7 @@ def compare_command(command: Sequence[str], run_dir: Path, clips: Sequence[Clip]
             from gradscope.attach.session import NO_OPTIMIZER
 
             raise GradscopeError(f"{change.options}: {NO_OPTIMIZER}")  # the run would be the baseline again
+        error = None
         if label in done:
             run, result = done[label], None
             _note(f"compare run {i}/{len(variants)}: {label}: recommend's own run, "
@@ -213,6 +215,10 @@ def compare_command(command: Sequence[str], run_dir: Path, clips: Sequence[Clip]
             except KeyboardInterrupt:
                 interrupted = True
                 break
+            except ScriptFailed as exc:  # compared as far as it ran (a script that blew up may raise for it)
+                if not exc.result.runs:
+                    raise
+                result, error = exc.result, exc.result.error
             run = first_run(result, label)
         if base is None:
             base, base_optimizers = run, [run.optimizer] if result is None else list({r.optimizer for r in result.runs})
@@ -222,11 +228,12 @@ def compare_command(command: Sequence[str], run_dir: Path, clips: Sequence[Clip]
                 by_run = {r.label: [] for r in result.runs}
         elif setting is not None or change is not None:  # the first step is taken before any change shows
             check_same_start(base, run, label)
-        runs.append(ComparedRun(label, setting, run.trace, run.diagnosis, run.diagnosis.summary, run.run_dir))
+        runs.append(ComparedRun(label, setting, run.trace, run.diagnosis, run.diagnosis.summary, run.run_dir,
+                                error=error))
         for other in result.runs if result is not None and by_run else ():
             if other.label in by_run:  # a run the baseline did not train has no baseline to be compared with
                 by_run[other.label].append(ComparedRun(label, setting, other.trace, other.diagnosis,
-                                                       other.diagnosis.summary, other.run_dir))
+                                                       other.diagnosis.summary, other.run_dir, error=error))
         if result is not None and result.interrupted:
             interrupted = True
             break

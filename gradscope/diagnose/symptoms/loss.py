@@ -27,7 +27,7 @@ LOSS_DIVERGENCE = Kind(
     ends_stable_phase=True)  # from its step the loss stays above the bar: the norms there are not the normal regime
 LOSS_PLATEAU = Kind(
     "loss_plateau", "The loss does not move: the model is not learning.",
-    lambda ev: f"start {number_text(ev['start_loss'])}, end {number_text(ev['late_loss'])} ({ev['improvement']:+.1%})",
+    lambda ev: f"start {number_text(ev['start_loss'])}, end {number_text(ev['late_loss'])} ({-ev['improvement']:+.1%})",
     clipping_may_help=False)
 
 
@@ -155,15 +155,17 @@ def detect_loss_plateau(trace: Trace, thresholds: Thresholds = DEFAULT,
     return [Symptom(
         LOSS_PLATEAU, Severity.CRITICAL if never and not thrown else Severity.WARNING, int(trace.steps[0]),
         f"loss does not train: {start:.4g} at the start, {late:.4g} at the end "
-        f"({improvement:+.1%} in {len(loss)} steps{', within its noise' if within_noise else ''}){story}",
+        f"({-improvement:+.1%} in {len(loss)} steps{', within its noise' if within_noise else ''}){story}",
         evidence={"start_loss": start, "late_loss": late, "improvement": improvement, "window_steps": k,
                   "within_noise": within_noise, "thrown_start": thrown,
                   "median_grad_norm": float(np.nanmedian(trace.grad_norm)),
                   "thresholds": {"max_improvement": t.plateau_max_improvement, "min_steps": t.plateau_min_steps}},
         advice="its first updates threw the loss above where it began, and it came back no lower: the learning "
                "rate is too high for this start, lower it or warm it up" if thrown else
-               "check that gradients reach the weights (see vanishing_gradient), raise the learning rate, "
-               "or check inputs and targets")]
+               "a loss that stays level while it jumps from step to step (see early_instability, loss_spike) "
+               "takes steps too large: lower the learning rate or warm it up; one that stays flat: check that "
+               "gradients reach the weights (see vanishing_gradient), raise the learning rate, or check inputs "
+               "and targets")]
 
 
 def _falls_beyond_noise(loss: np.ndarray, t: Thresholds) -> bool:

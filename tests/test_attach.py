@@ -266,6 +266,27 @@ def test_ctrl_c_stops_the_whole_script_and_keeps_the_trace_and_json_stdout_holds
         assert not running(pid), f"pid {pid} still runs"
 
 
+def test_a_signal_to_gradscope_alone_leaves_no_worker_of_a_launcher_behind(tmp_path: Path) -> None:
+    """`timeout` or a scheduler signals gradscope's process only. A launcher in torchrun's shape runs its worker in
+    a session of its own and waits for it, and the worker ignores the signal (a rank blocked in a collective):
+    killed with its launcher, the worker would be left an orphan, hung. gradscope kills it too."""
+    pids = tmp_path / "pids"
+    out = tmp_path / "run"
+    command = [PYTHON, "-m", "gradscope", "diagnose", "--no-plots", "--out", str(out), "--",
+               PYTHON, str(SCRIPTS / "launcher.py"), str(pids)]
+    gradscope = subprocess.Popen(command, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (pids.is_file() and (out / "model" / "trace.csv").is_file()):
+        time.sleep(0.2)
+    gradscope.send_signal(signal.SIGTERM)
+    _, err = gradscope.communicate(timeout=120)
+    assert gradscope.returncode != 0, err
+    worker, launcher = map(int, pids.read_text().split())
+    assert not running(launcher), "the launcher still runs"
+    assert not running(worker), "the launcher's worker still runs"
+
+
 def running(pid: int, wait: float = 10.0) -> bool:
     """Whether `pid` still runs after up to `wait` seconds. A process killed with SIGKILL dies when the kernel next
     schedules it (late on a loaded machine), and then stays a zombie until its parent, here init, reaps it: a

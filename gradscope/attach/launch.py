@@ -4,7 +4,9 @@ The child starts in a process group of its own, with the user's working director
 attach's variables and the boot folder first on PYTHONPATH) and stdin; its stdout goes to gradscope's stderr,
 so a `--json` stdout holds only the document. Ctrl-C (SIGINT) and SIGTERM to gradscope are passed to the whole
 group; whatever is still running GRACE seconds later is killed, and so is anything of the group left behind once
-the command has ended (a DataLoader worker, a background job of a shell script). When stdin is the terminal,
+the command has ended (a DataLoader worker, a background job of a shell script). A launcher's workers in sessions
+of their own (torchrun's ranks) are found by parentage when a signal comes, and killed with it at the end: once
+the launcher is killed they would be orphans, hung in a collective their peers never join. When stdin is the terminal,
 the group gets the terminal's foreground while it runs, as a shell's job does (so `input()` and pdb work): Ctrl-C
 then reaches the script directly, and a script that stops on it counts as interrupted.
 """
@@ -77,9 +79,20 @@ def run(command: list[str], settings: Settings) -> Ended:
     if terminal is not None:  # the script reads the terminal as it would without gradscope (input(), pdb)
         _hand_terminal(terminal, child.pid)
 
+    spawned: set[int] = set()  # the command's descendants, as seen when a signal came
+
     def on_signal(signum: int, _frame: object) -> None:
         interrupted_at.append(time.monotonic())
+        spawned.update(descendants(child.pid))
         _signal_group(child.pid, signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM)
+
+    def kill_all() -> None:
+        if interrupted_at:
+            spawned.update(descendants(child.pid))
+        _signal_group(child.pid, signal.SIGKILL)
+        for pid in spawned:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -88,16 +101,38 @@ def run(command: list[str], settings: Settings) -> Ended:
                 child.wait(timeout=0.2)
             except subprocess.TimeoutExpired:
                 if interrupted_at and time.monotonic() - interrupted_at[0] > GRACE:
-                    _signal_group(child.pid, signal.SIGKILL)
+                    kill_all()
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-        _signal_group(child.pid, signal.SIGKILL)  # anything of the command's group left behind
+        kill_all()  # anything of the command's group left behind, and a launcher's workers once interrupted
         child.wait()
         if terminal is not None:
             _hand_terminal(terminal, os.getpgrp())
     interrupted = bool(interrupted_at) or child.returncode in (-signal.SIGINT, 128 + signal.SIGINT)
     return Ended(child.returncode, interrupted, time.perf_counter() - start)
+
+
+def descendants(pid: int) -> set[int]:
+    """The processes below `pid` (children, theirs, ...), read from /proc (Linux) or `ps` (macOS); empty where
+    neither is there."""
+    parents: dict[int, int] = {}
+    proc = Path("/proc")
+    if proc.is_dir():
+        for entry in proc.iterdir():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                if entry.name.isdigit():  # stat: "pid (comm) state ppid ...", comm may hold spaces and parentheses
+                    parents[int(entry.name)] = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+    elif shutil.which("ps"):
+        with contextlib.suppress(OSError, subprocess.SubprocessError, ValueError):
+            listing = subprocess.run(["ps", "-A", "-o", "pid=,ppid="], capture_output=True, text=True, timeout=5)
+            rows = (line.split() for line in listing.stdout.splitlines() if line.strip())
+            parents = {int(a): int(b) for a, b in rows}
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
 
 
 def _terminal() -> int | None:

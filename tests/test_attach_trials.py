@@ -265,6 +265,36 @@ def test_compare_on_a_gan_compares_each_network_with_its_own_baseline(tmp_path):
     assert f"{out / 'baseline'} holds several runs (netD, netG) and " in " ".join(mixed.output.split())
 
 
+def test_the_guard_skips_an_lbfgs_step(tmp_path):
+    """LBFGS steps with a closure it evaluates many times (pytorch/examples' time-sequence prediction). When the
+    guard skips an update (here a non-finite loss at step 5, on every evaluation of that step), the step updates
+    nothing: its closure's first evaluation leaves no gradients, and LBFGS returns there. Unguarded, the step
+    turns the weights non-finite and the run ends there."""
+    script = tmp_path / "lbfgs.py"
+    script.write_text(
+        "import torch\n"
+        "torch.manual_seed(0)\n"
+        "model = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))\n"
+        "x, y = torch.randn(64, 4), torch.randn(64, 1)\n"
+        "opt = torch.optim.LBFGS(model.parameters(), lr=0.5, max_iter=2)\n"
+        "for step in range(10):\n"
+        "    def closure():\n"
+        "        opt.zero_grad()\n"
+        "        loss = (model(x) - y).pow(2).mean() * (float('inf') if step == 5 else 1.0)\n"
+        "        loss.backward()\n"
+        "        return loss\n"
+        "    opt.step(closure)\n")
+    done = gradscope("compare", "--clip-adaptive", "--json", "--no-plots", "--out", str(tmp_path / "cmp"),
+                     command=script_cmd(script))
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    base_doc, guarded_doc = json.loads(done.stdout)["runs"]
+    assert base_doc["stopped"] == "nonfinite_weights" and base_doc["steps_completed"] < 10
+    assert guarded_doc["steps_completed"] == 10 and guarded_doc["stopped"] == "completed"
+    assert guarded_doc["clip"]["events"][0]["step"] == 5 and "update skipped" in guarded_doc["clip"]["events"][0]["why"]
+    weights = read_trace(guarded_doc["run_dir"])["weight_norm"].tolist()  # each row's before its step's update
+    assert all(math.isfinite(w) for w in weights) and weights[6] == weights[5] and weights[5] != weights[4]
+
+
 def test_compare_shows_a_run_whose_script_raised_as_far_as_it_ran(tmp_path):
     """pytorch/examples' word LM prints math.exp(loss) and raises OverflowError once its loss passes ~709: a run
     that diverges ends in the script's own error. The runs are compared all the same, the raised one as far as it

@@ -250,7 +250,7 @@ class StepHooks:
         """The first evaluation of a closure is the row (LBFGS evaluates it many times per step). Its loss adds to
         the losses backpropagated before the step (Lightning runs a step's last micro-batch in the closure, after
         the others); the later evaluations' losses count for no row."""
-        first = [True]
+        first, skip = [True], [False]
 
         @functools.wraps(closure)
         def evaluated(*a: Any, **k: Any) -> Any:
@@ -259,9 +259,12 @@ class StepHooks:
                 first[0] = False
                 if not run.pending:
                     self.state.record(run)
+                skip[0] = not run.apply_trial_clip()
             else:
                 value = self.state.losses.uncounted(lambda: closure(*a, **k))
-            run.apply_trial_clip()
+                run.apply_trial_clip()
+            if skip[0]:  # no gradients: LBFGS's first evaluation finds none and returns, updating nothing
+                run.skip_update()
             return value
 
         if len(args) > 1:

@@ -23,8 +23,4 @@ if sys.argv[2:] == ["worker"]:
 worker = subprocess.Popen([sys.executable, __file__, sys.argv[1], "worker"], start_new_session=True)
 for signum in (signal.SIGINT, signal.SIGTERM):
     signal.signal(signum, lambda s, _f: worker.send_signal(s))
-while worker.poll() is None:
-    try:
-        worker.wait()
-    except InterruptedError:
-        pass
+worker.wait()

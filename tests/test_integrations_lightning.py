@@ -26,6 +26,7 @@ from typer.testing import CliRunner
 import gradscope
 from gradscope.cli import app
 from gradscope.integrations.lightning import GradscopeCallback
+from gradscope.sources.registry import read_log
 
 REL = 1e-6
 ACCUMULATE = 3
@@ -180,6 +181,10 @@ def test_scalars_reach_the_lightning_logger(clipped_runs):
     np.testing.assert_allclose(rows["gradscope/grad_norm"], [r["grad_norm"] for r in reference], rtol=REL)
     assert rows["gradscope/clipped"].tolist() == [float(r["clipped"]) for r in reference]
     assert rows["gradscope/nonfinite_steps"].tolist() == [0.0] * STEPS
+    # the log read back: gradscope's own scalars are found without --map
+    reading = read_log(Path(trainer.logger.log_dir))
+    assert reading.columns["loss"] == "gradscope/loss" and reading.columns["grad_norm"] == "gradscope/grad_norm"
+    np.testing.assert_allclose(reading.trace.grad_norm, [r["grad_norm"] for r in reference], rtol=REL)
 
 
 def test_blowup_is_critical_at_the_plain_loops_first_nonfinite_step(blowup):

@@ -14,8 +14,10 @@ import pytest
 import torch
 from conftest import MLP_CONFIG
 from torch import nn
+from typer.testing import CliRunner
 
 import gradscope
+from gradscope.cli import app
 from gradscope.clip.setting import Clip
 from gradscope.config.load import load_config
 from gradscope.diagnose.diagnosis import diagnose_trace
@@ -270,3 +272,17 @@ def test_the_config_being_run_is_kept_even_when_it_is_an_earlier_runs_resolved_c
     compare_config(resolved, out, [Clip("norm", 0.5)], plots=False)
     assert (out / RESOLVED_CONFIG_FILE).is_file()  # the config compared, still there
     assert not (out / TRACE_FILE).exists() and (out / "baseline" / TRACE_FILE).is_file()  # the old run is gone
+
+
+def test_diagnose_of_a_run_folder_reports_its_gradient_norms(tmp_path):
+    """A run folder read back is a log that names no columns: its report still gives the norms it holds, and a run
+    without findings is not pointed at a list of unchecked kinds that is not there (a run folder checks every kind)."""
+    runner = CliRunner()
+    first = runner.invoke(app, ["diagnose", "--sample", "healthy_mlp", "--steps", "20", "--no-plots",
+                                "--out", str(tmp_path / "run")])
+    assert first.exit_code == 0, first.output
+    again = runner.invoke(app, ["diagnose", str(tmp_path / "run"), "--no-plots"])
+    assert again.exit_code == 0, again.output
+    summary = json.loads((tmp_path / "run" / "diagnosis.json").read_text())["summary"]
+    assert f"grad norm median {summary['median_grad_norm']:.4g}" in again.stdout and "not logged" not in again.stdout
+    assert "No symptoms in what the log holds." in again.stdout and "below" not in again.stdout

@@ -7,6 +7,7 @@ training script prints it on stderr, beside the script's own messages.
 from __future__ import annotations
 
 import errno
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -106,14 +107,16 @@ def print_diagnosis(diagnosis: Diagnosis, console: Console | None = None, *, com
             if side:
                 console.print(Text(f"  side by side: {side}"), soft_wrap=True)  # a command: copied whole
     else:
-        console.print("No symptoms in what the log holds: see what it could not show below." if log else
+        console.print(("No symptoms in what the log holds" + (
+            ": see what it could not show below." if diagnosis.unchecked else ".")) if log else
                       "No symptoms: loss, gradients and weights stayed finite and well-behaved.")
     console.print()
     console.print(Text(
         f"loss {number_text(s.initial_loss)} -> {number_text(s.final_loss)} "
         f"(best {number_text(s.best_loss)}); "
         + (f"grad norm median {number_text(s.median_grad_norm)}, max {number_text(s.max_grad_norm)}"
-           if not (log and "grad_norm" not in log.get("columns", {})) else "grad norm not logged")
+           if not log or "grad_norm" in log.get("columns", {}) or math.isfinite(s.max_grad_norm)
+           else "grad norm not logged")  # a run folder's log names no columns: its norms say it
         + (f"; clipped {s.clipped_fraction:.0%} of steps" if s.clip else "")
         + (f"; {s.amp_skipped_steps} AMP-skipped steps" if s.amp_skipped_steps else "")))
     print_guard_decisions((s.clip or {}).get("events") or [], "", diagnosis.run_dir, console)

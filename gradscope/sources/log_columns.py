@@ -21,13 +21,16 @@ from gradscope.sources.source import MAP_KEYS, Reading
 from gradscope.trace.measures import Measure
 from gradscope.trace.trace import RunInfo, StopReason, Trace
 
-# key -> names loggers give it, most specific first; "*" ends a prefix (Lightning's LearningRateMonitor: lr-SGD)
+# key -> names loggers give it, most specific first; "*" ends a prefix (Lightning's LearningRateMonitor: lr-SGD).
+# gradscope's own callbacks log "gradscope/loss" and "gradscope/grad_norm" (integrations/_session.py): every step's,
+# NaN kept, the norm before any clip, so they come first where a log has them
 CANDIDATES: dict[str, tuple[str, ...]] = {
     "step": ("step", "global_step", "train/global_step", "trainer/global_step", "_step", "iteration", "iter"),
-    "loss": ("loss", "train_loss", "train/loss", "training_loss", "train_loss_step", "train/loss_step",
-             "loss_step", "train/train_loss", "losses/train_loss", "loss/train"),
-    "grad_norm": ("grad_norm", "train/grad_norm", "grad_2.0_norm_total", "train/grad_2.0_norm_total",
-                  "gradient_norm", "grad_norm_total", "total_grad_norm", "global_grad_norm", "grad_norm/total"),
+    "loss": ("gradscope/loss", "loss", "train_loss", "train/loss", "training_loss", "train_loss_step",
+             "train/loss_step", "loss_step", "train/train_loss", "losses/train_loss", "loss/train"),
+    "grad_norm": ("gradscope/grad_norm", "grad_norm", "train/grad_norm", "grad_2.0_norm_total",
+                  "train/grad_2.0_norm_total", "gradient_norm", "grad_norm_total", "total_grad_norm",
+                  "global_grad_norm", "grad_norm/total"),
     "lr": ("lr", "learning_rate", "train/learning_rate", "train/lr", "lr-*", "lr/*"),
 }
 

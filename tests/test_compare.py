@@ -7,6 +7,7 @@ clipping. One compare run with three clip settings is shared by the tests that o
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -22,6 +23,7 @@ from conftest import MLP_CONFIG, gradscope_cmd, sample_setup, subprocess_env
 from typer.testing import CliRunner
 
 from gradscope.cli import app
+from gradscope.trials.compare import ComparedRun
 
 runner = CliRunner()
 SAMPLE = "linear_high_lr"
@@ -210,7 +212,7 @@ def test_healthy_runs_and_a_clip_so_tight_the_run_crawls(write_config, tmp_path)
             for r in doc["runs"]]  # the last 10% of 60 steps
     assert late[2] > 1.5 * late[0]
     assert doc["conclusion"].endswith(f"; clip-norm 0.3 ended higher: its late loss {late[2]:.3g} is "
-                                      f"{late[2] / late[0]:.2g}x the baseline's {late[0]:.3g}")
+                                      f"{late[2] / late[0]:.3g}x the baseline's {late[0]:.3g}")
     assert "clip-norm 10 ended" not in doc["conclusion"]
 
 
@@ -390,3 +392,42 @@ def test_subprocess_json_stdout_is_one_strict_document(tmp_path):
     for run in doc["runs"]:
         assert set(run) >= {"label", "clip", "verdict", "final_loss", "best_loss", "first_nonfinite_step",
                             "max_grad_norm", "clipped_fraction"}
+
+
+def _judged_run(label: str, losses: np.ndarray, severity: str | None, kind: str = "early_instability",
+                step: int = 1) -> ComparedRun:
+    """A compared run of `losses` with one finding (None: healthy), as the judging reads it."""
+    from gradscope.diagnose.diagnosis import Diagnosis, Summary
+    from gradscope.diagnose.symptoms.catalogue import symptom_from_dict
+    from gradscope.trace.trace import RunInfo, Trace
+
+    symptoms = [] if severity is None else [symptom_from_dict(
+        {"kind": kind, "severity": severity, "step": step, "message": kind})]
+    summary = Summary(final_loss=float(losses[-1]), initial_loss=float(losses[0]))
+    diagnosis = Diagnosis(severity or "healthy", len(losses), symptoms, summary)
+    trace = Trace.from_columns(RunInfo(["w"], [[1]]), {"loss": losses})
+    return ComparedRun(label, None, trace, diagnosis, summary, Path(label))
+
+
+def test_a_fix_that_ends_higher_and_a_change_that_makes_a_warning_critical_say_so():
+    """nanoGPT at lr 0.1: a warm-up removes its early_instability warning, but its loss ends higher (3.26 against
+    3.12): 'fixed', and the sentence says it ended higher. A GCN at lr 10: a warm-up makes its warning critical:
+    'worse' (it was 'did not help: still critical' beside a baseline that was only a warning)."""
+    from gradscope.trials.compare import conclude, outcome
+
+    rng = np.random.default_rng(0)
+    noise = 0.01 * rng.standard_normal(100)
+    base = _judged_run("baseline", 3.12 + noise, "warning")
+    warm = _judged_run("warm-up 15", 3.26 + noise[::-1], None)
+    same = _judged_run("lr x0.1", 3.12 + noise[::-1], None)
+    worse = _judged_run("warm-up 10", 3.3 + noise, "critical", "loss_divergence", 89)
+    runs = [base, *(dataclasses.replace(r, outcome=outcome(base, r)) for r in (warm, same, worse))]
+    assert [r.outcome for r in runs[1:]] == ["fixed", "fixed", "worse"]
+    warmed, level, worsened = (sentence for _, sentence in conclude(runs))
+    late = [float(np.median(r.trace.loss[-10:])) for r in (base, warm)]  # the late level: the last 10% of 100
+    assert warmed.startswith("warm-up 15 fixed the run: healthy (baseline: warning, early_instability at step 1)")
+    assert warmed.endswith(f"; but it ended higher: its late loss {late[1]:.3g} is {late[1] / late[0]:.3g}x the "
+                           f"baseline's {late[0]:.3g}")
+    assert "ended higher" not in level  # the same level, only another draw of its noise
+    assert worsened.startswith("warm-up 10 made it worse: critical (loss_divergence at step 89) where the baseline "
+                               "is warning (early_instability at step 1)")

@@ -49,7 +49,7 @@ class Outcome(StrEnum):
     FIXED = "fixed"  # the baseline had findings (warning or critical), this run has none
     HELPED = "helped"  # a lower verdict than the baseline, but not healthy; or it trained on where the baseline died
     NO_HELP = "no_help"  # the same verdict (or worse) as an unhealthy baseline, and no further
-    WORSE = "worse"  # the baseline is healthy and this run is not
+    WORSE = "worse"  # a higher verdict than the baseline (a healthy baseline, or a warning made critical)
     HEALTHY = "healthy"  # both healthy
 
 
@@ -458,6 +458,8 @@ def outcome(base: ComparedRun, run: ComparedRun) -> Outcome:
         return HEALTHY if run.rank == 0 else WORSE
     if run.rank == 0:
         return FIXED
+    if run.rank > base.rank:
+        return WORSE
     return HELPED if run.rank < base.rank or _survived(base, run) else NO_HELP
 
 
@@ -474,35 +476,37 @@ def conclude(runs: Sequence[ComparedRun], *, interrupted: bool = False) -> list[
             f"all {len(runs)} runs are healthy" if len(healthy) == len(compared) else
             f"the baseline and {', '.join(r.label for r in healthy)} are healthy")
         losses = ", ".join(f"{_num(r.summary.final_loss)} ({r.label})" for r in [base, *healthy])
-        apart = [text for text in (_ended_apart(base, r) for r in healthy) if text]
-        findings.append((HEALTHY, f"{who}: final loss {losses}" + "".join(f"; {text}" for text in apart)))
+        apart = [(r, ended) for r, ended in ((r, _ended_apart(base, r)) for r in healthy) if ended]
+        findings.append((HEALTHY, f"{who}: final loss {losses}" + "".join(
+            f"; {r.label} ended {way}: {text}" for r, (way, text) in apart)))
     findings += [(run.outcome, _sentence(base, run)) for run in compared if run.outcome != HEALTHY]
     if interrupted:
         findings.append((None, "interrupted: the runs not listed did not run"))
     return findings
 
 
-def _ended_apart(base: ComparedRun, run: ComparedRun) -> str | None:
-    """Where two healthy runs ended far apart (a clip so tight that the run crawls is healthy too): their late
-    loss levels ENDED_APART x or more apart, every late loss of the higher run above the lower's level (so not
-    one noisy step). None when they ended alike."""
+def _ended_apart(base: ComparedRun, run: ComparedRun, factor: float = ENDED_APART) -> tuple[str, str] | None:
+    """Where two runs ended apart (a clip so tight that the run crawls is healthy too; a warm-up that removed a
+    warning may still end higher): their late loss levels `factor` x or more apart, every late loss of the higher
+    run above the lower's level (so not one noisy step). None when they ended alike."""
     import numpy as np
 
     from gradscope.trials.recommend import LATE_FRACTION, late_loss
 
     losses = [np.asarray(r.trace.loss, dtype=float) for r in (base, run)]
     (b, r) = levels = [late_loss(x) for x in losses]  # recommend's trial score: the median of the last 10%
-    if not all(math.isfinite(x) and x > 0 for x in levels) or max(b, r) < ENDED_APART * min(b, r):
+    if not all(math.isfinite(x) and x > 0 for x in levels) or max(b, r) < factor * min(b, r) or b == r:
         return None
     low, high = (b, losses[1]) if r > b else (r, losses[0])
     if not np.all(high[-max(3, math.ceil(len(high) * LATE_FRACTION)):] > low):
         return None
-    return (f"{run.label} ended {'higher' if r > b else 'lower'}: its late loss {_num(r)} is {r / b:.2g}x the "
-            f"baseline's {_num(b)}")
+    return "higher" if r > b else "lower", f"its late loss {_num(r)} is {r / b:.3g}x the baseline's {_num(b)}"
 
 
 def _sentence(base: ComparedRun, run: ComparedRun) -> str:
     loss = f"loss {_num(base.summary.final_loss)} -> {_num(run.summary.final_loss)}"
+    apart = _ended_apart(base, run, factor=1.0) if run.outcome in (FIXED, HELPED) else None
+    loss += f"; but it ended higher: {apart[1]}" if apart and apart[0] == "higher" else ""
     if run.outcome == FIXED:
         if base.first_nonfinite_step is not None:
             return f"{run.label} fixed the run: no NaN/Inf (baseline: {_nonfinite(base)}), {loss}"
@@ -516,8 +520,8 @@ def _sentence(base: ComparedRun, run: ComparedRun) -> str:
         return (f"{run.label} helped but did not fix the run: {base.verdict} -> {run.verdict} "
                 f"({_trouble(run)}){gained}, {loss}")
     if run.outcome == WORSE:
-        return (f"{run.label} made it worse: {run.verdict} ({_trouble(run)}) where the baseline is healthy, "
-                f"{loss}")
+        where = "healthy" if base.rank == 0 else f"{base.verdict} ({_trouble(base)})"
+        return f"{run.label} made it worse: {run.verdict} ({_trouble(run)}) where the baseline is {where}, {loss}"
     who = (f"clipping did not help: {run.label} is" if run.clip is not None
            else f"{run.label} did not fix the run:")
     cleared = "no NaN/Inf, " if _cleared(base, run) else ""

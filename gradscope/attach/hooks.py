@@ -143,7 +143,7 @@ class ClipHooks:
     def _clip_norm(self, original: Any, parameters: Any, max_norm: float, *args: Any, **kwargs: Any) -> Any:
         params = _tensors(parameters)
         run = self.state.run_for_params(params)
-        if run is None:
+        if run is None or run.applying:
             return original(params, max_norm, *args, **kwargs)
         l2 = float(args[0] if args else kwargs.get("norm_type", 2.0)) == 2.0  # `clipped` is judged by the L2 norm
         script = Clip("norm", float(max_norm)) if l2 else None
@@ -153,6 +153,8 @@ class ClipHooks:
         trial = run.trial
         if trial is None:
             return original(params, max_norm, *args, **kwargs)
+        if run.trial_applied:  # clipped at backward (the script's first update by hand): not a second time
+            return torch.as_tensor(stats.grad_norm)
         run.trial_done()
         if trial.mode != "norm":  # the trial's own clip (value, or the guard's) replaces the script's
             run.apply_trial_clip()
@@ -165,7 +167,7 @@ class ClipHooks:
     def _clip_value(self, original: Any, parameters: Any, clip_value: float, *args: Any, **kwargs: Any) -> Any:
         params = _tensors(parameters)
         run = self.state.run_for_params(params)
-        if run is None:
+        if run is None or run.applying:
             return original(params, clip_value, *args, **kwargs)
         run.monitor_max_abs()
         script = Clip("value", float(clip_value))
@@ -174,6 +176,8 @@ class ClipHooks:
         trial = run.trial
         if trial is None:
             return original(params, clip_value, *args, **kwargs)
+        if run.trial_applied:  # clipped at backward (the script's first update by hand): not a second time
+            return None
         run.trial_done()
         if trial.mode != "value":
             run.apply_trial_clip()

@@ -49,6 +49,7 @@ class AttachedRun:
         self.last: StepStats | None = None
         self.nonfinite_weights = False
         self._trial_applied = False
+        self.applying = False  # inside apply_trial_clip: a clip_grad_*_ call now is gradscope's own, not the script's
         self._events = 0  # findings and Guard decisions in run.json so far (it is written again when they grow)
 
     @classmethod
@@ -149,11 +150,20 @@ class AttachedRun:
         if self.recorder is None:
             return True
         if self.trial is not None and not self._trial_applied:
-            self._trial_applied = True
-            self.recorder.before_step()
+            self._trial_applied = self.applying = True
+            try:
+                self.recorder.before_step()
+            finally:
+                self.applying = False
         if not self.recorder.take and self.optimizer is None:
             self.skip_update()
         return self.recorder.take
+
+    @property
+    def trial_applied(self) -> bool:
+        """Whether this update's trial clip is already in (at backward, for an update by hand whose script's own
+        clip call was not seen yet: its first)."""
+        return self._trial_applied
 
     def trial_done(self) -> None:
         """The script's own clip call applied the trial's threshold: nothing more before the step."""

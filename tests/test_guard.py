@@ -818,3 +818,13 @@ def test_recommend_write_replaces_an_adaptive_clip(write_config):
     text = path.read_text()
     assert "adaptive" not in text and "# ours" in text
     assert load_config(path).clip == Clip("norm", 0.25)
+
+
+def test_the_guards_reason_reads_a_rise_as_a_percentage_a_multiple_or_far_above_a_best_of_0():
+    """A loss far above its best reads as a multiple (a Lightning run whose best was 0 read '594.6 is
+    59462445068359376% above its best 0')."""
+    from gradscope.clip.guard import _risen
+
+    assert _risen(2.5, 1.0, 1.5) == "loss level 2.5 is 150% above its best 1"
+    assert _risen(0.3772, 0.01625, 0.3772 / 0.01625 - 1) == "loss level 0.3772 is 23.2x its best 0.01625"
+    assert _risen(594.6, 0.0, 5.946e14) == "loss level 594.6 is far above its best 0"

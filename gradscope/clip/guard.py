@@ -871,6 +871,15 @@ def _spike(norm: float, norms: deque[float], peak: float, threshold: float | Non
     return True, None
 
 
+def _risen(level: float, best: float, rise: float) -> str:
+    """The loss's rise in words: a percentage, or a multiple where that reads better (a best of 0 has neither)."""
+    if best > 0 and rise >= 9:
+        return f"loss level {level:.4g} is {level / best:.3g}x its best {best:.4g}"
+    if best > 0:
+        return f"loss level {level:.4g} is {rise:.0%} above its best {best:.4g}"
+    return f"loss level {level:.4g} is far above its best {best:.4g}"
+
+
 def _loss_response(watch: _LossLevel, level: float, best: float, threshold: float | None, recent: list[bool],
                    median: float | None, adaptive: bool, can_restore: bool, since_change: int) -> Move | None:
     """The loss's response (see the module's docstring) to this step's `level` (`best`: the best before it), with
@@ -882,7 +891,7 @@ def _loss_response(watch: _LossLevel, level: float, best: float, threshold: floa
         bar = LOSS_RISE_ENGAGE_ADAPTIVE if adaptive else LOSS_RISE_ENGAGE
         if not watch.held_over(rise > bar and median is not None):
             return None
-        risen = f"loss level {level:.4g} is {rise:.0%} above its best {best:.4g}"
+        risen = _risen(level, best, rise)
         if can_restore:
             return Move(None, risen, "restore")
         return None if adaptive else Move(LOSS_ENGAGE * median, risen + ": the updates are too large at their "
@@ -891,7 +900,7 @@ def _loss_response(watch: _LossLevel, level: float, best: float, threshold: floa
     rise = watch.rise(level, LOSS_RISE_OF_START[1])
     if (any(recent[-LOSS_WINDOW:]) and rise > LOSS_RISE_TIGHTEN
             and watch.change_failed(level, far=rise > LOSS_RISE_FAR)):
-        risen = f"loss level {level:.4g} is {rise:.0%} above its best {best:.4g}"
+        risen = _risen(level, best, rise)
         if rise > LOSS_RISE_FAR and can_restore:
             return Move(None, risen + " while clipping", "restore")
         if adaptive:

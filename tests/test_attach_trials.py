@@ -458,6 +458,32 @@ def test_an_lr_change_on_a_script_without_optimizer_is_refused_in_one_line(tmp_p
     assert line.startswith("Error: ") and "updates its weights by hand" in line and "--try ARGS" in line
 
 
+def test_recommend_says_a_scripts_own_clip_that_costs_the_run_is_to_raise_or_drop(tmp_path):
+    """A script that clips by itself at 0.05 under SGD (norms ~7, so it bites on every step and the run crawls,
+    as a Lightning script's gradient_clip_val=0.25 did): a trial whose clip never bites wins, and the report says
+    the script's own clip is the thing to change (it said "the run never needed clipping")."""
+    script = tmp_path / "own_clip.py"
+    script.write_text(
+        "import torch\n"
+        "torch.manual_seed(0)\n"
+        "x = torch.randn(512, 8); y = x @ torch.randn(8, 1) + 0.1 * torch.randn(512, 1)\n"
+        "model = torch.nn.Linear(8, 1)\n"
+        "opt = torch.optim.SGD(model.parameters(), lr=0.05)\n"
+        "for step in range(30):\n"
+        "    i = (step % 16) * 32\n"
+        "    opt.zero_grad()\n"
+        "    torch.nn.functional.mse_loss(model(x[i:i + 32]), y[i:i + 32]).backward()\n"
+        "    torch.nn.utils.clip_grad_norm_(model.parameters(), 0.05)\n"
+        "    opt.step()\n")
+    done = gradscope("recommend", "--budget", "3", "--no-plots", "--out", str(tmp_path / "rec"),
+                     command=script_cmd(script))
+    assert done.returncode == 0, done.stderr[-3000:]
+    said = " ".join(done.stdout.split())
+    assert said.startswith("gradscope recommend raise or drop your script's own clip: see the notes")
+    assert "note: your script's own clip-norm 0.05 bites on 100% of its steps, and the run is better without it" in said
+    assert said.count("raise it or drop it") == 1
+
+
 def test_recommend_on_a_nanogpt_script_at_a_too_high_adamw_lr_names_the_lr_or_a_warmup(tmp_path):
     """The issue's case, unmodified script: AdamW at lr 0.1 without warm-up. A clip barely changes Adam's update;
     the alternatives tried where the script steps train better, and the fix named is one of them, with what to

@@ -4,6 +4,7 @@ the fix. Runs use bundled samples with few steps to stay fast."""
 from __future__ import annotations
 
 import ast
+import io
 import json
 import math
 from dataclasses import replace
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import MLP_CONFIG, SAMPLES
+from rich.console import Console
 from typer.testing import CliRunner
 
 from gradscope.cli import app
@@ -20,6 +22,7 @@ from gradscope.config.load import load_config
 from gradscope.diagnose.symptoms.catalogue import SymptomKind
 from gradscope.drivers.loop import TrainingSession, train
 from gradscope.report.compare_plots import loss_overlay
+from gradscope.report.recommend_console import print_recommendation
 from gradscope.report.snippets import snippets
 from gradscope.trace.trace import RunInfo, Trace
 from gradscope.trials.recommend import (
@@ -217,6 +220,9 @@ def test_a_healthy_run_is_not_cut_by_the_noise_of_an_early_horizon(tmp_path):
     assert unclipped.steps == 150 and unclipped.eliminated_at_step is None  # judged at full length
     assert rec.clipping_helps is False and "no threshold beat the unclipped run" in rec.notes
     assert all(t.late_loss >= unclipped.late_loss for t in rec.evidence.trials if t.steps == 150)
+    out = io.StringIO()  # the report: nothing to fix, said first (not "clipping is not the fix")
+    print_recommendation(rec, Console(file=out, width=120, color_system=None))
+    assert out.getvalue().startswith("gradscope recommend  no clip needed: the run is healthy without one")
 
 
 def test_vanishing_gradients_are_not_a_clipping_problem(tmp_path):

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 
 def print_recommendation(rec: Recommendation, console: Console | None = None) -> None:
+    from gradscope.trials.recommend import OWN_CLIP_COSTS
+
     console = console or stderr_console()
     ev = rec.evidence
     head = Text("gradscope recommend  ", style="bold")
@@ -25,8 +27,12 @@ def print_recommendation(rec: Recommendation, console: Console | None = None) ->
     elif rec.fix is not None:
         head.append(f"fix: {rec.fix.note}", style="bold green")
         head.append("  (clipping is not the fix)", style="yellow")
+    elif any(note.startswith(OWN_CLIP_COSTS) for note in rec.notes):
+        head.append("raise or drop your script's own clip: see the notes", style="bold green")
+    elif not ev.probe_symptoms:  # nothing wrong to fix: the notes say why no clip is needed
+        head.append("no clip needed: the run is healthy without one (see the notes)", style="bold green")
     else:
-        head.append("clipping is not the fix: see the notes", style="bold yellow")
+        head.append("clipping is not the fix, and no other fix was found: see the notes", style="bold yellow")
     console.print(head)
     stats = ev.statistics
     pct = stats.percentiles

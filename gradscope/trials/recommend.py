@@ -60,6 +60,8 @@ ZCLIP_ALPHA = 0.97  # ZClip's EMA factor and z threshold (its defaults)
 ZCLIP_Z = 2.5
 LR_TRIAL_FACTOR = 0.1
 HEALTHY_MARGIN = 1.1  # a healthy unclipped run this close to the winning trial needs no clipping
+OWN_CLIP_COSTS = "your script's own"  # the note that begins so: a script's own clip bites, and the run is better
+#                                        without it (a trial that never clipped beat it by HEALTHY_MARGIN)
 SPARE_MARGIN = 1.1  # the unclipped run this close to the best at a cut goes on (`_spare_the_unclipped`); at 1.25
 #   tiny_transformer's unclipped run (it blows up at step 90) took its winning clip's place: regret 0 -> 1
 ALTERNATIVE_WINS = 0.5  # a lower lr / standardised inputs that halve the top clip's late loss: that is the fix
@@ -748,10 +750,18 @@ class _Search:
     def _needs_no_clip(self, standing: Standing, notes: list[str]) -> bool:
         """Whether the run needs no clip: the top trial never clipped, or the unclipped run is healthy and as good
         (said in `notes`)."""
-        probe = self.probe
+        probe, top = self.probe, standing.top
         if not standing.clipped:
-            notes.append("the winning trial did not clip at all: the run never needed clipping"
-                         if standing.top.threshold is not None else f"no threshold beat {_the_run(probe)}")
+            common = standing.common
+            if probe.own_clip is not None and top.threshold is not None and \
+                    top.late_at(common) * HEALTHY_MARGIN < probe.late_at(common):  # the script's own clip costs it
+                notes.append(f"{OWN_CLIP_COSTS} clip-{probe.own_clip.mode} {probe.own_clip.threshold:.3g} bites on "
+                             f"{probe.clipped_fraction:.0%} of its steps, and the run is better without it (late loss "
+                             f"{_fmt(top.late_at(common))} at clip-{self.mode} {top.threshold:.3g}, which never bit, "
+                             f"against {_fmt(probe.late_at(common))} at {common} steps): raise it or drop it")
+            else:
+                notes.append("the winning trial did not clip at all: the run never needed clipping"
+                             if top.threshold is not None else f"no threshold beat {_the_run(probe)}")
             return True
         if not self.kinds and probe.steps >= self.total and _as_good(probe, self.trials):
             # Only a probe that ran the whole length can vouch for the run: instabilities often start late.

@@ -96,3 +96,13 @@ def test_trained_weights_drifting_a_few_percent_are_fine():
     rng = np.random.default_rng(1)
     weights = 12.0 * (1 + 0.3 * T / N) * lognormal(rng, 0.001, N)
     assert detect_weight_growth(weights_trace(weights)) == []
+
+
+def test_weights_thrown_in_the_first_steps_are_judged_from_before_any_update():
+    """The Lightning demo at lr 20: the weight norm 1.797 before step 0, 831 by step 4, 2,677 by the end; the
+    median of the first steps (~830) said no 100x rise. Judged from the weights before any update: a warning from
+    the step it passed 100x."""
+    weights = np.concatenate([[1.797, 150.0, 420.0, 700.0, 831.0], np.linspace(840.0, 2677.0, 123)])
+    [symptom] = detect_weight_growth(weights_trace(weights))
+    assert symptom.severity is Severity.WARNING
+    assert symptom.evidence["baseline_weight_norm"] == 1.797 and symptom.step == 2  # 420: 234x

@@ -195,7 +195,10 @@ def detect_weight_growth(trace: Trace, thresholds: Thresholds = DEFAULT,
     series = weights[:cut]
     if len(series) < min(t.growth_windows):
         return []
-    baseline = float(np.median(series[:t.baseline_steps]))
+    # the start: the first steps' median (one noisy step does not set it), or the weights before any update where
+    # those steps had already thrown them (an LBFGS run at 14.5 before step 0 read "from 3.09e+06"; a Lightning
+    # run thrown from 1.8 to 831 in four steps, then 2,677, was no 100x rise over its first steps' median)
+    baseline = min(float(series[0]), float(np.median(series[:t.baseline_steps])))
     peak_at = int(np.argmax(series))
     peak = float(series[peak_at])
     found = find_growth(series, max_doubling=t.weight_max_doubling_steps, min_growth=t.weight_min_growth,

@@ -27,7 +27,8 @@ LOSS_DIVERGENCE = Kind(
     ends_stable_phase=True)  # from its step the loss stays above the bar: the norms there are not the normal regime
 LOSS_PLATEAU = Kind(
     "loss_plateau", "The loss does not move: the model is not learning.",
-    lambda ev: f"start {number_text(ev['start_loss'])}, end {number_text(ev['late_loss'])} ({-ev['improvement']:+.1%})",
+    lambda ev: f"start {number_text(ev['start_loss'])}, end {number_text(ev['late_loss'])} "
+               f"({0.0 - ev['improvement']:+.1%})",  # the loss's change (0.0 - : no "-0.0%")
     clipping_may_help=False)
 
 
@@ -155,7 +156,7 @@ def detect_loss_plateau(trace: Trace, thresholds: Thresholds = DEFAULT,
     return [Symptom(
         LOSS_PLATEAU, Severity.CRITICAL if never and not thrown else Severity.WARNING, int(trace.steps[0]),
         f"loss does not train: {start:.4g} at the start, {late:.4g} at the end "
-        f"({-improvement:+.1%} in {len(loss)} steps{', within its noise' if within_noise else ''}){story}",
+        f"({0.0 - improvement:+.1%} in {len(loss)} steps{', within its noise' if within_noise else ''}){story}",
         evidence={"start_loss": start, "late_loss": late, "improvement": improvement, "window_steps": k,
                   "within_noise": within_noise, "thrown_start": thrown,
                   "median_grad_norm": float(np.nanmedian(trace.grad_norm)),

@@ -61,7 +61,7 @@ CRITICAL_SYMPTOMS = [
             module="rnn"),
     symptom(K.NONFINITE_GRADIENT, Severity.CRITICAL, 55, "gradient became NaN/Inf at step 55 in rnn.weight_hh_l0",
             {"parameters_affected": 4}, parameter="rnn.weight_hh_l0", module="rnn"),
-    symptom(K.NONFINITE_WEIGHT, Severity.CRITICAL, 55, "weights became NaN/Inf in optimizer.step() at step 55",
+    symptom(K.NONFINITE_WEIGHT, Severity.CRITICAL, 55, "weights became NaN/Inf in the update at step 55",
             {}, parameter="head.bias"),
     symptom(K.EXPLODING_GRADIENT, Severity.CRITICAL, 19, "gradient norm grows exponentially: x1.58 per step",
             {"growth_per_step": 1.58, "doubling_steps": 1.51, "r2": 0.997, "grad_norm_at_onset": 2.2,

@@ -97,7 +97,7 @@ def detect_nonfinite(trace: Trace, thresholds: Thresholds = DEFAULT, context: Co
         where = f" in {weight_event.parameter}" if weight_event.parameter else ""
         found.append(Symptom(
             NONFINITE_WEIGHT, Severity.CRITICAL, weight_event.step,
-            f"weights became NaN/Inf in optimizer.step() at step {weight_event.step}{where}",
+            f"weights became NaN/Inf in the update at step {weight_event.step}{where}",  # a step or by hand
             parameter=weight_event.parameter,
             evidence={"others": list(weight_event.others), "stage": "step"},
             advice=_ADVICE["step"]))

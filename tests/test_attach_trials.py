@@ -216,6 +216,19 @@ def test_the_guard_rolls_a_thrown_plain_loop_back_with_its_optimizers_state(tmp_
     assert kept == guarded_doc["clip"]["events"]
 
 
+def guarded_past_a_nonfinite_step(script: Path, steps: int, tmp_path: Path) -> tuple[dict, dict, dict]:
+    """`compare --clip-adaptive` on a `steps`-step script whose update goes non-finite: the baseline stops there,
+    the guarded run (which skips it) completes. The document, and its baseline's and guarded run's entries."""
+    done = gradscope("compare", "--clip-adaptive", "--json", "--no-plots", "--out", str(tmp_path / "cmp"),
+                     command=script_cmd(script))
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    doc = json.loads(done.stdout)
+    base_doc, guarded_doc = doc["runs"]
+    assert base_doc["stopped"] == "nonfinite_weights" and base_doc["steps_completed"] < steps
+    assert guarded_doc["steps_completed"] == steps and guarded_doc["stopped"] == "completed"
+    return doc, base_doc, guarded_doc
+
+
 def test_the_guard_skips_an_update_made_by_hand(tmp_path):
     """A script that updates its weights by hand (`p.data.add_(p.grad, alpha=-lr)`, no torch.optim) has no optimizer
     step gradscope can leave out: when the guard skips an update (here a non-finite loss at step 5), its gradients
@@ -233,13 +246,7 @@ def test_the_guard_skips_an_update_made_by_hand(tmp_path):
         "    loss.backward()\n"
         "    for p in model.parameters():\n"
         "        p.data.add_(p.grad, alpha=-0.1)\n")
-    done = gradscope("compare", "--clip-adaptive", "--json", "--no-plots", "--out", str(tmp_path / "cmp"),
-                     command=script_cmd(script))
-    assert done.returncode in (0, 1), done.stderr[-3000:]
-    doc = json.loads(done.stdout)
-    base_doc, guarded_doc = doc["runs"]
-    assert base_doc["stopped"] == "nonfinite_weights" and base_doc["steps_completed"] < 12
-    assert guarded_doc["steps_completed"] == 12 and guarded_doc["stopped"] == "completed"
+    doc, base_doc, guarded_doc = guarded_past_a_nonfinite_step(script, 12, tmp_path)
     guarded = read_trace(guarded_doc["run_dir"])
     weights = guarded["weight_norm"].tolist()
     assert all(math.isfinite(w) for w in weights) and close(weights[6], weights[5])  # the skipped update: no move
@@ -310,12 +317,7 @@ def test_the_guard_skips_an_lbfgs_step(tmp_path):
         "        loss.backward()\n"
         "        return loss\n"
         "    opt.step(closure)\n")
-    done = gradscope("compare", "--clip-adaptive", "--json", "--no-plots", "--out", str(tmp_path / "cmp"),
-                     command=script_cmd(script))
-    assert done.returncode in (0, 1), done.stderr[-3000:]
-    base_doc, guarded_doc = json.loads(done.stdout)["runs"]
-    assert base_doc["stopped"] == "nonfinite_weights" and base_doc["steps_completed"] < 10
-    assert guarded_doc["steps_completed"] == 10 and guarded_doc["stopped"] == "completed"
+    _, _, guarded_doc = guarded_past_a_nonfinite_step(script, 10, tmp_path)
     assert guarded_doc["clip"]["events"][0]["step"] == 5 and "update skipped" in guarded_doc["clip"]["events"][0]["why"]
     weights = read_trace(guarded_doc["run_dir"])["weight_norm"].tolist()  # each row's before its step's update
     assert all(math.isfinite(w) for w in weights) and weights[6] == weights[5] and weights[5] != weights[4]

@@ -168,17 +168,9 @@ def compare_command(command: Sequence[str], run_dir: Path, clips: Sequence[Clip]
     (the trial's threshold in place of the script's), per learning-rate change (`--lr-scale`, `--warmup`) and per
     `--try`, each in a subfolder of `run_dir`."""
     run_dir = prepare_run_folder(Path(run_dir))
-    clips = list(clips)
-    recommendation = None
-    done: dict[str, Any] = {}  # a variant's label -> recommend's whole run of it: not run again
+    clips, recommendation, done = list(clips), None, {}
     if recommend_mode is not None:
-        runner = ScriptRunner(command, run_dir / RECOMMEND_FOLDER, steps=steps, seed=seed)
-        rec = _recommend(runner, mode=recommend_mode, budget=budget, steps=steps)
-        setting = Clip(rec.mode, float(rec.threshold), recommended=True)
-        clips = [c for c in clips if (c.mode, c.threshold) != (setting.mode, setting.threshold)] + [setting]
-        recommendation = rec.to_dict()
-        done = {label: run for label, run in ((BASELINE, runner.whole_run(None)),
-                                                (setting.label, runner.whole_run(setting))) if run is not None}
+        clips, recommendation, done = _recommended(command, run_dir, clips, recommend_mode, budget, steps, seed)
     if not clips and not tries and not changes:
         raise ConfigError("nothing to compare the baseline with (fix: give --clip-norm X, --clip-value X, "
                           "--clip-adaptive, --recommended, --lr-scale F, --warmup W or --try ARGS)")
@@ -210,15 +202,11 @@ def compare_command(command: Sequence[str], run_dir: Path, clips: Sequence[Clip]
         else:
             _note(f"compare run {i}/{len(variants)}: {label}")
             try:
-                result = run_command(cmd, run_dir / name, label, clip=setting, steps=steps, seed=seed, plots=plots,
-                                     locate=i == 1, change=change)
+                result, error = _run_variant(cmd, run_dir / name, label, clip=setting, steps=steps, seed=seed,
+                                             plots=plots, locate=i == 1, change=change)
             except KeyboardInterrupt:
                 interrupted = True
                 break
-            except ScriptFailed as exc:  # compared as far as it ran (a script that blew up may raise for it)
-                if not exc.result.runs:
-                    raise
-                result, error = exc.result, exc.result.error
             run = first_run(result, label)
         if base is None:
             base, base_optimizers = run, [run.optimizer] if result is None else list({r.optimizer for r in result.runs})
@@ -228,12 +216,10 @@ def compare_command(command: Sequence[str], run_dir: Path, clips: Sequence[Clip]
                 by_run = {r.label: [] for r in result.runs}
         elif setting is not None or change is not None:  # the first step is taken before any change shows
             check_same_start(base, run, label)
-        runs.append(ComparedRun(label, setting, run.trace, run.diagnosis, run.diagnosis.summary, run.run_dir,
-                                error=error))
+        runs.append(_compared(label, setting, run, error))
         for other in result.runs if result is not None and by_run else ():
             if other.label in by_run:  # a run the baseline did not train has no baseline to be compared with
-                by_run[other.label].append(ComparedRun(label, setting, other.trace, other.diagnosis,
-                                                       other.diagnosis.summary, other.run_dir, error=error))
+                by_run[other.label].append(_compared(label, setting, other, error))
         if result is not None and result.interrupted:
             interrupted = True
             break
@@ -242,6 +228,34 @@ def compare_command(command: Sequence[str], run_dir: Path, clips: Sequence[Clip]
     return _finish(runs, run_dir, recorded=False, interrupted=interrupted, recommendation=recommendation,
                    plots=plots, optimizer_run=base.label if by_run else "",
                    others=[(name, group) for name, group in by_run.items() if name != base.label and len(group) > 1])
+
+
+def _recommended(command: Sequence[str], run_dir: Path, clips: list[Clip], mode: str, budget: float | None,
+                 steps: int | None, seed: int) -> tuple[list[Clip], dict[str, Any], dict[str, Any]]:
+    """`--recommended`: recommend's search first. The clips with its threshold among them, its document, and its
+    whole runs by label (the baseline's and the threshold's: not run again)."""
+    runner = ScriptRunner(command, run_dir / RECOMMEND_FOLDER, steps=steps, seed=seed)
+    rec = _recommend(runner, mode=mode, budget=budget, steps=steps)
+    setting = Clip(rec.mode, float(rec.threshold), recommended=True)
+    clips = [c for c in clips if (c.mode, c.threshold) != (setting.mode, setting.threshold)] + [setting]
+    done = {label: run for label, run in ((BASELINE, runner.whole_run(None)),
+                                            (setting.label, runner.whole_run(setting))) if run is not None}
+    return clips, rec.to_dict(), done
+
+
+def _run_variant(command: list[str], run_dir: Path, label: str, **options: Any) -> tuple[Any, str | None]:
+    """One compared run of the command: its `CommandResult`, and the script's error where it raised or exited
+    non-zero after its first step (compared as far as it ran: a script that blew up may raise for it)."""
+    try:
+        return run_command(command, run_dir, label, **options), None
+    except ScriptFailed as exc:
+        if not exc.result.runs:
+            raise
+        return exc.result, exc.result.error
+
+
+def _compared(label: str, setting: Clip | None, run: Any, error: str | None) -> ComparedRun:
+    return ComparedRun(label, setting, run.trace, run.diagnosis, run.diagnosis.summary, run.run_dir, error=error)
 
 
 # -- recommend -------------------------------------------------------------------------------------------------

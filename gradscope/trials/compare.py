@@ -43,12 +43,13 @@ if TYPE_CHECKING:
 BASELINE = "baseline"
 ENDED_APART = 1.5  # healthy runs whose late levels are this far apart are said to have ended apart
 
+
 class Outcome(StrEnum):
     """What a compared run did relative to the baseline (the `outcome` field of the JSON)."""
 
     FIXED = "fixed"  # the baseline had findings (warning or critical), this run has none
     HELPED = "helped"  # a lower verdict than the baseline, but not healthy; or it trained on where the baseline died
-    NO_HELP = "no_help"  # the same verdict (or worse) as an unhealthy baseline, and no further
+    NO_HELP = "no_help"  # the same verdict as an unhealthy baseline, and it got no further
     WORSE = "worse"  # a higher verdict than the baseline (a healthy baseline, or a warning made critical)
     HEALTHY = "healthy"  # both healthy
 

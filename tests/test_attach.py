@@ -267,9 +267,11 @@ def test_ctrl_c_stops_the_whole_script_and_keeps_the_trace_and_json_stdout_holds
 
 
 def test_a_signal_to_gradscope_alone_leaves_no_worker_of_a_launcher_behind(tmp_path: Path) -> None:
-    """`timeout` or a scheduler signals gradscope's process only. A launcher in torchrun's shape runs its worker in
-    a session of its own and waits for it, and the worker ignores the signal (a rank blocked in a collective):
-    killed with its launcher, the worker would be left an orphan, hung. gradscope kills it too."""
+    """`timeout` or a scheduler signals gradscope's process only. A launcher runs its worker in a session of its
+    own (as torchrun runs its ranks), out of reach of a signal to the command's process group, and the worker
+    ignores the signal (a rank blocked in a collective): once its launcher is gone the worker would be left an
+    orphan, hung (torchrun's ranks were, after gradscope killed torchrun at the end of its grace). gradscope finds
+    it by parentage when the signal comes and kills it too."""
     pids = tmp_path / "pids"
     out = tmp_path / "run"
     command = [PYTHON, "-m", "gradscope", "diagnose", "--no-plots", "--out", str(out), "--",

@@ -1,6 +1,7 @@
-"""A launcher in torchrun's shape: it starts its worker in a session of its own, passes SIGINT/SIGTERM on to it,
-and waits for it. The worker trains, writes its pid and the launcher's to argv[1], and ignores both signals (as
-a rank blocked in a collective does), so it can only be killed."""
+"""A launcher that starts its worker in a session of its own (as torchrun starts its ranks) and waits for it; a
+signal kills the launcher at once, and the worker, which ignores SIGINT and SIGTERM (as a rank blocked in a
+collective does), is left behind unless someone kills it. The worker trains and writes its pid and the
+launcher's to argv[1]."""
 import os
 import signal
 import subprocess
@@ -20,7 +21,4 @@ if sys.argv[2:] == ["worker"]:
         optimizer.zero_grad()
         model(torch.randn(8, 4)).pow(2).mean().backward()
         optimizer.step()
-worker = subprocess.Popen([sys.executable, __file__, sys.argv[1], "worker"], start_new_session=True)
-for signum in (signal.SIGINT, signal.SIGTERM):
-    signal.signal(signum, lambda s, _f: worker.send_signal(s))
-worker.wait()
+subprocess.Popen([sys.executable, __file__, sys.argv[1], "worker"], start_new_session=True).wait()

@@ -63,13 +63,18 @@ def log_fit(values: np.ndarray) -> LogFit:
     return LogFit(slope, r2)
 
 
+def late_window(values: np.ndarray, fraction: float, *, round_up: bool = False, at_least: int = 3) -> np.ndarray:
+    """A run's last `fraction` of `values` (at least `at_least` of them): `late_level`'s window."""
+    n = len(values) * fraction
+    return values[-max(at_least, math.ceil(n) if round_up else int(n)):]
+
+
 def late_level(values: np.ndarray, fraction: float, *, round_up: bool = False, at_least: int = 3) -> float:
     """Where a run ends: the median of its last `fraction` of `values` (at least `at_least` of them), +inf when
     that window holds a NaN/Inf (a run that ends blown up has no level). The window is `fraction` of the values
     rounded down (the detectors' loss levels) or, with `round_up`, up (recommend's trial scores); the two
     roundings predate this one home and are kept so that neither report's numbers move."""
-    n = len(values) * fraction
-    window = values[-max(at_least, math.ceil(n) if round_up else int(n)):]
+    window = late_window(values, fraction, round_up=round_up, at_least=at_least)
     return float(np.median(window)) if np.all(np.isfinite(window)) else math.inf
 
 

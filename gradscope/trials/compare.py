@@ -385,10 +385,9 @@ def _compare_recorded_groups(paths: Sequence[Path], labels: list[str], within: l
     in the others, the first folder's as the baseline; the runs every folder holds, in the first's order."""
     single = next((p for p, inner in zip(paths, within, strict=True) if not inner), None)
     if single is not None:
-        several = next(p for p, inner in zip(paths, within, strict=True) if inner)
-        names = ", ".join(r.name for r in runs_within(Path(several)))
-        raise ConfigError(f"{several} holds several runs ({names}) and {single} one: compare runs with runs (fix: "
-                          f"give the run folders inside it, e.g. {Path(several) / names.split(', ')[0]})")
+        several, inner = next((p, inner) for p, inner in zip(paths, within, strict=True) if inner)
+        raise ConfigError(f"{several} holds several runs ({', '.join(r.name for r in inner)}) and {single} one: "
+                          f"compare runs with runs (fix: give the run folders inside it, e.g. {inner[0]})")
     common = [r.name for r in within[0] if all(any(o.name == r.name for o in inner) for inner in within[1:])]
     if not common:
         raise ConfigError(f"{paths[0]} and {paths[1]} hold no run of the same name (fix: give the run folders "
@@ -492,6 +491,7 @@ def _ended_apart(base: ComparedRun, run: ComparedRun, factor: float = ENDED_APAR
     run above the lower's level (so not one noisy step). None when they ended alike."""
     import numpy as np
 
+    from gradscope.stats import late_window
     from gradscope.trials.recommend import LATE_FRACTION, late_loss
 
     losses = [np.asarray(r.trace.loss, dtype=float) for r in (base, run)]
@@ -499,7 +499,7 @@ def _ended_apart(base: ComparedRun, run: ComparedRun, factor: float = ENDED_APAR
     if not all(math.isfinite(x) and x > 0 for x in levels) or max(b, r) < factor * min(b, r) or b == r:
         return None
     low, high = (b, losses[1]) if r > b else (r, losses[0])
-    if not np.all(high[-max(3, math.ceil(len(high) * LATE_FRACTION)):] > low):
+    if not np.all(late_window(high, LATE_FRACTION, round_up=True) > low):  # the window late_loss took
         return None
     return "higher" if r > b else "lower", f"its late loss {_num(r)} is {r / b:.3g}x the baseline's {_num(b)}"
 
